@@ -1,0 +1,238 @@
+"""``VAEC``: the variational autoencoder + classifier that people train and query.
+
+It owns one :class:`~vaec.model.VAECNet` (encoder, decoder, head shared by all strategies), the
+class labels, and the results of every training run on it, so that e.g. ``fit_autoencoder``
+followed by ``fit_classifier_head`` trains a head on the autoencoder's frozen encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaec.config import VAECConfig
+from vaec.history import History, TrainingResult
+from vaec.losses import probabilities
+from vaec.model import VAECNet
+from vaec.strategies import Strategy, get_strategy
+from vaec.training import train
+
+
+class InputError(ValueError):
+    """Data handed to a model does not fit it; the message says which argument and why."""
+
+
+class VAEC:
+    """Variational AutoEncoder + Classifier with the seed prototype's five training strategies.
+
+    Parameters
+    ----------
+    config : VAECConfig
+        Architecture and training settings; ``n_inputs`` and ``n_classes`` must match the data.
+    n_replicas : int, default=1
+        Independent models trained together in one vectorised pass (trials of a pruning round).
+    classes : array-like or None, default=None
+        Class labels in index order; learned from ``y`` at the first fit when ``None``.
+
+    Attributes
+    ----------
+    net : VAECNet
+        The torch module.
+    classes_ : numpy.ndarray
+        Class labels; index ``i`` of a prediction is ``classes_[i]``.
+    results : list of TrainingResult
+        One per training call, in order.
+    extras : dict
+        JSON-ready state saved with the model (e.g. fitted latent-domain statistics).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> model = VAEC(VAECConfig(n_inputs=30, n_classes=2, epochs=60))
+    >>> result = model.fit_var_mlp_classifier(X, y)
+    >>> float((model.predict(X) == y).mean()) > 0.9
+    True
+    """
+
+    def __init__(
+        self, config: VAECConfig, n_replicas: int = 1, classes: Any | None = None
+    ) -> None:
+        self.config = config
+        self.n_replicas = n_replicas
+        self.device = config.torch_device()
+        self.net = VAECNet(config, n_replicas).to(self.device)
+        self.classes_: np.ndarray | None = None if classes is None else np.asarray(classes)
+        if self.classes_ is not None:
+            self._check_n_classes(self.classes_)
+        self.results: list[TrainingResult] = []
+        self.extras: dict[str, Any] = {}
+
+    # data handling ------------------------------------------------------------------------
+    def _check_n_classes(self, classes: np.ndarray) -> None:
+        if len(classes) != self.config.n_classes:
+            raise InputError(
+                f"y has {len(classes)} classes but the config says n_classes="
+                f"{self.config.n_classes}"
+            )
+
+    def _features(self, X: Any, name: str = "X") -> torch.Tensor:
+        array = np.asarray(X, dtype=np.float32)
+        if array.ndim != 2:
+            raise InputError(f"{name} must be 2-dimensional (rows, channels), got {array.ndim}-D")
+        if array.shape[1] != self.config.n_inputs:
+            raise InputError(
+                f"{name} has {array.shape[1]} columns but the model expects "
+                f"n_inputs={self.config.n_inputs}"
+            )
+        if not np.isfinite(array).all():
+            bad = np.where(~np.isfinite(array).all(axis=0))[0].tolist()
+            raise InputError(f"{name} has NaN or infinite values in column(s) {bad}")
+        return torch.from_numpy(array).to(self.device)
+
+    def _targets(self, y: Any, name: str = "y") -> torch.Tensor:
+        labels = np.asarray(y).ravel()
+        if self.classes_ is None:
+            classes = np.unique(labels)
+            self._check_n_classes(classes)
+            self.classes_ = classes
+        index = np.searchsorted(self.classes_, labels)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        unknown = labels[self.classes_[index] != labels]
+        if unknown.size:
+            raise InputError(f"{name} holds labels not seen in training: {np.unique(unknown)[:5]}")
+        return torch.from_numpy(index.astype(np.int64)).to(self.device)
+
+    # training -------------------------------------------------------------------------------
+    def fit(
+        self,
+        strategy: str | Strategy,
+        X: Any,
+        y: Any,
+        X_val: Any | None = None,
+        y_val: Any | None = None,
+        *,
+        record_snapshots: bool = True,
+    ) -> TrainingResult:
+        """Train with one strategy (by name or object); validation data picks the best epoch."""
+        strategy = get_strategy(strategy)
+        x_t, y_t = self._features(X), self._targets(y)
+        if len(x_t) != len(y_t):
+            raise InputError(f"X has {len(x_t)} rows but y has {len(y_t)}")
+        xv_t = yv_t = None
+        if X_val is not None:
+            if y_val is None:
+                raise InputError("X_val was given without y_val")
+            xv_t, yv_t = self._features(X_val, "X_val"), self._targets(y_val, "y_val")
+        result = train(
+            self.net, strategy, x_t, y_t, xv_t, yv_t,
+            config=self.config, record_snapshots=record_snapshots,
+        )
+        self.results.append(result)
+        return result
+
+    def fit_all_parts(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TrainingResult:
+        """Reconstruction + KL + prediction; encoder, decoder and head train."""
+        return self.fit("all_parts", X, y, X_val, y_val)
+
+    def fit_autoencoder(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TrainingResult:
+        """Reconstruction + KL; encoder and decoder train (``y`` only sets the classes)."""
+        return self.fit("autoencoder", X, y, X_val, y_val)
+
+    def fit_classifier_head(
+        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None
+    ) -> TrainingResult:
+        """Prediction; only the head trains, on the frozen encoder."""
+        return self.fit("classifier_head", X, y, X_val, y_val)
+
+    def fit_mlp_classifier(
+        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None
+    ) -> TrainingResult:
+        """Prediction; encoder + head as a plain MLP classifier (z_mean, no KL)."""
+        return self.fit("mlp_classifier", X, y, X_val, y_val)
+
+    def fit_var_mlp_classifier(
+        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None
+    ) -> TrainingResult:
+        """Prediction + KL; the head sees sampled z in training and z_mean at inference."""
+        return self.fit("var_mlp_classifier", X, y, X_val, y_val)
+
+    @property
+    def history_(self) -> History:
+        """History of the latest training run."""
+        if not self.results:
+            raise RuntimeError("the model has not been trained yet")
+        return self.results[-1].history
+
+    # inference --------------------------------------------------------------------------------
+    def _pick(self, tensor: torch.Tensor, replica: int | None) -> np.ndarray:
+        if replica is None:
+            return tensor.detach().cpu().numpy()
+        if not 0 <= replica < self.n_replicas:
+            raise InputError(f"replica must be in [0, {self.n_replicas}), got {replica}")
+        return tensor[replica].detach().cpu().numpy()
+
+    @torch.no_grad()
+    def _forward(self, X: Any, sample: bool, seed: int | None):
+        self.net.eval()
+        generator = None
+        if sample:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(self.config.seed if seed is None else seed)
+        return self.net(self._features(X), sample=sample, generator=generator)
+
+    def predict_proba(
+        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
+    ) -> np.ndarray:
+        """Class probabilities ``(rows, n_classes)``; the head sees z_mean unless ``sample``.
+
+        ``replica=None`` returns every replica, ``(replicas, rows, n_classes)``.
+        """
+        return self._pick(probabilities(self._forward(X, sample, seed).logits), replica)
+
+    def predict(
+        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
+    ) -> np.ndarray:
+        """Predicted class labels (from :attr:`classes_`)."""
+        if self.classes_ is None:
+            raise RuntimeError("the model has not been trained yet")
+        proba = self.predict_proba(X, replica=replica, sample=sample, seed=seed)
+        return self.classes_[proba.argmax(axis=-1)]
+
+    def encode(self, X: Any, *, replica: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+        """``(z_mean, z_log_var)`` of every row, each ``(rows, latent_dim)``."""
+        out = self._forward(X, False, None)
+        return self._pick(out.z_mean, replica), self._pick(out.z_log_var, replica)
+
+    def reconstruct(
+        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
+    ) -> np.ndarray:
+        """Decoder output ``(rows, channels)``, from z_mean unless ``sample``."""
+        return self._pick(self._forward(X, sample, seed).reconstruction, replica)
+
+    def classify_with_z(
+        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities together with the neck z the head saw (``mlp_classifier_with_z``)."""
+        out = self._forward(X, sample, seed)
+        return self._pick(probabilities(out.logits), replica), self._pick(out.z, replica)
+
+    # persistence --------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write config, class labels and weights to ``folder`` (see :mod:`vaec.persistence`)."""
+        from vaec.persistence import save_model
+
+        return save_model(self, folder)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str], device: str | None = None) -> VAEC:
+        """Load a model saved by :meth:`save`; no code from the files is executed."""
+        from vaec.persistence import load_model
+
+        return load_model(folder, device=device)

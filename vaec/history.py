@@ -1,0 +1,111 @@
+"""Per-epoch training history and the result of one training run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vaec.snapshots import LatentSnapshot
+
+METRICS = (
+    "total_loss",
+    "reconstruction_loss",
+    "kl_loss",
+    "prediction_loss",
+    "accuracy",
+    "f1",
+    "accuracy_sampled",
+    "f1_sampled",
+)
+SPLITS = ("train", "val")
+
+
+def history_columns() -> list[str]:
+    """Metric columns of the history, ``train_<metric>`` then ``val_<metric>``."""
+    return [f"{split}_{metric}" for split in SPLITS for metric in METRICS]
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of every replica on the training and validation splits.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per (epoch, replica): ``epoch``, ``replica`` and :func:`history_columns`.
+        Losses are taken as trained (sampled z where the strategy samples); ``accuracy``/``f1``
+        have sampling off, ``*_sampled`` on. Validation columns are NaN without a validation split.
+    best_epochs : list of int
+        Best epoch of each replica (1-based).
+    """
+
+    frame: pd.DataFrame
+    best_epochs: list[int]
+
+    @classmethod
+    def from_array(cls, values: np.ndarray, best_epochs: list[int]) -> History:
+        """Build from an array ``(epochs, replicas, metrics)`` in :func:`history_columns` order."""
+        n_epochs, n_replicas, _ = values.shape
+        frame = pd.DataFrame(values.reshape(n_epochs * n_replicas, -1), columns=history_columns())
+        frame.insert(0, "replica", np.tile(np.arange(n_replicas), n_epochs))
+        frame.insert(0, "epoch", np.repeat(np.arange(1, n_epochs + 1), n_replicas))
+        return cls(frame, best_epochs)
+
+    @property
+    def best_epoch(self) -> int:
+        """Best epoch of the first replica."""
+        return self.best_epochs[0]
+
+    @property
+    def n_replicas(self) -> int:
+        """Number of replicas recorded."""
+        return len(self.best_epochs)
+
+    def for_replica(self, replica: int = 0) -> pd.DataFrame:
+        """The rows of one replica, indexed by epoch."""
+        rows = self.frame[self.frame["replica"] == replica]
+        return rows.drop(columns="replica").set_index("epoch")
+
+    def best_row(self, replica: int = 0) -> pd.Series:
+        """Metrics of one replica at its best epoch."""
+        return self.for_replica(replica).loc[self.best_epochs[replica]]
+
+    def to_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Write the frame as CSV (atomically) and return the path."""
+        from vaec.atomic_files import atomic_write_text
+
+        return atomic_write_text(path, self.frame.to_csv(index=False))
+
+
+@dataclass
+class TrainingResult:
+    """What one call of the training loop produced.
+
+    Attributes
+    ----------
+    strategy : str
+        Name of the strategy trained.
+    history : History
+        Per-epoch metrics.
+    epochs_run : int
+        Epochs actually run (fewer than configured after early stopping).
+    seconds : float
+        Wall-clock seconds of the loop.
+    snapshots : list of LatentSnapshot
+        Latent snapshots at :func:`vaec.snapshots.snapshot_epochs`.
+    """
+
+    strategy: str
+    history: History
+    epochs_run: int
+    seconds: float
+    snapshots: list[LatentSnapshot] = field(default_factory=list)
+
+    @property
+    def best_epochs(self) -> list[int]:
+        """Best epoch of every replica."""
+        return self.history.best_epochs

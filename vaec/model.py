@@ -1,0 +1,203 @@
+"""The VAE + classifier network: encoder with a Gaussian neck, decoder, classifier head.
+
+Every layer carries a leading *replica* dimension: ``n_replicas`` independent models of the same
+architecture live in one module and run in one batched matmul (``torch.baddbmm``). A single model
+is the case ``n_replicas == 1``. Replica ``r`` is initialised exactly like a one-replica model
+seeded with ``seed + r``, so trials are reproducible one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from vaec.config import VAECConfig
+
+PARTS = ("encoder", "decoder", "head")
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+# Bounds keep exp(0.5 * log_var) finite early in training, when the encoder is still wild.
+LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 8.0
+
+
+class VAECOutput(NamedTuple):
+    """What one forward pass gives, each with a leading replica dimension."""
+
+    z_mean: torch.Tensor
+    z_log_var: torch.Tensor
+    z: torch.Tensor
+    reconstruction: torch.Tensor
+    logits: torch.Tensor
+
+
+class ReplicaLinear(nn.Module):
+    """``n_replicas`` independent linear layers applied as one batched matmul.
+
+    Parameters
+    ----------
+    n_replicas : int
+        Number of independent weight sets.
+    in_features, out_features : int
+        Layer sizes, as in :class:`torch.nn.Linear`.
+    """
+
+    def __init__(self, n_replicas: int, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.weight = nn.Parameter(torch.empty(n_replicas, in_features, out_features))
+        self.bias = nn.Parameter(torch.empty(n_replicas, 1, out_features))
+
+    def reset_parameters(self, generators: list[torch.Generator]) -> None:
+        """The default init of :class:`torch.nn.Linear`, one generator per replica."""
+        bound = 1.0 / math.sqrt(self.in_features)
+        with torch.no_grad():
+            for r, gen in enumerate(generators):
+                shape_w = (self.in_features, self.out_features)
+                self.weight[r].copy_(torch.rand(shape_w, generator=gen) * 2 * bound - bound)
+                self.bias[r].copy_(torch.rand((1, self.out_features), generator=gen) * 2 * bound - bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+def _mlp(config: VAECConfig, n_replicas: int, sizes: list[int]) -> nn.Sequential:
+    """Hidden layers: linear, activation, optional dropout, for each consecutive pair of sizes."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers.append(ReplicaLinear(n_replicas, n_in, n_out))
+        layers.append(_ACTIVATIONS[config.activation]())
+        if config.dropout > 0:
+            layers.append(nn.Dropout(config.dropout))
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """Input channels -> hidden layers -> (z_mean, z_log_var) of the Gaussian neck."""
+
+    def __init__(self, config: VAECConfig, n_replicas: int) -> None:
+        super().__init__()
+        sizes = [config.n_inputs, *config.encoder_widths]
+        self.trunk = _mlp(config, n_replicas, sizes)
+        self.z_mean = ReplicaLinear(n_replicas, sizes[-1], config.latent_dim)
+        self.z_log_var = ReplicaLinear(n_replicas, sizes[-1], config.latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.trunk(x)
+        log_var = self.z_log_var(hidden).clamp(LOG_VAR_MIN, LOG_VAR_MAX)
+        return self.z_mean(hidden), log_var
+
+
+def sample_latent(
+    z_mean: torch.Tensor, z_log_var: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Reparameterised draw ``z = z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``."""
+    eps = torch.randn(
+        z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
+    )
+    return z_mean + torch.exp(0.5 * z_log_var) * eps
+
+
+class Decoder(nn.Module):
+    """Latent point -> hidden layers -> one value per input channel."""
+
+    def __init__(self, config: VAECConfig, n_replicas: int) -> None:
+        super().__init__()
+        sizes = [config.latent_dim, *config.decoder_layer_widths]
+        self.trunk = _mlp(config, n_replicas, sizes)
+        self.out = ReplicaLinear(n_replicas, sizes[-1], config.n_inputs)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.trunk(z))
+
+
+def n_logits(n_classes: int) -> int:
+    """One logit for a binary target (binary cross-entropy), one per class otherwise."""
+    return 1 if n_classes == 2 else n_classes
+
+
+class ClassifierHead(nn.Module):
+    """Latent point -> hidden layers -> class logits."""
+
+    def __init__(self, config: VAECConfig, n_replicas: int) -> None:
+        super().__init__()
+        sizes = [config.latent_dim, *config.head_widths]
+        self.trunk = _mlp(config, n_replicas, sizes)
+        self.out = ReplicaLinear(n_replicas, sizes[-1], n_logits(config.n_classes))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.out(self.trunk(z))
+
+
+class VAECNet(nn.Module):
+    """Encoder, sampling neck, decoder and classifier head, for ``n_replicas`` models at once.
+
+    Parameters
+    ----------
+    config : VAECConfig
+        Architecture (sizes, activation, dropout) and the initialisation seed.
+    n_replicas : int, default=1
+        Number of independent models stacked on the leading dimension.
+    """
+
+    def __init__(self, config: VAECConfig, n_replicas: int = 1) -> None:
+        super().__init__()
+        if n_replicas < 1:
+            raise ValueError(f"n_replicas must be >= 1, got {n_replicas}")
+        self.config = config
+        self.n_replicas = n_replicas
+        self.encoder = Encoder(config, n_replicas)
+        self.decoder = Decoder(config, n_replicas)
+        self.head = ClassifierHead(config, n_replicas)
+        self.reset_parameters(config.seed)
+
+    def reset_parameters(self, seed: int) -> None:
+        """Initialise replica ``r`` from a generator seeded ``seed + r``."""
+        generators = [torch.Generator().manual_seed(seed + r) for r in range(self.n_replicas)]
+        for module in self.modules():
+            if isinstance(module, ReplicaLinear):
+                module.reset_parameters(generators)
+
+    def part(self, name: str) -> nn.Module:
+        """One of the three parts by name: ``encoder``, ``decoder`` or ``head``."""
+        if name not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}; got {name!r}")
+        return getattr(self, name)
+
+    def expand(self, x: torch.Tensor) -> torch.Tensor:
+        """Give ``(rows, channels)`` input the replica dimension (a view, no copy)."""
+        if x.dim() == 2:
+            return x.unsqueeze(0).expand(self.n_replicas, -1, -1)
+        return x
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+        sample_decoder: bool | None = None,
+    ) -> VAECOutput:
+        """Encode, take z (sampled or z_mean), decode and classify.
+
+        ``sample`` decides what the head sees; ``sample_decoder`` (default: the same) what the
+        decoder sees.
+        """
+        z_mean, z_log_var = self.encoder(self.expand(x))
+        z = sample_latent(z_mean, z_log_var, generator) if sample else z_mean
+        sample_decoder = sample if sample_decoder is None else sample_decoder
+        if sample_decoder == sample:
+            z_dec = z
+        else:
+            z_dec = sample_latent(z_mean, z_log_var, generator) if sample_decoder else z_mean
+        return VAECOutput(z_mean, z_log_var, z, self.decoder(z_dec), self.head(z))

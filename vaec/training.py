@@ -1,0 +1,240 @@
+"""The one training loop. A :class:`~vaec.strategies.Strategy` tells it what to optimise.
+
+Tensors are placed on the device once; the full batch is one step when ``batch_size`` is None.
+Per-epoch metrics stay on the device until the end (no host round trip per epoch), and the best
+epoch of every replica is tracked with tensor ops.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from vaec.config import VAECConfig
+from vaec.history import METRICS, History, TrainingResult
+from vaec.losses import (
+    kl_loss,
+    prediction_loss,
+    predicted_class,
+    reconstruction_loss,
+)
+from vaec.metrics import accuracy_and_f1
+from vaec.model import PARTS, VAECNet, sample_latent
+from vaec.snapshots import LatentSnapshot, snapshot_epochs
+from vaec.strategies import Strategy
+
+# The evaluation noise has its own stream, so recording metrics never changes the training.
+_EVAL_SEED_OFFSET = 1_000_003
+
+
+def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
+    weights = {
+        "reconstruction": config.reconstruction_weight,
+        "kl": config.kl_weight,
+        "prediction": config.prediction_weight,
+    }
+    return {name: (w if name in strategy.losses else 0.0) for name, w in weights.items()}
+
+
+def _training_loss(
+    net: VAECNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    strategy: Strategy,
+    weights: dict[str, float],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Weighted total of the counted losses, summed over replicas (replicas stay independent)."""
+    z_mean, z_log_var = net.encoder(net.expand(x))
+    total = torch.zeros(net.n_replicas, device=x.device)
+    if weights["kl"]:
+        total = total + weights["kl"] * kl_loss(z_mean, z_log_var)
+    if weights["reconstruction"]:
+        z = sample_latent(z_mean, z_log_var, generator) if strategy.sample_decoder else z_mean
+        total = total + weights["reconstruction"] * reconstruction_loss(net.decoder(z), x)
+    if weights["prediction"]:
+        z = sample_latent(z_mean, z_log_var, generator) if strategy.sample_head else z_mean
+        total = total + weights["prediction"] * prediction_loss(net.head(z), y)
+    return total.sum()
+
+
+@torch.no_grad()
+def _evaluate(
+    net: VAECNet,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    strategy: Strategy,
+    weights: dict[str, float],
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """All :data:`~vaec.history.METRICS` of every replica on one split: ``(replicas, metrics)``."""
+    n_classes = net.config.n_classes
+    z_mean, z_log_var = net.encoder(net.expand(x))
+    z = sample_latent(z_mean, z_log_var, generator)
+    z_dec = z if strategy.sample_decoder else z_mean
+    z_head = z if strategy.sample_head else z_mean
+    rec = reconstruction_loss(net.decoder(z_dec), x)
+    kl = kl_loss(z_mean, z_log_var)
+    logits_trained = net.head(z_head)
+    pred = prediction_loss(logits_trained, y)
+    total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
+    acc_off, f1_off = accuracy_and_f1(predicted_class(net.head(z_mean)), y, n_classes)
+    acc_on, f1_on = accuracy_and_f1(predicted_class(net.head(z)), y, n_classes)
+    columns = [total, rec, kl, pred, acc_off, f1_off, acc_on, f1_on]
+    return torch.stack([c.to(torch.float64) for c in columns], dim=1)
+
+
+@torch.no_grad()
+def _snapshot(
+    net: VAECNet,
+    epoch: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_val: torch.Tensor | None,
+    y_val: torch.Tensor | None,
+    generator: torch.Generator,
+) -> LatentSnapshot:
+    def latent(data: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        z_mean, z_log_var = net.encoder(net.expand(data))
+        z = sample_latent(z_mean, z_log_var, generator)
+        return z.cpu().numpy(), z_mean.cpu().numpy()
+
+    train_z, train_mean = latent(x)
+    val_z, val_mean = latent(x_val) if x_val is not None else (None, None)
+    return LatentSnapshot(
+        epoch,
+        train_z,
+        train_mean,
+        val_z,
+        val_mean,
+        y.cpu().numpy(),
+        y_val.cpu().numpy() if y_val is not None else None,
+    )
+
+
+def _selection_scores(
+    row: torch.Tensor, strategy: Strategy, config: VAECConfig, split_offset: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(primary, tie-break) scores per replica; larger is better."""
+    if not strategy.uses_prediction:
+        total = row[:, split_offset + METRICS.index("total_loss")]
+        return -total, torch.zeros_like(total)
+    f1 = row[:, split_offset + METRICS.index("f1")]
+    acc = row[:, split_offset + METRICS.index("accuracy")]
+    return (f1, acc) if config.selection_metric == "f1" else (acc, f1)
+
+
+def _batches(
+    n_rows: int, batch_size: int | None, generator: torch.Generator
+) -> list[torch.Tensor] | None:
+    if batch_size is None or batch_size >= n_rows:
+        return None
+    order = torch.randperm(n_rows, generator=generator)
+    return list(order.split(batch_size))
+
+
+def train(
+    net: VAECNet,
+    strategy: Strategy,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    x_val: torch.Tensor | None = None,
+    y_val: torch.Tensor | None = None,
+    *,
+    config: VAECConfig | None = None,
+    record_snapshots: bool = True,
+) -> TrainingResult:
+    """Train the parts of ``net`` that ``strategy`` names, on already-placed tensors.
+
+    ``x`` is ``(rows, channels)`` float, ``y`` ``(rows,)`` class indices (long), on the net's
+    device. Returns the history, the best epoch of each replica and the latent snapshots; the
+    best weights are restored unless ``config.restore_best`` is False.
+    """
+    config = config or net.config
+    start = time.perf_counter()
+    device = x.device
+    weights = _weights(config, strategy)
+    trainable = [p for name in strategy.trains for p in net.part(name).parameters()]
+    for p in net.parameters():
+        p.requires_grad_(False)
+    for p in trainable:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    noise = torch.Generator(device=device).manual_seed(config.seed)
+    eval_noise = torch.Generator(device=device).manual_seed(config.seed + _EVAL_SEED_OFFSET)
+    order_gen = torch.Generator().manual_seed(config.seed)
+    snap_at = set(snapshot_epochs(config.epochs)) if record_snapshots else set()
+    has_val = x_val is not None and y_val is not None
+    n_metrics = len(METRICS)
+    select_offset = n_metrics if has_val else 0
+
+    best_primary = torch.full((net.n_replicas,), -torch.inf, dtype=torch.float64, device=device)
+    best_second = best_primary.clone()
+    best_epoch = torch.zeros(net.n_replicas, dtype=torch.long, device=device)
+    best_state = [p.detach().clone() for p in trainable]
+    rows: list[torch.Tensor] = []
+    snapshots: list[LatentSnapshot] = []
+    nan_val = torch.full((net.n_replicas, n_metrics), torch.nan, dtype=torch.float64, device=device)
+
+    for epoch in range(1, config.epochs + 1):
+        # training: frozen parts stay in evaluation mode (no dropout noise)
+        net.eval()
+        for name in strategy.trains:
+            net.part(name).train()
+        batches = _batches(x.shape[0], config.batch_size, order_gen)
+        for index in batches if batches is not None else [None]:
+            xb, yb = (x, y) if index is None else (x[index.to(device)], y[index.to(device)])
+            loss = _training_loss(net, xb, yb, strategy, weights, noise)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        # evaluation
+        net.eval()
+        train_row = _evaluate(net, x, y, strategy, weights, eval_noise)
+        val_row = _evaluate(net, x_val, y_val, strategy, weights, eval_noise) if has_val else nan_val
+        row = torch.cat([train_row, val_row], dim=1)
+        rows.append(row)
+
+        # best epoch per replica: primary score, ties broken by the secondary
+        primary, second = _selection_scores(row, strategy, config, select_offset)
+        improved = (primary > best_primary) | ((primary == best_primary) & (second > best_second))
+        best_primary = torch.where(improved, primary, best_primary)
+        best_second = torch.where(improved, second, best_second)
+        best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+        with torch.no_grad():
+            for saved, p in zip(best_state, trainable):
+                mask = improved.view(-1, *([1] * (p.dim() - 1)))
+                saved.copy_(torch.where(mask, p, saved))
+
+        if epoch in snap_at:
+            snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, eval_noise))
+        patience = config.early_stopping_patience
+        if patience is not None and int((epoch - best_epoch).min()) >= patience:
+            if epoch not in snap_at and record_snapshots:
+                snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, eval_noise))
+            break
+
+    if config.restore_best:
+        with torch.no_grad():
+            for saved, p in zip(best_state, trainable):
+                p.copy_(saved)
+    for p in net.parameters():
+        p.requires_grad_(True)
+    net.eval()
+    values = torch.stack(rows).cpu().numpy()
+    history = History.from_array(values, [int(e) for e in best_epoch.cpu()])
+    return TrainingResult(
+        strategy=strategy.name,
+        history=history,
+        epochs_run=len(rows),
+        seconds=time.perf_counter() - start,
+        snapshots=snapshots,
+    )
+
+
+__all__ = ["PARTS", "train"]
