@@ -1,0 +1,141 @@
+"""Iterative reconstruction pruning, step by step.
+
+The loop of the method: train joint VAE + classifier trials on the kept channels, score every
+channel by how well it is reconstructed, drop the worst below the threshold, repeat until every
+kept channel passes (or a stop rule fires), then train the final model on what is kept.
+
+>>> run = PruningRun(split, PruningConfig())          # doctest: +SKIP
+>>> while not run.done:                                # doctest: +SKIP
+...     record = run.next_round()
+>>> result = run.finish()                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.pruning_config import PruningConfig
+from pipeline.result import PruningResult
+from pipeline.rounds import STOP_ACCURACY_GUARD, PruningRound, decide_round
+from pipeline.split import SplitData
+from pipeline.trials import TrialScores, train_trials
+
+
+class PruningRun:
+    """The state of one pruning run, advanced a round at a time.
+
+    Parameters
+    ----------
+    split : SplitData
+        Scaled train/validation(/test) data with feature names.
+    config : PruningConfig
+        Scores, thresholds and stop rules.
+    rounds : sequence of PruningRound, optional
+        Rounds finished earlier (e.g. read back after a crash); the run resumes after them.
+    constant_columns : sequence of str, optional
+        Columns dropped before the loop for having no variance (listed in the result).
+
+    Attributes
+    ----------
+    rounds : list of PruningRound
+        Finished rounds, in order.
+    kept : list of str
+        Channels the next round will train on (after the last round: the selection).
+    stop_reason : str or None
+        Why the loop ended, once it has.
+    """
+
+    def __init__(
+        self,
+        split: SplitData,
+        config: PruningConfig,
+        rounds: Sequence[PruningRound] = (),
+        constant_columns: Sequence[str] = (),
+    ) -> None:
+        self.split = split
+        self.constant_columns = list(constant_columns)
+        self.config = config
+        self.rounds: list[PruningRound] = []
+        self.kept: list[str] = [str(c) for c in split.feature_names]
+        self.stop_reason: str | None = None
+        for record in rounds:
+            self._apply(record)
+
+    @property
+    def done(self) -> bool:
+        """Whether the loop has stopped."""
+        return self.stop_reason is not None
+
+    @property
+    def next_index(self) -> int:
+        """Number of the next round."""
+        return len(self.rounds) + 1
+
+    def train_trials(self, trials: Sequence[int] | None = None) -> TrialScores:
+        """Train (some of) the next round's trials.
+
+        Groups of trials trained apart are joined with :meth:`TrialScores.combine`.
+        """
+        self._check_open()
+        return train_trials(self.split, self.kept, self.config, self.next_index, trials)
+
+    def record_round(self, scores: TrialScores) -> PruningRound:
+        """Decide the next round from its trial scores and advance the state."""
+        self._check_open()
+        if scores.channels != self.kept:
+            raise ValueError("the trial scores were not trained on the channels kept now")
+        if len(scores.trials) != self.config.n_trials:
+            raise ValueError(
+                f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}"
+            )
+        best = max((r.val_f1 for r in self.rounds), default=None)
+        record = decide_round(self.next_index, scores, self.config, best)
+        self._apply(record)
+        return record
+
+    def next_round(self) -> PruningRound:
+        """Train all trials of the next round, decide it, and return its record."""
+        return self.record_round(self.train_trials())
+
+    def _apply(self, record: PruningRound) -> None:
+        self._check_open()
+        if record.index != self.next_index or record.kept != self.kept:
+            raise ValueError(
+                f"round {record.index} does not continue this run (expected round "
+                f"{self.next_index} on {len(self.kept)} channels)"
+            )
+        self.rounds.append(record)
+        self.kept = [c for c in self.kept if c not in set(record.dropped)]
+        self.stop_reason = record.stop_reason
+        if record.stop_reason == STOP_ACCURACY_GUARD:
+            # the accuracy fell with the last drop: keep the channels of the round before it
+            self.kept = list(self.rounds[-2].kept)
+
+    def _check_open(self) -> None:
+        if self.done:
+            raise RuntimeError(f"the pruning loop has stopped ({self.stop_reason})")
+
+    def run_rounds(self) -> list[PruningRound]:
+        """Run rounds until a stop rule fires."""
+        while not self.done:
+            self.next_round()
+        return self.rounds
+
+    def fit_final(self) -> FinalModel:
+        """Train the final model on the kept channels and measure it on the test split."""
+        if not self.done:
+            raise RuntimeError("the pruning loop has not stopped yet; call run_rounds() first")
+        return fit_final_model(self.split, self.kept, self.config)
+
+    def finish(self, final: FinalModel | None = None) -> PruningResult:
+        """The whole result; trains the final model unless one is given."""
+        final = final if final is not None else self.fit_final()
+        return PruningResult.build(
+            self.split, self.config, self.rounds, self.kept, final, self.constant_columns
+        )
+
+    def run(self) -> PruningResult:
+        """All rounds, then the final model."""
+        self.run_rounds()
+        return self.finish()
