@@ -37,7 +37,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         Never keep fewer channels.
     n_features_to_select : int or None, default=None
         If set, drop the worst-scored channels until exactly this many are kept (as in RFE).
-    accuracy_tolerance : float or None, default=0.02
+    accuracy_tolerance : float or None, default=0.05
         Stop and keep the previous round's channels when the validation F1 falls more than
         this below the best round. ``None`` switches the guard off.
     latent_dim : int, default=4
@@ -114,7 +114,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         max_drop_fraction: float = 0.2,
         min_features: int = 2,
         n_features_to_select: int | None = None,
-        accuracy_tolerance: float | None = 0.02,
+        accuracy_tolerance: float | None = 0.05,
         latent_dim: int = DEFAULT_MODEL_OPTIONS["latent_dim"],
         epochs: int = DEFAULT_MODEL_OPTIONS["epochs"],
         model_options: dict[str, Any] | None = None,

@@ -9,6 +9,7 @@ seeded with ``seed + r``, so trials are reproducible one by one.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -99,14 +100,28 @@ class Encoder(nn.Module):
         return self.z_mean(hidden), log_var
 
 
+Generators = torch.Generator | Sequence[torch.Generator] | None
+
+
 def sample_latent(
-    z_mean: torch.Tensor, z_log_var: torch.Tensor, generator: torch.Generator | None = None
+    z_mean: torch.Tensor, z_log_var: torch.Tensor, generator: Generators = None
 ) -> torch.Tensor:
-    """Reparameterised draw ``z = z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``."""
-    eps = torch.randn(
-        z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
-    )
+    """Reparameterised draw ``z = z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``.
+
+    ``generator`` may be one generator per replica: then replica ``r`` draws its noise from its
+    own stream, so a model trains the same whether it is alone or one of many replicas.
+    """
+    options = {"device": z_mean.device, "dtype": z_mean.dtype}
+    if isinstance(generator, Sequence):
+        eps = torch.stack([torch.randn(z_mean.shape[1:], generator=g, **options) for g in generator])
+    else:
+        eps = torch.randn(z_mean.shape, generator=generator, **options)
     return z_mean + torch.exp(0.5 * z_log_var) * eps
+
+
+def replica_generators(seed: int, n_replicas: int, device: torch.device) -> list[torch.Generator]:
+    """One generator per replica, seeded ``seed + r`` like the replica's initial weights."""
+    return [torch.Generator(device=device).manual_seed(seed + r) for r in range(n_replicas)]
 
 
 class Decoder(nn.Module):
@@ -185,7 +200,7 @@ class VAECNet(nn.Module):
         self,
         x: torch.Tensor,
         sample: bool = False,
-        generator: torch.Generator | None = None,
+        generator: Generators = None,
         sample_decoder: bool | None = None,
     ) -> VAECOutput:
         """Encode, take z (sampled or z_mean), decode and classify.

@@ -21,7 +21,7 @@ from vaec.losses import (
     reconstruction_loss,
 )
 from vaec.metrics import accuracy_and_f1
-from vaec.model import PARTS, VAECNet, sample_latent
+from vaec.model import PARTS, Generators, VAECNet, replica_generators, sample_latent
 from vaec.snapshots import LatentSnapshot, snapshot_epochs
 from vaec.strategies import Strategy
 
@@ -44,7 +44,7 @@ def _training_loss(
     y: torch.Tensor,
     strategy: Strategy,
     weights: dict[str, float],
-    generator: torch.Generator,
+    generator: Generators,
 ) -> torch.Tensor:
     """Weighted total of the counted losses, summed over replicas (replicas stay independent)."""
     z_mean, z_log_var = net.encoder(net.expand(x))
@@ -67,7 +67,7 @@ def _evaluate(
     y: torch.Tensor,
     strategy: Strategy,
     weights: dict[str, float],
-    generator: torch.Generator,
+    generator: Generators,
 ) -> torch.Tensor:
     """All :data:`~vaec.history.METRICS` of every replica on one split: ``(replicas, metrics)``."""
     n_classes = net.config.n_classes
@@ -94,7 +94,7 @@ def _snapshot(
     y: torch.Tensor,
     x_val: torch.Tensor | None,
     y_val: torch.Tensor | None,
-    generator: torch.Generator,
+    generator: Generators,
 ) -> LatentSnapshot:
     def latent(data: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         z_mean, z_log_var = net.encoder(net.expand(data))
@@ -164,8 +164,8 @@ def train(
     optimizer = torch.optim.AdamW(
         trainable, lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    noise = torch.Generator(device=device).manual_seed(config.seed)
-    eval_noise = torch.Generator(device=device).manual_seed(config.seed + _EVAL_SEED_OFFSET)
+    noise = replica_generators(config.seed, net.n_replicas, device)
+    eval_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, net.n_replicas, device)
     order_gen = torch.Generator().manual_seed(config.seed)
     snap_at = set(snapshot_epochs(config.epochs)) if record_snapshots else set()
     has_val = x_val is not None and y_val is not None

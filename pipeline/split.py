@@ -1,0 +1,117 @@
+"""Stratified train/validation/test split, with a scaler fitted on the training rows only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:
+    from pipeline.data import Dataset
+
+
+@dataclass
+class SplitData:
+    """Scaled feature matrices of the three parts, with their labels.
+
+    Attributes
+    ----------
+    feature_names : list of str
+        Column names, in column order.
+    X_train, X_val, X_test : ndarray of float32
+        Scaled features (``X_test`` is None without a test part).
+    y_train, y_val, y_test : ndarray
+        Original labels.
+    scaler : StandardScaler
+        Fitted on the training rows; its ``mean_``/``scale_`` follow ``feature_names``.
+    """
+
+    feature_names: list[str]
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray | None
+    y_test: np.ndarray | None
+    scaler: StandardScaler
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Sorted class labels of the training part."""
+        return np.unique(self.y_train)
+
+    def columns(self, names: list[str]) -> SplitData:
+        """The same rows with only ``names`` (in that order); the scaler is sliced to match."""
+        position = {n: i for i, n in enumerate(self.feature_names)}
+        missing = [n for n in names if n not in position]
+        if missing:
+            raise KeyError(f"unknown feature columns: {', '.join(map(str, missing))}")
+        index = [position[n] for n in names]
+        scaler = StandardScaler()
+        scaler.mean_ = self.scaler.mean_[index]
+        scaler.scale_ = self.scaler.scale_[index]
+        scaler.var_ = self.scaler.var_[index]
+        scaler.n_features_in_ = len(index)
+        scaler.n_samples_seen_ = self.scaler.n_samples_seen_
+        return replace(
+            self,
+            feature_names=list(names),
+            X_train=self.X_train[:, index],
+            X_val=self.X_val[:, index],
+            X_test=None if self.X_test is None else self.X_test[:, index],
+            scaler=scaler,
+        )
+
+
+def split_and_scale(
+    X: np.ndarray,
+    y: np.ndarray,
+    feature_names: list[str],
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+    seed: int = 0,
+) -> SplitData:
+    """Stratified split into train / validation / test (fractions of the whole), then scaling.
+
+    The scaler is fitted on the training rows only, so nothing of the validation or test rows
+    leaks into training.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    X_test = y_test = None
+    if test_size > 0:
+        X, X_test, y, y_test = train_test_split(
+            X, y, test_size=test_size, stratify=y, random_state=seed
+        )
+    X_train, X_val, y_train, y_val = train_test_split(
+        X, y, test_size=val_size / (1.0 - test_size), stratify=y, random_state=seed
+    )
+    scaler = StandardScaler().fit(X_train)
+
+    def scale(part: np.ndarray) -> np.ndarray:
+        return scaler.transform(part).astype(np.float32)
+
+    return SplitData(
+        feature_names=[str(n) for n in feature_names],
+        X_train=scale(X_train),
+        y_train=y_train,
+        X_val=scale(X_val),
+        y_val=y_val,
+        X_test=None if X_test is None else scale(X_test),
+        y_test=y_test,
+        scaler=scaler,
+    )
+
+
+def split_dataset(
+    dataset: Dataset, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0
+) -> SplitData:
+    """:func:`split_and_scale` of a loaded :class:`pipeline.data.Dataset`."""
+    return split_and_scale(
+        dataset.X, dataset.y, list(dataset.feature_names),
+        val_size=val_size, test_size=test_size, seed=seed,
+    )

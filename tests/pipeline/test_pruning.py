@@ -1,0 +1,158 @@
+"""The pruning loop end to end on a small structured set with pure-noise columns appended."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.pruning import PruningRun
+from pipeline.pruning_config import PruningConfig
+from pipeline.rounds import (
+    STOP_ACCURACY_GUARD,
+    STOP_ALL_PASS,
+    STOP_MIN_FEATURES,
+    STOP_N_FEATURES,
+)
+from pipeline.split import split_and_scale
+from pipeline.trials import TrialScores
+
+STRUCTURED = [f"s{i}" for i in range(6)]
+NOISE = [f"noise{i}" for i in range(4)]
+FAST = {"epochs": 120, "latent_dim": 2, "encoder_widths": (16,), "head_widths": (8,)}
+
+
+def structured_with_noise(n_rows: int = 300, seed: int = 0):
+    """Two latent factors drive six channels; the class is the sign of the first factor."""
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(n_rows, 2))
+    mixing = rng.normal(size=(2, 6))
+    structured = factors @ mixing + 0.1 * rng.normal(size=(n_rows, 6))
+    noise = rng.normal(size=(n_rows, len(NOISE)))
+    y = (factors[:, 0] > 0).astype(int)
+    return np.hstack([structured, noise]), y, STRUCTURED + NOISE
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, y, names = structured_with_noise()
+    return split_and_scale(X, y, names, val_size=0.25, test_size=0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def result(split):
+    config = PruningConfig(n_trials=2, model_options=FAST, max_drop_fraction=0.3)
+    return PruningRun(split, config).run()
+
+
+def test_noise_columns_are_dropped_and_structured_ones_kept(result):
+    assert sorted(result.selected) == sorted(STRUCTURED)
+    assert sorted(result.dropped) == sorted(NOISE)
+    assert result.stop_reason == STOP_ALL_PASS
+
+
+def test_every_kept_channel_passes_in_the_last_round(result):
+    last = result.rounds[-1]
+    assert all(last.score_mean[c] >= result.config.threshold for c in result.selected)
+    first = result.rounds[0]
+    worst_structured = min(first.score_mean[c] for c in STRUCTURED)
+    best_noise = max(first.score_mean[c] for c in NOISE)
+    assert best_noise < worst_structured
+
+
+def test_rounds_are_consistent_records(result):
+    kept = STRUCTURED + NOISE
+    for index, record in enumerate(result.rounds, start=1):
+        assert record.index == index
+        assert record.kept == kept
+        assert set(record.score_mean) == set(kept)
+        assert len(record.dropped) <= max(1, int(0.3 * len(kept)))
+        assert 0.5 < record.val_accuracy <= 1.0
+        assert record.seconds > 0
+        kept = [c for c in kept if c not in record.dropped]
+
+
+def test_final_model_is_trained_on_the_selection_and_beats_chance(result):
+    final = result.final
+    assert final.channels == result.selected
+    assert final.model.config.n_inputs == len(result.selected)
+    assert final.metrics["test_accuracy"] > 0.8
+    assert final.training.history.best_epoch >= 1
+
+
+def test_channel_fates_rank_kept_first(result):
+    fates = result.channel_fates()
+    kept = fates[fates["status"] == "kept"]
+    assert sorted(kept["channel"]) == sorted(STRUCTURED)
+    assert (kept["rank"] == 1).all()
+    dropped = fates[fates["status"] == "dropped"]
+    assert (dropped["rank"] > 1).all()
+    assert dropped["round_dropped"].notna().all()
+
+
+def test_same_seed_gives_the_same_selection(split, result):
+    config = PruningConfig(n_trials=2, model_options=FAST, max_drop_fraction=0.3)
+    again = PruningRun(split, config)
+    again.run_rounds()
+    assert again.kept == result.selected
+    assert [r.score_mean for r in again.rounds] == [r.score_mean for r in result.rounds]
+
+
+def test_n_features_to_select_stops_at_the_count(split):
+    config = PruningConfig(
+        n_trials=1, model_options={**FAST, "epochs": 40}, n_features_to_select=3,
+        max_drop_fraction=0.5, accuracy_tolerance=None,
+    )
+    run = PruningRun(split, config)
+    run.run_rounds()
+    assert run.stop_reason == STOP_N_FEATURES
+    assert len(run.kept) == 3
+
+
+def test_min_features_floor_stops_the_loop(split):
+    config = PruningConfig(
+        n_trials=1, model_options={**FAST, "epochs": 40}, threshold=1.0, min_features=8,
+        max_drop_fraction=0.5, accuracy_tolerance=None,
+    )
+    run = PruningRun(split, config)
+    run.run_rounds()
+    assert run.stop_reason == STOP_MIN_FEATURES
+    assert len(run.kept) == 8
+
+
+def hand_scores(channels, f1, bad=()):
+    r2 = np.array([[0.1 if c in bad else 0.9 for c in channels]])
+    return TrialScores([0], list(channels), r2, np.array([f1]), np.array([f1]), 0.0)
+
+
+def test_accuracy_guard_restores_the_previous_rounds_channels(split):
+    config = PruningConfig(n_trials=1, accuracy_tolerance=0.05, max_drop_fraction=0.1)
+    run = PruningRun(split, config)
+    first = run.record_round(hand_scores(run.kept, 0.95, bad={"noise0"}))
+    assert first.dropped == ["noise0"]
+    second_kept = list(run.kept)
+    run.record_round(hand_scores(run.kept, 0.93, bad={"noise1"}))
+    assert run.kept != second_kept
+    third = run.record_round(hand_scores(run.kept, 0.80, bad={"noise2"}))
+    assert third.stop_reason == STOP_ACCURACY_GUARD
+    assert run.done
+    assert run.kept == second_kept
+
+
+def test_finished_rounds_can_be_replayed_to_resume(split):
+    config = PruningConfig(n_trials=1, accuracy_tolerance=None, max_drop_fraction=0.1)
+    run = PruningRun(split, config)
+    run.record_round(hand_scores(run.kept, 0.9, bad={"noise0"}))
+    resumed = PruningRun(split, config, rounds=run.rounds)
+    assert resumed.kept == run.kept
+    assert resumed.next_index == 2
+    with pytest.raises(ValueError, match="does not continue"):
+        PruningRun(split, config, rounds=run.rounds[::-1] + run.rounds)
+
+
+def test_trials_split_into_groups_give_the_same_scores(split):
+    config = PruningConfig(n_trials=3, model_options={**FAST, "epochs": 30})
+    run = PruningRun(split, config)
+    together = run.train_trials()
+    apart = TrialScores.combine([run.train_trials([2]), run.train_trials([0, 1])])
+    assert apart.trials == [0, 1, 2]
+    np.testing.assert_allclose(apart.r2, together.r2, rtol=1e-4, atol=1e-5)
