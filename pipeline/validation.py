@@ -1,0 +1,143 @@
+"""Checks on input data, run before any training; each failure is one line naming the columns."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+class DataError(ValueError):
+    """Bad input data; the one-line message names the offending columns or parameter."""
+
+
+def _names(columns: Sequence[object], limit: int = 8) -> str:
+    shown = ", ".join(repr(str(c)) for c in list(columns)[:limit])
+    more = len(columns) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def check_fractions(val_size: float, test_size: float) -> None:
+    """Validation and test fractions of the whole data set."""
+    if not 0 < val_size < 1:
+        raise DataError(f"val_size must be in (0, 1), got {val_size!r}")
+    if not 0 <= test_size < 1:
+        raise DataError(f"test_size must be in [0, 1), got {test_size!r}")
+    if val_size + test_size >= 1:
+        raise DataError(f"val_size + test_size must be < 1, got {val_size} + {test_size}")
+
+
+def minimum_class_size(val_size: float, test_size: float) -> int:
+    """Smallest class that still puts at least one row into each part of a stratified split."""
+    train_size = 1.0 - val_size - test_size
+    smallest = min(f for f in (train_size, val_size, test_size) if f > 0)
+    return max(2 if test_size == 0 else 3, math.ceil(1.0 / smallest))
+
+
+def check_target(y: np.ndarray, target: str, *, val_size: float, test_size: float) -> None:
+    """At least two classes, none too small for the stratified split, no missing labels."""
+    labels = pd.Series(np.asarray(y).ravel())
+    missing = int(labels.isna().sum())
+    if missing:
+        raise DataError(f"target column {target!r} has {missing} missing values")
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        word = "class" if len(counts) == 1 else "classes"
+        raise DataError(
+            f"target column {target!r} has {len(counts)} {word}; at least 2 are needed"
+        )
+    need = minimum_class_size(val_size, test_size)
+    small = counts[counts < need]
+    if len(small):
+        detail = ", ".join(f"{label!r} has {n}" for label, n in small.items())
+        raise DataError(
+            f"target column {target!r}: class {detail} rows; a stratified split with "
+            f"val_size={val_size}, test_size={test_size} needs at least {need} per class"
+        )
+
+
+def check_features(features: pd.DataFrame) -> list[str]:
+    """Numeric, finite, at least two varying columns; return the constant ones."""
+    non_numeric = [
+        c for c in features.columns
+        if not (pd.api.types.is_numeric_dtype(features[c]) or pd.api.types.is_bool_dtype(features[c]))
+    ]
+    if non_numeric:
+        raise DataError(
+            f"feature columns must be numeric; not numeric: {_names(non_numeric)} "
+            "(encode or drop them first)"
+        )
+    values = features.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        per_column = bad.sum(axis=0)
+        detail = ", ".join(
+            f"{features.columns[i]!r} ({per_column[i]} rows)" for i in np.flatnonzero(per_column)
+        )
+        raise DataError(f"NaN or infinite values in feature columns: {detail}")
+    constant = [str(c) for c, v in zip(features.columns, values.T, strict=True) if np.ptp(v) == 0]
+    if len(features.columns) - len(constant) < 2:
+        raise DataError(
+            f"need at least 2 non-constant feature columns, found "
+            f"{len(features.columns) - len(constant)} (constant: {_names(constant)})"
+        )
+    return constant
+
+
+def validate_frame(
+    frame: pd.DataFrame, target: str, *, val_size: float = 0.2, test_size: float = 0.2
+) -> list[str]:
+    """Check a table before any training; return the constant feature columns (to drop).
+
+    Raises
+    ------
+    DataError
+        Missing target, duplicate column names, non-numeric features, NaN/inf, fewer than two
+        classes, a class too small for the split, fewer than two varying feature columns, or
+        fractions out of range.
+    """
+    check_fractions(val_size, test_size)
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"duplicate column names: {_names(duplicated)}")
+    if target not in frame.columns:
+        raise DataError(
+            f"target column {target!r} not found; columns are {_names(list(frame.columns))}"
+        )
+    check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
+    features = frame.drop(columns=[target])
+    if features.shape[1] < 2:
+        raise DataError(
+            f"need at least 2 feature columns besides {target!r}, got {features.shape[1]} feature(s)"
+        )
+    return check_features(features)
+
+
+def validate_arrays(
+    X: np.ndarray,
+    y: np.ndarray,
+    feature_names: Sequence[str] | None = None,
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.0,
+) -> list[str]:
+    """:func:`validate_frame` for arrays (feature names default to ``x0 .. x{n-1}``)."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"X must be 2-dimensional, got {X.ndim} dimensions")
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
+    if len(names) != X.shape[1]:
+        raise DataError(f"{len(names)} feature names for {X.shape[1]} columns")
+    if X.shape[1] < 2:
+        raise DataError(f"need at least 2 feature columns, got {X.shape[1]} feature(s)")
+    check_fractions(val_size, test_size)
+    if len(np.asarray(y).ravel()) != X.shape[0]:
+        raise DataError(f"X has {X.shape[0]} rows but y has {len(np.asarray(y).ravel())}")
+    check_target(np.asarray(y), "y", val_size=val_size, test_size=test_size)
+    frame = pd.DataFrame(X, columns=pd.Index(names))
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"duplicate column names: {_names(duplicated)}")
+    return check_features(frame)

@@ -1,0 +1,139 @@
+"""Loading data and refusing bad data before any training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import cross_val_score
+
+from pipeline.data import load_dataset
+from pipeline.madelon import make_madelon
+from pipeline.split import split_and_scale, split_dataset
+from pipeline.validation import DataError, validate_arrays
+
+
+def good_frame(n_rows: int = 60) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(n_rows, 3)), columns=["a", "b", "c"])
+    frame["label"] = np.arange(n_rows) % 2
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.drop(columns="label"), r"target column 'label' not found; columns are 'a'"),
+        (lambda f: f.assign(b=["x"] * len(f)), r"not numeric: 'b'"),
+        (lambda f: f.assign(a=[np.nan, np.inf] + [0.5] * (len(f) - 2)), r"'a' \(2 rows\)"),
+        (lambda f: f.assign(label=0), r"'label' has 1 class"),
+        (lambda f: f.assign(label=[2] * 2 + [0] * (len(f) - 2)), r"class 2 has 2 rows"),
+        (lambda f: f.assign(b=1.0, c=2.0), r"at least 2 non-constant .*'b', 'c'"),
+        (lambda f: f.set_axis(["a", "a", "c", "label"], axis=1), r"duplicate column names: 'a'"),
+        (lambda f: f.assign(label=[np.nan] + [1] * (len(f) - 1)), r"'label' has 1 missing"),
+    ],
+)
+def test_bad_table_is_refused_with_a_message_naming_the_columns(damage, message):
+    with pytest.raises(DataError, match=message):
+        load_dataset(damage(good_frame()), "label")
+
+
+def test_bad_split_fraction_names_the_parameter():
+    with pytest.raises(DataError, match="val_size"):
+        load_dataset(good_frame(), "label", val_size=0.0)
+    with pytest.raises(DataError, match="test_size"):
+        load_dataset(good_frame(), "label", test_size=1.5)
+
+
+def test_constant_columns_are_dropped_and_listed():
+    frame = good_frame().assign(flat=3.0)
+    dataset = load_dataset(frame, "label")
+    assert dataset.constant_columns == ["flat"]
+    assert "flat" not in dataset.feature_names
+    assert dataset.summary()["constant_columns"] == ["flat"]
+
+
+def test_digits_border_pixels_come_out_constant():
+    dataset = load_dataset("digits")
+    # a pixel is constant when it is ink-free in every one of the 1797 images
+    images = load_digits().images
+    expected = {f"pixel_{r}_{c}" for r in range(8) for c in range(8) if np.ptp(images[:, r, c]) == 0}
+    assert set(dataset.constant_columns) == expected
+    assert "pixel_0_0" in expected
+    assert len(dataset.feature_names) == 64 - len(dataset.constant_columns)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_files_round_trip_and_are_not_modified(tmp_path, suffix):
+    frame = good_frame()
+    path = tmp_path / f"table{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    before = path.read_bytes()
+    dataset = load_dataset(path, "label")
+    assert dataset.name == "table"
+    assert dataset.feature_names == ["a", "b", "c"]
+    np.testing.assert_allclose(dataset.X, frame[["a", "b", "c"]].to_numpy())
+    assert path.read_bytes() == before
+
+
+def test_unknown_name_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(DataError, match=r"unknown dataset 'iris'.*breast_cancer"):
+        load_dataset("iris")
+    with pytest.raises(DataError, match="not found"):
+        load_dataset(tmp_path / "missing.csv", "label")
+    with pytest.raises(DataError, match="target column is required"):
+        load_dataset(good_frame())
+
+
+def test_madelon_truth_matches_columns_and_carries_the_signal():
+    frame, truth = make_madelon(n_samples=400, seed=1)
+    relevant = truth["informative"] + truth["redundant"]
+    assert sorted(frame.columns[:-1]) == sorted(relevant + truth["noise"])
+    assert list(frame.columns[:10]) != relevant  # the order does not give the truth away
+    y = frame["target"]
+    # the classes are clusters at hypercube corners: a forest sees them, a linear model need not
+    forest = RandomForestClassifier(n_estimators=50, random_state=0)
+    signal = cross_val_score(forest, frame[relevant], y, cv=3).mean()
+    noise = cross_val_score(forest, frame[truth["noise"]], y, cv=3).mean()
+    assert signal > 0.7
+    assert noise < 0.6
+
+
+def test_split_is_stratified_disjoint_and_scaled_on_train_only():
+    dataset = load_dataset("breast_cancer")
+    split = split_dataset(dataset, seed=3)
+    sizes = [len(split.y_train), len(split.y_val), len(split.y_test)]
+    assert sum(sizes) == 569
+    assert abs(sizes[1] - 0.2 * 569) <= 1 and abs(sizes[2] - 0.2 * 569) <= 1
+    for part in (split.y_train, split.y_val, split.y_test):
+        assert abs(part.mean() - dataset.y.mean()) < 0.01
+    np.testing.assert_allclose(split.X_train.mean(axis=0), 0, atol=1e-5)
+    assert np.abs(split.X_val.mean(axis=0)).max() > 0.01
+    rows = {tuple(r) for r in split.X_train.round(5)}
+    assert not rows & {tuple(r) for r in split.X_val.round(5)}
+    again = split_dataset(dataset, seed=3)
+    np.testing.assert_array_equal(split.X_val, again.X_val)
+
+
+def test_column_subset_keeps_rows_and_scaler_consistent():
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=5, size=(100, 4))
+    split = split_and_scale(X, np.arange(100) % 2, ["a", "b", "c", "d"], test_size=0.0)
+    sub = split.columns(["d", "b"])
+    assert sub.X_test is None
+    np.testing.assert_array_equal(sub.X_train, split.X_train[:, [3, 1]])
+    np.testing.assert_allclose(sub.scaler.mean_, split.scaler.mean_[[3, 1]])
+    with pytest.raises(KeyError, match="zz"):
+        split.columns(["zz"])
+
+
+def test_array_validation_names_default_columns():
+    X = np.ones((20, 3))
+    X[:, 0] = np.arange(20)
+    X[:, 2] = np.arange(20) ** 2
+    assert validate_arrays(X, np.arange(20) % 2) == ["x1"]
+    X[5, 2] = np.nan
+    with pytest.raises(DataError, match=r"'x2' \(1 rows\)"):
+        validate_arrays(X, np.arange(20) % 2)

@@ -1,0 +1,109 @@
+"""VAECSelector as a scikit-learn estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from pipeline.selector import VAECSelector
+from pipeline.validation import DataError
+
+FAST = {"encoder_widths": (16,), "head_widths": (8,)}
+
+
+def structured_frame(n_rows: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    factor = rng.normal(size=(n_rows, 1))
+    structured = factor + 0.15 * rng.normal(size=(n_rows, 4))
+    noise = rng.normal(size=(n_rows, 3))
+    columns = [f"s{i}" for i in range(4)] + [f"noise{i}" for i in range(3)]
+    frame = pd.DataFrame(np.hstack([structured, noise]), columns=columns)
+    frame["flat"] = 1.0
+    return frame, (factor[:, 0] > 0).astype(int)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = structured_frame()
+    selector = VAECSelector(
+        latent_dim=1, epochs=120, n_trials=2, model_options=FAST, max_drop_fraction=0.5
+    )
+    return selector.fit(X, y), X, y
+
+
+def test_selector_keeps_the_structured_columns_by_name(fitted):
+    selector, X, _ = fitted
+    assert list(selector.get_feature_names_out()) == ["s0", "s1", "s2", "s3"]
+    assert selector.n_features_ == 4
+    assert selector.n_features_in_ == 8
+    assert list(selector.feature_names_in_) == list(X.columns)
+    assert selector.transform(X).shape == (len(X), 4)
+
+
+def test_ranking_agrees_with_the_rounds(fitted):
+    selector, X, _ = fitted
+    ranking = dict(zip(X.columns, selector.ranking_, strict=True))
+    assert all(ranking[c] == 1 for c in selector.get_feature_names_out())
+    assert ranking["flat"] == max(selector.ranking_)
+    dropped_in = {c: r.index for r in selector.rounds_ for c in r.dropped}
+    for a, round_a in dropped_in.items():
+        for b, round_b in dropped_in.items():
+            if round_a < round_b:
+                assert ranking[a] > ranking[b]
+    assert selector.stop_reason_ == "all_pass"
+
+
+def test_final_model_and_rounds_are_open_for_inspection(fitted):
+    selector, _X, _ = fitted
+    assert selector.final_model_ is not None
+    assert selector.final_model_.config.n_inputs == selector.n_features_
+    assert selector.result_.constant_columns == ["flat"]
+    assert len(selector.rounds_) >= 2
+
+
+def test_selector_works_inside_a_pipeline_with_cross_validation():
+    X, y = structured_frame(n_rows=200)
+    pipe = make_pipeline(
+        VAECSelector(latent_dim=1, epochs=60, n_trials=1, fit_final_model=False, model_options=FAST),
+        LogisticRegression(),
+    )
+    scores = cross_val_score(pipe, X, y, cv=3)
+    assert scores.mean() > 0.85
+
+
+def test_same_seed_gives_the_same_support():
+    X, y = structured_frame(n_rows=160)
+    make = lambda: VAECSelector(  # noqa: E731
+        latent_dim=1, epochs=40, n_trials=2, fit_final_model=False, model_options=FAST
+    ).fit(X, y)
+    first, second = make(), make()
+    np.testing.assert_array_equal(first.support_, second.support_)
+    np.testing.assert_array_equal(first.ranking_, second.ranking_)
+    assert [r.score_mean for r in first.rounds_] == [r.score_mean for r in second.rounds_]
+
+
+def test_nan_input_is_refused_before_training():
+    X, y = structured_frame(n_rows=60)
+    X.iloc[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        VAECSelector(epochs=5).fit(X, y)
+
+
+def test_single_class_target_is_refused():
+    X, _ = structured_frame(n_rows=60)
+    with pytest.raises((DataError, ValueError), match="class"):
+        VAECSelector(epochs=5).fit(X, np.zeros(len(X), dtype=int))
+
+
+# scikit-learn's own checks, all of them: none is expected to fail. The one pytest reports as
+# skipped is scikit-learn's array-API check, which runs only when SCIPY_ARRAY_API is set.
+@parametrize_with_checks(
+    [VAECSelector(epochs=3, n_trials=1, latent_dim=1, fit_final_model=False, val_size=0.3)]
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
