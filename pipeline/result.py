@@ -103,6 +103,7 @@ class PruningResult:
                 "rank": rank,
             })
         frame = pd.DataFrame(rows)
+        frame["round_dropped"] = frame["round_dropped"].astype("Int64")
         return frame.sort_values(["rank", "channel"], kind="stable").reset_index(drop=True)
 
 

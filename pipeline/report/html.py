@@ -1,0 +1,95 @@
+"""report.html: one self-contained page (inline CSS, images as data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from pipeline.report.markdown import diff_text
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { margin-bottom: 0.2em; } .meta { color: #555; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+th { background: #f0f0f0; } tr.dropped td { color: #a33; } tr.constant td { color: #888; }
+.chips span { display: inline-block; background: #e6f0fa; border-radius: 4px; padding: 2px 6px;
+  margin: 2px; font-size: 0.9em; }
+img { max-width: 100%; display: block; margin: 0.5em 0 1.5em; }
+.metric { font-size: 1.3em; margin-right: 1.5em; }
+"""
+
+
+def figure_data_uri(fig: Figure, dpi: int = 80) -> str:
+    """PNG of a figure as a data URI."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(uri: str, alt: str) -> str:
+    return f'<img src="{uri}" alt="{html.escape(alt)}">'
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
+    """The page; ``images`` maps figure names (``summary``, ``round_<k>``, ``curves``,
+    ``latent_<epoch>``) to data URIs."""
+    data, final = report["data"], report["final_model"]
+    e = html.escape
+    metrics = "".join(f'<span class="metric">{e(k)} <b>{v:.3f}</b></span>'
+                      for k, v in final["metrics"].items())
+    parts = [
+        f"<h1>Feature selection: {e(data['name'])}</h1>",
+        f'<p class="meta">{e(report["created"])} · {data["n_rows"]} rows · {data["n_features"]} '
+        f'channels · {data["n_classes"]} classes · stop reason <b>{e(report["stop_reason"])}</b>'
+        f' · fingerprint {e(str(report.get("fingerprint")))}</p>',
+        f"<h2>Selected: {len(report['selected'])} of {data['n_features']} channels</h2>",
+        '<p class="chips">' + "".join(f"<span>{e(c)}</span>" for c in report["selected"]) + "</p>",
+        f"<h2>Change since the previous run</h2><p>{e(diff_text(report.get('diff')))}</p>",
+    ]
+    if report.get("truth"):
+        t = report["truth"]
+        parts.append(f"<p>Against the known truth: recall <b>{_fmt(t['recall'], 2)}</b>, precision "
+                     f"<b>{_fmt(t['precision'], 2)}</b>.</p>")
+    parts.append("<h2>Rounds</h2>" + _img(images["summary"], "kept count and accuracy per round"))
+    rows = "".join(
+        f"<tr><td>{r['index']}</td><td>{len(r['kept'])}</td><td>"
+        + (", ".join(f"{e(c)} ({r['score_mean'][c]:.2f})" for c in r["dropped"]) or "—")
+        + f"</td><td>{_fmt(r['val_accuracy'])}</td><td>{_fmt(r['val_f1'])}</td>"
+        f"<td>{_fmt(r['seconds'], 1)}</td><td>{e(r['stop_reason'] or '')}</td></tr>"
+        for r in report["rounds"]
+    )
+    parts.append("<table><tr><th>round</th><th>kept</th><th>dropped (R²)</th><th>val accuracy</th>"
+                 f"<th>val F1</th><th>seconds</th><th>stop</th></tr>{rows}</table>")
+    for r in report["rounds"]:
+        parts.append(_img(images[f"round_{r['index']}"], f"channel scores of round {r['index']}"))
+    fates = "".join(
+        f'<tr class="{e(f["status"])}"><td>{e(f["channel"])}</td><td>{e(f["status"])}</td>'
+        f"<td>{_fmt(f['round_dropped'])}</td><td>{_fmt(f['score_mean'])}</td>"
+        f"<td>{_fmt(f['score_std'])}</td><td>{f['rank']}</td></tr>"
+        for f in report["channel_fates"]
+    )
+    parts.append("<h2>Every channel</h2><table><tr><th>channel</th><th>status</th>"
+                 "<th>left in round</th><th>R² then (mean)</th><th>std</th><th>rank</th></tr>"
+                 f"{fates}</table>")
+    parts.append(f"<h2>Final model</h2><p>{e(final['strategy'])} on {len(final['channels'])} "
+                 f"channels, best epoch {final['best_epoch']} of {final['epochs_run']}.</p>"
+                 f"<p>{metrics}</p>" + _img(images["curves"], "learning curves"))
+    for name in sorted((k for k in images if k.startswith("latent_")),
+                       key=lambda k: int(k.split("_")[1])):
+        parts.append(_img(images[name], f"latent space, epoch {name.split('_')[1]}"))
+    if "domain" in images:
+        parts.append("<h3>Latent domain of validity</h3>" + _img(images["domain"], "latent domain"))
+    body = "\n".join(parts)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>vaec-select: "
+            f"{e(data['name'])}</title><style>{STYLE}</style></head><body>{body}</body></html>")

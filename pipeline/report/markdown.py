@@ -1,0 +1,64 @@
+"""report.md: the run summary as Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+
+def round_table(report: dict[str, Any]) -> str:
+    """The round table: kept count, drops with their scores, validation accuracy/F1, seconds."""
+    rows = []
+    for r in report["rounds"]:
+        drops = ", ".join(f"{c} ({r['score_mean'][c]:.2f})" for c in r["dropped"]) or "—"
+        rows.append([r["index"], len(r["kept"]), drops, _fmt(r["val_accuracy"]), _fmt(r["val_f1"]),
+                     _fmt(r["seconds"], 1), r["stop_reason"] or ""])
+    return _table(["round", "kept", "dropped (R²)", "val acc", "val F1", "s", "stop"], rows)
+
+
+def diff_text(diff: dict[str, Any] | None) -> str:
+    """One paragraph on what changed since the previous run on the same data and settings."""
+    if not diff:
+        return "No earlier run with the same data and settings."
+    added = ", ".join(diff["added"]) or "none"
+    removed = ", ".join(diff["removed"]) or "none"
+    return (f"Compared with `{diff['previous_run']}`: added {added}; removed {removed}; "
+            f"{diff['unchanged']} unchanged.")
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """report.md text."""
+    data, final = report["data"], report["final_model"]
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in final["metrics"].items())
+    parts = [
+        f"# Feature selection: {data['name']}",
+        f"Created {report['created']} · {data['n_rows']} rows · {data['n_features']} channels · "
+        f"{data['n_classes']} classes · stop reason **{report['stop_reason']}**",
+        f"## Selected ({len(report['selected'])})\n\n" + ", ".join(report["selected"]),
+        "## Rounds\n\n" + round_table(report),
+        "## Change since the previous run\n\n" + diff_text(report.get("diff")),
+        f"## Final model\n\n{final['strategy']} on {len(final['channels'])} channels, best epoch "
+        f"{final['best_epoch']} of {final['epochs_run']}: {metrics}",
+    ]
+    if report.get("truth"):
+        t = report["truth"]
+        parts.append(f"## Against the known truth\n\nrecall {_fmt(t['recall'], 2)}, precision "
+                     f"{_fmt(t['precision'], 2)}; missed: {', '.join(t['missed']) or 'none'}; "
+                     f"noise kept: {', '.join(t['noise_kept']) or 'none'}")
+    fates = [[f["channel"], f["status"], _fmt(f["round_dropped"]), _fmt(f["score_mean"]), f["rank"]]
+             for f in report["channel_fates"]]
+    parts.append("## Every channel\n\n" + _table(["channel", "status", "left in round",
+                                                   "score then", "rank"], fates))
+    if report["constant_columns"]:
+        parts.append("Constant columns (dropped before the loop): "
+                     + ", ".join(report["constant_columns"]))
+    return "\n\n".join(parts) + "\n"

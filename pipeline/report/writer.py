@@ -1,0 +1,120 @@
+"""Write a run's report folder: report.json, report.md, report.html, selections, final model."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from pipeline.report.content import jsonable, report_content
+from pipeline.report.figures import plot_round_scores, plot_rounds_summary
+from pipeline.report.html import figure_data_uri, render_html
+from pipeline.report.markdown import render_markdown
+from pipeline.report.runs import REPORT_FILE
+from pipeline.result import PruningResult
+from pipeline.split import SplitData
+from vaec.atomic_files import atomic_write_text
+from vaec.plots import plot_latent_grid, plot_learning_curves
+
+SELECTION_FILE = "selected_features.json"
+MODEL_FOLDER = "final_model"
+PREPROCESSING_FILE = "preprocessing.json"
+MAX_LATENT_GRIDS = 4
+
+
+def _uri(fig: Figure) -> str:
+    try:
+        return figure_data_uri(fig)
+    finally:
+        fig.clear()
+
+
+def _chosen_snapshots(epochs: Sequence[int], best: int) -> list[int]:
+    """A few snapshot epochs: the first, the one at or after the best, and the last."""
+    if len(epochs) <= MAX_LATENT_GRIDS:
+        return list(epochs)
+    at_best = next((e for e in epochs if e >= best), epochs[-1])
+    middle = epochs[len(epochs) // 2]
+    return sorted({epochs[0], middle, at_best, epochs[-1]})
+
+
+def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
+    """Every figure of the report as a data URI."""
+    images = {"summary": _uri(plot_rounds_summary(result.rounds))}
+    for record in result.rounds:
+        images[f"round_{record.index}"] = _uri(plot_round_scores(record, result.config.threshold))
+    training = result.final.training
+    images["curves"] = _uri(plot_learning_curves(training.history, training.strategy))
+    by_epoch = {s.epoch: s for s in training.snapshots}
+    for epoch in _chosen_snapshots(sorted(by_epoch), training.history.best_epoch):
+        images[f"latent_{epoch}"] = _uri(plot_latent_grid(by_epoch[epoch], class_names=class_names))
+    return images
+
+
+def save_final_model(result: PruningResult, folder: Path, split: SplitData, target: str) -> None:
+    """The final model, the scaling of its channels (raw values in), and its history."""
+    final = result.final
+    final.model.save(folder)
+    scaler = split.scaler
+    position = {c: i for i, c in enumerate(split.feature_names)}
+    index = [position[c] for c in final.channels]
+    preprocessing = {
+        "channels": final.channels,
+        "mean": [float(scaler.mean_[i]) for i in index],
+        "scale": [float(scaler.scale_[i]) for i in index],
+        "target": target,
+    }
+    atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(preprocessing, indent=2))
+    final.training.history.to_csv(folder / "history.csv")
+
+
+def default_run_name(dataset_name: str) -> str:
+    """``<dataset>-<UTC timestamp>``."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{dataset_name}-{stamp}"
+
+
+def write_report(
+    result: PruningResult,
+    data_summary: dict[str, Any],
+    reports_dir: str | os.PathLike[str] = "reports",
+    *,
+    split: SplitData | None = None,
+    run_name: str | None = None,
+    fingerprint: str | None = None,
+    diff: dict[str, Any] | None = None,
+    truth: dict[str, list[str]] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """Write the run folder and return it.
+
+    Every file is written atomically and report.json comes last, so a folder with a
+    report.json is complete and a failed write leaves the previous files intact. With the
+    ``split`` the run was trained on, the final model is saved with the scaling of its channels.
+    """
+    folder = Path(reports_dir) / (run_name or default_run_name(data_summary["name"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    images = figures(result, class_names)
+    files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE}
+    if split is not None:
+        save_final_model(result, folder / MODEL_FOLDER, split, data_summary.get("target", ""))
+        files["final_model"] = MODEL_FOLDER
+    report = report_content(
+        result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth, files=files
+    )
+    selection = jsonable({
+        "selected": result.selected,
+        "target": data_summary.get("target"),
+        "dataset": data_summary.get("name"),
+        "fingerprint": fingerprint,
+    })
+    atomic_write_text(folder / SELECTION_FILE, json.dumps(selection, indent=2))
+    atomic_write_text(folder / "report.md", render_markdown(report))
+    atomic_write_text(folder / "report.html", render_html(report, images))
+    atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2))
+    return folder

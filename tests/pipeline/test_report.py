@@ -1,0 +1,142 @@
+"""The report folder of a pruning run, and finding and comparing runs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.data import load_dataset
+from pipeline.pruning import PruningRun
+from pipeline.pruning_config import PruningConfig
+from pipeline.report import (
+    find_previous_run,
+    list_runs,
+    read_report,
+    run_fingerprint,
+    selection_diff,
+    write_report,
+)
+from pipeline.split import split_dataset
+from vaec import VAEC
+
+FAST = {"epochs": 40, "latent_dim": 2, "encoder_widths": (16,), "head_widths": (8,)}
+
+
+@pytest.fixture(scope="module")
+def run():
+    rng = np.random.default_rng(0)
+    factor = rng.normal(size=(200, 1))
+    frame = pd.DataFrame(factor + 0.1 * rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    frame["noise"] = rng.normal(size=200)
+    frame["flat"] = 0.0
+    frame["label"] = (factor[:, 0] > 0).astype(int)
+    dataset = load_dataset(frame, "label")
+    split = split_dataset(dataset)
+    config = PruningConfig(n_trials=2, model_options=FAST)
+    result = PruningRun(split, config, constant_columns=dataset.constant_columns).run()
+    return dataset, split, config, result
+
+
+@pytest.fixture(scope="module")
+def folder(run, tmp_path_factory):
+    dataset, split, config, result = run
+    reports = tmp_path_factory.mktemp("reports")
+    fingerprint = run_fingerprint(dataset.summary(), config)
+    return write_report(result, dataset.summary(), reports, split=split, fingerprint=fingerprint,
+                        truth={"informative": ["a", "b", "c"]})
+
+
+def test_report_json_agrees_with_the_result(run, folder):
+    _, _, _, result = run
+    report = read_report(folder)
+    assert report["selected"] == result.selected
+    assert len(report["rounds"]) == len(result.rounds)
+    assert report["stop_reason"] == result.stop_reason
+    assert report["constant_columns"] == ["flat"]
+    fates = {f["channel"]: f for f in report["channel_fates"]}
+    assert fates["flat"]["status"] == "constant"
+    assert all(fates[c]["rank"] == result.ranking[c] for c in result.ranking)
+    assert report["truth"]["recall"] == pytest.approx(
+        len({"a", "b", "c"} & set(result.selected)) / 3
+    )
+    assert report["final_model"]["metrics"]["test_accuracy"] > 0.8
+
+
+def test_html_is_self_contained_with_every_figure(run, folder):
+    page = (folder / "report.html").read_text()
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http://" not in page and "https://" not in page
+    _, _, _, result = run
+    # the summary, one chart per round, the learning curves, and latent grids
+    assert len(sources) >= 1 + len(result.rounds) + 1 + 1
+    assert "<td>noise</td>" in page
+
+
+def test_selection_file_and_final_model_are_usable_downstream(run, folder):
+    dataset, _split, _, result = run
+    selection = json.loads((folder / "selected_features.json").read_text())
+    assert selection["selected"] == result.selected
+    assert selection["target"] == "label"
+    model = VAEC.load(folder / "final_model")
+    prep = json.loads((folder / "final_model" / "preprocessing.json").read_text())
+    raw = dataset.frame[prep["channels"]].to_numpy()
+    scaled = (raw - np.array(prep["mean"])) / np.array(prep["scale"])
+    accuracy = (model.predict(scaled) == dataset.y).mean()
+    assert accuracy > 0.85
+
+
+def test_markdown_lists_rounds_and_channels(folder):
+    text = (folder / "report.md").read_text()
+    assert "| round | kept |" in text
+    assert "flat" in text
+
+
+def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
+    dataset, _split, _config, result = run
+    first = write_report(result, dataset.summary(), tmp_path, run_name="nightly")
+    before = (first / "report.json").read_text()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("pipeline.report.writer.render_html", broken)
+    with pytest.raises(RuntimeError):
+        write_report(result, dataset.summary(), tmp_path, run_name="nightly")
+    assert (first / "report.json").read_text() == before
+    assert not [p for p in first.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_runs_are_listed_and_the_previous_run_is_found(run, tmp_path):
+    dataset, _, config, result = run
+    fingerprint = run_fingerprint(dataset.summary(), config)
+    old = write_report(result, dataset.summary(), tmp_path, run_name="old", fingerprint=fingerprint)
+    report = json.loads((old / "report.json").read_text())
+    report["created"] = "2000-01-01T00:00:00+00:00"
+    (old / "report.json").write_text(json.dumps(report))
+    write_report(result, dataset.summary(), tmp_path, run_name="other", fingerprint="different")
+    new = write_report(result, dataset.summary(), tmp_path, run_name="new", fingerprint=fingerprint)
+    (tmp_path / "half-written").mkdir()
+    runs = list_runs(tmp_path)
+    assert [r.name for r in runs][-1] == "old"
+    assert {r.name for r in runs} == {"old", "other", "new"}
+    created = read_report(new)["created"]
+    assert find_previous_run(tmp_path, fingerprint, before=created) == old
+    assert find_previous_run(tmp_path, "unknown") is None
+
+
+def test_fingerprint_changes_with_data_or_settings(run):
+    dataset, _, config, _ = run
+    summary = dataset.summary()
+    assert run_fingerprint(summary, config) == run_fingerprint(dict(summary), config)
+    assert run_fingerprint(summary, config) != run_fingerprint(summary, PruningConfig(threshold=0.7))
+    assert run_fingerprint(summary, config) != run_fingerprint({**summary, "n_rows": 1}, config)
+
+
+def test_selection_diff_names_added_and_removed():
+    diff = selection_diff(["a", "b", "c"], ["b", "c", "d"], previous_run="r1")
+    assert diff == {"previous_run": "r1", "added": ["d"], "removed": ["a"], "unchanged": 2}
