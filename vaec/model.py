@@ -8,6 +8,7 @@ seeded with ``seed + r``, so trials are reproducible one by one.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -76,7 +77,7 @@ class ReplicaLinear(nn.Module):
 def _mlp(config: VAECConfig, n_replicas: int, sizes: list[int]) -> nn.Sequential:
     """Hidden layers: linear, activation, optional dropout, for each consecutive pair of sizes."""
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         layers.append(ReplicaLinear(n_replicas, n_in, n_out))
         layers.append(_ACTIVATIONS[config.activation]())
         if config.dropout > 0:

@@ -16,8 +16,8 @@ from vaec.config import VAECConfig
 from vaec.history import METRICS, History, TrainingResult
 from vaec.losses import (
     kl_loss,
-    prediction_loss,
     predicted_class,
+    prediction_loss,
     reconstruction_loss,
 )
 from vaec.metrics import accuracy_and_f1
@@ -207,7 +207,7 @@ def train(
         best_second = torch.where(improved, second, best_second)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
         with torch.no_grad():
-            for saved, p in zip(best_state, trainable):
+            for saved, p in zip(best_state, trainable, strict=True):
                 mask = improved.view(-1, *([1] * (p.dim() - 1)))
                 saved.copy_(torch.where(mask, p, saved))
 
@@ -221,7 +221,7 @@ def train(
 
     if config.restore_best:
         with torch.no_grad():
-            for saved, p in zip(best_state, trainable):
+            for saved, p in zip(best_state, trainable, strict=True):
                 p.copy_(saved)
     for p in net.parameters():
         p.requires_grad_(True)
