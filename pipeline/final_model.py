@@ -61,6 +61,8 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningCo
     model_config = config.final_model_config(n_inputs=len(channels), n_classes=n_classes)
     model = VAEC(model_config, classes=split.classes)
     training = model.fit(config.final_strategy, data.X_train, data.y_train, data.X_val, data.y_val)
+    # the domain of validity of the head: where the training rows sit in the neck
+    model.fit_latent_domain(data.X_train, seed=model_config.seed)
     metrics: dict[str, float] = {}
     parts = [("val", data.X_val, data.y_val)]
     if data.X_test is not None:

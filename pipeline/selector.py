@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.multiclass import check_classification_targets
@@ -81,6 +82,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         The final model on the selected features (it expects them scaled by ``scaler_``).
     scaler_ : sklearn.preprocessing.StandardScaler
         Scaler fitted on the training part of the non-constant features.
+    scaled_features_ : list of str
+        The non-constant features, in the column order ``scaler_`` expects.
 
     See Also
     --------
@@ -181,6 +184,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.rounds_ = run.rounds
         self.stop_reason_ = run.stop_reason
         self.scaler_ = split.scaler
+        self.scaled_features_ = [names[i] for i in varying]
+        self._names = names
         self.final_model_ = self.result_.final.model if self.result_ is not None else None
         kept = set(run.kept)
         self.support_ = np.array([n in kept for n in names])
@@ -190,6 +195,29 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         ranks = ranking_from_rounds([names[i] for i in varying], run.rounds, run.kept, constant)
         self.ranking_ = np.array([ranks[n] for n in names])
         return self
+
+    def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
+        """Predictions of the final model on raw ``X`` with their latent-domain confidence.
+
+        ``X`` has the columns seen in :meth:`fit`; they are scaled by ``scaler_`` and the selected
+        ones go to ``final_model_``. The columns of the result are those of
+        :meth:`vaec.VAEC.predict_with_confidence` (class, probability, sigma distance, within-N
+        flags, per-dimension p-values, confidence).
+        """
+        check_is_fitted(self, "support_")
+        if self.final_model_ is None:
+            raise RuntimeError("no final model: fit with fit_final_model=True to predict")
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        position = {name: i for i, name in enumerate(self._names)}
+        varying = [position[n] for n in self.scaled_features_]
+        scaled = pd.DataFrame(self.scaler_.transform(X[:, varying]), columns=self.scaled_features_)
+        frame = self.final_model_.predict_with_confidence(
+            scaled[self.result_.final.channels].to_numpy(), n_sigma=n_sigma
+        )
+        if index is not None:
+            frame.index = index
+        return frame
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")

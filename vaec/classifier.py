@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from vaec.config import VAECConfig
+from vaec.domain import LatentDomain
 from vaec.history import History, TrainingResult
 from vaec.losses import probabilities
 from vaec.model import VAECNet
@@ -134,6 +136,8 @@ class VAEC:
             self.net, strategy, x_t, y_t, xv_t, yv_t,
             config=self.config, record_snapshots=record_snapshots,
         )
+        # the fitted latent domain described the encoder before this run
+        self.extras.pop("latent_domain", None)
         self.results.append(result)
         return result
 
@@ -222,6 +226,45 @@ class VAEC:
         """Class probabilities together with the neck z the head saw (``mlp_classifier_with_z``)."""
         out = self._forward(X, sample, seed)
         return self._pick(probabilities(out.logits), replica), self._pick(out.z, replica)
+
+    # latent-domain confidence ---------------------------------------------------------------
+    def fit_latent_domain(
+        self, X: Any, *, n_draws: int = 10, seed: int | None = None, replica: int = 0
+    ) -> LatentDomain:
+        """Fit the latent domain of validity to the training rows ``X``.
+
+        An isotropic Gaussian on ``n_draws`` sampled z per row and a diagonal Gaussian on z_mean
+        (see :func:`vaec.confidence.fit_latent_domain`); stored JSON-ready in
+        ``extras["latent_domain"]``, so it is saved with the model. Retraining discards it.
+        """
+        from vaec.confidence import fit_latent_domain
+
+        domain = fit_latent_domain(self, X, n_draws=n_draws, seed=seed, replica=replica)
+        self.extras["latent_domain"] = domain.to_dict()
+        return domain
+
+    @property
+    def latent_domain_(self) -> LatentDomain:
+        """The fitted latent domain, rebuilt from ``extras`` (so also after :meth:`load`)."""
+        data = self.extras.get("latent_domain")
+        if data is None:
+            raise RuntimeError(
+                "the latent domain is not fitted (or the model was retrained since): "
+                "call fit_latent_domain(X_train) first"
+            )
+        return LatentDomain.from_dict(data)
+
+    def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
+        """Predicted class and probability with the latent-domain scores of every row.
+
+        Columns ``class``, ``probability``, ``sigma_distance``, ``tail_probability``,
+        ``within_1_sigma``, ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ...,
+        ``confidence``; see :func:`vaec.confidence.confidence_frame`.
+        """
+        from vaec.confidence import check_n_sigma, confidence_frame
+
+        n_sigma = check_n_sigma(n_sigma)
+        return confidence_frame(self, X, self.latent_domain_, n_sigma=n_sigma)
 
     # persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str]) -> Path:

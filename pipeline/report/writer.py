@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.report.content import jsonable, report_content
@@ -20,6 +21,7 @@ from pipeline.result import PruningResult
 from pipeline.split import SplitData
 from vaec.atomic_files import atomic_write_text
 from vaec.plots import plot_latent_grid, plot_learning_curves
+from vaec.plots_domain import plot_latent_domain
 
 SELECTION_FILE = "selected_features.json"
 MODEL_FOLDER = "final_model"
@@ -43,13 +45,21 @@ def _chosen_snapshots(epochs: Sequence[int], best: int) -> list[int]:
     return sorted({epochs[0], middle, at_best, epochs[-1]})
 
 
-def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
+def figures(
+    result: PruningResult, class_names: Sequence[str] | None, split: SplitData | None = None
+) -> dict[str, str]:
     """Every figure of the report as a data URI."""
     images = {"summary": _uri(plot_rounds_summary(result.rounds))}
     for record in result.rounds:
         images[f"round_{record.index}"] = _uri(plot_round_scores(record, result.config.threshold))
     training = result.final.training
     images["curves"] = _uri(plot_learning_curves(training.history, training.strategy))
+    model = result.final.model
+    if "latent_domain" in model.extras and split is not None:
+        data = split.columns(result.final.channels)
+        z_mean, _ = model.encode(data.X_train)
+        labels = np.searchsorted(model.classes_, data.y_train)
+        images["domain"] = _uri(plot_latent_domain(z_mean, labels, model.latent_domain_, class_names))
     by_epoch = {s.epoch: s for s in training.snapshots}
     for epoch in _chosen_snapshots(sorted(by_epoch), training.history.best_epoch):
         images[f"latent_{epoch}"] = _uri(plot_latent_grid(by_epoch[epoch], class_names=class_names))
@@ -99,7 +109,7 @@ def write_report(
     """
     folder = Path(reports_dir) / (run_name or default_run_name(data_summary["name"]))
     folder.mkdir(parents=True, exist_ok=True)
-    images = figures(result, class_names)
+    images = figures(result, class_names, split)
     files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE}
     if split is not None:
         save_final_model(result, folder / MODEL_FOLDER, split, data_summary.get("target", ""))

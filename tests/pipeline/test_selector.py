@@ -66,6 +66,19 @@ def test_final_model_and_rounds_are_open_for_inspection(fitted):
     assert len(selector.rounds_) >= 2
 
 
+def test_selector_predicts_with_latent_domain_confidence(fitted):
+    selector, X, y = fitted
+    frame = selector.predict_with_confidence(X)
+    assert list(frame.index) == list(X.index)
+    assert (frame["class"].to_numpy() == y).mean() > 0.8
+    assert frame["within_3_sigma"].mean() > 0.9
+    far = X.copy()
+    far[list(selector.get_feature_names_out())] += 50.0
+    assert (selector.predict_with_confidence(far)["sigma_distance"] > frame["sigma_distance"]).all()
+    with pytest.raises(ValueError, match="missing"):
+        selector.predict_with_confidence(X.iloc[:, :3])
+
+
 def test_selector_works_inside_a_pipeline_with_cross_validation():
     X, y = structured_frame(n_rows=200)
     pipe = make_pipeline(
