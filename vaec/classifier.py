@@ -96,6 +96,8 @@ class VAEC:
         if not np.isfinite(array).all():
             bad = np.where(~np.isfinite(array).all(axis=0))[0].tolist()
             raise InputError(f"{name} has NaN or infinite values in column(s) {bad}")
+        if not array.flags.writeable:  # torch tensors may not view read-only memory
+            array = array.copy()
         return torch.from_numpy(array).to(self.device)
 
     def _targets(self, y: Any, name: str = "y") -> torch.Tensor:
