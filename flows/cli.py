@@ -1,172 +1,270 @@
-"""The ``vaec-select`` command line: run, serve, report, transform, predict, demo."""
+"""The ``vaec-select`` command line: run, serve, report, transform, predict, demo.
+
+Bad arguments and bad data end with one line on stderr and exit code 2, before any training.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-# No telemetry from a machine that may have no outside network; the user's setting wins.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
-from vaec import __version__
-
+PROG = "vaec-select"
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+FLOW_NAME = "vaec-feature-selection"
 
-
-def _none_or_float(text: str) -> float | None:
-    return None if text.lower() == "none" else float(text)
-
-
-def add_flow_options(parser: argparse.ArgumentParser) -> None:
-    """The flow parameters, shared by ``run`` and ``serve``."""
-    source = parser.add_argument_group("data (one of --dataset or --data)")
-    source.add_argument("--dataset", help="built-in data set: breast_cancer, digits, wine, madelon "
-                        "(default breast_cancer)")
-    source.add_argument("--data", help="a CSV or Parquet file (needs --target)")
-    source.add_argument("--target", help="the target column of --data")
-    prune = parser.add_argument_group("pruning")
-    prune.add_argument("--n-trials", type=int, default=3, help="models trained per round (3)")
-    prune.add_argument("--threshold", type=float, default=0.6,
-                       help="minimum validation reconstruction R² a channel needs (0.6)")
-    prune.add_argument("--max-drop-fraction", type=float, default=0.2,
-                       help="largest fraction of the kept channels dropped per round (0.2)")
-    prune.add_argument("--min-features", type=int, default=2, help="never keep fewer (2)")
-    prune.add_argument("--n-features-to-select", type=int, default=None,
-                       help="drop the worst channels until exactly this many are kept")
-    prune.add_argument("--accuracy-tolerance", type=_none_or_float, default=0.05,
-                       help="stop when validation F1 falls this far below the best round; "
-                            "'none' switches the guard off (0.05)")
-    prune.add_argument("--latent-dim", type=int, default=4, help="neck width of the models (4)")
-    prune.add_argument("--epochs", type=int, default=300, help="training epochs per model (300)")
-    prune.add_argument("--final-strategy", default="all_parts",
-                       choices=["all_parts", "var_mlp_classifier"],
-                       help="how the final model on the kept channels is trained")
-    prune.add_argument("--val-size", type=float, default=0.2, help="validation fraction (0.2)")
-    prune.add_argument("--test-size", type=float, default=0.2, help="test fraction (0.2)")
-    prune.add_argument("--seed", type=int, default=0, help="seed of the split and models (0)")
-    out = parser.add_argument_group("output and execution")
-    out.add_argument("--reports-dir", default="reports", help="where run folders go (reports)")
-    out.add_argument("--run-name", default=None, help="run folder name (dataset-timestamp)")
-    out.add_argument("--task-runner", choices=["thread", "dask"], default="thread",
-                     help="where a round's trial groups run: threads, or a Dask cluster")
-    out.add_argument("--dask-address", default=None,
-                     help="scheduler address of an existing Dask cluster (default: a LocalCluster)")
-    out.add_argument("--trial-groups", type=int, default=None,
-                     help="split a round's trials into this many groups run in parallel")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
-    parser = argparse.ArgumentParser(
-        prog="vaec-select",
-        description="Feature selection by iterative reconstruction pruning with a joint "
-                    "variational autoencoder + classifier.",
-    )
-    parser.add_argument("--version", action="version", version=f"vaec-select {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = commands.add_parser("run", help="run the feature-selection flow once",
-                              description="Run the feature-selection flow once and print the "
-                                          "kept channels and the report path.")
-    add_flow_options(run)
-
-    serve = commands.add_parser("serve", help="serve the flow on a cron schedule",
-                                description="Serve the flow on a cron schedule (Prefect's "
-                                            "flow.serve); runs appear in the Prefect UI.")
-    serve.add_argument("--cron", required=True, help='cron schedule, e.g. "0 3 * * *"')
-    serve.add_argument("--name", default="scheduled", help="deployment name (scheduled)")
-    add_flow_options(serve)
-
-    report = commands.add_parser("report", help="list runs, or show one run's rounds",
-                                 description="Without RUN, list the runs; with RUN, print its "
-                                             "round table and the path of its report.html.")
-    report.add_argument("run", nargs="?", help="a run folder name under --reports-dir, or a path")
-    report.add_argument("--reports-dir", default="reports", help="where run folders are (reports)")
-
-    transform = commands.add_parser(
-        "transform", help="keep a run's selected columns of a table",
-        description="Keep the selected columns (and the target, if present) of a CSV/Parquet "
-                    "file for downstream models.")
-    transform.add_argument("--selection", required=True,
-                           help="a run's selected_features.json")
-    transform.add_argument("--data", required=True, help="input CSV or Parquet file")
-    transform.add_argument("--out", required=True, help="output file (never the input)")
-
-    predict = commands.add_parser(
-        "predict", help="predict with a run's final model, with latent-domain confidence",
-        description="Predict classes of a raw CSV/Parquet file with a run's final model; the "
-                    "output has the input's columns plus the predictions.")
-    predict.add_argument("--model", required=True, help="a run's final_model folder")
-    predict.add_argument("--data", required=True, help="input CSV or Parquet file")
-    predict.add_argument("--out", required=True, help="output file (never the input)")
-    predict.add_argument("--n-sigma", type=float, default=3.0,
-                         help="the N of the within-N-sigma domain flag (3)")
-
-    demo = commands.add_parser("demo", help="train the five strategies on a bundled data set",
-                               description="Train the five training strategies and write "
-                                           "their curves and latent grids.", add_help=False)
-    demo.add_argument("demo_args", nargs=argparse.REMAINDER, help="options of the demo")
-    return parser
-
-
-def _fail(message: str) -> int:
-    print(f"vaec-select: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
-def _parameters(args: argparse.Namespace):
-    from pydantic import ValidationError
-
-    from flows.parameters import SelectionParameters
-
-    fields = {name: getattr(args, name) for name in SelectionParameters.model_fields
-              if hasattr(args, name)}
-    if fields.get("dataset") is None and fields.get("data") is None:
-        fields["dataset"] = "breast_cancer"
-    try:
-        return SelectionParameters(**fields)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "parameters"
-        raise UsageError(f"--{where.replace('_', '-')}: {first['msg']}" if first["loc"]
-                         else first["msg"].removeprefix("Value error, ")) from err
+# Prefect settings are read when prefect is first imported, so these go in before that.
+PREFECT_DEFAULTS = {
+    # no telemetry from a machine that may have no outside network
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # the temporary local server (no PREFECT_API_URL) can be slow to start on a busy machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
 
 
 class UsageError(Exception):
     """Bad arguments: printed as one line, exit code 2."""
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from flows.feature_selection import run_feature_selection
-    from flows.progress import RoundProgress
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from vaec import __version__
+
+        return __version__
+
+
+def _none_or_float(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from err
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def add_flow_options(parser: argparse.ArgumentParser) -> None:
+    """The flow parameters (:class:`flows.parameters.SelectionParameters`), for run and serve."""
+    source = parser.add_argument_group("data (one of --dataset or --data)")
+    source.add_argument(
+        "--dataset", metavar="NAME",
+        help="built-in data set: breast_cancer, digits, wine or madelon (default breast_cancer)")
+    source.add_argument("--data", metavar="FILE", help="a CSV or Parquet file (needs --target)")
+    source.add_argument("--target", metavar="COLUMN", help="the class column of --data")
+    prune = parser.add_argument_group("pruning")
+    prune.add_argument("--n-trials", type=int, default=3, metavar="N",
+                       help="models trained per round to score the channels (default 3)")
+    prune.add_argument("--threshold", type=float, default=0.6, metavar="R2",
+                       help="validation reconstruction R² a channel needs to stay (default 0.6)")
+    prune.add_argument("--max-drop-fraction", type=float, default=0.2, metavar="F",
+                       help="largest fraction of the channels dropped in one round (default 0.2)")
+    prune.add_argument("--min-features", type=int, default=2, metavar="N",
+                       help="never keep fewer channels than this (default 2)")
+    prune.add_argument("--n-features-to-select", type=int, default=None, metavar="N",
+                       help="keep dropping the worst channels until exactly N are left "
+                            "(default: stop when every kept channel passes the threshold)")
+    prune.add_argument("--accuracy-tolerance", type=_none_or_float, default=0.05, metavar="T",
+                       help="stop, keeping the previous round's channels, when validation F1 "
+                            "falls more than T below the best round; 'none' turns the guard off "
+                            "(default 0.05)")
+    prune.add_argument("--latent-dim", type=int, default=4, metavar="N",
+                       help="width of the models' latent neck (default 4)")
+    prune.add_argument("--epochs", type=int, default=300, metavar="N",
+                       help="training epochs of every model (default 300)")
+    prune.add_argument("--final-strategy", default="all_parts",
+                       choices=["all_parts", "var_mlp_classifier"],
+                       help="how the final model on the kept channels is trained "
+                            "(default all_parts)")
+    prune.add_argument("--val-size", type=float, default=0.2, metavar="F",
+                       help="validation fraction of the rows (default 0.2)")
+    prune.add_argument("--test-size", type=float, default=0.2, metavar="F",
+                       help="test fraction, touched only by the final model (default 0.2)")
+    prune.add_argument("--seed", type=int, default=0,
+                       help="seed of the split and the models (default 0)")
+    out = parser.add_argument_group("output and execution")
+    out.add_argument("--reports-dir", default="reports", metavar="DIR",
+                     help="folder that receives the run folders (default reports)")
+    out.add_argument("--run-name", default=None, metavar="NAME",
+                     help="name of the run folder (default <dataset>-<UTC timestamp>)")
+    out.add_argument("--task-runner", choices=["thread", "dask"], default="thread",
+                     help="where a round's trial groups train: local threads, or Dask "
+                          "(needs prefect-dask; default thread)")
+    out.add_argument("--dask-address", default=None, metavar="ADDRESS",
+                     help="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
+                          "(default: a local cluster started for the run)")
+    out.add_argument("--trial-groups", type=int, default=None, metavar="N",
+                     help="split a round's trials into N groups trained in parallel "
+                          "(default 1 with threads, 2 with Dask)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Feature selection by iterative reconstruction pruning with a joint "
+                    "variational autoencoder + classifier.",
+        epilog=f"'{PROG} COMMAND --help' explains the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run the feature selection once",
+        description="Run the feature selection once: pruning rounds, the final model and the "
+                    "report. Prints the kept channels and the path of report.html. Without "
+                    "PREFECT_API_URL, Prefect starts a temporary local server for the run.")
+    add_flow_options(run)
+
+    serve = commands.add_parser(
+        "serve", help="serve the feature selection on a cron schedule",
+        description=f"Serve the feature selection as the deployment {FLOW_NAME}/NAME on a "
+                    "cron schedule (UTC) until interrupted; runs show in the Prefect UI and "
+                    f"can also be started with 'prefect deployment run {FLOW_NAME}/NAME'.")
+    serve.add_argument("--cron", required=True,
+                       help='the schedule, five cron fields, e.g. "0 3 * * *" (03:00 every day)')
+    serve.add_argument("--name", default="scheduled",
+                       help="deployment name (default scheduled)")
+    add_flow_options(serve)
+
+    report = commands.add_parser(
+        "report", help="list the runs, or show one run's rounds",
+        description="Without RUN, list the finished runs, newest first; with RUN, print its "
+                    "round table, the kept channels and the path of its report.html.")
+    report.add_argument("run", nargs="?", metavar="RUN",
+                        help="a run folder name under --reports-dir, or the path of a run folder")
+    report.add_argument("--reports-dir", default="reports", metavar="DIR",
+                        help="folder holding the run folders (default reports)")
+
+    transform = commands.add_parser(
+        "transform", help="keep a run's selected columns of a table",
+        description="Write the selected columns of a table, in the selection's order, plus the "
+                    "target column when the table has it.")
+    transform.add_argument("--selection", required=True, metavar="FILE",
+                           help="a run's selected_features.json")
+    transform.add_argument("--data", required=True, metavar="FILE",
+                           help="input CSV or Parquet file")
+    transform.add_argument("--out", required=True, metavar="FILE",
+                           help="output CSV or Parquet file (by suffix); never the input file")
+
+    predict = commands.add_parser(
+        "predict", help="predict with a run's final model, with latent-domain confidence",
+        description="Predict the class of every row of a raw (unscaled) table with a run's "
+                    "final model; the output has the input's columns plus predicted_class, "
+                    "predicted_probability, the latent-domain distance, flags and p-values, "
+                    "and predicted_confidence.")
+    predict.add_argument("--model", required=True, metavar="DIR",
+                         help="a run's final_model folder")
+    predict.add_argument("--data", required=True, metavar="FILE",
+                         help="input CSV or Parquet file holding the model's channels")
+    predict.add_argument("--out", required=True, metavar="FILE",
+                         help="output CSV or Parquet file (by suffix); never the input file")
+    predict.add_argument("--n-sigma", type=_positive_float, default=3.0, metavar="N",
+                         help="N of the within-N-sigma domain flag (default 3)")
+
+    commands.add_parser(
+        "demo", help="train the five training strategies on a bundled data set",
+        description="Train the five training strategies and write their curves and latent "
+                    f"grids; '{PROG} demo --help' lists the demo's options.", add_help=False)
+    return parser
+
+
+def _parameters(args: argparse.Namespace) -> Any:
+    """:class:`SelectionParameters` from the options; a bad value is a :class:`UsageError`."""
+    from pydantic import ValidationError
+
+    from flows.parameters import SelectionParameters
+
+    if args.data is not None and args.dataset is not None:
+        raise UsageError("give --dataset or --data, not both")
+    if args.data is not None and args.target is None:
+        raise UsageError("--target is required with --data (the class column of the file)")
+    fields = {name: getattr(args, name) for name in SelectionParameters.model_fields
+              if hasattr(args, name)}
+    if fields["dataset"] is None:
+        fields.pop("dataset")
+    try:
+        return SelectionParameters(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        message = first["msg"].removeprefix("Value error, ")
+        if first["loc"]:
+            option = "--" + str(first["loc"][0]).replace("_", "-")
+            message = f"{option}: {message} (got {first.get('input')!r})"
+        raise UsageError(message) from err
+
+
+def _check_data(params: Any) -> None:
+    """Load the data once so a bad file or column fails now, before Prefect or training."""
     from pipeline.data import load_dataset
 
+    load_dataset(params.source, params.target, val_size=params.val_size,
+                 test_size=params.test_size)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """``vaec-select run``."""
     params = _parameters(args)
-    # bad data fails here, before Prefect or any training starts
-    load_dataset(params.source, params.target, val_size=params.val_size, test_size=params.test_size)
+    _check_data(params)
+    from flows.feature_selection import run_feature_selection
+    from flows.progress import RoundProgress
+
     with RoundProgress(enabled=sys.stdout.isatty()) as progress:
         out = run_feature_selection(params, on_round=progress.update)
-    print(f"kept {len(out['selected'])} channels ({out['stop_reason']}): "
-          + ", ".join(out["selected"]))
+    selected = out["selected"]
+    print(f"kept {len(selected)} channels after {out['n_rounds']} rounds "
+          f"(stop: {out['stop_reason']}):")
+    print("  " + ", ".join(selected))
+    metrics = out.get("metrics") or {}
+    if metrics:
+        print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     if out["added"] or out["removed"]:
-        print(f"since the previous run: added {out['added']}, removed {out['removed']}")
-    print(f"report: {Path(out['run_folder']) / 'report.html'}")
+        print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
+              f"removed {', '.join(out['removed']) or 'none'}")
+    print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
     return 0
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    from flows.serve import check_cron, serve
+    """``vaec-select serve``."""
+    from flows.serve import check_cron
 
-    check_cron(args.cron)
+    try:
+        check_cron(args.cron)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     params = _parameters(args)
+    _check_data(params)
+    from flows.serve import serve
+
     serve(params, cron=args.cron, name=args.name)
     return 0
 
 
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in [header, *rows])
+
+
 def command_report(args: argparse.Namespace) -> int:
+    """``vaec-select report``."""
     from pipeline.report import list_runs, read_report
     from pipeline.report.markdown import round_table
 
@@ -174,63 +272,113 @@ def command_report(args: argparse.Namespace) -> int:
         runs = list_runs(args.reports_dir)
         if not runs:
             print(f"no runs under {args.reports_dir}")
-        for run in runs:
-            print(f"{run.name}\t{run.created}\t{run.dataset}\t{run.n_selected} selected\t"
-                  f"{run.stop_reason}")
+            return 0
+        rows = [[r.name, r.created, r.dataset, str(r.n_selected), r.stop_reason] for r in runs]
+        print(_table(["run", "created", "dataset", "selected", "stop reason"], rows))
         return 0
-    folder = Path(args.run) if Path(args.run).is_dir() else Path(args.reports_dir) / args.run
+    folder = Path(args.run)
+    if not (folder / "report.json").is_file():
+        folder = Path(args.reports_dir) / args.run
     try:
         report = read_report(folder)
     except (OSError, ValueError) as err:
-        raise UsageError(f"unknown run {args.run!r}: {err}") from err
+        raise UsageError(f"unknown run {args.run!r}: {err} "
+                         f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)"
+                         ) from err
     print(round_table(report))
     print(f"selected ({len(report['selected'])}): {', '.join(report['selected'])}")
+    print(f"stop reason: {report['stop_reason']}")
     print(f"report: {(folder / 'report.html').resolve()}")
     return 0
 
 
 def command_transform(args: argparse.Namespace) -> int:
+    """``vaec-select transform``."""
     from pipeline.transform import transform_file
 
-    path = transform_file(args.selection, args.data, args.out)
-    print(f"wrote {path}")
+    print(f"wrote {transform_file(args.selection, args.data, args.out)}")
     return 0
 
 
 def command_predict(args: argparse.Namespace) -> int:
+    """``vaec-select predict``."""
     from pipeline.prediction import predict_file
 
-    path = predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma)
-    print(f"wrote {path}")
+    print(f"wrote {predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma)}")
     return 0
 
 
-def command_demo(args: argparse.Namespace) -> int:
-    from vaec.demo import main as demo_main
+def run_demo(argv: list[str]) -> int:
+    """``vaec-select demo``: every argument goes to :func:`vaec.demo.main` untouched."""
+    try:
+        from vaec.demo import main as demo_main
+    except ImportError as err:
+        raise UsageError(f"the demo is not available in this installation: {err}") from err
+    return demo_main(argv)
 
-    return demo_main(args.demo_args)
 
-
-COMMANDS = {
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": command_run,
     "serve": command_serve,
     "report": command_report,
     "transform": command_transform,
     "predict": command_predict,
-    "demo": command_demo,
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``vaec-select``; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    from pipeline.validation import DataError
-    from vaec.config import ConfigError
+# Errors that mean bad arguments or bad data, by module: looked up only in modules already
+# imported (an error cannot come from a module that was never loaded), so --help, --version
+# and argument errors do not pay for importing torch and pandas.
+USAGE_ERRORS = {
+    "pipeline.validation": "DataError",
+    "vaec.config": "ConfigError",
+}
 
+
+def _is_usage_error(err: BaseException) -> bool:
+    if isinstance(err, UsageError):
+        return True
+    return any(
+        module in sys.modules and isinstance(err, getattr(sys.modules[module], name))
+        for module, name in USAGE_ERRORS.items()
+    )
+
+
+def _fail(message: str) -> int:
+    first_line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
+    print(f"{PROG}: error: {first_line}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vaec-select``.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        The arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 2 for bad arguments or data, 130 when interrupted.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     try:
+        # the demo has its own options (and --help); argparse would reject them here
+        if argv and argv[0] == "demo":
+            return run_demo(argv[1:])
+        args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, DataError, ConfigError) as err:
-        return _fail(str(err))
+    except Exception as err:
+        if _is_usage_error(err):
+            return _fail(str(err))
+        raise
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
