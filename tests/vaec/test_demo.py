@@ -1,0 +1,102 @@
+"""The demo: split, five strategies, files written, summary fields."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vaec.demo import LATENT_GRID_STRATEGIES, RUNS, SUMMARY_FILE, load_demo_data, main
+from vaec.history import history_columns
+from vaec.snapshots import snapshot_epochs
+
+STRATEGY_NAMES = [name for name, _ in RUNS]
+EPOCHS = 16
+
+
+@pytest.fixture(scope="module")
+def breast_cancer_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    code = main(["--dataset", "breast_cancer", "--epochs", str(EPOCHS), "--out", str(out)])
+    return code, out / "breast_cancer-demo"
+
+
+def test_split_is_stratified_60_20_20_and_scaled_on_train_only():
+    data = load_demo_data("breast_cancer", seed=0)
+    sizes = np.array([len(data.y_train), len(data.y_val), len(data.y_test)])
+    np.testing.assert_allclose(sizes / sizes.sum(), [0.6, 0.2, 0.2], atol=0.01)
+    shares = [np.mean(part) for part in (data.y_train, data.y_val, data.y_test)]
+    assert max(shares) - min(shares) < 0.02
+    np.testing.assert_allclose(data.X_train.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(data.X_train.std(axis=0), 1.0, atol=1e-3)
+    # the test rows were not used to fit the scaler, so they are not exactly standardised
+    assert np.abs(data.X_test.mean(axis=0)).max() > 1e-3
+
+
+def test_split_depends_on_the_seed():
+    first, second = load_demo_data("digits", seed=0), load_demo_data("digits", seed=1)
+    assert not np.array_equal(first.y_test, second.y_test)
+    np.testing.assert_array_equal(first.y_test, load_demo_data("digits", seed=0).y_test)
+
+
+def test_unknown_dataset_is_rejected_by_name():
+    with pytest.raises(ValueError, match="dataset"):
+        load_demo_data("iris")
+
+
+def test_demo_writes_curves_histories_and_latent_grids_of_every_strategy(breast_cancer_demo):
+    code, folder = breast_cancer_demo
+    assert code == 0
+    for name in STRATEGY_NAMES:
+        assert (folder / f"curves_{name}.png").read_bytes().startswith(b"\x89PNG")
+        history = pd.read_csv(folder / f"history_{name}.csv")
+        assert list(history.columns) == ["epoch", "replica", *history_columns()]
+        assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
+    for name in LATENT_GRID_STRATEGIES:
+        for epoch in snapshot_epochs(EPOCHS):
+            assert (folder / f"latent_{name}_epoch{epoch:05d}.png").is_file()
+    assert {"var_mlp_classifier", "all_parts"} <= set(LATENT_GRID_STRATEGIES)
+    assert not list(folder.glob(".*.tmp"))
+
+
+def test_summary_has_the_settings_and_scores_of_every_strategy(breast_cancer_demo):
+    _, folder = breast_cancer_demo
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    assert summary["dataset"] == "breast_cancer"
+    assert summary["epochs"] == EPOCHS and summary["seed"] == 0 and summary["latent_dim"] == 2
+    assert summary["rows"] == {"train": 341, "val": 114, "test": 114}
+    assert summary["config"]["n_inputs"] == 30
+    assert list(summary["strategies"]) == STRATEGY_NAMES
+    for name, row in summary["strategies"].items():
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and 0.0 <= row["test_f1"] <= 1.0
+        assert 1 <= row["best_epoch"] <= EPOCHS
+        for listed in row["files"]:
+            assert (folder / listed).is_file(), f"{name}: {listed}"
+
+
+def test_demo_classifiers_beat_the_majority_class_after_a_few_epochs(breast_cancer_demo):
+    _, folder = breast_cancer_demo
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    majority = 0.63  # share of benign rows in the breast cancer set
+    for name in ("var_mlp_classifier", "all_parts", "mlp_classifier", "classifier_head"):
+        assert summary["strategies"][name]["test_accuracy"] > majority + 0.15, name
+
+
+def test_demo_prints_a_table_of_every_strategy(tmp_path, capsys):
+    main(["--dataset", "digits", "--epochs", "2", "--latent-dim", "5", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    for name in STRATEGY_NAMES:
+        assert name in printed
+    summary = json.loads((tmp_path / "digits-demo" / SUMMARY_FILE).read_text())
+    assert summary["config"]["latent_dim"] == 5 and summary["config"]["n_classes"] == 10
+
+
+@pytest.mark.parametrize("option", [["--epochs", "0"], ["--latent-dim", "-1"], ["--dataset", "x"]])
+def test_bad_options_are_rejected_before_any_training(tmp_path, option, capsys):
+    argv = ["--dataset", "breast_cancer", "--out", str(tmp_path), *option]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    assert not (tmp_path / "breast_cancer-demo").exists()

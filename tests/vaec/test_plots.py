@@ -1,0 +1,208 @@
+"""Learning curves and latent grids: panels, fixed limits, best-epoch marks, latent views."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from vaec.history import METRICS, History
+from vaec.plots import (
+    BEST_EPOCH_LABEL,
+    MEAN_LIMIT,
+    SAMPLED_LIMIT,
+    learning_curve_panels,
+    plot_latent_grid,
+    plot_learning_curves,
+)
+from vaec.snapshots import LatentSnapshot
+from vaec.strategies import STRATEGIES
+
+N_EPOCHS = 40
+
+
+def make_history(best_epochs=(17,), with_validation=True, seed=0) -> History:
+    rng = np.random.default_rng(seed)
+    n_replicas = len(best_epochs)
+    values = rng.uniform(0.0, 1.0, size=(N_EPOCHS, n_replicas, 2 * len(METRICS)))
+    if not with_validation:
+        values[:, :, len(METRICS):] = np.nan
+    return History.from_array(values, list(best_epochs))
+
+
+def make_snapshot(latent_dim=2, n_classes=2, n_replicas=1, with_validation=True, scale=1.0):
+    rng = np.random.default_rng(latent_dim)
+
+    def points(rows):
+        return scale * rng.standard_normal((n_replicas, rows, latent_dim))
+
+    y_train = np.arange(60) % n_classes
+    y_val = np.arange(20) % n_classes
+    return LatentSnapshot(
+        epoch=64,
+        train_z=points(60),
+        train_z_mean=points(60),
+        val_z=points(20) if with_validation else None,
+        val_z_mean=points(20) if with_validation else None,
+        y_train=y_train,
+        y_val=y_val if with_validation else None,
+    )
+
+
+def axes_by_title(fig: Figure) -> dict[str, object]:
+    return {ax.get_title(): ax for ax in fig.axes}
+
+
+def best_epoch_lines(ax):
+    return [line for line in ax.get_lines() if line.get_label().startswith(BEST_EPOCH_LABEL)]
+
+
+def data_lines(ax):
+    return [line for line in ax.get_lines() if line.get_label() in ("train", "validation")]
+
+
+# learning curves -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_learning_curves_have_one_axes_per_panel(name):
+    fig = plot_learning_curves(make_history(), name)
+    expected = learning_curve_panels(name)
+    assert len(fig.axes) == len(expected)
+    assert [ax.get_title() for ax in fig.axes] == [title for _, title in expected]
+
+
+def test_reconstruction_panel_only_when_the_strategy_counts_reconstruction():
+    titles_var = axes_by_title(plot_learning_curves(make_history(), "var_mlp_classifier"))
+    titles_all = axes_by_title(plot_learning_curves(make_history(), "all_parts"))
+    assert "reconstruction loss" not in titles_var
+    assert "reconstruction loss" in titles_all
+    assert len(titles_all) == len(titles_var) + 1
+
+
+def test_every_panel_marks_the_best_epoch_of_the_chosen_replica():
+    history = make_history(best_epochs=(5, 31))
+    fig = plot_learning_curves(history, "all_parts", replica=1)
+    for ax in fig.axes:
+        (line,) = best_epoch_lines(ax)
+        assert list(line.get_xdata()) == [31, 31]
+
+
+def test_curves_draw_the_history_values_of_the_chosen_replica():
+    history = make_history(best_epochs=(5, 31))
+    fig = plot_learning_curves(history, "all_parts", replica=1)
+    ax = axes_by_title(fig)["KL loss"]
+    train, val = data_lines(ax)
+    frame = history.for_replica(1)
+    np.testing.assert_allclose(train.get_ydata(), frame["train_kl_loss"])
+    np.testing.assert_allclose(val.get_ydata(), frame["val_kl_loss"])
+    np.testing.assert_array_equal(train.get_xdata(), np.arange(1, N_EPOCHS + 1))
+
+
+def test_all_nan_validation_draws_train_lines_only():
+    fig = plot_learning_curves(make_history(with_validation=False), "all_parts")
+    for ax in fig.axes:
+        assert [line.get_label() for line in data_lines(ax)] == ["train"]
+        assert len(best_epoch_lines(ax)) == 1
+
+
+def test_learning_curves_reject_a_replica_out_of_range():
+    with pytest.raises(ValueError, match="replica"):
+        plot_learning_curves(make_history(), "all_parts", replica=1)
+
+
+def test_learning_curves_reject_an_unknown_strategy():
+    with pytest.raises(ValueError, match="strategy"):
+        plot_learning_curves(make_history(), "no_such_strategy")
+
+
+# latent grids --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 5])
+def test_latent_grid_has_three_rows_of_train_and_validation(latent_dim):
+    fig = plot_latent_grid(make_snapshot(latent_dim))
+    assert len(fig.axes) == 6
+    titles = [ax.get_title() for ax in fig.axes]
+    assert [t.split(":")[0] for t in titles] == ["train", "validation"] * 3
+    assert "epoch 64" in fig.get_suptitle()
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 5])
+def test_latent_grid_top_and_middle_rows_have_fixed_limits(latent_dim):
+    # points far outside both windows: fixed limits must not follow the data
+    fig = plot_latent_grid(make_snapshot(latent_dim, scale=40.0))
+    top, middle = fig.axes[0:2], fig.axes[2:4]
+    for ax in top:
+        assert ax.get_xlim() == (-SAMPLED_LIMIT, SAMPLED_LIMIT)
+        if latent_dim > 1:
+            assert ax.get_ylim() == (-SAMPLED_LIMIT, SAMPLED_LIMIT)
+    for ax in middle:
+        assert ax.get_xlim() == (-MEAN_LIMIT, MEAN_LIMIT)
+        if latent_dim > 1:
+            assert ax.get_ylim() == (-MEAN_LIMIT, MEAN_LIMIT)
+
+
+def test_latent_grid_bottom_row_spans_the_z_mean_range():
+    snapshot = make_snapshot(2, scale=40.0)
+    train_ax = plot_latent_grid(snapshot).axes[4]
+    low, high = train_ax.get_xlim()
+    x = snapshot.train_z_mean[0][:, 0]
+    assert low <= x.min() and high >= x.max()
+    # the own-range view hugs the data, unlike a fixed window
+    assert high - low < 1.5 * (x.max() - x.min())
+
+
+def test_latent_dim_above_two_is_a_pca_of_z_mean_labelled_as_such():
+    fig = plot_latent_grid(make_snapshot(5))
+    middle = fig.axes[2]
+    assert middle.get_xlabel() == "PC1 of z_mean"
+    assert middle.get_ylabel() == "PC2 of z_mean"
+    assert fig.axes[0].get_xlabel() == "PC1 of sampled z"
+
+
+def test_latent_dim_one_is_a_labelled_strip_with_the_z_values_on_x():
+    snapshot = make_snapshot(1)
+    fig = plot_latent_grid(snapshot)
+    bottom_train = fig.axes[4]
+    assert bottom_train.get_ylabel() == "jitter (no meaning)"
+    offsets = np.vstack([c.get_offsets() for c in bottom_train.collections])
+    np.testing.assert_allclose(np.sort(offsets[:, 0]), np.sort(snapshot.train_z_mean[0][:, 0]))
+    assert np.abs(offsets[:, 1]).max() < 1.0
+
+
+def test_points_are_coloured_by_class_with_a_legend_of_class_names():
+    snapshot = make_snapshot(2, n_classes=3)
+    fig = plot_latent_grid(snapshot, class_names=["setosa", "versicolor", "virginica"])
+    train_ax = fig.axes[0]
+    assert len(train_ax.collections) == 3
+    colours = {tuple(c.get_facecolor()[0][:3]) for c in train_ax.collections}
+    assert len(colours) == 3
+    legend = train_ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["setosa", "versicolor", "virginica"]
+
+
+def test_snapshot_without_validation_draws_the_train_column_only():
+    fig = plot_latent_grid(make_snapshot(2, with_validation=False))
+    assert len(fig.axes) == 3
+    assert all(ax.get_title().startswith("train") for ax in fig.axes)
+
+
+def test_latent_grid_draws_the_chosen_replica():
+    snapshot = make_snapshot(2, n_replicas=3)
+    fig = plot_latent_grid(snapshot, replica=2)
+    offsets = np.vstack([c.get_offsets() for c in fig.axes[2].collections])
+    expected = snapshot.train_z_mean[2]
+    np.testing.assert_allclose(
+        np.sort(offsets, axis=0), np.sort(expected, axis=0)
+    )
+
+
+def test_latent_grid_rejects_too_few_class_names():
+    with pytest.raises(ValueError, match="class_names"):
+        plot_latent_grid(make_snapshot(2, n_classes=3), class_names=["a", "b"])
+
+
+def test_latent_grid_rejects_a_replica_out_of_range():
+    with pytest.raises(ValueError, match="replica"):
+        plot_latent_grid(make_snapshot(2), replica=1)
