@@ -1,0 +1,34 @@
+"""Small data and configs shared by the vaec tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from vaec.config import VAECConfig
+
+
+@pytest.fixture(scope="session")
+def cancer():
+    """breast_cancer, standardised on a stratified 70/30 split (seed 0)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_val, y_train, y_val = train_test_split(
+        X, y, test_size=0.3, stratify=y, random_state=0
+    )
+    scaler = StandardScaler().fit(X_train)
+    return (
+        scaler.transform(X_train).astype(np.float32), y_train,
+        scaler.transform(X_val).astype(np.float32), y_val,
+    )
+
+
+@pytest.fixture
+def small_config():
+    """A small, quick architecture for breast_cancer."""
+    return VAECConfig(
+        n_inputs=30, n_classes=2, latent_dim=2, encoder_widths=(16,), head_widths=(8,),
+        epochs=40, learning_rate=5e-3, seed=0,
+    )

@@ -1,0 +1,103 @@
+"""Save/load round trip; loading never runs code from the files; config errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from vaec.classifier import VAEC, InputError
+from vaec.config import ConfigError, VAECConfig
+
+
+def test_round_trip_gives_identical_predictions(cancer, small_config, tmp_path):
+    X, y, X_val, _ = cancer
+    model = VAEC(small_config, n_replicas=2, classes=np.array(["benign", "malignant"]))
+    labels = np.where(y == 1, "malignant", "benign")
+    model.fit_var_mlp_classifier(X, labels)
+    model.extras["note"] = {"kept": ["a", "b"]}
+    folder = model.save(tmp_path / "model")
+    loaded = VAEC.load(folder)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X_val, replica=None), model.predict_proba(X_val, replica=None)
+    )
+    np.testing.assert_array_equal(loaded.predict(X_val), model.predict(X_val))
+    assert loaded.predict(X_val).dtype.kind == "U"
+    assert loaded.config == model.config
+    assert loaded.extras == {"note": {"kept": ["a", "b"]}}
+
+
+class _Payload:
+    def __reduce__(self):
+        return (exec, ("open(__import__('os').environ['VAEC_MARKER'], 'w').write('ran')",))
+
+
+def test_loading_never_executes_code_from_the_weights(cancer, small_config, tmp_path, monkeypatch):
+    X, y, _, _ = cancer
+    model = VAEC(small_config.replace(epochs=2))
+    model.fit_all_parts(X, y)
+    folder = model.save(tmp_path / "model")
+    marker = tmp_path / "marker"
+    monkeypatch.setenv("VAEC_MARKER", str(marker))
+    (folder / "weights.pt").write_bytes(pickle.dumps({"encoder": _Payload()}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError):
+        VAEC.load(folder)
+    assert not marker.exists()
+
+
+def test_a_folder_without_weights_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a saved VAEC model folder"):
+        VAEC.load(tmp_path)
+
+
+def test_unknown_config_keys_in_model_json_are_refused(cancer, small_config, tmp_path):
+    X, y, _, _ = cancer
+    model = VAEC(small_config.replace(epochs=2))
+    model.fit_all_parts(X, y)
+    folder = model.save(tmp_path / "model")
+    meta = json.loads((folder / "model.json").read_text())
+    meta["config"]["lambda"] = "__import__('os')"
+    (folder / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="lambda"):
+        VAEC.load(folder)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"n_classes": 1}, "n_classes"),
+        ({"n_inputs": 0}, "n_inputs"),
+        ({"latent_dim": -2}, "latent_dim"),
+        ({"encoder_widths": (16, 0)}, "encoder_widths"),
+        ({"activation": "sigmoidish"}, "activation"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"kl_weight": -1.0}, "kl_weight"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"seed": -1}, "seed"),
+        ({"device": "tpu"}, "device"),
+        ({"selection_metric": "auc"}, "selection_metric"),
+    ],
+)
+def test_bad_config_names_the_parameter(changes, words):
+    options = {"n_inputs": 4, "n_classes": 2, **changes}
+    with pytest.raises(ConfigError, match=words) as info:
+        VAECConfig(**options)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_inputs_are_refused_before_training(small_config):
+    model = VAEC(small_config)
+    X = np.zeros((10, 29), dtype=np.float32)
+    with pytest.raises(InputError, match="n_inputs=30"):
+        model.fit_all_parts(X, np.zeros(10))
+    X = np.zeros((10, 30), dtype=np.float32)
+    X[3, 7] = np.nan
+    with pytest.raises(InputError, match=r"\[7\]"):
+        model.fit_all_parts(X, np.arange(10) % 2)
+    with pytest.raises(InputError, match="rows"):
+        model.fit_all_parts(np.zeros((10, 30)), np.arange(9) % 2)
+    assert model.results == []
