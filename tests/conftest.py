@@ -1,0 +1,18 @@
+"""Test-session settings: Prefect keeps its state in a temporary home, never the user's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+# Before anything imports prefect: its settings are read from the environment at import.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="vaec-test-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("PREFECT_PROFILES_PATH", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_PREFECT_HOME, ignore_errors=True)

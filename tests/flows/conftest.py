@@ -1,0 +1,27 @@
+"""One temporary Prefect server (SQLite) for the whole test session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url():
+    """Run flows against a temporary local server; yields its API URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+def structured_table(n_rows: int = 240, seed: int = 0, n_noise: int = 4) -> pd.DataFrame:
+    """Four copies of one factor that decides the label, plus pure-noise channels."""
+    rng = np.random.default_rng(seed)
+    factor = rng.normal(size=n_rows)
+    columns = {f"s{i}": factor + 0.15 * rng.normal(size=n_rows) for i in range(4)}
+    columns |= {f"noise{i}": rng.normal(size=n_rows) for i in range(n_noise)}
+    columns["label"] = (factor > 0).astype(int)
+    return pd.DataFrame(columns)
