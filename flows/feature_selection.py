@@ -67,6 +67,7 @@ def write_run_report(
         result, dataset.summary(), params.reports_dir,
         split=split, run_name=params.run_name or default_run_name(dataset.name),
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
+        class_names=dataset.class_names(split.classes),
     )
     return str(folder)
 

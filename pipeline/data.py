@@ -39,6 +39,8 @@ class Dataset:
         For madelon: the informative / redundant / noise column names.
     source : str
         ``builtin:<name>``, the resolved file path, or ``dataframe``.
+    label_names : dict or None
+        Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
     """
 
     name: str
@@ -48,6 +50,12 @@ class Dataset:
     constant_columns: list[str]
     truth: dict[str, list[str]] | None
     source: str
+    label_names: dict[Any, str] | None = None
+
+    def class_names(self, classes: Any) -> list[str]:
+        """Names of ``classes`` (labels in index order) for legends: readable when known."""
+        names = self.label_names or {}
+        return [names.get(c, str(c)) for c in classes]
 
     @property
     def X(self) -> np.ndarray:
@@ -75,9 +83,11 @@ class Dataset:
         }
 
 
-def _builtin_frame(name: str, madelon_options: dict[str, Any] | None) -> tuple[pd.DataFrame, Any]:
+def _builtin_frame(
+    name: str, madelon_options: dict[str, Any] | None
+) -> tuple[pd.DataFrame, Any, dict[Any, str] | None]:
     if name == "madelon":
-        return make_madelon(**(madelon_options or {}))
+        return *make_madelon(**(madelon_options or {})), None
     if name == "digits":
         bunch = sk_datasets.load_digits()
         columns = [f"pixel_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
@@ -87,7 +97,7 @@ def _builtin_frame(name: str, madelon_options: dict[str, Any] | None) -> tuple[p
         columns = [str(c) for c in bunch.feature_names]
     frame = pd.DataFrame(bunch.data, columns=columns)
     frame[BUILTIN_TARGET] = bunch.target
-    return frame, None
+    return frame, None, {i: str(n) for i, n in enumerate(bunch.target_names)}
 
 
 def _read_file(path: Path) -> pd.DataFrame:
@@ -126,11 +136,11 @@ def load_dataset(
     val_size, test_size : float
         The split the data must support (every class needs a row in every part).
     """
-    truth = None
+    truth = label_names = None
     if isinstance(source, pd.DataFrame):
         name, origin, frame = "dataframe", "dataframe", source.copy()
     elif isinstance(source, str) and source in BUILTIN_DATASETS:
-        frame, truth = _builtin_frame(source, madelon_options)
+        frame, truth, label_names = _builtin_frame(source, madelon_options)
         name, origin = source, f"builtin:{source}"
         target = target or BUILTIN_TARGET
     else:
@@ -148,4 +158,4 @@ def load_dataset(
     constant = validate_frame(frame, target, val_size=val_size, test_size=test_size)
     frame = frame.drop(columns=constant)
     features = [c for c in frame.columns if c != target]
-    return Dataset(name, frame, target, features, constant, truth, origin)
+    return Dataset(name, frame, target, features, constant, truth, origin, label_names)

@@ -137,3 +137,10 @@ def test_array_validation_names_default_columns():
     X[5, 2] = np.nan
     with pytest.raises(DataError, match=r"'x2' \(1 rows\)"):
         validate_arrays(X, np.arange(20) % 2)
+
+
+def test_builtin_classes_have_readable_names_and_files_keep_their_labels(tmp_path):
+    cancer = load_dataset("breast_cancer")
+    assert cancer.class_names([0, 1]) == ["malignant", "benign"]
+    good_frame().to_csv(tmp_path / "table.csv", index=False)
+    assert load_dataset(tmp_path / "table.csv", "label").class_names([0, 1]) == ["0", "1"]
