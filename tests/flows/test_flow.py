@@ -99,8 +99,8 @@ def test_a_later_run_reports_what_changed_since_the_previous_one(first_run):
 def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_selection(
     prefect_api_url, tmp_path
 ):
-    structured_table(n_rows=400, n_noise=8).to_csv(tmp_path / "table.csv", index=False)
-    slow = {"epochs": 250, "max_drop_fraction": 0.2}
+    structured_table(n_rows=300, n_noise=8).to_csv(tmp_path / "table.csv", index=False)
+    slow = {"epochs": 150, "max_drop_fraction": 0.2}
     reference = feature_selection(params_for(tmp_path / "table.csv", tmp_path / "ref", **slow))
     assert reference["n_rounds"] >= 3
 
