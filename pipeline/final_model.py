@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.pruning_config import PruningConfig
 from pipeline.split import SplitData
 from vaec import VAEC, TrainingResult
+from vaec.strategies import get_strategy
 
 
 @dataclass
@@ -63,6 +64,9 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningCo
     training = model.fit(config.final_strategy, data.X_train, data.y_train, data.X_val, data.y_val)
     # the domain of validity of the head: where the training rows sit in the neck
     model.fit_latent_domain(data.X_train, seed=model_config.seed)
+    if "decoder" in get_strategy(config.final_strategy).trains:
+        # a trained decoder reconstructs rows like the training rows: a second check
+        model.fit_reconstruction_check(data.X_train)
     metrics: dict[str, float] = {}
     parts = [("val", data.X_val, data.y_val)]
     if data.X_test is not None:

@@ -20,6 +20,7 @@ from vaec.domain import LatentDomain
 from vaec.history import History, TrainingResult
 from vaec.losses import probabilities
 from vaec.model import VAECNet
+from vaec.reconstruction_check import ReconstructionCheck, row_errors
 from vaec.strategies import Strategy, get_strategy
 from vaec.training import train
 
@@ -138,8 +139,9 @@ class VAEC:
             self.net, strategy, x_t, y_t, xv_t, yv_t,
             config=self.config, record_snapshots=record_snapshots,
         )
-        # the fitted latent domain described the encoder before this run
+        # the fitted statistics described the network before this run
         self.extras.pop("latent_domain", None)
+        self.extras.pop("reconstruction_check", None)
         self.results.append(result)
         return result
 
@@ -245,6 +247,19 @@ class VAEC:
         self.extras["latent_domain"] = domain.to_dict()
         return domain
 
+    def fit_reconstruction_check(self, X: Any, *, replica: int = 0) -> ReconstructionCheck:
+        """Keep the reconstruction errors of the training rows ``X`` (sampling off).
+
+        Then :meth:`predict_with_confidence` adds each row's reconstruction error and its
+        empirical p-value among them. Meaningful once a strategy has trained the decoder
+        (``all_parts``, ``autoencoder``); stored in ``extras``, so saved with the model.
+        """
+        check = ReconstructionCheck.fit(
+            row_errors(X, self.reconstruct(X, replica=replica))
+        )
+        self.extras["reconstruction_check"] = check.to_dict()
+        return check
+
     @property
     def latent_domain_(self) -> LatentDomain:
         """The fitted latent domain, rebuilt from ``extras`` (so also after :meth:`load`)."""
@@ -261,12 +276,22 @@ class VAEC:
 
         Columns ``class``, ``probability``, ``sigma_distance``, ``tail_probability``,
         ``within_1_sigma``, ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ...,
-        ``confidence``; see :func:`vaec.confidence.confidence_frame`.
+        ``confidence``; see :func:`vaec.confidence.confidence_frame`. After
+        :meth:`fit_reconstruction_check` also ``reconstruction_error`` (mean squared over the
+        channels) and ``reconstruction_p_value`` (share of training rows reconstructed at least
+        as badly).
         """
         from vaec.confidence import check_n_sigma, confidence_frame
 
         n_sigma = check_n_sigma(n_sigma)
-        return confidence_frame(self, X, self.latent_domain_, n_sigma=n_sigma)
+        frame = confidence_frame(self, X, self.latent_domain_, n_sigma=n_sigma)
+        data = self.extras.get("reconstruction_check")
+        if data is not None:
+            check = ReconstructionCheck.from_dict(data)
+            errors = row_errors(X, self.reconstruct(X, replica=self.latent_domain_.replica))
+            frame["reconstruction_error"] = errors
+            frame["reconstruction_p_value"] = check.p_values(errors)
+        return frame
 
     # persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str]) -> Path:
