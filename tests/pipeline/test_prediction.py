@@ -64,8 +64,10 @@ def test_predictions_keep_the_input_columns_and_add_confidence(model_folder):
     assert len(out) == len(frame)
     assert list(out.columns[: frame.shape[1]]) == list(frame.columns)
     for column in ("predicted_class", "predicted_probability", "predicted_sigma_distance",
-                   "predicted_within_2.5_sigma", "predicted_confidence"):
+                   "predicted_within_2.5_sigma", "predicted_confidence",
+                   "predicted_reconstruction_error", "predicted_reconstruction_p_value"):
         assert column in out.columns
+    assert out["predicted_reconstruction_p_value"].between(0.0, 1.0).all()
     assert set(out["predicted_class"]) <= {0, 1}
     assert out["predicted_probability"].between(0.5, 1.0).all()
 
