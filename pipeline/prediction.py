@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.transform import check_output_path, read_table, write_table
+from pipeline.transform import check_output_path, read_table, require_columns, write_table
 from pipeline.validation import DataError
 from vaec import VAEC
 
@@ -65,12 +65,7 @@ def scaled_channels(
 ) -> np.ndarray:
     """The model's ``channels`` of a raw table, standardised as in training."""
     frame = frame.rename(columns=str)
-    missing = [c for c in channels if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{len(missing)} of the model's channels missing from the data: "
-            + ", ".join(map(repr, missing))
-        )
+    require_columns(frame, channels, "of the model's channels")
     try:
         raw = frame[channels].to_numpy(dtype=np.float64)
     except (TypeError, ValueError) as err:

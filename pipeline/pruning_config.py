@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaec import VAECConfig
-from vaec.config import ConfigError
+from vaec.config import ConfigError, unknown_fields
 
 # Model settings used in the pruning rounds unless the caller overrides them. They were tuned on
 # breast_cancer and the synthetic madelon set (see benchmarks/selection_quality.py): a neck wide
@@ -151,16 +151,14 @@ class PruningConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PruningConfig:
         """Build from :meth:`to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = unknown_fields(cls, data)
         if unknown:
             raise ConfigError(f"unknown pruning config keys: {', '.join(unknown)}")
         return cls(**data)
 
 
 def _model_config(options: dict[str, Any], n_inputs: int, n_classes: int, label: str) -> VAECConfig:
-    names = {f.name for f in dataclasses.fields(VAECConfig)}
-    unknown = sorted(set(options) - names)
+    unknown = unknown_fields(VAECConfig, options)
     if unknown:
         raise ConfigError(f"{label} has unknown model settings: {', '.join(unknown)}")
     return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import DEFAULT_MODEL_OPTIONS, PruningConfig
+from pipeline.result import ranking_from_rounds
 from pipeline.split import split_and_scale
 from pipeline.validation import validate_arrays
 
@@ -167,9 +168,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         check_classification_targets(y)
         config = self.pruning_config()
         # initialization
-        names = [str(n) for n in getattr(self, "feature_names_in_", [])] or [
-            f"x{i}" for i in range(X.shape[1])
-        ]
+        names = self._input_names()
         constant = validate_arrays(X, y, names, val_size=self.val_size, test_size=0.0)
         varying = [i for i, n in enumerate(names) if n not in set(constant)]
         split = split_and_scale(
@@ -185,13 +184,10 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.stop_reason_ = run.stop_reason
         self.scaler_ = split.scaler
         self.scaled_features_ = [names[i] for i in varying]
-        self._names = names
         self.final_model_ = self.result_.final.model if self.result_ is not None else None
         kept = set(run.kept)
         self.support_ = np.array([n in kept for n in names])
         self.n_features_ = int(self.support_.sum())
-        from pipeline.result import ranking_from_rounds
-
         ranks = ranking_from_rounds([names[i] for i in varying], run.rounds, run.kept, constant)
         self.ranking_ = np.array([ranks[n] for n in names])
         return self
@@ -209,7 +205,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
             raise RuntimeError("no final model: fit with fit_final_model=True to predict")
         index = X.index if isinstance(X, pd.DataFrame) else None
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        position = {name: i for i, name in enumerate(self._names)}
+        position = {name: i for i, name in enumerate(self._input_names())}
         varying = [position[n] for n in self.scaled_features_]
         scaled = pd.DataFrame(self.scaler_.transform(X[:, varying]), columns=self.scaled_features_)
         frame = self.final_model_.predict_with_confidence(
@@ -218,6 +214,13 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         if index is not None:
             frame.index = index
         return frame
+
+    def _input_names(self) -> list[str]:
+        """Names of the input columns: those seen in fit, else ``x0``, ``x1``, ..."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None:
+            return [str(n) for n in names]
+        return [f"x{i}" for i in range(self.n_features_in_)]
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")

@@ -38,15 +38,19 @@ def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFr
     """
     selected = [str(c) for c in selection["selected"]]
     frame = frame.rename(columns=str)
-    missing = [c for c in selected if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{len(missing)} selected column(s) missing from the data: "
-            + ", ".join(map(repr, missing))
-        )
+    require_columns(frame, selected, "selected column(s)")
     target = selection.get("target")
     keep = selected + ([target] if target and target in frame.columns else [])
     return frame[keep]
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    """Raise a :class:`DataError` naming every one of ``columns`` that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{len(missing)} {what} missing from the data: " + ", ".join(map(repr, missing))
+        )
 
 
 def read_selection(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -284,11 +284,12 @@ class VAEC:
         from vaec.confidence import check_n_sigma, confidence_frame
 
         n_sigma = check_n_sigma(n_sigma)
-        frame = confidence_frame(self, X, self.latent_domain_, n_sigma=n_sigma)
+        domain = self.latent_domain_
+        frame = confidence_frame(self, X, domain, n_sigma=n_sigma)
         data = self.extras.get("reconstruction_check")
         if data is not None:
             check = ReconstructionCheck.from_dict(data)
-            errors = row_errors(X, self.reconstruct(X, replica=self.latent_domain_.replica))
+            errors = row_errors(X, self.reconstruct(X, replica=domain.replica))
             frame["reconstruction_error"] = errors
             frame["reconstruction_p_value"] = check.p_values(errors)
         return frame

@@ -163,8 +163,7 @@ class VAECConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VAECConfig:
         """Build from :meth:`to_dict` output; unknown keys are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = unknown_fields(cls, data)
         if unknown:
             raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
         return cls(**data)
@@ -172,6 +171,11 @@ class VAECConfig:
     def to_json(self) -> str:
         """JSON text of :meth:`to_dict`."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def unknown_fields(cls: type, data: dict[str, Any]) -> list[str]:
+    """Keys of ``data`` that are not fields of the dataclass ``cls``, sorted."""
+    return sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
 
 
 def _positive_int(config: VAECConfig, name: str) -> None:
