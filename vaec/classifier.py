@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vaec.confidence import DEFAULT_N_DRAWS, confidence_frame, fit_latent_domain
 from vaec.config import VAECConfig
 from vaec.domain import LatentDomain
 from vaec.history import History, TrainingResult
 from vaec.losses import probabilities
-from vaec.model import VAECNet
+from vaec.model import VAECNet, VAECOutput
+from vaec.persistence import SavedModel, load_model, save_model
 from vaec.reconstruction_check import ReconstructionCheck, row_errors
 from vaec.strategies import Strategy, get_strategy
 from vaec.training import train
@@ -49,8 +51,11 @@ class VAEC:
         Class labels; index ``i`` of a prediction is ``classes_[i]``.
     results : list of TrainingResult
         One per training call, in order.
-    extras : dict
-        JSON-ready state saved with the model (e.g. fitted latent-domain statistics).
+    latent_domain_ : LatentDomain or None
+        The fitted latent domain of validity (:meth:`fit_latent_domain`), saved with the model.
+    reconstruction_check_ : ReconstructionCheck or None
+        The training rows' reconstruction errors (:meth:`fit_reconstruction_check`), saved
+        with the model.
 
     Examples
     --------
@@ -75,7 +80,8 @@ class VAEC:
         if self.classes_ is not None:
             self._check_n_classes(self.classes_)
         self.results: list[TrainingResult] = []
-        self.extras: dict[str, Any] = {}
+        self.latent_domain_: LatentDomain | None = None
+        self.reconstruction_check_: ReconstructionCheck | None = None
 
     # data handling ------------------------------------------------------------------------
     def _check_n_classes(self, classes: np.ndarray) -> None:
@@ -135,13 +141,10 @@ class VAEC:
             if y_val is None:
                 raise InputError("X_val was given without y_val")
             xv_t, yv_t = self._features(X_val, "X_val"), self._targets(y_val, "y_val")
-        result = train(
-            self.net, strategy, x_t, y_t, xv_t, yv_t,
-            config=self.config, record_snapshots=record_snapshots,
-        )
+        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t, record_snapshots=record_snapshots)
         # the fitted statistics described the network before this run
-        self.extras.pop("latent_domain", None)
-        self.extras.pop("reconstruction_check", None)
+        self.latent_domain_ = None
+        self.reconstruction_check_ = None
         self.results.append(result)
         return result
 
@@ -187,13 +190,13 @@ class VAEC:
         return tensor[replica].detach().cpu().numpy()
 
     @torch.no_grad()
-    def _forward(self, X: Any, sample: bool, seed: int | None):
+    def _forward(self, X: Any, sample: bool, seed: int | None) -> VAECOutput:
         self.net.eval()
         generator = None
         if sample:
             generator = torch.Generator(device=self.device)
             generator.manual_seed(self.config.seed if seed is None else seed)
-        return self.net(self._features(X), sample=sample, generator=generator)
+        return self.net(self._features(X), sample_head=sample, generator=generator)
 
     def predict_proba(
         self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
@@ -229,47 +232,40 @@ class VAEC:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities together with the neck z the head saw (``mlp_classifier_with_z``)."""
         out = self._forward(X, sample, seed)
-        return self._pick(probabilities(out.logits), replica), self._pick(out.z, replica)
+        return self._pick(probabilities(out.logits), replica), self._pick(out.z_head, replica)
 
     # latent-domain confidence ---------------------------------------------------------------
     def fit_latent_domain(
-        self, X: Any, *, n_draws: int = 10, seed: int | None = None, replica: int = 0
+        self, X: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int | None = None, replica: int = 0
     ) -> LatentDomain:
         """Fit the latent domain of validity to the training rows ``X``.
 
-        An isotropic Gaussian on ``n_draws`` sampled z per row and a diagonal Gaussian on z_mean
-        (see :func:`vaec.confidence.fit_latent_domain`); stored JSON-ready in
-        ``extras["latent_domain"]``, so it is saved with the model. Retraining discards it.
+        An isotropic Gaussian on ``n_draws`` sampled z per row (seeded by ``seed``, default the
+        config's) and a diagonal Gaussian on z_mean (see
+        :func:`vaec.confidence.fit_latent_domain`); kept as :attr:`latent_domain_` and saved
+        with the model. Retraining discards it.
         """
-        from vaec.confidence import fit_latent_domain
-
-        domain = fit_latent_domain(self, X, n_draws=n_draws, seed=seed, replica=replica)
-        self.extras["latent_domain"] = domain.to_dict()
-        return domain
+        if self.classes_ is None:
+            raise RuntimeError("the model has not been trained yet: train it before fit_latent_domain")
+        z_mean, z_log_var = self.encode(X, replica=replica)
+        self.latent_domain_ = fit_latent_domain(
+            z_mean, z_log_var, n_draws=n_draws,
+            seed=self.config.seed if seed is None else seed, replica=replica,
+        )
+        return self.latent_domain_
 
     def fit_reconstruction_check(self, X: Any, *, replica: int = 0) -> ReconstructionCheck:
         """Keep the reconstruction errors of the training rows ``X`` (sampling off).
 
         Then :meth:`predict_with_confidence` adds each row's reconstruction error and its
         empirical p-value among them. Meaningful once a strategy has trained the decoder
-        (``all_parts``, ``autoencoder``); stored in ``extras``, so saved with the model.
+        (``all_parts``, ``autoencoder``); kept as :attr:`reconstruction_check_` and saved with
+        the model.
         """
-        check = ReconstructionCheck.fit(
+        self.reconstruction_check_ = ReconstructionCheck.fit(
             row_errors(X, self.reconstruct(X, replica=replica))
         )
-        self.extras["reconstruction_check"] = check.to_dict()
-        return check
-
-    @property
-    def latent_domain_(self) -> LatentDomain:
-        """The fitted latent domain, rebuilt from ``extras`` (so also after :meth:`load`)."""
-        data = self.extras.get("latent_domain")
-        if data is None:
-            raise RuntimeError(
-                "the latent domain is not fitted (or the model was retrained since): "
-                "call fit_latent_domain(X_train) first"
-            )
-        return LatentDomain.from_dict(data)
+        return self.reconstruction_check_
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
         """Predicted class and probability with the latent-domain scores of every row.
@@ -281,29 +277,49 @@ class VAEC:
         channels) and ``reconstruction_p_value`` (share of training rows reconstructed at least
         as badly).
         """
-        from vaec.confidence import check_n_sigma, confidence_frame
-
-        n_sigma = check_n_sigma(n_sigma)
         domain = self.latent_domain_
-        frame = confidence_frame(self, X, domain, n_sigma=n_sigma)
-        data = self.extras.get("reconstruction_check")
-        if data is not None:
-            check = ReconstructionCheck.from_dict(data)
-            errors = row_errors(X, self.reconstruct(X, replica=domain.replica))
+        if domain is None:
+            raise RuntimeError(
+                "the latent domain is not fitted (or the model was retrained since): "
+                "call fit_latent_domain(X_train) first"
+            )
+        out = self._forward(X, False, None)
+        proba = self._pick(probabilities(out.logits), domain.replica)
+        index = X.index if isinstance(X, (pd.DataFrame, pd.Series)) else None
+        frame = confidence_frame(
+            self.classes_[proba.argmax(axis=1)], proba.max(axis=1),
+            self._pick(out.z_mean, domain.replica), domain, n_sigma=n_sigma, index=index,
+        )
+        if self.reconstruction_check_ is not None:
+            errors = row_errors(X, self._pick(out.reconstruction, domain.replica))
             frame["reconstruction_error"] = errors
-            frame["reconstruction_p_value"] = check.p_values(errors)
+            frame["reconstruction_p_value"] = self.reconstruction_check_.p_values(errors)
         return frame
 
     # persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write config, class labels and weights to ``folder`` (see :mod:`vaec.persistence`)."""
-        from vaec.persistence import save_model
+        """Write config, class labels, fitted statistics and weights to ``folder``.
 
-        return save_model(self, folder)
+        See :mod:`vaec.persistence` for the files.
+        """
+        return save_model(
+            SavedModel(
+                config=self.config,
+                n_replicas=self.n_replicas,
+                classes=self.classes_,
+                state=self.net.state_dict(),
+                latent_domain=self.latent_domain_,
+                reconstruction_check=self.reconstruction_check_,
+            ),
+            folder,
+        )
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], device: str | None = None) -> VAEC:
         """Load a model saved by :meth:`save`; no code from the files is executed."""
-        from vaec.persistence import load_model
-
-        return load_model(folder, device=device)
+        saved = load_model(folder, device=device)
+        model = cls(saved.config, n_replicas=saved.n_replicas, classes=saved.classes)
+        model.net.load_state_dict(saved.state)
+        model.latent_domain_ = saved.latent_domain
+        model.reconstruction_check_ = saved.reconstruction_check
+        return model

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
-from typing import Any
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch loads only when a device is checked or a model is built
+    import torch
 
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "silu", "leaky_relu")
 SELECTION_METRICS = ("f1", "accuracy")
@@ -84,13 +86,23 @@ class VAECConfig:
     selection_metric: str = "f1"
     restore_best: bool = True
     early_stopping_patience: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.encoder_widths = tuple(int(w) for w in self.encoder_widths)
-        self.head_widths = tuple(int(w) for w in self.head_widths)
-        if self.decoder_widths is not None:
-            self.decoder_widths = tuple(int(w) for w in self.decoder_widths)
+        # numpy scalars (e.g. from a grid built with np.arange) count as plain numbers
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+                setattr(self, f.name, int(value))
+            elif isinstance(value, numbers.Real) and not isinstance(value, (bool, int)):
+                setattr(self, f.name, float(value))
+        for name in ("encoder_widths", "head_widths", "decoder_widths"):
+            widths = getattr(self, name)
+            if widths is None and name == "decoder_widths":
+                continue
+            try:
+                setattr(self, name, tuple(int(w) for w in widths))
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
         self.validate()
 
     @property
@@ -134,10 +146,13 @@ class VAECConfig:
             _positive_int(self, "early_stopping_patience")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        self.torch_device()
+        if self.device != "cpu":  # the CPU is always there; anything else asks torch
+            self.torch_device()
 
     def torch_device(self) -> torch.device:
         """The torch device, checked to exist on this machine."""
+        import torch
+
         try:
             device = torch.device(self.device)
         except RuntimeError as err:

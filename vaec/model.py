@@ -34,13 +34,17 @@ LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 8.0
 
 
 class VAECOutput(NamedTuple):
-    """What one forward pass gives, each with a leading replica dimension."""
+    """What one forward pass gives, each with a leading replica dimension.
+
+    ``reconstruction`` or ``logits`` is ``None`` when the pass was asked not to compute it.
+    """
 
     z_mean: torch.Tensor
     z_log_var: torch.Tensor
-    z: torch.Tensor
-    reconstruction: torch.Tensor
-    logits: torch.Tensor
+    z_decoder: torch.Tensor
+    z_head: torch.Tensor
+    reconstruction: torch.Tensor | None
+    logits: torch.Tensor | None
 
 
 class ReplicaLinear(nn.Module):
@@ -120,8 +124,11 @@ def sample_latent(
     return z_mean + torch.exp(0.5 * z_log_var) * eps
 
 
-def replica_generators(seed: int, n_replicas: int, device: torch.device) -> list[torch.Generator]:
-    """One generator per replica, seeded ``seed + r`` like the replica's initial weights."""
+def replica_generators(
+    seed: int, n_replicas: int, device: torch.device | str = "cpu"
+) -> list[torch.Generator]:
+    """One generator per replica, seeded ``seed + r``: the one source of every replica's
+    initial weights (on the CPU) and noise streams (on the data's device)."""
     return [torch.Generator(device=device).manual_seed(seed + r) for r in range(n_replicas)]
 
 
@@ -180,7 +187,7 @@ class VAECNet(nn.Module):
 
     def reset_parameters(self, seed: int) -> None:
         """Initialise replica ``r`` from a generator seeded ``seed + r``."""
-        generators = [torch.Generator().manual_seed(seed + r) for r in range(self.n_replicas)]
+        generators = replica_generators(seed, self.n_replicas)
         for module in self.modules():
             if isinstance(module, ReplicaLinear):
                 module.reset_parameters(generators)
@@ -200,20 +207,42 @@ class VAECNet(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        sample: bool = False,
-        generator: Generators = None,
+        *,
+        sample_head: bool = False,
         sample_decoder: bool | None = None,
+        generator: Generators = None,
+        decode: bool = True,
+        classify: bool = True,
     ) -> VAECOutput:
-        """Encode, take z (sampled or z_mean), decode and classify.
+        """Encode, route z to the decoder and the head, decode and classify.
 
-        ``sample`` decides what the head sees; ``sample_decoder`` (default: the same) what the
-        decoder sees.
+        This is the one place that decides which z each part sees; training, evaluation,
+        snapshots and inference all call it.
+
+        Parameters
+        ----------
+        x : Tensor
+            ``(rows, channels)`` or ``(replicas, rows, channels)``.
+        sample_head : bool
+            The head sees a reparameterised draw of z (``True``) or z_mean.
+        sample_decoder : bool or None
+            The same for the decoder; ``None`` follows ``sample_head``.
+        generator : torch.Generator, one per replica, or None
+            Noise of the draws. The decoder's draw is taken before the head's, and each part
+            that samples gets a draw of its own.
+        decode, classify : bool
+            Skip the decoder or the head (and their draws) when their output is not needed.
         """
         z_mean, z_log_var = self.encoder(self.expand(x))
-        z = sample_latent(z_mean, z_log_var, generator) if sample else z_mean
-        sample_decoder = sample if sample_decoder is None else sample_decoder
-        if sample_decoder == sample:
-            z_dec = z
-        else:
-            z_dec = sample_latent(z_mean, z_log_var, generator) if sample_decoder else z_mean
-        return VAECOutput(z_mean, z_log_var, z, self.decoder(z_dec), self.head(z))
+        sample_decoder = sample_head if sample_decoder is None else sample_decoder
+        z_decoder = z_head = z_mean
+        reconstruction = logits = None
+        if decode:
+            if sample_decoder:
+                z_decoder = sample_latent(z_mean, z_log_var, generator)
+            reconstruction = self.decoder(z_decoder)
+        if classify:
+            if sample_head:
+                z_head = sample_latent(z_mean, z_log_var, generator)
+            logits = self.head(z_head)
+        return VAECOutput(z_mean, z_log_var, z_decoder, z_head, reconstruction, logits)

@@ -45,13 +45,6 @@ class Strategy:
         """Whether the head is trained for the target (then the best epoch is by F1/accuracy)."""
         return "prediction" in self.losses
 
-    @property
-    def needs_sampling(self) -> bool:
-        """Whether any part trained here sees a sampled z."""
-        return ("prediction" in self.losses and self.sample_head) or (
-            "reconstruction" in self.losses and self.sample_decoder
-        )
-
 
 ALL_PARTS = Strategy(
     "all_parts",

@@ -21,7 +21,7 @@ from vaec.losses import (
     reconstruction_loss,
 )
 from vaec.metrics import accuracy_and_f1
-from vaec.model import PARTS, Generators, VAECNet, replica_generators, sample_latent
+from vaec.model import PARTS, Generators, VAECNet, replica_generators
 from vaec.snapshots import LatentSnapshot, snapshot_epochs
 from vaec.strategies import Strategy
 
@@ -47,16 +47,18 @@ def _training_loss(
     generator: Generators,
 ) -> torch.Tensor:
     """Weighted total of the counted losses, summed over replicas (replicas stay independent)."""
-    z_mean, z_log_var = net.encoder(net.expand(x))
+    out = net(
+        x, sample_head=strategy.sample_head, sample_decoder=strategy.sample_decoder,
+        generator=generator, decode=bool(weights["reconstruction"]),
+        classify=bool(weights["prediction"]),
+    )
     total = torch.zeros(net.n_replicas, device=x.device)
     if weights["kl"]:
-        total = total + weights["kl"] * kl_loss(z_mean, z_log_var)
-    if weights["reconstruction"]:
-        z = sample_latent(z_mean, z_log_var, generator) if strategy.sample_decoder else z_mean
-        total = total + weights["reconstruction"] * reconstruction_loss(net.decoder(z), x)
-    if weights["prediction"]:
-        z = sample_latent(z_mean, z_log_var, generator) if strategy.sample_head else z_mean
-        total = total + weights["prediction"] * prediction_loss(net.head(z), y)
+        total = total + weights["kl"] * kl_loss(out.z_mean, out.z_log_var)
+    if out.reconstruction is not None:
+        total = total + weights["reconstruction"] * reconstruction_loss(out.reconstruction, x)
+    if out.logits is not None:
+        total = total + weights["prediction"] * prediction_loss(out.logits, y)
     return total.sum()
 
 
@@ -69,19 +71,21 @@ def _evaluate(
     weights: dict[str, float],
     generator: Generators,
 ) -> torch.Tensor:
-    """All :data:`~vaec.history.METRICS` of every replica on one split: ``(replicas, metrics)``."""
+    """All :data:`~vaec.history.METRICS` of every replica on one split: ``(replicas, metrics)``.
+
+    Losses are taken as the strategy trains (sampled z where it samples); accuracy and F1 once
+    with the head on z_mean (sampling off) and once on a draw of z (sampling on).
+    """
     n_classes = net.config.n_classes
-    z_mean, z_log_var = net.encoder(net.expand(x))
-    z = sample_latent(z_mean, z_log_var, generator)
-    z_dec = z if strategy.sample_decoder else z_mean
-    z_head = z if strategy.sample_head else z_mean
-    rec = reconstruction_loss(net.decoder(z_dec), x)
-    kl = kl_loss(z_mean, z_log_var)
-    logits_trained = net.head(z_head)
+    out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
+    logits_mean = net.head(out.z_mean)
+    logits_trained = out.logits if strategy.sample_head else logits_mean
+    rec = reconstruction_loss(out.reconstruction, x)
+    kl = kl_loss(out.z_mean, out.z_log_var)
     pred = prediction_loss(logits_trained, y)
     total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
-    acc_off, f1_off = accuracy_and_f1(predicted_class(net.head(z_mean)), y, n_classes)
-    acc_on, f1_on = accuracy_and_f1(predicted_class(net.head(z)), y, n_classes)
+    acc_off, f1_off = accuracy_and_f1(predicted_class(logits_mean), y, n_classes)
+    acc_on, f1_on = accuracy_and_f1(predicted_class(out.logits), y, n_classes)
     columns = [total, rec, kl, pred, acc_off, f1_off, acc_on, f1_on]
     return torch.stack([c.to(torch.float64) for c in columns], dim=1)
 
@@ -97,9 +101,8 @@ def _snapshot(
     generator: Generators,
 ) -> LatentSnapshot:
     def latent(data: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        z_mean, z_log_var = net.encoder(net.expand(data))
-        z = sample_latent(z_mean, z_log_var, generator)
-        return z.cpu().numpy(), z_mean.cpu().numpy()
+        out = net(data, sample_head=True, generator=generator, decode=False)
+        return out.z_head.cpu().numpy(), out.z_mean.cpu().numpy()
 
     train_z, train_mean = latent(x)
     val_z, val_mean = latent(x_val) if x_val is not None else (None, None)
@@ -143,16 +146,15 @@ def train(
     x_val: torch.Tensor | None = None,
     y_val: torch.Tensor | None = None,
     *,
-    config: VAECConfig | None = None,
     record_snapshots: bool = True,
 ) -> TrainingResult:
     """Train the parts of ``net`` that ``strategy`` names, on already-placed tensors.
 
     ``x`` is ``(rows, channels)`` float, ``y`` ``(rows,)`` class indices (long), on the net's
     device. Returns the history, the best epoch of each replica and the latent snapshots; the
-    best weights are restored unless ``config.restore_best`` is False.
+    best weights are restored unless ``net.config.restore_best`` is False.
     """
-    config = config or net.config
+    config = net.config
     start = time.perf_counter()
     device = x.device
     weights = _weights(config, strategy)
