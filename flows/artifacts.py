@@ -7,7 +7,8 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from pipeline.report.markdown import diff_text, round_table
+from pipeline.report.markdown import diff_text
+from pipeline.report.round_table import markdown_table
 from pipeline.result import PruningResult
 
 
@@ -19,7 +20,7 @@ def publish_artifacts(
     create_markdown_artifact(
         key=f"{key}-rounds",
         markdown=(
-            f"## Pruning rounds: {report['data']['name']}\n\n{round_table(report)}\n\n"
+            f"## Pruning rounds: {report['data']['name']}\n\n{markdown_table(result.rounds)}\n\n"
             f"**Selected ({len(result.selected)}):** {', '.join(result.selected)}\n\n"
             f"**Stop reason:** {result.stop_reason}\n\n"
             f"**Change since the previous run:** {diff_text(report.get('diff'))}\n"

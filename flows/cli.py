@@ -1,6 +1,8 @@
 """The ``vaec-select`` command line: run, serve, report, transform, predict, demo.
 
 Bad arguments and bad data end with one line on stderr and exit code 2, before any training.
+Heavy libraries (torch, pandas, matplotlib, prefect) load only in the commands that work with
+them, so ``--help``, a usage error or the run listing answer at once.
 """
 
 from __future__ import annotations
@@ -41,15 +43,6 @@ def _version() -> str:
         return __version__
 
 
-def _none_or_float(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from err
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -60,62 +53,70 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def add_flow_options(parser: argparse.ArgumentParser) -> None:
-    """The flow parameters (:class:`flows.parameters.SelectionParameters`), for run and serve."""
-    source = parser.add_argument_group("data (one of --dataset or --data)")
-    source.add_argument(
-        "--dataset", metavar="NAME",
-        help="built-in data set: breast_cancer, digits, wine or madelon (default breast_cancer)")
-    source.add_argument("--data", metavar="FILE", help="a CSV or Parquet file (needs --target)")
-    source.add_argument("--target", metavar="COLUMN", help="the class column of --data")
-    prune = parser.add_argument_group("pruning")
-    prune.add_argument("--n-trials", type=int, default=3, metavar="N",
-                       help="models trained per round to score the channels (default 3)")
-    prune.add_argument("--threshold", type=float, default=0.6, metavar="R2",
-                       help="validation reconstruction R² a channel needs to stay (default 0.6)")
-    prune.add_argument("--max-drop-fraction", type=float, default=0.2, metavar="F",
-                       help="largest fraction of the channels dropped in one round (default 0.2)")
-    prune.add_argument("--min-features", type=int, default=2, metavar="N",
-                       help="never keep fewer channels than this (default 2)")
-    prune.add_argument("--n-features-to-select", type=int, default=None, metavar="N",
-                       help="keep dropping the worst channels until exactly N are left "
-                            "(default: stop when every kept channel passes the threshold)")
-    prune.add_argument("--accuracy-tolerance", type=_none_or_float, default=0.05, metavar="T",
-                       help="stop, keeping the previous round's channels, when validation F1 "
-                            "falls more than T below the best round; 'none' turns the guard off "
-                            "(default 0.05)")
-    prune.add_argument("--latent-dim", type=int, default=4, metavar="N",
-                       help="width of the models' latent neck (default 4)")
-    prune.add_argument("--epochs", type=int, default=300, metavar="N",
-                       help="training epochs of every model (default 300)")
-    prune.add_argument("--final-strategy", default="all_parts",
-                       choices=["all_parts", "var_mlp_classifier"],
-                       help="how the final model on the kept channels is trained "
-                            "(default all_parts)")
-    prune.add_argument("--val-size", type=float, default=0.2, metavar="F",
-                       help="validation fraction of the rows (default 0.2)")
-    prune.add_argument("--test-size", type=float, default=0.2, metavar="F",
-                       help="test fraction, touched only by the final model (default 0.2)")
-    prune.add_argument("--seed", type=int, default=0,
-                       help="seed of the split and the models (default 0)")
-    out = parser.add_argument_group("output and execution")
-    out.add_argument("--reports-dir", default="reports", metavar="DIR",
-                     help="folder that receives the run folders (default reports)")
-    out.add_argument("--run-name", default=None, metavar="NAME",
-                     help="name of the run folder (default <dataset>-<UTC timestamp>)")
-    out.add_argument("--task-runner", choices=["thread", "dask"], default="thread",
-                     help="where a round's trial groups train: local threads, or Dask "
-                          "(needs prefect-dask; default thread)")
-    out.add_argument("--dask-address", default=None, metavar="ADDRESS",
-                     help="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
-                          "(default: a local cluster started for the run)")
-    out.add_argument("--trial-groups", type=int, default=None, metavar="N",
-                     help="split a round's trials into N groups trained in parallel "
-                          "(default 1 with threads, 2 with Dask)")
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _value_parser(spec: Any) -> Callable[[str], Any]:
+    """Text -> value of a declared setting (``none`` for an optional one); the range is checked
+    later, by the declaration, so the command line says what the flow and the selector say."""
+    names = {int: "an integer", float: "a number", str: "a string"}
+
+    def parse(text: str) -> Any:
+        if spec.optional and text.lower() == "none":
+            return None
+        try:
+            return spec.kind(text)
+        except ValueError:
+            extra = " or 'none'" if spec.optional else ""
+            raise argparse.ArgumentTypeError(
+                f"expected {names[spec.kind]}{extra}, got {text!r}") from None
+
+    return parse
+
+
+def add_settings_options(parser: argparse.ArgumentParser, specs: Sequence[Any]) -> None:
+    """One option per declared setting shown on the command line, grouped by its heading.
+
+    An option left out is left out of the parameters too, so the declared default applies.
+    """
+    groups: dict[str, Any] = {}
+    for spec in specs:
+        if "cli" not in spec.surfaces:
+            continue
+        if spec.group not in groups:
+            groups[spec.group] = parser.add_argument_group(spec.group)
+        shown = "none" if spec.default is None else spec.default
+        options: dict[str, Any] = {
+            "dest": spec.name, "default": argparse.SUPPRESS,
+            "help": f"{spec.help} (default {shown})",
+        }
+        if spec.choices:
+            options["choices"] = list(spec.choices)
+        else:
+            options["type"] = _value_parser(spec)
+            options["metavar"] = spec.metavar or spec.name.upper()
+        groups[spec.group].add_argument(spec.option, **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
+    from flows.parameters import PARAMETER_SPECS
+    from pipeline.builtin import BUILTIN_DATASETS
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Feature selection by iterative reconstruction pruning with a joint "
@@ -130,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the feature selection once: pruning rounds, the final model and the "
                     "report. Prints the kept channels and the path of report.html. Without "
                     "PREFECT_API_URL, Prefect starts a temporary local server for the run.")
-    add_flow_options(run)
+    add_settings_options(run, PARAMETER_SPECS)
 
     serve = commands.add_parser(
         "serve", help="serve the feature selection on a cron schedule",
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='the schedule, five cron fields, e.g. "0 3 * * *" (03:00 every day)')
     serve.add_argument("--name", default="scheduled",
                        help="deployment name (default scheduled)")
-    add_flow_options(serve)
+    add_settings_options(serve, PARAMETER_SPECS)
 
     report = commands.add_parser(
         "report", help="list the runs, or show one run's rounds",
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument("--data", required=True, metavar="FILE",
                            help="input CSV or Parquet file")
     transform.add_argument("--out", required=True, metavar="FILE",
-                           help="output CSV or Parquet file (by suffix); never the input file")
+                           help="output CSV or Parquet file (by suffix); never an input file")
 
     predict = commands.add_parser(
         "predict", help="predict with a run's final model, with latent-domain confidence",
@@ -174,14 +175,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--data", required=True, metavar="FILE",
                          help="input CSV or Parquet file holding the model's channels")
     predict.add_argument("--out", required=True, metavar="FILE",
-                         help="output CSV or Parquet file (by suffix); never the input file")
+                         help="output CSV or Parquet file (by suffix); never an input file")
     predict.add_argument("--n-sigma", type=_positive_float, default=3.0, metavar="N",
                          help="N of the within-N-sigma domain flag (default 3)")
 
-    commands.add_parser(
-        "demo", help="train the five training strategies on a bundled data set",
-        description="Train the five training strategies and write their curves and latent "
-                    f"grids; '{PROG} demo --help' lists the demo's options.", add_help=False)
+    demo = commands.add_parser(
+        "demo", help="train the model's five training strategies on a built-in data set",
+        description="Train the five training strategies of the model (var_mlp_classifier, "
+                    "all_parts, mlp_classifier, autoencoder then classifier_head) on a built-in "
+                    "data set and write their learning curves, latent grids, histories and a "
+                    "summary to REPORTS_DIR/<dataset>-demo/.")
+    demo.add_argument("--dataset", default="breast_cancer", choices=list(BUILTIN_DATASETS),
+                      help="built-in data set (default breast_cancer)")
+    demo.add_argument("--epochs", type=_positive_int, default=300, metavar="N",
+                      help="epochs per strategy (default 300)")
+    demo.add_argument("--latent-dim", type=_positive_int, default=2, metavar="N",
+                      help="width of the latent neck (default 2)")
+    demo.add_argument("--seed", type=_non_negative_int, default=0,
+                      help="seed of the split and the model (default 0)")
+    demo.add_argument("--reports-dir", default="reports", metavar="DIR",
+                      help="parent folder of <dataset>-demo/ (default reports)")
     return parser
 
 
@@ -189,29 +202,34 @@ def _parameters(args: argparse.Namespace) -> Any:
     """:class:`SelectionParameters` from the options; a bad value is a :class:`UsageError`."""
     from pydantic import ValidationError
 
-    from flows.parameters import SelectionParameters
+    from flows.parameters import PARAMETER_SPECS, SelectionParameters
 
-    if args.data is not None and args.dataset is not None:
+    given = {spec.name: getattr(args, spec.name) for spec in PARAMETER_SPECS
+             if hasattr(args, spec.name)}
+    if given.get("data") is not None and given.get("dataset") is not None:
         raise UsageError("give --dataset or --data, not both")
-    if args.data is not None and args.target is None:
+    if given.get("data") is not None and given.get("target") is None:
         raise UsageError("--target is required with --data (the class column of the file)")
-    fields = {name: getattr(args, name) for name in SelectionParameters.model_fields
-              if hasattr(args, name)}
-    if fields["dataset"] is None:
-        fields.pop("dataset")
     try:
-        return SelectionParameters(**fields)
+        return SelectionParameters(**given)
     except ValidationError as err:
         first = err.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
         if first["loc"]:
             option = "--" + str(first["loc"][0]).replace("_", "-")
             message = f"{option}: {message} (got {first.get('input')!r})"
+        else:
+            # the declared checks name the setting first: spell it as the option
+            for spec in PARAMETER_SPECS:
+                if message.startswith(f"{spec.name} must "):
+                    message = spec.option + message[len(spec.name):]
+                    break
         raise UsageError(message) from err
 
 
 def _check_data(params: Any) -> None:
-    """Load the data once so a bad file or column fails now, before Prefect or training."""
+    """Load the data now so a bad file or column fails before Prefect starts or anything trains
+    (the flow reuses what was loaded)."""
     from pipeline.data import load_dataset
 
     load_dataset(params.source, params.target, val_size=params.val_size,
@@ -265,8 +283,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def command_report(args: argparse.Namespace) -> int:
     """``vaec-select report``."""
-    from pipeline.report import list_runs, read_report
-    from pipeline.report.markdown import round_table
+    from pipeline.report.round_table import markdown_table
+    from pipeline.report.runs import list_runs, read_report
 
     if args.run is None:
         runs = list_runs(args.reports_dir)
@@ -285,7 +303,7 @@ def command_report(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown run {args.run!r}: {err} "
                          f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)"
                          ) from err
-    print(round_table(report))
+    print(markdown_table(report["rounds"]))
     print(f"selected ({len(report['selected'])}): {', '.join(report['selected'])}")
     print(f"stop reason: {report['stop_reason']}")
     print(f"report: {(folder / 'report.html').resolve()}")
@@ -308,13 +326,20 @@ def command_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_demo(argv: list[str]) -> int:
-    """``vaec-select demo``: every argument goes to :func:`vaec.demo.main` untouched."""
-    try:
-        from vaec.demo import main as demo_main
-    except ImportError as err:
-        raise UsageError(f"the demo is not available in this installation: {err}") from err
-    return demo_main(argv)
+def command_demo(args: argparse.Namespace) -> int:
+    """``vaec-select demo``."""
+    import torch
+
+    from pipeline.demo import run_demo, summary_table
+
+    # These models are tiny: one intra-op thread is several times faster than two, whose
+    # synchronisation costs more than the matmuls (and collapses when the cores are busy).
+    torch.set_num_threads(1)
+    summary = run_demo(args.dataset, epochs=args.epochs, reports_dir=args.reports_dir,
+                       latent_dim=args.latent_dim, seed=args.seed)
+    print(summary_table(summary))
+    print(f"wrote {Path(args.reports_dir) / f'{args.dataset}-demo'}")
+    return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -323,6 +348,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "report": command_report,
     "transform": command_transform,
     "predict": command_predict,
+    "demo": command_demo,
 }
 
 
@@ -367,10 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     try:
-        # the demo has its own options (and --help); argparse would reject them here
-        if argv and argv[0] == "demo":
-            return run_demo(argv[1:])
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help, --version, or argparse's own usage error
+            return done.code if isinstance(done.code, int) else EXIT_USAGE
         return COMMANDS[args.command](args)
     except Exception as err:
         if _is_usage_error(err):

@@ -1,6 +1,8 @@
 """The feature-selection flow: load -> rounds (trial groups in parallel) -> final fit -> report.
 
-Orchestration only: every step is a call into ``pipeline``.
+Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it
+a round trainer that fans the trial groups out over the task runner, a checkpoint after every
+round, and tasks for the final model and the report.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from pipeline.data import Dataset, load_dataset
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
-from pipeline.report import find_previous_run, read_report, run_fingerprint, selection_diff
+from pipeline.report.round_table import RoundRow, round_rows
+from pipeline.report.runs import find_previous_run, read_report, run_fingerprint, selection_diff
 from pipeline.report.writer import default_run_name, write_report
 from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
-from pipeline.split import SplitData, split_dataset
+from pipeline.selection import run_selection
+from pipeline.split import SplitData
 from pipeline.trials import TrialScores, train_trials
 
 # In-process listeners (the command line's progress display) told about every finished round.
-_ROUND_LISTENERS: list[Callable[[PruningRound], None]] = []
+_ROUND_LISTENERS: list[Callable[[RoundRow], None]] = []
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -57,19 +61,17 @@ def fit_final(split: SplitData, channels: list[str], config: PruningConfig) -> F
 def write_run_report(
     result: PruningResult,
     dataset: Dataset,
-    split: SplitData,
     params: SelectionParameters,
     fingerprint: str,
     diff: dict[str, Any] | None,
-) -> str:
+) -> tuple[Path, dict[str, Any]]:
     """Write the report folder (I/O: retried when the disk hiccups)."""
-    folder = write_report(
+    return write_report(
         result, dataset.summary(), params.reports_dir,
-        split=split, run_name=params.run_name or default_run_name(dataset.name),
+        run_name=params.run_name or default_run_name(dataset.name),
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
-        class_names=dataset.class_names(split.classes),
+        class_names=dataset.class_names(result.split.classes),
     )
-    return str(folder)
 
 
 def _previous_diff(params: SelectionParameters, fingerprint: str, selected: list[str]) -> dict | None:
@@ -86,50 +88,50 @@ def feature_selection(params: SelectionParameters | None = None) -> dict[str, An
     logger = get_run_logger()
     config = params.pruning_config()
     dataset = load_data(params)
-    split = split_dataset(dataset, val_size=params.val_size, test_size=params.test_size,
-                          seed=params.seed)
     fingerprint = run_fingerprint(dataset.summary(), config)
     checkpoint = checkpoint_path(params.reports_dir, fingerprint)
     done = load_rounds(checkpoint)
-    run = PruningRun(split, config, rounds=done, constant_columns=dataset.constant_columns)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint)
     groups = trial_groups(config.n_trials, params.groups)
-    while not run.done:
+
+    def train_round(run: PruningRun) -> TrialScores:
         futures = [
-            train_trial_group.submit(split, run.kept, config, run.next_index, group)
+            train_trial_group.submit(run.split, run.kept, config, run.next_index, group)
             for group in groups
         ]
-        record = run.record_round(TrialScores.combine([f.result() for f in futures]))
+        return TrialScores.combine([f.result() for f in futures])
+
+    def after_round(run: PruningRun, record: PruningRound) -> None:
         save_rounds(checkpoint, run.rounds)
-        logger.info(
-            "round %d: %d kept, dropped %s, val accuracy %.3f, %.1f s%s",
-            record.index, len(record.kept), ", ".join(record.dropped) or "none",
-            record.val_accuracy, record.seconds,
-            f", stop: {record.stop_reason}" if record.stop_reason else "",
-        )
+        row = round_rows(run.rounds)[-1]
+        logger.info(row.summary())
         for listener in list(_ROUND_LISTENERS):
-            listener(record)
-    result = run.finish(fit_final(split, run.kept, config))
+            listener(row)
+
+    result = run_selection(
+        dataset, config, rounds=done, train_round=train_round, on_round=after_round,
+        fit_final=fit_final,
+    )
     diff = _previous_diff(params, fingerprint, result.selected)
-    folder = write_run_report(result, dataset, split, params, fingerprint, diff)
-    publish_artifacts(result, read_report(folder), Path(folder), dataset.name)
+    folder, report = write_run_report(result, dataset, params, fingerprint, diff)
+    publish_artifacts(result, report, folder, dataset.name)
     clear(checkpoint)
     logger.info("selected %d channels; report: %s/report.html", len(result.selected), folder)
     return {
-        "run_folder": folder,
+        "run_folder": str(folder),
         "selected": result.selected,
         "stop_reason": result.stop_reason,
         "n_rounds": len(result.rounds),
         "added": diff["added"] if diff else [],
         "removed": diff["removed"] if diff else [],
         "resumed_rounds": len(done),
-        "metrics": result.final.metrics,
+        "metrics": result.final.metrics if result.final is not None else {},
     }
 
 
 def run_feature_selection(
-    params: SelectionParameters, *, on_round: Callable[[PruningRound], None] | None = None
+    params: SelectionParameters, *, on_round: Callable[[RoundRow], None] | None = None
 ) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``on_round`` of rounds."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=max(2, params.groups))

@@ -1,59 +1,90 @@
-"""The parameters of the feature-selection flow, validated before any work starts."""
+"""The parameters of the feature-selection flow, derived from the declared settings.
+
+:class:`SelectionParameters` is a pydantic model (Prefect shows it as a form and validates it)
+built from :class:`pipeline.pruning_config.PruningConfig`'s settings and the run's own settings
+below (data source, output, execution). Nothing is declared twice: a new selection setting
+appears here, on the command line and on the selector by itself.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from pipeline.data import BUILTIN_DATASETS
+from pipeline.builtin import BUILTIN_DATASETS
 from pipeline.pruning_config import PruningConfig
+from pipeline.settings import CLI, FLOW, SettingSpec, check_settings, setting, setting_specs
+from vaec.config import ConfigError
+
+RUN_SURFACES = frozenset({CLI, FLOW})
+TASK_RUNNERS = ("thread", "dask")
 
 
-class SelectionParameters(BaseModel):
-    """What to select features from, how, and where the report goes.
+@dataclass
+class RunSettings:
+    """What to select from, where the report goes, and where the trials train."""
 
-    Exactly one of ``dataset`` (a built-in name) and ``data`` (a CSV/Parquet path, with
-    ``target``) names the data. The pruning fields mirror :class:`PruningConfig`.
-    """
+    dataset: str | None = setting(
+        "breast_cancer", "built-in data set", choices=BUILTIN_DATASETS, metavar="NAME",
+        surfaces=RUN_SURFACES, group="data (one of --dataset or --data)")
+    data: str | None = setting(
+        None, "a CSV or Parquet file (needs --target)", metavar="FILE", surfaces=RUN_SURFACES,
+        group="data (one of --dataset or --data)")
+    target: str | None = setting(
+        None, "the class column of --data", metavar="COLUMN", surfaces=RUN_SURFACES,
+        group="data (one of --dataset or --data)")
+    reports_dir: str = setting(
+        "reports", "folder that receives the run folders", metavar="DIR", surfaces=RUN_SURFACES,
+        group="output and execution")
+    run_name: str | None = setting(
+        None, "name of the run folder (none: <dataset>-<UTC timestamp>)", metavar="NAME",
+        surfaces=RUN_SURFACES, group="output and execution")
+    task_runner: str = setting(
+        "thread", "where a round's trial groups train: local threads, or Dask (needs "
+        "prefect-dask)", choices=TASK_RUNNERS, surfaces=RUN_SURFACES,
+        group="output and execution")
+    dask_address: str | None = setting(
+        None, "scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (none: a local "
+        "cluster started for the run)", metavar="ADDRESS", surfaces=RUN_SURFACES,
+        group="output and execution")
+    trial_groups: int | None = setting(
+        None, "split a round's trials into N groups trained in parallel (none: 1 with threads, "
+        "2 with Dask)", low=1, metavar="N", surfaces=RUN_SURFACES, group="output and execution")
+
+
+PRUNING_SPECS = tuple(s for s in setting_specs(PruningConfig) if FLOW in s.surfaces)
+RUN_SPECS = setting_specs(RunSettings)
+PARAMETER_SPECS = RUN_SPECS + PRUNING_SPECS
+
+
+def _annotation(spec: SettingSpec) -> Any:
+    base: Any = Literal[spec.choices] if spec.choices else (
+        dict[str, Any] if spec.kind is dict else spec.kind)
+    return base | None if spec.optional else base
+
+
+class _Parameters(BaseModel):
+    """The behaviour of :class:`SelectionParameters`; its fields are derived below."""
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str | None = Field("breast_cancer", description="built-in data set name")
-    data: str | None = Field(None, description="CSV or Parquet file")
-    target: str | None = Field(None, description="target column (required with data)")
-    n_trials: int = Field(3, ge=1)
-    threshold: float = Field(0.6, ge=-1, le=1)
-    max_drop_fraction: float = Field(0.2, gt=0, le=1)
-    min_features: int = Field(2, ge=1)
-    n_features_to_select: int | None = Field(None, ge=1)
-    accuracy_tolerance: float | None = Field(0.05, ge=0)
-    latent_dim: int = Field(4, ge=1)
-    epochs: int = Field(300, ge=1)
-    final_strategy: Literal["all_parts", "var_mlp_classifier"] = "all_parts"
-    val_size: float = Field(0.2, gt=0, lt=1)
-    test_size: float = Field(0.2, ge=0, lt=1)
-    seed: int = Field(0, ge=0)
-    reports_dir: str = "reports"
-    run_name: str | None = None
-    task_runner: Literal["thread", "dask"] = "thread"
-    dask_address: str | None = None
-    trial_groups: int | None = Field(None, ge=1)
-
     @model_validator(mode="after")
-    def _one_source(self) -> SelectionParameters:
+    def _checked(self) -> _Parameters:
+        # the declared checks, the same ones the selector and PruningConfig apply
+        try:
+            check_settings(RunSettings(**{s.name: getattr(self, s.name) for s in RUN_SPECS}))
+            self.pruning_config()
+        except ConfigError as err:
+            raise ValueError(str(err)) from None
         if self.data is not None:
             if self.target is None:
                 raise ValueError("target is required when data is a file")
             self.dataset = None
         elif self.dataset is None:
             raise ValueError("give dataset (a built-in name) or data (a CSV/Parquet file)")
-        elif self.dataset not in BUILTIN_DATASETS:
-            raise ValueError(
-                f"dataset must be one of {', '.join(BUILTIN_DATASETS)}, got {self.dataset!r}"
-            )
-        if self.val_size + self.test_size >= 1:
-            raise ValueError("val_size + test_size must be < 1")
         return self
 
     @property
@@ -69,19 +100,26 @@ class SelectionParameters(BaseModel):
 
     def pruning_config(self) -> PruningConfig:
         """The :class:`PruningConfig` these parameters stand for."""
-        return PruningConfig(
-            n_trials=self.n_trials,
-            threshold=self.threshold,
-            max_drop_fraction=self.max_drop_fraction,
-            min_features=self.min_features,
-            n_features_to_select=self.n_features_to_select,
-            accuracy_tolerance=self.accuracy_tolerance,
-            model_options={"latent_dim": self.latent_dim, "epochs": self.epochs},
-            final_strategy=self.final_strategy,
-            val_size=self.val_size,
-            test_size=self.test_size,
-            seed=self.seed,
-        )
+        return PruningConfig(**{s.name: getattr(self, s.name) for s in PRUNING_SPECS})
+
+
+def _field(spec: SettingSpec) -> tuple[Any, Any]:
+    if spec.kind is dict:
+        return _annotation(spec), Field(default_factory=dict, description=spec.help)
+    return _annotation(spec), Field(spec.default, description=spec.help)
+
+
+SelectionParameters = create_model(
+    "SelectionParameters",
+    __base__=_Parameters,
+    __module__=__name__,
+    __doc__="What to select features from, how, and where the report goes.\n\n"
+    "Exactly one of ``dataset`` (a built-in name) and ``data`` (a CSV/Parquet path, with "
+    "``target``) names the data; the selection fields are :class:`PruningConfig`'s.",
+    **{spec.name: _field(spec) for spec in PARAMETER_SPECS},
+)
+if typing.TYPE_CHECKING:
+    SelectionParameters = _Parameters
 
 
 def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:

@@ -7,22 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
-from pipeline.rounds import PruningRound
-
-MAX_NAMED_DROPS = 6
-
-
-def round_line(record: PruningRound) -> str:
-    """One line on a finished round: channels in, dropped, kept, validation accuracy, seconds."""
-    drops = record.dropped[:MAX_NAMED_DROPS]
-    more = len(record.dropped) - len(drops)
-    dropped = ", ".join(drops) + (f" and {more} more" if more else "") if drops else "none"
-    line = (
-        f"round {record.index}: {len(record.kept)} channels, dropped {len(record.dropped)} "
-        f"({dropped}), {len(record.kept) - len(record.dropped)} kept, "
-        f"val acc {record.val_accuracy:.3f}, {record.seconds:.1f} s"
-    )
-    return line + (f", stop: {record.stop_reason}" if record.stop_reason else "")
+from pipeline.report.round_table import RoundRow
 
 
 class RoundProgress:
@@ -50,15 +35,15 @@ class RoundProgress:
             self._status.start()
         return self
 
-    def update(self, record: PruningRound) -> None:
+    def update(self, row: RoundRow) -> None:
         """Print the finished round and say what is training now."""
         if not self.enabled:
             return
-        self.console.print(round_line(record), highlight=False)
+        self.console.print(row.summary(), highlight=False)
         if self._status is not None:
             self._status.update(
-                "final model and report ..." if record.stop_reason
-                else f"round {record.index + 1}: training the trials ..."
+                "final model and report ..." if row.stop_reason
+                else f"round {row.index + 1}: training the trials ..."
             )
 
     def __exit__(

@@ -1,22 +1,19 @@
-"""Data sources: scikit-learn's bundled sets, the synthetic madelon set, CSV/Parquet, DataFrames."""
+"""Data sources: the built-in sets, CSV/Parquet files, DataFrames and arrays, as a :class:`Dataset`."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import datasets as sk_datasets
 
-from pipeline.madelon import make_madelon
+from pipeline.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
+from pipeline.tables import TABLE_SUFFIXES, read_table
 from pipeline.validation import DataError, validate_frame
-
-BUILTIN_DATASETS = ("breast_cancer", "digits", "wine", "madelon")
-FILE_SUFFIXES = (".csv", ".parquet", ".pq")
-BUILTIN_TARGET = "target"
 
 
 @dataclass
@@ -83,35 +80,21 @@ class Dataset:
         }
 
 
-def _builtin_frame(
-    name: str, madelon_options: dict[str, Any] | None
-) -> tuple[pd.DataFrame, Any, dict[Any, str] | None]:
-    if name == "madelon":
-        return *make_madelon(**(madelon_options or {})), None
-    if name == "digits":
-        bunch = sk_datasets.load_digits()
-        columns = [f"pixel_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
-    else:
-        loader = {"breast_cancer": sk_datasets.load_breast_cancer, "wine": sk_datasets.load_wine}
-        bunch = loader[name]()
-        columns = [str(c) for c in bunch.feature_names]
-    frame = pd.DataFrame(bunch.data, columns=columns)
-    frame[BUILTIN_TARGET] = bunch.target
-    return frame, None, {i: str(n) for i, n in enumerate(bunch.target_names)}
+def _validated(
+    frame: pd.DataFrame, target: str, *, val_size: float, test_size: float, **fields: Any
+) -> Dataset:
+    frame.columns = [str(c) for c in frame.columns]
+    constant = validate_frame(frame, target, val_size=val_size, test_size=test_size)
+    frame = frame.drop(columns=constant)
+    features = [c for c in frame.columns if c != target]
+    return Dataset(frame=frame, target=target, feature_names=features, constant_columns=constant,
+                   **fields)
 
 
-def _read_file(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    suffix = path.suffix.lower()
-    if suffix not in FILE_SUFFIXES:
-        raise DataError(
-            f"unsupported data file type {suffix!r} ({path.name}); use one of {', '.join(FILE_SUFFIXES)}"
-        )
-    try:
-        return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as err:
-        raise DataError(f"cannot read {path}: {err}".splitlines()[0]) from err
+# The last built-in set or file loaded, reused while the file is unchanged: the command line
+# checks the data before it starts the flow, and the flow (in the same process) does not read
+# it again.
+_last_file: tuple[tuple[Any, ...], Dataset] | None = None
 
 
 def load_dataset(
@@ -136,26 +119,70 @@ def load_dataset(
     val_size, test_size : float
         The split the data must support (every class needs a row in every part).
     """
-    truth = label_names = None
+    global _last_file
     if isinstance(source, pd.DataFrame):
-        name, origin, frame = "dataframe", "dataframe", source.copy()
-    elif isinstance(source, str) and source in BUILTIN_DATASETS:
-        frame, truth, label_names = _builtin_frame(source, madelon_options)
-        name, origin = source, f"builtin:{source}"
-        target = target or BUILTIN_TARGET
-    else:
-        path = Path(source)
-        if path.suffix.lower() not in FILE_SUFFIXES and not path.exists():
-            raise DataError(
-                f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
-                f"or a {'/'.join(FILE_SUFFIXES)} file"
-            )
-        frame = _read_file(path)
-        name, origin = path.stem, str(path.resolve())
+        if target is None:
+            raise DataError("a target column is required for a DataFrame")
+        return _validated(source.copy(), target, val_size=val_size, test_size=test_size,
+                          name="dataframe", truth=None, source="dataframe")
+    if isinstance(source, str) and source in BUILTIN_DATASETS:
+        key = ("builtin", source, target, val_size, test_size, repr(madelon_options))
+        if _last_file is not None and _last_file[0] == key:
+            return _last_file[1]
+        frame, truth, label_names = builtin_frame(source, madelon_options)
+        dataset = _validated(frame, target or BUILTIN_TARGET, val_size=val_size,
+                             test_size=test_size, name=source, truth=truth,
+                             source=f"builtin:{source}", label_names=label_names)
+        _last_file = (key, dataset)
+        return dataset
+    path = Path(source)
+    if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
+        raise DataError(
+            f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
+            f"or a {'/'.join(TABLE_SUFFIXES)} file"
+        )
     if target is None:
-        raise DataError(f"a target column is required for {origin}")
-    frame.columns = [str(c) for c in frame.columns]
-    constant = validate_frame(frame, target, val_size=val_size, test_size=test_size)
-    frame = frame.drop(columns=constant)
-    features = [c for c in frame.columns if c != target]
-    return Dataset(name, frame, target, features, constant, truth, origin, label_names)
+        raise DataError(f"a target column is required for {path}")
+    key = _file_key(path, target, val_size, test_size)
+    if key is not None and _last_file is not None and _last_file[0] == key:
+        return _last_file[1]
+    dataset = _validated(read_table(path), target, val_size=val_size, test_size=test_size,
+                         name=path.stem, truth=None, source=str(path.resolve()))
+    if key is not None:
+        _last_file = (key, dataset)
+    return dataset
+
+
+def _file_key(path: Path, *options: Any) -> tuple[Any, ...] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size, *options)
+
+
+def dataset_from_arrays(
+    X: np.ndarray,
+    y: np.ndarray,
+    feature_names: Sequence[str],
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.0,
+) -> Dataset:
+    """A validated :class:`Dataset` of a feature matrix and its labels (the selector's input)."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"X must be 2-dimensional, got {X.ndim} dimensions")
+    names = [str(n) for n in feature_names]
+    if len(names) != X.shape[1]:
+        raise DataError(f"{len(names)} feature names for {X.shape[1]} columns")
+    y = np.asarray(y).ravel()
+    if len(y) != X.shape[0]:
+        raise DataError(f"X has {X.shape[0]} rows but y has {len(y)}")
+    frame = pd.DataFrame(X, columns=pd.Index(names))
+    target = "y"
+    while target in names:  # never collide with a feature name
+        target += "_"
+    frame[target] = y
+    return _validated(frame, target, val_size=val_size, test_size=test_size,
+                      name="arrays", truth=None, source="arrays")

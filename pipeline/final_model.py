@@ -1,31 +1,45 @@
-"""The final model: encoder + classifier head trained on the kept channels."""
+"""The final model: encoder + classifier head trained on the kept channels, and its folder.
+
+A run saves it as ``final_model/``: the :class:`vaec.VAEC` files (``model.json``,
+``weights.pt``), ``preprocessing.json`` (its channels, the training scaler's mean and scale for
+them, the target column, the metrics) and ``history.csv``. :meth:`FinalModel.save` writes it and
+:meth:`FinalModel.load` reads it back; nothing else knows the layout.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 
 from pipeline.pruning_config import PruningConfig
 from pipeline.split import SplitData
+from pipeline.tables import require_columns
+from pipeline.validation import DataError
 from vaec import VAEC, TrainingResult
+from vaec.atomic_files import atomic_write_text
 from vaec.strategies import get_strategy
+
+PREPROCESSING_FILE = "preprocessing.json"
+HISTORY_FILE = "history.csv"
 
 
 @dataclass
 class FinalModel:
-    """The model trained on the selected channels, and how well it does.
+    """The model trained on the selected channels, how well it does, and how to feed it.
 
     Attributes
     ----------
     model : VAEC
-        The trained model (one replica); its inputs are ``channels`` scaled by the split's
-        scaler.
-    training : TrainingResult
-        History, best epoch and latent snapshots of its training.
+        The trained model (one replica); its inputs are ``channels`` scaled by ``mean`` and
+        ``scale``.
     channels : list of str
         Its input channels, in order.
     strategy : str
@@ -33,16 +47,83 @@ class FinalModel:
     metrics : dict of str to float
         ``val_accuracy``, ``val_f1`` and, when the split has a test part, ``test_accuracy``,
         ``test_f1`` (sampling off). The test split is touched only here.
+    mean, scale : ndarray
+        The training scaler's mean and scale of ``channels``: raw values go in as
+        ``(raw - mean) / scale``.
+    target : str or None
+        The target column of the training data.
+    training : TrainingResult or None
+        History, best epoch and latent snapshots of its training (``None`` when loaded).
     seconds : float
         Wall-clock seconds of the training.
     """
 
     model: VAEC
-    training: TrainingResult
     channels: list[str]
     strategy: str
     metrics: dict[str, float]
-    seconds: float
+    mean: np.ndarray
+    scale: np.ndarray
+    target: str | None = None
+    training: TrainingResult | None = field(default=None, repr=False)
+    seconds: float = 0.0
+
+    def scaled(self, frame: pd.DataFrame) -> np.ndarray:
+        """The model's channels of a raw table, standardised as in training."""
+        frame = frame.rename(columns=str)
+        require_columns(frame, self.channels, "of the model's channels")
+        try:
+            raw = frame[self.channels].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"the model's channels must be numeric: {err}") from err
+        bad = [c for c, ok in zip(self.channels, np.isfinite(raw).all(axis=0), strict=True) if not ok]
+        if bad:
+            raise DataError(f"NaN or infinite values in: {', '.join(map(repr, bad))}")
+        return (raw - self.mean) / self.scale
+
+    def save(self, folder: str | os.PathLike[str]) -> Path:
+        """Write the model folder (each file atomically) and return it."""
+        folder = Path(folder)
+        self.model.save(folder)
+        preprocessing = {
+            "channels": self.channels,
+            "mean": [float(m) for m in self.mean],
+            "scale": [float(s) for s in self.scale],
+            "target": self.target,
+            "strategy": self.strategy,
+            "metrics": self.metrics,
+        }
+        atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(preprocessing, indent=2))
+        if self.training is not None:
+            self.training.history.to_csv(folder / HISTORY_FILE)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> FinalModel:
+        """Read a folder written by :meth:`save`; no code from the files is executed.
+
+        Raises
+        ------
+        DataError
+            When the folder is not a final model folder or its files disagree.
+        """
+        folder = Path(folder)
+        path = folder / PREPROCESSING_FILE
+        if not path.is_file():
+            raise DataError(f"not a final model folder: {path} is missing")
+        preprocessing = json.loads(path.read_text(encoding="utf-8"))
+        channels = [str(c) for c in preprocessing["channels"]]
+        mean = np.asarray(preprocessing["mean"], dtype=np.float64)
+        scale = np.asarray(preprocessing["scale"], dtype=np.float64)
+        model = VAEC.load(folder)
+        if len({len(channels), len(mean), len(scale), model.config.n_inputs}) != 1:
+            raise DataError(f"{folder}: the model and {PREPROCESSING_FILE} disagree on the inputs")
+        return cls(
+            model=model, channels=channels,
+            strategy=str(preprocessing.get("strategy", "")),
+            metrics=dict(preprocessing.get("metrics") or {}),
+            mean=mean, scale=scale, target=preprocessing.get("target"),
+        )
 
 
 def _scores(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
@@ -76,9 +157,25 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningCo
         metrics[f"{name}_accuracy"], metrics[f"{name}_f1"] = accuracy, f1
     return FinalModel(
         model=model,
-        training=training,
         channels=list(channels),
         strategy=config.final_strategy,
         metrics=metrics,
+        mean=data.scaler.mean_.copy(),
+        scale=data.scaler.scale_.copy(),
+        target=split.target,
+        training=training,
         seconds=time.perf_counter() - start,
     )
+
+
+def predictions_frame(final: FinalModel, frame: pd.DataFrame, n_sigma: float = 3.0) -> pd.DataFrame:
+    """Predictions of ``final`` on a raw table with their latent-domain confidence.
+
+    The columns are those of :meth:`vaec.VAEC.predict_with_confidence`, indexed like ``frame``.
+    """
+    predictions = final.model.predict_with_confidence(final.scaled(frame), n_sigma=n_sigma)
+    predictions.index = frame.index
+    return predictions
+
+
+__all__ = ["HISTORY_FILE", "PREPROCESSING_FILE", "FinalModel", "fit_final_model", "predictions_frame"]

@@ -2,78 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from pipeline.transform import check_output_path, read_table, require_columns, write_table
-from pipeline.validation import DataError
-from vaec import VAEC
+from pipeline.final_model import FinalModel, predictions_frame
+from pipeline.tables import check_output_path, read_table, write_table
 
-# written beside the model by the report writer (pipeline.report.writer.save_final_model)
-PREPROCESSING_FILE = "preprocessing.json"
 PREDICTION_PREFIX = "predicted_"
-
-
-def load_final_model(folder: str | os.PathLike[str]) -> tuple[VAEC, list[str], dict[str, Any]]:
-    """Load a run's ``final_model`` folder.
-
-    Parameters
-    ----------
-    folder : path
-        ``reports/<run>/final_model``: the saved :class:`vaec.VAEC` and ``preprocessing.json``.
-
-    Returns
-    -------
-    model : VAEC
-        The final model.
-    channels : list of str
-        Its input channels, in the order it reads them.
-    scaling : dict
-        ``mean`` and ``scale`` (float arrays, one value per channel) of the training scaler,
-        and ``target``, the target column of the training data.
-
-    Raises
-    ------
-    DataError
-        When the folder is not a final model folder or its files disagree.
-    """
-    folder = Path(folder)
-    path = folder / PREPROCESSING_FILE
-    if not path.is_file():
-        raise DataError(f"not a final model folder: {path} is missing")
-    preprocessing = json.loads(path.read_text(encoding="utf-8"))
-    channels = [str(c) for c in preprocessing["channels"]]
-    scaling = {
-        "mean": np.asarray(preprocessing["mean"], dtype=np.float64),
-        "scale": np.asarray(preprocessing["scale"], dtype=np.float64),
-        "target": preprocessing.get("target"),
-    }
-    model = VAEC.load(folder)
-    sizes = {len(channels), len(scaling["mean"]), len(scaling["scale"]), model.config.n_inputs}
-    if len(sizes) != 1:
-        raise DataError(f"{folder}: the model and {PREPROCESSING_FILE} disagree on the inputs")
-    return model, channels, scaling
-
-
-def scaled_channels(
-    frame: pd.DataFrame, channels: list[str], scaling: dict[str, Any]
-) -> np.ndarray:
-    """The model's ``channels`` of a raw table, standardised as in training."""
-    frame = frame.rename(columns=str)
-    require_columns(frame, channels, "of the model's channels")
-    try:
-        raw = frame[channels].to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"the model's channels must be numeric: {err}") from err
-    bad = [c for c, ok in zip(channels, np.isfinite(raw).all(axis=0), strict=True) if not ok]
-    if bad:
-        raise DataError(f"NaN or infinite values in: {', '.join(map(repr, bad))}")
-    return (raw - scaling["mean"]) / scaling["scale"]
 
 
 def predict_frame(
@@ -94,13 +31,11 @@ def predict_frame(
     -------
     DataFrame
         ``frame``'s columns, then those of :meth:`vaec.VAEC.predict_with_confidence`
-        (``class``, ``probability``, ``sigma_distance``, ``within_*_sigma``, ``p_value_z*``,
-        ``confidence``, ...) prefixed ``predicted_`` so they never collide with the input's.
+        (``class``, ``probability``, ``sigma_distance``, ``tail_probability``,
+        ``within_*_sigma``, ``p_value_z*``, ``confidence``, ...) prefixed ``predicted_`` so they
+        never collide with the input's.
     """
-    model, channels, scaling = load_final_model(folder)
-    X = scaled_channels(frame, channels, scaling)
-    predictions = model.predict_with_confidence(X, n_sigma=n_sigma)
-    predictions.index = frame.index
+    predictions = predictions_frame(FinalModel.load(folder), frame, n_sigma)
     return pd.concat([frame, predictions.add_prefix(PREDICTION_PREFIX)], axis=1)
 
 
@@ -115,5 +50,5 @@ def predict_file(
 
     ``out_path`` must be another file than ``data_path``; see :func:`predict_frame`.
     """
-    check_output_path(data_path, out_path)
+    check_output_path(out_path, data_path)
     return write_table(predict_frame(folder, read_table(data_path), n_sigma), out_path)

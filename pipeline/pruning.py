@@ -122,15 +122,10 @@ class PruningRun:
             self.next_round()
         return self.rounds
 
-    def fit_final(self) -> FinalModel:
-        """Train the final model on the kept channels and measure it on the test split."""
+    def finish(self, final: FinalModel | None = None) -> PruningResult:
+        """The whole result, with the final model trained on the kept channels (if given)."""
         if not self.done:
             raise RuntimeError("the pruning loop has not stopped yet; call run_rounds() first")
-        return fit_final_model(self.split, self.kept, self.config)
-
-    def finish(self, final: FinalModel | None = None) -> PruningResult:
-        """The whole result; trains the final model unless one is given."""
-        final = final if final is not None else self.fit_final()
         return PruningResult.build(
             self.split, self.config, self.rounds, self.kept, final, self.constant_columns
         )
@@ -138,4 +133,4 @@ class PruningRun:
     def run(self) -> PruningResult:
         """All rounds, then the final model."""
         self.run_rounds()
-        return self.finish()
+        return self.finish(fit_final_model(self.split, self.kept, self.config))

@@ -35,8 +35,10 @@ class PruningResult:
         columns rank last.
     constant_columns : list of str
         Columns dropped before the loop for having no variance.
-    final : FinalModel
-        The model trained on ``selected``.
+    split : SplitData
+        The scaled data the run trained on.
+    final : FinalModel or None
+        The model trained on ``selected`` (``None`` when it was not asked for).
     """
 
     config: PruningConfig
@@ -45,7 +47,8 @@ class PruningResult:
     stop_reason: str
     ranking: dict[str, int]
     constant_columns: list[str]
-    final: FinalModel
+    split: SplitData
+    final: FinalModel | None
 
     @classmethod
     def build(
@@ -54,7 +57,7 @@ class PruningResult:
         config: PruningConfig,
         rounds: Sequence[PruningRound],
         kept: Sequence[str],
-        final: FinalModel,
+        final: FinalModel | None,
         constant_columns: Sequence[str] = (),
     ) -> PruningResult:
         """Assemble the result and derive the ranking from the rounds."""
@@ -69,6 +72,7 @@ class PruningResult:
             stop_reason=rounds[-1].stop_reason,
             ranking=ranking_from_rounds(split.feature_names, rounds, kept, constant_columns),
             constant_columns=list(constant_columns),
+            split=split,
             final=final,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,11 +12,33 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pipeline.pruning import PruningRun
-from pipeline.pruning_config import DEFAULT_MODEL_OPTIONS, PruningConfig
-from pipeline.result import ranking_from_rounds
-from pipeline.split import split_and_scale
-from pipeline.validation import validate_arrays
+from pipeline.data import dataset_from_arrays
+from pipeline.final_model import fit_final_model
+from pipeline.pruning_config import PruningConfig
+from pipeline.selection import run_selection
+from pipeline.settings import (
+    SELECTOR,
+    keyword_init,
+    parameters_doc,
+    selector_defaults,
+    setting,
+    setting_specs,
+)
+
+
+@dataclass
+class SelectorOptions:
+    """Settings of the selector alone (the command line and the flow always train the final
+    model)."""
+
+    fit_final_model: bool = setting(
+        True, "train the final model", surfaces=frozenset({SELECTOR}),
+        doc="Train the final model (``final_model_``); switch off when only the selection "
+        "matters.")
+
+
+_PRUNING_SPECS = tuple(s for s in setting_specs(PruningConfig) if SELECTOR in s.surfaces)
+_SPECS = _PRUNING_SPECS + setting_specs(SelectorOptions)
 
 
 class VAECSelector(SelectorMixin, BaseEstimator):
@@ -26,38 +49,6 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     reconstruction R^2 (mean over trials), and drops the worst channels below ``threshold``
     (at most ``max_drop_fraction`` of them per round), until every kept channel passes or a stop
     rule fires. A final encoder + classifier head is then trained on the kept channels.
-
-    Parameters
-    ----------
-    n_trials : int, default=3
-        Models trained per round (seeds ``random_state + 1000 * round + trial``).
-    threshold : float, default=0.6
-        Minimum validation reconstruction R^2 a channel needs to stay.
-    max_drop_fraction : float, default=0.2
-        Largest fraction of the kept channels dropped in one round (at least one).
-    min_features : int, default=2
-        Never keep fewer channels.
-    n_features_to_select : int or None, default=None
-        If set, drop the worst-scored channels until exactly this many are kept (as in RFE).
-    accuracy_tolerance : float or None, default=0.05
-        Stop and keep the previous round's channels when the validation F1 falls more than
-        this below the best round. ``None`` switches the guard off.
-    latent_dim : int, default=4
-        Width of the neck of the round models.
-    epochs : int, default=300
-        Training epochs of every model.
-    model_options : dict or None, default=None
-        Further :class:`vaec.VAECConfig` settings of the round and final models
-        (e.g. ``{"kl_weight": 0.01, "encoder_widths": (32, 16)}``).
-    final_strategy : {"all_parts", "var_mlp_classifier"}, default="all_parts"
-        How the final model on the kept channels is trained.
-    fit_final_model : bool, default=True
-        Train the final model (``final_model_``); switch off when only the selection matters.
-    val_size : float, default=0.2
-        Fraction of the rows held out (stratified) to score channels and pick best epochs.
-    random_state : int, default=0
-        Seed of the split and of every model; the same data and settings give the same
-        selection.
 
     Attributes
     ----------
@@ -77,8 +68,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     stop_reason_ : str
         Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select`` or
         ``accuracy_guard``.
-    result_ : pipeline.result.PruningResult or None
-        The whole run, with the final model (``None`` when ``fit_final_model`` is False).
+    result_ : pipeline.result.PruningResult
+        The whole run; its ``final`` is ``None`` when ``fit_final_model`` is False.
     final_model_ : vaec.VAEC or None
         The final model on the selected features (it expects them scaled by ``scaler_``).
     scaler_ : sklearn.preprocessing.StandardScaler
@@ -110,86 +101,40 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     [True, True, True, False, False]
     """
 
-    def __init__(
-        self,
-        *,
-        n_trials: int = 3,
-        threshold: float = 0.6,
-        max_drop_fraction: float = 0.2,
-        min_features: int = 2,
-        n_features_to_select: int | None = None,
-        accuracy_tolerance: float | None = 0.05,
-        latent_dim: int = DEFAULT_MODEL_OPTIONS["latent_dim"],
-        epochs: int = DEFAULT_MODEL_OPTIONS["epochs"],
-        model_options: dict[str, Any] | None = None,
-        final_strategy: str = "all_parts",
-        fit_final_model: bool = True,
-        val_size: float = 0.2,
-        random_state: int = 0,
-    ) -> None:
-        self.n_trials = n_trials
-        self.threshold = threshold
-        self.max_drop_fraction = max_drop_fraction
-        self.min_features = min_features
-        self.n_features_to_select = n_features_to_select
-        self.accuracy_tolerance = accuracy_tolerance
-        self.latent_dim = latent_dim
-        self.epochs = epochs
-        self.model_options = model_options
-        self.final_strategy = final_strategy
-        self.fit_final_model = fit_final_model
-        self.val_size = val_size
-        self.random_state = random_state
+    __init__ = keyword_init(selector_defaults(_SPECS))
 
     def pruning_config(self) -> PruningConfig:
-        """The :class:`PruningConfig` these parameters stand for."""
-        options = {
-            **(self.model_options or {}),
-            "latent_dim": self.latent_dim,
-            "epochs": self.epochs,
-        }
-        return PruningConfig(
-            n_trials=self.n_trials,
-            threshold=self.threshold,
-            max_drop_fraction=self.max_drop_fraction,
-            min_features=self.min_features,
-            n_features_to_select=self.n_features_to_select,
-            accuracy_tolerance=self.accuracy_tolerance,
-            model_options=options,
-            final_strategy=self.final_strategy,
-            val_size=self.val_size,
-            test_size=0.0,
-            seed=self.random_state,
-        )
+        """The :class:`PruningConfig` these parameters stand for (no test split: the caller
+        measures the selection downstream)."""
+        values = {}
+        for spec in _PRUNING_SPECS:
+            value = getattr(self, spec.selector_name or spec.name)
+            values[spec.name] = {} if value is None and spec.kind is dict else value
+        return PruningConfig(**values, test_size=0.0)
 
     def fit(self, X: Any, y: Any) -> VAECSelector:
         """Run the pruning loop on ``X``, ``y`` (and train the final model)."""
+        # initialization
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         config = self.pruning_config()
-        # initialization
         names = self._input_names()
-        constant = validate_arrays(X, y, names, val_size=self.val_size, test_size=0.0)
-        varying = [i for i, n in enumerate(names) if n not in set(constant)]
-        split = split_and_scale(
-            X[:, varying], y, [names[i] for i in varying],
-            val_size=self.val_size, test_size=0.0, seed=self.random_state,
+        dataset = dataset_from_arrays(X, y, names, val_size=config.val_size, test_size=0.0)
+        # elimination, then the final model
+        result = run_selection(
+            dataset, config, fit_final=fit_final_model if self.fit_final_model else None
         )
-        run = PruningRun(split, config, constant_columns=constant)
-        # elimination
-        run.run_rounds()
         # final attributes
-        self.result_ = run.finish() if self.fit_final_model else None
-        self.rounds_ = run.rounds
-        self.stop_reason_ = run.stop_reason
-        self.scaler_ = split.scaler
-        self.scaled_features_ = [names[i] for i in varying]
-        self.final_model_ = self.result_.final.model if self.result_ is not None else None
-        kept = set(run.kept)
-        self.support_ = np.array([n in kept for n in names])
+        self.result_ = result
+        self.rounds_ = result.rounds
+        self.stop_reason_ = result.stop_reason
+        self.scaler_ = result.split.scaler
+        self.scaled_features_ = list(result.split.feature_names)
+        self.final_model_ = result.final.model if result.final is not None else None
+        selected = set(result.selected)
+        self.support_ = np.array([n in selected for n in names])
         self.n_features_ = int(self.support_.sum())
-        ranks = ranking_from_rounds([names[i] for i in varying], run.rounds, run.kept, constant)
-        self.ranking_ = np.array([ranks[n] for n in names])
+        self.ranking_ = np.array([result.ranking[n] for n in names])
         return self
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
@@ -230,3 +175,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+VAECSelector.__doc__ = (VAECSelector.__doc__ or "").replace(
+    "    Attributes\n", parameters_doc(_SPECS, SELECTOR).lstrip("\n") + "\n    Attributes\n", 1
+)

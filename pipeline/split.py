@@ -27,6 +27,8 @@ class SplitData:
         Original labels.
     scaler : StandardScaler
         Fitted on the training rows; its ``mean_``/``scale_`` follow ``feature_names``.
+    target : str or None
+        Name of the target column the labels came from.
     """
 
     feature_names: list[str]
@@ -37,6 +39,7 @@ class SplitData:
     X_test: np.ndarray | None
     y_test: np.ndarray | None
     scaler: StandardScaler
+    target: str | None = None
 
     @property
     def classes(self) -> np.ndarray:
@@ -66,6 +69,25 @@ class SplitData:
         )
 
 
+def stratified_indices(
+    y: np.ndarray, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Row indices of a stratified train / validation / test split (fractions of the whole).
+
+    The one split of the project: the pipeline, the demo, the benchmarks and the tests all use
+    it. ``test`` is None when ``test_size`` is 0.
+    """
+    y = np.asarray(y)
+    index = np.arange(len(y))
+    test = None
+    if test_size > 0:
+        index, test = train_test_split(index, test_size=test_size, stratify=y, random_state=seed)
+    train, val = train_test_split(
+        index, test_size=val_size / (1.0 - test_size), stratify=y[index], random_state=seed
+    )
+    return train, val, test
+
+
 def split_and_scale(
     X: np.ndarray,
     y: np.ndarray,
@@ -74,6 +96,7 @@ def split_and_scale(
     val_size: float = 0.2,
     test_size: float = 0.2,
     seed: int = 0,
+    target: str | None = None,
 ) -> SplitData:
     """Stratified split into train / validation / test (fractions of the whole), then scaling.
 
@@ -82,28 +105,22 @@ def split_and_scale(
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    X_test = y_test = None
-    if test_size > 0:
-        X, X_test, y, y_test = train_test_split(
-            X, y, test_size=test_size, stratify=y, random_state=seed
-        )
-    X_train, X_val, y_train, y_val = train_test_split(
-        X, y, test_size=val_size / (1.0 - test_size), stratify=y, random_state=seed
-    )
-    scaler = StandardScaler().fit(X_train)
+    train, val, test = stratified_indices(y, val_size=val_size, test_size=test_size, seed=seed)
+    scaler = StandardScaler().fit(X[train])
 
-    def scale(part: np.ndarray) -> np.ndarray:
-        return scaler.transform(part).astype(np.float32)
+    def scale(rows: np.ndarray) -> np.ndarray:
+        return scaler.transform(X[rows]).astype(np.float32)
 
     return SplitData(
         feature_names=[str(n) for n in feature_names],
-        X_train=scale(X_train),
-        y_train=y_train,
-        X_val=scale(X_val),
-        y_val=y_val,
-        X_test=None if X_test is None else scale(X_test),
-        y_test=y_test,
+        X_train=scale(train),
+        y_train=y[train],
+        X_val=scale(val),
+        y_val=y[val],
+        X_test=None if test is None else scale(test),
+        y_test=None if test is None else y[test],
         scaler=scaler,
+        target=target,
     )
 
 
@@ -113,5 +130,5 @@ def split_dataset(
     """:func:`split_and_scale` of a loaded :class:`pipeline.data.Dataset`."""
     return split_and_scale(
         dataset.X, dataset.y, list(dataset.feature_names),
-        val_size=val_size, test_size=test_size, seed=seed,
+        val_size=val_size, test_size=test_size, seed=seed, target=dataset.target,
     )

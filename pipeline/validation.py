@@ -106,38 +106,10 @@ def validate_frame(
         raise DataError(
             f"target column {target!r} not found; columns are {_names(list(frame.columns))}"
         )
-    check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
     features = frame.drop(columns=[target])
     if features.shape[1] < 2:
         raise DataError(
             f"need at least 2 feature columns besides {target!r}, got {features.shape[1]} feature(s)"
         )
+    check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
     return check_features(features)
-
-
-def validate_arrays(
-    X: np.ndarray,
-    y: np.ndarray,
-    feature_names: Sequence[str] | None = None,
-    *,
-    val_size: float = 0.2,
-    test_size: float = 0.0,
-) -> list[str]:
-    """:func:`validate_frame` for arrays (feature names default to ``x0 .. x{n-1}``)."""
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise DataError(f"X must be 2-dimensional, got {X.ndim} dimensions")
-    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(X.shape[1])]
-    if len(names) != X.shape[1]:
-        raise DataError(f"{len(names)} feature names for {X.shape[1]} columns")
-    if X.shape[1] < 2:
-        raise DataError(f"need at least 2 feature columns, got {X.shape[1]} feature(s)")
-    check_fractions(val_size, test_size)
-    if len(np.asarray(y).ravel()) != X.shape[0]:
-        raise DataError(f"X has {X.shape[0]} rows but y has {len(np.asarray(y).ravel())}")
-    check_target(np.asarray(y), "y", val_size=val_size, test_size=test_size)
-    frame = pd.DataFrame(X, columns=pd.Index(names))
-    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
-    if duplicated:
-        raise DataError(f"duplicate column names: {_names(duplicated)}")
-    return check_features(frame)

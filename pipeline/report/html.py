@@ -10,6 +10,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from pipeline.report.markdown import diff_text
+from pipeline.report.round_table import COLUMNS, round_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -62,15 +63,10 @@ def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
         parts.append(f"<p>Against the known truth: recall <b>{_fmt(t['recall'], 2)}</b>, precision "
                      f"<b>{_fmt(t['precision'], 2)}</b>.</p>")
     parts.append("<h2>Rounds</h2>" + _img(images["summary"], "kept count and accuracy per round"))
-    rows = "".join(
-        f"<tr><td>{r['index']}</td><td>{len(r['kept'])}</td><td>"
-        + (", ".join(f"{e(c)} ({r['score_mean'][c]:.2f})" for c in r["dropped"]) or "—")
-        + f"</td><td>{_fmt(r['val_accuracy'])}</td><td>{_fmt(r['val_f1'])}</td>"
-        f"<td>{_fmt(r['seconds'], 1)}</td><td>{e(r['stop_reason'] or '')}</td></tr>"
-        for r in report["rounds"]
-    )
-    parts.append("<table><tr><th>round</th><th>kept</th><th>dropped (R²)</th><th>val accuracy</th>"
-                 f"<th>val F1</th><th>seconds</th><th>stop</th></tr>{rows}</table>")
+    header = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row.cells()) + "</tr>"
+                   for row in round_rows(report["rounds"]))
+    parts.append(f"<table><tr>{header}</tr>{rows}</table>")
     for r in report["rounds"]:
         parts.append(_img(images[f"round_{r['index']}"], f"channel scores of round {r['index']}"))
     fates = "".join(

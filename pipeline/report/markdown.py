@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.report.round_table import markdown_table
+
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -16,13 +18,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def round_table(report: dict[str, Any]) -> str:
-    """The round table: kept count, drops with their scores, validation accuracy/F1, seconds."""
-    rows = []
-    for r in report["rounds"]:
-        drops = ", ".join(f"{c} ({r['score_mean'][c]:.2f})" for c in r["dropped"]) or "—"
-        rows.append([r["index"], len(r["kept"]), drops, _fmt(r["val_accuracy"]), _fmt(r["val_f1"]),
-                     _fmt(r["seconds"], 1), r["stop_reason"] or ""])
-    return _table(["round", "kept", "dropped (R²)", "val acc", "val F1", "s", "stop"], rows)
+    """The round table of a report (see :mod:`pipeline.report.round_table`)."""
+    return markdown_table(report["rounds"])
 
 
 def diff_text(diff: dict[str, Any] | None) -> str:

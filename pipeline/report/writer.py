@@ -18,14 +18,12 @@ from pipeline.report.html import figure_data_uri, render_html
 from pipeline.report.markdown import render_markdown
 from pipeline.report.runs import REPORT_FILE
 from pipeline.result import PruningResult
-from pipeline.split import SplitData
 from vaec.atomic_files import atomic_write_text
 from vaec.plots import plot_latent_grid, plot_learning_curves
 from vaec.plots_domain import plot_latent_domain
 
 SELECTION_FILE = "selected_features.json"
 MODEL_FOLDER = "final_model"
-PREPROCESSING_FILE = "preprocessing.json"
 MAX_LATENT_GRIDS = 4
 
 
@@ -45,18 +43,19 @@ def _chosen_snapshots(epochs: Sequence[int], best: int) -> list[int]:
     return sorted({epochs[0], middle, at_best, epochs[-1]})
 
 
-def figures(
-    result: PruningResult, class_names: Sequence[str] | None, split: SplitData | None = None
-) -> dict[str, str]:
+def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
     """Every figure of the report as a data URI."""
     images = {"summary": _uri(plot_rounds_summary(result.rounds))}
     for record in result.rounds:
         images[f"round_{record.index}"] = _uri(plot_round_scores(record, result.config.threshold))
-    training = result.final.training
+    final = result.final
+    if final is None or final.training is None:
+        return images
+    training = final.training
     images["curves"] = _uri(plot_learning_curves(training.history, training.strategy))
-    model = result.final.model
-    if "latent_domain" in model.extras and split is not None:
-        data = split.columns(result.final.channels)
+    model = final.model
+    if model.latent_domain_ is not None:
+        data = result.split.columns(final.channels)
         z_mean, _ = model.encode(data.X_train)
         labels = np.searchsorted(model.classes_, data.y_train)
         images["domain"] = _uri(plot_latent_domain(z_mean, labels, model.latent_domain_, class_names))
@@ -64,23 +63,6 @@ def figures(
     for epoch in _chosen_snapshots(sorted(by_epoch), training.history.best_epoch):
         images[f"latent_{epoch}"] = _uri(plot_latent_grid(by_epoch[epoch], class_names=class_names))
     return images
-
-
-def save_final_model(result: PruningResult, folder: Path, split: SplitData, target: str) -> None:
-    """The final model, the scaling of its channels (raw values in), and its history."""
-    final = result.final
-    final.model.save(folder)
-    scaler = split.scaler
-    position = {c: i for i, c in enumerate(split.feature_names)}
-    index = [position[c] for c in final.channels]
-    preprocessing = {
-        "channels": final.channels,
-        "mean": [float(scaler.mean_[i]) for i in index],
-        "scale": [float(scaler.scale_[i]) for i in index],
-        "target": target,
-    }
-    atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(preprocessing, indent=2))
-    final.training.history.to_csv(folder / "history.csv")
 
 
 def default_run_name(dataset_name: str) -> str:
@@ -94,26 +76,25 @@ def write_report(
     data_summary: dict[str, Any],
     reports_dir: str | os.PathLike[str] = "reports",
     *,
-    split: SplitData | None = None,
     run_name: str | None = None,
     fingerprint: str | None = None,
     diff: dict[str, Any] | None = None,
     truth: dict[str, list[str]] | None = None,
     class_names: Sequence[str] | None = None,
-) -> Path:
-    """Write the run folder and return it.
+) -> tuple[Path, dict[str, Any]]:
+    """Write the run folder; return it and the report's content (what report.json holds).
 
     Every file is written atomically and report.json comes last, so a folder with a
-    report.json is complete and a failed write leaves the previous files intact. With the
-    ``split`` the run was trained on, the final model is saved with the scaling of its channels.
+    report.json is complete and a failed write leaves the previous files intact.
     """
+    if result.final is None:
+        raise ValueError("a report needs the final model: run the selection with fit_final")
     folder = Path(reports_dir) / (run_name or default_run_name(data_summary["name"]))
     folder.mkdir(parents=True, exist_ok=True)
-    images = figures(result, class_names, split)
-    files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE}
-    if split is not None:
-        save_final_model(result, folder / MODEL_FOLDER, split, data_summary.get("target", ""))
-        files["final_model"] = MODEL_FOLDER
+    images = figures(result, class_names)
+    files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,
+             "final_model": MODEL_FOLDER}
+    result.final.save(folder / MODEL_FOLDER)
     report = report_content(
         result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth, files=files
     )
@@ -127,4 +108,4 @@ def write_report(
     atomic_write_text(folder / "report.md", render_markdown(report))
     atomic_write_text(folder / "report.html", render_html(report, images))
     atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2))
-    return folder
+    return folder, report

@@ -1,0 +1,101 @@
+"""The round table: one row per pruning round, in one wording for every place that shows it.
+
+Markdown (report.md, the Prefect artifact, ``vaec-select report RUN``), HTML (report.html) and the
+terminal's progress lines all render these rows, so a round is described the same way
+everywhere: "trained on N, dropped k -> M kept".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_NAMED_DROPS = 6
+GUARD = "accuracy_guard"
+COLUMNS = ("round", "trained on", "dropped (R²)", "kept", "val acc", "val F1", "seconds", "stop")
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    """What one round did, ready to render.
+
+    Attributes
+    ----------
+    index : int
+        Round number, from 1.
+    trained_on : int
+        Channels the round's trials were trained on.
+    dropped : tuple of (str, float)
+        Channels the round dropped, with their score.
+    kept : int
+        Channels left after the round (after an accuracy-guard stop: the previous round's).
+    val_accuracy, val_f1 : float
+        Validation accuracy and F1, mean over trials.
+    seconds : float
+        Wall-clock seconds.
+    stop_reason : str or None
+        Set on the last round.
+    """
+
+    index: int
+    trained_on: int
+    dropped: tuple[tuple[str, float], ...]
+    kept: int
+    val_accuracy: float
+    val_f1: float
+    seconds: float
+    stop_reason: str | None
+
+    def dropped_text(self, limit: int | None = None, scores: bool = True) -> str:
+        """``a (0.12), b (0.30)`` (at most ``limit`` names, then ``and N more``), or ``—``."""
+        if not self.dropped:
+            return "—"
+        shown = self.dropped if limit is None else self.dropped[:limit]
+        text = ", ".join(f"{c} ({s:.2f})" if scores else c for c, s in shown)
+        more = len(self.dropped) - len(shown)
+        return text + (f" and {more} more" if more else "")
+
+    def summary(self) -> str:
+        """One line: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept, val acc ...``."""
+        if self.stop_reason == GUARD:
+            what = (f"validation F1 fell more than the tolerance → back to the {self.kept} "
+                    "channels of the round before")
+        else:
+            drops = f" ({self.dropped_text(MAX_NAMED_DROPS, scores=False)})" if self.dropped else ""
+            what = f"dropped {len(self.dropped)}{drops} → {self.kept} kept"
+        line = (f"round {self.index}: trained on {self.trained_on}, {what}, "
+                f"val acc {self.val_accuracy:.3f}, {self.seconds:.1f} s")
+        return line + (f", stop: {self.stop_reason}" if self.stop_reason else "")
+
+    def cells(self) -> list[str]:
+        """The table cells in :data:`COLUMNS` order."""
+        return [str(self.index), str(self.trained_on), self.dropped_text(), str(self.kept),
+                f"{self.val_accuracy:.3f}", f"{self.val_f1:.3f}", f"{self.seconds:.1f}",
+                self.stop_reason or ""]
+
+
+def round_rows(rounds: Sequence[Any]) -> list[RoundRow]:
+    """Rows of the rounds in order; ``rounds`` are :class:`~pipeline.rounds.PruningRound`
+    records or their dictionaries (as in report.json)."""
+    records = [r if isinstance(r, dict) else r.to_dict() for r in rounds]
+    rows = []
+    for position, r in enumerate(records):
+        if r["stop_reason"] == GUARD and position > 0:
+            kept = len(records[position - 1]["kept"])
+        else:
+            kept = len(r["kept"]) - len(r["dropped"])
+        rows.append(RoundRow(
+            index=r["index"], trained_on=len(r["kept"]),
+            dropped=tuple((c, float(r["score_mean"][c])) for c in r["dropped"]),
+            kept=kept, val_accuracy=r["val_accuracy"], val_f1=r["val_f1"],
+            seconds=r["seconds"], stop_reason=r["stop_reason"],
+        ))
+    return rows
+
+
+def markdown_table(rounds: Sequence[Any]) -> str:
+    """The round table as Markdown."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in round_rows(rounds)]
+    return "\n".join(lines)

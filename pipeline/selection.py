@@ -1,0 +1,67 @@
+"""The whole selection as one sequence: split, pruning rounds, final model.
+
+:func:`run_selection` is what the selector's ``fit`` and the Prefect flow both call. The flow
+hands in how a round's trials are trained (fanned out over its task runner), what happens after
+each round (a checkpoint, a log line) and how the final model is trained (a task); the selector
+takes the defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pipeline.data import Dataset
+from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.pruning import PruningRun
+from pipeline.pruning_config import PruningConfig
+from pipeline.result import PruningResult
+from pipeline.rounds import PruningRound
+from pipeline.split import SplitData, split_dataset
+from pipeline.trials import TrialScores
+
+TrainRound = Callable[[PruningRun], TrialScores]
+FitFinal = Callable[[SplitData, list[str], PruningConfig], FinalModel]
+
+
+def run_selection(
+    dataset: Dataset,
+    config: PruningConfig,
+    *,
+    rounds: Sequence[PruningRound] = (),
+    train_round: TrainRound | None = None,
+    on_round: Callable[[PruningRun, PruningRound], None] | None = None,
+    fit_final: FitFinal | None = fit_final_model,
+) -> PruningResult:
+    """Split ``dataset``, run the pruning rounds until a stop rule fires, train the final model.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The validated data (constant columns already set aside).
+    config : PruningConfig
+        The selection settings, split fractions and seed included.
+    rounds : sequence of PruningRound
+        Rounds finished by an earlier, interrupted run; the loop resumes after them.
+    train_round : callable or None
+        ``train_round(run) -> TrialScores`` trains the next round's trials; the default trains
+        them all in this process (:meth:`PruningRun.train_trials`).
+    on_round : callable or None
+        Called as ``on_round(run, record)`` after every round is recorded.
+    fit_final : callable or None
+        ``fit_final(split, kept, config) -> FinalModel``; ``None`` skips the final model.
+
+    Returns
+    -------
+    PruningResult
+    """
+    split = split_dataset(
+        dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
+    )
+    run = PruningRun(split, config, rounds=rounds, constant_columns=dataset.constant_columns)
+    while not run.done:
+        scores = train_round(run) if train_round is not None else run.train_trials()
+        record = run.record_round(scores)
+        if on_round is not None:
+            on_round(run, record)
+    final = fit_final(split, list(run.kept), config) if fit_final is not None else None
+    return run.finish(final)
