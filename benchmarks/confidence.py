@@ -30,9 +30,9 @@ from sklearn.covariance import EmpiricalCovariance
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.split import stratified_indices
 from vaec import VAEC, VAECConfig
 from vaec.atomic_files import atomic_write_text
 
@@ -47,14 +47,10 @@ KL_WEIGHTS = (1e-3, 0.1)  # the config default; a KL that shapes the latent (1.0
 
 
 def split(X: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Stratified 60/20/20 train/val/test split."""
-    X_tr, X_rest, y_tr, y_rest = train_test_split(
-        X, y, test_size=0.4, stratify=y, random_state=seed
-    )
-    X_va, X_te, y_va, y_te = train_test_split(
-        X_rest, y_rest, test_size=0.5, stratify=y_rest, random_state=seed
-    )
-    return {"train": (X_tr, y_tr), "val": (X_va, y_va), "test": (X_te, y_te)}
+    """The pipeline's stratified 60/20/20 train/val/test split."""
+    train, val, test = stratified_indices(y, val_size=0.2, test_size=0.2, seed=seed)
+    return {name: (X[rows], y[rows]) for name, rows in
+            (("train", train), ("val", val), ("test", test))}
 
 
 def scale_channels(X_raw: np.ndarray, rng: np.random.Generator) -> np.ndarray:

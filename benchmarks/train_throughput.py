@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from pipeline.demo import load_demo_data
 from vaec.atomic_files import atomic_write_text
 from vaec.config import VAECConfig
-from vaec.demo import load_demo_data
 from vaec.model import VAECNet
 from vaec.strategies import ALL_PARTS
 from vaec.training import train
@@ -104,7 +104,7 @@ def run_ours(config: VAECConfig, data, n_replicas: int, epochs: int) -> float:
     net = VAECNet(config, n_replicas)
     tensors = [torch.from_numpy(a) for a in (data.X_train, data.y_train, data.X_val, data.y_val)]
     start = time.perf_counter()
-    train(net, ALL_PARTS, *tensors, config=config)
+    train(net, ALL_PARTS, *tensors)
     return time.perf_counter() - start
 
 
@@ -116,8 +116,8 @@ def best_of(repeats: int, run: Callable[[], float]) -> float:
 
 def measure(threads: int, epochs: int, textbook_epochs: int, replicas: list[int], repeats: int):
     torch.set_num_threads(threads)
-    data = load_demo_data("breast_cancer", seed=0)
-    config = VAECConfig(n_inputs=data.n_inputs, n_classes=2, seed=0)
+    data, _ = load_demo_data("breast_cancer", seed=0)
+    config = VAECConfig(n_inputs=len(data.feature_names), n_classes=2, seed=0)
     rows = []
     for batch, label in ((32, "textbook, DataLoader batch 32"),
                          (len(data.y_train), f"textbook, full batch ({len(data.y_train)})")):

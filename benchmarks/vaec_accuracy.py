@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
+from pipeline.demo import run_demo
 from vaec.atomic_files import atomic_write_text
-from vaec.demo import run_demo
 
 RESULTS = Path(__file__).parent / "results" / "vaec_accuracy.md"
 SETTINGS = (("breast_cancer", 2), ("breast_cancer", 1), ("digits", 2), ("digits", 4))
@@ -36,7 +36,7 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as out:
         for dataset, latent_dim in SETTINGS:
-            summary = run_demo(dataset, latent_dim=latent_dim, out=out)
+            summary = run_demo(dataset, latent_dim=latent_dim, reports_dir=out)
             for name, row in summary["strategies"].items():
                 lines.append(
                     f"| {dataset} | {latent_dim} | {name} | {row['test_accuracy']:.4f} | "

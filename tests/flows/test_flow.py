@@ -16,9 +16,12 @@ import pytest
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import SelectionParameters
-from pipeline.report import read_report
+from pipeline.report.runs import read_report
 
 from .conftest import structured_table
+
+# every test here runs flows on the session's Prefect server
+pytestmark = pytest.mark.slow
 
 STRUCTURED = ["s0", "s1", "s2", "s3"]
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 80, "max_drop_fraction": 0.5, "seed": 0}
@@ -82,18 +85,21 @@ def test_artifacts_hold_the_round_table_the_channel_fates_and_the_report_path(fi
     assert str((root / "reports" / "first").resolve()) in link
 
 
-def test_a_later_run_reports_what_changed_since_the_previous_one(first_run):
-    root, params, _ = first_run
+def test_a_later_run_reports_what_changed_since_the_previous_one(prefect_api_url, tmp_path):
+    # its own file name, so its artifacts ("moving-...") are its own whatever the test order
+    structured_table().to_csv(tmp_path / "moving.csv", index=False)
+    params = params_for(tmp_path / "moving.csv", tmp_path / "reports", run_name="first")
+    assert feature_selection(params)["selected"] == STRUCTURED
     changed = structured_table()
     changed["noise0"] = changed["s0"] + 0.05  # the data moved: noise0 now carries the factor
-    changed.to_csv(root / "table.csv", index=False)
+    changed.to_csv(tmp_path / "moving.csv", index=False)
     result = feature_selection(params.model_copy(update={"run_name": "second"}))
     assert result["added"] == ["noise0"]
     assert result["removed"] == []
     diff = read_report(result["run_folder"])["diff"]
     assert diff["previous_run"] == "first"
     assert diff["added"] == ["noise0"]
-    assert "noise0" in read_artifact("table-rounds").data.split("previous run")[-1]
+    assert "noise0" in read_artifact("moving-rounds").data.split("previous run")[-1]
 
 
 def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_selection(

@@ -9,10 +9,10 @@ from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import cross_val_score
 
-from pipeline.data import load_dataset
+from pipeline.data import dataset_from_arrays, load_dataset
 from pipeline.madelon import make_madelon
 from pipeline.split import split_and_scale, split_dataset
-from pipeline.validation import DataError, validate_arrays
+from pipeline.validation import DataError
 
 
 def good_frame(n_rows: int = 60) -> pd.DataFrame:
@@ -129,14 +129,27 @@ def test_column_subset_keeps_rows_and_scaler_consistent():
         split.columns(["zz"])
 
 
-def test_array_validation_names_default_columns():
+def test_arrays_are_validated_like_tables():
     X = np.ones((20, 3))
     X[:, 0] = np.arange(20)
     X[:, 2] = np.arange(20) ** 2
-    assert validate_arrays(X, np.arange(20) % 2) == ["x1"]
+    dataset = dataset_from_arrays(X, np.arange(20) % 2, ["x0", "x1", "y"])
+    assert dataset.constant_columns == ["x1"]
+    # the target never takes a feature's name
+    assert dataset.feature_names == ["x0", "y"] and dataset.target not in ("x0", "x1", "y")
     X[5, 2] = np.nan
     with pytest.raises(DataError, match=r"'x2' \(1 rows\)"):
-        validate_arrays(X, np.arange(20) % 2)
+        dataset_from_arrays(X, np.arange(20) % 2, ["x0", "x1", "x2"])
+
+
+def test_a_file_is_read_once_while_it_is_unchanged(tmp_path):
+    path = tmp_path / "table.csv"
+    good_frame().to_csv(path, index=False)
+    first = load_dataset(path, "label")
+    assert load_dataset(path, "label") is first
+    good_frame(n_rows=80).to_csv(path, index=False)
+    changed = load_dataset(path, "label")
+    assert changed is not first and len(changed.frame) == 80
 
 
 def test_builtin_classes_have_readable_names_and_files_keep_their_labels(tmp_path):

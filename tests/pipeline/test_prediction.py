@@ -8,11 +8,10 @@ import pytest
 import torch
 
 from pipeline.data import load_dataset
-from pipeline.prediction import load_final_model, predict_file, predict_frame
-from pipeline.pruning import PruningRun
+from pipeline.final_model import FinalModel
+from pipeline.prediction import predict_file, predict_frame
 from pipeline.pruning_config import PruningConfig
-from pipeline.report.writer import MODEL_FOLDER, save_final_model
-from pipeline.split import split_dataset
+from pipeline.selection import run_selection
 from pipeline.validation import DataError
 
 
@@ -36,43 +35,50 @@ def model_folder(tmp_path_factory):
     torch.set_num_threads(1)  # tiny models: threads only contend on a busy machine
     try:
         dataset = load_dataset(_raw_frame(), "label")
-        split = split_dataset(dataset, seed=0)
         config = PruningConfig(
             n_trials=1, n_features_to_select=3, max_drop_fraction=0.5,
-            accuracy_tolerance=None, model_options={"epochs": 15},
+            accuracy_tolerance=None, epochs=40,
         )
-        result = PruningRun(split, config).run()
-        folder = tmp_path_factory.mktemp("run") / MODEL_FOLDER
-        save_final_model(result, folder, split, "label")
+        result = run_selection(dataset, config)
+        folder = result.final.save(tmp_path_factory.mktemp("run") / "final_model")
     finally:
         torch.set_num_threads(threads)
-    return folder
+    return folder, result
 
 
-def test_load_final_model_returns_the_model_its_channels_and_scaling(model_folder):
-    model, channels, scaling = load_final_model(model_folder)
-    assert len(channels) == 3
-    assert set(channels) <= {"size", "size_copy", "tone", "noise"}
-    assert model.config.n_inputs == len(channels)
-    assert scaling["mean"].shape == scaling["scale"].shape == (3,)
-    assert scaling["target"] == "label"
+def test_the_saved_final_model_loads_with_its_channels_scaling_and_metrics(model_folder):
+    folder, result = model_folder
+    loaded = FinalModel.load(folder)
+    assert loaded.channels == result.final.channels == result.selected
+    assert loaded.target == "label" and loaded.strategy == "all_parts"
+    assert loaded.metrics == result.final.metrics
+    train = result.split.columns(loaded.channels)
+    np.testing.assert_allclose(loaded.mean, train.scaler.mean_)
+    np.testing.assert_allclose(loaded.scale, train.scaler.scale_)
+    np.testing.assert_array_equal(
+        loaded.model.predict_proba(train.X_val), result.final.model.predict_proba(train.X_val)
+    )
 
 
 def test_predictions_keep_the_input_columns_and_add_confidence(model_folder):
-    frame = _raw_frame(n_rows=20, seed=1)
-    out = predict_frame(model_folder, frame, n_sigma=2.5)
+    folder, _ = model_folder
+    frame = _raw_frame(n_rows=60, seed=1)
+    out = predict_frame(folder, frame, n_sigma=2.5)
     assert len(out) == len(frame)
     assert list(out.columns[: frame.shape[1]]) == list(frame.columns)
     for column in ("predicted_class", "predicted_probability", "predicted_sigma_distance",
                    "predicted_within_2.5_sigma", "predicted_confidence",
                    "predicted_reconstruction_error", "predicted_reconstruction_p_value"):
         assert column in out.columns
-    assert out["predicted_reconstruction_p_value"].between(0.0, 1.0).all()
-    assert set(out["predicted_class"]) <= {0, 1}
-    assert out["predicted_probability"].between(0.5, 1.0).all()
+    # the predictions are the model's on the rows scaled as in training, and they are right
+    final = FinalModel.load(folder)
+    proba = final.model.predict_proba(final.scaled(frame))
+    np.testing.assert_allclose(out["predicted_probability"], proba.max(axis=1), rtol=1e-6)
+    assert (out["predicted_class"] == frame["label"]).mean() > 0.8
 
 
 def test_raw_values_are_scaled_as_in_training(model_folder):
+    model_folder, _ = model_folder
     # the same rows with the column order shuffled and extra columns give the same predictions
     frame = _raw_frame(n_rows=20, seed=2)
     shuffled = frame[frame.columns[::-1]].assign(extra="x")
@@ -88,13 +94,15 @@ def test_raw_values_are_scaled_as_in_training(model_folder):
 
 
 def test_a_missing_channel_is_named(model_folder):
-    _, channels, _ = load_final_model(model_folder)
+    folder, _ = model_folder
+    channels = FinalModel.load(folder).channels
     frame = _raw_frame(n_rows=10).drop(columns=channels[0])
     with pytest.raises(DataError, match=repr(channels[0])):
-        predict_frame(model_folder, frame)
+        predict_frame(folder, frame)
 
 
 def test_predict_file_writes_rows_and_never_overwrites_the_input(model_folder, tmp_path):
+    model_folder, _ = model_folder
     data = tmp_path / "in.csv"
     _raw_frame(n_rows=12, seed=3).to_csv(data, index=False)
     out = pd.read_csv(predict_file(model_folder, data, tmp_path / "out.csv"))
@@ -105,4 +113,4 @@ def test_predict_file_writes_rows_and_never_overwrites_the_input(model_folder, t
 
 def test_a_folder_that_is_no_final_model_is_refused(tmp_path):
     with pytest.raises(DataError, match="not a final model folder"):
-        load_final_model(tmp_path)
+        FinalModel.load(tmp_path)

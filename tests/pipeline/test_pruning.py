@@ -18,7 +18,8 @@ from pipeline.trials import TrialScores
 
 STRUCTURED = [f"s{i}" for i in range(6)]
 NOISE = [f"noise{i}" for i in range(4)]
-FAST = {"epochs": 120, "latent_dim": 2, "encoder_widths": (16,), "head_widths": (8,)}
+FAST = {"epochs": 120, "latent_dim": 2,
+        "model_options": {"encoder_widths": (16,), "head_widths": (8,)}}
 
 
 def structured_with_noise(n_rows: int = 300, seed: int = 0):
@@ -40,7 +41,7 @@ def split():
 
 @pytest.fixture(scope="module")
 def result(split):
-    config = PruningConfig(n_trials=2, model_options=FAST, max_drop_fraction=0.3)
+    config = PruningConfig(n_trials=2, **FAST, max_drop_fraction=0.3)
     return PruningRun(split, config).run()
 
 
@@ -90,7 +91,7 @@ def test_channel_fates_rank_kept_first(result):
 
 
 def test_same_seed_gives_the_same_selection(split, result):
-    config = PruningConfig(n_trials=2, model_options=FAST, max_drop_fraction=0.3)
+    config = PruningConfig(n_trials=2, **FAST, max_drop_fraction=0.3)
     again = PruningRun(split, config)
     again.run_rounds()
     assert again.kept == result.selected
@@ -99,7 +100,7 @@ def test_same_seed_gives_the_same_selection(split, result):
 
 def test_n_features_to_select_stops_at_the_count(split):
     config = PruningConfig(
-        n_trials=1, model_options={**FAST, "epochs": 40}, n_features_to_select=3,
+        n_trials=1, **{**FAST, "epochs": 40}, n_features_to_select=3,
         max_drop_fraction=0.5, accuracy_tolerance=None,
     )
     run = PruningRun(split, config)
@@ -110,7 +111,7 @@ def test_n_features_to_select_stops_at_the_count(split):
 
 def test_min_features_floor_stops_the_loop(split):
     config = PruningConfig(
-        n_trials=1, model_options={**FAST, "epochs": 40}, threshold=1.0, min_features=8,
+        n_trials=1, **{**FAST, "epochs": 40}, threshold=1.0, min_features=8,
         max_drop_fraction=0.5, accuracy_tolerance=None,
     )
     run = PruningRun(split, config)
@@ -150,7 +151,7 @@ def test_finished_rounds_can_be_replayed_to_resume(split):
 
 
 def test_trials_split_into_groups_give_the_same_scores(split):
-    config = PruningConfig(n_trials=3, model_options={**FAST, "epochs": 30})
+    config = PruningConfig(n_trials=3, **{**FAST, "epochs": 30})
     run = PruningRun(split, config)
     together = run.train_trials()
     apart = TrialScores.combine([run.train_trials([2]), run.train_trials([0, 1])])

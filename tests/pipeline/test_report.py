@@ -10,20 +10,25 @@ import pandas as pd
 import pytest
 
 from pipeline.data import load_dataset
-from pipeline.pruning import PruningRun
+from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
-from pipeline.report import (
+from pipeline.report.runs import (
     find_previous_run,
     list_runs,
     read_report,
     run_fingerprint,
     selection_diff,
-    write_report,
 )
-from pipeline.split import split_dataset
-from vaec import VAEC
+from pipeline.report.writer import write_report
+from pipeline.selection import run_selection
 
-FAST = {"epochs": 40, "latent_dim": 2, "encoder_widths": (16,), "head_widths": (8,)}
+FAST = {"epochs": 40, "latent_dim": 2,
+        "model_options": {"encoder_widths": (16,), "head_widths": (8,)}}
+
+
+def write(*args, **kwargs):
+    """The run folder only."""
+    return write_report(*args, **kwargs)[0]
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +40,20 @@ def run():
     frame["flat"] = 0.0
     frame["label"] = (factor[:, 0] > 0).astype(int)
     dataset = load_dataset(frame, "label")
-    split = split_dataset(dataset)
-    config = PruningConfig(n_trials=2, model_options=FAST)
-    result = PruningRun(split, config, constant_columns=dataset.constant_columns).run()
-    return dataset, split, config, result
+    config = PruningConfig(n_trials=2, **FAST)
+    result = run_selection(dataset, config)
+    return dataset, result.split, config, result
 
 
 @pytest.fixture(scope="module")
 def folder(run, tmp_path_factory):
-    dataset, split, config, result = run
+    dataset, _, config, result = run
     reports = tmp_path_factory.mktemp("reports")
     fingerprint = run_fingerprint(dataset.summary(), config)
-    return write_report(result, dataset.summary(), reports, split=split, fingerprint=fingerprint,
-                        truth={"informative": ["a", "b", "c"]})
+    folder, report = write_report(result, dataset.summary(), reports, fingerprint=fingerprint,
+                                  truth={"informative": ["a", "b", "c"]})
+    assert report == read_report(folder)
+    return folder
 
 
 def test_report_json_agrees_with_the_result(run, folder):
@@ -82,23 +88,21 @@ def test_selection_file_and_final_model_are_usable_downstream(run, folder):
     selection = json.loads((folder / "selected_features.json").read_text())
     assert selection["selected"] == result.selected
     assert selection["target"] == "label"
-    model = VAEC.load(folder / "final_model")
-    prep = json.loads((folder / "final_model" / "preprocessing.json").read_text())
-    raw = dataset.frame[prep["channels"]].to_numpy()
-    scaled = (raw - np.array(prep["mean"])) / np.array(prep["scale"])
-    accuracy = (model.predict(scaled) == dataset.y).mean()
+    final = FinalModel.load(folder / "final_model")
+    assert final.channels == result.selected
+    accuracy = (final.model.predict(final.scaled(dataset.frame)) == dataset.y).mean()
     assert accuracy > 0.85
 
 
 def test_markdown_lists_rounds_and_channels(folder):
     text = (folder / "report.md").read_text()
-    assert "| round | kept |" in text
+    assert "| round | trained on | dropped (R²) | kept |" in text
     assert "flat" in text
 
 
 def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
     dataset, _split, _config, result = run
-    first = write_report(result, dataset.summary(), tmp_path, run_name="nightly")
+    first = write(result, dataset.summary(), tmp_path, run_name="nightly")
     before = (first / "report.json").read_text()
 
     def broken(*args, **kwargs):
@@ -106,7 +110,7 @@ def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
 
     monkeypatch.setattr("pipeline.report.writer.render_html", broken)
     with pytest.raises(RuntimeError):
-        write_report(result, dataset.summary(), tmp_path, run_name="nightly")
+        write(result, dataset.summary(), tmp_path, run_name="nightly")
     assert (first / "report.json").read_text() == before
     assert not [p for p in first.iterdir() if p.name.endswith(".tmp")]
 
@@ -114,12 +118,12 @@ def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
 def test_runs_are_listed_and_the_previous_run_is_found(run, tmp_path):
     dataset, _, config, result = run
     fingerprint = run_fingerprint(dataset.summary(), config)
-    old = write_report(result, dataset.summary(), tmp_path, run_name="old", fingerprint=fingerprint)
+    old = write(result, dataset.summary(), tmp_path, run_name="old", fingerprint=fingerprint)
     report = json.loads((old / "report.json").read_text())
     report["created"] = "2000-01-01T00:00:00+00:00"
     (old / "report.json").write_text(json.dumps(report))
-    write_report(result, dataset.summary(), tmp_path, run_name="other", fingerprint="different")
-    new = write_report(result, dataset.summary(), tmp_path, run_name="new", fingerprint=fingerprint)
+    write(result, dataset.summary(), tmp_path, run_name="other", fingerprint="different")
+    new = write(result, dataset.summary(), tmp_path, run_name="new", fingerprint=fingerprint)
     (tmp_path / "half-written").mkdir()
     runs = list_runs(tmp_path)
     assert [r.name for r in runs][-1] == "old"

@@ -125,5 +125,19 @@ def test_bad_model_option_fails_before_training():
         PruningConfig(model_options={"latent_dims": 3})
     with pytest.raises(ConfigError, match="n_inputs"):
         PruningConfig(model_options={"n_inputs": 3})
+    with pytest.raises(ConfigError, match="kl_weight"):
+        PruningConfig(model_options={"kl_weight": -1.0})
+    with pytest.raises(ConfigError, match="latent_dim: each is a setting of its own"):
+        PruningConfig(model_options={"latent_dim": 3})
     with pytest.raises(ConfigError, match="latent_dim"):
-        PruningConfig(model_options={"latent_dim": 0})
+        PruningConfig(latent_dim=0)
+
+
+def test_numpy_numbers_are_plain_numbers_to_the_settings():
+    config = PruningConfig(n_trials=np.int64(2), threshold=np.float32(0.5), seed=np.uint8(3))
+    assert type(config.n_trials) is int and type(config.threshold) is float
+    assert config.to_dict()["seed"] == 3
+    with pytest.raises(ConfigError, match="n_trials must be an integer"):
+        PruningConfig(n_trials=2.0)
+    with pytest.raises(ConfigError, match="n_trials"):
+        PruningConfig(n_trials=True)

@@ -17,7 +17,7 @@ def test_round_trip_gives_identical_predictions(cancer, small_config, tmp_path):
     model = VAEC(small_config, n_replicas=2, classes=np.array(["benign", "malignant"]))
     labels = np.where(y == 1, "malignant", "benign")
     model.fit_var_mlp_classifier(X, labels)
-    model.extras["note"] = {"kept": ["a", "b"]}
+    model.fit_latent_domain(X, replica=1)
     folder = model.save(tmp_path / "model")
     loaded = VAEC.load(folder)
     np.testing.assert_array_equal(
@@ -26,7 +26,9 @@ def test_round_trip_gives_identical_predictions(cancer, small_config, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X_val), model.predict(X_val))
     assert loaded.predict(X_val).dtype.kind == "U"
     assert loaded.config == model.config
-    assert loaded.extras == {"note": {"kept": ["a", "b"]}}
+    assert loaded.latent_domain_.to_dict() == model.latent_domain_.to_dict()
+    assert loaded.latent_domain_.replica == 1
+    assert loaded.reconstruction_check_ is None
 
 
 class _Payload:

@@ -56,4 +56,4 @@ def test_a_model_flags_rows_it_reconstructs_badly_and_keeps_the_check_when_saved
         shifted["reconstruction_p_value"],
     )
     model.fit_all_parts(X, y)  # retraining forgets both fitted statistics
-    assert "reconstruction_check" not in model.extras
+    assert model.reconstruction_check_ is None and model.latent_domain_ is None
