@@ -140,7 +140,9 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningCo
     start = time.perf_counter()
     data = split.columns(list(channels))
     n_classes = len(split.classes)
-    model_config = config.final_model_config(n_inputs=len(channels), n_classes=n_classes)
+    model_config = config.final_model_config(
+        n_inputs=len(channels), n_classes=n_classes, n_rows=len(data.X_train)
+    )
     model = VAEC(model_config, classes=split.classes)
     training = model.fit(config.final_strategy, data.X_train, data.y_train, data.X_val, data.y_val)
     # the domain of validity of the head: where the training rows sit in the neck

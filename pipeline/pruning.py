@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
-from pipeline.rounds import STOP_ACCURACY_GUARD, PruningRound, decide_round
+from pipeline.rounds import STOP_ACCURACY_GUARD, PruningRound, decide_round, restorable
 from pipeline.split import SplitData
 from pipeline.trials import TrialScores, train_trials
 
@@ -44,6 +44,9 @@ class PruningRun:
         Channels the next round will train on (after the last round: the selection).
     stop_reason : str or None
         Why the loop ended, once it has.
+    cut : list of str
+        Channels removed after the loop by the last cut to ``n_features_to_select`` (when the
+        accuracy guard ended elimination with more channels than that), best first.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class PruningRun:
         self.rounds: list[PruningRound] = []
         self.kept: list[str] = [str(c) for c in split.feature_names]
         self.stop_reason: str | None = None
+        self.cut: list[str] = []
         for record in rounds:
             self._apply(record)
 
@@ -90,7 +94,8 @@ class PruningRun:
                 f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}"
             )
         best = max((r.val_f1 for r in self.rounds), default=None)
-        record = decide_round(self.next_index, scores, self.config, best)
+        previous = self.rounds[-1] if self.rounds else None
+        record = decide_round(self.next_index, scores, self.config, best, previous)
         self._apply(record)
         return record
 
@@ -109,8 +114,16 @@ class PruningRun:
         self.kept = [c for c in self.kept if c not in set(record.dropped)]
         self.stop_reason = record.stop_reason
         if record.stop_reason == STOP_ACCURACY_GUARD:
-            # the accuracy fell with the last drop: keep the channels of the round before it
-            self.kept = list(self.rounds[-2].kept)
+            # the accuracy fell with the last drop: what it dropped without confidence comes back
+            before = self.rounds[-2]
+            back = set(record.kept) | set(restorable(before))
+            self.kept = [c for c in before.kept if c in back]
+            target = self.config.n_features_to_select
+            if target is not None and len(self.kept) > target:
+                # k is a promise: the last cut keeps the best-ranked of that round
+                ranked = before.ranked()
+                self.kept = [c for c in before.kept if c in set(ranked[:target])]
+                self.cut = ranked[target:]
 
     def _check_open(self) -> None:
         if self.done:
@@ -127,7 +140,8 @@ class PruningRun:
         if not self.done:
             raise RuntimeError("the pruning loop has not stopped yet; call run_rounds() first")
         return PruningResult.build(
-            self.split, self.config, self.rounds, self.kept, final, self.constant_columns
+            self.split, self.config, self.rounds, self.kept, final, self.constant_columns,
+            cut=self.cut,
         )
 
     def run(self) -> PruningResult:

@@ -33,10 +33,19 @@ DEFAULT_MODEL_OPTIONS: dict[str, Any] = {
     "kl_weight": 0.01,
     "learning_rate": 5e-3,
 }
+# How round models train: they need final weights and scores, not learning curves.
+ROUND_EVAL_EVERY = 10
+ROUND_PATIENCE = 60
+# Tables with more training rows than this train on mini-batches: a full-batch step per epoch
+# would need hundreds of epochs over a tall table, a mini-batch epoch converges in tens.
+TALL_ROWS = 2048
+TALL_BATCH = 256
+TALL_LEARNING_RATE = 2e-3
 # set by their own settings or by the data, never through model_options
 OWN_SETTINGS = ("latent_dim", "epochs", "seed", "n_inputs", "n_classes")
 
 FINAL_STRATEGIES = ("all_parts", "var_mlp_classifier")
+CRITERIA = ("relevance", "reconstruction")
 NOT_ON_SELECTOR = frozenset({CLI, FLOW})
 PYTHON_ONLY = frozenset({FLOW, SELECTOR})
 
@@ -50,15 +59,39 @@ class PruningConfig:
     section below is generated from the declarations.
     """
 
+    criterion: str = setting(
+        "relevance", "what decides a channel's fate: relevance (kept when reconstructable from "
+        "the other channels or relevant to the head, each tested against shadow channels) or "
+        "reconstruction (the method's original rule: kept when its R² reaches the threshold)",
+        choices=CRITERIA,
+        doc="What decides a channel's fate. ``relevance``: every round also trains on shadow "
+        "channels (permuted copies); a channel stays when its shared R² (what the neck "
+        "carries of it from the other channels) or its importance to the classifier head "
+        "beats the shadows' in a one-sided test at false-discovery rate ``fdr``, goes at once "
+        "when it is confidently neither, and otherwise waits under the drop cap. "
+        "``reconstruction``: the method's original rule, R² against ``threshold`` alone (it "
+        "measures redundancy, not relevance: it drops strong independent channels and keeps "
+        "near-constant ones).")
     n_trials: int = setting(
         3, "models trained per round to score the channels", low=1, metavar="N",
         doc="Independent models (seeds ``seed + 1000 * round + trial``) trained per round, in "
         "one vectorised pass.")
     threshold: float = setting(
-        0.6, "validation reconstruction R² a channel needs to stay", low=-1, high=1,
-        metavar="R2",
-        doc="A channel passes when its validation reconstruction R² (``1 - MSE_c / Var_c``, "
-        "sampling off, mean over trials) is at least this.")
+        0.6, "validation reconstruction R² a channel needs to stay under --criterion "
+        "reconstruction", low=-1, high=1, metavar="R2",
+        doc="Under ``criterion='reconstruction'``: a channel passes when its validation "
+        "reconstruction R² (``1 - MSE_c / Var_c``, sampling off, mean over trials) is at least "
+        "this. (The relevance rule asks the shadows instead of a fixed bar.)")
+    fdr: float = setting(
+        0.05, "false-discovery rate of a round's shadow test (Benjamini-Hochberg over the "
+        "channels): the expected share of noise among the channels that pass",
+        low=0, high=1, low_open=True, high_open=True, metavar="Q")
+    max_shadows: int = setting(
+        100, "most shadow channels per round (a seeded subset of the kept channels when more)",
+        low=1, metavar="N")
+    min_shadows: int = setting(
+        10, "fewest shadow channels per round (small tables get several shadows per channel)",
+        low=1, metavar="N")
     max_drop_fraction: float = setting(
         0.2, "largest fraction of the kept channels dropped in one round (at least one)",
         low=0, high=1, low_open=True, metavar="F")
@@ -109,6 +142,15 @@ class PruningConfig:
     def validate(self) -> None:
         """Raise :class:`vaec.ConfigError` naming the first setting out of range."""
         check_settings(self)
+        k = self.n_features_to_select
+        if k is not None and k < self.min_features:
+            raise ConfigError(
+                f"n_features_to_select must be >= min_features ({self.min_features}), got {k}"
+            )
+        if self.min_shadows > self.max_shadows:
+            raise ConfigError(
+                f"min_shadows must be <= max_shadows, got {self.min_shadows} > {self.max_shadows}"
+            )
         if self.val_size + self.test_size >= 1:
             raise ConfigError(
                 f"val_size + test_size must be < 1, got {self.val_size} + {self.test_size}"
@@ -132,17 +174,35 @@ class PruningConfig:
         return {**DEFAULT_MODEL_OPTIONS, **self.model_options,
                 "latent_dim": self.latent_dim, "epochs": self.epochs}
 
-    def round_model_config(self, n_inputs: int, n_classes: int, round_index: int) -> VAECConfig:
-        """The model config of one pruning round (replica ``r`` is seeded ``seed + r``)."""
-        # Round models keep their last weights: a channel is scored on the converged
-        # reconstruction, not at the early epoch where validation F1 happens to peak.
-        options = {"restore_best": False, **self._model_options(),
-                   "seed": self.seed + 1000 * round_index}
+    def round_model_config(
+        self, n_inputs: int, n_classes: int, round_index: int, n_rows: int = 0
+    ) -> VAECConfig:
+        """The model config of one pruning round (replica ``r`` is seeded ``seed + r``).
+
+        Round models need their final weights and scores, not learning curves: they keep their
+        last weights (a channel is scored on the converged model, not at the early epoch where
+        validation F1 happens to peak), record the validation split every
+        :data:`ROUND_EVAL_EVERY` epochs only, and stop once the validation loss has not improved
+        for :data:`ROUND_PATIENCE` epochs. Past :data:`TALL_ROWS` training rows they train on
+        seeded shuffled mini-batches of :data:`TALL_BATCH` rows (see ``n_rows``).
+        """
+        options = {"restore_best": False, "train_metrics": False,
+                   "eval_every": ROUND_EVAL_EVERY, "early_stopping_on": "loss",
+                   "early_stopping_patience": ROUND_PATIENCE, **self._tall_options(n_rows),
+                   **self._model_options(), "seed": self.seed + 1000 * round_index}
         return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
 
-    def final_model_config(self, n_inputs: int, n_classes: int) -> VAECConfig:
-        """The config of the final model on the kept channels."""
-        options = {**self._model_options(), "seed": self.seed, **self.final_model_options}
+    @staticmethod
+    def _tall_options(n_rows: int) -> dict[str, Any]:
+        if n_rows <= TALL_ROWS:
+            return {}
+        return {"batch_size": TALL_BATCH, "learning_rate": TALL_LEARNING_RATE}
+
+    def final_model_config(self, n_inputs: int, n_classes: int, n_rows: int = 0) -> VAECConfig:
+        """The config of the final model on the kept channels (mini-batches past
+        :data:`TALL_ROWS` training rows, as the rounds)."""
+        options = {**self._tall_options(n_rows), **self._model_options(), "seed": self.seed,
+                   **self.final_model_options}
         return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
 
     def to_dict(self) -> dict[str, Any]:

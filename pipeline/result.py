@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -13,7 +13,7 @@ from pipeline.pruning_config import PruningConfig
 from pipeline.rounds import PruningRound
 from pipeline.split import SplitData
 
-KEPT, DROPPED, CONSTANT = "kept", "dropped", "constant"
+KEPT, DROPPED, CUT, CONSTANT = "kept", "dropped", "cut to k", "constant"
 
 
 @dataclass
@@ -31,14 +31,18 @@ class PruningResult:
     stop_reason : str
         Why the loop stopped.
     ranking : dict of str to int
-        RFE-style rank: 1 for kept channels, larger for channels dropped earlier; constant
-        columns rank last.
+        RFE-style rank: 1 for kept channels; then the channels of the last cut to
+        ``n_features_to_select``, then those dropped in the last round, ..., the first round,
+        each group best first (by the evidence of the round they left); constant columns last.
     constant_columns : list of str
         Columns dropped before the loop for having no variance.
     split : SplitData
         The scaled data the run trained on.
     final : FinalModel or None
         The model trained on ``selected`` (``None`` when it was not asked for).
+    cut : list of str
+        Channels removed by the last cut to ``n_features_to_select`` after an accuracy-guard
+        stop, best first.
     """
 
     config: PruningConfig
@@ -49,6 +53,7 @@ class PruningResult:
     constant_columns: list[str]
     split: SplitData
     final: FinalModel | None
+    cut: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -59,6 +64,7 @@ class PruningResult:
         kept: Sequence[str],
         final: FinalModel | None,
         constant_columns: Sequence[str] = (),
+        cut: Sequence[str] = (),
     ) -> PruningResult:
         """Assemble the result and derive the ranking from the rounds."""
         if not rounds or rounds[-1].stop_reason is None:
@@ -70,43 +76,51 @@ class PruningResult:
             rounds=list(rounds),
             selected=selected,
             stop_reason=rounds[-1].stop_reason,
-            ranking=ranking_from_rounds(split.feature_names, rounds, kept, constant_columns),
+            ranking=ranking_from_rounds(split.feature_names, rounds, kept, constant_columns, cut),
             constant_columns=list(constant_columns),
             split=split,
             final=final,
+            cut=list(cut),
         )
 
     @property
     def dropped(self) -> list[str]:
-        """Channels dropped by the loop, in the order they left (worst first within a round)."""
-        kept = set(self.selected)
-        return [c for r in self.rounds for c in r.dropped if c not in kept]
+        """Channels dropped by the loop, in the order they left (worst first within a round),
+        then those of the last cut."""
+        kept = set(self.selected) | set(self.cut)
+        return [c for r in self.rounds for c in r.dropped if c not in kept] + list(self.cut)
 
     def channel_fates(self) -> pd.DataFrame:
-        """One row per channel: status, the round it left, its score then, its rank."""
+        """One row per channel, best rank first: status, the round it left, the decision and the
+        scores of the last round that scored it, its rank."""
         rows: list[dict[str, Any]] = []
-        left_in = {c: r for r in self.rounds for c in r.dropped if c not in set(self.selected)}
+        kept = set(self.selected) | set(self.cut)
+        left_in = {c: r for r in self.rounds for c in r.dropped if c not in kept}
         for channel, rank in self.ranking.items():
+            row: dict[str, Any] = {"channel": channel, "rank": rank, "round_dropped": None}
             if channel in self.constant_columns:
-                rows.append({"channel": channel, "status": CONSTANT, "round_dropped": None,
-                             "score_mean": None, "score_std": None, "rank": rank})
+                rows.append({**row, "status": CONSTANT})
                 continue
             record = left_in.get(channel)
             if record is None:
-                # kept: its score in the last round that trained on it
-                record_for_score = next(r for r in reversed(self.rounds) if channel in r.kept)
-                status, round_dropped = KEPT, None
+                # kept or cut: its scores in the last round that trained on it
+                record = next(r for r in reversed(self.rounds) if channel in r.kept)
+                row["status"] = CUT if channel in self.cut else KEPT
             else:
-                record_for_score, status, round_dropped = record, DROPPED, record.index
-            rows.append({
-                "channel": channel,
-                "status": status,
-                "round_dropped": round_dropped,
-                "score_mean": record_for_score.score_mean[channel],
-                "score_std": record_for_score.score_std[channel],
-                "rank": rank,
-            })
-        frame = pd.DataFrame(rows)
+                row.update(status=DROPPED, round_dropped=record.index)
+            row.update(
+                decision=record.decision.get(channel),
+                r2_mean=record.score_mean[channel],
+                r2_std=record.score_std[channel],
+                importance_mean=record.importance_mean.get(channel),
+                importance_std=record.importance_std.get(channel),
+                shared_r2_mean=record.shared_mean.get(channel),
+                evidence=record.evidence.get(channel),
+            )
+            rows.append(row)
+        frame = pd.DataFrame(rows, columns=[
+            "channel", "status", "round_dropped", "decision", "r2_mean", "r2_std",
+            "importance_mean", "importance_std", "shared_r2_mean", "evidence", "rank"])
         frame["round_dropped"] = frame["round_dropped"].astype("Int64")
         return frame.sort_values(["rank", "channel"], kind="stable").reset_index(drop=True)
 
@@ -116,16 +130,22 @@ def ranking_from_rounds(
     rounds: Sequence[PruningRound],
     kept: Sequence[str],
     constant_columns: Sequence[str] = (),
+    cut: Sequence[str] = (),
 ) -> dict[str, int]:
-    """RFE-style ranks: kept 1; dropped in the last dropping round 2, the round before 3, ...
+    """RFE-style ranks: kept 1; then the last cut, then each round's drops from the last round to
+    the first, each group best first by the evidence of its round; constant columns last.
 
-    Channels brought back by the accuracy guard count as kept. Constant columns come last.
+    Channels brought back by the accuracy guard count as kept.
     """
     kept_set = set(kept)
-    dropped_in = {c: r.index for r in rounds for c in r.dropped if c not in kept_set}
-    drop_rounds = sorted(set(dropped_in.values()), reverse=True)
-    rank_of_round = {index: 2 + position for position, index in enumerate(drop_rounds)}
-    ranking = {c: (1 if c in kept_set else rank_of_round[dropped_in[c]]) for c in feature_names}
+    order: list[str] = list(cut)
+    for record in reversed(rounds):
+        # a channel the guard brought back left again in the cut, not in that round
+        dropped = [c for c in record.dropped if c not in kept_set and c not in set(cut)]
+        score = record.evidence or record.score_mean
+        order += sorted(dropped, key=lambda c: (-score[c], c))
+    ranking = {c: 1 for c in feature_names if c in kept_set}
+    ranking.update({c: 2 + i for i, c in enumerate(order)})
     worst = max(ranking.values(), default=1) + 1
     ranking.update({c: worst for c in constant_columns})
-    return ranking
+    return {c: ranking[c] for c in [*feature_names, *constant_columns]}

@@ -1,12 +1,38 @@
-"""One pruning round as a record, and the rule that decides what a round drops."""
+"""One pruning round as a record, and the rule that decides what a round drops.
+
+Two rules (``PruningConfig.criterion``):
+
+* ``relevance`` (the default): a channel **passes** when it is relevant (its importance to the
+  head beats the shadows') or reconstructable (its shared R², what the neck carries of it from
+  the other channels, beats the shadows'); it is **rejected** when it is confidently neither
+  (both confidently under the passing bar); otherwise it is **uncertain**. Rejected
+  channels go at once; uncertain ones at most ``max_drop_fraction`` of the channels per round,
+  worst first, and are looked at again in the next round. The loop ends when every channel
+  passes.
+* ``reconstruction`` (the method's original rule): channels whose R² is under ``threshold``
+  are the candidates, dropped worst first, at most ``max_drop_fraction`` per round.
+
+Either way, with ``n_features_to_select`` the passing channels are dropped too, worst first,
+until that many are left; never fewer than ``min_features``; and the accuracy guard ends the loop
+when the validation F1 falls more than ``accuracy_tolerance`` below the best round.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from pipeline.pruning_config import PruningConfig
+from pipeline.shadow_test import (
+    REJECT_T,
+    ScoreTest,
+    passing_p,
+    passing_t,
+    test_against_shadows,
+)
 from pipeline.trials import TrialScores
 
 STOP_ALL_PASS = "all_pass"
@@ -14,6 +40,21 @@ STOP_MIN_FEATURES = "min_features"
 STOP_N_FEATURES = "n_features_to_select"
 STOP_ACCURACY_GUARD = "accuracy_guard"
 STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD)
+
+RELEVANT, RECONSTRUCTABLE, BOTH = "relevant", "reconstructable", "relevant+reconstructable"
+REJECTED, UNCERTAIN = "rejected", "uncertain"
+PASSES, BELOW = "passes", "below threshold"  # the reconstruction rule's two fates
+PASSING = (RELEVANT, RECONSTRUCTABLE, BOTH, PASSES)
+
+# Smallest spread of the shadows' scores: importance on its effect scale (the square root of
+# nats per row), R² in its own unit.
+EFFECT_FLOOR, R2_FLOOR = 1e-2, 1e-3
+
+
+def effect_scale(importance: np.ndarray) -> np.ndarray:
+    """Signed square root of a loss rise: the scale of the channel's effect, where the shadows'
+    scores are close enough to normal for the t test."""
+    return np.sign(importance) * np.sqrt(np.abs(importance))
 
 
 @dataclass
@@ -27,7 +68,7 @@ class PruningRound:
     kept : list of str
         Channels the round's trials were trained on.
     score_mean, score_std : dict of str to float
-        Validation reconstruction R^2 per channel: mean and standard deviation over trials.
+        Validation reconstruction R² per channel: mean and standard deviation over trials.
     dropped : list of str
         Channels this round removed, worst first.
     val_accuracy, val_f1 : float
@@ -38,6 +79,28 @@ class PruningRound:
         Wall-clock seconds of the round.
     stop_reason : str or None
         Set on the last round: one of :data:`STOP_REASONS`.
+    importance_mean, importance_std, shared_mean, shared_std : dict of str to float
+        Importance to the head and shared R² per channel (the relevance rule).
+    t_importance, t_shared : dict of str to float
+        Their prediction-interval t against the shadows (importance on its effect scale, the
+        signed square root, see :func:`effect_scale`).
+    evidence : dict of str to float
+        What ranks the channels, larger is better: the larger of the two t; with
+        ``n_features_to_select`` the importance t alone (a budget of k goes to the channels
+        the head needs most); under the reconstruction rule, the R².
+    decision : dict of str to str
+        Every channel's fate: ``relevant``, ``reconstructable``, ``relevant+reconstructable``,
+        ``rejected`` or ``uncertain`` (``passes`` / ``below threshold`` under the
+        reconstruction rule).
+    rejected : list of str
+        Channels dropped because they were confidently neither relevant nor reconstructable.
+    spared : list of str
+        Channels that did not pass but stayed (the drop cap or the floor kept them).
+    shadow : dict
+        Per score, the null from the shadows: ``mean``, ``std``, ``n`` (shadows), ``pass_t``
+        and ``reject_t`` (the bars), and ``values`` (every shadow's mean).
+    trial_scores : dict
+        Per score (``r2``, ``importance``, ``shared_r2``), every channel's value in each trial.
     """
 
     index: int
@@ -50,6 +113,18 @@ class PruningRound:
     val_f1_std: float
     seconds: float
     stop_reason: str | None = None
+    importance_mean: dict[str, float] = field(default_factory=dict)
+    importance_std: dict[str, float] = field(default_factory=dict)
+    shared_mean: dict[str, float] = field(default_factory=dict)
+    shared_std: dict[str, float] = field(default_factory=dict)
+    t_importance: dict[str, float] = field(default_factory=dict)
+    t_shared: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, float] = field(default_factory=dict)
+    decision: dict[str, str] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+    spared: list[str] = field(default_factory=list)
+    shadow: dict[str, Any] = field(default_factory=dict)
+    trial_scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -60,63 +135,157 @@ class PruningRound:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
 
+    def ranked(self) -> list[str]:
+        """The channels best first: by evidence, ties by name."""
+        score = self.evidence or self.score_mean
+        return sorted(self.kept, key=lambda c: (-score[c], c))
+
+
+def _per_channel(channels: list[str], values: np.ndarray) -> dict[str, float]:
+    return {c: float(v) for c, v in zip(channels, values, strict=True)}
+
+
+def _per_trial(channels: list[str], values: np.ndarray) -> dict[str, list[float]]:
+    return {c: [float(v) for v in values[:, i]] for i, c in enumerate(channels)}
+
+
+def _shadow_summary(test: ScoreTest, pass_t: float, reject_t: float) -> dict[str, Any]:
+    return {"mean": test.shadow_mean, "std": test.shadow_std, "n": test.n_shadows,
+            "pass_t": pass_t, "reject_t": reject_t,
+            "values": [float(v) for v in test.shadow_means]}
+
+
+def _relevance_fates(
+    record: PruningRound, scores: TrialScores, config: PruningConfig
+) -> tuple[list[str], list[str]]:
+    """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels."""
+    channels = scores.channels
+    # importance is a loss rise, quadratic in a channel's effect: its null has a long right tail
+    # (a chance correlation counts twice); the test runs on the effect's scale
+    importance = test_against_shadows(
+        effect_scale(scores.importance), effect_scale(scores.shadow_importance), EFFECT_FLOOR
+    )
+    shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
+    p_bar = passing_p(np.concatenate([importance.p, shared.p]), config.fdr)
+    pass_t = passing_t(p_bar, importance.n_shadows)
+    reject_t = REJECT_T
+    # decided on the p-values (the t bar is for people: the band drawn in the report)
+    relevant = importance.p <= p_bar
+    reconstructable = shared.p <= p_bar
+    rejected = ~relevant & ~reconstructable & (importance.t < reject_t) & (shared.t < reject_t)
+    if config.n_features_to_select is None:
+        evidence = np.maximum(importance.t, shared.t)
+    else:
+        # k is a budget: the channels the head needs most
+        evidence = importance.t
+    record.importance_mean = _per_channel(channels, importance.mean)
+    record.importance_std = _per_channel(channels, importance.std)
+    record.shared_mean = _per_channel(channels, shared.mean)
+    record.shared_std = _per_channel(channels, shared.std)
+    record.t_importance = _per_channel(channels, importance.t)
+    record.t_shared = _per_channel(channels, shared.t)
+    record.evidence = _per_channel(channels, evidence)
+    fates = np.where(relevant & reconstructable, BOTH, np.where(
+        relevant, RELEVANT, np.where(reconstructable, RECONSTRUCTABLE,
+                                     np.where(rejected, REJECTED, UNCERTAIN))))
+    record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
+    record.shadow = {"importance": _shadow_summary(importance, pass_t, reject_t),
+                     "shared_r2": _shadow_summary(shared, pass_t, reject_t)}
+    record.trial_scores.update(importance=_per_trial(channels, scores.importance),
+                               shared_r2=_per_trial(channels, scores.shared_r2))
+    worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
+    return ([c for c in worst_first if record.decision[c] == REJECTED],
+            [c for c in worst_first if record.decision[c] == UNCERTAIN])
+
+
+def _reconstruction_fates(record: PruningRound, config: PruningConfig) -> list[str]:
+    """Fill the reconstruction rule's fields; return the candidates (under the threshold)."""
+    record.evidence = dict(record.score_mean)
+    record.decision = {c: (PASSES if m >= config.threshold else BELOW)
+                       for c, m in record.score_mean.items()}
+    # worst first; ties by name so the order never depends on the column order
+    worst_first = sorted(record.kept, key=lambda c: (record.score_mean[c], c))
+    return [c for c in worst_first if record.decision[c] == BELOW]
+
+
+def restorable(previous: PruningRound | None) -> list[str]:
+    """What the accuracy guard may bring back: the previous round's drops that were not
+    confidently rejected (a fall in accuracy after dropping only those is validation noise)."""
+    if previous is None:
+        return []
+    return [c for c in previous.dropped if c not in set(previous.rejected)]
+
 
 def decide_round(
     index: int,
     scores: TrialScores,
     config: PruningConfig,
     best_previous_f1: float | None,
+    previous: PruningRound | None = None,
 ) -> PruningRound:
     """Turn a round's trial scores into its record: what to drop, or why to stop.
 
-    The rule, in order: the accuracy guard (validation F1 more than ``accuracy_tolerance`` below
-    the best earlier round); the RFE-style target ``n_features_to_select`` (drop the
-    worst-scored channels, passing or not); otherwise the channels below ``threshold`` are the
-    candidates (none: all pass). At most ``max_drop_fraction`` of the kept channels go (at least
-    one), never below ``min_features``.
+    In order: the accuracy guard (validation F1 more than ``accuracy_tolerance`` below the best
+    earlier round, when the previous round dropped channels that were not confidently rejected:
+    they come back and the loop ends); then the rule's fates (see the module docstring).
+    Rejected channels all go; uncertain ones (then, with ``n_features_to_select``, passing ones)
+    at most ``max_drop_fraction`` of the channels per round, at least one; never below the floor
+    (``min_features``, or ``n_features_to_select``).
     """
-    channels = scores.channels
-    mean = scores.r2.mean(axis=0)
-    std = scores.r2.std(axis=0)
+    channels = list(scores.channels)
     val_f1 = float(scores.val_f1.mean())
     record = PruningRound(
         index=index,
-        kept=list(channels),
-        score_mean={c: float(m) for c, m in zip(channels, mean, strict=True)},
-        score_std={c: float(s) for c, s in zip(channels, std, strict=True)},
+        kept=channels,
+        score_mean=_per_channel(channels, scores.r2.mean(axis=0)),
+        score_std=_per_channel(channels, scores.r2.std(axis=0)),
         dropped=[],
         val_accuracy=float(scores.val_accuracy.mean()),
         val_f1=val_f1,
         val_f1_std=float(scores.val_f1.std()),
         seconds=scores.seconds,
     )
+    record.trial_scores = {"r2": _per_trial(channels, scores.r2)}
+    if config.criterion == "relevance":
+        rejected, uncertain = _relevance_fates(record, scores, config)
+    else:
+        rejected, uncertain = [], _reconstruction_fates(record, config)
     guard = config.accuracy_tolerance
-    if guard is not None and best_previous_f1 is not None and val_f1 < best_previous_f1 - guard:
+    if (guard is not None and best_previous_f1 is not None
+            and val_f1 < best_previous_f1 - guard and restorable(previous)):
         record.stop_reason = STOP_ACCURACY_GUARD
         return record
 
-    # worst first; ties by name so the order never depends on the column order
-    order = sorted(range(len(channels)), key=lambda i: (mean[i], channels[i]))
     n_kept = len(channels)
     target = config.n_features_to_select
+    floor = config.min_features if target is None else max(target, config.min_features)
+    if target is not None and n_kept <= target:
+        record.stop_reason = STOP_N_FEATURES
+        return record
+    failing = rejected + uncertain
+    if target is None and not failing:
+        record.stop_reason = STOP_ALL_PASS
+        return record
+    # rejected channels all go; the rest under the cap; never below the floor
+    capped = uncertain
     if target is not None:
-        if n_kept <= target:
-            record.stop_reason = STOP_N_FEATURES
-            return record
-        candidates = order
-        floor = max(target, config.min_features)
-    else:
-        candidates = [i for i in order if mean[i] < config.threshold]
-        floor = config.min_features
-        if not candidates:
-            record.stop_reason = STOP_ALL_PASS
-            return record
-    n_drop = min(len(candidates), max(1, math.floor(config.max_drop_fraction * n_kept)))
-    n_drop = min(n_drop, n_kept - floor)
-    if n_drop <= 0:
+        passing = sorted((c for c in channels if c not in set(failing)),
+                         key=lambda c: (record.evidence[c], c))
+        capped = uncertain + passing
+    # the cap is a fraction of what the rejections leave
+    cap = max(1, math.floor(config.max_drop_fraction * (n_kept - len(rejected))))
+    drop = rejected + capped[:cap]
+    drop = drop[: max(0, n_kept - floor)]
+    if target is not None and n_kept - len(drop) == target:
+        # the budget is reached: no round is needed to find that out
+        record.stop_reason = STOP_N_FEATURES
+    if not drop:
         record.stop_reason = STOP_N_FEATURES if target is not None and floor == target else (
             STOP_MIN_FEATURES
         )
+        record.spared = failing
         return record
-    record.dropped = [channels[i] for i in candidates[:n_drop]]
+    record.dropped = drop
+    record.rejected = [c for c in rejected if c in set(drop)]
+    record.spared = [c for c in failing if c not in set(drop)]
     return record

@@ -1,14 +1,27 @@
-"""Per-channel reconstruction scores: how well each input channel comes back out of the neck."""
+"""Per-channel scores of a round's trained models, on the validation rows.
+
+* reconstruction R²: how well each channel comes back out of the neck;
+* shared R²: how well it comes back when its own input is held at its mean, i.e. from the
+  other channels (redundancy, the structure the neck shares);
+* importance: how much the head's loss rises when the channel is held at its mean.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from vaec import VAEC
+from vaec.importance import ablation_scores
+
+# Below this validation variance (the data are standardised on the training rows, where every
+# channel has variance 1) a channel is as good as constant on the validation rows: its R² is
+# not defined, and it gets 0 (no better than its mean), never a free pass.
+MIN_VARIANCE = 1e-6
 
 
 def channel_r2(model: VAEC, X: np.ndarray) -> np.ndarray:
-    """R^2 of every channel for every replica: ``1 - MSE_c / Var_c`` with sampling off.
+    """R² of every channel for every replica: ``1 - MSE_c / Var_c`` with sampling off.
 
     Parameters
     ----------
@@ -21,11 +34,32 @@ def channel_r2(model: VAEC, X: np.ndarray) -> np.ndarray:
     -------
     ndarray of shape (replicas, channels)
         1 is a perfect reconstruction, 0 no better than the channel's mean, negative worse.
+        A channel (nearly) constant on these rows scores 0.
     """
     X = np.asarray(X, dtype=np.float64)
     reconstruction = model.reconstruct(X, replica=None).astype(np.float64)
-    mse = ((reconstruction - X[None]) ** 2).mean(axis=1)
+    return _r2(((reconstruction - X[None]) ** 2).mean(axis=1), X)
+
+
+def _r2(mse: np.ndarray, X: np.ndarray) -> np.ndarray:
     variance = X.var(axis=0)
-    # a channel constant on the validation rows cannot be scored by R^2; its error alone says
-    safe = np.where(variance > 0, variance, 1.0)
-    return 1.0 - mse / safe[None]
+    defined = variance > MIN_VARIANCE
+    return np.where(defined[None], 1.0 - mse / np.where(defined, variance, 1.0)[None], 0.0)
+
+
+def ablation_channel_scores(model: VAEC, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Importance and shared R² of every channel for every replica, each ``(replicas, channels)``.
+
+    * importance: the rise of the head's cross-entropy (nats per row, sampling off) when the
+      channel is held at its training mean;
+    * shared R²: ``1 - MSE_c / Var_c`` of the decoder's output for the channel held at its mean,
+      i.e. what the neck carries of it from the other channels (0 for a channel nearly constant
+      on these rows).
+
+    See :func:`vaec.importance.ablation_scores`.
+    """
+    x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
+    scores = ablation_scores(model.net, x, model.class_indices(y))
+    importance = scores.importance.double().cpu().numpy()
+    own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
+    return importance, _r2(own_mse, np.asarray(X, dtype=np.float64))

@@ -18,6 +18,7 @@ from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
 from pipeline.split import SplitData, split_dataset
 from pipeline.trials import TrialScores
+from pipeline.validation import DataError
 
 TrainRound = Callable[[PruningRun], TrialScores]
 FitFinal = Callable[[SplitData, list[str], PruningConfig], FinalModel]
@@ -54,6 +55,13 @@ def run_selection(
     -------
     PruningResult
     """
+    k = config.n_features_to_select
+    if k is not None and k > len(dataset.feature_names):
+        constant = f" ({len(dataset.constant_columns)} are constant)" if dataset.constant_columns else ""
+        raise DataError(
+            f"n_features_to_select={k} but the data has only {len(dataset.feature_names)} "
+            f"varying feature columns{constant}"
+        )
     split = split_dataset(
         dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
     )

@@ -120,6 +120,10 @@ class VAEC:
             raise InputError(f"{name} holds labels not seen in training: {np.unique(unknown)[:5]}")
         return torch.from_numpy(index.astype(np.int64)).to(self.device)
 
+    def class_indices(self, y: Any) -> torch.Tensor:
+        """Class indices of the labels ``y`` (labels the model has not seen are an error)."""
+        return self._targets(y)
+
     # training -------------------------------------------------------------------------------
     def fit(
         self,

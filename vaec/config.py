@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # torch loads only when a device is checked or a model is bui
 
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "silu", "leaky_relu")
 SELECTION_METRICS = ("f1", "accuracy")
+EARLY_STOPPING = ("selection", "loss")
 
 
 class ConfigError(ValueError):
@@ -63,7 +64,15 @@ class VAECConfig:
     restore_best : bool, default=True
         Restore the weights of the best epoch at the end (``False`` keeps the last).
     early_stopping_patience : int or None, default=None
-        Stop when the selection metric has not improved for this many epochs.
+        Stop when the selection metric (or the validation loss, see ``early_stopping_on``) has
+        not improved for this many epochs.
+    early_stopping_on : str, default="selection"
+        What early stopping watches: ``selection`` (the selection metric) or ``loss`` (the
+        validation total loss).
+    eval_every : int, default=1
+        Evaluate (and record a history row) every this many epochs, and at the last.
+    train_metrics : bool, default=True
+        Also evaluate on the training rows (otherwise their history columns are NaN).
     """
 
     n_inputs: int
@@ -86,6 +95,9 @@ class VAECConfig:
     selection_metric: str = "f1"
     restore_best: bool = True
     early_stopping_patience: int | None = None
+    early_stopping_on: str = "selection"
+    eval_every: int = 1
+    train_metrics: bool = True
 
     def __post_init__(self) -> None:
         # numpy scalars (e.g. from a grid built with np.arange) count as plain numbers
@@ -144,6 +156,12 @@ class VAECConfig:
             )
         if self.early_stopping_patience is not None:
             _positive_int(self, "early_stopping_patience")
+        if self.early_stopping_on not in EARLY_STOPPING:
+            raise ConfigError(
+                f"early_stopping_on must be one of {', '.join(EARLY_STOPPING)}; "
+                f"got {self.early_stopping_on!r}"
+            )
+        _positive_int(self, "eval_every")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.device != "cpu":  # the CPU is always there; anything else asks torch

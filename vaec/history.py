@@ -47,12 +47,18 @@ class History:
     best_epochs: list[int]
 
     @classmethod
-    def from_array(cls, values: np.ndarray, best_epochs: list[int]) -> History:
-        """Build from an array ``(epochs, replicas, metrics)`` in :func:`history_columns` order."""
-        n_epochs, n_replicas, _ = values.shape
-        frame = pd.DataFrame(values.reshape(n_epochs * n_replicas, -1), columns=history_columns())
-        frame.insert(0, "replica", np.tile(np.arange(n_replicas), n_epochs))
-        frame.insert(0, "epoch", np.repeat(np.arange(1, n_epochs + 1), n_replicas))
+    def from_array(
+        cls, values: np.ndarray, best_epochs: list[int], epochs: list[int] | None = None
+    ) -> History:
+        """Build from an array ``(rows, replicas, metrics)`` in :func:`history_columns` order.
+
+        ``epochs`` numbers the rows (the evaluated epochs); default ``1, 2, ...``.
+        """
+        n_rows, n_replicas, _ = values.shape
+        epochs = list(range(1, n_rows + 1)) if epochs is None else list(epochs)
+        frame = pd.DataFrame(values.reshape(n_rows * n_replicas, -1), columns=history_columns())
+        frame.insert(0, "replica", np.tile(np.arange(n_replicas), n_rows))
+        frame.insert(0, "epoch", np.repeat(epochs, n_replicas))
         return cls(frame, best_epochs)
 
     @property

@@ -31,22 +31,26 @@ def kl_loss(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
     return kl_per_dimension(z_mean, z_log_var).sum(dim=-1)
 
 
-def prediction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy per replica: binary (one logit) or multi-class (one logit per class).
+def prediction_losses(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every row: binary (one logit) or multi-class (one logit per class).
 
-    ``logits`` has shape ``(replicas, rows, n_logits)``; ``target`` holds class indices
-    ``(rows,)``.
+    ``logits`` has shape ``(replicas, rows, n_logits)``; ``target`` holds class indices, either
+    ``(rows,)`` or, for inputs stacked along the rows, anything that repeats to ``rows``.
+    Returns ``(replicas, rows)``.
     """
-    n_replicas = logits.shape[0]
+    n_replicas, n_rows = logits.shape[:2]
+    target = target.repeat(n_rows // target.shape[0])
     if logits.shape[-1] == 1:
         target_f = target.to(logits.dtype).unsqueeze(0).expand(n_replicas, -1)
-        losses = F.binary_cross_entropy_with_logits(
-            logits.squeeze(-1), target_f, reduction="none"
-        )
-        return losses.mean(dim=-1)
+        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), target_f, reduction="none")
     flat = logits.reshape(-1, logits.shape[-1])
     losses = F.cross_entropy(flat, target.repeat(n_replicas), reduction="none")
-    return losses.view(n_replicas, -1).mean(dim=-1)
+    return losses.view(n_replicas, n_rows)
+
+
+def prediction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean of :func:`prediction_losses` over the rows: shape ``(replicas,)``."""
+    return prediction_losses(logits, target).mean(dim=-1)
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:

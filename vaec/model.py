@@ -104,6 +104,21 @@ class Encoder(nn.Module):
         log_var = self.z_log_var(hidden).clamp(LOG_VAR_MIN, LOG_VAR_MAX)
         return self.z_mean(hidden), log_var
 
+    @property
+    def input_layer(self) -> ReplicaLinear:
+        """The linear layer that reads the input channels (the first of the path to z_mean)."""
+        return self.trunk[0] if len(self.trunk) else self.z_mean
+
+    def z_mean_from_input_layer(self, pre_activation: torch.Tensor) -> torch.Tensor:
+        """z_mean from the output of :attr:`input_layer` (the rest of the path to z_mean).
+
+        A change of one input channel moves that output by a rank-one term, so the effect of
+        changing each channel in turn costs one small pass per channel instead of a full one.
+        """
+        if not len(self.trunk):
+            return pre_activation
+        return self.z_mean(self.trunk[1:](pre_activation))
+
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
 

@@ -138,6 +138,10 @@ def _batches(
     return list(order.split(batch_size))
 
 
+def _improved(primary, second, best_primary, best_second):
+    return (primary > best_primary) | ((primary == best_primary) & (second > best_second))
+
+
 def train(
     net: VAECNet,
     strategy: Strategy,
@@ -153,6 +157,11 @@ def train(
     ``x`` is ``(rows, channels)`` float, ``y`` ``(rows,)`` class indices (long), on the net's
     device. Returns the history, the best epoch of each replica and the latent snapshots; the
     best weights are restored unless ``net.config.restore_best`` is False.
+
+    The config decides how much is recorded: every epoch on both splits (the default, for
+    learning curves), or - for models that only need their final weights and scores, such as a
+    pruning round's trials - the validation split every ``eval_every`` epochs, with early
+    stopping on the validation loss.
     """
     config = net.config
     start = time.perf_counter()
@@ -173,14 +182,19 @@ def train(
     has_val = x_val is not None and y_val is not None
     n_metrics = len(METRICS)
     select_offset = n_metrics if has_val else 0
+    on_loss = config.early_stopping_on == "loss"
+    loss_column = select_offset + METRICS.index("total_loss")
 
     best_primary = torch.full((net.n_replicas,), -torch.inf, dtype=torch.float64, device=device)
     best_second = best_primary.clone()
     best_epoch = torch.zeros(net.n_replicas, dtype=torch.long, device=device)
-    best_state = [p.detach().clone() for p in trainable]
+    best_loss = torch.full((net.n_replicas,), torch.inf, dtype=torch.float64, device=device)
+    best_loss_epoch = torch.zeros(net.n_replicas, dtype=torch.long, device=device)
+    best_state = [p.detach().clone() for p in trainable] if config.restore_best else []
     rows: list[torch.Tensor] = []
+    row_epochs: list[int] = []
     snapshots: list[LatentSnapshot] = []
-    nan_val = torch.full((net.n_replicas, n_metrics), torch.nan, dtype=torch.float64, device=device)
+    nan_row = torch.full((net.n_replicas, n_metrics), torch.nan, dtype=torch.float64, device=device)
 
     for epoch in range(1, config.epochs + 1):
         # training: frozen parts stay in evaluation mode (no dropout noise)
@@ -195,33 +209,41 @@ def train(
             loss.backward()
             optimizer.step()
 
+        if epoch % config.eval_every and epoch != config.epochs:
+            continue
         # evaluation
         net.eval()
-        train_row = _evaluate(net, x, y, strategy, weights, eval_noise)
-        val_row = _evaluate(net, x_val, y_val, strategy, weights, eval_noise) if has_val else nan_val
+        train_row = _evaluate(net, x, y, strategy, weights, eval_noise) if config.train_metrics else nan_row
+        val_row = _evaluate(net, x_val, y_val, strategy, weights, eval_noise) if has_val else nan_row
         row = torch.cat([train_row, val_row], dim=1)
         rows.append(row)
+        row_epochs.append(epoch)
 
         # best epoch per replica: primary score, ties broken by the secondary
         primary, second = _selection_scores(row, strategy, config, select_offset)
-        improved = (primary > best_primary) | ((primary == best_primary) & (second > best_second))
+        improved = _improved(primary, second, best_primary, best_second)
         best_primary = torch.where(improved, primary, best_primary)
         best_second = torch.where(improved, second, best_second)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-        with torch.no_grad():
-            for saved, p in zip(best_state, trainable, strict=True):
-                mask = improved.view(-1, *([1] * (p.dim() - 1)))
-                saved.copy_(torch.where(mask, p, saved))
+        if best_state:
+            with torch.no_grad():
+                for saved, p in zip(best_state, trainable, strict=True):
+                    mask = improved.view(-1, *([1] * (p.dim() - 1)))
+                    saved.copy_(torch.where(mask, p, saved))
+        lower = row[:, loss_column] < best_loss - 1e-4 * best_loss.abs().clamp(max=1e6)
+        best_loss = torch.where(lower, row[:, loss_column], best_loss)
+        best_loss_epoch = torch.where(lower, torch.full_like(best_loss_epoch, epoch), best_loss_epoch)
 
         if epoch in snap_at:
             snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, eval_noise))
         patience = config.early_stopping_patience
-        if patience is not None and int((epoch - best_epoch).min()) >= patience:
+        stalled_since = best_loss_epoch if on_loss else best_epoch
+        if patience is not None and int((epoch - stalled_since).min()) >= patience:
             if epoch not in snap_at and record_snapshots:
                 snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, eval_noise))
             break
 
-    if config.restore_best:
+    if best_state:
         with torch.no_grad():
             for saved, p in zip(best_state, trainable, strict=True):
                 p.copy_(saved)
@@ -229,11 +251,11 @@ def train(
         p.requires_grad_(True)
     net.eval()
     values = torch.stack(rows).cpu().numpy()
-    history = History.from_array(values, [int(e) for e in best_epoch.cpu()])
+    history = History.from_array(values, [int(e) for e in best_epoch.cpu()], epochs=row_epochs)
     return TrainingResult(
         strategy=strategy.name,
         history=history,
-        epochs_run=len(rows),
+        epochs_run=epoch,
         seconds=time.perf_counter() - start,
         snapshots=snapshots,
     )

@@ -1,4 +1,7 @@
-"""Figures of a pruning run: channel scores per round, kept count against accuracy."""
+"""Figures of a pruning run: channel scores per round, kept count against accuracy.
+
+Each function takes data and returns a :class:`~matplotlib.figure.Figure`; the caller saves it.
+"""
 
 from __future__ import annotations
 
@@ -8,52 +11,143 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from pipeline.rounds import PruningRound
+from pipeline.rounds import PASSING, REJECTED, PruningRound
+
+# wider tables show their best and worst channels, half each
+MAX_SHOWN = 60
+R2_FLOOR = -1.0
+COLOURS = {"passes": "tab:blue", "rejected": "tab:red", "dropped": "tab:orange",
+           "spared": "tab:gray"}
+
+
+def _fate(record: PruningRound, channel: str) -> str:
+    if channel in record.dropped:
+        return "rejected" if record.decision.get(channel) == REJECTED else "dropped"
+    if record.decision.get(channel) in PASSING:
+        return "passes"
+    return "spared"
+
+
+def shown_channels(record: PruningRound) -> tuple[list[str], int]:
+    """The channels drawn, best first, and how many in the middle are left out."""
+    ranked = record.ranked()
+    if len(ranked) <= MAX_SHOWN:
+        return ranked, 0
+    half = MAX_SHOWN // 2
+    return ranked[:half] + ranked[-half:], len(ranked) - MAX_SHOWN
+
+
+def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
+    """Horizontal box plots, the first on top; returns how many values were clipped at ``low``."""
+    data = [np.asarray(v, dtype=float) for v in values]
+    clipped = 0
+    if low is not None:
+        clipped = int(sum((d < low).sum() for d in data))
+        data = [np.maximum(d, low) for d in data]
+    positions = np.arange(len(data))[::-1]
+    parts = ax.boxplot(data, positions=positions, orientation="horizontal", widths=0.6,
+                       patch_artist=True, showfliers=False, whis=(0, 100))
+    for patch, colour in zip(parts["boxes"], colours, strict=True):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.75)
+    for median in parts["medians"]:
+        median.set_color("black")
+    return clipped
+
+
+def _shadow_band(ax: Axes, shadow: dict, label: str) -> list:
+    """The shadows' middle 90 % as a band and the passing bar as a dashed line."""
+    values = np.asarray(shadow["values"], dtype=float)
+    low, high = np.quantile(values, [0.05, 0.95])
+    ax.axvspan(low, high, color="0.6", alpha=0.25, zorder=0)
+    bar = shadow["mean"] + shadow["pass_t"] * shadow["std"] * np.sqrt(1 + 1 / shadow["n"])
+    ax.axvline(bar, color="black", linestyle="--", linewidth=1)
+    return [Patch(color="0.6", alpha=0.4, label=f"{label} of the shadows (middle 90 %)"),
+            Line2D([], [], color="black", linestyle="--", label="passing bar")]
 
 
 def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
-    """Bar chart of every channel's mean R^2 (std as error bars), threshold line, drops marked."""
-    channels = sorted(record.kept, key=lambda c: record.score_mean[c])
-    means = np.array([record.score_mean[c] for c in channels])
-    stds = np.array([record.score_std[c] for c in channels])
-    dropped = set(record.dropped)
-    colours = ["tab:red" if c in dropped else "tab:blue" for c in channels]
-    width = max(6.0, 0.28 * len(channels) + 2.0)
-    fig = Figure(figsize=(min(width, 24.0), 4.2), layout="constrained")
-    ax = fig.subplots()
-    positions = np.arange(len(channels))
-    ax.bar(positions, np.clip(means, -1.0, None), yerr=stds, color=colours, capsize=2)
-    ax.axhline(threshold, color="black", linestyle="--", linewidth=1)
-    ax.set_xticks(positions, channels, rotation=90, fontsize=7 if len(channels) > 30 else 8)
-    ax.set_ylabel("validation reconstruction R²")
-    ax.set_ylim(min(-0.1, float(np.clip(means - stds, -1.0, None).min()) - 0.05), 1.05)
-    ax.legend(
-        handles=[Patch(color="tab:blue", label="kept"), Patch(color="tab:red", label="dropped"),
-                 Patch(facecolor="white", edgecolor="black", label=f"threshold {threshold:g}")],
-        loc="lower right", fontsize=8,
-    )
-    ax.set_title(f"round {record.index}: {len(channels)} channels, {len(dropped)} dropped")
-    ax.grid(axis="y", alpha=0.3)
+    """Every channel's scores over the round's trials as horizontal box plots, best first.
+
+    Under the relevance rule two panels: the shared R² (what the neck carries of a channel from
+    the others; a dot marks the plain R², with its own input) and the importance to the head,
+    each with the shadows' band and the passing bar. Under the reconstruction rule one
+    panel of R² with the threshold. Colours: passes, rejected (dropped with confidence),
+    dropped (uncertain, under the drop cap), spared (did not pass, kept by the cap or a floor).
+    """
+    channels, hidden = shown_channels(record)
+    colours = [COLOURS[_fate(record, c)] for c in channels]
+    relevance = "importance" in record.trial_scores
+    height = max(3.0, 0.22 * len(channels) + 1.6)
+    fig = Figure(figsize=(11.0 if relevance else 7.0, height), layout="constrained")
+    axes = fig.subplots(1, 2 if relevance else 1, sharey=True, squeeze=False)[0]
+    positions = np.arange(len(channels))[::-1]
+    notes = []
+    handles: list = [Patch(color=COLOURS[k], alpha=0.75, label=k) for k in COLOURS
+                     if COLOURS[k] in colours]
+    if relevance:
+        ax = axes[0]
+        clipped = _boxes(ax, [record.trial_scores["shared_r2"][c] for c in channels], colours,
+                         R2_FLOOR)
+        r2 = np.maximum([record.score_mean[c] for c in channels], R2_FLOOR)
+        ax.plot(r2, positions, "k.", markersize=5)
+        handles += _shadow_band(ax, record.shadow["shared_r2"], "shared R²")
+        handles.append(Line2D([], [], color="k", marker=".", linestyle="",
+                              label="R² with its own input (mean)"))
+        ax.set_xlabel("shared R² (own input held at its mean)")
+        ax = axes[1]
+        _boxes(ax, [record.trial_scores["importance"][c] for c in channels], colours, None)
+        _shadow_band(ax, record.shadow["importance"], "importance")
+        ax.set_xlabel("importance to the head (loss rise, nats per row)")
+    else:
+        ax = axes[0]
+        clipped = _boxes(ax, [record.trial_scores["r2"][c] for c in channels], colours, R2_FLOOR)
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+        handles.append(Line2D([], [], color="black", linestyle="--", label=f"threshold {threshold:g}"))
+        ax.set_xlabel("validation reconstruction R²")
+    axes[0].set_yticks(positions, channels, fontsize=7 if len(channels) > 30 else 8)
+    for ax in axes:
+        ax.grid(axis="x", alpha=0.3)
+    if clipped:
+        notes.append(f"{clipped} R² values under {R2_FLOOR:g} drawn at {R2_FLOOR:g}")
+    if hidden:
+        notes.append(f"the {hidden} channels ranked in between are not shown")
+    title = (f"round {record.index}: trained on {len(record.kept)}, dropped {len(record.dropped)}"
+             + (f" ({len(record.rejected)} rejected with confidence)" if record.rejected else "")
+             + (f", {len(record.spared)} spared" if record.spared else ""))
+    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8)
     return fig
 
 
 def plot_rounds_summary(rounds: Sequence[PruningRound]) -> Figure:
-    """Kept channel count and validation accuracy/F1 per round, on twin axes."""
+    """Channels trained on and validation accuracy/F1 per round, on twin axes.
+
+    The accuracy axis starts at a floor that puts the rounds' scores in proportion (never above
+    0.5 under the lowest score), so one validation row does not look like a collapse.
+    """
     index = [r.index for r in rounds]
     fig = Figure(figsize=(7.5, 3.8), layout="constrained")
     ax = fig.subplots()
-    ax.bar(index, [len(r.kept) for r in rounds], color="tab:gray", alpha=0.5, label="kept channels")
+    ax.bar(index, [len(r.kept) for r in rounds], color="tab:gray", alpha=0.5,
+           label="channels trained on")
     ax.set_xlabel("round")
     ax.set_ylabel("channels trained on")
     ax.set_xticks(index)
     twin = ax.twinx()
-    twin.plot(index, [r.val_accuracy for r in rounds], "o-", color="tab:blue", label="val accuracy")
-    twin.plot(index, [r.val_f1 for r in rounds], "s--", color="tab:orange", label="val F1")
+    accuracy = [r.val_accuracy for r in rounds]
+    f1 = [r.val_f1 for r in rounds]
+    twin.plot(index, accuracy, "o-", color="tab:blue", label="val accuracy")
+    twin.plot(index, f1, "s--", color="tab:orange", label="val F1")
+    lowest = min(min(accuracy), min(f1))
+    twin.set_ylim(min(0.5, lowest - 0.05), 1.0)
     twin.set_ylabel("validation score (mean over trials)")
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    twin.legend(handles=handles, loc="lower left", fontsize=8)
-    ax.set_title("channels kept and validation accuracy per round")
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
+    ax.set_title("channels and validation accuracy per round")
     return fig

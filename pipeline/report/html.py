@@ -9,6 +9,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from pipeline.report.channel_table import COLUMNS as CHANNEL_COLUMNS
+from pipeline.report.channel_table import channel_cells
 from pipeline.report.markdown import diff_text
 from pipeline.report.round_table import COLUMNS, round_rows
 
@@ -69,15 +71,13 @@ def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
     parts.append(f"<table><tr>{header}</tr>{rows}</table>")
     for r in report["rounds"]:
         parts.append(_img(images[f"round_{r['index']}"], f"channel scores of round {r['index']}"))
+    header = "".join(f"<th>{e(c)}</th>" for c in CHANNEL_COLUMNS)
     fates = "".join(
-        f'<tr class="{e(f["status"])}"><td>{e(f["channel"])}</td><td>{e(f["status"])}</td>'
-        f"<td>{_fmt(f['round_dropped'])}</td><td>{_fmt(f['score_mean'])}</td>"
-        f"<td>{_fmt(f['score_std'])}</td><td>{f['rank']}</td></tr>"
+        f'<tr class="{e(f["status"].split()[0])}">'
+        + "".join(f"<td>{e(c)}</td>" for c in channel_cells(f)) + "</tr>"
         for f in report["channel_fates"]
     )
-    parts.append("<h2>Every channel</h2><table><tr><th>channel</th><th>status</th>"
-                 "<th>left in round</th><th>R² then (mean)</th><th>std</th><th>rank</th></tr>"
-                 f"{fates}</table>")
+    parts.append(f"<h2>Every channel</h2><table><tr>{header}</tr>{fates}</table>")
     parts.append(f"<h2>Final model</h2><p>{e(final['strategy'])} on {len(final['channels'])} "
                  f"channels, best epoch {final['best_epoch']} of {final['epochs_run']}.</p>"
                  f"<p>{metrics}</p>" + _img(images["curves"], "learning curves"))

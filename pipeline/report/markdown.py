@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.report.channel_table import markdown_table as channel_markdown
 from pipeline.report.round_table import markdown_table
 
 
@@ -51,10 +52,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         parts.append(f"## Against the known truth\n\nrecall {_fmt(t['recall'], 2)}, precision "
                      f"{_fmt(t['precision'], 2)}; missed: {', '.join(t['missed']) or 'none'}; "
                      f"noise kept: {', '.join(t['noise_kept']) or 'none'}")
-    fates = [[f["channel"], f["status"], _fmt(f["round_dropped"]), _fmt(f["score_mean"]), f["rank"]]
-             for f in report["channel_fates"]]
-    parts.append("## Every channel\n\n" + _table(["channel", "status", "left in round",
-                                                   "score then", "rank"], fates))
+    parts.append("## Every channel\n\n" + channel_markdown(report["channel_fates"]))
     if report["constant_columns"]:
         parts.append("Constant columns (dropped before the loop): "
                      + ", ".join(report["constant_columns"]))

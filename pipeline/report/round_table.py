@@ -59,8 +59,8 @@ class RoundRow:
     def summary(self) -> str:
         """One line: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept, val acc ...``."""
         if self.stop_reason == GUARD:
-            what = (f"validation F1 fell more than the tolerance → back to the {self.kept} "
-                    "channels of the round before")
+            what = (f"validation F1 fell more than the tolerance → the last round's uncertain "
+                    f"drops come back, {self.kept} kept")
         else:
             drops = f" ({self.dropped_text(MAX_NAMED_DROPS, scores=False)})" if self.dropped else ""
             what = f"dropped {len(self.dropped)}{drops} → {self.kept} kept"
@@ -82,7 +82,9 @@ def round_rows(rounds: Sequence[Any]) -> list[RoundRow]:
     rows = []
     for position, r in enumerate(records):
         if r["stop_reason"] == GUARD and position > 0:
-            kept = len(records[position - 1]["kept"])
+            before = records[position - 1]
+            back = set(before["dropped"]) - set(before.get("rejected", []))
+            kept = len(r["kept"]) + len(back)
         else:
             kept = len(r["kept"]) - len(r["dropped"])
         rows.append(RoundRow(

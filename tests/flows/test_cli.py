@@ -292,7 +292,7 @@ def test_a_guard_stop_says_which_channels_are_kept():
     guard = PruningRound(2, ["a", "b"], {}, {}, [], 0.80, 0.80, 0.0, 1.0, "accuracy_guard")
     row = round_rows([first, guard])[-1]
     assert row.kept == 3
-    assert "back to the 3 channels" in row.summary()
+    assert "uncertain drops come back, 3 kept" in row.summary()
 
 
 def test_progress_prints_a_line_per_round_only_when_enabled():

@@ -66,7 +66,9 @@ def test_rounds_are_consistent_records(result):
         assert record.index == index
         assert record.kept == kept
         assert set(record.score_mean) == set(kept)
-        assert len(record.dropped) <= max(1, int(0.3 * len(kept)))
+        uncertain = [c for c in record.dropped if c not in record.rejected]
+        assert len(uncertain) <= max(1, int(0.3 * (len(kept) - len(record.rejected))))
+        assert all(record.decision[c] == "rejected" for c in record.rejected)
         assert 0.5 < record.val_accuracy <= 1.0
         assert record.seconds > 0
         kept = [c for c in kept if c not in record.dropped]
@@ -126,7 +128,8 @@ def hand_scores(channels, f1, bad=()):
 
 
 def test_accuracy_guard_restores_the_previous_rounds_channels(split):
-    config = PruningConfig(n_trials=1, accuracy_tolerance=0.05, max_drop_fraction=0.1)
+    config = PruningConfig(n_trials=1, accuracy_tolerance=0.05, max_drop_fraction=0.1,
+                           criterion="reconstruction")
     run = PruningRun(split, config)
     first = run.record_round(hand_scores(run.kept, 0.95, bad={"noise0"}))
     assert first.dropped == ["noise0"]
@@ -140,7 +143,8 @@ def test_accuracy_guard_restores_the_previous_rounds_channels(split):
 
 
 def test_finished_rounds_can_be_replayed_to_resume(split):
-    config = PruningConfig(n_trials=1, accuracy_tolerance=None, max_drop_fraction=0.1)
+    config = PruningConfig(n_trials=1, accuracy_tolerance=None, max_drop_fraction=0.1,
+                           criterion="reconstruction")
     run = PruningRun(split, config)
     run.record_round(hand_scores(run.kept, 0.9, bad={"noise0"}))
     resumed = PruningRun(split, config, rounds=run.rounds)
@@ -157,3 +161,25 @@ def test_trials_split_into_groups_give_the_same_scores(split):
     apart = TrialScores.combine([run.train_trials([2]), run.train_trials([0, 1])])
     assert apart.trials == [0, 1, 2]
     np.testing.assert_allclose(apart.r2, together.r2, rtol=1e-4, atol=1e-5)
+
+
+def test_k_is_exact_after_a_guard_stop(split):
+    from .test_rounds import shadowed
+
+    channels = STRUCTURED + NOISE
+    strength = dict(zip(channels, [0.5, 0.4, 0.3, 0.2, 0.1, 0.09, 0.006, 0.005, 0.004, 0.003],
+                        strict=True))
+    config = PruningConfig(n_trials=3, n_features_to_select=3, max_drop_fraction=0.2,
+                           accuracy_tolerance=0.05)
+    run = PruningRun(split, config)
+    first = run.record_round(shadowed(strength, dict.fromkeys(channels, 0.0), f1=0.95))
+    assert first.dropped and not first.rejected  # uncertain or passing: the guard may restore
+    kept = {c: strength[c] for c in run.kept}
+    guard = run.record_round(shadowed(kept, dict.fromkeys(kept, 0.0), f1=0.80, seed=1))
+    assert guard.stop_reason == STOP_ACCURACY_GUARD
+    result = run.finish(None)
+    # the guard brought the uncertain drops back; the last cut kept exactly k, best ranked first
+    assert len(result.selected) == 3
+    assert result.selected == ["s0", "s1", "s2"]
+    assert result.cut and set(result.cut).isdisjoint(result.selected)
+    assert sorted(result.ranking[c] for c in result.cut) == list(range(2, 2 + len(result.cut)))

@@ -144,3 +144,25 @@ def test_fingerprint_changes_with_data_or_settings(run):
 def test_selection_diff_names_added_and_removed():
     diff = selection_diff(["a", "b", "c"], ["b", "c", "d"], previous_run="r1")
     assert diff == {"previous_run": "r1", "added": ["d"], "removed": ["a"], "unchanged": 2}
+
+
+def test_round_charts_draw_both_scores_as_boxes_with_the_shadow_band(run, folder):
+    from matplotlib.patches import PathPatch, Rectangle
+
+    from pipeline.report.figures import plot_round_scores
+
+    _, _, config, result = run
+    record = result.rounds[0]
+    fig = plot_round_scores(record, config.threshold)
+    shared, importance = fig.axes[:2]
+    for ax in (shared, importance):
+        boxes = [p for p in ax.patches if isinstance(p, PathPatch)]
+        assert len(boxes) == len(record.kept)  # one box per channel over the trials
+        bands = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(bands) == 1  # the shadows' middle 90 %
+    labels = [t.get_text() for t in shared.get_yticklabels()]
+    assert labels == record.ranked()  # best first, top to bottom
+    page = (folder / "report.html").read_text()
+    assert 'alt="channel scores of round 1"' in page
+    fates = json.loads((folder / "report.json").read_text())["channel_fates"]
+    assert {"importance_mean", "shared_r2_mean", "decision"} <= set(fates[0])

@@ -26,9 +26,37 @@ def scores(r2_by_channel: dict[str, list[float]], f1: float = 0.9) -> TrialScore
     return TrialScores(list(range(n)), channels, r2, np.full(n, f1), np.full(n, f1), 0.1)
 
 
+def reconstruction_rule(**options) -> PruningConfig:
+    """The method's original rule: R² against the threshold."""
+    return PruningConfig(criterion="reconstruction", **options)
+
+
+def shadowed(importance: dict[str, float], shared: dict[str, float], f1: float = 0.9,
+             n_shadows: int = 40, seed: int = 0) -> TrialScores:
+    """Three trials of hand-made scores, with shadows whose scores are standard normal noise
+    scaled like the channels' (importance 0.01, shared R² 0.05)."""
+    rng = np.random.default_rng(seed)
+    channels = list(importance)
+    trials = 3
+
+    def around(values: dict[str, float], scale: float) -> np.ndarray:
+        return np.array([[values[c] for c in channels]] * trials) + 0.1 * scale * rng.normal(
+            size=(trials, len(channels)))
+
+    return TrialScores(
+        list(range(trials)), channels, around(shared, 0.05), np.full(trials, f1),
+        np.full(trials, f1), 0.1,
+        importance=around(importance, 0.01), shared_r2=around(shared, 0.05),
+        shadow_sources=[channels[i % len(channels)] for i in range(n_shadows)],
+        shadow_r2=0.05 * rng.normal(size=(trials, n_shadows)),
+        shadow_shared_r2=0.05 * rng.normal(size=(trials, n_shadows)),
+        shadow_importance=0.01 * rng.normal(size=(trials, n_shadows)),
+    )
+
+
 def test_channels_below_threshold_are_dropped_worst_first():
     s = scores({"a": [0.9, 0.8], "b": [0.1, 0.2], "c": [0.3, 0.2], "d": [0.95, 0.9], "e": [0.7, 0.7]})
-    record = decide_round(1, s, PruningConfig(threshold=0.5, max_drop_fraction=0.5), None)
+    record = decide_round(1, s, reconstruction_rule(threshold=0.5, max_drop_fraction=0.5), None)
     assert record.dropped == ["b", "c"]
     assert record.stop_reason is None
     assert record.score_mean["b"] == pytest.approx(0.15)
@@ -38,62 +66,120 @@ def test_channels_below_threshold_are_dropped_worst_first():
 def test_at_most_the_drop_fraction_leaves_per_round_but_at_least_one():
     failing = {f"n{i}": [0.0] for i in range(8)}
     s = scores({**failing, "k1": [0.9], "k2": [0.9]})
-    assert len(decide_round(1, s, PruningConfig(max_drop_fraction=0.2), None).dropped) == 2
-    assert len(decide_round(1, s, PruningConfig(max_drop_fraction=0.01), None).dropped) == 1
+    assert len(decide_round(1, s, reconstruction_rule(max_drop_fraction=0.2), None).dropped) == 2
+    assert len(decide_round(1, s, reconstruction_rule(max_drop_fraction=0.01), None).dropped) == 1
 
 
 def test_all_channels_passing_stops_the_loop():
-    record = decide_round(3, scores({"a": [0.9], "b": [0.7]}), PruningConfig(threshold=0.5), 0.9)
+    record = decide_round(3, scores({"a": [0.9], "b": [0.7]}), reconstruction_rule(threshold=0.5), 0.9)
     assert record.stop_reason == STOP_ALL_PASS
     assert record.dropped == []
 
 
 def test_min_features_floor_stops_instead_of_dropping():
     s = scores({"a": [0.1], "b": [0.2], "c": [0.9]})
-    record = decide_round(1, s, PruningConfig(min_features=3), None)
+    record = decide_round(1, s, reconstruction_rule(min_features=3), None)
     assert record.stop_reason == STOP_MIN_FEATURES
-    partial = decide_round(1, s, PruningConfig(min_features=2, max_drop_fraction=1.0), None)
+    partial = decide_round(1, s, reconstruction_rule(min_features=2, max_drop_fraction=1.0), None)
     assert partial.dropped == ["a"]
 
 
 def test_n_features_to_select_drops_passing_channels_too():
     s = scores({"a": [0.99], "b": [0.95], "c": [0.9], "d": [0.8]})
-    config = PruningConfig(n_features_to_select=2, max_drop_fraction=1.0)
+    config = reconstruction_rule(n_features_to_select=2, max_drop_fraction=1.0)
     assert decide_round(1, s, config, None).dropped == ["d", "c"]
     done = decide_round(2, scores({"a": [0.99], "b": [0.95]}), config, None)
     assert done.stop_reason == STOP_N_FEATURES
 
 
-def test_accuracy_guard_fires_when_f1_falls_beyond_tolerance():
+def test_accuracy_guard_fires_when_f1_falls_after_uncertain_drops():
     s = scores({"a": [0.1], "b": [0.9], "c": [0.9]}, f1=0.85)
-    guarded = decide_round(2, s, PruningConfig(accuracy_tolerance=0.02), best_previous_f1=0.9)
+    previous = PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.9, 0.0, 1.0)
+    guarded = decide_round(2, s, reconstruction_rule(accuracy_tolerance=0.02), 0.9, previous)
     assert guarded.stop_reason == STOP_ACCURACY_GUARD
     assert guarded.dropped == []
-    within = decide_round(2, s, PruningConfig(accuracy_tolerance=0.1), best_previous_f1=0.9)
+    within = decide_round(2, s, reconstruction_rule(accuracy_tolerance=0.1), 0.9, previous)
     assert within.stop_reason is None
-    off = decide_round(2, s, PruningConfig(accuracy_tolerance=None), best_previous_f1=0.99)
+    off = decide_round(2, s, reconstruction_rule(accuracy_tolerance=None), 0.99, previous)
     assert off.dropped == ["a"]
 
 
+def test_the_guard_does_not_bring_back_confidently_rejected_channels():
+    s = scores({"a": [0.1], "b": [0.9], "c": [0.9]}, f1=0.80)
+    previous = PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.9, 0.0, 1.0,
+                            rejected=["d"])
+    # the fall after dropping only a rejected channel is validation noise: the loop goes on
+    record = decide_round(2, s, reconstruction_rule(accuracy_tolerance=0.02), 0.9, previous)
+    assert record.stop_reason is None and record.dropped == ["a"]
+
+
 def test_ties_are_broken_by_name_not_column_order():
-    first = decide_round(1, scores({"x": [0.1], "y": [0.1], "z": [0.9]}), PruningConfig(), None)
-    second = decide_round(1, scores({"y": [0.1], "x": [0.1], "z": [0.9]}), PruningConfig(), None)
+    config = reconstruction_rule()
+    first = decide_round(1, scores({"x": [0.1], "y": [0.1], "z": [0.9]}), config, None)
+    second = decide_round(1, scores({"y": [0.1], "x": [0.1], "z": [0.9]}), config, None)
     assert first.dropped == second.dropped == ["x"]
 
 
-def test_ranking_counts_rounds_backwards_and_guard_restores_channels():
+def test_ranking_counts_rounds_backwards_best_first_within_a_round():
     rounds = [
-        PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.9, 0.0, 1.0),
-        PruningRound(2, ["a", "b", "c"], {}, {}, ["c"], 0.9, 0.9, 0.0, 1.0),
-        PruningRound(3, ["a", "b"], {}, {}, [], 0.9, 0.9, 0.0, 1.0, STOP_ALL_PASS),
+        PruningRound(1, ["a", "b", "c", "d", "e"], {}, {}, ["d", "e"], 0.9, 0.9, 0.0, 1.0,
+                     evidence={"a": 9, "b": 8, "c": 3, "d": -1, "e": 0.5}),
+        PruningRound(2, ["a", "b", "c"], {}, {}, ["c"], 0.9, 0.9, 0.0, 1.0,
+                     evidence={"a": 9, "b": 8, "c": 1}),
+        PruningRound(3, ["a", "b"], {}, {}, [], 0.9, 0.9, 0.0, 1.0, STOP_ALL_PASS,
+                     evidence={"a": 9, "b": 8}),
     ]
-    assert ranking_from_rounds(["a", "b", "c", "d"], rounds, ["a", "b"], ["k"]) == {
-        "a": 1, "b": 1, "c": 2, "d": 3, "k": 4,
+    names = ["a", "b", "c", "d", "e"]
+    assert ranking_from_rounds(names, rounds, ["a", "b"], ["k"]) == {
+        "a": 1, "b": 1, "c": 2, "e": 3, "d": 4, "k": 5,
     }
     # the guard kept the channels of round 2: "c" is back
-    assert ranking_from_rounds(["a", "b", "c", "d"], rounds, ["a", "b", "c"]) == {
-        "a": 1, "b": 1, "c": 1, "d": 2,
+    assert ranking_from_rounds(names, rounds, ["a", "b", "c"]) == {
+        "a": 1, "b": 1, "c": 1, "e": 2, "d": 3,
     }
+    # a last cut to k ranks just under the kept channels, best first
+    assert ranking_from_rounds(names, rounds, ["a"], cut=["b"])["b"] == 2
+
+
+# the relevance rule ------------------------------------------------------------------------
+
+def test_relevant_or_reconstructable_channels_pass_and_noise_is_rejected():
+    s = shadowed(
+        importance={"lone_signal": 0.2, "copy_a": 0.0, "copy_b": 0.0, "noise": -0.01,
+                    "weak": 0.008},
+        shared={"lone_signal": 0.0, "copy_a": 0.8, "copy_b": 0.8, "noise": -0.1, "weak": 0.0},
+    )
+    record = decide_round(1, s, PruningConfig(), None)
+    assert record.decision["lone_signal"] == "relevant"
+    assert record.decision["copy_a"] == record.decision["copy_b"] == "reconstructable"
+    assert record.decision["noise"] == "rejected"
+    assert record.decision["weak"] == "uncertain"
+    assert record.dropped[0] == "noise" and record.rejected == ["noise"]
+    # the shadows' null is on the record, and the passing bar lies above their mean
+    null = record.shadow["importance"]
+    assert null["n"] == 40 and len(null["values"]) == 40
+    assert null["pass_t"] > 0 and abs(null["mean"]) < 0.01
+
+
+def test_rejected_channels_all_go_and_uncertain_ones_under_the_cap():
+    importance = {f"n{i}": -0.01 for i in range(6)} | {f"u{i}": 0.008 for i in range(5)}
+    importance |= {f"s{i}": 0.3 for i in range(9)}
+    shared = {c: (-0.1 if c.startswith("n") else 0.0) for c in importance}
+    s = shadowed(importance=importance, shared=shared)
+    record = decide_round(1, s, PruningConfig(max_drop_fraction=0.2), None)
+    assert sorted(record.rejected) == [f"n{i}" for i in range(6)]
+    uncertain = [c for c in record.dropped if c.startswith("u")]
+    assert len(uncertain) == 2  # 20 % of the 14 that the rejections leave
+    assert set(record.spared) == {f"u{i}" for i in range(5)} - set(uncertain)
+
+
+def test_with_k_passing_channels_go_too_least_important_first():
+    importance = {f"s{i}": 0.1 * (i + 1) for i in range(6)}
+    s = shadowed(importance=importance, shared=dict.fromkeys(importance, 0.0))
+    record = decide_round(1, s, PruningConfig(n_features_to_select=4, max_drop_fraction=0.5), None)
+    assert record.dropped == ["s0", "s1"]
+    assert record.stop_reason == STOP_N_FEATURES  # the budget is reached: no round to confirm
+    assert record.ranked()[:4] == ["s5", "s4", "s3", "s2"]
 
 
 def test_round_record_survives_a_json_round_trip():

@@ -29,10 +29,8 @@ def structured_frame(n_rows: int = 240, seed: int = 0) -> tuple[pd.DataFrame, np
 
 @pytest.fixture(scope="module")
 def fitted():
-    X, y = structured_frame()
-    selector = VAECSelector(
-        latent_dim=1, epochs=120, n_trials=2, model_options=FAST, max_drop_fraction=0.5
-    )
+    X, y = structured_frame(n_rows=400)
+    selector = VAECSelector(epochs=150)
     return selector.fit(X, y), X, y
 
 

@@ -1,0 +1,34 @@
+"""The table of every channel's fate, in one wording for report.md, report.html and the CLI.
+
+Rows are the ``channel_fates`` of a report, best rank first: kept channels, then those cut to
+``n_features_to_select``, then the dropped ones from the last round to the first, then the
+constant columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COLUMNS = ("rank", "channel", "status", "left in round", "decision", "R²", "shared R²",
+           "importance")
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def channel_cells(fate: dict[str, Any]) -> list[str]:
+    """The cells of one channel in :data:`COLUMNS` order."""
+    return [
+        str(fate["rank"]), str(fate["channel"]), str(fate["status"]),
+        "" if fate.get("round_dropped") is None else str(fate["round_dropped"]),
+        fate.get("decision") or "", _number(fate.get("r2_mean")),
+        _number(fate.get("shared_r2_mean")), _number(fate.get("importance_mean"), 4),
+    ]
+
+
+def markdown_table(fates: list[dict[str, Any]]) -> str:
+    """The channel table as Markdown."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(channel_cells(f)) + " |" for f in fates]
+    return "\n".join(lines)

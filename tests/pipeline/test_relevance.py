@@ -1,0 +1,98 @@
+"""The relevance rule on real training: what passes, what the shadows say, near-constant
+channels, and the scores behind them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.data import load_dataset
+from pipeline.pruning_config import PruningConfig
+from pipeline.rounds import decide_round
+from pipeline.scoring import channel_r2
+from pipeline.selection import run_selection
+from pipeline.split import split_dataset
+from pipeline.trials import train_trials
+from vaec import VAEC, VAECConfig
+
+
+def mixed_table(n_rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """A lone informative channel (shares nothing with the others), a group of four copies of a
+    second informative factor, pure noise, and a near-constant channel (non-zero in 1 % of
+    rows, independent of the label)."""
+    rng = np.random.default_rng(seed)
+    lone, factor = rng.normal(size=n_rows), rng.normal(size=n_rows)
+    frame = pd.DataFrame({"lone": lone})
+    for i in range(4):
+        frame[f"copy{i}"] = factor + 0.2 * rng.normal(size=n_rows)
+    for i in range(4):
+        frame[f"noise{i}"] = rng.normal(size=n_rows)
+    rare = np.zeros(n_rows)
+    rare[rng.choice(n_rows, size=n_rows // 100, replace=False)] = 1.0
+    frame["rare"] = rare
+    frame["label"] = ((lone + factor) > 0).astype(int)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def first_round():
+    dataset = load_dataset(mixed_table(), "label")
+    # a one-dimensional neck has room for the factor of the copies, not for the lone channel
+    config = PruningConfig(test_size=0.0, latent_dim=1)
+    split = split_dataset(dataset, val_size=0.2, test_size=0.0, seed=0)
+    scores = train_trials(split, split.feature_names, config, round_index=1)
+    return scores, decide_round(1, scores, config, None)
+
+
+def test_an_independent_informative_channel_is_relevant_though_it_reconstructs_badly(first_round):
+    _, record = first_round
+    # under the pure reconstruction rule (R² against the threshold, 0.6) it would be dropped
+    assert record.score_mean["lone"] < PruningConfig().threshold
+    assert record.decision["lone"] in ("relevant", "relevant+reconstructable")
+    ranked = record.ranked()
+    assert all(ranked.index("lone") < ranked.index(f"noise{i}") for i in range(4))
+
+
+def test_copies_of_a_factor_are_reconstructable_and_noise_is_not(first_round):
+    _, record = first_round
+    for i in range(4):
+        assert record.decision[f"copy{i}"] in ("reconstructable", "relevant+reconstructable")
+        assert record.decision[f"noise{i}"] in ("rejected", "uncertain")
+
+
+def test_the_shadows_importance_sits_near_zero(first_round):
+    scores, _ = first_round
+    shadow = scores.shadow_importance.mean(axis=0)
+    lone = scores.importance[:, scores.channels.index("lone")].mean()
+    assert abs(np.median(shadow)) < 0.02 * lone
+    assert np.quantile(np.abs(shadow), 0.9) < 0.1 * lone
+
+
+def test_a_near_constant_channel_is_never_ranked_first(first_round):
+    _, record = first_round
+    assert record.ranked()[0] != "rare"
+    assert record.ranked().index("rare") > record.ranked().index("lone")
+    assert record.decision["rare"] in ("rejected", "uncertain")
+
+
+def test_a_channel_constant_on_the_validation_rows_scores_r2_zero():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = VAEC(VAECConfig(n_inputs=3, n_classes=2, epochs=5))
+    model.fit_all_parts(X, y)
+    X_val = X.copy()
+    X_val[:, 2] = 0.25  # constant here: its R² is not defined and gets no free pass
+    r2 = channel_r2(model, X_val)
+    assert r2.shape == (1, 3)
+    assert r2[0, 2] == 0.0 and r2[0, 0] != 0.0
+
+
+def test_with_k_the_selection_keeps_the_relevant_channels_first():
+    dataset = load_dataset(mixed_table(seed=1), "label")
+    result = run_selection(dataset, PruningConfig(n_features_to_select=2, test_size=0.0),
+                           fit_final=None)
+    assert len(result.selected) == 2
+    assert "lone" in result.selected
+    assert result.selected[1].startswith("copy")
