@@ -5,13 +5,21 @@ Every function takes the feature frame ``X``, the labels ``y`` and a count ``k``
 took (fitting only: no data loading or scoring). ``k=None`` lets a selector that chooses its own
 count do so; selectors that need a count (SelectKBest, mRMR, the forest ranking, random) are
 always given one. Each keeps its own defaults; everything random is seeded with 0.
+
+arfs (Leshy, GrootCV) needs an older scikit-learn than the project's, so it runs in its own
+environment through benchmarks/arfs_peer.py; without that environment those two are skipped.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -155,26 +163,64 @@ def random_columns(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Sele
     return Selection(_mask(X.shape[1], chosen), time.perf_counter() - start)
 
 
+ARFS_SCRIPT = Path(__file__).with_name("arfs_peer.py")
+
+
+def arfs_python() -> Path | None:
+    """The interpreter that has arfs (``ARFS_PYTHON``, default /work/arfs-venv), if it exists."""
+    path = Path(os.environ.get("ARFS_PYTHON", "/work/arfs-venv/bin/python"))
+    return path if path.exists() else None
+
+
+def _arfs(method: str, X: pd.DataFrame, y: np.ndarray) -> Selection:
+    python = arfs_python()
+    if python is None:
+        raise FileNotFoundError("no arfs interpreter: set ARFS_PYTHON")
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, output = Path(tmp) / "in.npz", Path(tmp) / "out.json"
+        np.savez(inputs, X=X.to_numpy(np.float64), y=np.unique(y, return_inverse=True)[1])
+        done = subprocess.run([str(python), str(ARFS_SCRIPT), method, str(inputs), str(output)],
+                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if done.returncode != 0:
+            raise RuntimeError(f"arfs {method} failed: {done.stderr.strip().splitlines()[-1:]}")
+        result = json.loads(output.read_text())
+    return Selection(np.asarray(result["support"], dtype=bool), float(result["seconds"]))
+
+
+def leshy(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
+    """arfs Leshy (Boruta with SHAP importance of a LightGBM model), its own count."""
+    return _arfs("leshy", X, y)
+
+
+def grootcv(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
+    """arfs GrootCV (cross-validated LightGBM SHAP importance against shadows), its own count."""
+    return _arfs("grootcv", X, y)
+
+
 Peer = Callable[[pd.DataFrame, np.ndarray, "int | None"], Selection]
 
 
 class PeerSpec(NamedTuple):
-    """How the harness uses a peer."""
+    """How the harness uses a peer.
+
+    ``count``: ``own`` chooses its own count and cannot be given one (skipped where the data set
+    fixes k), ``own_or_k`` chooses its own unless given k, ``k`` always needs k.
+    """
 
     label: str
     run: Peer
-    needs_k: bool  # cannot choose its own count
-    fixed_k_only: bool  # only where the data set fixes k (MNIST)
+    count: str
+    fixed_k_only: bool = False  # only where the data set fixes k (MNIST)
 
 
 PEERS: dict[str, PeerSpec] = {
-    "rfecv": PeerSpec("RFECV(logistic)", rfecv_logistic, needs_k=False, fixed_k_only=False),
-    "boruta": PeerSpec("Boruta", boruta, needs_k=False, fixed_k_only=False),
-    "lassonet": PeerSpec("LassoNet", lassonet, needs_k=False, fixed_k_only=False),
-    "kbest_mi": PeerSpec("SelectKBest(mutual_info)", mutual_info_kbest, needs_k=True,
-                         fixed_k_only=False),
-    "mrmr": PeerSpec("mRMR", mrmr, needs_k=True, fixed_k_only=False),
-    "forest_top": PeerSpec("random-forest importance top-k", forest_importance, needs_k=True,
-                           fixed_k_only=True),
-    "random": PeerSpec("random k columns", random_columns, needs_k=True, fixed_k_only=True),
+    "rfecv": PeerSpec("RFECV(logistic)", rfecv_logistic, "own_or_k"),
+    "boruta": PeerSpec("Boruta", boruta, "own_or_k"),
+    "lassonet": PeerSpec("LassoNet", lassonet, "own_or_k"),
+    "kbest_mi": PeerSpec("SelectKBest(mutual_info)", mutual_info_kbest, "k"),
+    "mrmr": PeerSpec("mRMR", mrmr, "k"),
+    "forest_top": PeerSpec("random-forest importance top-k", forest_importance, "k", fixed_k_only=True),
+    "random": PeerSpec("random k columns", random_columns, "k", fixed_k_only=True),
+    "leshy": PeerSpec("arfs Leshy", leshy, "own"),
+    "grootcv": PeerSpec("arfs GrootCV", grootcv, "own"),
 }

@@ -5,7 +5,8 @@ classification_200 (make_classification 2000 x 200, shuffled), mroz and kakadu (
 Gaussian noise columns appended), mnist (MNIST-5000, k = 50) and arfs_gen (strong / weak
 relevance). Methods: VAECSelector and the peers of benchmarks/peers.py (RFECV(logistic), Boruta,
 LassoNet, SelectKBest(mutual_info), mRMR; on MNIST also random-forest importance top-50 and 50
-random pixels).
+random pixels; where an arfs environment exists, arfs Leshy and GrootCV, except on MNIST since
+they cannot be held to k).
 
 Protocol. Every method sees the same anonymised float columns (``f0``, ``f1``, ...).
 - Without a fixed k, selectors choosing their own count do so; SelectKBest and mRMR keep as many
@@ -65,6 +66,7 @@ MNIST_TEST_SIZE = 0.2
 RARE_PIXEL_FRACTION = 0.01
 # who sets SelectKBest's and mRMR's count when the data set does not fix it
 COUNT_SOURCES = (VAEC, "boruta", "rfecv", "lassonet")
+ARFS_PEERS = ("leshy", "grootcv")
 
 
 def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
@@ -92,7 +94,8 @@ def _fit_in_child(key: str, X: pd.DataFrame, y: np.ndarray, k: int | None) -> di
         "support": np.asarray(selection.support, dtype=bool),
         "seconds": float(selection.seconds),
         "note": selection.note,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": max(resource.getrusage(who).ru_maxrss  # children: arfs' interpreter
+                           for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024,
     }
 
 
@@ -210,11 +213,21 @@ class Evaluation:
         return rows
 
 
+def _applies(key: str, fixed_k: bool) -> bool:
+    if key == VAEC:
+        return True
+    spec = peers.PEERS[key]
+    return spec.count != "own" if fixed_k else not spec.fixed_k_only
+
+
+def _needs_k(key: str) -> bool:
+    return key != VAEC and peers.PEERS[key].count == "k"
+
+
 def methods_for(name: str, requested: list[str]) -> list[str]:
     """The requested methods that apply to data set ``name``, own-count selectors first."""
-    fixed = name in bench_data.FIXED_K
-    keys = [m for m in requested if m == VAEC or fixed or not peers.PEERS[m].fixed_k_only]
-    return sorted(keys, key=lambda m: m != VAEC and peers.PEERS[m].needs_k)
+    keys = [m for m in requested if _applies(m, name in bench_data.FIXED_K)]
+    return sorted(keys, key=_needs_k)
 
 
 def evaluate(name: str, methods: list[str], repeats: int, timeout: float | None) -> dict[str, Any]:
@@ -225,12 +238,15 @@ def evaluate(name: str, methods: list[str], repeats: int, timeout: float | None)
     count_source = None
     for key in methods_for(name, methods):
         k = evaluation.k
-        if k is None and key != VAEC and peers.PEERS[key].needs_k:
+        if k is None and _needs_k(key):
             count_source = next((m for m in COUNT_SOURCES if counts.get(m)), None)
             if count_source is None:
                 rows.append({"method": LABELS[key], "error": "no count to match (no own-count run)"})
                 continue
             k = counts[count_source]
+        if key in ARFS_PEERS and peers.arfs_python() is None:
+            rows.append({"method": LABELS[key], "error": "skipped: no arfs environment (ARFS_PYTHON)"})
+            continue
         print(f"[{name}] {LABELS[key]} (k={k}) ...", flush=True)
         result = fit_selector(key, evaluation.selector_input, evaluation.y[evaluation.train], k,
                               timeout)
@@ -241,7 +257,7 @@ def evaluate(name: str, methods: list[str], repeats: int, timeout: float | None)
         support = result["support"]
         counts[key] = int(support.sum())
         note = result["note"]
-        if peers.PEERS.get(key) and peers.PEERS[key].needs_k and evaluation.k is None:
+        if _needs_k(key) and evaluation.k is None:
             note = f"k = {LABELS[count_source]}'s count"
         rows.append(evaluation.row(LABELS[key], support, seconds=round(result["seconds"], 2),
                                    peak_rss_mb=round(result["peak_rss_mb"]), note=note))
