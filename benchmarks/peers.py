@@ -3,8 +3,8 @@
 Every function takes the feature frame ``X``, the labels ``y`` and a count ``k`` and returns a
 :class:`Selection`: the boolean support over the columns of ``X`` and the seconds the selection
 took (fitting only: no data loading or scoring). ``k=None`` lets a selector that chooses its own
-count do so; selectors that need a count (SelectKBest, mRMR, the forest ranking, random) are
-always given one. Each keeps its own defaults; everything random is seeded with 0.
+count do so; selectors that need a count (LassoNet, SelectKBest, mRMR, the forest ranking,
+random) are always given one. Each keeps its own defaults; everything random is seeded with 0.
 
 arfs (Leshy, GrootCV) needs an older scikit-learn than the project's, so it runs in its own
 environment through benchmarks/arfs_peer.py; without that environment those two are skipped.
@@ -98,26 +98,22 @@ def boruta(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
 
 
 def lassonet(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
-    """LassoNet on standardised columns, library defaults (hidden layer 100, M=10).
+    """LassoNet on standardised columns, library defaults (hidden layer 100, M=10), k columns.
 
-    Without ``k``: LassoNetClassifierCV (5-fold CV along the path) and its ``best_selected_``.
-    With ``k``: one path; the ``k`` columns that stay longest on it (``feature_importances_``,
-    the penalty at which each column leaves), i.e. the first path point with at most ``k``
-    columns, topped up to exactly ``k`` by the next ones to leave.
+    One path (LassoNetClassifier.path); kept: the ``k`` columns that stay longest on it
+    (``feature_importances_``, the penalty at which each column leaves), i.e. the first path
+    point with at most ``k`` columns, topped up to exactly ``k`` by the next ones to leave.
+    LassoNet has no count of its own worth comparing: LassoNetClassifierCV picks the dense model
+    (every column) on breast_cancer and madelon.
     """
-    from lassonet import LassoNetClassifier, LassoNetClassifierCV
+    from lassonet import LassoNetClassifier
 
+    k = _require_k(k, "LassoNet")
     Xs = StandardScaler().fit_transform(X.to_numpy())
-    y = np.unique(y, return_inverse=True)[1]
-    common = {"verbose": 0, "random_state": SEED, "torch_seed": SEED}
+    labels = np.unique(y, return_inverse=True)[1]
+    model = LassoNetClassifier(verbose=0, random_state=SEED, torch_seed=SEED)
     start = time.perf_counter()
-    if k is None:
-        model = LassoNetClassifierCV(cv=StratifiedKFold(5), **common)
-        model.fit(Xs, y)
-        seconds = time.perf_counter() - start
-        return Selection(model.best_selected_.cpu().numpy().astype(bool), seconds)
-    model = LassoNetClassifier(**common)
-    path = model.path(Xs, y, return_state_dicts=False)
+    path = model.path(Xs, labels, return_state_dicts=False)
     seconds = time.perf_counter() - start
     importance = model.feature_importances_.cpu().numpy()
     first = next((int(p.selected.sum()) for p in path if int(p.selected.sum()) <= k), 0)
@@ -216,7 +212,7 @@ class PeerSpec(NamedTuple):
 PEERS: dict[str, PeerSpec] = {
     "rfecv": PeerSpec("RFECV(logistic)", rfecv_logistic, "own_or_k"),
     "boruta": PeerSpec("Boruta", boruta, "own_or_k"),
-    "lassonet": PeerSpec("LassoNet", lassonet, "own_or_k"),
+    "lassonet": PeerSpec("LassoNet", lassonet, "k"),
     "kbest_mi": PeerSpec("SelectKBest(mutual_info)", mutual_info_kbest, "k"),
     "mrmr": PeerSpec("mRMR", mrmr, "k"),
     "forest_top": PeerSpec("random-forest importance top-k", forest_importance, "k", fixed_k_only=True),

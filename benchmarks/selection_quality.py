@@ -9,8 +9,8 @@ random pixels; where an arfs environment exists, arfs Leshy and GrootCV, except 
 they cannot be held to k).
 
 Protocol. Every method sees the same anonymised float columns (``f0``, ``f1``, ...).
-- Without a fixed k, selectors choosing their own count do so; SelectKBest and mRMR keep as many
-  as VAECSelector kept (or, when it did not run, Boruta, else RFECV, else LassoNet). Every
+- Without a fixed k, selectors choosing their own count do so; LassoNet, SelectKBest and mRMR
+  keep as many as VAECSelector kept (or, when it did not run, Boruta, else RFECV). Every
   selector is fitted on the whole set, then a standardised logistic regression (and a 200-tree
   random forest, except on breast_cancer, wine and digits) is scored by repeated stratified
   10-fold cross-validation on the kept columns.
@@ -65,7 +65,7 @@ QUICK_DATASETS = ("breast_cancer", "wine")
 MNIST_TEST_SIZE = 0.2
 RARE_PIXEL_FRACTION = 0.01
 # who sets SelectKBest's and mRMR's count when the data set does not fix it
-COUNT_SOURCES = (VAEC, "boruta", "rfecv", "lassonet")
+COUNT_SOURCES = (VAEC, "boruta", "rfecv")
 ARFS_PEERS = ("leshy", "grootcv")
 
 
@@ -112,16 +112,16 @@ def fit_selector(key: str, X: pd.DataFrame, y: np.ndarray, k: int | None,
     pool = _context().Pool(1)
     try:
         result = pool.apply_async(_fit_in_child, (key, X, y, k)).get(timeout)
-        pool.close()
-        return result
+        pool.close()  # let the worker exit by itself, cleaning up what it opened
     except multiprocessing.TimeoutError:
-        return {"error": f"timeout after {timeout:.0f} s"}
+        result = {"error": f"timeout after {timeout:.0f} s"}
+        pool.terminate()  # only this pool's own worker
     except Exception as exc:  # a peer failing must not stop the run
         traceback.print_exception(exc)
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    finally:
-        pool.terminate()  # only this pool's own worker
-        pool.join()
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+        pool.terminate()
+    pool.join()
+    return result
 
 
 def cv_scores(X: np.ndarray, y: np.ndarray, repeats: int, forest: bool) -> dict[str, float]:
