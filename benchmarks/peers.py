@@ -12,8 +12,10 @@ environment through benchmarks/arfs_peer.py; without that environment those two 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -168,6 +170,14 @@ def arfs_python() -> Path | None:
     return path if path.exists() else None
 
 
+def _die_with_parent() -> None:
+    """In the arfs interpreter: be sent SIGTERM when the selector's process ends (a timeout)."""
+    try:
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    except OSError:  # not Linux: a timed-out arfs run finishes on its own
+        pass
+
+
 def _arfs(method: str, X: pd.DataFrame, y: np.ndarray) -> Selection:
     python = arfs_python()
     if python is None:
@@ -176,7 +186,8 @@ def _arfs(method: str, X: pd.DataFrame, y: np.ndarray) -> Selection:
         inputs, output = Path(tmp) / "in.npz", Path(tmp) / "out.json"
         np.savez(inputs, X=X.to_numpy(np.float64), y=np.unique(y, return_inverse=True)[1])
         done = subprocess.run([str(python), str(ARFS_SCRIPT), method, str(inputs), str(output)],
-                              capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                              capture_output=True, text=True, preexec_fn=_die_with_parent,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
         if done.returncode != 0:
             raise RuntimeError(f"arfs {method} failed: {done.stderr.strip().splitlines()[-1:]}")
         result = json.loads(output.read_text())

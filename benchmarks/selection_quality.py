@@ -64,7 +64,7 @@ VAEC = "vaec"
 QUICK_DATASETS = ("breast_cancer", "wine")
 MNIST_TEST_SIZE = 0.2
 RARE_PIXEL_FRACTION = 0.01
-# who sets SelectKBest's and mRMR's count when the data set does not fix it
+# whose count LassoNet, SelectKBest and mRMR keep when the data set does not fix k
 COUNT_SOURCES = (VAEC, "boruta", "rfecv")
 ARFS_PEERS = ("leshy", "grootcv")
 
@@ -81,7 +81,7 @@ def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selec
 LABELS = {VAEC: "VAECSelector", **{key: spec.label for key, spec in peers.PEERS.items()}}
 
 
-def _method(key: str):
+def _method(key: str) -> peers.Peer:
     return vaec_selector if key == VAEC else peers.PEERS[key].run
 
 
