@@ -243,8 +243,8 @@ def command_run(args: argparse.Namespace) -> int:
     from flows.feature_selection import run_feature_selection
     from flows.progress import RoundProgress
 
-    with RoundProgress(enabled=sys.stdout.isatty()) as progress:
-        out = run_feature_selection(params, on_round=progress.update)
+    with RoundProgress(enabled=sys.stderr.isatty()) as progress:
+        out = run_feature_selection(params, progress=progress)
     selected = out["selected"]
     print(f"kept {len(selected)} channels after {out['n_rounds']} rounds "
           f"(stop: {out['stop_reason']}):")
@@ -392,6 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
+    if sys.stderr.isatty():
+        # on a terminal the progress bars tell the story; Prefect's log lines (still sent to
+        # its server and UI) would tear through them
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     try:
         try:
             args = build_parser().parse_args(argv)

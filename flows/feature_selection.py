@@ -7,7 +7,6 @@ round, and tasks for the final model and the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from flows.parameters import SelectionParameters, trial_groups
 from flows.task_runners import make_task_runner
 from pipeline.data import Dataset, load_dataset
 from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.progress import NoProgress, Progress
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.round_table import RoundRow, round_rows
@@ -29,10 +29,35 @@ from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
 from pipeline.selection import run_selection
 from pipeline.split import SplitData
+from pipeline.threads import threads_for, torch_threads
 from pipeline.trials import TrialScores, train_trials
 
-# In-process listeners (the command line's progress display) told about every finished round.
-_ROUND_LISTENERS: list[Callable[[RoundRow], None]] = []
+# In-process progress displays (the command line's bars). Trial groups trained in other
+# processes (Dask workers) see an empty list and tell nobody of their epochs.
+_LISTENERS: list[Progress] = []
+
+
+class _Broadcast(NoProgress):
+    """Every event to every listener."""
+
+    def round_started(self, index: int, n_channels: int, epochs: int) -> None:
+        for listener in list(_LISTENERS):
+            listener.round_started(index, n_channels, epochs)
+
+    def epoch(self, epoch: int, epochs: int) -> None:
+        for listener in list(_LISTENERS):
+            listener.epoch(epoch, epochs)
+
+    def round_finished(self, row: RoundRow) -> None:
+        for listener in list(_LISTENERS):
+            listener.round_finished(row)
+
+    def final_started(self, n_channels: int) -> None:
+        for listener in list(_LISTENERS):
+            listener.final_started(n_channels)
+
+
+_BROADCAST = _Broadcast()
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -45,16 +70,31 @@ def load_data(params: SelectionParameters) -> Dataset:
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def train_trial_group(
-    split: SplitData, channels: list[str], config: PruningConfig, round_index: int, trials: list[int]
+    split: SplitData,
+    channels: list[str],
+    config: PruningConfig,
+    round_index: int,
+    trials: list[int],
+    threads: int | None,
 ) -> TrialScores:
-    """Train one group of a round's trials (one vectorised pass) and score the channels."""
-    return train_trials(split, channels, config, round_index, trials)
+    """Train one group of a round's trials (one vectorised pass) and score the channels.
+
+    ``threads`` is this group's share of its process's cores (``None``: decide where it runs,
+    on a worker of a remote cluster).
+    """
+    import torch
+
+    torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
+    # one group speaks for the round's epochs
+    on_epoch = _BROADCAST.epoch if trials[0] == 0 else None
+    return train_trials(split, channels, config, round_index, trials, on_epoch)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def fit_final(split: SplitData, channels: list[str], config: PruningConfig) -> FinalModel:
-    """The final encoder + head on the kept channels."""
-    return fit_final_model(split, channels, config)
+    """The final encoder + head on the kept channels, with all of the process's threads."""
+    with torch_threads(threads_for(config.threads)):
+        return fit_final_model(split, channels, config)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
@@ -94,25 +134,27 @@ def feature_selection(params: SelectionParameters | None = None) -> dict[str, An
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint)
     groups = trial_groups(config.n_trials, params.groups)
+    # groups that train at once in one process share its cores; on a remote cluster each
+    # worker decides for itself
+    remote = params.task_runner == "dask" and params.dask_address
+    threads = None if remote else threads_for(config.threads, len(groups))
 
     def train_round(run: PruningRun) -> TrialScores:
         futures = [
-            train_trial_group.submit(run.split, run.kept, config, run.next_index, group)
+            train_trial_group.submit(run.split, run.kept, config, run.next_index, group, threads)
             for group in groups
         ]
         return TrialScores.combine([f.result() for f in futures])
 
     def after_round(run: PruningRun, record: PruningRound) -> None:
         save_rounds(checkpoint, run.rounds)
-        row = round_rows(run.rounds)[-1]
-        logger.info(row.summary())
-        for listener in list(_ROUND_LISTENERS):
-            listener(row)
+        logger.info(round_rows(run.rounds)[-1].summary())
 
-    result = run_selection(
-        dataset, config, rounds=done, train_round=train_round, on_round=after_round,
-        fit_final=fit_final,
-    )
+    with torch_threads(threads_for(config.threads)):
+        result = run_selection(
+            dataset, config, rounds=done, train_round=train_round, on_round=after_round,
+            fit_final=fit_final, progress=_BROADCAST,
+        )
     diff = _previous_diff(params, fingerprint, result.selected)
     folder, report = write_run_report(result, dataset, params, fingerprint, diff)
     publish_artifacts(result, report, folder, dataset.name)
@@ -131,14 +173,14 @@ def feature_selection(params: SelectionParameters | None = None) -> dict[str, An
 
 
 def run_feature_selection(
-    params: SelectionParameters, *, on_round: Callable[[RoundRow], None] | None = None
+    params: SelectionParameters, *, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Run the flow with the task runner the parameters ask for, telling ``on_round`` of rounds."""
+    """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=max(2, params.groups))
-    if on_round is not None:
-        _ROUND_LISTENERS.append(on_round)
+    if progress is not None:
+        _LISTENERS.append(progress)
     try:
         return feature_selection.with_options(task_runner=runner)(params)
     finally:
-        if on_round is not None:
-            _ROUND_LISTENERS.remove(on_round)
+        if progress is not None:
+            _LISTENERS.remove(progress)

@@ -1,25 +1,38 @@
-"""A per-round progress display for the terminal (silent when output is not a terminal)."""
+"""The command line's progress display: bars on a terminal, nothing otherwise.
+
+On a terminal: a bar of the current round's epochs (it ends early when the round stops early),
+the round count and the elapsed time, and one line per finished round above the bars. When the
+output is not a terminal the display draws nothing; the run's log lines say the same.
+"""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from pipeline.progress import NoProgress
 from pipeline.report.round_table import RoundRow
 
 
-class RoundProgress:
-    """A spinner while a round trains and one line per finished round, on stderr.
+class RoundProgress(NoProgress):
+    """Bars for the rounds and their epochs, and a line per round, on stderr.
 
-    Use as a context manager and pass :meth:`update` as the flow's round listener.
+    Use as a context manager and hand it to the flow as its progress display.
 
     Parameters
     ----------
     enabled : bool
-        Draw anything at all (the command line passes ``sys.stdout.isatty()``, so piped
-        output stays clean).
+        Draw anything at all (the command line passes whether stderr is a terminal).
     console : rich.console.Console or None
         Where to draw; the default writes to stderr, keeping stdout for the results.
     """
@@ -27,24 +40,41 @@ class RoundProgress:
     def __init__(self, enabled: bool, console: Console | None = None) -> None:
         self.enabled = enabled
         self.console = console if console is not None else Console(stderr=True)
-        self._status: Any = None
+        self._bars: Progress | None = None
+        self._epochs: TaskID | None = None
 
     def __enter__(self) -> RoundProgress:
         if self.enabled:
-            self._status = self.console.status("loading data and training the first round ...")
-            self._status.start()
+            self._bars = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("epochs ·"), TimeElapsedColumn(), TextColumn("· ETA"),
+                TimeRemainingColumn(), console=self.console, transient=True,
+            )
+            self._bars.start()
+            self._epochs = self._bars.add_task("loading the data", total=None)
         return self
 
-    def update(self, row: RoundRow) -> None:
-        """Print the finished round and say what is training now."""
-        if not self.enabled:
-            return
-        self.console.print(row.summary(), highlight=False)
-        if self._status is not None:
-            self._status.update(
-                "final model and report ..." if row.stop_reason
-                else f"round {row.index + 1}: training the trials ..."
-            )
+    def round_started(self, index: int, n_channels: int, epochs: int) -> None:
+        """A new bar of epochs for the round."""
+        if self._bars is not None and self._epochs is not None:
+            self._bars.reset(self._epochs, total=epochs,
+                             description=f"round {index}: training on {n_channels} channels")
+
+    def epoch(self, epoch: int, epochs: int) -> None:
+        """Move the bar to ``epoch``."""
+        if self._bars is not None and self._epochs is not None:
+            self._bars.update(self._epochs, completed=epoch, total=epochs)
+
+    def round_finished(self, row: RoundRow) -> None:
+        """Print the finished round above the bars."""
+        if self.enabled:
+            self.console.print(row.summary(), highlight=False)
+
+    def final_started(self, n_channels: int) -> None:
+        """Say what trains now."""
+        if self._bars is not None and self._epochs is not None:
+            self._bars.reset(self._epochs, total=None,
+                             description=f"final model on {n_channels} channels, then the report")
 
     def __exit__(
         self,
@@ -52,6 +82,6 @@ class RoundProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None

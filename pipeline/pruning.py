@@ -12,7 +12,7 @@ kept channel passes (or a stop rule fires), then train the final model on what i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.pruning_config import PruningConfig
@@ -76,13 +76,17 @@ class PruningRun:
         """Number of the next round."""
         return len(self.rounds) + 1
 
-    def train_trials(self, trials: Sequence[int] | None = None) -> TrialScores:
+    def train_trials(
+        self,
+        trials: Sequence[int] | None = None,
+        on_epoch: Callable[[int, int], None] | None = None,
+    ) -> TrialScores:
         """Train (some of) the next round's trials.
 
         Groups of trials trained apart are joined with :meth:`TrialScores.combine`.
         """
         self._check_open()
-        return train_trials(self.split, self.kept, self.config, self.next_index, trials)
+        return train_trials(self.split, self.kept, self.config, self.next_index, trials, on_epoch)
 
     def record_round(self, scores: TrialScores) -> PruningRound:
         """Decide the next round from its trial scores and advance the state."""

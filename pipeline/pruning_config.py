@@ -41,8 +41,9 @@ ROUND_PATIENCE = 60
 TALL_ROWS = 2048
 TALL_BATCH = 256
 TALL_LEARNING_RATE = 2e-3
+TALL_EVAL_EVERY, TALL_PATIENCE = 2, 10
 # set by their own settings or by the data, never through model_options
-OWN_SETTINGS = ("latent_dim", "epochs", "seed", "n_inputs", "n_classes")
+OWN_SETTINGS = ("latent_dim", "epochs", "seed", "device", "n_inputs", "n_classes")
 
 FINAL_STRATEGIES = ("all_parts", "var_mlp_classifier")
 CRITERIA = ("relevance", "reconstruction")
@@ -101,6 +102,14 @@ class PruningConfig:
         "kept channel passes the threshold)", low=1, metavar="N",
         doc="RFE-style: drop the worst-scored channels (passing or not) until exactly this "
         "many are kept. ``None``: stop when every kept channel passes.")
+    step: float = setting(
+        0.35, "with --n-features-to-select: largest fraction of the channels dropped in one "
+        "round (RFE's step)", low=0, high=1, low_open=True, metavar="F",
+        doc="With ``n_features_to_select``: the largest fraction of the kept channels (after the "
+        "rejected ones) dropped in one round, least important first, as RFE's ``step``. "
+        "Larger is faster; smaller lets the importance of the channels left settle between "
+        "cuts (on MNIST-5000 with k=50: 0.2 took 55 s, 0.35 took 25 s, ExtraTrees accuracy "
+        "0.931 and 0.919).")
     accuracy_tolerance: float | None = setting(
         0.05, "stop, keeping the previous round's channels, when validation F1 falls more than "
         "this below the best round (none: no guard)", low=0, metavar="T",
@@ -131,6 +140,17 @@ class PruningConfig:
     test_size: float = setting(
         0.2, "test fraction of the rows, touched only by the final model",
         low=0, high=1, high_open=True, metavar="F", surfaces=NOT_ON_SELECTOR)
+    threads: int | None = setting(
+        None, "torch threads of the process (none: the cores it may use, shared among the "
+        "trial groups that train at once)", low=1, metavar="N", selector_name="n_jobs",
+        doc="Torch threads of the process. ``None``: the cores it may use, divided among the "
+        "trial groups that train at once. The round models are small: on a machine whose "
+        "cores are busy with other work, 1 is often fastest.")
+    device: str = setting(
+        "cpu", "where the models train: cpu, or cuda / cuda:N when a GPU is present",
+        metavar="DEVICE",
+        doc="Where the models train and score: ``cpu``, or ``cuda`` / ``cuda:N`` when a GPU "
+        "is present (checked before any training).")
     seed: int = setting(
         0, "seed of the split and of every model", low=0, selector_name="random_state",
         doc="Seed of the split and of every model: the same data, settings and seed give the "
@@ -172,7 +192,7 @@ class PruningConfig:
 
     def _model_options(self) -> dict[str, Any]:
         return {**DEFAULT_MODEL_OPTIONS, **self.model_options,
-                "latent_dim": self.latent_dim, "epochs": self.epochs}
+                "latent_dim": self.latent_dim, "epochs": self.epochs, "device": self.device}
 
     def round_model_config(
         self, n_inputs: int, n_classes: int, round_index: int, n_rows: int = 0
@@ -188,15 +208,19 @@ class PruningConfig:
         """
         options = {"restore_best": False, "train_metrics": False,
                    "eval_every": ROUND_EVAL_EVERY, "early_stopping_on": "loss",
-                   "early_stopping_patience": ROUND_PATIENCE, **self._tall_options(n_rows),
+                   "early_stopping_patience": ROUND_PATIENCE,
+                   **self._tall_options(n_rows, rounds=True),
                    **self._model_options(), "seed": self.seed + 1000 * round_index}
         return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
 
     @staticmethod
-    def _tall_options(n_rows: int) -> dict[str, Any]:
+    def _tall_options(n_rows: int, rounds: bool = False) -> dict[str, Any]:
         if n_rows <= TALL_ROWS:
             return {}
-        return {"batch_size": TALL_BATCH, "learning_rate": TALL_LEARNING_RATE}
+        options = {"batch_size": TALL_BATCH, "learning_rate": TALL_LEARNING_RATE}
+        if rounds:  # a mini-batch epoch is many steps: look and give up sooner
+            options |= {"eval_every": TALL_EVAL_EVERY, "early_stopping_patience": TALL_PATIENCE}
+        return options
 
     def final_model_config(self, n_inputs: int, n_classes: int, n_rows: int = 0) -> VAECConfig:
         """The config of the final model on the kept channels (mini-batches past

@@ -12,9 +12,10 @@ Two rules (``PruningConfig.criterion``):
 * ``reconstruction`` (the method's original rule): channels whose R² is under ``threshold``
   are the candidates, dropped worst first, at most ``max_drop_fraction`` per round.
 
-Either way, with ``n_features_to_select`` the passing channels are dropped too, worst first,
-until that many are left; never fewer than ``min_features``; and the accuracy guard ends the loop
-when the validation F1 falls more than ``accuracy_tolerance`` below the best round.
+Either way, with ``n_features_to_select`` the passing channels are dropped too, worst first, at
+most ``step`` of them per round, until that many are left; never fewer than ``min_features``;
+and the accuracy guard ends the loop when the validation F1 falls more than
+``accuracy_tolerance`` below the best round after uncertain drops.
 """
 
 from __future__ import annotations
@@ -272,8 +273,9 @@ def decide_round(
         passing = sorted((c for c in channels if c not in set(failing)),
                          key=lambda c: (record.evidence[c], c))
         capped = uncertain + passing
-    # the cap is a fraction of what the rejections leave
-    cap = max(1, math.floor(config.max_drop_fraction * (n_kept - len(rejected))))
+    # the cap is a fraction of what the rejections leave (RFE's step with a budget)
+    fraction = config.max_drop_fraction if target is None else config.step
+    cap = max(1, math.floor(fraction * (n_kept - len(rejected))))
     drop = rejected + capped[:cap]
     drop = drop[: max(0, n_kept - floor)]
     if target is not None and n_kept - len(drop) == target:

@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 
 from pipeline.data import Dataset
 from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.progress import NoProgress, Progress
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
+from pipeline.report.round_table import round_rows
 from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
 from pipeline.split import SplitData, split_dataset
@@ -32,6 +34,7 @@ def run_selection(
     train_round: TrainRound | None = None,
     on_round: Callable[[PruningRun, PruningRound], None] | None = None,
     fit_final: FitFinal | None = fit_final_model,
+    progress: Progress | None = None,
 ) -> PruningResult:
     """Split ``dataset``, run the pruning rounds until a stop rule fires, train the final model.
 
@@ -45,11 +48,14 @@ def run_selection(
         Rounds finished by an earlier, interrupted run; the loop resumes after them.
     train_round : callable or None
         ``train_round(run) -> TrialScores`` trains the next round's trials; the default trains
-        them all in this process (:meth:`PruningRun.train_trials`).
+        them all in this process (:meth:`PruningRun.train_trials`) and tells ``progress`` of
+        every epoch.
     on_round : callable or None
         Called as ``on_round(run, record)`` after every round is recorded.
     fit_final : callable or None
         ``fit_final(split, kept, config) -> FinalModel``; ``None`` skips the final model.
+    progress : Progress or None
+        Told of rounds starting and ending, epochs, and the final model.
 
     Returns
     -------
@@ -66,10 +72,19 @@ def run_selection(
         dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
     )
     run = PruningRun(split, config, rounds=rounds, constant_columns=dataset.constant_columns)
+    progress = progress or NoProgress()
     while not run.done:
-        scores = train_round(run) if train_round is not None else run.train_trials()
+        progress.round_started(run.next_index, len(run.kept), config.epochs)
+        if train_round is not None:
+            scores = train_round(run)
+        else:
+            scores = run.train_trials(on_epoch=progress.epoch)
         record = run.record_round(scores)
+        progress.round_finished(round_rows(run.rounds)[-1])
         if on_round is not None:
             on_round(run, record)
-    final = fit_final(split, list(run.kept), config) if fit_final is not None else None
+    final = None
+    if fit_final is not None:
+        progress.final_started(len(run.kept))
+        final = fit_final(split, list(run.kept), config)
     return run.finish(final)

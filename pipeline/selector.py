@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipeline.data import dataset_from_arrays
 from pipeline.final_model import fit_final_model
+from pipeline.progress import LineProgress
 from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
 from pipeline.settings import (
@@ -24,6 +25,7 @@ from pipeline.settings import (
     setting,
     setting_specs,
 )
+from pipeline.threads import threads_for, torch_threads
 
 
 @dataclass
@@ -35,6 +37,10 @@ class SelectorOptions:
         True, "train the final model", surfaces=frozenset({SELECTOR}),
         doc="Train the final model (``final_model_``); switch off when only the selection "
         "matters.")
+    verbose: bool = setting(
+        False, "print a line per round", surfaces=frozenset({SELECTOR}),
+        doc="Print a line per round (and one for the final model) to stderr, with the "
+        "elapsed time: long fits show they are alive.")
 
 
 _PRUNING_SPECS = tuple(s for s in setting_specs(PruningConfig) if SELECTOR in s.surfaces)
@@ -121,9 +127,11 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         names = self._input_names()
         dataset = dataset_from_arrays(X, y, names, val_size=config.val_size, test_size=0.0)
         # elimination, then the final model
-        result = run_selection(
-            dataset, config, fit_final=fit_final_model if self.fit_final_model else None
-        )
+        with torch_threads(threads_for(config.threads)):
+            result = run_selection(
+                dataset, config, fit_final=fit_final_model if self.fit_final_model else None,
+                progress=LineProgress() if self.verbose else None,
+            )
         # final attributes
         self.result_ = result
         self.rounds_ = result.rounds

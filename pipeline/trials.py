@@ -4,7 +4,7 @@ on the kept channels and their shadows, and the scores they give every channel."
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,6 +132,7 @@ def train_trials(
     config: PruningConfig,
     round_index: int,
     trials: Sequence[int] | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrialScores:
     """Train the given trials of a round jointly (all parts) and score every channel.
 
@@ -156,7 +157,8 @@ def train_trials(
     model_config = model_config.replace(seed=model_config.seed + trials[0])
     model = VAEC(model_config, n_replicas=len(trials), classes=split.classes)
     result = model.fit(
-        "all_parts", X_train, data.y_train, X_val, data.y_val, record_snapshots=False
+        "all_parts", X_train, data.y_train, X_val, data.y_val, record_snapshots=False,
+        on_epoch=on_epoch,
     )
     history = result.history
     best = [history.best_row(r) for r in range(len(trials))]

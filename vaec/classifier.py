@@ -8,6 +8,7 @@ followed by ``fit_classifier_head`` trains a head on the autoencoder's frozen en
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +135,12 @@ class VAEC:
         y_val: Any | None = None,
         *,
         record_snapshots: bool = True,
+        on_epoch: Callable[[int, int], None] | None = None,
     ) -> TrainingResult:
-        """Train with one strategy (by name or object); validation data picks the best epoch."""
+        """Train with one strategy (by name or object); validation data picks the best epoch.
+
+        ``on_epoch(epoch, epochs)`` is told of every finished epoch.
+        """
         strategy = get_strategy(strategy)
         x_t, y_t = self._features(X), self._targets(y)
         if len(x_t) != len(y_t):
@@ -145,7 +150,8 @@ class VAEC:
             if y_val is None:
                 raise InputError("X_val was given without y_val")
             xv_t, yv_t = self._features(X_val, "X_val"), self._targets(y_val, "y_val")
-        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t, record_snapshots=record_snapshots)
+        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
+                       record_snapshots=record_snapshots, on_epoch=on_epoch)
         # the fitted statistics described the network before this run
         self.latent_domain_ = None
         self.reconstruction_check_ = None

@@ -8,6 +8,7 @@ epoch of every replica is tracked with tensor ops.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -151,6 +152,7 @@ def train(
     y_val: torch.Tensor | None = None,
     *,
     record_snapshots: bool = True,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainingResult:
     """Train the parts of ``net`` that ``strategy`` names, on already-placed tensors.
 
@@ -161,7 +163,8 @@ def train(
     The config decides how much is recorded: every epoch on both splits (the default, for
     learning curves), or - for models that only need their final weights and scores, such as a
     pruning round's trials - the validation split every ``eval_every`` epochs, with early
-    stopping on the validation loss.
+    stopping on the validation loss. ``on_epoch(epoch, epochs)`` is told of every finished
+    epoch (a progress display).
     """
     config = net.config
     start = time.perf_counter()
@@ -208,6 +211,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        if on_epoch is not None:
+            on_epoch(epoch, config.epochs)
 
         if epoch % config.eval_every and epoch != config.epochs:
             continue

@@ -295,14 +295,21 @@ def test_a_guard_stop_says_which_channels_are_kept():
     assert "uncertain drops come back, 3 kept" in row.summary()
 
 
-def test_progress_prints_a_line_per_round_only_when_enabled():
+def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
     shown = io.StringIO()
     with RoundProgress(True, Console(file=shown, force_terminal=True, width=200)) as progress:
-        progress.update(_rows()[-1])
-    assert "round 2: trained on 4" in shown.getvalue()
+        progress.round_started(2, 4, epochs=300)
+        progress.epoch(150, 300)
+        progress.console.print(progress._bars.get_renderable())
+        progress.round_finished(_rows()[-1])
+    text = shown.getvalue()
+    assert "round 2: training on 4 channels" in text and "150/300" in text
+    assert "round 2: trained on 4" in text
     quiet = io.StringIO()
     with RoundProgress(False, Console(file=quiet, force_terminal=True)) as progress:
-        progress.update(_rows()[-1])
+        progress.round_started(2, 4, epochs=300)
+        progress.epoch(150, 300)
+        progress.round_finished(_rows()[-1])
     assert quiet.getvalue() == ""
 
 

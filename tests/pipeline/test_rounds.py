@@ -86,7 +86,7 @@ def test_min_features_floor_stops_instead_of_dropping():
 
 def test_n_features_to_select_drops_passing_channels_too():
     s = scores({"a": [0.99], "b": [0.95], "c": [0.9], "d": [0.8]})
-    config = reconstruction_rule(n_features_to_select=2, max_drop_fraction=1.0)
+    config = reconstruction_rule(n_features_to_select=2, step=1.0)
     assert decide_round(1, s, config, None).dropped == ["d", "c"]
     done = decide_round(2, scores({"a": [0.99], "b": [0.95]}), config, None)
     assert done.stop_reason == STOP_N_FEATURES
@@ -176,7 +176,7 @@ def test_rejected_channels_all_go_and_uncertain_ones_under_the_cap():
 def test_with_k_passing_channels_go_too_least_important_first():
     importance = {f"s{i}": 0.1 * (i + 1) for i in range(6)}
     s = shadowed(importance=importance, shared=dict.fromkeys(importance, 0.0))
-    record = decide_round(1, s, PruningConfig(n_features_to_select=4, max_drop_fraction=0.5), None)
+    record = decide_round(1, s, PruningConfig(n_features_to_select=4, step=0.5), None)
     assert record.dropped == ["s0", "s1"]
     assert record.stop_reason == STOP_N_FEATURES  # the budget is reached: no round to confirm
     assert record.ranked()[:4] == ["s5", "s4", "s3", "s2"]

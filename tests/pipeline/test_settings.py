@@ -34,7 +34,7 @@ def test_the_selector_parameters_are_the_declared_ones_with_their_defaults():
     declared = {(s.selector_name or s.name): (None if s.kind is dict else s.default)
                 for s in SPECS if SELECTOR in s.surfaces}
     assert {k: params[k] for k in declared} == declared
-    assert set(params) == {*declared, "fit_final_model"}
+    assert set(params) == {*declared, "fit_final_model", "verbose"}
     # and every one of them reaches the pruning config
     selector = VAECSelector(threshold=0.4, latent_dim=3, random_state=7, model_options={"kl_weight": 0.1})
     config = selector.pruning_config()

@@ -1,0 +1,83 @@
+"""What makes rounds cheap must not change what they select: recording less often, mini-batches
+for tall tables, threads, the device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.data import load_dataset
+from pipeline.pruning_config import TALL_BATCH, TALL_ROWS, PruningConfig
+from pipeline.selection import run_selection
+from pipeline.selector import VAECSelector
+from pipeline.threads import threads_for, usable_cores
+from vaec import ConfigError
+
+
+@pytest.mark.parametrize("name", [pytest.param("madelon", marks=pytest.mark.slow), "breast_cancer"])
+def test_recording_rounds_less_often_does_not_change_the_selection(name):
+    dataset = load_dataset(name)
+    light = run_selection(dataset, PruningConfig(test_size=0.0), fit_final=None)
+    full = run_selection(
+        dataset,
+        PruningConfig(test_size=0.0, model_options={"eval_every": 1, "train_metrics": True}),
+        fit_final=None,
+    )
+    # (early stopping looks at other epochs, so a noise channel may leave a round sooner or
+    # later; what is selected stays)
+    assert light.selected == full.selected
+
+
+def test_round_models_record_validation_only_and_stop_on_its_loss():
+    config = PruningConfig().round_model_config(n_inputs=5, n_classes=2, round_index=1)
+    assert not config.train_metrics and config.eval_every > 1
+    assert config.early_stopping_on == "loss" and config.early_stopping_patience is not None
+    assert not config.restore_best
+
+
+def test_tall_tables_train_on_seeded_mini_batches():
+    config = PruningConfig()
+    assert config.round_model_config(5, 2, 1, n_rows=TALL_ROWS).batch_size is None
+    tall = config.round_model_config(5, 2, 1, n_rows=TALL_ROWS + 1)
+    assert tall.batch_size == TALL_BATCH
+    rng = np.random.default_rng(0)
+    n = TALL_ROWS * 2
+    frame = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"c{i}" for i in range(6)])
+    frame["label"] = (frame["c0"] + frame["c1"] > 0).astype(int)
+    dataset = load_dataset(frame, "label")
+    config = PruningConfig(test_size=0.0, epochs=20)
+    first = run_selection(dataset, config, fit_final=None)
+    again = run_selection(dataset, config, fit_final=None)
+    assert first.rounds[0].score_mean == again.rounds[0].score_mean
+    assert {"c0", "c1"} <= set(first.selected)
+
+
+def test_threads_are_shared_among_groups_and_restored_after_a_fit():
+    assert threads_for(None) == usable_cores()
+    assert threads_for(4, concurrent=2) == 2 and threads_for(1, concurrent=3) == 1
+    before = torch.get_num_threads()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 0] > 0).astype(int)
+    VAECSelector(n_jobs=1, epochs=5, n_trials=1, fit_final_model=False).fit(X, y)
+    assert torch.get_num_threads() == before
+
+
+def test_the_device_is_checked_before_any_training():
+    config = PruningConfig(device="cpu")
+    assert config.round_model_config(3, 2, 1).device == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device 'cuda'"):
+            VAECSelector(device="cuda").fit(np.eye(4), [0, 1, 0, 1])
+
+
+def test_a_verbose_selector_says_what_each_round_did(capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    selector = VAECSelector(epochs=30, verbose=True).fit(X, y)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == len(selector.rounds_) + 1
+    assert "round 1: trained on 5" in lines[0] and "final model on" in lines[-1]
