@@ -8,6 +8,7 @@ parameters are derived from its fields (:func:`pipeline.settings.setting_specs`)
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +38,24 @@ DEFAULT_MODEL_OPTIONS: dict[str, Any] = {
 ROUND_EVAL_EVERY = 10
 ROUND_PATIENCE = 60
 # Tables with more training rows than this train on mini-batches: a full-batch step per epoch
-# would need hundreds of epochs over a tall table, a mini-batch epoch converges in tens.
+# would need hundreds of epochs over a tall table, a mini-batch epoch converges in tens. The
+# batch grows with the table so that an epoch is about TALL_STEPS steps (each step's cost is
+# mostly fixed overhead until the batch is large), between TALL_BATCH and MAX_BATCH rows.
 TALL_ROWS = 2048
-TALL_BATCH = 256
+TALL_BATCH, MAX_BATCH, TALL_STEPS = 256, 8192, 48
 TALL_LEARNING_RATE = 2e-3
 TALL_EVAL_EVERY, TALL_PATIENCE = 2, 10
+# A round on a tall table trains for at most this many optimizer steps (and at least
+# TALL_MIN_EPOCHS epochs): each epoch sees many rows, and a round needs scores, not the last
+# digit of the loss.
+ROUND_STEPS, TALL_MIN_EPOCHS = 1500, 5
+
+
+def tall_batch_size(n_rows: int) -> int:
+    """Mini-batch rows for a table of ``n_rows`` training rows: a power of two near
+    ``n_rows / TALL_STEPS``, within ``[TALL_BATCH, MAX_BATCH]``."""
+    target = max(n_rows / TALL_STEPS, 1.0)
+    return int(min(MAX_BATCH, max(TALL_BATCH, 2 ** round(math.log2(target)))))
 # set by their own settings or by the data, never through model_options
 OWN_SETTINGS = ("latent_dim", "epochs", "seed", "device", "n_inputs", "n_classes")
 
@@ -204,29 +218,33 @@ class PruningConfig:
         validation F1 happens to peak), record the validation split every
         :data:`ROUND_EVAL_EVERY` epochs only, and stop once the validation loss has not improved
         for :data:`ROUND_PATIENCE` epochs. Past :data:`TALL_ROWS` training rows they train on
-        seeded shuffled mini-batches of :data:`TALL_BATCH` rows (see ``n_rows``).
+        seeded shuffled mini-batches (:func:`tall_batch_size`), look every
+        :data:`TALL_EVAL_EVERY` epochs and give up after :data:`TALL_PATIENCE`.
         """
         options = {"restore_best": False, "train_metrics": False,
                    "eval_every": ROUND_EVAL_EVERY, "early_stopping_on": "loss",
                    "early_stopping_patience": ROUND_PATIENCE,
-                   **self._tall_options(n_rows, rounds=True),
-                   **self._model_options(), "seed": self.seed + 1000 * round_index}
+                   **self._model_options(), **self._tall_options(n_rows, rounds=True),
+                   **self.model_options, "seed": self.seed + 1000 * round_index}
         return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
 
-    @staticmethod
-    def _tall_options(n_rows: int, rounds: bool = False) -> dict[str, Any]:
+    def _tall_options(self, n_rows: int, rounds: bool = False) -> dict[str, Any]:
         if n_rows <= TALL_ROWS:
             return {}
-        options = {"batch_size": TALL_BATCH, "learning_rate": TALL_LEARNING_RATE}
+        batch = tall_batch_size(n_rows)
+        options: dict[str, Any] = {"batch_size": batch, "learning_rate": TALL_LEARNING_RATE}
         if rounds:  # a mini-batch epoch is many steps: look and give up sooner
-            options |= {"eval_every": TALL_EVAL_EVERY, "early_stopping_patience": TALL_PATIENCE}
+            steps_per_epoch = math.ceil(n_rows / batch)
+            epochs = max(TALL_MIN_EPOCHS, math.ceil(ROUND_STEPS / steps_per_epoch))
+            options |= {"eval_every": TALL_EVAL_EVERY, "early_stopping_patience": TALL_PATIENCE,
+                        "epochs": min(self.epochs, epochs)}
         return options
 
     def final_model_config(self, n_inputs: int, n_classes: int, n_rows: int = 0) -> VAECConfig:
         """The config of the final model on the kept channels (mini-batches past
         :data:`TALL_ROWS` training rows, as the rounds)."""
-        options = {**self._tall_options(n_rows), **self._model_options(), "seed": self.seed,
-                   **self.final_model_options}
+        options = {**self._model_options(), **self._tall_options(n_rows), **self.model_options,
+                   "seed": self.seed, **self.final_model_options}
         return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,6 +50,8 @@ PASSING = (RELEVANT, RECONSTRUCTABLE, BOTH, PASSES)
 # Smallest spread of the shadows' scores: importance on its effect scale (the square root of
 # nats per row), R² in its own unit.
 EFFECT_FLOOR, R2_FLOOR = 1e-2, 1e-3
+# How many standard errors under its importance a channel is ranked with a budget of k.
+LOWER_BOUND_Z = 2.0
 
 
 def effect_scale(importance: np.ndarray) -> np.ndarray:
@@ -87,8 +89,9 @@ class PruningRound:
         signed square root, see :func:`effect_scale`).
     evidence : dict of str to float
         What ranks the channels, larger is better: the larger of the two t; with
-        ``n_features_to_select`` the importance t alone (a budget of k goes to the channels
-        the head needs most); under the reconstruction rule, the R².
+        ``n_features_to_select`` the lower bound of the importance (mean minus two standard
+        errors over the rows: a budget of k goes to the channels the head surely needs
+        most); under the reconstruction rule, the R².
     decision : dict of str to str
         Every channel's fate: ``relevant``, ``reconstructable``, ``relevant+reconstructable``,
         ``rejected`` or ``uncertain`` (``passes`` / ``below threshold`` under the
@@ -177,8 +180,10 @@ def _relevance_fates(
     if config.n_features_to_select is None:
         evidence = np.maximum(importance.t, shared.t)
     else:
-        # k is a budget: the channels the head needs most
-        evidence = importance.t
+        # k is a budget: the channels the head surely needs most, by the lower bound of their
+        # importance (a channel away from its mean on a few rows only has a wide one)
+        lower = scores.importance - LOWER_BOUND_Z * scores.importance_se
+        evidence = lower.mean(axis=0)
     record.importance_mean = _per_channel(channels, importance.mean)
     record.importance_std = _per_channel(channels, importance.std)
     record.shared_mean = _per_channel(channels, shared.mean)

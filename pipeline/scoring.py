@@ -47,11 +47,14 @@ def _r2(mse: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.where(defined[None], 1.0 - mse / np.where(defined, variance, 1.0)[None], 0.0)
 
 
-def ablation_channel_scores(model: VAEC, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Importance and shared R² of every channel for every replica, each ``(replicas, channels)``.
+def ablation_channel_scores(
+    model: VAEC, X: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Importance, its standard error and shared R² of every channel for every replica, each
+    ``(replicas, channels)``.
 
     * importance: the rise of the head's cross-entropy (nats per row, sampling off) when the
-      channel is held at its training mean;
+      channel is held at its training mean, and its standard error over the rows;
     * shared R²: ``1 - MSE_c / Var_c`` of the decoder's output for the channel held at its mean,
       i.e. what the neck carries of it from the other channels (0 for a channel nearly constant
       on these rows).
@@ -61,5 +64,6 @@ def ablation_channel_scores(model: VAEC, X: np.ndarray, y: np.ndarray) -> tuple[
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     scores = ablation_scores(model.net, x, model.class_indices(y))
     importance = scores.importance.double().cpu().numpy()
+    importance_se = scores.importance_se.double().cpu().numpy()
     own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
-    return importance, _r2(own_mse, np.asarray(X, dtype=np.float64))
+    return importance, importance_se, _r2(own_mse, np.asarray(X, dtype=np.float64))

@@ -39,6 +39,8 @@ class TrialScores:
     importance : ndarray of shape (n_trials, n_channels) or None
         Importance of every channel: the rise of the head's loss (nats per row) when it is held
         at its mean.
+    importance_se : ndarray of shape (n_trials, n_channels) or None
+        Its standard error over the scoring rows.
     shared_r2 : ndarray of shape (n_trials, n_channels) or None
         R² of every channel with its own input held at its mean: what the neck carries of it
         from the other channels.
@@ -59,6 +61,7 @@ class TrialScores:
     val_f1: np.ndarray
     seconds: float
     importance: np.ndarray | None = None
+    importance_se: np.ndarray | None = None
     shared_r2: np.ndarray | None = None
     shadow_sources: list[str] = field(default_factory=list)
     shadow_r2: np.ndarray | None = None
@@ -86,6 +89,7 @@ class TrialScores:
             val_f1=joined("val_f1"),
             seconds=max(p.seconds for p in parts),
             importance=joined("importance"),
+            importance_se=joined("importance_se"),
             shared_r2=joined("shared_r2"),
             shadow_sources=list(first.shadow_sources),
             shadow_r2=joined("shadow_r2"),
@@ -175,8 +179,9 @@ def train_trials(
     if shadows is not None:
         rows_seed = config.seed + 1000 * round_index + _ROWS_SEED
         X_score, y_score = scoring_rows(X_train, data.y_train, X_val, data.y_val, rows_seed)
-        importance, shared = ablation_channel_scores(model, X_score, y_score)
+        importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score)
         scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:]
+        scores.importance_se = importance_se[:, :n]
         scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:]
         scores.shadow_sources = [channels[s] for s in shadows.sources]
         scores.shadow_r2 = r2[:, n:]

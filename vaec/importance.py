@@ -34,13 +34,14 @@ from vaec.model import VAECNet
 
 # rows x channels evaluated in one batch: bounds its memory to about
 # replicas * budget * (hidden width) floats
-DEFAULT_ROWS_TIMES_CHANNELS = 2_000_000
+DEFAULT_ROWS_TIMES_CHANNELS = 250_000
 
 
 class AblationScores(NamedTuple):
     """Per replica and channel, ``(replicas, channels)``."""
 
     importance: torch.Tensor
+    importance_se: torch.Tensor
     own_reconstruction_mse: torch.Tensor
 
 
@@ -69,6 +70,8 @@ def ablation_scores(
     -------
     AblationScores
         ``importance``: mean loss with the channel held at 0 minus the mean loss as it is;
+        ``importance_se``: its standard error over the rows (large for a channel that is away
+        from its mean on a few rows only: its importance rests on them);
         ``own_reconstruction_mse``: mean squared error of the decoder on the channel itself
         (against its true values) with its input held at 0.
     """
@@ -77,10 +80,10 @@ def ablation_scores(
     layer = encoder.input_layer
     n_replicas = net.n_replicas
     pre = layer(net.expand(x))  # (replicas, rows, hidden)
-    base = prediction_losses(net.head(encoder.z_mean_from_input_layer(pre)), y).mean(dim=-1)
+    base = prediction_losses(net.head(encoder.z_mean_from_input_layer(pre)), y)
     n_rows, n_channels = x.shape
     chunk = max(1, rows_times_channels // max(n_rows, 1))
-    importance, own_mse = [], []
+    importance, importance_se, own_mse = [], [], []
     for start in range(0, n_channels, chunk):
         stop = min(start + chunk, n_channels)
         width = stop - start
@@ -88,12 +91,15 @@ def ablation_scores(
         shift = -x[:, start:stop].T.unsqueeze(0).unsqueeze(-1) * layer.weight[:, start:stop].unsqueeze(2)
         changed = (pre.unsqueeze(1) + shift).reshape(n_replicas, width * n_rows, pre.shape[-1])
         z = encoder.z_mean_from_input_layer(changed)
-        losses = prediction_losses(net.head(z), y).view(n_replicas, width, n_rows)
-        importance.append(losses.mean(dim=-1) - base.unsqueeze(1))
+        rise = prediction_losses(net.head(z), y).view(n_replicas, width, n_rows) - base.unsqueeze(1)
+        importance.append(rise.mean(dim=-1))
+        importance_se.append(rise.std(dim=-1) / n_rows**0.5)
         # the decoder's output for channel c only: its hidden layers, then column c of the last
         hidden = decoder.trunk(z).view(n_replicas, width, n_rows, -1)
         out_w = decoder.out.weight[:, :, start:stop]  # (replicas, hidden, chunk)
         out_b = decoder.out.bias[:, 0, start:stop]  # (replicas, chunk)
         own = torch.einsum("rgnh,rhg->rgn", hidden, out_w) + out_b.unsqueeze(-1)
         own_mse.append((own - x[:, start:stop].T.unsqueeze(0)).pow(2).mean(dim=-1))
-    return AblationScores(torch.cat(importance, dim=1), torch.cat(own_mse, dim=1))
+    return AblationScores(
+        torch.cat(importance, dim=1), torch.cat(importance_se, dim=1), torch.cat(own_mse, dim=1)
+    )

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipeline.data import load_dataset
-from pipeline.pruning_config import TALL_BATCH, TALL_ROWS, PruningConfig
+from pipeline.pruning_config import TALL_ROWS, PruningConfig, tall_batch_size
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
 from pipeline.threads import threads_for, usable_cores
@@ -41,7 +41,7 @@ def test_tall_tables_train_on_seeded_mini_batches():
     config = PruningConfig()
     assert config.round_model_config(5, 2, 1, n_rows=TALL_ROWS).batch_size is None
     tall = config.round_model_config(5, 2, 1, n_rows=TALL_ROWS + 1)
-    assert tall.batch_size == TALL_BATCH
+    assert tall.batch_size == tall_batch_size(TALL_ROWS + 1)
     rng = np.random.default_rng(0)
     n = TALL_ROWS * 2
     frame = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"c{i}" for i in range(6)])

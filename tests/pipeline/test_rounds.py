@@ -46,7 +46,8 @@ def shadowed(importance: dict[str, float], shared: dict[str, float], f1: float =
     return TrialScores(
         list(range(trials)), channels, around(shared, 0.05), np.full(trials, f1),
         np.full(trials, f1), 0.1,
-        importance=around(importance, 0.01), shared_r2=around(shared, 0.05),
+        importance=around(importance, 0.01), importance_se=np.full((trials, len(channels)), 1e-3),
+        shared_r2=around(shared, 0.05),
         shadow_sources=[channels[i % len(channels)] for i in range(n_shadows)],
         shadow_r2=0.05 * rng.normal(size=(trials, n_shadows)),
         shadow_shared_r2=0.05 * rng.normal(size=(trials, n_shadows)),
