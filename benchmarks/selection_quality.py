@@ -51,12 +51,13 @@ import torch
 from peers import Selection
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from pipeline.selector import VAECSelector
+from pipeline.split import stratified_indices
 from vaec.atomic_files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
@@ -170,8 +171,8 @@ class Evaluation:
         self.k = bench_data.FIXED_K.get(name)
         values = X.to_numpy(dtype=np.float64)
         if self.k is not None:  # MNIST protocol: select on 80%, score on the held-out 20%
-            train, test = train_test_split(np.arange(len(y)), test_size=MNIST_TEST_SIZE,
-                                           stratify=y, random_state=0)
+            train, test, _ = stratified_indices(y, val_size=MNIST_TEST_SIZE, test_size=0.0,
+                                                seed=0)
             self.train, self.test = train, test
             self.rare = (values != 0).mean(axis=0) < RARE_PIXEL_FRACTION
         else:

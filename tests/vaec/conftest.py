@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.split import stratified_indices
 from vaec.config import VAECConfig
 
 
@@ -15,9 +15,8 @@ from vaec.config import VAECConfig
 def cancer():
     """breast_cancer, standardised on a stratified 70/30 split (seed 0)."""
     X, y = load_breast_cancer(return_X_y=True)
-    X_train, X_val, y_train, y_val = train_test_split(
-        X, y, test_size=0.3, stratify=y, random_state=0
-    )
+    train, val, _ = stratified_indices(y, val_size=0.3, test_size=0.0, seed=0)
+    X_train, X_val, y_train, y_val = X[train], X[val], y[train], y[val]
     scaler = StandardScaler().fit(X_train)
     return (
         scaler.transform(X_train).astype(np.float32), y_train,

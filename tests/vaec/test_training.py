@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.split import stratified_indices
 from vaec.classifier import VAEC
 from vaec.config import VAECConfig
 from vaec.history import history_columns
@@ -97,7 +97,8 @@ def test_early_stopping_ends_training(cancer, small_config):
 
 def test_all_parts_learns_digits_with_many_classes():
     X, y = load_digits(return_X_y=True)
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    train, val, _ = stratified_indices(y, val_size=0.3, test_size=0.0, seed=0)
+    X_train, X_val, y_train, y_val = X[train], X[val], y[train], y[val]
     scaler = StandardScaler().fit(X_train)
     config = VAECConfig(n_inputs=64, n_classes=10, latent_dim=8, epochs=60, learning_rate=5e-3)
     model = VAEC(config)
