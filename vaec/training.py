@@ -139,6 +139,16 @@ def _batches(
     return list(order.split(batch_size))
 
 
+def _adamw(parameters: list[torch.Tensor], config: VAECConfig) -> torch.optim.Optimizer:
+    """AdamW as one fused kernel where this torch has it (a step of a small model is mostly
+    per-parameter overhead), else the multi-tensor version."""
+    options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    try:
+        return torch.optim.AdamW(parameters, fused=True, **options)
+    except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device
+        return torch.optim.AdamW(parameters, foreach=True, **options)
+
+
 def _improved(primary, second, best_primary, best_second):
     return (primary > best_primary) | ((primary == best_primary) & (second > best_second))
 
@@ -175,9 +185,7 @@ def train(
         p.requires_grad_(False)
     for p in trainable:
         p.requires_grad_(True)
-    optimizer = torch.optim.AdamW(
-        trainable, lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = _adamw(trainable, config)
     noise = replica_generators(config.seed, net.n_replicas, device)
     eval_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, net.n_replicas, device)
     order_gen = torch.Generator().manual_seed(config.seed)
@@ -199,11 +207,14 @@ def train(
     snapshots: list[LatentSnapshot] = []
     nan_row = torch.full((net.n_replicas, n_metrics), torch.nan, dtype=torch.float64, device=device)
 
-    for epoch in range(1, config.epochs + 1):
-        # training: frozen parts stay in evaluation mode (no dropout noise)
+    def training_mode() -> None:
+        # frozen parts stay in evaluation mode (no dropout noise)
         net.eval()
         for name in strategy.trains:
             net.part(name).train()
+
+    training_mode()
+    for epoch in range(1, config.epochs + 1):
         batches = _batches(x.shape[0], config.batch_size, order_gen)
         for index in batches if batches is not None else [None]:
             xb, yb = (x, y) if index is None else (x[index.to(device)], y[index.to(device)])
@@ -214,7 +225,7 @@ def train(
         if on_epoch is not None:
             on_epoch(epoch, config.epochs)
 
-        if epoch % config.eval_every and epoch != config.epochs:
+        if epoch % config.eval_every and epoch != config.epochs and epoch not in snap_at:
             continue
         # evaluation
         net.eval()
@@ -247,6 +258,7 @@ def train(
             if epoch not in snap_at and record_snapshots:
                 snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, eval_noise))
             break
+        training_mode()
 
     if best_state:
         with torch.no_grad():
