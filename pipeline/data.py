@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
 from pipeline.tables import TABLE_SUFFIXES, read_table
+from pipeline.task import resolve_task
 from pipeline.validation import DataError, validate_frame
 
 
@@ -26,8 +27,8 @@ class Dataset:
         ``breast_cancer`` etc., the file stem, or ``dataframe``.
     frame : DataFrame
         The feature columns (constant ones already dropped) and the target column.
-    target : str
-        Name of the target column.
+    target : str or None
+        Name of the target column (None without one: the unsupervised task).
     feature_names : list of str
         Feature columns in frame order.
     constant_columns : list of str
@@ -38,16 +39,19 @@ class Dataset:
         ``builtin:<name>``, the resolved file path, or ``dataframe``.
     label_names : dict or None
         Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
+    task : str
+        ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.task`).
     """
 
     name: str
     frame: pd.DataFrame
-    target: str
+    target: str | None
     feature_names: list[str]
     constant_columns: list[str]
     truth: dict[str, list[str]] | None
     source: str
     label_names: dict[Any, str] | None = None
+    task: str = "classification"
 
     def class_names(self, classes: Any) -> list[str]:
         """Names of ``classes`` (labels in index order) for legends: readable when known."""
@@ -60,35 +64,53 @@ class Dataset:
         return self.frame[self.feature_names].to_numpy(dtype=np.float64)
 
     @property
-    def y(self) -> np.ndarray:
-        """Target labels."""
-        return self.frame[self.target].to_numpy()
+    def y(self) -> np.ndarray | None:
+        """Target labels or values (None without a target)."""
+        return None if self.target is None else self.frame[self.target].to_numpy()
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description of the data."""
-        counts = self.frame[self.target].value_counts().sort_index()
-        return {
+        summary: dict[str, Any] = {
             "name": self.name,
             "source": self.source,
             "target": self.target,
+            "task": self.task,
             "n_rows": len(self.frame),
             "n_features": len(self.feature_names),
-            "n_classes": len(counts),
-            "class_counts": {str(k): int(v) for k, v in counts.items()},
+            "n_classes": None,
             "feature_names": list(self.feature_names),
             "constant_columns": list(self.constant_columns),
         }
+        if self.task == "classification":
+            counts = self.frame[self.target].value_counts().sort_index()
+            summary["n_classes"] = len(counts)
+            summary["class_counts"] = {str(k): int(v) for k, v in counts.items()}
+        elif self.task == "regression":
+            values = self.frame[self.target].astype(np.float64)
+            summary["target_stats"] = {"mean": float(values.mean()), "std": float(values.std()),
+                                       "min": float(values.min()), "max": float(values.max())}
+        return summary
 
 
 def _validated(
-    frame: pd.DataFrame, target: str, *, val_size: float, test_size: float, **fields: Any
+    frame: pd.DataFrame,
+    target: str | None,
+    *,
+    val_size: float,
+    test_size: float,
+    task: str = "auto",
+    **fields: Any,
 ) -> Dataset:
     frame.columns = [str(c) for c in frame.columns]
-    constant = validate_frame(frame, target, val_size=val_size, test_size=test_size)
+    if target is not None and target not in frame.columns:
+        validate_frame(frame, target)  # names the missing target
+    y = None if target is None else frame[target].to_numpy()
+    task = resolve_task(task, y, target)
+    constant = validate_frame(frame, target, val_size=val_size, test_size=test_size, task=task)
     frame = frame.drop(columns=constant)
     features = [c for c in frame.columns if c != target]
     return Dataset(frame=frame, target=target, feature_names=features, constant_columns=constant,
-                   **fields)
+                   task=task, **fields)
 
 
 # The last built-in set or file loaded, reused while the file is unchanged: the command line
@@ -104,6 +126,7 @@ def load_dataset(
     madelon_options: dict[str, Any] | None = None,
     val_size: float = 0.2,
     test_size: float = 0.2,
+    task: str = "auto",
 ) -> Dataset:
     """Load and validate a data set; raises :class:`DataError` before any training.
 
@@ -113,25 +136,26 @@ def load_dataset(
         A built-in name (``breast_cancer``, ``digits``, ``wine``, ``madelon``), a ``.csv`` or
         ``.parquet`` path, or a DataFrame.
     target : str or None
-        Target column; required for files and DataFrames (built-ins use ``target``).
+        Target column (built-ins use ``target``); without one the task is unsupervised.
     madelon_options : dict or None
         Arguments of :func:`pipeline.madelon.make_madelon`.
     val_size, test_size : float
         The split the data must support (every class needs a row in every part).
+    task : str
+        ``auto`` (decided from the target, see :mod:`pipeline.task`), ``classification``,
+        ``regression`` or ``unsupervised``.
     """
     global _last_file
     if isinstance(source, pd.DataFrame):
-        if target is None:
-            raise DataError("a target column is required for a DataFrame")
         return _validated(source.copy(), target, val_size=val_size, test_size=test_size,
-                          name="dataframe", truth=None, source="dataframe")
+                          task=task, name="dataframe", truth=None, source="dataframe")
     if isinstance(source, str) and source in BUILTIN_DATASETS:
-        key = ("builtin", source, target, val_size, test_size, repr(madelon_options))
+        key = ("builtin", source, target, val_size, test_size, task, repr(madelon_options))
         if _last_file is not None and _last_file[0] == key:
             return _last_file[1]
         frame, truth, label_names = builtin_frame(source, madelon_options)
         dataset = _validated(frame, target or BUILTIN_TARGET, val_size=val_size,
-                             test_size=test_size, name=source, truth=truth,
+                             test_size=test_size, task=task, name=source, truth=truth,
                              source=f"builtin:{source}", label_names=label_names)
         _last_file = (key, dataset)
         return dataset
@@ -141,13 +165,11 @@ def load_dataset(
             f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
             f"or a {'/'.join(TABLE_SUFFIXES)} file"
         )
-    if target is None:
-        raise DataError(f"a target column is required for {path}")
-    key = _file_key(path, target, val_size, test_size)
+    key = _file_key(path, target, val_size, test_size, task)
     if key is not None and _last_file is not None and _last_file[0] == key:
         return _last_file[1]
     dataset = _validated(read_table(path), target, val_size=val_size, test_size=test_size,
-                         name=path.stem, truth=None, source=str(path.resolve()))
+                         task=task, name=path.stem, truth=None, source=str(path.resolve()))
     if key is not None:
         _last_file = (key, dataset)
     return dataset
@@ -163,26 +185,30 @@ def _file_key(path: Path, *options: Any) -> tuple[Any, ...] | None:
 
 def dataset_from_arrays(
     X: np.ndarray,
-    y: np.ndarray,
+    y: np.ndarray | None,
     feature_names: Sequence[str],
     *,
     val_size: float = 0.2,
     test_size: float = 0.0,
+    task: str = "auto",
 ) -> Dataset:
-    """A validated :class:`Dataset` of a feature matrix and its labels (the selector's input)."""
+    """A validated :class:`Dataset` of a feature matrix and its target (the selector's input;
+    ``y`` None for the unsupervised task)."""
     X = np.asarray(X)
     if X.ndim != 2:
         raise DataError(f"X must be 2-dimensional, got {X.ndim} dimensions")
     names = [str(n) for n in feature_names]
     if len(names) != X.shape[1]:
         raise DataError(f"{len(names)} feature names for {X.shape[1]} columns")
-    y = np.asarray(y).ravel()
-    if len(y) != X.shape[0]:
-        raise DataError(f"X has {X.shape[0]} rows but y has {len(y)}")
     frame = pd.DataFrame(X, columns=pd.Index(names))
-    target = "y"
-    while target in names:  # never collide with a feature name
-        target += "_"
-    frame[target] = y
-    return _validated(frame, target, val_size=val_size, test_size=test_size,
+    target = None
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) != X.shape[0]:
+            raise DataError(f"X has {X.shape[0]} rows but y has {len(y)}")
+        target = "y"
+        while target in names:  # never collide with a feature name
+            target += "_"
+        frame[target] = y
+    return _validated(frame, target, val_size=val_size, test_size=test_size, task=task,
                       name="arrays", truth=None, source="arrays")

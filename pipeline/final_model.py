@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from pipeline.pruning_config import PruningConfig
 from pipeline.split import SplitData
@@ -46,12 +46,17 @@ class FinalModel:
         Training strategy used.
     metrics : dict of str to float
         ``val_accuracy``, ``val_f1`` and, when the split has a test part, ``test_accuracy``,
-        ``test_f1`` (sampling off). The test split is touched only here.
+        ``test_f1`` (sampling off); for regression ``val_r2``, ``val_mae`` (in the target's
+        units), ...; without a target the reconstruction's ``val_reconstruction_r2``, ...
+        The test split is touched only here.
     mean, scale : ndarray
         The training scaler's mean and scale of ``channels``: raw values go in as
         ``(raw - mean) / scale``.
     target : str or None
         The target column of the training data.
+    target_mean, target_scale : float
+        Regression: the head predicts ``(y - target_mean) / target_scale``; predictions are
+        given back in the target's units.
     training : TrainingResult or None
         History, best epoch and latent snapshots of its training (``None`` when loaded).
     seconds : float
@@ -65,6 +70,8 @@ class FinalModel:
     mean: np.ndarray
     scale: np.ndarray
     target: str | None = None
+    target_mean: float = 0.0
+    target_scale: float = 1.0
     training: TrainingResult | None = field(default=None, repr=False)
     seconds: float = 0.0
 
@@ -90,6 +97,8 @@ class FinalModel:
             "mean": [float(m) for m in self.mean],
             "scale": [float(s) for s in self.scale],
             "target": self.target,
+            "target_mean": self.target_mean,
+            "target_scale": self.target_scale,
             "strategy": self.strategy,
             "metrics": self.metrics,
         }
@@ -123,31 +132,48 @@ class FinalModel:
             strategy=str(preprocessing.get("strategy", "")),
             metrics=dict(preprocessing.get("metrics") or {}),
             mean=mean, scale=scale, target=preprocessing.get("target"),
+            target_mean=float(preprocessing.get("target_mean", 0.0)),
+            target_scale=float(preprocessing.get("target_scale", 1.0)),
         )
 
 
-def _scores(y_true: np.ndarray, y_pred: np.ndarray, classes: np.ndarray) -> tuple[float, float]:
-    """Accuracy and F1 as the training loop counts them (binary: the second class positive)."""
-    if len(classes) == 2:
-        f1 = f1_score(y_true, y_pred, average="binary", pos_label=classes[1], zero_division=0)
-    else:
-        f1 = f1_score(y_true, y_pred, average="macro", zero_division=0)
-    return float(accuracy_score(y_true, y_pred)), float(f1)
+def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
+    """The task's two scores, as the training loop counts them but in the target's units:
+    accuracy and F1 (binary: the second class positive); R² and MAE; the reconstruction's R²
+    (mean over channels) and MAE."""
+    if split.task == "classification":
+        y_pred = model.predict(X)
+        classes = split.classes
+        if len(classes) == 2:
+            f1 = f1_score(y, y_pred, average="binary", pos_label=classes[1], zero_division=0)
+        else:
+            f1 = f1_score(y, y_pred, average="macro", zero_division=0)
+        return {"accuracy": float(accuracy_score(y, y_pred)), "f1": float(f1)}
+    if split.task == "regression":
+        y_pred = model.predict(X) * split.target_scale + split.target_mean
+        return {"r2": float(r2_score(y, y_pred)), "mae": float(mean_absolute_error(y, y_pred))}
+    reconstruction = model.reconstruct(X)
+    return {"reconstruction_r2": float(r2_score(X, reconstruction)),
+            "reconstruction_mae": float(mean_absolute_error(X, reconstruction))}
 
 
 def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningConfig) -> FinalModel:
-    """Train ``config.final_strategy`` on ``channels``; best epoch by validation F1."""
+    """Train ``config.final_strategy`` on ``channels`` (the autoencoder without a target); best
+    epoch by the task's validation score."""
     start = time.perf_counter()
     data = split.columns(list(channels))
-    n_classes = len(split.classes)
     model_config = config.final_model_config(
-        n_inputs=len(channels), n_classes=n_classes, n_rows=len(data.X_train)
+        n_inputs=len(channels), n_classes=split.n_classes, n_rows=len(data.X_train),
+        task=split.task,
     )
     model = VAEC(model_config, classes=split.classes)
-    training = model.fit(config.final_strategy, data.X_train, data.y_train, data.X_val, data.y_val)
+    # without a target the final model is the autoencoder
+    strategy = "autoencoder" if split.task == "unsupervised" else config.final_strategy
+    training = model.fit(strategy, data.X_train, split.head_target(data.y_train), data.X_val,
+                         split.head_target(data.y_val))
     # the domain of validity of the head: where the training rows sit in the neck
     model.fit_latent_domain(data.X_train, seed=model_config.seed)
-    if "decoder" in get_strategy(config.final_strategy).trains:
+    if "decoder" in get_strategy(strategy).trains:
         # a trained decoder reconstructs rows like the training rows: a second check
         model.fit_reconstruction_check(data.X_train)
     metrics: dict[str, float] = {}
@@ -155,16 +181,17 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningCo
     if data.X_test is not None:
         parts.append(("test", data.X_test, data.y_test))
     for name, X, y in parts:
-        accuracy, f1 = _scores(y, model.predict(X), split.classes)
-        metrics[f"{name}_accuracy"], metrics[f"{name}_f1"] = accuracy, f1
+        metrics |= {f"{name}_{k}": v for k, v in _scores(model, split, X, y).items()}
     return FinalModel(
         model=model,
         channels=list(channels),
-        strategy=config.final_strategy,
+        strategy=strategy,
         metrics=metrics,
         mean=data.scaler.mean_.copy(),
         scale=data.scaler.scale_.copy(),
         target=split.target,
+        target_mean=split.target_mean,
+        target_scale=split.target_scale,
         training=training,
         seconds=time.perf_counter() - start,
     )
@@ -177,6 +204,8 @@ def predictions_frame(final: FinalModel, frame: pd.DataFrame, n_sigma: float = 3
     """
     predictions = final.model.predict_with_confidence(final.scaled(frame), n_sigma=n_sigma)
     predictions.index = frame.index
+    if "prediction" in predictions:  # regression: back in the target's units
+        predictions["prediction"] = predictions["prediction"] * final.target_scale + final.target_mean
     return predictions
 
 

@@ -97,7 +97,7 @@ class PruningRun:
             raise ValueError(
                 f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}"
             )
-        best = max((r.val_f1 for r in self.rounds), default=None)
+        best = max((r.val_score for r in self.rounds), default=None)
         previous = self.rounds[-1] if self.rounds else None
         record = decide_round(self.next_index, scores, self.config, best, previous)
         self._apply(record)

@@ -21,6 +21,7 @@ from pipeline.settings import (
     setting,
     setting_specs,
 )
+from pipeline.task import TASK_CHOICES
 from vaec.config import ConfigError, VAECConfig, unknown_fields
 
 # Model settings of the pruning rounds that have no setting of their own (``model_options``
@@ -57,7 +58,7 @@ def tall_batch_size(n_rows: int) -> int:
     target = max(n_rows / TALL_STEPS, 1.0)
     return int(min(MAX_BATCH, max(TALL_BATCH, 2 ** round(math.log2(target)))))
 # set by their own settings or by the data, never through model_options
-OWN_SETTINGS = ("latent_dim", "epochs", "seed", "device", "n_inputs", "n_classes")
+OWN_SETTINGS = ("latent_dim", "epochs", "seed", "device", "task", "n_inputs", "n_classes")
 
 FINAL_STRATEGIES = ("all_parts", "var_mlp_classifier")
 CRITERIA = ("relevance", "reconstruction")
@@ -87,6 +88,15 @@ class PruningConfig:
         "``reconstruction``: the method's original rule, R² against ``threshold`` alone (it "
         "measures redundancy, not relevance: it drops strong independent channels and keeps "
         "near-constant ones).")
+    task: str = setting(
+        "auto", "what the head learns: auto (from the target), classification, regression, or "
+        "unsupervised (no target: reconstruction only)", choices=TASK_CHOICES,
+        doc="What the classifier head learns. ``auto``: no target means ``unsupervised``; a "
+        "numeric target with fractional values or more than 20 distinct values means "
+        "``regression`` (the head predicts the standardised value, squared error; scores R² and "
+        "MAE; the guard watches validation R²; the split stratifies on quantile bins of the "
+        "target); anything else ``classification``. ``unsupervised``: the rounds train the "
+        "autoencoder alone and a channel stays when its shared R² beats the shadows'.")
     n_trials: int = setting(
         3, "models trained per round to score the channels", low=1, metavar="N",
         doc="Independent models (seeds ``seed + 1000 * round + trial``) trained per round, in "
@@ -209,7 +219,12 @@ class PruningConfig:
                 "latent_dim": self.latent_dim, "epochs": self.epochs, "device": self.device}
 
     def round_model_config(
-        self, n_inputs: int, n_classes: int, round_index: int, n_rows: int = 0
+        self,
+        n_inputs: int,
+        n_classes: int,
+        round_index: int,
+        n_rows: int = 0,
+        task: str = "classification",
     ) -> VAECConfig:
         """The model config of one pruning round (replica ``r`` is seeded ``seed + r``).
 
@@ -226,7 +241,7 @@ class PruningConfig:
                    "early_stopping_patience": ROUND_PATIENCE,
                    **self._model_options(), **self._tall_options(n_rows, rounds=True),
                    **self.model_options, "seed": self.seed + 1000 * round_index}
-        return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
+        return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, task=task, **options)
 
     def _tall_options(self, n_rows: int, rounds: bool = False) -> dict[str, Any]:
         if n_rows <= TALL_ROWS:
@@ -240,12 +255,14 @@ class PruningConfig:
                         "epochs": min(self.epochs, epochs)}
         return options
 
-    def final_model_config(self, n_inputs: int, n_classes: int, n_rows: int = 0) -> VAECConfig:
+    def final_model_config(
+        self, n_inputs: int, n_classes: int, n_rows: int = 0, task: str = "classification"
+    ) -> VAECConfig:
         """The config of the final model on the kept channels (mini-batches past
         :data:`TALL_ROWS` training rows, as the rounds)."""
         options = {**self._model_options(), **self._tall_options(n_rows), **self.model_options,
                    "seed": self.seed, **self.final_model_options}
-        return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, **options)
+        return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, task=task, **options)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (tuples become lists)."""

@@ -74,10 +74,14 @@ class PruningRound:
         Validation reconstruction R² per channel: mean and standard deviation over trials.
     dropped : list of str
         Channels this round removed, worst first.
-    val_accuracy, val_f1 : float
-        Validation accuracy and F1 (sampling off, best epoch), mean over trials.
-    val_f1_std : float
-        Standard deviation of the validation F1 over trials.
+    val_score : float
+        The validation score the accuracy guard watches (F1; R² for regression; the
+        reconstruction's R² without a target), sampling off, best epoch, mean over trials.
+    val_score_std : float
+        Its standard deviation over trials.
+    val_metrics : dict of str to float
+        Both of the task's validation scores, mean over trials (``accuracy`` and ``f1``;
+        ``r2`` and ``mae``; ``reconstruction_r2`` and ``reconstruction_mae``).
     seconds : float
         Wall-clock seconds of the round.
     stop_reason : str or None
@@ -112,9 +116,9 @@ class PruningRound:
     score_mean: dict[str, float]
     score_std: dict[str, float]
     dropped: list[str]
-    val_accuracy: float
-    val_f1: float
-    val_f1_std: float
+    val_score: float
+    val_score_std: float
+    val_metrics: dict[str, float]
     seconds: float
     stop_reason: str | None = None
     importance_mean: dict[str, float] = field(default_factory=dict)
@@ -138,6 +142,11 @@ class PruningRound:
     def from_dict(cls, data: dict[str, Any]) -> PruningRound:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
+
+    @property
+    def score_name(self) -> str:
+        """Name of :attr:`val_score` among :attr:`val_metrics`."""
+        return next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), "f1")
 
     def ranked(self) -> list[str]:
         """The channels best first: by evidence, ties by name."""
@@ -170,13 +179,17 @@ def _relevance_fates(
         effect_scale(scores.importance), effect_scale(scores.shadow_importance), EFFECT_FLOOR
     )
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
-    p_bar = passing_p(np.concatenate([importance.p, shared.p]), config.fdr)
+    # without a target only reconstruction speaks: the importance tests are left out
+    supervised = scores.task != "unsupervised"
+    p_bar = passing_p(np.concatenate([importance.p, shared.p] if supervised else [shared.p]),
+                      config.fdr)
     pass_t = passing_t(p_bar, importance.n_shadows)
     reject_t = REJECT_T
     # decided on the p-values (the t bar is for people: the band drawn in the report)
-    relevant = importance.p <= p_bar
+    relevant = (importance.p <= p_bar) & supervised
     reconstructable = shared.p <= p_bar
-    rejected = ~relevant & ~reconstructable & (importance.t < reject_t) & (shared.t < reject_t)
+    rejected = ~relevant & ~reconstructable & ((importance.t < reject_t) | ~supervised) & (
+        shared.t < reject_t)
     if config.n_features_to_select is None:
         evidence = np.maximum(importance.t, shared.t)
     else:
@@ -226,29 +239,31 @@ def decide_round(
     index: int,
     scores: TrialScores,
     config: PruningConfig,
-    best_previous_f1: float | None,
+    best_previous_score: float | None,
     previous: PruningRound | None = None,
 ) -> PruningRound:
     """Turn a round's trial scores into its record: what to drop, or why to stop.
 
-    In order: the accuracy guard (validation F1 more than ``accuracy_tolerance`` below the best
-    earlier round, when the previous round dropped channels that were not confidently rejected:
-    they come back and the loop ends); then the rule's fates (see the module docstring).
-    Rejected channels all go; uncertain ones (then, with ``n_features_to_select``, passing ones)
-    at most ``max_drop_fraction`` of the channels per round, at least one; never below the floor
-    (``min_features``, or ``n_features_to_select``).
+    In order: the accuracy guard (the validation score - F1, or R² for regression - more than
+    ``accuracy_tolerance`` below the best earlier round, when the previous round dropped
+    channels that were not confidently rejected: they come back and the loop ends; never
+    without a target, where channels dropped change what is reconstructed); then the rule's
+    fates (see the module docstring). Rejected channels all go; uncertain ones (then, with
+    ``n_features_to_select``, passing ones) at most ``max_drop_fraction`` (``step``) of the
+    channels per round, at least one; never below the floor (``min_features``, or
+    ``n_features_to_select``).
     """
     channels = list(scores.channels)
-    val_f1 = float(scores.val_f1.mean())
+    val_score = float(scores.val_score.mean())
     record = PruningRound(
         index=index,
         kept=channels,
         score_mean=_per_channel(channels, scores.r2.mean(axis=0)),
         score_std=_per_channel(channels, scores.r2.std(axis=0)),
         dropped=[],
-        val_accuracy=float(scores.val_accuracy.mean()),
-        val_f1=val_f1,
-        val_f1_std=float(scores.val_f1.std()),
+        val_score=val_score,
+        val_score_std=float(scores.val_score.std()),
+        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()},
         seconds=scores.seconds,
     )
     record.trial_scores = {"r2": _per_trial(channels, scores.r2)}
@@ -257,8 +272,8 @@ def decide_round(
     else:
         rejected, uncertain = [], _reconstruction_fates(record, config)
     guard = config.accuracy_tolerance
-    if (guard is not None and best_previous_f1 is not None
-            and val_f1 < best_previous_f1 - guard and restorable(previous)):
+    if (guard is not None and best_previous_score is not None and scores.task != "unsupervised"
+            and val_score < best_previous_score - guard and restorable(previous)):
         record.stop_reason = STOP_ACCURACY_GUARD
         return record
 

@@ -48,7 +48,7 @@ def _r2(mse: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def ablation_channel_scores(
-    model: VAEC, X: np.ndarray, y: np.ndarray
+    model: VAEC, X: np.ndarray, y: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance, its standard error and shared R² of every channel for every replica, each
     ``(replicas, channels)``.
@@ -62,7 +62,8 @@ def ablation_channel_scores(
     See :func:`vaec.importance.ablation_scores`.
     """
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
-    scores = ablation_scores(model.net, x, model.class_indices(y))
+    target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
+    scores = ablation_scores(model.net, x, target)
     importance = scores.importance.double().cpu().numpy()
     importance_se = scores.importance_se.double().cpu().numpy()
     own_mse = scores.own_reconstruction_mse.double().cpu().numpy()

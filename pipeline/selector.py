@@ -25,6 +25,7 @@ from pipeline.settings import (
     setting,
     setting_specs,
 )
+from pipeline.task import resolve_task
 from pipeline.threads import threads_for, torch_threads
 
 
@@ -67,6 +68,9 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         Number of selected features.
     n_features_in_ : int
         Number of features seen in ``fit``.
+    task_ : str
+        The task the selection ran for: ``classification``, ``regression`` or
+        ``unsupervised``.
     feature_names_in_ : ndarray of str
         Feature names seen in ``fit`` (only when ``X`` has string column names).
     rounds_ : list of pipeline.rounds.PruningRound
@@ -118,14 +122,22 @@ class VAECSelector(SelectorMixin, BaseEstimator):
             values[spec.name] = {} if value is None and spec.kind is dict else value
         return PruningConfig(**values, test_size=0.0)
 
-    def fit(self, X: Any, y: Any) -> VAECSelector:
-        """Run the pruning loop on ``X``, ``y`` (and train the final model)."""
+    def fit(self, X: Any, y: Any = None) -> VAECSelector:
+        """Run the pruning loop on ``X``, ``y`` (and train the final model).
+
+        ``y`` None selects without a target (``task`` ``auto`` or ``unsupervised``).
+        """
         # initialization
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
         config = self.pruning_config()
+        if y is None:
+            X = validate_data(self, X, dtype=np.float64)
+        else:
+            X, y = validate_data(self, X, y, dtype=np.float64)
+            if resolve_task(config.task, y) == "classification":
+                check_classification_targets(y)
         names = self._input_names()
-        dataset = dataset_from_arrays(X, y, names, val_size=config.val_size, test_size=0.0)
+        dataset = dataset_from_arrays(X, y, names, val_size=config.val_size, test_size=0.0,
+                                      task=config.task)
         # elimination, then the final model
         with torch_threads(threads_for(config.threads)):
             result = run_selection(
@@ -136,6 +148,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.result_ = result
         self.rounds_ = result.rounds
         self.stop_reason_ = result.stop_reason
+        self.task_ = result.split.task
         self.scaler_ = result.split.scaler
         self.scaled_features_ = list(result.split.feature_names)
         self.final_model_ = result.final.model if result.final is not None else None

@@ -23,12 +23,17 @@ class SplitData:
         Column names, in column order.
     X_train, X_val, X_test : ndarray of float32
         Scaled features (``X_test`` is None without a test part).
-    y_train, y_val, y_test : ndarray
-        Original labels.
+    y_train, y_val, y_test : ndarray or None
+        Original labels or values (None without a target).
     scaler : StandardScaler
         Fitted on the training rows; its ``mean_``/``scale_`` follow ``feature_names``.
     target : str or None
         Name of the target column the labels came from.
+    task : str
+        ``classification``, ``regression`` or ``unsupervised``.
+    target_mean, target_scale : float
+        Regression: the training rows' target mean and standard deviation; the head learns
+        ``(y - target_mean) / target_scale`` (:meth:`head_target`).
     """
 
     feature_names: list[str]
@@ -40,11 +45,26 @@ class SplitData:
     y_test: np.ndarray | None
     scaler: StandardScaler
     target: str | None = None
+    task: str = "classification"
+    target_mean: float = 0.0
+    target_scale: float = 1.0
 
     @property
-    def classes(self) -> np.ndarray:
-        """Sorted class labels of the training part."""
-        return np.unique(self.y_train)
+    def classes(self) -> np.ndarray | None:
+        """Sorted class labels of the training part (classification only)."""
+        return np.unique(self.y_train) if self.task == "classification" else None
+
+    @property
+    def n_classes(self) -> int:
+        """Classes the head tells apart (1 for regression and the unsupervised task)."""
+        return len(self.classes) if self.task == "classification" else 1
+
+    def head_target(self, y: np.ndarray | None) -> np.ndarray | None:
+        """What the head is trained on: the labels, or the standardised regression target."""
+        if y is None or self.task != "regression":
+            return y
+        return ((np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_scale).astype(
+            np.float32)
 
     def columns(self, names: list[str]) -> SplitData:
         """The same rows with only ``names`` (in that order); the scaler is sliced to match."""
@@ -69,34 +89,64 @@ class SplitData:
         )
 
 
+# A regression target is stratified on this many quantile bins (fewer on small tables).
+REGRESSION_BINS = 10
+
+
+def strata(y: np.ndarray | None, task: str = "classification", val_size: float = 0.2,
+           test_size: float = 0.2) -> np.ndarray | None:
+    """What the split stratifies on: the classes; for regression the target's quantile bins
+    (so every part keeps the target's distribution); nothing without a target."""
+    if y is None or task == "unsupervised":
+        return None
+    if task != "regression":
+        return np.asarray(y)
+    values = np.asarray(y, dtype=np.float64)
+    smallest = min(f for f in (1.0 - val_size - test_size, val_size, test_size) if f > 0)
+    # every bin needs rows in every part
+    n_bins = int(max(1, min(REGRESSION_BINS, len(values) * smallest // 2)))
+    edges = np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1])
+    return np.searchsorted(edges, values, side="right")
+
+
 def stratified_indices(
-    y: np.ndarray, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0
+    y: np.ndarray | None,
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+    seed: int = 0,
+    task: str = "classification",
+    n_rows: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Row indices of a stratified train / validation / test split (fractions of the whole).
 
     The one split of the project: the pipeline, the demo, the benchmarks and the tests all use
-    it. ``test`` is None when ``test_size`` is 0.
+    it. Stratified on the classes, on quantile bins of a regression target, on nothing without
+    a target (then ``n_rows`` gives the row count). ``test`` is None when ``test_size`` is 0.
     """
-    y = np.asarray(y)
-    index = np.arange(len(y))
+    groups = strata(y, task, val_size, test_size)
+    index = np.arange(len(y) if y is not None else n_rows)
     test = None
     if test_size > 0:
-        index, test = train_test_split(index, test_size=test_size, stratify=y, random_state=seed)
+        index, test = train_test_split(index, test_size=test_size, stratify=groups,
+                                       random_state=seed)
     train, val = train_test_split(
-        index, test_size=val_size / (1.0 - test_size), stratify=y[index], random_state=seed
+        index, test_size=val_size / (1.0 - test_size),
+        stratify=None if groups is None else groups[index], random_state=seed,
     )
     return train, val, test
 
 
 def split_and_scale(
     X: np.ndarray,
-    y: np.ndarray,
+    y: np.ndarray | None,
     feature_names: list[str],
     *,
     val_size: float = 0.2,
     test_size: float = 0.2,
     seed: int = 0,
     target: str | None = None,
+    task: str = "classification",
 ) -> SplitData:
     """Stratified split into train / validation / test (fractions of the whole), then scaling.
 
@@ -104,23 +154,34 @@ def split_and_scale(
     leaks into training.
     """
     X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y)
-    train, val, test = stratified_indices(y, val_size=val_size, test_size=test_size, seed=seed)
+    y = None if y is None else np.asarray(y)
+    train, val, test = stratified_indices(y, val_size=val_size, test_size=test_size, seed=seed,
+                                          task=task, n_rows=len(X))
     scaler = StandardScaler().fit(X[train])
 
     def scale(rows: np.ndarray) -> np.ndarray:
         return scaler.transform(X[rows]).astype(np.float32)
 
+    def part(rows: np.ndarray | None) -> np.ndarray | None:
+        return None if y is None or rows is None else y[rows]
+
+    target_mean, target_scale = 0.0, 1.0
+    if task == "regression":
+        target_mean = float(np.mean(y[train]))
+        target_scale = float(np.std(y[train])) or 1.0
     return SplitData(
         feature_names=[str(n) for n in feature_names],
         X_train=scale(train),
-        y_train=y[train],
+        y_train=part(train),
         X_val=scale(val),
-        y_val=y[val],
+        y_val=part(val),
         X_test=None if test is None else scale(test),
-        y_test=None if test is None else y[test],
+        y_test=part(test),
         scaler=scaler,
         target=target,
+        task=task,
+        target_mean=target_mean,
+        target_scale=target_scale,
     )
 
 
@@ -131,4 +192,5 @@ def split_dataset(
     return split_and_scale(
         dataset.X, dataset.y, list(dataset.feature_names),
         val_size=val_size, test_size=test_size, seed=seed, target=dataset.target,
+        task=dataset.task,
     )

@@ -14,6 +14,7 @@ from pipeline.scoring import ablation_channel_scores, channel_r2
 from pipeline.shadows import Shadows, make_shadows, n_shadows
 from pipeline.split import SplitData
 from vaec import VAEC
+from vaec.tasks import score_names
 
 # Offsets of the round seed: the shadows and the subset of scoring rows draw from streams of
 # their own, so they do not depend on how the trials are grouped.
@@ -48,18 +49,25 @@ class TrialScores:
         The source channel of every shadow (empty under the pure reconstruction rule).
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
-    val_accuracy, val_f1 : ndarray of shape (n_trials,)
-        Validation accuracy and F1 (sampling off) at each trial's best epoch.
+    val_score : ndarray of shape (n_trials,)
+        The task's guard score on validation (F1; R² for regression; reconstruction R²
+        without a target), sampling off, at each trial's best epoch.
+    val_metrics : dict of str to ndarray of shape (n_trials,)
+        Both of the task's validation scores (``accuracy`` and ``f1``; ``r2`` and ``mae``;
+        ``reconstruction_r2`` and ``reconstruction_mae``).
     seconds : float
         Wall-clock seconds of the training and scoring.
+    task : str
+        The task the trials were trained for.
     """
 
     trials: list[int]
     channels: list[str]
     r2: np.ndarray
-    val_accuracy: np.ndarray
-    val_f1: np.ndarray
+    val_score: np.ndarray
+    val_metrics: dict[str, np.ndarray]
     seconds: float
+    task: str = "classification"
     importance: np.ndarray | None = None
     importance_se: np.ndarray | None = None
     shared_r2: np.ndarray | None = None
@@ -85,9 +93,11 @@ class TrialScores:
             trials=[t for p in parts for t in p.trials],
             channels=list(first.channels),
             r2=joined("r2"),
-            val_accuracy=joined("val_accuracy"),
-            val_f1=joined("val_f1"),
+            val_score=joined("val_score"),
+            val_metrics={k: np.concatenate([p.val_metrics[k] for p in parts])
+                         for k in first.val_metrics},
             seconds=max(p.seconds for p in parts),
+            task=first.task,
             importance=joined("importance"),
             importance_se=joined("importance_se"),
             shared_r2=joined("shared_r2"),
@@ -98,9 +108,18 @@ class TrialScores:
         )
 
 
+def guard_score(task: str) -> str:
+    """The validation score the accuracy guard watches: F1, R², or the reconstruction's R²."""
+    return {"classification": "f1", "regression": "r2"}.get(task, "reconstruction_r2")
+
+
 def scoring_rows(
-    X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+    X_train: np.ndarray,
+    y_train: np.ndarray | None,
+    X_val: np.ndarray,
+    y_val: np.ndarray | None,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The rows behind importance and shared R²: training and validation rows together.
 
     Every row counts: on a small table the validation rows alone leave the test with little
@@ -112,11 +131,11 @@ def scoring_rows(
     the scores are means over rows, and more rows only cost time.
     """
     X = np.vstack([X_train, X_val])
-    y = np.concatenate([y_train, y_val])
+    y = None if y_train is None else np.concatenate([y_train, y_val])
     n_rows = int(np.clip(SCORING_BUDGET // X.shape[1], MIN_SCORING_ROWS, MAX_SCORING_ROWS))
     if len(X) > n_rows:
         keep = np.sort(np.random.default_rng(seed).choice(len(X), n_rows, replace=False))
-        X, y = X[keep], y[keep]
+        X, y = X[keep], (None if y is None else y[keep])
     return X, y
 
 
@@ -155,30 +174,35 @@ def train_trials(
         X_train = np.hstack([X_train, shadows.train])
         X_val = np.hstack([X_val, shadows.val])
     model_config = config.round_model_config(
-        n_inputs=X_train.shape[1], n_classes=len(split.classes), round_index=round_index,
-        n_rows=len(X_train),
+        n_inputs=X_train.shape[1], n_classes=split.n_classes, round_index=round_index,
+        n_rows=len(X_train), task=split.task,
     )
     model_config = model_config.replace(seed=model_config.seed + trials[0])
     model = VAEC(model_config, n_replicas=len(trials), classes=split.classes)
+    y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
+    # without a target there is nothing to predict: the rounds train the autoencoder
+    strategy = "autoencoder" if split.task == "unsupervised" else "all_parts"
     result = model.fit(
-        "all_parts", X_train, data.y_train, X_val, data.y_val, record_snapshots=False,
-        on_epoch=on_epoch,
+        strategy, X_train, y_train, X_val, y_val, record_snapshots=False, on_epoch=on_epoch,
     )
     history = result.history
     best = [history.best_row(r) for r in range(len(trials))]
     r2 = channel_r2(model, X_val)
     n = len(channels)
+    metrics = {name: np.array([row[f"val_{name}"] for row in best])
+               for name in score_names(split.task)}
     scores = TrialScores(
         trials=trials,
         channels=list(channels),
         r2=r2[:, :n],
-        val_accuracy=np.array([row["val_accuracy"] for row in best]),
-        val_f1=np.array([row["val_f1"] for row in best]),
+        val_score=metrics[guard_score(split.task)],
+        val_metrics=metrics,
         seconds=0.0,
+        task=split.task,
     )
     if shadows is not None:
         rows_seed = config.seed + 1000 * round_index + _ROWS_SEED
-        X_score, y_score = scoring_rows(X_train, data.y_train, X_val, data.y_val, rows_seed)
+        X_score, y_score = scoring_rows(X_train, y_train, X_val, y_val, rows_seed)
         importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score)
         scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:]
         scores.importance_se = importance_se[:, :n]

@@ -58,6 +58,25 @@ def check_target(y: np.ndarray, target: str, *, val_size: float, test_size: floa
         )
 
 
+MIN_REGRESSION_VALUES = 3
+
+
+def check_regression_target(y: np.ndarray, target: str) -> None:
+    """A numeric target with no missing or infinite values and some spread."""
+    values = pd.Series(np.asarray(y).ravel())
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"target column {target!r} must be numeric for regression")
+    numbers = values.to_numpy(dtype=np.float64)
+    bad = int((~np.isfinite(numbers)).sum())
+    if bad:
+        raise DataError(f"target column {target!r} has {bad} missing or infinite values")
+    if values.nunique() < MIN_REGRESSION_VALUES:
+        raise DataError(
+            f"target column {target!r} has {values.nunique()} distinct values; regression "
+            f"needs at least {MIN_REGRESSION_VALUES}"
+        )
+
+
 def check_features(features: pd.DataFrame) -> list[str]:
     """Numeric, finite, at least two varying columns; return the constant ones."""
     non_numeric = [
@@ -87,29 +106,41 @@ def check_features(features: pd.DataFrame) -> list[str]:
 
 
 def validate_frame(
-    frame: pd.DataFrame, target: str, *, val_size: float = 0.2, test_size: float = 0.2
+    frame: pd.DataFrame,
+    target: str | None,
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+    task: str = "classification",
 ) -> list[str]:
     """Check a table before any training; return the constant feature columns (to drop).
+
+    ``task`` is resolved already (classification, regression or unsupervised; the last has no
+    target column).
 
     Raises
     ------
     DataError
         Missing target, duplicate column names, non-numeric features, NaN/inf, fewer than two
-        classes, a class too small for the split, fewer than two varying feature columns, or
-        fractions out of range.
+        classes, a class too small for the split, a regression target with NaN or without
+        spread, fewer than two varying feature columns, or fractions out of range.
     """
     check_fractions(val_size, test_size)
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     if duplicated:
         raise DataError(f"duplicate column names: {_names(duplicated)}")
-    if target not in frame.columns:
+    if target is not None and target not in frame.columns:
         raise DataError(
             f"target column {target!r} not found; columns are {_names(list(frame.columns))}"
         )
-    features = frame.drop(columns=[target])
+    features = frame.drop(columns=[target]) if target is not None else frame
     if features.shape[1] < 2:
+        besides = f" besides {target!r}" if target is not None else ""
         raise DataError(
-            f"need at least 2 feature columns besides {target!r}, got {features.shape[1]} feature(s)"
+            f"need at least 2 feature columns{besides}, got {features.shape[1]} feature(s)"
         )
-    check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
+    if task == "classification":
+        check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
+    elif task == "regression":
+        check_regression_target(frame[target].to_numpy(), target)
     return check_features(features)

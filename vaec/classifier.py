@@ -108,7 +108,16 @@ class VAEC:
             array = array.copy()
         return torch.from_numpy(array).to(self.device)
 
-    def _targets(self, y: Any, name: str = "y") -> torch.Tensor:
+    def _targets(self, y: Any, name: str = "y", n_rows: int | None = None) -> torch.Tensor:
+        task = self.config.task
+        if task == "unsupervised":  # nothing to predict: a placeholder the losses ignore
+            return torch.zeros(n_rows if n_rows is not None else len(np.asarray(y)),
+                               device=self.device)
+        if task == "regression":
+            values = np.asarray(y, dtype=np.float32).ravel()
+            if not np.isfinite(values).all():
+                raise InputError(f"{name} has NaN or infinite values")
+            return torch.from_numpy(values.copy()).to(self.device)
         labels = np.asarray(y).ravel()
         if self.classes_ is None:
             classes = np.unique(labels)
@@ -122,7 +131,8 @@ class VAEC:
         return torch.from_numpy(index.astype(np.int64)).to(self.device)
 
     def class_indices(self, y: Any) -> torch.Tensor:
-        """Class indices of the labels ``y`` (labels the model has not seen are an error)."""
+        """The target as the head is trained on it: class indices of the labels ``y`` (labels
+        the model has not seen are an error); the values themselves for regression."""
         return self._targets(y)
 
     # training -------------------------------------------------------------------------------
@@ -142,14 +152,16 @@ class VAEC:
         ``on_epoch(epoch, epochs)`` is told of every finished epoch.
         """
         strategy = get_strategy(strategy)
-        x_t, y_t = self._features(X), self._targets(y)
+        x_t = self._features(X)
+        y_t = self._targets(y, n_rows=len(x_t))
         if len(x_t) != len(y_t):
             raise InputError(f"X has {len(x_t)} rows but y has {len(y_t)}")
         xv_t = yv_t = None
         if X_val is not None:
-            if y_val is None:
+            if y_val is None and self.config.task != "unsupervised":
                 raise InputError("X_val was given without y_val")
-            xv_t, yv_t = self._features(X_val, "X_val"), self._targets(y_val, "y_val")
+            xv_t = self._features(X_val, "X_val")
+            yv_t = self._targets(y_val, "y_val", n_rows=len(xv_t))
         result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
                        record_snapshots=record_snapshots, on_epoch=on_epoch)
         # the fitted statistics described the network before this run
@@ -208,21 +220,31 @@ class VAEC:
             generator.manual_seed(self.config.seed if seed is None else seed)
         return self.net(self._features(X), sample_head=sample, generator=generator)
 
+    def _require_task(self, *tasks: str) -> None:
+        if self.config.task not in tasks:
+            raise InputError(f"a model of task {self.config.task!r} cannot do this; it needs "
+                             f"task {' or '.join(map(repr, tasks))}")
+
     def predict_proba(
         self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
     ) -> np.ndarray:
         """Class probabilities ``(rows, n_classes)``; the head sees z_mean unless ``sample``.
 
-        ``replica=None`` returns every replica, ``(replicas, rows, n_classes)``.
+        ``replica=None`` returns every replica, ``(replicas, rows, n_classes)``. Classification
+        only.
         """
+        self._require_task("classification")
         return self._pick(probabilities(self._forward(X, sample, seed).logits), replica)
 
     def predict(
         self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
     ) -> np.ndarray:
-        """Predicted class labels (from :attr:`classes_`)."""
-        if self.classes_ is None:
+        """Predicted class labels (from :attr:`classes_`), or values for regression."""
+        self._require_task("classification", "regression")
+        if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet")
+        if self.config.task == "regression":
+            return self._pick(self._forward(X, sample, seed).logits.squeeze(-1), replica)
         proba = self.predict_proba(X, replica=replica, sample=sample, seed=seed)
         return self.classes_[proba.argmax(axis=-1)]
 
@@ -255,7 +277,7 @@ class VAEC:
         :func:`vaec.confidence.fit_latent_domain`); kept as :attr:`latent_domain_` and saved
         with the model. Retraining discards it.
         """
-        if self.classes_ is None:
+        if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet: train it before fit_latent_domain")
         z_mean, z_log_var = self.encode(X, replica=replica)
         self.latent_domain_ = fit_latent_domain(
@@ -278,9 +300,10 @@ class VAEC:
         return self.reconstruction_check_
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
-        """Predicted class and probability with the latent-domain scores of every row.
+        """Prediction with the latent-domain scores of every row.
 
-        Columns ``class``, ``probability``, ``sigma_distance``, ``tail_probability``,
+        Columns ``class`` and ``probability`` (classification; ``prediction`` for regression,
+        none without a target), ``sigma_distance``, ``tail_probability``,
         ``within_1_sigma``, ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ...,
         ``confidence``; see :func:`vaec.confidence.confidence_frame`. After
         :meth:`fit_reconstruction_check` also ``reconstruction_error`` (mean squared over the
@@ -294,12 +317,16 @@ class VAEC:
                 "call fit_latent_domain(X_train) first"
             )
         out = self._forward(X, False, None)
-        proba = self._pick(probabilities(out.logits), domain.replica)
         index = X.index if isinstance(X, (pd.DataFrame, pd.Series)) else None
-        frame = confidence_frame(
-            self.classes_[proba.argmax(axis=1)], proba.max(axis=1),
-            self._pick(out.z_mean, domain.replica), domain, n_sigma=n_sigma, index=index,
-        )
+        predicted: dict[str, Any] = {}
+        if self.config.task == "classification":
+            proba = self._pick(probabilities(out.logits), domain.replica)
+            predicted = {"class": self.classes_[proba.argmax(axis=1)],
+                         "probability": proba.max(axis=1).astype(np.float64)}
+        elif self.config.task == "regression":
+            predicted = {"prediction": self._pick(out.logits.squeeze(-1), domain.replica)}
+        frame = confidence_frame(self._pick(out.z_mean, domain.replica), domain,
+                                 n_sigma=n_sigma, index=index, predicted=predicted)
         if self.reconstruction_check_ is not None:
             errors = row_errors(X, self._pick(out.reconstruction, domain.replica))
             frame["reconstruction_error"] = errors

@@ -79,22 +79,17 @@ def fit_latent_domain(
 
 
 def confidence_frame(
-    labels: np.ndarray,
-    probability: np.ndarray,
     z_mean: np.ndarray,
     domain: LatentDomain,
     *,
     n_sigma: float = 3.0,
     index: Any = None,
+    predicted: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Predictions with their latent-domain scores, one row per input.
+    """Latent-domain scores of every row, after its prediction columns.
 
     Parameters
     ----------
-    labels : ndarray of shape (rows,)
-        Predicted class of every row.
-    probability : ndarray of shape (rows,)
-        Probability of that class.
     z_mean : ndarray of shape (rows, latent_dim)
         Where the head saw each row (sampling off).
     domain : LatentDomain
@@ -103,12 +98,15 @@ def confidence_frame(
         The N of the ``within_N_sigma`` flag.
     index : index or None
         Index of the returned frame (the input's, when it was a DataFrame).
+    predicted : dict or None
+        The prediction columns that come first (``class`` and ``probability``, or
+        ``prediction``).
 
     Returns
     -------
     DataFrame
-        ``class``, ``probability``, ``sigma_distance`` (of z_mean from the isotropic centre),
-        ``tail_probability`` (chi-square calibration of that distance, see
+        The ``predicted`` columns, then ``sigma_distance`` (of z_mean from the isotropic
+        centre), ``tail_probability`` (chi-square calibration of that distance, see
         :meth:`~vaec.domain.IsotropicGaussian.tail_probability`), ``within_1_sigma``,
         ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ... (per latent
         dimension, see :class:`~vaec.domain.DiagonalGaussian`) and ``confidence`` (their
@@ -116,12 +114,9 @@ def confidence_frame(
     """
     n_sigma = check_n_sigma(n_sigma)
     distance = domain.isotropic.distance(z_mean)
-    columns: dict[str, Any] = {
-        "class": labels,
-        "probability": np.asarray(probability, dtype=np.float64),
-        "sigma_distance": distance,
-        "tail_probability": domain.isotropic.tail_probability(z_mean),
-    }
+    columns: dict[str, Any] = dict(predicted or {})
+    columns["sigma_distance"] = distance
+    columns["tail_probability"] = domain.isotropic.tail_probability(z_mean)
     for level in sorted({1.0, 2.0, n_sigma}):
         columns[within_column(level)] = distance <= level
     p_values = domain.diagonal.p_values(z_mean)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # torch loads only when a device is checked or a model is bui
 ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "silu", "leaky_relu")
 SELECTION_METRICS = ("f1", "accuracy")
 EARLY_STOPPING = ("selection", "loss")
+TASKS = ("classification", "regression", "unsupervised")  # see vaec.tasks
 
 
 class ConfigError(ValueError):
@@ -29,7 +30,7 @@ class VAECConfig:
     n_inputs : int
         Number of input channels (also the number of reconstructed channels).
     n_classes : int
-        Number of classes of the target, at least 2.
+        Number of classes of the target, at least 2 (classification); 1 for the other tasks.
     latent_dim : int, default=2
         Width of the neck (the Gaussian latent space).
     encoder_widths : tuple of int, default=(32, 16)
@@ -63,6 +64,10 @@ class VAECConfig:
         accuracy) or ``accuracy``.
     restore_best : bool, default=True
         Restore the weights of the best epoch at the end (``False`` keeps the last).
+    task : str, default="classification"
+        What the head is trained for: ``classification``, ``regression`` (one value, squared
+        error) or ``unsupervised`` (no target: only the autoencoder strategy makes sense); see
+        :mod:`vaec.tasks`.
     early_stopping_patience : int or None, default=None
         Stop when the selection metric (or the validation loss, see ``early_stopping_on``) has
         not improved for this many epochs.
@@ -94,6 +99,7 @@ class VAECConfig:
     device: str = "cpu"
     selection_metric: str = "f1"
     restore_best: bool = True
+    task: str = "classification"
     early_stopping_patience: int | None = None
     early_stopping_on: str = "selection"
     eval_every: int = 1
@@ -129,8 +135,13 @@ class VAECConfig:
         _positive_int(self, "n_inputs")
         _positive_int(self, "latent_dim")
         _positive_int(self, "epochs")
-        if not isinstance(self.n_classes, int) or self.n_classes < 2:
-            raise ConfigError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
+        if self.task == "classification":
+            if not isinstance(self.n_classes, int) or self.n_classes < 2:
+                raise ConfigError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        elif self.n_classes != 1:
+            raise ConfigError(f"n_classes must be 1 for task {self.task!r}, got {self.n_classes!r}")
         for name in ("encoder_widths", "decoder_layer_widths", "head_widths"):
             widths = getattr(self, name)
             if any(w < 1 for w in widths):

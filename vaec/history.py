@@ -10,23 +10,25 @@ import numpy as np
 import pandas as pd
 
 from vaec.snapshots import LatentSnapshot
+from vaec.tasks import score_names
 
-METRICS = (
-    "total_loss",
-    "reconstruction_loss",
-    "kl_loss",
-    "prediction_loss",
-    "accuracy",
-    "f1",
-    "accuracy_sampled",
-    "f1_sampled",
-)
+LOSS_METRICS = ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss")
 SPLITS = ("train", "val")
 
 
-def history_columns() -> list[str]:
+def metric_names(task: str = "classification") -> tuple[str, ...]:
+    """The metrics recorded for ``task``: the four losses, then its two scores with sampling
+    off and on (classification: ``accuracy``, ``f1``, ``accuracy_sampled``, ``f1_sampled``)."""
+    first, second = score_names(task)
+    return (*LOSS_METRICS, first, second, f"{first}_sampled", f"{second}_sampled")
+
+
+METRICS = metric_names("classification")
+
+
+def history_columns(task: str = "classification") -> list[str]:
     """Metric columns of the history, ``train_<metric>`` then ``val_<metric>``."""
-    return [f"{split}_{metric}" for split in SPLITS for metric in METRICS]
+    return [f"{split}_{metric}" for split in SPLITS for metric in metric_names(task)]
 
 
 @dataclass
@@ -36,19 +38,27 @@ class History:
     Attributes
     ----------
     frame : pandas.DataFrame
-        One row per (epoch, replica): ``epoch``, ``replica`` and :func:`history_columns`.
-        Losses are taken as trained (sampled z where the strategy samples); ``accuracy``/``f1``
-        have sampling off, ``*_sampled`` on. Validation columns are NaN without a validation split.
+        One row per evaluated (epoch, replica): ``epoch``, ``replica`` and
+        :func:`history_columns` of the task. Losses are taken as trained (sampled z where the
+        strategy samples); the scores (``accuracy``/``f1``, ``r2``/``mae``, ...) have sampling
+        off, ``*_sampled`` on. Validation columns are NaN without a validation split.
     best_epochs : list of int
         Best epoch of each replica (1-based).
+    task : str
+        The task the head was trained for (it names the score columns).
     """
 
     frame: pd.DataFrame
     best_epochs: list[int]
+    task: str = "classification"
 
     @classmethod
     def from_array(
-        cls, values: np.ndarray, best_epochs: list[int], epochs: list[int] | None = None
+        cls,
+        values: np.ndarray,
+        best_epochs: list[int],
+        epochs: list[int] | None = None,
+        task: str = "classification",
     ) -> History:
         """Build from an array ``(rows, replicas, metrics)`` in :func:`history_columns` order.
 
@@ -56,10 +66,11 @@ class History:
         """
         n_rows, n_replicas, _ = values.shape
         epochs = list(range(1, n_rows + 1)) if epochs is None else list(epochs)
-        frame = pd.DataFrame(values.reshape(n_rows * n_replicas, -1), columns=history_columns())
+        frame = pd.DataFrame(values.reshape(n_rows * n_replicas, -1),
+                             columns=history_columns(task))
         frame.insert(0, "replica", np.tile(np.arange(n_replicas), n_rows))
         frame.insert(0, "epoch", np.repeat(epochs, n_replicas))
-        return cls(frame, best_epochs)
+        return cls(frame, best_epochs, task)
 
     @property
     def best_epoch(self) -> int:

@@ -62,7 +62,8 @@ def ablation_scores(
     x : Tensor of shape (rows, channels)
         Standardised rows (0 is every channel's training mean).
     y : Tensor of shape (rows,)
-        Class indices.
+        Class indices, or the values for regression (ignored without a target: importance is
+        then 0).
     rows_times_channels : int
         Budget of one batch (rows x channels evaluated together).
 
@@ -80,7 +81,8 @@ def ablation_scores(
     layer = encoder.input_layer
     n_replicas = net.n_replicas
     pre = layer(net.expand(x))  # (replicas, rows, hidden)
-    base = prediction_losses(net.head(encoder.z_mean_from_input_layer(pre)), y)
+    task = net.config.task
+    base = prediction_losses(net.head(encoder.z_mean_from_input_layer(pre)), y, task)
     n_rows, n_channels = x.shape
     chunk = max(1, rows_times_channels // max(n_rows, 1))
     importance, importance_se, own_mse = [], [], []
@@ -91,7 +93,7 @@ def ablation_scores(
         shift = -x[:, start:stop].T.unsqueeze(0).unsqueeze(-1) * layer.weight[:, start:stop].unsqueeze(2)
         changed = (pre.unsqueeze(1) + shift).reshape(n_replicas, width * n_rows, pre.shape[-1])
         z = encoder.z_mean_from_input_layer(changed)
-        rise = prediction_losses(net.head(z), y).view(n_replicas, width, n_rows) - base.unsqueeze(1)
+        rise = prediction_losses(net.head(z), y, task).view(n_replicas, width, n_rows) - base.unsqueeze(1)
         importance.append(rise.mean(dim=-1))
         importance_se.append(rise.std(dim=-1) / n_rows**0.5)
         # the decoder's output for channel c only: its hidden layers, then column c of the last

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from vaec import tasks
 
 
 def reconstruction_per_channel(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -31,26 +32,19 @@ def kl_loss(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
     return kl_per_dimension(z_mean, z_log_var).sum(dim=-1)
 
 
-def prediction_losses(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of every row: binary (one logit) or multi-class (one logit per class).
-
-    ``logits`` has shape ``(replicas, rows, n_logits)``; ``target`` holds class indices, either
-    ``(rows,)`` or, for inputs stacked along the rows, anything that repeats to ``rows``.
-    Returns ``(replicas, rows)``.
-    """
-    n_replicas, n_rows = logits.shape[:2]
-    target = target.repeat(n_rows // target.shape[0])
-    if logits.shape[-1] == 1:
-        target_f = target.to(logits.dtype).unsqueeze(0).expand(n_replicas, -1)
-        return F.binary_cross_entropy_with_logits(logits.squeeze(-1), target_f, reduction="none")
-    flat = logits.reshape(-1, logits.shape[-1])
-    losses = F.cross_entropy(flat, target.repeat(n_replicas), reduction="none")
-    return losses.view(n_replicas, n_rows)
+def prediction_losses(
+    logits: torch.Tensor, target: torch.Tensor, task: str = "classification"
+) -> torch.Tensor:
+    """Loss of every row for ``task`` (see :func:`vaec.tasks.prediction_losses`):
+    ``(replicas, rows)``. Classification: cross-entropy, binary (one logit) or multi-class."""
+    return tasks.prediction_losses(logits, target, task)
 
 
-def prediction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def prediction_loss(
+    logits: torch.Tensor, target: torch.Tensor, task: str = "classification"
+) -> torch.Tensor:
     """Mean of :func:`prediction_losses` over the rows: shape ``(replicas,)``."""
-    return prediction_losses(logits, target).mean(dim=-1)
+    return prediction_losses(logits, target, task).mean(dim=-1)
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from vaec.config import VAECConfig
+from vaec.tasks import n_outputs
 
 PARTS = ("encoder", "decoder", "head")
 
@@ -160,19 +161,14 @@ class Decoder(nn.Module):
         return self.out(self.trunk(z))
 
 
-def n_logits(n_classes: int) -> int:
-    """One logit for a binary target (binary cross-entropy), one per class otherwise."""
-    return 1 if n_classes == 2 else n_classes
-
-
 class ClassifierHead(nn.Module):
-    """Latent point -> hidden layers -> class logits."""
+    """Latent point -> hidden layers -> class logits (or the predicted value)."""
 
     def __init__(self, config: VAECConfig, n_replicas: int) -> None:
         super().__init__()
         sizes = [config.latent_dim, *config.head_widths]
         self.trunk = _mlp(config, n_replicas, sizes)
-        self.out = ReplicaLinear(n_replicas, sizes[-1], n_logits(config.n_classes))
+        self.out = ReplicaLinear(n_replicas, sizes[-1], n_outputs(config.task, config.n_classes))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.trunk(z))

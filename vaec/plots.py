@@ -18,6 +18,7 @@ from sklearn.decomposition import PCA
 from vaec.history import History
 from vaec.snapshots import LatentSnapshot
 from vaec.strategies import Strategy, get_strategy
+from vaec.tasks import score_names
 
 SAMPLED_LIMIT = 5.0
 MEAN_LIMIT = 3.0
@@ -27,16 +28,20 @@ STRIP_JITTER = 0.4
 BEST_EPOCH_LABEL = "best epoch"
 
 
-def learning_curve_panels(strategy: str | Strategy) -> list[tuple[str, str]]:
+def learning_curve_panels(
+    strategy: str | Strategy, task: str = "classification"
+) -> list[tuple[str, str]]:
     """``(metric, title)`` of every learning-curve panel drawn for ``strategy``.
 
-    Accuracy with sampling off and on, total, KL and prediction loss always; reconstruction
-    loss only when the strategy counts it.
+    The task's score (accuracy; MAE for regression; reconstruction R² without a target) with
+    sampling off and on, total, KL and prediction loss always; reconstruction loss only when
+    the strategy counts it.
     """
     strategy = get_strategy(strategy)
+    score = score_names(task)[1 if task == "regression" else 0]
     panels = [
-        ("accuracy", "accuracy, sampling off"),
-        ("accuracy_sampled", "accuracy, sampling on"),
+        (score, f"{score}, sampling off"),
+        (f"{score}_sampled", f"{score}, sampling on"),
         ("total_loss", "total loss"),
         ("kl_loss", "KL loss"),
         ("prediction_loss", "prediction loss"),
@@ -73,7 +78,7 @@ def plot_learning_curves(history: History, strategy: str | Strategy, replica: in
     strategy = get_strategy(strategy)
     _check_replica(replica, history.n_replicas)
     frame = history.for_replica(replica)
-    panels = learning_curve_panels(strategy)
+    panels = learning_curve_panels(strategy, history.task)
     n_cols = 3
     n_rows = -(-len(panels) // n_cols)
     fig = Figure(figsize=(4.2 * n_cols, 3.0 * n_rows), layout="constrained")
@@ -114,16 +119,26 @@ def _axis_labels(latent_dim: int, what: str) -> tuple[str, str]:
     return f"PC1 of {what}", f"PC2 of {what}"
 
 
-def _scatter(ax: Axes, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> None:
+def scatter_by_target(
+    ax: Axes, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None
+) -> None:
+    """Points coloured by class index (a legend entry per class), or, for a continuous target
+    (float values: regression), by value on one colour scale."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6, c=labels, cmap="viridis")
+        return
     cmap = matplotlib.colormaps["tab10"]
-    for index, name in enumerate(class_names):
+    for index, name in enumerate(class_names or []):
         mask = labels == index
         if mask.any():
             ax.scatter(points[mask, 0], points[mask, 1], s=6, alpha=0.6,
                        color=cmap(index % 10), label=str(name))
 
 
-def _class_names(snapshot: LatentSnapshot, class_names: Sequence[str] | None) -> list[str]:
+def _class_names(snapshot: LatentSnapshot, class_names: Sequence[str] | None) -> list[str] | None:
+    if np.asarray(snapshot.y_train).dtype.kind == "f":
+        return None  # a continuous target: no classes
     labels = [snapshot.y_train] + ([snapshot.y_val] if snapshot.y_val is not None else [])
     n_classes = int(max(int(np.max(part)) for part in labels if len(part))) + 1
     if class_names is None:
@@ -180,7 +195,7 @@ def plot_latent_grid(
         ]
         for row, (what, points, limit) in enumerate(rows):
             ax = axes[row, col]
-            _scatter(ax, points, labels, names)
+            scatter_by_target(ax, points, labels, names)
             if limit is not None:
                 ax.set_xlim(-limit, limit)
                 if latent_dim > 1:
@@ -194,6 +209,7 @@ def plot_latent_grid(
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="upper right", fontsize=8, markerscale=2, title="class")
+    if names is not None:
+        axes[0, 0].legend(loc="upper right", fontsize=8, markerscale=2, title="class")
     fig.suptitle(f"latent space at epoch {snapshot.epoch} (latent_dim {latent_dim})")
     return fig

@@ -13,6 +13,7 @@ from matplotlib.patches import Circle
 from sklearn.decomposition import PCA
 
 from vaec.domain import LatentDomain
+from vaec.plots import scatter_by_target
 
 CONTOURS = (1, 2, 3)
 
@@ -41,16 +42,13 @@ def plot_latent_domain(
         axes_names = ("z_mean (1-D)", "")
     else:
         axes_names = ("z_mean[0]", "z_mean[1]")
-    n_classes = int(labels.max()) + 1
-    names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+    labels = np.asarray(labels)
+    names = class_names
+    if names is None and labels.dtype.kind != "f":
+        names = [str(i) for i in range(int(labels.max()) + 1)]
     fig = Figure(figsize=(6.5, 6.0), layout="constrained")
     ax = fig.subplots()
-    cmap = matplotlib.colormaps["tab10"]
-    for index, name in enumerate(names):
-        mask = labels == index
-        if mask.any():
-            ax.scatter(points[mask, 0], points[mask, 1], s=6, alpha=0.6, color=cmap(index % 10),
-                       label=str(name))
+    scatter_by_target(ax, points, labels, names)
     for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
         ax.add_patch(Circle(tuple(centre), k * gaussian.sigma, fill=False, color="black",
                             linestyle=style, label=f"{k} sigma"))

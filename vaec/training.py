@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vaec.config import VAECConfig
-from vaec.history import METRICS, History, TrainingResult
+from vaec.history import History, TrainingResult, metric_names
 from vaec.losses import (
     kl_loss,
     predicted_class,
@@ -25,6 +25,7 @@ from vaec.metrics import accuracy_and_f1
 from vaec.model import PARTS, Generators, VAECNet, replica_generators
 from vaec.snapshots import LatentSnapshot, snapshot_epochs
 from vaec.strategies import Strategy
+from vaec.tasks import LOWER_IS_BETTER, r2_and_mae, score_names
 
 # The evaluation noise has its own stream, so recording metrics never changes the training.
 _EVAL_SEED_OFFSET = 1_000_003
@@ -59,8 +60,23 @@ def _training_loss(
     if out.reconstruction is not None:
         total = total + weights["reconstruction"] * reconstruction_loss(out.reconstruction, x)
     if out.logits is not None:
-        total = total + weights["prediction"] * prediction_loss(out.logits, y)
+        total = total + weights["prediction"] * prediction_loss(out.logits, y, net.config.task)
     return total.sum()
+
+
+def _scores(
+    net: VAECNet, out, logits_mean: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> list[torch.Tensor]:
+    """The task's two scores with sampling off, then on (see :mod:`vaec.tasks`)."""
+    task = net.config.task
+    if task == "classification":
+        n_classes = net.config.n_classes
+        return [*accuracy_and_f1(predicted_class(logits_mean), y, n_classes),
+                *accuracy_and_f1(predicted_class(out.logits), y, n_classes)]
+    if task == "regression":
+        return [*r2_and_mae(logits_mean.squeeze(-1), y), *r2_and_mae(out.logits.squeeze(-1), y)]
+    mean_reconstruction = net.decoder(out.z_mean)
+    return [*r2_and_mae(mean_reconstruction, x), *r2_and_mae(out.reconstruction, x)]
 
 
 @torch.no_grad()
@@ -72,22 +88,21 @@ def _evaluate(
     weights: dict[str, float],
     generator: Generators,
 ) -> torch.Tensor:
-    """All :data:`~vaec.history.METRICS` of every replica on one split: ``(replicas, metrics)``.
+    """All metrics of every replica on one split: ``(replicas, metrics)``, in the order of
+    :func:`vaec.history.metric_names` for the task.
 
-    Losses are taken as the strategy trains (sampled z where it samples); accuracy and F1 once
-    with the head on z_mean (sampling off) and once on a draw of z (sampling on).
+    Losses are taken as the strategy trains (sampled z where it samples); the task's scores
+    once with sampling off (the head on z_mean) and once on a draw of z (sampling on).
     """
-    n_classes = net.config.n_classes
+    task = net.config.task
     out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
     logits_mean = net.head(out.z_mean)
     logits_trained = out.logits if strategy.sample_head else logits_mean
     rec = reconstruction_loss(out.reconstruction, x)
     kl = kl_loss(out.z_mean, out.z_log_var)
-    pred = prediction_loss(logits_trained, y)
+    pred = prediction_loss(logits_trained, y, task)
     total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
-    acc_off, f1_off = accuracy_and_f1(predicted_class(logits_mean), y, n_classes)
-    acc_on, f1_on = accuracy_and_f1(predicted_class(out.logits), y, n_classes)
-    columns = [total, rec, kl, pred, acc_off, f1_off, acc_on, f1_on]
+    columns = [total, rec, kl, pred, *_scores(net, out, logits_mean, x, y)]
     return torch.stack([c.to(torch.float64) for c in columns], dim=1)
 
 
@@ -122,12 +137,19 @@ def _selection_scores(
     row: torch.Tensor, strategy: Strategy, config: VAECConfig, split_offset: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(primary, tie-break) scores per replica; larger is better."""
-    if not strategy.uses_prediction:
-        total = row[:, split_offset + METRICS.index("total_loss")]
+    names = metric_names(config.task)
+    if not strategy.uses_prediction or config.task == "unsupervised":
+        total = row[:, split_offset + names.index("total_loss")]
         return -total, torch.zeros_like(total)
-    f1 = row[:, split_offset + METRICS.index("f1")]
-    acc = row[:, split_offset + METRICS.index("accuracy")]
-    return (f1, acc) if config.selection_metric == "f1" else (acc, f1)
+    first, second = score_names(config.task)
+    if config.task == "classification" and config.selection_metric == "f1":
+        first, second = second, first
+
+    def score(name: str) -> torch.Tensor:
+        value = row[:, split_offset + names.index(name)]
+        return -value if name in LOWER_IS_BETTER else value
+
+    return score(first), score(second)
 
 
 def _batches(
@@ -191,10 +213,11 @@ def train(
     order_gen = torch.Generator().manual_seed(config.seed)
     snap_at = set(snapshot_epochs(config.epochs)) if record_snapshots else set()
     has_val = x_val is not None and y_val is not None
-    n_metrics = len(METRICS)
+    names = metric_names(config.task)
+    n_metrics = len(names)
     select_offset = n_metrics if has_val else 0
     on_loss = config.early_stopping_on == "loss"
-    loss_column = select_offset + METRICS.index("total_loss")
+    loss_column = select_offset + names.index("total_loss")
 
     best_primary = torch.full((net.n_replicas,), -torch.inf, dtype=torch.float64, device=device)
     best_second = best_primary.clone()
@@ -268,7 +291,8 @@ def train(
         p.requires_grad_(True)
     net.eval()
     values = torch.stack(rows).cpu().numpy()
-    history = History.from_array(values, [int(e) for e in best_epoch.cpu()], epochs=row_epochs)
+    history = History.from_array(values, [int(e) for e in best_epoch.cpu()], epochs=row_epochs,
+                                 task=config.task)
     return TrainingResult(
         strategy=strategy.name,
         history=history,

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from pipeline.report.round_table import SCORE_LABELS
 from pipeline.rounds import PASSING, REJECTED, PruningRound
 
 # wider tables show their best and worst channels, half each
@@ -126,7 +127,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
 
 
 def plot_rounds_summary(rounds: Sequence[PruningRound]) -> Figure:
-    """Channels trained on and validation accuracy/F1 per round, on twin axes.
+    """Channels trained on and the validation scores per round, on twin axes.
 
     The accuracy axis starts at a floor that puts the rounds' scores in proportion (never above
     0.5 under the lowest score), so one validation row does not look like a collapse.
@@ -140,11 +141,13 @@ def plot_rounds_summary(rounds: Sequence[PruningRound]) -> Figure:
     ax.set_ylabel("channels trained on")
     ax.set_xticks(index)
     twin = ax.twinx()
-    accuracy = [r.val_accuracy for r in rounds]
-    f1 = [r.val_f1 for r in rounds]
-    twin.plot(index, accuracy, "o-", color="tab:blue", label="val accuracy")
-    twin.plot(index, f1, "s--", color="tab:orange", label="val F1")
-    lowest = min(min(accuracy), min(f1))
+    # scores where higher is better (MAE is left to the table)
+    names = [n for n in rounds[0].val_metrics if "mae" not in n]
+    lowest = 1.0
+    for name, style, colour in zip(names, ("o-", "s--"), ("tab:blue", "tab:orange"), strict=False):
+        values = [r.val_metrics[name] for r in rounds]
+        lowest = min(lowest, *values)
+        twin.plot(index, values, style, color=colour, label=f"val {SCORE_LABELS.get(name, name)}")
     twin.set_ylim(min(0.5, lowest - 0.05), 1.0)
     twin.set_ylabel("validation score (mean over trials)")
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]

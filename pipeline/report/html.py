@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from pipeline.report.channel_table import COLUMNS as CHANNEL_COLUMNS
 from pipeline.report.channel_table import channel_cells
 from pipeline.report.markdown import diff_text
-from pipeline.report.round_table import COLUMNS, round_rows
+from pipeline.report.round_table import columns, round_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -65,7 +65,7 @@ def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
         parts.append(f"<p>Against the known truth: recall <b>{_fmt(t['recall'], 2)}</b>, precision "
                      f"<b>{_fmt(t['precision'], 2)}</b>.</p>")
     parts.append("<h2>Rounds</h2>" + _img(images["summary"], "kept count and accuracy per round"))
-    header = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    header = "".join(f"<th>{e(c)}</th>" for c in columns(report["rounds"]))
     rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row.cells()) + "</tr>"
                    for row in round_rows(report["rounds"]))
     parts.append(f"<table><tr>{header}</tr>{rows}</table>")

@@ -13,7 +13,17 @@ from typing import Any
 
 MAX_NAMED_DROPS = 6
 GUARD = "accuracy_guard"
-COLUMNS = ("round", "trained on", "dropped (R²)", "kept", "val acc", "val F1", "seconds", "stop")
+# how the validation scores are named for people
+SCORE_LABELS = {"accuracy": "acc", "f1": "F1", "r2": "R²", "mae": "MAE",
+                "reconstruction_r2": "reconstruction R²", "reconstruction_mae": "reconstruction MAE"}
+DEFAULT_METRICS = ("accuracy", "f1")
+
+
+def columns(rounds: Sequence[Any] = ()) -> tuple[str, ...]:
+    """The table's column headings (the validation scores of the rounds' task)."""
+    metrics = round_rows(rounds)[0].metric_names if rounds else DEFAULT_METRICS
+    return ("round", "trained on", "dropped (R²)", "kept",
+            *(f"val {SCORE_LABELS.get(m, m)}" for m in metrics), "seconds", "stop")
 
 
 @dataclass(frozen=True)
@@ -30,8 +40,8 @@ class RoundRow:
         Channels the round dropped, with their score.
     kept : int
         Channels left after the round (after an accuracy-guard stop: the previous round's).
-    val_accuracy, val_f1 : float
-        Validation accuracy and F1, mean over trials.
+    val_metrics : tuple of (str, float)
+        The task's validation scores, mean over trials (the guard's first).
     seconds : float
         Wall-clock seconds.
     stop_reason : str or None
@@ -42,10 +52,14 @@ class RoundRow:
     trained_on: int
     dropped: tuple[tuple[str, float], ...]
     kept: int
-    val_accuracy: float
-    val_f1: float
+    val_metrics: tuple[tuple[str, float], ...]
     seconds: float
     stop_reason: str | None
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Names of the validation scores, in table order."""
+        return tuple(name for name, _ in self.val_metrics)
 
     def dropped_text(self, limit: int | None = None, scores: bool = True) -> str:
         """``a (0.12), b (0.30)`` (at most ``limit`` names, then ``and N more``), or ``—``."""
@@ -64,14 +78,15 @@ class RoundRow:
         else:
             drops = f" ({self.dropped_text(MAX_NAMED_DROPS, scores=False)})" if self.dropped else ""
             what = f"dropped {len(self.dropped)}{drops} → {self.kept} kept"
+        name, value = self.val_metrics[0]
         line = (f"round {self.index}: trained on {self.trained_on}, {what}, "
-                f"val acc {self.val_accuracy:.3f}, {self.seconds:.1f} s")
+                f"val {SCORE_LABELS.get(name, name)} {value:.3f}, {self.seconds:.1f} s")
         return line + (f", stop: {self.stop_reason}" if self.stop_reason else "")
 
     def cells(self) -> list[str]:
         """The table cells in :data:`COLUMNS` order."""
         return [str(self.index), str(self.trained_on), self.dropped_text(), str(self.kept),
-                f"{self.val_accuracy:.3f}", f"{self.val_f1:.3f}", f"{self.seconds:.1f}",
+                *(f"{value:.3f}" for _, value in self.val_metrics), f"{self.seconds:.1f}",
                 self.stop_reason or ""]
 
 
@@ -90,14 +105,22 @@ def round_rows(rounds: Sequence[Any]) -> list[RoundRow]:
         rows.append(RoundRow(
             index=r["index"], trained_on=len(r["kept"]),
             dropped=tuple((c, float(r["score_mean"][c])) for c in r["dropped"]),
-            kept=kept, val_accuracy=r["val_accuracy"], val_f1=r["val_f1"],
+            kept=kept, val_metrics=_ordered_metrics(r["val_metrics"]),
             seconds=r["seconds"], stop_reason=r["stop_reason"],
         ))
     return rows
 
 
+def _ordered_metrics(metrics: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """The guard's score first (F1, R², reconstruction R²), then the other."""
+    first = next((n for n in ("f1", "r2", "reconstruction_r2") if n in metrics), None)
+    order = ([first] if first else []) + [n for n in metrics if n != first]
+    return tuple((n, float(metrics[n])) for n in order)
+
+
 def markdown_table(rounds: Sequence[Any]) -> str:
     """The round table as Markdown."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    heads = columns(rounds)
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in round_rows(rounds)]
     return "\n".join(lines)

@@ -275,21 +275,23 @@ def test_version_and_every_help():
 
 def _rows(stop_reason: str | None = None):
     first = PruningRound(1, ["a", "b", "c", "d", "e"], {"e": 0.1}, {"e": 0.0}, ["e"],
-                         0.96, 0.96, 0.01, 2.0)
+                         0.96, 0.01, {"accuracy": 0.96, "f1": 0.96}, 2.0)
     second = PruningRound(2, ["a", "b", "c", "d"], {"d": 0.25}, {"d": 0.0}, ["d"],
-                          0.9512, 0.95, 0.01, 3.25, stop_reason)
+                          0.95, 0.01, {"accuracy": 0.9512, "f1": 0.95}, 3.25, stop_reason)
     return round_rows([first, second])
 
 
 def test_a_round_line_says_what_the_round_trained_on_dropped_and_kept():
     line = _rows("all_pass")[-1].summary()
-    assert line == ("round 2: trained on 4, dropped 1 (d) → 3 kept, val acc 0.951, 3.2 s, "
+    assert line == ("round 2: trained on 4, dropped 1 (d) → 3 kept, val F1 0.950, 3.2 s, "
                     "stop: all_pass")
 
 
 def test_a_guard_stop_says_which_channels_are_kept():
-    first = PruningRound(1, ["a", "b", "c"], {"c": 0.1}, {"c": 0.0}, ["c"], 0.96, 0.96, 0.0, 1.0)
-    guard = PruningRound(2, ["a", "b"], {}, {}, [], 0.80, 0.80, 0.0, 1.0, "accuracy_guard")
+    first = PruningRound(1, ["a", "b", "c"], {"c": 0.1}, {"c": 0.0}, ["c"], 0.96, 0.0,
+                         {"accuracy": 0.96, "f1": 0.96}, 1.0)
+    guard = PruningRound(2, ["a", "b"], {}, {}, [], 0.80, 0.0, {"accuracy": 0.80, "f1": 0.80},
+                         1.0, "accuracy_guard")
     row = round_rows([first, guard])[-1]
     assert row.kept == 3
     assert "uncertain drops come back, 3 kept" in row.summary()

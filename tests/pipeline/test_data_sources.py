@@ -83,8 +83,21 @@ def test_unknown_name_and_missing_file_are_clear(tmp_path):
         load_dataset("iris")
     with pytest.raises(DataError, match="not found"):
         load_dataset(tmp_path / "missing.csv", "label")
-    with pytest.raises(DataError, match="target column is required"):
-        load_dataset(good_frame())
+    with pytest.raises(DataError, match="task 'regression' needs a target column"):
+        load_dataset(good_frame(), task="regression")
+
+
+def test_the_task_follows_the_target():
+    frame = good_frame()
+    assert load_dataset(frame, "label").task == "classification"
+    assert load_dataset(frame.assign(label=frame["a"] * 3.5), "label").task == "regression"
+    many = frame.assign(label=np.arange(len(frame)))  # 60 distinct integers: a quantity
+    assert load_dataset(many, "label").task == "regression"
+    unlabelled = load_dataset(frame.drop(columns="label"))
+    assert unlabelled.task == "unsupervised" and unlabelled.target is None
+    assert unlabelled.feature_names == ["a", "b", "c"]
+    with pytest.raises(DataError, match="takes no target"):
+        load_dataset(frame, "label", task="unsupervised")
 
 
 def test_madelon_truth_matches_columns_and_carries_the_signal():

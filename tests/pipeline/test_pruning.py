@@ -69,7 +69,8 @@ def test_rounds_are_consistent_records(result):
         uncertain = [c for c in record.dropped if c not in record.rejected]
         assert len(uncertain) <= max(1, int(0.3 * (len(kept) - len(record.rejected))))
         assert all(record.decision[c] == "rejected" for c in record.rejected)
-        assert 0.5 < record.val_accuracy <= 1.0
+        assert 0.5 < record.val_metrics["accuracy"] <= 1.0
+        assert record.val_score == record.val_metrics["f1"]
         assert record.seconds > 0
         kept = [c for c in kept if c not in record.dropped]
 
@@ -124,7 +125,8 @@ def test_min_features_floor_stops_the_loop(split):
 
 def hand_scores(channels, f1, bad=()):
     r2 = np.array([[0.1 if c in bad else 0.9 for c in channels]])
-    return TrialScores([0], list(channels), r2, np.array([f1]), np.array([f1]), 0.0)
+    return TrialScores([0], list(channels), r2, np.array([f1]),
+                       {"accuracy": np.array([f1]), "f1": np.array([f1])}, 0.0)
 
 
 def test_accuracy_guard_restores_the_previous_rounds_channels(split):

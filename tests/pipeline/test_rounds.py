@@ -23,7 +23,8 @@ def scores(r2_by_channel: dict[str, list[float]], f1: float = 0.9) -> TrialScore
     channels = list(r2_by_channel)
     r2 = np.array([r2_by_channel[c] for c in channels]).T
     n = r2.shape[0]
-    return TrialScores(list(range(n)), channels, r2, np.full(n, f1), np.full(n, f1), 0.1)
+    return TrialScores(list(range(n)), channels, r2, np.full(n, f1),
+                       {"accuracy": np.full(n, f1), "f1": np.full(n, f1)}, 0.1)
 
 
 def reconstruction_rule(**options) -> PruningConfig:
@@ -45,7 +46,7 @@ def shadowed(importance: dict[str, float], shared: dict[str, float], f1: float =
 
     return TrialScores(
         list(range(trials)), channels, around(shared, 0.05), np.full(trials, f1),
-        np.full(trials, f1), 0.1,
+        {"accuracy": np.full(trials, f1), "f1": np.full(trials, f1)}, 0.1,
         importance=around(importance, 0.01), importance_se=np.full((trials, len(channels)), 1e-3),
         shared_r2=around(shared, 0.05),
         shadow_sources=[channels[i % len(channels)] for i in range(n_shadows)],
@@ -95,7 +96,8 @@ def test_n_features_to_select_drops_passing_channels_too():
 
 def test_accuracy_guard_fires_when_f1_falls_after_uncertain_drops():
     s = scores({"a": [0.1], "b": [0.9], "c": [0.9]}, f1=0.85)
-    previous = PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.9, 0.0, 1.0)
+    previous = PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.0,
+                            {"accuracy": 0.9, "f1": 0.9}, 1.0)
     guarded = decide_round(2, s, reconstruction_rule(accuracy_tolerance=0.02), 0.9, previous)
     assert guarded.stop_reason == STOP_ACCURACY_GUARD
     assert guarded.dropped == []
@@ -107,8 +109,8 @@ def test_accuracy_guard_fires_when_f1_falls_after_uncertain_drops():
 
 def test_the_guard_does_not_bring_back_confidently_rejected_channels():
     s = scores({"a": [0.1], "b": [0.9], "c": [0.9]}, f1=0.80)
-    previous = PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.9, 0.0, 1.0,
-                            rejected=["d"])
+    previous = PruningRound(1, ["a", "b", "c", "d"], {}, {}, ["d"], 0.9, 0.0,
+                            {"accuracy": 0.9, "f1": 0.9}, 1.0, rejected=["d"])
     # the fall after dropping only a rejected channel is validation noise: the loop goes on
     record = decide_round(2, s, reconstruction_rule(accuracy_tolerance=0.02), 0.9, previous)
     assert record.stop_reason is None and record.dropped == ["a"]
@@ -122,12 +124,13 @@ def test_ties_are_broken_by_name_not_column_order():
 
 
 def test_ranking_counts_rounds_backwards_best_first_within_a_round():
+    f1 = {"accuracy": 0.9, "f1": 0.9}
     rounds = [
-        PruningRound(1, ["a", "b", "c", "d", "e"], {}, {}, ["d", "e"], 0.9, 0.9, 0.0, 1.0,
+        PruningRound(1, ["a", "b", "c", "d", "e"], {}, {}, ["d", "e"], 0.9, 0.0, f1, 1.0,
                      evidence={"a": 9, "b": 8, "c": 3, "d": -1, "e": 0.5}),
-        PruningRound(2, ["a", "b", "c"], {}, {}, ["c"], 0.9, 0.9, 0.0, 1.0,
+        PruningRound(2, ["a", "b", "c"], {}, {}, ["c"], 0.9, 0.0, f1, 1.0,
                      evidence={"a": 9, "b": 8, "c": 1}),
-        PruningRound(3, ["a", "b"], {}, {}, [], 0.9, 0.9, 0.0, 1.0, STOP_ALL_PASS,
+        PruningRound(3, ["a", "b"], {}, {}, [], 0.9, 0.0, f1, 1.0, STOP_ALL_PASS,
                      evidence={"a": 9, "b": 8}),
     ]
     names = ["a", "b", "c", "d", "e"]
@@ -184,7 +187,7 @@ def test_with_k_passing_channels_go_too_least_important_first():
 
 
 def test_round_record_survives_a_json_round_trip():
-    record = PruningRound(1, ["a"], {"a": 0.5}, {"a": 0.1}, [], 0.9, 0.8, 0.01, 2.0, STOP_ALL_PASS)
+    record = PruningRound(1, ["a"], {"a": 0.5}, {"a": 0.1}, [], 0.8, 0.01, {"accuracy": 0.9, "f1": 0.8}, 2.0, STOP_ALL_PASS)
     assert PruningRound.from_dict(record.to_dict()) == record
 
 
