@@ -208,8 +208,9 @@ def _parameters(args: argparse.Namespace) -> Any:
              if hasattr(args, spec.name)}
     if given.get("data") is not None and given.get("dataset") is not None:
         raise UsageError("give --dataset or --data, not both")
-    if given.get("data") is not None and given.get("target") is None:
-        raise UsageError("--target is required with --data (the class column of the file)")
+    if (given.get("data") is not None and given.get("target") is None
+            and given.get("task", "auto") in ("classification", "regression")):
+        raise UsageError(f"--target is required with --data for --task {given['task']}")
     try:
         return SelectionParameters(**given)
     except ValidationError as err:
@@ -233,7 +234,7 @@ def _check_data(params: Any) -> None:
     from pipeline.data import load_dataset
 
     load_dataset(params.source, params.target, val_size=params.val_size,
-                 test_size=params.test_size)
+                 test_size=params.test_size, task=params.task)
 
 
 def command_run(args: argparse.Namespace) -> int:

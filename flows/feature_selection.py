@@ -64,7 +64,8 @@ _BROADCAST = _Broadcast()
 def load_data(params: SelectionParameters) -> Dataset:
     """Load and validate; bad data fails here, at once, with the pipeline's message."""
     return load_dataset(
-        params.source, params.target, val_size=params.val_size, test_size=params.test_size
+        params.source, params.target, val_size=params.val_size, test_size=params.test_size,
+        task=params.task,
     )
 
 
@@ -110,7 +111,8 @@ def write_run_report(
         result, dataset.summary(), params.reports_dir,
         run_name=params.run_name or default_run_name(dataset.name),
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
-        class_names=dataset.class_names(result.split.classes),
+        class_names=(dataset.class_names(result.split.classes)
+                     if result.split.classes is not None else None),
     )
 
 

@@ -34,7 +34,8 @@ class RunSettings:
         None, "a CSV or Parquet file (needs --target)", metavar="FILE", surfaces=RUN_SURFACES,
         group="data (one of --dataset or --data)")
     target: str | None = setting(
-        None, "the class column of --data", metavar="COLUMN", surfaces=RUN_SURFACES,
+        None, "the target column of --data (none: select without a target, the unsupervised "
+        "task)", metavar="COLUMN", surfaces=RUN_SURFACES,
         group="data (one of --dataset or --data)")
     reports_dir: str = setting(
         "reports", "folder that receives the run folders", metavar="DIR", surfaces=RUN_SURFACES,
@@ -80,8 +81,8 @@ class _Parameters(BaseModel):
         except ConfigError as err:
             raise ValueError(str(err)) from None
         if self.data is not None:
-            if self.target is None:
-                raise ValueError("target is required when data is a file")
+            if self.target is None and self.task in ("classification", "regression"):
+                raise ValueError(f"target is required with data for task {self.task!r}")
             self.dataset = None
         elif self.dataset is None:
             raise ValueError("give dataset (a built-in name) or data (a CSV/Parquet file)")

@@ -165,11 +165,11 @@ class PruningConfig:
         0.2, "test fraction of the rows, touched only by the final model",
         low=0, high=1, high_open=True, metavar="F", surfaces=NOT_ON_SELECTOR)
     threads: int | None = setting(
-        None, "torch threads of the process (none: the cores it may use, shared among the "
-        "trial groups that train at once)", low=1, metavar="N", selector_name="n_jobs",
-        doc="Torch threads of the process. ``None``: the cores it may use, divided among the "
-        "trial groups that train at once. The round models are small: on a machine whose "
-        "cores are busy with other work, 1 is often fastest.")
+        None, "torch threads of the process (none: its idle cores, shared among the trial "
+        "groups that train at once)", low=1, metavar="N", selector_name="n_jobs",
+        doc="Torch threads of the process. ``None``: the cores it may use that the load "
+        "average says are idle, divided among the trial groups that train at once. The round "
+        "models are small: threads on cores busy with other work slow them down many times.")
     device: str = setting(
         "cpu", "where the models train: cpu, or cuda / cuda:N when a GPU is present",
         metavar="DEVICE",

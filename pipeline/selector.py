@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipeline.data import dataset_from_arrays
-from pipeline.final_model import fit_final_model
+from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.progress import LineProgress
 from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
@@ -161,25 +161,19 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
         """Predictions of the final model on raw ``X`` with their latent-domain confidence.
 
-        ``X`` has the columns seen in :meth:`fit`; they are scaled by ``scaler_`` and the selected
-        ones go to ``final_model_``. The columns of the result are those of
-        :meth:`vaec.VAEC.predict_with_confidence` (class, probability, sigma distance, within-N
-        flags, per-dimension p-values, confidence).
+        ``X`` has the columns seen in :meth:`fit`; the selected ones are scaled as in training
+        and go to ``final_model_``. The columns of the result are those of
+        :meth:`vaec.VAEC.predict_with_confidence` (class and probability, or the predicted value
+        in the target's units for regression; sigma distance, within-N flags, per-dimension
+        p-values, confidence).
         """
         check_is_fitted(self, "support_")
         if self.final_model_ is None:
             raise RuntimeError("no final model: fit with fit_final_model=True to predict")
         index = X.index if isinstance(X, pd.DataFrame) else None
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        position = {name: i for i, name in enumerate(self._input_names())}
-        varying = [position[n] for n in self.scaled_features_]
-        scaled = pd.DataFrame(self.scaler_.transform(X[:, varying]), columns=self.scaled_features_)
-        frame = self.final_model_.predict_with_confidence(
-            scaled[self.result_.final.channels].to_numpy(), n_sigma=n_sigma
-        )
-        if index is not None:
-            frame.index = index
-        return frame
+        raw = pd.DataFrame(X, columns=self._input_names(), index=index)
+        return predictions_frame(self.result_.final, raw, n_sigma)
 
     def _input_names(self) -> list[str]:
         """Names of the input columns: those seen in fit, else ``x0``, ``x1``, ..."""

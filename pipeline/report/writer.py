@@ -57,7 +57,11 @@ def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[st
     if model.latent_domain_ is not None:
         data = result.split.columns(final.channels)
         z_mean, _ = model.encode(data.X_train)
-        labels = np.searchsorted(model.classes_, data.y_train)
+        if model.classes_ is not None:
+            labels = np.searchsorted(model.classes_, data.y_train)
+        else:  # a value to colour by (regression), or nothing
+            labels = np.asarray(data.y_train if data.y_train is not None
+                                else np.zeros(len(z_mean)), dtype=np.float64)
         images["domain"] = _uri(plot_latent_domain(z_mean, labels, model.latent_domain_, class_names))
     by_epoch = {s.epoch: s for s in training.snapshots}
     for epoch in _chosen_snapshots(sorted(by_epoch), training.history.best_epoch):
