@@ -54,7 +54,7 @@ def test_an_unsupervised_model_reconstructs_without_a_target():
     result = model.fit_autoencoder(X[:240], None, X[240:], None)
     frame = result.history.for_replica()
     assert frame["val_reconstruction_r2"].iloc[-1] > 0.8 > frame["val_reconstruction_r2"].iloc[0]
-    assert frame["prediction_loss"].abs().max() == 0.0
+    assert frame["train_prediction_loss"].abs().max() == 0.0
     with pytest.raises(InputError, match="task"):
         model.predict(X)
 
