@@ -90,6 +90,37 @@ class PruningResult:
         kept = set(self.selected) | set(self.cut)
         return [c for r in self.rounds for c in r.dropped if c not in kept] + list(self.cut)
 
+    def rounds_frame(self) -> pd.DataFrame:
+        """One row per channel per round: its scores (mean and standard deviation over the
+        trials), their t against the shadows, the shadows' level and the passing bar, the
+        evidence that ranks it, its decision and whether the round dropped it."""
+        rows: list[dict[str, Any]] = []
+        for record in self.rounds:
+            shadow_imp = record.shadow.get("importance", {})
+            shadow_shared = record.shadow.get("shared_r2", {})
+            for channel in record.kept:
+                rows.append({
+                    "round": record.index,
+                    "channel": channel,
+                    "decision": record.decision.get(channel),
+                    "dropped": channel in record.dropped,
+                    "r2_mean": record.score_mean[channel],
+                    "r2_std": record.score_std[channel],
+                    "shared_r2_mean": record.shared_mean.get(channel),
+                    "shared_r2_std": record.shared_std.get(channel),
+                    "t_shared": record.t_shared.get(channel),
+                    "importance_mean": record.importance_mean.get(channel),
+                    "importance_std": record.importance_std.get(channel),
+                    "t_importance": record.t_importance.get(channel),
+                    "evidence": record.evidence.get(channel),
+                    "shadow_shared_r2_mean": shadow_shared.get("mean"),
+                    "shadow_shared_r2_std": shadow_shared.get("std"),
+                    "shadow_importance_mean": shadow_imp.get("mean"),
+                    "shadow_importance_std": shadow_imp.get("std"),
+                    "pass_t": shadow_imp.get("pass_t"),
+                })
+        return pd.DataFrame(rows)
+
     def channel_fates(self) -> pd.DataFrame:
         """One row per channel, best rank first: status, the round it left, the decision and the
         scores of the last round that scored it, its rank."""

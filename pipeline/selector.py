@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from pipeline.data import dataset_from_arrays
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.progress import LineProgress
 from pipeline.pruning_config import PruningConfig
@@ -74,7 +77,13 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Feature names seen in ``fit`` (only when ``X`` has string column names).
     rounds_ : list of pipeline.rounds.PruningRound
-        Every pruning round (kept channels, scores, drops, validation accuracy/F1, seconds).
+        Every pruning round (kept channels, scores, drops, validation scores, seconds).
+    rounds_frame_ : pandas.DataFrame
+        One row per channel per round: both scores (mean and standard deviation over the
+        trials), their t against the shadows, the shadows' level, the decision; to plot in a
+        notebook (see :meth:`pipeline.result.PruningResult.rounds_frame`).
+    channels_frame_ : pandas.DataFrame
+        Every channel's fate: status, the round it left, its decision and scores then, its rank.
     stop_reason_ : str
         Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select`` or
         ``accuracy_guard``.
@@ -147,6 +156,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         # final attributes
         self.result_ = result
         self.rounds_ = result.rounds
+        self.rounds_frame_ = result.rounds_frame()
+        self.channels_frame_ = result.channel_fates()
         self.stop_reason_ = result.stop_reason
         self.task_ = result.split.task
         self.scaler_ = result.split.scaler
@@ -174,6 +185,14 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         raw = pd.DataFrame(X, columns=self._input_names(), index=index)
         return predictions_frame(self.result_.final, raw, n_sigma)
+
+    def plot_rounds(self) -> list[Figure]:
+        """The charts of every round: each channel's scores over the trials as box plots with
+        the shadows' band (matplotlib figures; nothing is written)."""
+        check_is_fitted(self, "support_")
+        from pipeline.report.figures import plot_round_scores
+
+        return [plot_round_scores(record, self.threshold) for record in self.rounds_]
 
     def _input_names(self) -> list[str]:
         """Names of the input columns: those seen in fit, else ``x0``, ``x1``, ..."""

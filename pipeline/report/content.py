@@ -65,6 +65,8 @@ def report_content(
         "constant_columns": result.constant_columns,
         "ranking": result.ranking,
         "channel_fates": fates.to_dict(orient="records"),
+        "rounds_frame": result.rounds_frame().astype(object).where(
+            lambda f: f.notna(), None).to_dict(orient="records"),
         "final_model": {
             "strategy": final.strategy,
             "channels": final.channels,

@@ -118,3 +118,22 @@ def test_single_class_target_is_refused():
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_results_are_frames_and_the_round_charts_are_figures(fitted):
+    selector, X, _ = fitted
+    frame = selector.rounds_frame_
+    assert len(frame) == sum(len(r.kept) for r in selector.rounds_)
+    first = frame[frame["round"] == 1].set_index("channel")
+    record = selector.rounds_[0]
+    for channel in record.kept:
+        assert first.loc[channel, "importance_mean"] == record.importance_mean[channel]
+        assert first.loc[channel, "decision"] == record.decision[channel]
+        assert first.loc[channel, "dropped"] == (channel in record.dropped)
+    fates = selector.channels_frame_
+    assert set(fates["channel"]) == set(X.columns)
+    assert (fates.set_index("channel").loc[list(X.columns), "rank"] == selector.ranking_).all()
+    figures = selector.plot_rounds()
+    assert len(figures) == len(selector.rounds_)
+    assert [ax.get_xlabel() for ax in figures[0].axes[:2]] == [
+        "shared R² (own input held at its mean)", "importance to the head (loss rise, nats per row)"]
