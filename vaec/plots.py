@@ -213,3 +213,39 @@ def plot_latent_grid(
         axes[0, 0].legend(loc="upper right", fontsize=8, markerscale=2, title="class")
     fig.suptitle(f"latent space at epoch {snapshot.epoch} (latent_dim {latent_dim})")
     return fig
+
+
+def plot_latent_view(
+    z_mean_train: np.ndarray,
+    y_train: np.ndarray,
+    z_mean_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """Where the rows sit in the neck: z_mean of the training (and validation) rows, each
+    panel on its own range. Class indices are coloured per class with a legend below; float
+    targets by value. A neck wider than two is shown as a PCA fitted on the training z_mean, a
+    one-dimensional one as a strip (vertical position: jitter)."""
+    z_mean_train = np.asarray(z_mean_train, dtype=float)
+    latent_dim = z_mean_train.shape[1]
+    projection = PCA(n_components=2).fit(z_mean_train) if latent_dim > 2 else None
+    panels = [("training rows", z_mean_train, y_train)]
+    if z_mean_val is not None:
+        panels.append(("validation rows", np.asarray(z_mean_val, dtype=float), y_val))
+    fig = Figure(figsize=(5.2 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    rng = np.random.default_rng(0)
+    names = class_names
+    if names is None and np.asarray(y_train).dtype.kind in "iub":
+        names = [str(i) for i in range(int(np.max(y_train)) + 1)]
+    for ax, (title, points, labels) in zip(axes, panels, strict=True):
+        jitter = rng.uniform(-STRIP_JITTER, STRIP_JITTER, size=len(points))
+        scatter_by_target(ax, _view(points, projection, jitter), labels, names)
+        xlabel, ylabel = _axis_labels(latent_dim, "z_mean")
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6),
+                   fontsize=8, markerscale=2)
+    return fig

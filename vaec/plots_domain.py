@@ -46,7 +46,7 @@ def plot_latent_domain(
     names = class_names
     if names is None and labels.dtype.kind != "f":
         names = [str(i) for i in range(int(labels.max()) + 1)]
-    fig = Figure(figsize=(6.5, 6.0), layout="constrained")
+    fig = Figure(figsize=(6.0, 6.4), layout="constrained")
     ax = fig.subplots()
     scatter_by_target(ax, points, labels, names)
     for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
@@ -55,12 +55,16 @@ def plot_latent_domain(
     reach = 3.2 * gaussian.sigma
     low = np.minimum(points.min(axis=0), centre - reach)
     high = np.maximum(points.max(axis=0), centre + reach)
-    ax.set_xlim(low[0], high[0])
-    ax.set_ylim(low[1], high[1])
+    # one span on both axes: circles stay round without blank margins
+    middle, half = (low + high) / 2, float((high - low).max()) / 2
+    ax.set_xlim(middle[0] - half, middle[0] + half)
+    ax.set_ylim(middle[1] - half, middle[1] + half)
     ax.set_aspect("equal")
     ax.set_xlabel(axes_names[0])
     ax.set_ylabel(axes_names[1])
-    ax.legend(loc="upper right", fontsize=8)
+    handles, legend_labels = ax.get_legend_handles_labels()
+    fig.legend(handles, legend_labels, loc="outside lower center", ncols=min(len(handles), 6),
+               fontsize=8, markerscale=2)
     ax.set_title(f"domain of validity: sigma {gaussian.sigma:.2f} (fitted to the sampled z)")
     ax.grid(alpha=0.3)
     return fig

@@ -60,6 +60,7 @@ def report_content(
         "data": data_summary,
         "rounds": [r.to_dict() for r in result.rounds],
         "stop_reason": result.stop_reason,
+        "cut": result.cut,
         "selected": result.selected,
         "dropped": result.dropped,
         "constant_columns": result.constant_columns,

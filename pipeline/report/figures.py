@@ -20,7 +20,7 @@ from pipeline.report.round_table import SCORE_LABELS
 from pipeline.rounds import PASSING, REJECTED, PruningRound
 
 # wider tables show their best and worst channels, half each
-MAX_SHOWN = 60
+MAX_SHOWN = 80
 R2_FLOOR = -1.0
 COLOURS = {"passes": "tab:blue", "rejected": "tab:red", "dropped": "tab:orange",
            "spared": "tab:gray"}
@@ -61,12 +61,20 @@ def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float |
     return clipped
 
 
-def _shadow_band(ax: Axes, shadow: dict, label: str) -> list:
-    """The shadows' middle 90 % as a band and the passing bar as a dashed line."""
+def _from_effect_scale(value: np.ndarray | float) -> np.ndarray:
+    """Back from the importance test's scale (signed square root) to nats per row."""
+    return np.sign(value) * np.square(value)
+
+
+def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False) -> list:
+    """The shadows' middle 90 % as a band and the passing bar as a dashed line (both tested
+    on the effect scale for importance, drawn in its units)."""
     values = np.asarray(shadow["values"], dtype=float)
     low, high = np.quantile(values, [0.05, 0.95])
-    ax.axvspan(low, high, color="0.6", alpha=0.25, zorder=0)
     bar = shadow["mean"] + shadow["pass_t"] * shadow["std"] * np.sqrt(1 + 1 / shadow["n"])
+    if effect_scale:
+        low, high, bar = (float(_from_effect_scale(v)) for v in (low, high, bar))
+    ax.axvspan(low, high, color="0.6", alpha=0.25, zorder=0)
     ax.axvline(bar, color="black", linestyle="--", linewidth=1)
     return [Patch(color="0.6", alpha=0.4, label=f"{label} of the shadows (middle 90 %)"),
             Line2D([], [], color="black", linestyle="--", label="passing bar")]
@@ -103,7 +111,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
         ax.set_xlabel("shared R² (own input held at its mean)")
         ax = axes[1]
         _boxes(ax, [record.trial_scores["importance"][c] for c in channels], colours, None)
-        _shadow_band(ax, record.shadow["importance"], "importance")
+        _shadow_band(ax, record.shadow["importance"], "importance", effect_scale=True)
         ax.set_xlabel("importance to the head (loss rise, nats per row)")
     else:
         ax = axes[0]
@@ -117,7 +125,8 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     if clipped:
         notes.append(f"{clipped} R² values under {R2_FLOOR:g} drawn at {R2_FLOOR:g}")
     if hidden:
-        notes.append(f"the {hidden} channels ranked in between are not shown")
+        notes.append(f"{hidden} channel{'s' * (hidden > 1)} ranked in between "
+                     f"{'are' if hidden > 1 else 'is'} not shown")
     title = (f"round {record.index}: trained on {len(record.kept)}, dropped {len(record.dropped)}"
              + (f" ({len(record.rejected)} rejected with confidence)" if record.rejected else "")
              + (f", {len(record.spared)} spared" if record.spared else ""))

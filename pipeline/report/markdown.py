@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.report.channel_table import markdown_table as channel_markdown
+from pipeline.report.explain import HOW_TO_READ, stop_note
 from pipeline.report.round_table import markdown_table
 
 
@@ -37,11 +38,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     """report.md text."""
     data, final = report["data"], report["final_model"]
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in final["metrics"].items())
+    task = data.get("task", "classification")
+    target = {"classification": f"{data.get('n_classes')} classes",
+              "regression": "a numeric target (regression)",
+              "unsupervised": "no target (unsupervised)"}.get(task, task)
     parts = [
         f"# Feature selection: {data['name']}",
         f"Created {report['created']} · {data['n_rows']} rows · {data['n_features']} channels · "
-        f"{data['n_classes']} classes · stop reason **{report['stop_reason']}**",
+        f"{target}",
         f"## Selected ({len(report['selected'])})\n\n" + ", ".join(report["selected"]),
+        stop_note(report),
         "## Rounds\n\n" + round_table(report),
         "## Change since the previous run\n\n" + diff_text(report.get("diff")),
         f"## Final model\n\n{final['strategy']} on {len(final['channels'])} channels, best epoch "
@@ -56,4 +62,6 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["constant_columns"]:
         parts.append("Constant columns (dropped before the loop): "
                      + ", ".join(report["constant_columns"]))
+    parts.append("## How to read this report\n\n"
+                 + "\n".join(f"- **{term}**: {text}" for term, text in HOW_TO_READ))
     return "\n\n".join(parts) + "\n"

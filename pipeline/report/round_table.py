@@ -22,7 +22,7 @@ DEFAULT_METRICS = ("accuracy", "f1")
 def columns(rounds: Sequence[Any] = ()) -> tuple[str, ...]:
     """The table's column headings (the validation scores of the rounds' task)."""
     metrics = round_rows(rounds)[0].metric_names if rounds else DEFAULT_METRICS
-    return ("round", "trained on", "dropped (R²)", "kept",
+    return ("round", "trained on", "dropped", "kept",
             *(f"val {SCORE_LABELS.get(m, m)}" for m in metrics), "seconds", "stop")
 
 
@@ -36,8 +36,9 @@ class RoundRow:
         Round number, from 1.
     trained_on : int
         Channels the round's trials were trained on.
-    dropped : tuple of (str, float)
-        Channels the round dropped, with their score.
+    dropped : tuple of (str, str)
+        Channels the round dropped, each with why: ``rejected`` or ``uncertain`` (the
+        relevance rule), or its R² (the reconstruction rule).
     kept : int
         Channels left after the round (after an accuracy-guard stop: the previous round's).
     val_metrics : tuple of (str, float)
@@ -50,7 +51,7 @@ class RoundRow:
 
     index: int
     trained_on: int
-    dropped: tuple[tuple[str, float], ...]
+    dropped: tuple[tuple[str, str], ...]
     kept: int
     val_metrics: tuple[tuple[str, float], ...]
     seconds: float
@@ -62,11 +63,12 @@ class RoundRow:
         return tuple(name for name, _ in self.val_metrics)
 
     def dropped_text(self, limit: int | None = None, scores: bool = True) -> str:
-        """``a (0.12), b (0.30)`` (at most ``limit`` names, then ``and N more``), or ``—``."""
+        """``a (rejected), b (uncertain)`` (at most ``limit`` names, then ``and N more``), or
+        ``—``."""
         if not self.dropped:
             return "—"
         shown = self.dropped if limit is None else self.dropped[:limit]
-        text = ", ".join(f"{c} ({s:.2f})" if scores else c for c, s in shown)
+        text = ", ".join(f"{c} ({why})" if scores else c for c, why in shown)
         more = len(self.dropped) - len(shown)
         return text + (f" and {more} more" if more else "")
 
@@ -83,9 +85,9 @@ class RoundRow:
                 f"val {SCORE_LABELS.get(name, name)} {value:.3f}, {self.seconds:.1f} s")
         return line + (f", stop: {self.stop_reason}" if self.stop_reason else "")
 
-    def cells(self) -> list[str]:
-        """The table cells in :data:`COLUMNS` order."""
-        return [str(self.index), str(self.trained_on), self.dropped_text(), str(self.kept),
+    def cells(self, limit: int | None = None) -> list[str]:
+        """The table cells in :func:`columns` order (at most ``limit`` dropped names)."""
+        return [str(self.index), str(self.trained_on), self.dropped_text(limit), str(self.kept),
                 *(f"{value:.3f}" for _, value in self.val_metrics), f"{self.seconds:.1f}",
                 self.stop_reason or ""]
 
@@ -104,11 +106,20 @@ def round_rows(rounds: Sequence[Any]) -> list[RoundRow]:
             kept = len(r["kept"]) - len(r["dropped"])
         rows.append(RoundRow(
             index=r["index"], trained_on=len(r["kept"]),
-            dropped=tuple((c, float(r["score_mean"][c])) for c in r["dropped"]),
+            dropped=tuple((c, _why(r, c)) for c in r["dropped"]),
             kept=kept, val_metrics=_ordered_metrics(r["val_metrics"]),
             seconds=r["seconds"], stop_reason=r["stop_reason"],
         ))
     return rows
+
+
+def _why(record: dict[str, Any], channel: str) -> str:
+    decision = record.get("decision", {}).get(channel)
+    if decision in ("rejected", "uncertain"):
+        return decision
+    if decision in (None, "below threshold"):  # the reconstruction rule: its R²
+        return f"R² {record['score_mean'][channel]:.2f}"
+    return decision  # passing channels cut to reach n_features_to_select
 
 
 def _ordered_metrics(metrics: dict[str, float]) -> tuple[tuple[str, float], ...]:

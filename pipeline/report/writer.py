@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -18,13 +19,13 @@ from pipeline.report.html import figure_data_uri, render_html
 from pipeline.report.markdown import render_markdown
 from pipeline.report.runs import REPORT_FILE
 from pipeline.result import PruningResult
-from vaec.atomic_files import atomic_write_text
-from vaec.plots import plot_latent_grid, plot_learning_curves
+from vaec.atomic_files import atomic_write_bytes, atomic_write_text
+from vaec.plots import plot_latent_grid, plot_latent_view, plot_learning_curves
 from vaec.plots_domain import plot_latent_domain
 
 SELECTION_FILE = "selected_features.json"
 MODEL_FOLDER = "final_model"
-MAX_LATENT_GRIDS = 4
+LATENT_FOLDER = "latent"
 
 
 def _uri(fig: Figure) -> str:
@@ -32,15 +33,6 @@ def _uri(fig: Figure) -> str:
         return figure_data_uri(fig)
     finally:
         fig.clear()
-
-
-def _chosen_snapshots(epochs: Sequence[int], best: int) -> list[int]:
-    """A few snapshot epochs: the first, the one at or after the best, and the last."""
-    if len(epochs) <= MAX_LATENT_GRIDS:
-        return list(epochs)
-    at_best = next((e for e in epochs if e >= best), epochs[-1])
-    middle = epochs[len(epochs) // 2]
-    return sorted({epochs[0], middle, at_best, epochs[-1]})
 
 
 def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
@@ -54,19 +46,41 @@ def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[st
     training = final.training
     images["curves"] = _uri(plot_learning_curves(training.history, training.strategy))
     model = final.model
+    data = result.split.columns(final.channels)
+    z_train, _ = model.encode(data.X_train)
+    z_val, _ = model.encode(data.X_val)
+    y_train, y_val = _colour_values(model, data.y_train, len(z_train)), _colour_values(
+        model, data.y_val, len(z_val))
+    images["latent"] = _uri(plot_latent_view(z_train, y_train, z_val, y_val, class_names))
+    if training.snapshots:
+        images["latent_fixed"] = _uri(plot_latent_grid(training.snapshots[-1],
+                                                       class_names=class_names))
     if model.latent_domain_ is not None:
-        data = result.split.columns(final.channels)
-        z_mean, _ = model.encode(data.X_train)
-        if model.classes_ is not None:
-            labels = np.searchsorted(model.classes_, data.y_train)
-        else:  # a value to colour by (regression), or nothing
-            labels = np.asarray(data.y_train if data.y_train is not None
-                                else np.zeros(len(z_mean)), dtype=np.float64)
-        images["domain"] = _uri(plot_latent_domain(z_mean, labels, model.latent_domain_, class_names))
-    by_epoch = {s.epoch: s for s in training.snapshots}
-    for epoch in _chosen_snapshots(sorted(by_epoch), training.history.best_epoch):
-        images[f"latent_{epoch}"] = _uri(plot_latent_grid(by_epoch[epoch], class_names=class_names))
+        images["domain"] = _uri(plot_latent_domain(z_train, y_train, model.latent_domain_,
+                                                   class_names))
     return images
+
+
+def _colour_values(model: Any, y: np.ndarray | None, n_rows: int) -> np.ndarray:
+    """Class indices to colour by, or the target's values (regression), or nothing."""
+    if model.classes_ is not None:
+        return np.searchsorted(model.classes_, y)
+    return np.asarray(y if y is not None else np.zeros(n_rows), dtype=np.float64)
+
+
+def save_latent_grids(result: PruningResult, folder: Path, class_names: Sequence[str] | None) -> None:
+    """Every latent snapshot of the final model's training as a PNG in ``folder``."""
+    training = result.final.training if result.final is not None else None
+    if training is None:
+        return
+    for snapshot in training.snapshots:
+        fig = plot_latent_grid(snapshot, class_names=class_names)
+        buffer = io.BytesIO()
+        try:
+            fig.savefig(buffer, format="png", dpi=72)
+        finally:
+            fig.clear()
+        atomic_write_bytes(folder / f"latent_epoch{snapshot.epoch:05d}.png", buffer.getvalue())
 
 
 def default_run_name(dataset_name: str) -> str:
@@ -99,6 +113,7 @@ def write_report(
     files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,
              "final_model": MODEL_FOLDER}
     result.final.save(folder / MODEL_FOLDER)
+    save_latent_grids(result, folder / MODEL_FOLDER / LATENT_FOLDER, class_names)
     report = report_content(
         result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth, files=files
     )

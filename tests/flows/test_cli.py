@@ -117,7 +117,7 @@ def test_run_draws_no_progress_when_output_is_not_a_terminal(command_run):
     ("args", "words"),
     [
         (["--dataset", "no_such_set"], ["--dataset", "no_such_set"]),
-        (["--data", "train.csv"], ["--target"]),
+        (["--data", "train.csv", "--task", "regression"], ["--target"]),
         (["--data", "train.csv", "--dataset", "wine", "--target", "label"], ["--dataset", "--data"]),
         (["--epochs", "-3"], ["--epochs", "-3"]),
         (["--epochs", "three"], ["--epochs", "three"]),
@@ -167,7 +167,7 @@ def test_report_lists_the_runs(finished_run, workspace):
 def test_report_of_one_run_prints_its_rounds(finished_run, workspace):
     code, out, err = run_main("report", "tiny", "--reports-dir", str(workspace / "reports"))
     assert code == 0, err
-    assert "| round | trained on | dropped (R²) | kept |" in out
+    assert "| round | trained on | dropped | kept |" in out
     rounds = json.loads((workspace / "reports" / "tiny" / "report.json").read_text())["rounds"]
     assert out.count("\n| ") == len(rounds)
     assert str((workspace / "reports" / "tiny" / "report.html").resolve()) in out

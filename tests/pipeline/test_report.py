@@ -96,7 +96,7 @@ def test_selection_file_and_final_model_are_usable_downstream(run, folder):
 
 def test_markdown_lists_rounds_and_channels(folder):
     text = (folder / "report.md").read_text()
-    assert "| round | trained on | dropped (R²) | kept |" in text
+    assert "| round | trained on | dropped | kept |" in text
     assert "flat" in text
 
 
