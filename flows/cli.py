@@ -21,8 +21,9 @@ FLOW_NAME = "vaec-feature-selection"
 
 # Prefect settings are read when prefect is first imported, so these go in before that.
 PREFECT_DEFAULTS = {
-    # no telemetry from a machine that may have no outside network
+    # no telemetry (nor its notice) from a machine that may have no outside network
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
     # the temporary local server (no PREFECT_API_URL) can be slow to start on a busy machine
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }

@@ -92,10 +92,13 @@ def train_trial_group(
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def fit_final(split: SplitData, channels: list[str], config: PruningConfig) -> FinalModel:
-    """The final encoder + head on the kept channels, with all of the process's threads."""
+def fit_final(
+    split: SplitData, channels: list[str], config: PruningConfig, on_epoch: Any = None
+) -> FinalModel:
+    """The final encoder + head on the kept channels, with all of the process's threads (the
+    epochs go to this process's progress display; ``on_epoch`` is the pipeline's hook)."""
     with torch_threads(threads_for(config.threads)):
-        return fit_final_model(split, channels, config)
+        return fit_final_model(split, channels, config, on_epoch=_BROADCAST.epoch)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)

@@ -51,7 +51,8 @@ class RoundProgress(NoProgress):
                 TimeRemainingColumn(), console=self.console, transient=True,
             )
             self._bars.start()
-            self._epochs = self._bars.add_task("loading the data", total=None)
+            self._epochs = self._bars.add_task(
+                "loading the data (and starting Prefect's local server)", total=None)
         return self
 
     def round_started(self, index: int, n_channels: int, epochs: int) -> None:
@@ -71,10 +72,10 @@ class RoundProgress(NoProgress):
             self.console.print(row.summary(), highlight=False)
 
     def final_started(self, n_channels: int) -> None:
-        """Say what trains now."""
+        """A bar of epochs for the final model (the report follows)."""
         if self._bars is not None and self._epochs is not None:
             self._bars.reset(self._epochs, total=None,
-                             description=f"final model on {n_channels} channels, then the report")
+                             description=f"final model on {n_channels} channels")
 
     def __exit__(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +157,12 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) 
             "reconstruction_mae": float(mean_absolute_error(X, reconstruction))}
 
 
-def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningConfig) -> FinalModel:
+def fit_final_model(
+    split: SplitData,
+    channels: Sequence[str],
+    config: PruningConfig,
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> FinalModel:
     """Train ``config.final_strategy`` on ``channels`` (the autoencoder without a target); best
     epoch by the task's validation score."""
     start = time.perf_counter()
@@ -170,7 +175,7 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: PruningCo
     # without a target the final model is the autoencoder
     strategy = "autoencoder" if split.task == "unsupervised" else config.final_strategy
     training = model.fit(strategy, data.X_train, split.head_target(data.y_train), data.X_val,
-                         split.head_target(data.y_val))
+                         split.head_target(data.y_val), on_epoch=on_epoch)
     # the domain of validity of the head: where the training rows sit in the neck
     model.fit_latent_domain(data.X_train, seed=model_config.seed)
     if "decoder" in get_strategy(strategy).trains:

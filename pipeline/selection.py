@@ -18,12 +18,12 @@ from pipeline.pruning_config import PruningConfig
 from pipeline.report.round_table import round_rows
 from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
-from pipeline.split import SplitData, split_dataset
+from pipeline.split import split_dataset
 from pipeline.trials import TrialScores
 from pipeline.validation import DataError
 
 TrainRound = Callable[[PruningRun], TrialScores]
-FitFinal = Callable[[SplitData, list[str], PruningConfig], FinalModel]
+FitFinal = Callable[..., FinalModel]
 
 
 def run_selection(
@@ -53,7 +53,8 @@ def run_selection(
     on_round : callable or None
         Called as ``on_round(run, record)`` after every round is recorded.
     fit_final : callable or None
-        ``fit_final(split, kept, config) -> FinalModel``; ``None`` skips the final model.
+        ``fit_final(split, kept, config, on_epoch=...) -> FinalModel``; ``None`` skips the
+        final model.
     progress : Progress or None
         Told of rounds starting and ending, epochs, and the final model.
 
@@ -86,5 +87,5 @@ def run_selection(
     final = None
     if fit_final is not None:
         progress.final_started(len(run.kept))
-        final = fit_final(split, list(run.kept), config)
+        final = fit_final(split, list(run.kept), config, on_epoch=progress.epoch)
     return run.finish(final)
