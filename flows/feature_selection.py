@@ -16,15 +16,18 @@ from prefect.cache_policies import NO_CACHE
 from flows.artifacts import publish_artifacts
 from flows.checkpoint import checkpoint_path, clear, load_rounds, save_rounds
 from flows.parameters import SelectionParameters, trial_groups
+from flows.run_warnings import warnings_to_log
 from flows.task_runners import make_task_runner
 from pipeline.data import Dataset, load_dataset
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import NoProgress, Progress
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
+from pipeline.report.preflight import check_reports_folder
 from pipeline.report.round_table import RoundRow, round_rows
-from pipeline.report.runs import find_previous_run, read_report, run_fingerprint, selection_diff
-from pipeline.report.writer import default_run_name, write_report
+from pipeline.report.run_folders import new_run_folder
+from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
+from pipeline.report.writer import write_report
 from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
 from pipeline.selection import run_selection
@@ -101,36 +104,46 @@ def fit_final(split: SplitData, channels: list[str], config: PruningConfig) -> F
 def write_run_report(
     result: PruningResult,
     dataset: Dataset,
-    params: SelectionParameters,
     fingerprint: str,
     diff: dict[str, Any] | None,
+    folder: Path,
 ) -> tuple[Path, dict[str, Any]]:
-    """Write the report folder (I/O: retried when the disk hiccups)."""
+    """Write the report into the run's folder (I/O: retried when the disk hiccups; a retry
+    writes into the same folder)."""
     return write_report(
-        result, dataset.summary(), params.reports_dir,
-        run_name=params.run_name or default_run_name(dataset.name),
+        result, dataset.summary(), folder=folder,
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
         class_names=dataset.class_names(result.split.classes),
     )
 
 
 def _previous_diff(params: SelectionParameters, fingerprint: str, selected: list[str]) -> dict | None:
-    previous = find_previous_run(params.reports_dir, fingerprint)
+    previous = previous_selection(params.reports_dir, fingerprint)
     if previous is None:
         return None
-    return selection_diff(read_report(previous)["selected"], selected, previous_run=previous.name)
+    name, previous_selected = previous
+    return selection_diff(previous_selected, selected, previous_run=name)
 
 
 @flow(name="vaec-feature-selection")
 def feature_selection(params: SelectionParameters | None = None) -> dict[str, Any]:
     """Select the channels a joint VAE + classifier reconstructs, and report the run."""
     params = params or SelectionParameters()
+    with warnings_to_log(get_run_logger()):
+        return _select_and_report(params)
+
+
+def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
     logger = get_run_logger()
     config = params.pruning_config()
+    # before anything trains: the report can be written, and the run name is free
+    check_reports_folder(params.reports_dir, params.run_name)
     dataset = load_data(params)
-    fingerprint = run_fingerprint(dataset.summary(), config)
+    summary = dataset.summary()
+    fingerprint = run_fingerprint(summary, config)
+    key = resume_key(summary, config)
     checkpoint = checkpoint_path(params.reports_dir, fingerprint)
-    done = load_rounds(checkpoint)
+    done = load_rounds(checkpoint, key, dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint)
     groups = trial_groups(config.n_trials, params.groups)
@@ -147,7 +160,7 @@ def feature_selection(params: SelectionParameters | None = None) -> dict[str, An
         return TrialScores.combine([f.result() for f in futures])
 
     def after_round(run: PruningRun, record: PruningRound) -> None:
-        save_rounds(checkpoint, run.rounds)
+        save_rounds(checkpoint, key, run.rounds)
         logger.info(round_rows(run.rounds)[-1].summary())
 
     with torch_threads(threads_for(config.threads)):
@@ -156,7 +169,8 @@ def feature_selection(params: SelectionParameters | None = None) -> dict[str, An
             fit_final=fit_final, progress=_BROADCAST,
         )
     diff = _previous_diff(params, fingerprint, result.selected)
-    folder, report = write_run_report(result, dataset, params, fingerprint, diff)
+    folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
+    folder, report = write_run_report(result, dataset, fingerprint, diff, folder)
     publish_artifacts(result, report, folder, dataset.name)
     clear(checkpoint)
     logger.info("selected %d channels; report: %s/report.html", len(result.selected), folder)
