@@ -16,15 +16,16 @@ from prefect.cache_policies import NO_CACHE
 from flows.artifacts import publish_artifacts
 from flows.checkpoint import checkpoint_path, clear, load_rounds, save_rounds
 from flows.parameters import SelectionParameters, trial_groups
+from flows.progress_relay import ProgressRelay
 from flows.run_warnings import warnings_to_log
 from flows.task_runners import make_task_runner
 from pipeline.data import Dataset, load_dataset
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.progress import NoProgress, Progress
+from pipeline.progress import Progress
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.preflight import check_reports_folder
-from pipeline.report.round_table import RoundRow, round_rows
+from pipeline.report.round_table import round_rows
 from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
 from pipeline.report.writer import write_report
@@ -35,32 +36,9 @@ from pipeline.split import SplitData
 from pipeline.threads import threads_for, torch_threads
 from pipeline.trials import TrialScores, train_trials
 
-# In-process progress displays (the command line's bars). Trial groups trained in other
-# processes (Dask workers) see an empty list and tell nobody of their epochs.
-_LISTENERS: list[Progress] = []
-
-
-class _Broadcast(NoProgress):
-    """Every event to every listener."""
-
-    def round_started(self, index: int, n_channels: int, epochs: int) -> None:
-        for listener in list(_LISTENERS):
-            listener.round_started(index, n_channels, epochs)
-
-    def epoch(self, epoch: int, epochs: int) -> None:
-        for listener in list(_LISTENERS):
-            listener.epoch(epoch, epochs)
-
-    def round_finished(self, row: RoundRow) -> None:
-        for listener in list(_LISTENERS):
-            listener.round_finished(row)
-
-    def final_started(self, n_channels: int) -> None:
-        for listener in list(_LISTENERS):
-            listener.final_started(n_channels)
-
-
-_BROADCAST = _Broadcast()
+# The progress displays of this process (the command line's bars) hear of the run through this
+# relay; it is the only way the flow and its tasks reach them (see flows.progress_relay).
+_PROGRESS = ProgressRelay()
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -89,7 +67,7 @@ def train_trial_group(
 
     torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
     # one group speaks for the round's epochs
-    on_epoch = _BROADCAST.epoch if trials[0] == 0 else None
+    on_epoch = _PROGRESS.epoch if trials[0] == 0 else None
     return train_trials(split, channels, config, round_index, trials, on_epoch)
 
 
@@ -166,7 +144,7 @@ def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
     with torch_threads(threads_for(config.threads)):
         result = run_selection(
             dataset, config, rounds=done, train_round=train_round, on_round=after_round,
-            fit_final=fit_final, progress=_BROADCAST,
+            fit_final=fit_final, progress=_PROGRESS,
         )
     diff = _previous_diff(params, fingerprint, result.selected)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
@@ -191,10 +169,5 @@ def run_feature_selection(
 ) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=max(2, params.groups))
-    if progress is not None:
-        _LISTENERS.append(progress)
-    try:
+    with _PROGRESS.showing(progress):
         return feature_selection.with_options(task_runner=runner)(params)
-    finally:
-        if progress is not None:
-            _LISTENERS.remove(progress)
