@@ -118,3 +118,12 @@ def test_single_class_target_is_refused():
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_numpy_numbers_from_a_parameter_grid_are_accepted():
+    # GridSearchCV grids are often built with np.arange / np.linspace
+    selector = VAECSelector().set_params(n_trials=np.int64(1), epochs=np.int32(5),
+                                         threshold=np.float64(0.5), random_state=np.uint8(3))
+    config = selector.pruning_config()
+    assert (config.n_trials, config.epochs, config.seed) == (1, 5, 3)
+    assert type(config.n_trials) is int and type(config.threshold) is float
