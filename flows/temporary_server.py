@@ -97,18 +97,23 @@ def _drain_to_server() -> None:
 def temporary_server() -> Iterator[str | None]:
     """Within the block, flows of this process use a temporary server that dies with it.
 
-    Yields the server's API URL, or ``None`` when ``PREFECT_API_URL`` names a server already
-    (nothing is started then). Call it from the main thread: the kernel signals the child when
-    the *thread* that started it ends.
+    Yields the server's API URL, or ``None`` when nothing is started here: ``PREFECT_API_URL``
+    names a server already, or the platform cannot tie a child to its parent (then Prefect
+    starts and stops its temporary server as it always does). Call it from the main thread:
+    the kernel signals the child when the *thread* that started it ends.
     """
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_API_URL
 
-    if PREFECT_API_URL.value():
+    if PREFECT_API_URL.value() or parent_death_hook() is None:
+        yield None  # a server of its own, or a platform where Prefect's default is all there is
+        return
+    try:
+        server = _tied_server_class()(port=_free_port())
+        previous = SubprocessASGIServer._instances.get(None)
+    except (AttributeError, TypeError):  # Prefect's internals moved: fall back to its default
         yield None
         return
-    server = _tied_server_class()(port=_free_port())
-    previous = SubprocessASGIServer._instances.get(None)
     SubprocessASGIServer._instances[None] = server
     exported = os.environ.get("PREFECT_API_URL")
     try:
