@@ -1,20 +1,26 @@
 """The ``vaec-select`` command line: run, serve, report, transform, predict, demo.
 
 Bad arguments and bad data end with one line on stderr and exit code 2, before any training.
-Heavy libraries (torch, pandas, matplotlib, prefect) load only in the commands that work with
-them, so ``--help``, a usage error or the run listing answer at once.
+Anything else that fails ends with one line naming the cause (and the file) and exit code 1;
+``--debug`` prints the traceback too. Warnings are one line each. Heavy libraries (torch,
+pandas, matplotlib, prefect) load only in the commands that work with them, so ``--help``, a
+usage error or the run listing answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 PROG = "vaec-select"
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 FLOW_NAME = "vaec-feature-selection"
@@ -125,17 +131,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"'{PROG} COMMAND --help' explains the options of a command.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="on a failure, print the traceback too (before or after COMMAND)")
+    # --debug is accepted after the command as well; SUPPRESS keeps the top-level value
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on a failure, print the traceback too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser(
-        "run", help="run the feature selection once",
+        "run", parents=[common], help="run the feature selection once",
         description="Run the feature selection once: pruning rounds, the final model and the "
                     "report. Prints the kept channels and the path of report.html. Without "
                     "PREFECT_API_URL, Prefect starts a temporary local server for the run.")
     add_settings_options(run, PARAMETER_SPECS)
 
     serve = commands.add_parser(
-        "serve", help="serve the feature selection on a cron schedule",
+        "serve", parents=[common], help="serve the feature selection on a cron schedule",
         description=f"Serve the feature selection as the deployment {FLOW_NAME}/NAME on a "
                     "cron schedule (UTC) until interrupted; runs show in the Prefect UI and "
                     f"can also be started with 'prefect deployment run {FLOW_NAME}/NAME'.")
@@ -146,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_options(serve, PARAMETER_SPECS)
 
     report = commands.add_parser(
-        "report", help="list the runs, or show one run's rounds",
+        "report", parents=[common], help="list the runs, or show one run's rounds",
         description="Without RUN, list the finished runs, newest first; with RUN, print its "
                     "round table, the kept channels and the path of its report.html.")
     report.add_argument("run", nargs="?", metavar="RUN",
@@ -155,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder holding the run folders (default reports)")
 
     transform = commands.add_parser(
-        "transform", help="keep a run's selected columns of a table",
+        "transform", parents=[common], help="keep a run's selected columns of a table",
         description="Write the selected columns of a table, in the selection's order, plus the "
                     "target column when the table has it.")
     transform.add_argument("--selection", required=True, metavar="FILE",
@@ -166,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="output CSV or Parquet file (by suffix); never an input file")
 
     predict = commands.add_parser(
-        "predict", help="predict with a run's final model, with latent-domain confidence",
+        "predict", parents=[common], help="predict with a run's final model, with latent-domain confidence",
         description="Predict the class of every row of a raw (unscaled) table with a run's "
                     "final model; the output has the input's columns plus predicted_class, "
                     "predicted_probability, the latent-domain distance, flags and p-values, "
@@ -181,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="N of the within-N-sigma domain flag (default 3)")
 
     demo = commands.add_parser(
-        "demo", help="train the model's five training strategies on a built-in data set",
+        "demo", parents=[common], help="train the model's five training strategies on a built-in data set",
         description="Train the five training strategies of the model (var_mlp_classifier, "
                     "all_parts, mlp_classifier, autoencoder then classifier_head) on a built-in "
                     "data set and write their learning curves, latent grids, histories and a "
@@ -197,6 +209,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--reports-dir", default="reports", metavar="DIR",
                       help="parent folder of <dataset>-demo/ (default reports)")
     return parser
+
+
+def _as_option(message: str) -> str:
+    """A message that starts with a declared setting's name, with the option spelled instead
+    (``run_name must ...`` -> ``--run-name must ...``, ``reports_dir 'x' ...`` ->
+    ``--reports-dir 'x' ...``)."""
+    from flows.parameters import PARAMETER_SPECS
+
+    for spec in PARAMETER_SPECS:
+        if message.startswith((f"{spec.name} must ", f"{spec.name} '")):
+            return spec.option + message[len(spec.name):]
+    return message
+
+
+@contextlib.contextmanager
+def _options_named() -> Iterator[None]:
+    """Setting checks raised within the block become usage errors that spell the option."""
+    from vaec.config import ConfigError
+
+    try:
+        yield
+    except ConfigError as err:
+        raise UsageError(_as_option(str(err))) from err
 
 
 def _parameters(args: argparse.Namespace) -> Any:
@@ -222,10 +257,7 @@ def _parameters(args: argparse.Namespace) -> Any:
             message = f"{option}: {message} (got {first.get('input')!r})"
         else:
             # the declared checks name the setting first: spell it as the option
-            for spec in PARAMETER_SPECS:
-                if message.startswith(f"{spec.name} must "):
-                    message = spec.option + message[len(spec.name):]
-                    break
+            message = _as_option(message)
         raise UsageError(message) from err
 
 
@@ -241,11 +273,23 @@ def _check_data(params: Any) -> None:
 def command_run(args: argparse.Namespace) -> int:
     """``vaec-select run``."""
     params = _parameters(args)
+    if params.task_runner == "dask":
+        from flows.task_runners import check_dask_installed
+
+        with _options_named():
+            check_dask_installed()
     _check_data(params)
+    from pipeline.report.preflight import check_reports_folder
+
+    with _options_named():
+        check_reports_folder(params.reports_dir, params.run_name)
+    from flows.console_tracebacks import console_without_tracebacks
     from flows.feature_selection import run_feature_selection
     from flows.progress import RoundProgress
+    from flows.temporary_server import temporary_server
 
-    with RoundProgress(enabled=sys.stderr.isatty()) as progress:
+    with temporary_server(), console_without_tracebacks(), \
+            RoundProgress(enabled=sys.stderr.isatty()) as progress:
         out = run_feature_selection(params, progress=progress)
     selected = out["selected"]
     print(f"kept {len(selected)} channels after {out['n_rounds']} rounds "
@@ -270,10 +314,21 @@ def command_serve(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     params = _parameters(args)
+    from flows.serve import check_server
+
+    # before the data: without a server, serve would wait for runs that never come
+    with _options_named():
+        check_server()
+    from pipeline.report.preflight import check_reports_folder
+
+    with _options_named():
+        check_reports_folder(params.reports_dir, params.run_name)
     _check_data(params)
+    from flows.console_tracebacks import console_without_tracebacks
     from flows.serve import serve
 
-    serve(params, cron=args.cron, name=args.name)
+    with console_without_tracebacks():
+        serve(params, cron=args.cron, name=args.name)
     return 0
 
 
@@ -286,7 +341,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def command_report(args: argparse.Namespace) -> int:
     """``vaec-select report``."""
     from pipeline.report.round_table import markdown_table
-    from pipeline.report.runs import list_runs, read_report
+    from pipeline.report.runs import ReportError, list_runs, read_report
 
     if args.run is None:
         runs = list_runs(args.reports_dir)
@@ -301,7 +356,9 @@ def command_report(args: argparse.Namespace) -> int:
         folder = Path(args.reports_dir) / args.run
     try:
         report = read_report(folder)
-    except (OSError, ValueError) as err:
+    except ReportError as err:
+        raise UsageError(f"cannot read run {args.run!r}: {err}") from err
+    except OSError as err:
         raise UsageError(f"unknown run {args.run!r}: {err} "
                          f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)"
                          ) from err
@@ -360,6 +417,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 USAGE_ERRORS = {
     "pipeline.validation": "DataError",
     "vaec.config": "ConfigError",
+    "vaec.persistence": "ModelFileError",
 }
 
 
@@ -372,10 +430,36 @@ def _is_usage_error(err: BaseException) -> bool:
     )
 
 
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
 def _fail(message: str) -> int:
-    first_line = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    print(f"{PROG}: error: {first_line}", file=sys.stderr)
+    print(f"{PROG}: error: {_first_line(str(message)) or 'failed'}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _crash(err: BaseException, debug: bool) -> int:
+    """One line naming what failed (an OSError names its file); the traceback with --debug."""
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
+    cause = f"{type(err).__name__}: {_first_line(str(err))}".rstrip(": ")
+    hint = "" if debug else f" (run '{PROG} --debug ...' for the traceback)"
+    print(f"{PROG}: error: {cause}{hint}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   file: Any = None, line: str | None = None) -> None:
+    print(f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings printed as one line each (a flow run sends its own to the run log)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _print_warning
+        yield
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -389,7 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit code: 0 on success, 2 for bad arguments or data, 130 when interrupted.
+        The exit code: 0 on success, 1 when the work failed, 2 for bad arguments or data (before
+        any work), 130 when interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     for name, value in PREFECT_DEFAULTS.items():
@@ -398,16 +483,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # on a terminal the progress bars tell the story; Prefect's log lines (still sent to
         # its server and UI) would tear through them
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
+    debug = False
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as done:  # --help, --version, or argparse's own usage error
             return done.code if isinstance(done.code, int) else EXIT_USAGE
-        return COMMANDS[args.command](args)
+        debug = args.debug
+        with _one_line_warnings():
+            return COMMANDS[args.command](args)
     except Exception as err:
         if _is_usage_error(err):
             return _fail(str(err))
-        raise
+        return _crash(err, debug)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -16,15 +16,19 @@ from prefect.cache_policies import NO_CACHE
 from flows.artifacts import publish_artifacts
 from flows.checkpoint import checkpoint_path, clear, load_rounds, save_rounds
 from flows.parameters import SelectionParameters, trial_groups
+from flows.progress_relay import ProgressRelay
+from flows.run_warnings import warnings_to_log
 from flows.task_runners import make_task_runner
 from pipeline.data import Dataset, load_dataset
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.progress import NoProgress, Progress
+from pipeline.progress import Progress
 from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
-from pipeline.report.round_table import RoundRow, round_rows
-from pipeline.report.runs import find_previous_run, read_report, run_fingerprint, selection_diff
-from pipeline.report.writer import default_run_name, write_report
+from pipeline.report.preflight import check_reports_folder
+from pipeline.report.round_table import round_rows
+from pipeline.report.run_folders import new_run_folder
+from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
+from pipeline.report.writer import write_report
 from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
 from pipeline.selection import run_selection
@@ -32,32 +36,9 @@ from pipeline.split import SplitData
 from pipeline.threads import threads_for, torch_threads
 from pipeline.trials import TrialScores, train_trials
 
-# In-process progress displays (the command line's bars). Trial groups trained in other
-# processes (Dask workers) see an empty list and tell nobody of their epochs.
-_LISTENERS: list[Progress] = []
-
-
-class _Broadcast(NoProgress):
-    """Every event to every listener."""
-
-    def round_started(self, index: int, n_channels: int, epochs: int) -> None:
-        for listener in list(_LISTENERS):
-            listener.round_started(index, n_channels, epochs)
-
-    def epoch(self, epoch: int, epochs: int) -> None:
-        for listener in list(_LISTENERS):
-            listener.epoch(epoch, epochs)
-
-    def round_finished(self, row: RoundRow) -> None:
-        for listener in list(_LISTENERS):
-            listener.round_finished(row)
-
-    def final_started(self, n_channels: int) -> None:
-        for listener in list(_LISTENERS):
-            listener.final_started(n_channels)
-
-
-_BROADCAST = _Broadcast()
+# The progress displays of this process (the command line's bars) hear of the run through this
+# relay; it is the only way the flow and its tasks reach them (see flows.progress_relay).
+_PROGRESS = ProgressRelay()
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -87,7 +68,7 @@ def train_trial_group(
 
     torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
     # one group speaks for the round's epochs
-    on_epoch = _BROADCAST.epoch if trials[0] == 0 else None
+    on_epoch = _PROGRESS.epoch if trials[0] == 0 else None
     return train_trials(split, channels, config, round_index, trials, on_epoch)
 
 
@@ -98,21 +79,21 @@ def fit_final(
     """The final encoder + head on the kept channels, with all of the process's threads (the
     epochs go to this process's progress display; ``on_epoch`` is the pipeline's hook)."""
     with torch_threads(threads_for(config.threads)):
-        return fit_final_model(split, channels, config, on_epoch=_BROADCAST.epoch)
+        return fit_final_model(split, channels, config, on_epoch=_PROGRESS.epoch)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
 def write_run_report(
     result: PruningResult,
     dataset: Dataset,
-    params: SelectionParameters,
     fingerprint: str,
     diff: dict[str, Any] | None,
+    folder: Path,
 ) -> tuple[Path, dict[str, Any]]:
-    """Write the report folder (I/O: retried when the disk hiccups)."""
+    """Write the report into the run's folder (I/O: retried when the disk hiccups; a retry
+    writes into the same folder)."""
     return write_report(
-        result, dataset.summary(), params.reports_dir,
-        run_name=params.run_name or default_run_name(dataset.name),
+        result, dataset.summary(), folder=folder,
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
         class_names=(dataset.class_names(result.split.classes)
                      if result.split.classes is not None else None),
@@ -120,22 +101,32 @@ def write_run_report(
 
 
 def _previous_diff(params: SelectionParameters, fingerprint: str, selected: list[str]) -> dict | None:
-    previous = find_previous_run(params.reports_dir, fingerprint)
+    previous = previous_selection(params.reports_dir, fingerprint)
     if previous is None:
         return None
-    return selection_diff(read_report(previous)["selected"], selected, previous_run=previous.name)
+    name, previous_selected = previous
+    return selection_diff(previous_selected, selected, previous_run=name)
 
 
 @flow(name="vaec-feature-selection")
 def feature_selection(params: SelectionParameters | None = None) -> dict[str, Any]:
     """Select the channels a joint VAE + classifier reconstructs, and report the run."""
     params = params or SelectionParameters()
+    with warnings_to_log(get_run_logger()):
+        return _select_and_report(params)
+
+
+def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
     logger = get_run_logger()
     config = params.pruning_config()
+    # before anything trains: the report can be written, and the run name is free
+    check_reports_folder(params.reports_dir, params.run_name)
     dataset = load_data(params)
-    fingerprint = run_fingerprint(dataset.summary(), config)
+    summary = dataset.summary()
+    fingerprint = run_fingerprint(summary, config)
+    key = resume_key(summary, config)
     checkpoint = checkpoint_path(params.reports_dir, fingerprint)
-    done = load_rounds(checkpoint)
+    done = load_rounds(checkpoint, key, dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint)
     groups = trial_groups(config.n_trials, params.groups)
@@ -152,16 +143,17 @@ def feature_selection(params: SelectionParameters | None = None) -> dict[str, An
         return TrialScores.combine([f.result() for f in futures])
 
     def after_round(run: PruningRun, record: PruningRound) -> None:
-        save_rounds(checkpoint, run.rounds)
+        save_rounds(checkpoint, key, run.rounds)
         logger.info(round_rows(run.rounds)[-1].summary())
 
     with torch_threads(threads_for(config.threads)):
         result = run_selection(
             dataset, config, rounds=done, train_round=train_round, on_round=after_round,
-            fit_final=fit_final, progress=_BROADCAST,
+            fit_final=fit_final, progress=_PROGRESS,
         )
     diff = _previous_diff(params, fingerprint, result.selected)
-    folder, report = write_run_report(result, dataset, params, fingerprint, diff)
+    folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
+    folder, report = write_run_report(result, dataset, fingerprint, diff, folder)
     publish_artifacts(result, report, folder, dataset.name)
     clear(checkpoint)
     logger.info("selected %d channels; report: %s/report.html", len(result.selected), folder)
@@ -182,10 +174,5 @@ def run_feature_selection(
 ) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=max(2, params.groups))
-    if progress is not None:
-        _LISTENERS.append(progress)
-    try:
+    with _PROGRESS.showing(progress):
         return feature_selection.with_options(task_runner=runner)(params)
-    finally:
-        if progress is not None:
-            _LISTENERS.remove(progress)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from pipeline.builtin import BUILTIN_DATASETS
 from pipeline.pruning_config import PruningConfig
+from pipeline.report.run_folders import check_run_name
 from pipeline.settings import CLI, FLOW, SettingSpec, check_settings, setting, setting_specs
 from vaec.config import ConfigError
 
@@ -41,7 +42,8 @@ class RunSettings:
         "reports", "folder that receives the run folders", metavar="DIR", surfaces=RUN_SURFACES,
         group="output and execution")
     run_name: str | None = setting(
-        None, "name of the run folder (none: <dataset>-<UTC timestamp>)", metavar="NAME",
+        None, "name of the run folder, a single folder name that is not taken yet (none: "
+        "<dataset>-<UTC timestamp>, with -2, -3, ... when that is taken)", metavar="NAME",
         surfaces=RUN_SURFACES, group="output and execution")
     task_runner: str = setting(
         "thread", "where a round's trial groups train: local threads, or Dask (needs "
@@ -77,6 +79,8 @@ class _Parameters(BaseModel):
         # the declared checks, the same ones the selector and PruningConfig apply
         try:
             check_settings(RunSettings(**{s.name: getattr(self, s.name) for s in RUN_SPECS}))
+            if self.run_name is not None:
+                check_run_name(self.run_name)
             self.pruning_config()
         except ConfigError as err:
             raise ValueError(str(err)) from None

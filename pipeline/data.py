@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +18,25 @@ from pipeline.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
 from pipeline.tables import TABLE_SUFFIXES, read_table
 from pipeline.task import resolve_task
 from pipeline.validation import DataError, validate_frame
+
+# Rows hashed at a time: the values of a tall table are hashed without a second copy of it.
+HASH_CHUNK_ROWS = 65_536
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A hash of a table's values, column names and dtypes, in order.
+
+    Two tables of the same shape, columns and class counts but other values hash differently
+    (a resumed run must not reuse rounds trained on other data). Rows are hashed in chunks of
+    :data:`HASH_CHUNK_ROWS` with :func:`pandas.util.hash_pandas_object`.
+    """
+    digest = hashlib.sha256()
+    header = [[str(c) for c in frame.columns], [str(t) for t in frame.dtypes], len(frame)]
+    digest.update(json.dumps(header).encode("utf-8"))
+    for start in range(0, len(frame), HASH_CHUNK_ROWS):
+        rows = pd.util.hash_pandas_object(frame.iloc[start:start + HASH_CHUNK_ROWS], index=False)
+        digest.update(rows.to_numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -68,13 +90,19 @@ class Dataset:
         """Target labels or values (None without a target)."""
         return None if self.target is None else self.frame[self.target].to_numpy()
 
+    @functools.cached_property
+    def content_hash(self) -> str:
+        """:func:`frame_hash` of the table the selection sees (features and target)."""
+        return frame_hash(self.frame)
+
     def summary(self) -> dict[str, Any]:
-        """JSON-ready description of the data."""
+        """JSON-ready description of the data (with the hash of its values)."""
         summary: dict[str, Any] = {
             "name": self.name,
             "source": self.source,
             "target": self.target,
             "task": self.task,
+            "content_hash": self.content_hash,
             "n_rows": len(self.frame),
             "n_features": len(self.feature_names),
             "n_classes": None,

@@ -120,10 +120,16 @@ class FinalModel:
         path = folder / PREPROCESSING_FILE
         if not path.is_file():
             raise DataError(f"not a final model folder: {path} is missing")
-        preprocessing = json.loads(path.read_text(encoding="utf-8"))
-        channels = [str(c) for c in preprocessing["channels"]]
-        mean = np.asarray(preprocessing["mean"], dtype=np.float64)
-        scale = np.asarray(preprocessing["scale"], dtype=np.float64)
+        try:
+            preprocessing = json.loads(path.read_text(encoding="utf-8"))
+            channels = [str(c) for c in preprocessing["channels"]]
+            mean = np.asarray(preprocessing["mean"], dtype=np.float64)
+            scale = np.asarray(preprocessing["scale"], dtype=np.float64)
+        except (OSError, ValueError, KeyError, TypeError) as err:  # JSON errors are ValueErrors
+            raise DataError(f"{path}: not a readable preprocessing file "
+                            f"({type(err).__name__}: {err})".splitlines()[0]) from err
+        if mean.ndim != 1 or scale.ndim != 1 or not (np.isfinite(mean).all() and (scale > 0).all()):
+            raise DataError(f"{path}: mean and scale must be finite lists, scale > 0")
         model = VAEC.load(folder)
         if len({len(channels), len(mean), len(scale), model.config.n_inputs}) != 1:
             raise DataError(f"{folder}: the model and {PREPROCESSING_FILE} disagree on the inputs")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from pipeline.final_model import FinalModel, predictions_frame
 from pipeline.tables import check_output_path, read_table, write_table
+from pipeline.validation import DataError
 
 PREDICTION_PREFIX = "predicted_"
 
@@ -32,11 +33,36 @@ def predict_frame(
     DataFrame
         ``frame``'s columns, then those of :meth:`vaec.VAEC.predict_with_confidence`
         (``class``, ``probability``, ``sigma_distance``, ``tail_probability``,
-        ``within_*_sigma``, ``p_value_z*``, ``confidence``, ...) prefixed ``predicted_`` so they
-        never collide with the input's.
+        ``within_*_sigma``, ``p_value_z*``, ``confidence``, ...) prefixed ``predicted_``.
+
+    Raises
+    ------
+    DataError
+        When ``frame`` already has one of those columns (a table predicted before): the output
+        would hold two columns of one name.
     """
     predictions = predictions_frame(FinalModel.load(folder), frame, n_sigma)
-    return pd.concat([frame, predictions.add_prefix(PREDICTION_PREFIX)], axis=1)
+    predictions = predictions.add_prefix(PREDICTION_PREFIX)
+    clash = [str(c) for c in predictions.columns if c in set(map(str, frame.columns))]
+    if clash:
+        shown = ", ".join(map(repr, clash[:3])) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+        raise DataError(f"the input already has the prediction column(s) {shown} (a table "
+                        "predicted before?); drop or rename them first")
+    return pd.concat([frame, predictions], axis=1)
+
+
+def check_predict_output(
+    out_path: str | os.PathLike[str],
+    data_path: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+) -> None:
+    """Refuse an output that is not a table file, is the input table, or lies inside the model
+    folder (``--out <model>/history.csv`` would overwrite the model's own files)."""
+    check_output_path(out_path, data_path)
+    out, model = Path(out_path).resolve(), Path(folder).resolve()
+    if out == model or model in out.parents:
+        raise DataError(f"--out {out_path} is inside the model folder {folder}; write the "
+                        "predictions elsewhere")
 
 
 def predict_file(
@@ -48,7 +74,8 @@ def predict_file(
 ) -> Path:
     """Predict every row of a CSV/Parquet file and write the result atomically.
 
-    ``out_path`` must be another file than ``data_path``; see :func:`predict_frame`.
+    ``out_path`` must be another file than ``data_path`` and lie outside the model folder
+    (:func:`check_predict_output`); see :func:`predict_frame`.
     """
-    check_output_path(out_path, data_path)
+    check_predict_output(out_path, data_path, folder)
     return write_table(predict_frame(folder, read_table(data_path), n_sigma), out_path)

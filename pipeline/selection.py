@@ -8,6 +8,7 @@ takes the defaults.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 from pipeline.data import Dataset
@@ -23,6 +24,25 @@ from pipeline.trials import TrialScores
 from pipeline.validation import DataError
 
 TrainRound = Callable[[PruningRun], TrialScores]
+
+
+class SmallValidationWarning(UserWarning):
+    """The validation split is too small for the accuracy guard's tolerance to mean much."""
+
+
+def check_guard_resolution(n_val: int, tolerance: float | None) -> None:
+    """Warn when one validation row moves the validation accuracy by more than half the accuracy
+    guard's tolerance: the guard then fires on which rows one trial happens to get right."""
+    if tolerance is None or n_val == 0 or 1.0 / n_val <= tolerance / 2:
+        return
+    warnings.warn(
+        f"the validation split has {n_val} rows: one row moves validation accuracy by "
+        f"{1.0 / n_val:.3f}, more than half of accuracy_tolerance={tolerance:g}, so the accuracy "
+        "guard may stop on noise (more rows, a larger val_size or accuracy_tolerance help)",
+        SmallValidationWarning, stacklevel=3,
+    )
+
+
 FitFinal = Callable[..., FinalModel]
 
 
@@ -72,6 +92,8 @@ def run_selection(
     split = split_dataset(
         dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
     )
+    if split.task == "classification":
+        check_guard_resolution(len(split.y_val), config.accuracy_tolerance)
     run = PruningRun(split, config, rounds=rounds, constant_columns=dataset.constant_columns)
     progress = progress or NoProgress()
     while not run.done:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -25,8 +26,31 @@ def check_table_suffix(path: str | os.PathLike[str], what: str = "data file") ->
         )
 
 
+def _csv_header(path: Path) -> list[str]:
+    """The column names on the first non-blank line of a CSV file, as written."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+        for row in csv.reader(file):
+            if any(cell.strip() for cell in row):
+                return row
+    return []
+
+
+def check_csv_header(path: str | os.PathLike[str]) -> None:
+    """Refuse a CSV file that names a column twice.
+
+    pandas renames the second ``a`` to ``a.1`` while reading, so the duplicate is only visible
+    in the file's own header line.
+    """
+    names = _csv_header(Path(path))
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        shown = ", ".join(map(repr, twice[:8])) + (f" and {len(twice) - 8} more" if len(twice) > 8 else "")
+        raise DataError(f"duplicate column names in {path}: {shown}")
+
+
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A CSV or Parquet file (by suffix) as a DataFrame; unreadable files raise DataError."""
+    """A CSV or Parquet file (by suffix) as a DataFrame; unreadable files, and CSV files that
+    name a column twice, raise DataError."""
     path = Path(path)
     check_table_suffix(path)
     if not path.is_file():
@@ -34,8 +58,11 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
+        check_csv_header(path)
         return pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError) as err:
+    except (ValueError, OSError, pd.errors.ParserError, csv.Error) as err:
+        if isinstance(err, DataError):
+            raise
         raise DataError(f"cannot read {path}: {err}".splitlines()[0]) from err
 
 

@@ -51,10 +51,16 @@ def check_target(y: np.ndarray, target: str, *, val_size: float, test_size: floa
     need = minimum_class_size(val_size, test_size)
     small = counts[counts < need]
     if len(small):
-        detail = ", ".join(f"{label!r} has {n}" for label, n in small.items())
+        if len(small) == 1:
+            label, n = next(iter(small.items()))
+            detail = f"class {label!r} has {n} rows"
+        else:
+            shown = ", ".join(f"{label!r} has {n}" for label, n in list(small.items())[:3])
+            more = f", and {len(small) - 3} more" if len(small) > 3 else ""
+            detail = f"{len(small)} of {len(counts)} classes have too few rows ({shown}{more})"
         raise DataError(
-            f"target column {target!r}: class {detail} rows; a stratified split with "
-            f"val_size={val_size}, test_size={test_size} needs at least {need} per class"
+            f"target column {target!r}: {detail}; a stratified split with val_size={val_size}, "
+            f"test_size={test_size} needs at least {need} per class{_measurement_hint(labels)}"
         )
 
 
@@ -75,6 +81,17 @@ def check_regression_target(y: np.ndarray, target: str) -> None:
             f"target column {target!r} has {values.nunique()} distinct values; regression "
             f"needs at least {MIN_REGRESSION_VALUES}"
         )
+
+
+def _measurement_hint(labels: pd.Series) -> str:
+    """A hint when the target looks like a measurement rather than classes."""
+    if labels.dtype.kind != "f":
+        return ""
+    values = labels.to_numpy(dtype=np.float64)
+    if np.all(values == np.round(values)):
+        return ""
+    return (f" (it holds {labels.nunique()} distinct non-integer values: a measurement? "
+            "task='regression' treats it as one)")
 
 
 def check_features(features: pd.DataFrame) -> list[str]:

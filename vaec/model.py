@@ -194,7 +194,19 @@ class VAECNet(nn.Module):
         self.encoder = Encoder(config, n_replicas)
         self.decoder = Decoder(config, n_replicas)
         self.head = ClassifierHead(config, n_replicas)
-        self.reset_parameters(config.seed)
+        if self.encoder.z_mean.weight.device.type != "meta":  # meta tensors hold no values
+            self.reset_parameters(config.seed)
+
+    @staticmethod
+    def state_shapes(config: VAECConfig, n_replicas: int = 1) -> dict[str, tuple[int, ...]]:
+        """The shape of every tensor in the state dict of ``VAECNet(config, n_replicas)``.
+
+        Worked out on the meta device: nothing is allocated however large the sizes are, so a
+        saved model's weights can be checked against its config before the network is built.
+        """
+        with torch.device("meta"):
+            net = VAECNet(config, n_replicas)
+        return {name: tuple(t.shape) for name, t in net.state_dict().items()}
 
     def reset_parameters(self, seed: int) -> None:
         """Initialise replica ``r`` from a generator seeded ``seed + r``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import os
@@ -17,6 +16,7 @@ from pipeline.report.content import jsonable, report_content
 from pipeline.report.figures import plot_round_scores, plot_rounds_summary
 from pipeline.report.html import figure_data_uri, render_html
 from pipeline.report.markdown import render_markdown
+from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import REPORT_FILE
 from pipeline.result import PruningResult
 from vaec.atomic_files import atomic_write_bytes, atomic_write_text
@@ -83,18 +83,13 @@ def save_latent_grids(result: PruningResult, folder: Path, class_names: Sequence
         atomic_write_bytes(folder / f"latent_epoch{snapshot.epoch:05d}.png", buffer.getvalue())
 
 
-def default_run_name(dataset_name: str) -> str:
-    """``<dataset>-<UTC timestamp>``."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    return f"{dataset_name}-{stamp}"
-
-
 def write_report(
     result: PruningResult,
     data_summary: dict[str, Any],
     reports_dir: str | os.PathLike[str] = "reports",
     *,
     run_name: str | None = None,
+    folder: str | os.PathLike[str] | None = None,
     fingerprint: str | None = None,
     diff: dict[str, Any] | None = None,
     truth: dict[str, list[str]] | None = None,
@@ -102,12 +97,16 @@ def write_report(
 ) -> tuple[Path, dict[str, Any]]:
     """Write the run folder; return it and the report's content (what report.json holds).
 
-    Every file is written atomically and report.json comes last, so a folder with a
-    report.json is complete and a failed write leaves the previous files intact.
+    The folder is ``folder`` when given (made by :func:`new_run_folder`, e.g. written again
+    after a failed attempt), else a new one under ``reports_dir`` named ``run_name`` (see
+    :func:`new_run_folder`). Every file is written atomically and report.json comes last, so a
+    folder with a report.json is complete and a failed write leaves the previous files intact.
     """
     if result.final is None:
         raise ValueError("a report needs the final model: run the selection with fit_final")
-    folder = Path(reports_dir) / (run_name or default_run_name(data_summary["name"]))
+    if folder is None:
+        folder = new_run_folder(reports_dir, run_name, data_summary["name"])
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     images = figures(result, class_names)
     files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,

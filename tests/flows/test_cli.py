@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +72,39 @@ def finished_run(workspace) -> Path:
     return write_report(result, dataset.summary(), workspace / "reports", run_name="tiny")[0]
 
 
+JUNK_REPORTS = {"schema-only": '{"schema_version": 1}', "a-list": "[]", "garbage": "}{",
+                "other-schema": '{"schema_version": 7}'}
+
+
+def _job_checkpoint(workspace: Path, reports: Path) -> Path:
+    """Where ``run`` with RUN_OPTIONS on train.csv keeps its checkpoint."""
+    from flows.checkpoint import checkpoint_path
+    from flows.parameters import SelectionParameters
+    from pipeline.data import load_dataset
+    from pipeline.report.runs import run_fingerprint
+
+    options = dict(zip(RUN_OPTIONS[::2], RUN_OPTIONS[1::2], strict=True))
+    params = SelectionParameters(
+        data=str(workspace / "train.csv"), target="label",
+        **{k[2:].replace("-", "_"): (None if v == "none" else v) for k, v in options.items()})
+    summary = load_dataset(params.source, "label").summary()
+    return checkpoint_path(reports, run_fingerprint(summary, params.pruning_config()))
+
+
 @pytest.fixture(scope="module")
 def command_run(prefect_api_url, workspace) -> tuple[int, str, str]:
-    """One tiny ``vaec-select run`` on the session's Prefect server."""
+    """One tiny ``vaec-select run`` on the session's Prefect server, into a reports folder
+    holding junk: report folders nobody can read and a garbled checkpoint of this very job."""
+    reports = workspace / "command-reports"
+    for name, text in JUNK_REPORTS.items():
+        (reports / name).mkdir(parents=True)
+        (reports / name / "report.json").write_text(text)
+    checkpoint = _job_checkpoint(workspace, reports)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_text('{"schema_version": 1, "rounds": [')
     return run_main(
         "run", "--data", str(workspace / "train.csv"), "--target", "label", *RUN_OPTIONS,
-        "--reports-dir", str(workspace / "command-reports"), "--run-name", "tiny",
+        "--reports-dir", str(reports), "--run-name", "tiny",
     )
 
 
@@ -105,6 +133,19 @@ def test_run_prints_the_kept_channels_and_the_report(command_run, workspace):
     assert f"kept {len(selected)} channels" in out
     assert ", ".join(selected) in out
     assert f"report: {(report / 'report.html').resolve()}" in out
+
+
+@pytest.mark.slow
+def test_junk_in_the_reports_folder_does_not_fail_a_run(command_run, workspace):
+    code, _, err = command_run
+    assert code == 0, err[-3000:]
+    reports = workspace / "command-reports"
+    checkpoint = _job_checkpoint(workspace, reports)
+    # set aside, not deleted: the garbled checkpoint is there to be looked at
+    assert checkpoint.with_name(checkpoint.name + ".corrupt").is_file()
+    assert not checkpoint.exists()
+    for name in JUNK_REPORTS:  # left as they were
+        assert (reports / name / "report.json").is_file()
 
 
 @pytest.mark.slow
@@ -150,6 +191,59 @@ def test_usage_errors_and_the_run_listing_load_no_heavy_library(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "[2, 0, 2, 0] []", result.stderr
 
 
+@pytest.fixture
+def never_trains(monkeypatch):
+    """``run`` must stop before the flow starts: starting it fails the test."""
+    import flows.feature_selection
+
+    def run_feature_selection(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "a/b", "..", ".hidden"])
+def test_a_run_name_must_be_a_single_folder_name(workspace, never_trains, name):
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(workspace / "named-reports"), "--run-name", name)
+    assert_usage_error(result, "--run-name", "single folder name")
+    assert not (workspace / "escaped").exists()
+
+
+def test_a_taken_run_name_is_refused_before_any_training(finished_run, workspace, never_trains):
+    before = (finished_run / "report.json").read_bytes()
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(finished_run.parent), "--run-name", finished_run.name)
+    assert_usage_error(result, "--run-name", "is taken")
+    assert (finished_run / "report.json").read_bytes() == before
+
+
+def test_an_unwritable_reports_folder_is_found_before_any_training(workspace, never_trains):
+    (workspace / "a-file").write_text("not a folder")
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(workspace / "a-file" / "reports"))
+    assert_usage_error(result, "--reports-dir", "is not writable")
+
+
+def test_a_full_disk_is_found_before_any_training(workspace, never_trains, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 10**6, 10**6))
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(workspace / "full-reports"))
+    assert_usage_error(result, "--reports-dir", "1.0 MB free")
+
+
+def test_dask_without_prefect_dask_names_the_install_command(workspace, never_trains, monkeypatch):
+    monkeypatch.setitem(sys.modules, "prefect_dask", None)  # as if it were not installed
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--task-runner", "dask", "--reports-dir", str(workspace / "dask-reports"))
+    assert_usage_error(result, "--task-runner", 'pip install -e ".[dask]"')
+    assert len(result[2].strip().splitlines()) == 1
+
+
 # report ------------------------------------------------------------------------------------
 
 def test_report_lists_the_runs(finished_run, workspace):
@@ -177,6 +271,37 @@ def test_report_takes_the_path_of_a_run_folder(finished_run, workspace):
     code, out, _ = run_main("report", str(workspace / "reports" / "tiny"))
     assert code == 0
     assert "| round | trained on |" in out
+
+
+@pytest.fixture
+def junk_reports(finished_run, tmp_path):
+    """A copy of a finished run beside report folders nobody can read."""
+    import shutil
+
+    root = tmp_path / "reports"
+    shutil.copytree(finished_run, root / "tiny")
+    for name, text in JUNK_REPORTS.items():
+        (root / name).mkdir()
+        (root / name / "report.json").write_text(text)
+    return root
+
+
+def test_the_run_listing_skips_unreadable_folders_with_one_warning_each(junk_reports):
+    code, out, err = run_main("report", "--reports-dir", str(junk_reports))
+    assert code == 0, err
+    assert [line.split()[0] for line in out.strip().splitlines()[1:]] == ["tiny"]
+    warnings = err.strip().splitlines()
+    assert len(warnings) == len(JUNK_REPORTS)
+    for name in JUNK_REPORTS:
+        assert sum(f"/{name}/report.json" in line for line in warnings) == 1
+    assert all(line.startswith("vaec-select: warning: skipping") for line in warnings)
+
+
+@pytest.mark.parametrize("name", list(JUNK_REPORTS))
+def test_the_report_of_an_unreadable_run_is_one_error_naming_its_file(junk_reports, name):
+    result = run_main("report", name, "--reports-dir", str(junk_reports))
+    assert_usage_error(result, f"{name}/report.json")
+    assert len(result[2].strip().splitlines()) == 1
 
 
 def test_report_of_an_unknown_run_fails(workspace):
@@ -250,10 +375,130 @@ def test_predict_names_a_missing_channel(finished_run, workspace):
     assert not (workspace / "never.csv").exists()
 
 
+def test_predict_with_damaged_weights_is_one_error_naming_the_file(finished_run, tmp_path):
+    import shutil
+
+    model = tmp_path / "final_model"
+    shutil.copytree(finished_run / "final_model", model)
+    weights = (model / "weights.pt").read_bytes()
+    (model / "weights.pt").write_bytes(weights[: len(weights) // 2])
+    result = run_main("predict", "--model", str(model), "--data", str(finished_run.parent.parent
+                      / "new.csv"), "--out", str(tmp_path / "never.csv"))
+    assert_usage_error(result, "weights.pt")
+    assert len(result[2].strip().splitlines()) == 1
+    assert not (tmp_path / "never.csv").exists()
+
+
+def test_predict_never_writes_into_the_model_folder(finished_run, workspace):
+    model = finished_run / "final_model"
+    before = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
+    result = run_main("predict", "--model", str(model), "--data", str(workspace / "new.csv"),
+                      "--out", str(model / "history.csv"))
+    assert_usage_error(result, "inside the model folder")
+    assert {p: p.read_bytes() for p in model.rglob("*") if p.is_file()} == before
+
+
+# failures that are not the user's ------------------------------------------------------------
+
+def test_a_failure_is_one_line_naming_the_cause_and_exit_1(finished_run, workspace):
+    (workspace / "blocker").write_text("a file where the output folder should be")
+    selection = str(finished_run / "selected_features.json")
+    args = ["transform", "--selection", selection, "--data", str(workspace / "train.csv"),
+            "--out", str(workspace / "blocker" / "out.csv")]
+    code, _, err = run_main(*args)
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert line.startswith("vaec-select: error: ")
+    assert "blocker" in line and "--debug" in line and "Traceback" not in err
+    code, _, err = run_main("--debug", *args)
+    assert code == 1
+    assert err.count("Traceback (most recent call last)") == 1
+    assert err.strip().splitlines()[-1].startswith("vaec-select: error: ")
+    assert run_main(*args, "--debug")[2].count("Traceback (most recent call last)") == 1
+
+
+def test_prefect_console_lines_keep_their_message_and_leave_the_traceback_to_the_run_log():
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from flows.console_tracebacks import console_without_tracebacks
+
+    console = PrefectConsoleHandler(stream=io.StringIO())
+    kept = []
+
+    class RunLog(logging.Handler):  # stands for Prefect's API handler
+        def emit(self, record):
+            kept.append(self.format(record))
+
+    logger = logging.getLogger("vaec-test-console")
+    logger.propagate = False
+    for handler in (console, RunLog()):
+        logger.addHandler(handler)
+    root = logging.getLogger()
+    root.addHandler(console)  # where Prefect's configuration puts it
+    try:
+        with console_without_tracebacks():
+            try:
+                raise RuntimeError("disk on fire")
+            except RuntimeError:
+                logger.exception("Encountered exception during execution")
+        assert "Encountered exception during execution" in console.stream.getvalue()
+        assert "Traceback" not in console.stream.getvalue()
+        assert "Traceback" in kept[0] and "disk on fire" in kept[0]
+        # afterwards the console is as it was
+        try:
+            raise RuntimeError("again")
+        except RuntimeError:
+            logger.exception("once more")
+        assert "Traceback" in console.stream.getvalue()
+    finally:
+        root.removeHandler(console)
+        logger.handlers.clear()
+
+
 # serve, help -------------------------------------------------------------------------------
 
 def test_serve_rejects_a_bad_cron():
     assert_usage_error(run_main("serve", "--cron", "61 3 * * *"), "--cron", "'61 3 * * *'")
+
+
+@pytest.fixture
+def never_serves(monkeypatch):
+    """``serve`` must stop before it loads the data or serves."""
+    import flows.serve
+    import pipeline.data
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("got past the server check")
+
+    monkeypatch.setattr(flows.serve, "serve", refuse)
+    monkeypatch.setattr(pipeline.data, "load_dataset", refuse)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("url", [None, "nobody-listens"])
+def test_serve_refuses_to_start_without_a_reachable_server(never_serves, url):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if url is None:
+        settings = temporary_settings(restore_defaults={PREFECT_API_URL})
+    else:
+        url = f"http://127.0.0.1:{_free_port()}/api"
+        settings = temporary_settings(updates={PREFECT_API_URL: url})
+    with settings:
+        result = run_main("serve", "--cron", "0 3 * * *", "--dataset", "wine")
+    assert_usage_error(result, "prefect server start", "PREFECT_API_URL")
+    if url is not None:
+        assert url in result[2]
+    assert len(result[2].strip().splitlines()) == 1
 
 
 def test_version_and_every_help():
@@ -333,3 +578,126 @@ def test_the_installed_command_runs_end_to_end_on_its_own_server(workspace, tmp_
         (tmp_path / "reports" / "e2e" / "selected_features.json").read_text())["selected"]
     assert f"kept {len(selected)} channels" in result.stdout
     assert (tmp_path / "reports" / "e2e" / "report.html").is_file()
+
+
+def _clean_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a fresh shell: no Prefect server configured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"})
+    return env
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_one_line_and_exit_1(prefect_api_url, workspace, monkeypatch):
+    from prefect import task
+
+    import flows.feature_selection
+
+    @task
+    def diverged(split, channels, config):
+        raise RuntimeError("the final model diverged")
+
+    monkeypatch.setattr(flows.feature_selection, "fit_final", diverged)
+    code, out, err = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                              *RUN_OPTIONS, "--reports-dir", str(workspace / "failed-reports"))
+    assert code == 1, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith(
+        "vaec-select: error: RuntimeError: the final model diverged (run 'vaec-select --debug")
+    assert "Traceback" not in err
+    assert "kept" not in out
+
+
+@pytest.mark.slow
+def test_the_command_trains_on_a_two_worker_dask_cluster_with_its_progress_bars(
+    finished_run, workspace, tmp_path
+):
+    import pty
+    import threading
+
+    # stderr on a terminal: the progress bars are drawn, as for a person at a shell
+    terminal, child_side = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--task-runner", "dask", "--trial-groups", "2",
+         "--reports-dir", str(tmp_path / "reports"), "--run-name", "dask"],
+        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=child_side,
+    )
+    os.close(child_side)
+    shown = bytearray()
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # the child side closed
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        out, _ = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=30)
+        os.close(terminal)
+    screen = shown.decode(errors="replace")
+    assert process.returncode == 0, screen[-3000:]
+    assert "cannot pickle" not in screen
+    assert "round 1: trained on 6" in screen  # the display drew in the command's process
+    selected = json.loads((tmp_path / "reports" / "dask" / "selected_features.json").read_text())
+    # the same selection as in one process: every trial has its own seed and noise stream
+    expected = json.loads((finished_run / "selected_features.json").read_text())["selected"]
+    assert selected["selected"] == expected
+    assert f"kept {len(expected)} channels" in out.decode()
+
+
+@pytest.mark.slow
+def test_a_killed_run_takes_its_temporary_server_with_it(workspace, tmp_path):
+    import psutil
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", "--epochs", "100000", "--reports-dir", str(tmp_path / "reports")],
+        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def servers() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "prefect.server.api.server:create_app" in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
+
+    def alive(proc: psutil.Process) -> bool:
+        try:
+            return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    server = None
+    try:
+        deadline = time.monotonic() + 300
+        while server is None and time.monotonic() < deadline and process.poll() is None:
+            found = servers()
+            server = found[0] if found else None
+            time.sleep(0.2)
+        assert server is not None, "no temporary server was started"
+        process.kill()  # SIGKILL: nothing of the run gets to clean up
+        process.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while alive(server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(server), "the temporary server outlived its run"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if server is not None and alive(server):
+            server.kill()

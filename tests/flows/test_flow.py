@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prefect import task
 
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.feature_selection import feature_selection, run_feature_selection
@@ -152,6 +153,36 @@ def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_selection(
     for a, b in pairs:
         assert (a["kept"], a["dropped"], a["stop_reason"]) == (b["kept"], b["dropped"], b["stop_reason"])
         assert a["score_mean"] == pytest.approx(b["score_mean"], abs=1e-4)
+
+
+def test_a_run_on_changed_data_never_resumes_the_rounds_of_the_old_data(
+    prefect_api_url, tmp_path, monkeypatch
+):
+    import flows.feature_selection as module
+
+    structured_table().to_csv(tmp_path / "table.csv", index=False)
+    params = params_for(tmp_path / "table.csv", tmp_path / "reports")
+
+    @task
+    def killed(split, channels, config):
+        raise RuntimeError("killed after the rounds")
+
+    # every round is checkpointed, then the run dies before its final model
+    monkeypatch.setattr(module, "fit_final", killed)
+    with pytest.raises(RuntimeError, match="killed after the rounds"):
+        feature_selection(params)
+    monkeypatch.undo()
+    (checkpoint,) = (tmp_path / "reports" / CHECKPOINT_DIR).glob("*.json")
+
+    # the data is refreshed: same shape, columns and class counts, but s0 is noise now and
+    # noise0 carries the factor that decides the label
+    table = structured_table()
+    table["s0"], table["noise0"] = table["noise0"].to_numpy(), table["s0"].to_numpy()
+    table.to_csv(tmp_path / "table.csv", index=False)
+    result = feature_selection(params)
+    assert result["resumed_rounds"] == 0
+    assert "noise0" in result["selected"] and "s0" not in result["selected"]
+    assert checkpoint.with_name(checkpoint.name + ".corrupt").is_file()
 
 
 def test_the_dask_runner_gives_the_same_selection_as_threads(prefect_api_url, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,3 +172,54 @@ def test_builtin_classes_have_readable_names_and_files_keep_their_labels(tmp_pat
     assert cancer.class_names([0, 1]) == ["malignant", "benign"]
     good_frame().to_csv(tmp_path / "table.csv", index=False)
     assert load_dataset(tmp_path / "table.csv", "label").class_names([0, 1]) == ["0", "1"]
+
+
+@pytest.mark.parametrize("header", ["a,a,b,label", '"a","a",b,label', "\n\nb,a,a,label"])
+def test_a_csv_that_names_a_column_twice_is_refused_by_its_header(tmp_path, header):
+    # pandas would read the second 'a' as 'a.1' and go on
+    rows = "\n".join(f"{i},{i * 2 % 7},{i % 5},{i % 2}" for i in range(30))
+    path = tmp_path / "dup.csv"
+    path.write_text(f"{header}\n{rows}\n")
+    with pytest.raises(DataError, match=r"duplicate column names in .*dup\.csv: 'a'") as info:
+        load_dataset(path, "label")
+    assert "\n" not in str(info.value)
+
+
+def test_a_float_target_forced_to_classes_is_one_short_line():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    frame["y"] = rng.normal(size=300)  # a measurement, not classes
+    assert load_dataset(frame, "y").task == "regression"  # what auto makes of it
+    with pytest.raises(DataError) as info:
+        load_dataset(frame, "y", task="classification")
+    message = str(info.value)
+    assert "\n" not in message and len(message) < 400, message
+    assert "300 of 300 classes have too few rows" in message
+    assert "and 297 more" in message and "task='regression'" in message
+
+
+def test_a_validation_split_too_small_for_the_guard_warns_before_training():
+    from pipeline.pruning_config import PruningConfig
+    from pipeline.selection import SmallValidationWarning, run_selection
+
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(50, 2000)), columns=[f"x{i}" for i in range(2000)])
+    wide["label"] = np.arange(50) % 2
+
+    class Trained(Exception):
+        pass
+
+    def train_round(run):
+        raise Trained
+
+    dataset = load_dataset(wide, "label")
+    with pytest.warns(SmallValidationWarning, match="has 10 rows") as caught, \
+            pytest.raises(Trained):
+        run_selection(dataset, PruningConfig(), train_round=train_round, fit_final=None)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    # without the guard, nothing to warn about
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallValidationWarning)
+        with pytest.raises(Trained):
+            run_selection(dataset, PruningConfig(accuracy_tolerance=None),
+                          train_round=train_round, fit_final=None)

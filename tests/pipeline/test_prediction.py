@@ -114,3 +114,33 @@ def test_predict_file_writes_rows_and_never_overwrites_the_input(model_folder, t
 def test_a_folder_that_is_no_final_model_is_refused(tmp_path):
     with pytest.raises(DataError, match="not a final model folder"):
         FinalModel.load(tmp_path)
+
+
+def test_a_table_predicted_before_is_refused_not_given_two_prediction_columns(model_folder, tmp_path):
+    folder, _ = model_folder
+    data = tmp_path / "in.csv"
+    _raw_frame(n_rows=12, seed=3).to_csv(data, index=False)
+    once = predict_file(folder, data, tmp_path / "once.csv")
+    with pytest.raises(DataError, match=r"already has the prediction column\(s\) 'predicted_class'"):
+        predict_file(folder, once, tmp_path / "twice.csv")
+    assert not (tmp_path / "twice.csv").exists()
+
+
+@pytest.mark.parametrize("name", ["history.csv", "preprocessing.json", "model.json", "new.csv", "."])
+def test_predictions_are_never_written_into_the_model_folder(model_folder, tmp_path, name):
+    folder, _ = model_folder
+    data = tmp_path / "in.csv"
+    _raw_frame(n_rows=12, seed=3).to_csv(data, index=False)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(DataError):
+        predict_file(folder, data, folder / name)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_an_excel_output_is_refused(model_folder, tmp_path):
+    folder, _ = model_folder
+    data = tmp_path / "in.csv"
+    _raw_frame(n_rows=12, seed=3).to_csv(data, index=False)
+    with pytest.raises(DataError, match=r"'\.xlsx'"):
+        predict_file(folder, data, tmp_path / "out.xlsx")
+    assert not (tmp_path / "out.xlsx").exists()

@@ -12,15 +12,20 @@ import pytest
 from pipeline.data import load_dataset
 from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
+from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import (
+    ReportError,
+    SkippedRunWarning,
     find_previous_run,
     list_runs,
+    previous_selection,
     read_report,
     run_fingerprint,
     selection_diff,
 )
 from pipeline.report.writer import write_report
 from pipeline.selection import run_selection
+from vaec.config import ConfigError
 
 FAST = {"epochs": 40, "latent_dim": 2,
         "model_options": {"encoder_widths": (16,), "head_widths": (8,)}}
@@ -109,8 +114,8 @@ def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("pipeline.report.writer.render_html", broken)
-    with pytest.raises(RuntimeError):
-        write(result, dataset.summary(), tmp_path, run_name="nightly")
+    with pytest.raises(RuntimeError):  # a second attempt into the same folder
+        write(result, dataset.summary(), folder=first)
     assert (first / "report.json").read_text() == before
     assert not [p for p in first.iterdir() if p.name.endswith(".tmp")]
 
@@ -166,3 +171,89 @@ def test_round_charts_draw_both_scores_as_boxes_with_the_shadow_band(run, folder
     assert 'alt="channel scores of round 1"' in page
     fates = json.loads((folder / "report.json").read_text())["channel_fates"]
     assert {"importance_mean", "shared_r2_mean", "decision"} <= set(fates[0])
+
+
+# whatever else lies under reports/ --------------------------------------------------------
+
+JUNK = {
+    "only a schema version": '{"schema_version": 1}',
+    "a list": "[]",
+    "garbage": "this is not json",
+    "not UTF-8": b"\xff\xfe\x00junk",
+    "another schema": '{"schema_version": 2, "created": "2030-01-01", "data": {"name": "x"}}',
+}
+
+
+@pytest.fixture(scope="module")
+def reports_with_junk(folder, tmp_path_factory):
+    """A real run's report, one junk folder per kind of junk, a truncated report, and a folder
+    that is no run at all (the demo's)."""
+    root = tmp_path_factory.mktemp("junk-reports")
+    text = (folder / "report.json").read_text()
+    (root / "good").mkdir()
+    (root / "good" / "report.json").write_text(text)
+    for i, content in enumerate(JUNK.values()):
+        (root / f"junk{i}").mkdir()
+        data = content if isinstance(content, bytes) else content.encode()
+        (root / f"junk{i}" / "report.json").write_bytes(data)
+    (root / "truncated").mkdir()
+    (root / "truncated" / "report.json").write_text(text[: len(text) // 2])
+    (root / "wine-demo").mkdir()
+    return root, root / "good", json.loads(text)["fingerprint"]
+
+
+def test_junk_run_folders_are_skipped_with_one_warning_each(reports_with_junk):
+    root, good, fingerprint = reports_with_junk
+    with pytest.warns(SkippedRunWarning) as caught:
+        runs = list_runs(root)
+    assert [r.name for r in runs] == ["good"]
+    named = sorted(str(w.message).split(f"{root}/")[1].split("/")[0] for w in caught)
+    assert named == sorted([f"junk{i}" for i in range(len(JUNK))] + ["truncated"])
+    assert all("\n" not in str(w.message) for w in caught)
+    with pytest.warns(SkippedRunWarning):
+        assert previous_selection(root, fingerprint) == ("good", read_report(good)["selected"])
+
+
+def test_a_junk_report_is_one_error_naming_its_file(reports_with_junk):
+    root, _, _ = reports_with_junk
+    for folder in ["junk0", "junk1", "junk2", "junk3", "junk4", "truncated"]:
+        with pytest.raises(ReportError, match=f"{folder}/report.json") as info:
+            read_report(root / folder)
+        assert "\n" not in str(info.value)
+
+
+def test_folders_that_are_no_runs_are_left_out_quietly(run, tmp_path, recwarn):
+    (tmp_path / "wine-demo").mkdir()
+    (tmp_path / ".checkpoints").mkdir()
+    (tmp_path / "notes.txt").write_text("x")
+    assert list_runs(tmp_path) == []
+    assert not [w for w in recwarn if issubclass(w.category, SkippedRunWarning)]
+
+
+# run folders ---------------------------------------------------------------------------------
+
+def test_a_named_run_never_writes_over_an_earlier_run(run, folder):
+    dataset, _, _, result = run
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=f"run_name '{folder.name}' is taken") as info:
+        write(result, dataset.summary(), folder.parent, run_name=folder.name)
+    assert "\n" not in str(info.value)
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_default_run_folders_of_the_same_second_get_a_suffix(tmp_path, monkeypatch):
+    monkeypatch.setattr("pipeline.report.run_folders.default_run_name",
+                        lambda name: f"{name}-20300101T000000")
+    folders = [new_run_folder(tmp_path, None, "wine") for _ in range(3)]
+    assert [f.name for f in folders] == [
+        "wine-20300101T000000", "wine-20300101T000000-2", "wine-20300101T000000-3"]
+    assert all(f.is_dir() and f.parent == tmp_path for f in folders)
+
+
+@pytest.mark.parametrize("name", ["/tmp/x", "../x", "a/b", "..", ".", "", ".checkpoints",
+                                  "a\\b", "x\0y"])
+def test_a_run_name_is_a_single_folder_name(name, tmp_path):
+    with pytest.raises(ConfigError, match="run_name must be a single folder name"):
+        new_run_folder(tmp_path / "reports", name, "data")
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["reports"])

@@ -137,3 +137,12 @@ def test_results_are_frames_and_the_round_charts_are_figures(fitted):
     assert len(figures) == len(selector.rounds_)
     assert [ax.get_xlabel() for ax in figures[0].axes[:2]] == [
         "shared R² (own input held at its mean)", "importance to the head (loss rise, nats per row)"]
+
+
+def test_numpy_numbers_from_a_parameter_grid_are_accepted():
+    # GridSearchCV grids are often built with np.arange / np.linspace
+    selector = VAECSelector().set_params(n_trials=np.int64(1), epochs=np.int32(5),
+                                         threshold=np.float64(0.5), random_state=np.uint8(3))
+    config = selector.pruning_config()
+    assert (config.n_trials, config.epochs, config.seed) == (1, 5, 3)
+    assert type(config.n_trials) is int and type(config.threshold) is float

@@ -76,3 +76,32 @@ def test_a_file_without_a_selected_list_is_refused(frame, tmp_path):
     frame.to_csv(data, index=False)
     with pytest.raises(DataError, match="selected"):
         transform_file(bad, data, tmp_path / "out.csv")
+
+
+@pytest.mark.parametrize(
+    ("selection", "words"),
+    [
+        ({"selected": ["b", "a", "b"], "target": "label"}, "lists 'b' more than once"),
+        ({"selected": [], "target": "label"}, "'selected' is empty"),
+        ({"selected": ["a"], "target": ["x"]}, r"'target' must be a column name or null, not \['x'\]"),
+        ({"selected": [["a"]], "target": "label"}, "must list column names"),
+        ({"selected": [None], "target": "label"}, "must list column names"),
+    ],
+)
+def test_a_malformed_selection_is_one_line_and_writes_nothing(frame, tmp_path, selection, words):
+    path = tmp_path / "selected_features.json"
+    path.write_text(json.dumps(selection), encoding="utf-8")
+    data = tmp_path / "in.csv"
+    frame.to_csv(data, index=False)
+    with pytest.raises(DataError, match=words) as info:
+        transform_file(path, data, tmp_path / "out.csv")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_excel_output_is_refused_not_written_as_csv(frame, selection_file, tmp_path):
+    data = tmp_path / "in.csv"
+    frame.to_csv(data, index=False)
+    with pytest.raises(DataError, match=r"unsupported output file type '\.xlsx'"):
+        transform_file(selection_file, data, tmp_path / "out.xlsx")
+    assert not (tmp_path / "out.xlsx").exists()

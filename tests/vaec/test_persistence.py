@@ -8,8 +8,10 @@ import pickle
 import numpy as np
 import pytest
 
+from vaec import classifier
 from vaec.classifier import VAEC, InputError
 from vaec.config import ConfigError, VAECConfig
+from vaec.persistence import ModelFileError
 
 
 def test_round_trip_gives_identical_predictions(cancer, small_config, tmp_path):
@@ -44,7 +46,7 @@ def test_loading_never_executes_code_from_the_weights(cancer, small_config, tmp_
     marker = tmp_path / "marker"
     monkeypatch.setenv("VAEC_MARKER", str(marker))
     (folder / "weights.pt").write_bytes(pickle.dumps({"encoder": _Payload()}, protocol=2))
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ModelFileError, match=r"weights\.pt"):
         VAEC.load(folder)
     assert not marker.exists()
 
@@ -103,3 +105,90 @@ def test_bad_inputs_are_refused_before_training(small_config):
     with pytest.raises(InputError, match="rows"):
         model.fit_all_parts(np.zeros((10, 30)), np.arange(9) % 2)
     assert model.results == []
+
+
+# a damaged or hand-edited model folder --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def saved_folder(tmp_path_factory):
+    """A saved two-replica model (untrained: only the files matter here)."""
+    config = VAECConfig(n_inputs=6, n_classes=2, encoder_widths=(8, 4), head_widths=(4,))
+    return VAEC(config, n_replicas=2).save(tmp_path_factory.mktemp("saved") / "model")
+
+
+def _copy_with(folder, tmp_path, meta_changes=None, config_changes=None, weights=None):
+    target = tmp_path / "model"
+    target.mkdir()
+    meta = json.loads((folder / "model.json").read_text())
+    meta.update(meta_changes or {})
+    meta["config"].update(config_changes or {})
+    (target / "model.json").write_text(json.dumps(meta))
+    data = (folder / "weights.pt").read_bytes()
+    (target / "weights.pt").write_bytes(weights(data) if weights else data)
+    return target
+
+
+@pytest.fixture
+def nothing_is_built(monkeypatch):
+    """The network of a loaded model is never built: a check refuses the folder first."""
+    def built(*args, **kwargs):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(classifier, "VAECNet", built)
+
+
+@pytest.mark.parametrize(
+    ("meta_changes", "config_changes", "words"),
+    [
+        ({}, {"encoder_widths": [200_000, 200_000]}, "layer width 200000 is over the limit"),
+        ({}, {"n_inputs": 10**9}, "n_inputs 1000000000 is over the limit"),
+        ({"n_replicas": 10**6}, {}, "n_replicas 1000000 is over the limit"),
+        ({}, {"encoder_widths": [30_000, 30_000]}, "parameters, over the limit"),
+    ],
+)
+def test_sizes_past_the_limits_are_refused_before_anything_is_built(
+    saved_folder, tmp_path, nothing_is_built, meta_changes, config_changes, words
+):
+    folder = _copy_with(saved_folder, tmp_path, meta_changes, config_changes)
+    with pytest.raises(ModelFileError, match=words) as info:
+        VAEC.load(folder)
+    assert "model.json" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("meta_changes", "config_changes", "words"),
+    [
+        ({}, {"encoder_widths": [64, 32]}, r"encoder.trunk.0.weight has shape \(2, 6, 8\)"),
+        ({"n_replicas": 3}, {}, r"has shape \(2, "),
+        ({}, {"n_inputs": 7}, "has shape"),
+        ({}, {"head_widths": []}, "do not match model.json"),
+    ],
+)
+def test_weights_of_other_shapes_are_refused_before_the_network_is_built(
+    saved_folder, tmp_path, nothing_is_built, meta_changes, config_changes, words
+):
+    folder = _copy_with(saved_folder, tmp_path, meta_changes, config_changes)
+    with pytest.raises(ModelFileError, match=words) as info:
+        VAEC.load(folder)
+    assert "weights.pt" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b"", lambda b: b"junk" * 10])
+def test_damaged_weights_are_one_error_naming_the_file(saved_folder, tmp_path, damage):
+    folder = _copy_with(saved_folder, tmp_path, weights=damage)
+    with pytest.raises(ModelFileError, match=r"weights\.pt: not a readable weights file") as info:
+        VAEC.load(folder)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"format_version": 2}'])
+def test_a_damaged_model_json_is_one_error_naming_the_file(saved_folder, tmp_path, text):
+    folder = _copy_with(saved_folder, tmp_path)
+    (folder / "model.json").write_text(text)
+    with pytest.raises(ModelFileError, match=r"model\.json") as info:
+        VAEC.load(folder)
+    assert "\n" not in str(info.value)
+
+
+def test_an_untouched_folder_still_loads(saved_folder):
+    assert VAEC.load(saved_folder).n_replicas == 2

@@ -1,0 +1,60 @@
+"""Log records reach the terminal as one line each; their tracebacks go to the run log only.
+
+When a run fails, Prefect logs the exception with its traceback, and its console handler prints
+that traceback on stderr. The command line reports the failure itself, in one line (and the
+traceback with ``--debug``), so on the console the records keep their message and lose the
+traceback; Prefect's API handler, which feeds the run's log in the UI, still gets it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class _WithoutTraceback(logging.Formatter):
+    """Formats a record with another formatter, leaving out its traceback and stack."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        # the record is shared with the other handlers: hide its traceback only while this
+        # handler formats it
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return self.inner.format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
+def _console_handlers() -> list[logging.Handler]:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.root.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    found: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                found[id(handler)] = handler
+    return list(found.values())
+
+
+@contextmanager
+def console_without_tracebacks() -> Iterator[None]:
+    """Within the block, Prefect's console handlers print log records without tracebacks."""
+    handlers = _console_handlers()
+    saved = {id(h): h.formatter for h in handlers}
+    for handler in handlers:
+        handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setFormatter(saved[id(handler)])
