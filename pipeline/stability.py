@@ -33,11 +33,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import norm
 
+from pipeline.pruning_config import RESAMPLES, SUBSAMPLE
 from pipeline.split import stratified_indices
 from pipeline.validation import DataError, minimum_class_size
 
-SUBSAMPLE, BOOTSTRAP = "subsample", "bootstrap"
-RESAMPLES = (SUBSAMPLE, BOOTSTRAP)
 # frequencies are shares of B resamples: compare them with the cut up to rounding
 _TOLERANCE = 1e-9
 
