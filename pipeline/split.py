@@ -103,9 +103,24 @@ def split_and_scale(
     The scaler is fitted on the training rows only, so nothing of the validation or test rows
     leaks into training.
     """
+    train, val, test = stratified_indices(y, val_size=val_size, test_size=test_size, seed=seed)
+    return split_rows(X, y, feature_names, train, val, test, target=target)
+
+
+def split_rows(
+    X: np.ndarray,
+    y: np.ndarray,
+    feature_names: list[str],
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray | None = None,
+    *,
+    target: str | None = None,
+) -> SplitData:
+    """The parts at these row positions (``train`` may repeat rows), scaled by a scaler fitted
+    on the training rows only."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
-    train, val, test = stratified_indices(y, val_size=val_size, test_size=test_size, seed=seed)
     scaler = StandardScaler().fit(X[train])
 
     def scale(rows: np.ndarray) -> np.ndarray:

@@ -167,6 +167,11 @@ def stability_order(
     return sorted(channels, key=keys.__getitem__)
 
 
+def reaches_cut(frequency: float, keep_frequency: float) -> bool:
+    """Whether a channel kept in this share of the resamples is stable (3 of 5 reaches 0.6)."""
+    return frequency >= keep_frequency - _TOLERANCE
+
+
 class StableSet(NamedTuple):
     """The stable selection: ``selected`` in the given channel order; ``beyond_k``: channels at
     or over the cut left out to keep ``at_most``; ``floor``: channels under the cut kept to reach
@@ -203,7 +208,7 @@ def stable_set(
     channels : sequence of str or None
         The order of ``selected`` (default ``order``).
     """
-    passing = [c for c in order if frequency[c] >= keep_frequency - _TOLERANCE]
+    passing = [c for c in order if reaches_cut(frequency[c], keep_frequency)]
     beyond: list[str] = []
     if at_most is not None and len(passing) > at_most:
         passing, beyond = passing[:at_most], passing[at_most:]

@@ -59,6 +59,11 @@ class ResampleSelection:
     seconds: float
     constant_columns: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line: ``resample 3: kept 12 after 4 rounds (all_pass), 8.1 s``."""
+        return (f"resample {self.index}: kept {len(self.selected)} after {self.n_rounds} rounds "
+                f"({self.stop_reason}), {self.seconds:.1f} s")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
         return asdict(self)
@@ -69,6 +74,8 @@ class ResampleSelection:
         return cls(**data)
 
 
+# the stop reason of a stability selection: the keep-frequency cut decided, not a loop
+STOP_STABILITY = "stability"
 _MEASURES = ("nogueira", "nogueira_low", "nogueira_high", "nogueira_variance", "jaccard_mean",
              "jaccard_min", "mean_selected", "error_bound")
 
