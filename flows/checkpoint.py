@@ -1,4 +1,8 @@
-"""Finished rounds saved after each round, so a run killed mid-way resumes where it stopped."""
+"""Finished rounds saved after each round, so a run killed mid-way resumes where it stopped.
+
+A stability selection saves its finished resamples instead (each one's selection, not its
+rounds): a resample cut short runs again from its start.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import os
 from pathlib import Path
 
 from pipeline.rounds import PruningRound
+from pipeline.stability_result import ResampleSelection
 from vaec.atomic_files import atomic_write_text
 
 CHECKPOINT_DIR = ".checkpoints"
@@ -22,12 +27,25 @@ def load_rounds(path: Path) -> list[PruningRound]:
     if not path.is_file():
         return []
     data = json.loads(path.read_text(encoding="utf-8"))
-    return [PruningRound.from_dict(r) for r in data["rounds"]]
+    return [PruningRound.from_dict(r) for r in data.get("rounds", [])]
 
 
 def save_rounds(path: Path, rounds: list[PruningRound]) -> None:
     """Replace the checkpoint with these rounds (atomically: a kill never leaves half a file)."""
     atomic_write_text(path, json.dumps({"rounds": [r.to_dict() for r in rounds]}))
+
+
+def load_resamples(path: Path) -> list[ResampleSelection]:
+    """Resample selections finished by an earlier, interrupted stability selection."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [ResampleSelection.from_dict(r) for r in data.get("resamples", [])]
+
+
+def save_resamples(path: Path, resamples: list[ResampleSelection]) -> None:
+    """Replace the checkpoint with these finished resamples (atomically)."""
+    atomic_write_text(path, json.dumps({"resamples": [r.to_dict() for r in resamples]}))
 
 
 def clear(path: Path) -> None:

@@ -13,6 +13,13 @@ from pipeline.report.channel_table import COLUMNS as CHANNEL_COLUMNS
 from pipeline.report.channel_table import channel_cells
 from pipeline.report.markdown import diff_text
 from pipeline.report.round_table import COLUMNS, round_rows
+from pipeline.report.stability_table import (
+    FREQUENCY_COLUMNS,
+    RESAMPLE_COLUMNS,
+    frequency_rows,
+    resample_rows,
+    summary_lines,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -44,9 +51,25 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else html.escape(str(value))
 
 
+def _table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+    e = html.escape
+    header = "".join(f"<th>{e(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{header}</tr>{body}</table>"
+
+
+def _stability_section(stability: dict[str, Any], image: str) -> str:
+    """The summary, the keep-frequency chart with the cut, every channel and every resample."""
+    summary = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(stability))
+    return (f"<h2>Stability selection</h2><ul>{summary}</ul>"
+            + _img(image, "keep frequency of every channel, with the cut")
+            + _table(FREQUENCY_COLUMNS, frequency_rows(stability))
+            + "<h3>Resamples</h3>" + _table(RESAMPLE_COLUMNS, resample_rows(stability)))
+
+
 def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
-    """The page; ``images`` maps figure names (``summary``, ``round_<k>``, ``curves``,
-    ``latent_<epoch>``) to data URIs."""
+    """The page; ``images`` maps figure names (``summary``, ``round_<k>``, ``stability``,
+    ``curves``, ``latent_<epoch>``) to data URIs."""
     data, final = report["data"], report["final_model"]
     e = html.escape
     metrics = "".join(f'<span class="metric">{e(k)} <b>{v:.3f}</b></span>'
@@ -64,13 +87,13 @@ def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
         t = report["truth"]
         parts.append(f"<p>Against the known truth: recall <b>{_fmt(t['recall'], 2)}</b>, precision "
                      f"<b>{_fmt(t['precision'], 2)}</b>.</p>")
-    parts.append("<h2>Rounds</h2>" + _img(images["summary"], "kept count and accuracy per round"))
-    header = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
-    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row.cells()) + "</tr>"
-                   for row in round_rows(report["rounds"]))
-    parts.append(f"<table><tr>{header}</tr>{rows}</table>")
+    if report["rounds"]:  # a stability selection has none of its own
+        parts.append("<h2>Rounds</h2>" + _img(images["summary"], "kept count and accuracy per round"))
+        parts.append(_table(COLUMNS, [row.cells() for row in round_rows(report["rounds"])]))
     for r in report["rounds"]:
         parts.append(_img(images[f"round_{r['index']}"], f"channel scores of round {r['index']}"))
+    if report.get("stability"):
+        parts.append(_stability_section(report["stability"], images["stability"]))
     header = "".join(f"<th>{e(c)}</th>" for c in CHANNEL_COLUMNS)
     fates = "".join(
         f'<tr class="{e(f["status"].split()[0])}">'
