@@ -7,6 +7,9 @@ reused only for the very same data and settings. A checkpoint that cannot be use
 changed since it was written, it is unreadable, of another schema, or its rounds do not
 continue each other) is renamed ``*.corrupt`` with one :class:`CheckpointWarning` naming it,
 and the run starts fresh.
+
+A stability selection saves its finished resamples instead (each one's selection, not its
+rounds): a resample cut short runs again from its start.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline.rounds import PruningRound
+from pipeline.stability_result import ResampleSelection
 from vaec.atomic_files import atomic_write_text
 
 CHECKPOINT_DIR = ".checkpoints"
@@ -39,15 +43,19 @@ def checkpoint_path(reports_dir: str | os.PathLike[str], fingerprint: str) -> Pa
     return Path(reports_dir) / CHECKPOINT_DIR / f"{fingerprint}.json"
 
 
-def _rounds_of(data: Any, key: str, channels: Sequence[str]) -> list[PruningRound]:
+def _check_header(data: Any, key: str, name: str) -> None:
     if not isinstance(data, dict):
         raise _Unusable(f"not a JSON object but a JSON {type(data).__name__}")
     if data.get("schema_version") != SCHEMA_VERSION:
         raise _Unusable(f"schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
     if data.get("key") != key:
         raise _Unusable("it was written for other data (the values changed) or settings")
-    if not isinstance(data.get("rounds"), list):
-        raise _Unusable("it has no list of rounds")
+    if not isinstance(data.get(name), list):
+        raise _Unusable(f"it has no list of {name}")
+
+
+def _rounds_of(data: Any, key: str, channels: Sequence[str]) -> list[PruningRound]:
+    _check_header(data, key, "rounds")
     try:
         rounds = [PruningRound.from_dict(r) for r in data["rounds"]]
     except (TypeError, ValueError, AttributeError) as err:
@@ -83,6 +91,37 @@ def set_aside(path: Path) -> Path:
     return target
 
 
+def _load(path: Path, parse: Callable[[Any], list[Any]]) -> list[Any]:
+    """``parse`` of the checkpoint's JSON; an unusable checkpoint is set aside with a warning."""
+    if not path.exists():
+        return []
+    try:
+        if not path.is_file():
+            raise _Unusable("it is not a file")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _Unusable(f"it cannot be read as JSON ({err})") from None
+        return parse(data)
+    except _Unusable as reason:
+        try:
+            where = f"renamed to {set_aside(path).name}"
+        except OSError as err:
+            where = f"could not be renamed ({err})"
+        warnings.warn(f"checkpoint {path} cannot be resumed from: {reason}; {where}, "
+                      "starting fresh", CheckpointWarning, stacklevel=3)
+        return []
+
+
+def _save(path: Path, key: str, name: str, records: list[Any]) -> None:
+    payload = {"schema_version": SCHEMA_VERSION, "key": key, name: [r.to_dict() for r in records]}
+    try:
+        atomic_write_text(path, json.dumps(payload))
+    except OSError as err:
+        warnings.warn(f"cannot write the checkpoint {path} ({err}); this run cannot be resumed "
+                      "if it stops", CheckpointWarning, stacklevel=3)
+
+
 def load_rounds(path: Path, key: str, channels: Sequence[str]) -> list[PruningRound]:
     """Rounds finished by an earlier, interrupted run of the same data and settings.
 
@@ -101,24 +140,7 @@ def load_rounds(path: Path, key: str, channels: Sequence[str]) -> list[PruningRo
         Empty when there is no checkpoint or it cannot be used; an unusable one is set aside
         (:func:`set_aside`) with one :class:`CheckpointWarning`.
     """
-    if not path.exists():
-        return []
-    try:
-        if not path.is_file():
-            raise _Unusable("it is not a file")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise _Unusable(f"it cannot be read as JSON ({err})") from None
-        return _rounds_of(data, key, channels)
-    except _Unusable as reason:
-        try:
-            where = f"renamed to {set_aside(path).name}"
-        except OSError as err:
-            where = f"could not be renamed ({err})"
-        warnings.warn(f"checkpoint {path} cannot be resumed from: {reason}; {where}, "
-                      "starting fresh", CheckpointWarning, stacklevel=2)
-        return []
+    return _load(path, lambda data: _rounds_of(data, key, channels))
 
 
 def save_rounds(path: Path, key: str, rounds: list[PruningRound]) -> None:
@@ -127,13 +149,26 @@ def save_rounds(path: Path, key: str, rounds: list[PruningRound]) -> None:
     A checkpoint that cannot be written costs the run its resume, not the run: one
     :class:`CheckpointWarning`, and the run goes on.
     """
-    payload = {"schema_version": SCHEMA_VERSION, "key": key,
-               "rounds": [r.to_dict() for r in rounds]}
+    _save(path, key, "rounds", rounds)
+
+
+def _resamples_of(data: Any, key: str) -> list[ResampleSelection]:
+    _check_header(data, key, "resamples")
     try:
-        atomic_write_text(path, json.dumps(payload))
-    except OSError as err:
-        warnings.warn(f"cannot write the checkpoint {path} ({err}); this run cannot be resumed "
-                      "if it stops", CheckpointWarning, stacklevel=2)
+        return [ResampleSelection.from_dict(r) for r in data["resamples"]]
+    except (TypeError, ValueError, AttributeError) as err:
+        raise _Unusable(f"a resample is malformed ({err})") from None
+
+
+def load_resamples(path: Path, key: str) -> list[ResampleSelection]:
+    """Resample selections finished by an earlier, interrupted stability selection of the same
+    data and settings (as :func:`load_rounds`: an unusable checkpoint is set aside)."""
+    return _load(path, lambda data: _resamples_of(data, key))
+
+
+def save_resamples(path: Path, key: str, resamples: list[ResampleSelection]) -> None:
+    """Replace the checkpoint with these finished resamples (atomically)."""
+    _save(path, key, "resamples", resamples)
 
 
 def clear(path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import traceback
@@ -292,8 +293,15 @@ def command_run(args: argparse.Namespace) -> int:
             RoundProgress(enabled=sys.stderr.isatty()) as progress:
         out = run_feature_selection(params, progress=progress)
     selected = out["selected"]
-    print(f"kept {len(selected)} channels after {out['n_rounds']} rounds "
-          f"(stop: {out['stop_reason']}):")
+    stability = out.get("stability")
+    if stability:
+        print(f"kept {len(selected)} channels, each kept in at least "
+              f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
+              f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
+              f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
+    else:
+        print(f"kept {len(selected)} channels after {out['n_rounds']} rounds "
+              f"(stop: {out['stop_reason']}):")
     print("  " + ", ".join(selected))
     metrics = out.get("metrics") or {}
     if metrics:
@@ -303,6 +311,11 @@ def command_run(args: argparse.Namespace) -> int:
               f"removed {', '.join(out['removed']) or 'none'}")
     print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
     return 0
+
+
+def _maybe(value: float | None) -> str:
+    """A measure that may be undefined (NaN, or null in report.json)."""
+    return "undefined" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -362,7 +375,12 @@ def command_report(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown run {args.run!r}: {err} "
                          f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)"
                          ) from err
-    print(markdown_table(report["rounds"]))
+    if report.get("stability"):
+        from pipeline.report.stability_table import summary_lines
+
+        print("\n".join(summary_lines(report["stability"])))
+    else:
+        print(markdown_table(report["rounds"]))
     print(f"selected ({len(report['selected'])}): {', '.join(report['selected'])}")
     print(f"stop reason: {report['stop_reason']}")
     print(f"report: {(folder / 'report.html').resolve()}")

@@ -2,19 +2,32 @@
 
 Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it
 a round trainer that fans the trial groups out over the task runner, a checkpoint after every
-round, and tasks for the final model and the report.
+round, and tasks for the final model and the report. A stability selection (``n_resamples`` of 2
+or more) is :func:`pipeline.stability_selection.run_stability_selection` instead: every resample
+is one task on the task runner (its rounds train inside that task), and the checkpoint holds the
+finished resamples.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from logging import Logger, LoggerAdapter
 from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 
 from flows.artifacts import publish_artifacts
-from flows.checkpoint import checkpoint_path, clear, load_rounds, save_rounds
+from flows.checkpoint import (
+    checkpoint_path,
+    clear,
+    load_resamples,
+    load_rounds,
+    save_resamples,
+    save_rounds,
+)
 from flows.parameters import SelectionParameters, trial_groups
 from flows.progress_relay import ProgressRelay
 from flows.run_warnings import warnings_to_log
@@ -33,6 +46,8 @@ from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
 from pipeline.selection import run_selection
 from pipeline.split import SplitData
+from pipeline.stability_result import ResampleSelection
+from pipeline.stability_selection import Resample, run_stability_selection, select_resample
 from pipeline.threads import threads_for, torch_threads
 from pipeline.trials import TrialScores, train_trials
 
@@ -73,6 +88,18 @@ def train_trial_group(
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
+def select_on_resample(
+    dataset: Dataset, config: PruningConfig, resample: Resample, threads: int | None
+) -> ResampleSelection:
+    """One resample's whole selection; its rounds train in this task, with ``threads`` torch
+    threads (``None``: decide where it runs, on a worker of a remote cluster)."""
+    import torch
+
+    torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
+    return select_resample(dataset, config, resample)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
 def fit_final(
     split: SplitData, channels: list[str], config: PruningConfig, on_epoch: Any = None
 ) -> FinalModel:
@@ -108,6 +135,98 @@ def _previous_diff(params: SelectionParameters, fingerprint: str, selected: list
     return selection_diff(previous_selected, selected, previous_run=name)
 
 
+RunLogger = Logger | LoggerAdapter
+
+
+def _threads(params: SelectionParameters, concurrent: int) -> int | None:
+    """Torch threads of each of ``concurrent`` tasks in one process; on a remote cluster each
+    worker decides for itself (``None``)."""
+    if params.task_runner == "dask" and params.dask_address:
+        return None
+    return threads_for(params.threads, concurrent)
+
+
+def _plain_selection(
+    dataset: Dataset, config: PruningConfig, params: SelectionParameters, checkpoint: Path,
+    logger: RunLogger,
+) -> tuple[PruningResult, int]:
+    """The rounds, each round's trial groups fanned out; returns the result and the rounds
+    resumed from the checkpoint."""
+    key = resume_key(dataset.summary(), config)
+    done = load_rounds(checkpoint, key, dataset.feature_names)
+    if done:
+        logger.info("resuming after round %d (%s)", len(done), checkpoint)
+    groups = trial_groups(config.n_trials, params.groups)
+    # groups that train at once in one process share its cores
+    threads = _threads(params, len(groups))
+
+    def train_round(run: PruningRun) -> TrialScores:
+        futures = [
+            train_trial_group.submit(run.split, run.kept, config, run.next_index, group, threads)
+            for group in groups
+        ]
+        return TrialScores.combine([f.result() for f in futures])
+
+    def after_round(run: PruningRun, record: PruningRound) -> None:
+        save_rounds(checkpoint, key, run.rounds)
+        logger.info(round_rows(run.rounds)[-1].summary())
+
+    result = run_selection(
+        dataset, config, rounds=done, train_round=train_round, on_round=after_round,
+        fit_final=fit_final, progress=_PROGRESS,
+    )
+    return result, len(done)
+
+
+def _stability_selection(
+    dataset: Dataset, config: PruningConfig, params: SelectionParameters, checkpoint: Path,
+    logger: RunLogger,
+) -> tuple[PruningResult, int]:
+    """The resamples, one task each; returns the result and the resamples resumed from the
+    checkpoint."""
+    done = load_resamples(checkpoint, resume_key(dataset.summary(), config))
+    if done:
+        logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint)
+    threads = _threads(params, params.workers)
+
+    def select_resamples(resamples: Sequence[Resample]) -> Iterator[ResampleSelection]:
+        futures = [select_on_resample.submit(dataset, config, r, threads) for r in resamples]
+        for future in as_completed(futures):
+            selection = future.result()
+            logger.info(selection.summary())
+            yield selection
+
+    def after_resample(finished: list[ResampleSelection]) -> None:
+        save_resamples(checkpoint, resume_key(dataset.summary(), config), finished)
+
+    result = run_stability_selection(
+        dataset, config, done=done, select_resamples=select_resamples,
+        on_resample=after_resample, fit_final=fit_final, progress=_PROGRESS,
+    )
+    stability = result.stability
+    assert stability is not None
+    logger.info(
+        "stable: %d channels kept in at least %g of %d resamples; Nogueira index %.3f "
+        "(95 %% interval %.3f to %.3f)", len(result.selected), config.keep_frequency,
+        config.n_resamples, stability.nogueira, stability.nogueira_low, stability.nogueira_high,
+    )
+    return result, len(done)
+
+
+def stability_summary(result: PruningResult) -> dict[str, Any] | None:
+    """The numbers of a stability selection a caller of the flow sees (``None`` without)."""
+    stability = result.stability
+    if stability is None:
+        return None
+    return {
+        "n_resamples": stability.n_resamples, "resample": stability.resample,
+        "keep_frequency": stability.keep_frequency, "nogueira": stability.nogueira,
+        "nogueira_low": stability.nogueira_low, "nogueira_high": stability.nogueira_high,
+        "jaccard_mean": stability.jaccard_mean, "jaccard_min": stability.jaccard_min,
+        "error_bound": stability.error_bound, "frequency": stability.frequency,
+    }
+
+
 @flow(name="vaec-feature-selection")
 def feature_selection(params: SelectionParameters | None = None) -> dict[str, Any]:
     """Select the channels a joint VAE + classifier reconstructs, and report the run."""
@@ -122,41 +241,18 @@ def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
     # before anything trains: the report can be written, and the run name is free
     check_reports_folder(params.reports_dir, params.run_name)
     dataset = load_data(params)
-    summary = dataset.summary()
-    fingerprint = run_fingerprint(summary, config)
-    key = resume_key(summary, config)
+    fingerprint = run_fingerprint(dataset.summary(), config)
     checkpoint = checkpoint_path(params.reports_dir, fingerprint)
-    done = load_rounds(checkpoint, key, dataset.feature_names)
-    if done:
-        logger.info("resuming after round %d (%s)", len(done), checkpoint)
-    groups = trial_groups(config.n_trials, params.groups)
-    # groups that train at once in one process share its cores; on a remote cluster each
-    # worker decides for itself
-    remote = params.task_runner == "dask" and params.dask_address
-    threads = None if remote else threads_for(config.threads, len(groups))
-
-    def train_round(run: PruningRun) -> TrialScores:
-        futures = [
-            train_trial_group.submit(run.split, run.kept, config, run.next_index, group, threads)
-            for group in groups
-        ]
-        return TrialScores.combine([f.result() for f in futures])
-
-    def after_round(run: PruningRun, record: PruningRound) -> None:
-        save_rounds(checkpoint, key, run.rounds)
-        logger.info(round_rows(run.rounds)[-1].summary())
-
+    select = _stability_selection if config.n_resamples > 1 else _plain_selection
     with torch_threads(threads_for(config.threads)):
-        result = run_selection(
-            dataset, config, rounds=done, train_round=train_round, on_round=after_round,
-            fit_final=fit_final, progress=_PROGRESS,
-        )
+        result, resumed = select(dataset, config, params, checkpoint, logger)
     diff = _previous_diff(params, fingerprint, result.selected)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
     folder, report = write_run_report(result, dataset, fingerprint, diff, folder)
     publish_artifacts(result, report, folder, dataset.name)
     clear(checkpoint)
     logger.info("selected %d channels; report: %s/report.html", len(result.selected), folder)
+    stability = stability_summary(result)
     return {
         "run_folder": str(folder),
         "selected": result.selected,
@@ -164,7 +260,9 @@ def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
         "n_rounds": len(result.rounds),
         "added": diff["added"] if diff else [],
         "removed": diff["removed"] if diff else [],
-        "resumed_rounds": len(done),
+        "resumed_rounds": 0 if stability else resumed,
+        "resumed_resamples": resumed if stability else 0,
+        "stability": stability,
         "metrics": result.final.metrics if result.final is not None else {},
     }
 
@@ -173,6 +271,6 @@ def run_feature_selection(
     params: SelectionParameters, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
-    runner = make_task_runner(params.task_runner, params.dask_address, n_workers=max(2, params.groups))
+    runner = make_task_runner(params.task_runner, params.dask_address, n_workers=params.workers)
     with _PROGRESS.showing(progress):
         return feature_selection.with_options(task_runner=runner)(params)

@@ -18,6 +18,7 @@ from pipeline.builtin import BUILTIN_DATASETS
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.run_folders import check_run_name
 from pipeline.settings import CLI, FLOW, SettingSpec, check_settings, setting, setting_specs
+from pipeline.threads import usable_cores
 from vaec.config import ConfigError
 
 RUN_SURFACES = frozenset({CLI, FLOW})
@@ -46,8 +47,8 @@ class RunSettings:
         "<dataset>-<UTC timestamp>, with -2, -3, ... when that is taken)", metavar="NAME",
         surfaces=RUN_SURFACES, group="output and execution")
     task_runner: str = setting(
-        "thread", "where a round's trial groups train: local threads, or Dask (needs "
-        "prefect-dask)", choices=TASK_RUNNERS, surfaces=RUN_SURFACES,
+        "thread", "where a round's trial groups (a stability selection's resamples) train: "
+        "local threads, or Dask (needs prefect-dask)", choices=TASK_RUNNERS, surfaces=RUN_SURFACES,
         group="output and execution")
     dask_address: str | None = setting(
         None, "scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (none: a local "
@@ -55,7 +56,8 @@ class RunSettings:
         group="output and execution")
     trial_groups: int | None = setting(
         None, "split a round's trials into N groups trained in parallel (none: 1 with threads, "
-        "2 with Dask)", low=1, metavar="N", surfaces=RUN_SURFACES, group="output and execution")
+        "2 with Dask; a stability selection runs whole resamples in parallel instead)", low=1,
+        metavar="N", surfaces=RUN_SURFACES, group="output and execution")
 
 
 PRUNING_SPECS = tuple(s for s in setting_specs(PruningConfig) if FLOW in s.surfaces)
@@ -102,6 +104,14 @@ class _Parameters(BaseModel):
         """How many trial groups a round is split into (never more than the trials)."""
         default = 2 if self.task_runner == "dask" else 1
         return min(self.trial_groups or default, self.n_trials)
+
+    @property
+    def workers(self) -> int:
+        """How many tasks the task runner runs at once: a round's trial groups (at least 2);
+        in a stability selection the resamples, one per usable core (at least 2)."""
+        if self.n_resamples > 1:
+            return max(2, min(self.n_resamples, usable_cores()))
+        return max(2, self.groups)
 
     def pruning_config(self) -> PruningConfig:
         """The :class:`PruningConfig` these parameters stand for."""

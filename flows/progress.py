@@ -1,13 +1,15 @@
 """The command line's progress display: bars on a terminal, nothing otherwise.
 
 On a terminal: a bar of the current round's epochs (it ends early when the round stops early),
-the round count and the elapsed time, and one line per finished round above the bars. When the
-output is not a terminal the display draws nothing; the run's log lines say the same.
+the round count and the elapsed time, and one line per finished round above the bars; in a
+stability selection a bar of the resamples and a line per finished resample. When the output is
+not a terminal the display draws nothing; the run's log lines say the same.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -22,6 +24,9 @@ from rich.progress import (
 
 from pipeline.progress import NoProgress
 from pipeline.report.round_table import RoundRow
+
+if TYPE_CHECKING:
+    from pipeline.stability_result import ResampleSelection
 
 
 class RoundProgress(NoProgress):
@@ -47,18 +52,19 @@ class RoundProgress(NoProgress):
         if self.enabled:
             self._bars = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("epochs ·"), TimeElapsedColumn(), TextColumn("· ETA"),
+                TextColumn("{task.fields[unit]} ·"), TimeElapsedColumn(), TextColumn("· ETA"),
                 TimeRemainingColumn(), console=self.console, transient=True,
             )
             self._bars.start()
             self._epochs = self._bars.add_task(
-                "loading the data (and starting Prefect's local server)", total=None)
+                "loading the data (and starting Prefect's local server)", total=None,
+                unit="epochs")
         return self
 
     def round_started(self, index: int, n_channels: int, epochs: int) -> None:
         """A new bar of epochs for the round."""
         if self._bars is not None and self._epochs is not None:
-            self._bars.reset(self._epochs, total=epochs,
+            self._bars.reset(self._epochs, total=epochs, unit="epochs",
                              description=f"round {index}: training on {n_channels} channels")
 
     def epoch(self, epoch: int, epochs: int) -> None:
@@ -70,6 +76,19 @@ class RoundProgress(NoProgress):
         """Print the finished round above the bars."""
         if self.enabled:
             self.console.print(row.summary(), highlight=False)
+
+    def resamples_started(self, total: int, done: int) -> None:
+        """A bar of the resamples (those finished before a crash count as done)."""
+        if self._bars is not None and self._epochs is not None:
+            self._bars.reset(self._epochs, total=total, completed=done, unit="resamples",
+                             description=f"stability selection on {total} resamples")
+
+    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
+        """Print the finished resample above the bar and move the bar."""
+        if self._bars is not None and self._epochs is not None:
+            self._bars.update(self._epochs, completed=done, total=total)
+        if self.enabled:
+            self.console.print(f"{done}/{total}: {selection.summary()}", highlight=False)
 
     def final_started(self, n_channels: int) -> None:
         """A bar of epochs for the final model (the report follows)."""

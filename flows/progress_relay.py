@@ -17,6 +17,7 @@ from typing import Any
 
 from pipeline.progress import NoProgress, Progress
 from pipeline.report.round_table import RoundRow
+from pipeline.stability_result import ResampleSelection
 
 
 class ProgressRelay(NoProgress):
@@ -53,6 +54,14 @@ class ProgressRelay(NoProgress):
     def round_finished(self, row: RoundRow) -> None:
         for display in self.displays:
             display.round_finished(row)
+
+    def resamples_started(self, total: int, done: int) -> None:
+        for display in self.displays:
+            display.resamples_started(total, done)
+
+    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
+        for display in self.displays:
+            display.resample_finished(selection, done, total)
 
     def final_started(self, n_channels: int) -> None:
         for display in self.displays:

@@ -1,4 +1,5 @@
-"""What a selection tells a progress display: rounds starting and ending, epochs, the final model.
+"""What a selection tells a progress display: rounds starting and ending, epochs, resamples
+finishing (stability selection), the final model.
 
 :func:`pipeline.selection.run_selection` calls a :class:`Progress`; the command line draws bars
 on a terminal, the selector's ``verbose`` prints a line per round, and by default nothing is
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from pipeline.report.round_table import RoundRow
+
+if TYPE_CHECKING:
+    from pipeline.stability_result import ResampleSelection
 
 
 class Progress(Protocol):
@@ -25,6 +29,12 @@ class Progress(Protocol):
 
     def round_finished(self, row: RoundRow) -> None:
         """A round was decided."""
+
+    def resamples_started(self, total: int, done: int) -> None:
+        """A stability selection starts ``total`` resamples, ``done`` of them finished earlier."""
+
+    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
+        """A resample's selection finished; ``done`` of ``total`` are."""
 
     def final_started(self, n_channels: int) -> None:
         """The final model starts training."""
@@ -42,12 +52,19 @@ class NoProgress:
     def round_finished(self, row: RoundRow) -> None:
         pass
 
+    def resamples_started(self, total: int, done: int) -> None:
+        pass
+
+    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
+        pass
+
     def final_started(self, n_channels: int) -> None:
         pass
 
 
 class LineProgress(NoProgress):
-    """One line per round and one for the final model, with the elapsed time.
+    """One line per round (per resample in a stability selection) and one for the final model,
+    with the elapsed time.
 
     Parameters
     ----------
@@ -62,6 +79,11 @@ class LineProgress(NoProgress):
     def round_finished(self, row: RoundRow) -> None:
         elapsed = time.perf_counter() - self.start
         print(f"[{elapsed:7.1f} s] {row.summary()}", file=self.stream, flush=True)
+
+    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.start
+        print(f"[{elapsed:7.1f} s] {done}/{total}: {selection.summary()}", file=self.stream,
+              flush=True)
 
     def final_started(self, n_channels: int) -> None:
         elapsed = time.perf_counter() - self.start

@@ -62,8 +62,11 @@ OWN_SETTINGS = ("latent_dim", "epochs", "seed", "device", "task", "n_inputs", "n
 
 FINAL_STRATEGIES = ("all_parts", "var_mlp_classifier")
 CRITERIA = ("relevance", "reconstruction")
+SUBSAMPLE, BOOTSTRAP = "subsample", "bootstrap"
+RESAMPLES = (SUBSAMPLE, BOOTSTRAP)
 NOT_ON_SELECTOR = frozenset({CLI, FLOW})
 PYTHON_ONLY = frozenset({FLOW, SELECTOR})
+STABILITY_GROUP = "stability selection"
 
 
 @dataclass
@@ -179,6 +182,38 @@ class PruningConfig:
         0, "seed of the split and of every model", low=0, selector_name="random_state",
         doc="Seed of the split and of every model: the same data, settings and seed give the "
         "same selection.")
+    n_resamples: int = setting(
+        1, "stability selection: run the whole selection on B resamples of the rows and select "
+        "the channels kept in at least --keep-frequency of them (1: no resampling)",
+        low=1, metavar="B", group=STABILITY_GROUP,
+        doc="Stability selection (Meinshausen & Bühlmann): run the whole selection, without a "
+        "final model, on this many seeded resamples of the rows (see ``resample``; each its "
+        "own seed, derived from ``seed`` and its index), and select the channels kept in at "
+        "least ``keep_frequency`` of them; the final model then trains on all the rows with "
+        "that selection. The run reports every channel's keep frequency, the Nogueira "
+        "stability index with its 95 % interval, pairwise Jaccard and the bound on the "
+        "expected number of noise channels selected. In the flow every resample is a task "
+        "of the task runner. 1: the plain selection.")
+    resample: str = setting(
+        SUBSAMPLE, "how a resample draws its rows: subsample (half of every class, without "
+        "replacement) or bootstrap (training rows drawn again with replacement)",
+        choices=RESAMPLES, group=STABILITY_GROUP,
+        doc="How a resample draws its rows, stratified by the target. ``subsample``: half of "
+        "every class without replacement (the subsamples the error bound is proven for), "
+        "split into training and validation rows. ``bootstrap``: a split of all the rows "
+        "whose training rows are drawn again with replacement; the validation rows are never "
+        "trained on. With a test split, resamples draw from the training and validation rows "
+        "only: the test rows stay unseen by the selection.")
+    keep_frequency: float = setting(
+        0.6, "share of the resamples that must keep a channel for it to be selected (above "
+        "0.5; higher is stricter)", low=0.5, high=1, low_open=True, metavar="PI",
+        group=STABILITY_GROUP,
+        doc="The cut of stability selection, Meinshausen & Bühlmann's threshold π: a channel "
+        "is selected when at least this share of the resamples kept it. Their bound on the "
+        "expected number of noise channels selected, ``q² / ((2π - 1) p)`` (``q`` channels "
+        "kept per resample on average, ``p`` channels), needs it above 0.5; higher is "
+        "stricter. With ``n_features_to_select`` at most that many of the channels over the "
+        "cut are kept (the most frequent); ``min_features`` remains a floor.")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -195,6 +230,16 @@ class PruningConfig:
             raise ConfigError(
                 f"min_shadows must be <= max_shadows, got {self.min_shadows} > {self.max_shadows}"
             )
+        if self.n_resamples == 1:
+            # the cut and the draw mean nothing without resamples: a value given for them
+            # is a mistake worth saying
+            for name in ("resample", "keep_frequency"):
+                value = getattr(self, name)
+                if value != _DEFAULTS[name]:
+                    raise ConfigError(
+                        f"{name} must stay at its default ({_DEFAULTS[name]!r}) unless "
+                        f"n_resamples >= 2: it applies only to stability selection; got {value!r}"
+                    )
         if self.val_size + self.test_size >= 1:
             raise ConfigError(
                 f"val_size + test_size must be < 1, got {self.val_size} + {self.test_size}"
@@ -278,6 +323,7 @@ class PruningConfig:
 
 
 PruningConfig.__doc__ = (PruningConfig.__doc__ or "") + parameters_doc(setting_specs(PruningConfig))
+_DEFAULTS = {spec.name: spec.default for spec in setting_specs(PruningConfig)}
 
 
 def _jsonable(value: Any) -> Any:

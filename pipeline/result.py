@@ -12,8 +12,11 @@ from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
 from pipeline.rounds import PruningRound
 from pipeline.split import SplitData
+from pipeline.stability import reaches_cut
+from pipeline.stability_result import STOP_STABILITY, StabilityResult
 
 KEPT, DROPPED, CUT, CONSTANT = "kept", "dropped", "cut to k", "constant"
+STABLE, UNSTABLE = "stable", "unstable"  # a stability run's decisions: at or over the cut, or under
 
 
 @dataclass
@@ -25,15 +28,18 @@ class PruningResult:
     config : PruningConfig
         The settings used.
     rounds : list of PruningRound
-        Every round, in order; the last carries the stop reason.
+        Every round, in order; the last carries the stop reason. Empty for a stability
+        selection: its resamples ran their own rounds (summarised in ``stability``).
     selected : list of str
         The kept channels, in the data's column order.
     stop_reason : str
-        Why the loop stopped.
+        Why the loop stopped; ``stability`` for a stability selection.
     ranking : dict of str to int
         RFE-style rank: 1 for kept channels; then the channels of the last cut to
         ``n_features_to_select``, then those dropped in the last round, ..., the first round,
         each group best first (by the evidence of the round they left); constant columns last.
+        For a stability selection: 1 for the stable selection, then the other channels by keep
+        frequency (ties: dropped later on average over the resamples); constant columns last.
     constant_columns : list of str
         Columns dropped before the loop for having no variance.
     split : SplitData
@@ -42,7 +48,11 @@ class PruningResult:
         The model trained on ``selected`` (``None`` when it was not asked for).
     cut : list of str
         Channels removed by the last cut to ``n_features_to_select`` after an accuracy-guard
-        stop, best first.
+        stop, best first (in a stability selection: at or over the keep-frequency cut, left
+        out to keep ``n_features_to_select``).
+    stability : StabilityResult or None
+        The resamples, keep frequencies and stability measures of a stability selection
+        (``n_resamples`` of 2 or more); ``None`` for the plain selection.
     """
 
     config: PruningConfig
@@ -54,6 +64,7 @@ class PruningResult:
     split: SplitData
     final: FinalModel | None
     cut: list[str] = field(default_factory=list)
+    stability: StabilityResult | None = None
 
     @classmethod
     def build(
@@ -83,11 +94,38 @@ class PruningResult:
             cut=list(cut),
         )
 
+    @classmethod
+    def from_stability(
+        cls,
+        split: SplitData,
+        config: PruningConfig,
+        stability: StabilityResult,
+        final: FinalModel | None,
+        constant_columns: Sequence[str] = (),
+    ) -> PruningResult:
+        """The result of a stability selection: no rounds of its own, the stable selection,
+        ranked by keep frequency."""
+        return cls(
+            config=config,
+            rounds=[],
+            selected=list(stability.selected),
+            stop_reason=STOP_STABILITY,
+            ranking=stability.ranking(constant_columns),
+            constant_columns=list(constant_columns),
+            split=split,
+            final=final,
+            cut=list(stability.beyond_k),
+            stability=stability,
+        )
+
     @property
     def dropped(self) -> list[str]:
         """Channels dropped by the loop, in the order they left (worst first within a round),
-        then those of the last cut."""
+        then those of the last cut. In a stability selection: the channels under the cut,
+        most frequent first, then those cut to ``n_features_to_select``."""
         kept = set(self.selected) | set(self.cut)
+        if self.stability is not None:
+            return [c for c in self.stability.ranked() if c not in kept] + list(self.cut)
         return [c for r in self.rounds for c in r.dropped if c not in kept] + list(self.cut)
 
     def rounds_frame(self) -> pd.DataFrame:
@@ -123,8 +161,15 @@ class PruningResult:
 
     def channel_fates(self) -> pd.DataFrame:
         """One row per channel, best rank first: status, the round it left, the decision and the
-        scores of the last round that scored it, its rank."""
+        scores of the last round that scored it, its rank.
+
+        In a stability selection no round scored the whole data: the decision is ``stable``
+        (kept in at least ``keep_frequency`` of the resamples) or ``unstable``, the evidence is
+        the keep frequency, and the scores are empty.
+        """
         rows: list[dict[str, Any]] = []
+        if self.stability is not None:
+            return self._stability_fates()
         kept = set(self.selected) | set(self.cut)
         left_in = {c: r for r in self.rounds for c in r.dropped if c not in kept}
         for channel, rank in self.ranking.items():
@@ -149,11 +194,32 @@ class PruningResult:
                 evidence=record.evidence.get(channel),
             )
             rows.append(row)
-        frame = pd.DataFrame(rows, columns=[
-            "channel", "status", "round_dropped", "decision", "r2_mean", "r2_std",
-            "importance_mean", "importance_std", "shared_r2_mean", "evidence", "rank"])
-        frame["round_dropped"] = frame["round_dropped"].astype("Int64")
-        return frame.sort_values(["rank", "channel"], kind="stable").reset_index(drop=True)
+        return _fates_frame(rows)
+
+    def _stability_fates(self) -> pd.DataFrame:
+        stability = self.stability
+        assert stability is not None
+        cut = stability.keep_frequency
+        rows: list[dict[str, Any]] = []
+        for channel, rank in self.ranking.items():
+            if channel in self.constant_columns:
+                rows.append({"channel": channel, "rank": rank, "status": CONSTANT})
+                continue
+            frequency = stability.frequency[channel]
+            status = (KEPT if channel in self.selected else CUT if channel in self.cut
+                      else DROPPED)
+            rows.append({"channel": channel, "rank": rank, "status": status,
+                         "decision": STABLE if reaches_cut(frequency, cut) else UNSTABLE,
+                         "evidence": frequency})
+        return _fates_frame(rows)
+
+
+def _fates_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[
+        "channel", "status", "round_dropped", "decision", "r2_mean", "r2_std",
+        "importance_mean", "importance_std", "shared_r2_mean", "evidence", "rank"])
+    frame["round_dropped"] = frame["round_dropped"].astype("Int64")
+    return frame.sort_values(["rank", "channel"], kind="stable").reset_index(drop=True)
 
 
 def ranking_from_rounds(

@@ -3,7 +3,8 @@
 :func:`run_selection` is what the selector's ``fit`` and the Prefect flow both call. The flow
 hands in how a round's trials are trained (fanned out over its task runner), what happens after
 each round (a checkpoint, a log line) and how the final model is trained (a task); the selector
-takes the defaults.
+takes the defaults. A stability selection (``n_resamples`` of 2 or more) runs
+:func:`select_on_split` once per resample (:mod:`pipeline.stability_selection`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pipeline.pruning_config import PruningConfig
 from pipeline.report.round_table import round_rows
 from pipeline.result import PruningResult
 from pipeline.rounds import PruningRound
-from pipeline.split import split_dataset
+from pipeline.split import SplitData, split_dataset
 from pipeline.trials import TrialScores
 from pipeline.validation import DataError
 
@@ -58,6 +59,11 @@ def run_selection(
 ) -> PruningResult:
     """Split ``dataset``, run the pruning rounds until a stop rule fires, train the final model.
 
+    With ``config.n_resamples`` of 2 or more this is a stability selection instead
+    (:func:`pipeline.stability_selection.run_stability_selection`, its resamples one after the
+    other in this process); ``rounds``, ``train_round`` and ``on_round`` belong to the plain
+    selection.
+
     Parameters
     ----------
     dataset : Dataset
@@ -82,19 +88,52 @@ def run_selection(
     -------
     PruningResult
     """
-    k = config.n_features_to_select
-    if k is not None and k > len(dataset.feature_names):
-        constant = f" ({len(dataset.constant_columns)} are constant)" if dataset.constant_columns else ""
-        raise DataError(
-            f"n_features_to_select={k} but the data has only {len(dataset.feature_names)} "
-            f"varying feature columns{constant}"
-        )
+    check_count(dataset.feature_names, config, dataset.constant_columns)
+    if config.n_resamples > 1:
+        if rounds or train_round is not None or on_round is not None:
+            raise ValueError("rounds, train_round and on_round belong to a plain selection; "
+                             "this config asks for resamples (n_resamples > 1)")
+        # the stability sequence builds on select_on_split below
+        from pipeline.stability_selection import run_stability_selection
+
+        return run_stability_selection(dataset, config, fit_final=fit_final, progress=progress)
     split = split_dataset(
         dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
     )
+    return select_on_split(
+        split, config, constant_columns=dataset.constant_columns, rounds=rounds,
+        train_round=train_round, on_round=on_round, fit_final=fit_final, progress=progress,
+    )
+
+
+def check_count(
+    feature_names: Sequence[str], config: PruningConfig, constant_columns: Sequence[str] = ()
+) -> None:
+    """Raise :class:`DataError` when ``n_features_to_select`` asks for more channels than vary."""
+    k = config.n_features_to_select
+    if k is not None and k > len(feature_names):
+        constant = f" ({len(constant_columns)} are constant)" if constant_columns else ""
+        raise DataError(
+            f"n_features_to_select={k} but the data has only {len(feature_names)} "
+            f"varying feature columns{constant}"
+        )
+
+
+def select_on_split(
+    split: SplitData,
+    config: PruningConfig,
+    *,
+    constant_columns: Sequence[str] = (),
+    rounds: Sequence[PruningRound] = (),
+    train_round: TrainRound | None = None,
+    on_round: Callable[[PruningRun, PruningRound], None] | None = None,
+    fit_final: FitFinal | None = fit_final_model,
+    progress: Progress | None = None,
+) -> PruningResult:
+    """The pruning rounds and the final model on a ready split (see :func:`run_selection`)."""
     if split.task == "classification":
         check_guard_resolution(len(split.y_val), config.accuracy_tolerance)
-    run = PruningRun(split, config, rounds=rounds, constant_columns=dataset.constant_columns)
+    run = PruningRun(split, config, rounds=rounds, constant_columns=constant_columns)
     progress = progress or NoProgress()
     while not run.done:
         progress.round_started(run.next_index, len(run.kept), config.epochs)

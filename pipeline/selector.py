@@ -60,13 +60,19 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     (at most ``max_drop_fraction`` of them per round), until every kept channel passes or a stop
     rule fires. A final encoder + classifier head is then trained on the kept channels.
 
+    With ``n_resamples`` of 2 or more it is a stability selection (Meinshausen & Bühlmann):
+    the whole selection runs on that many seeded resamples of the rows, one after the other,
+    and the channels kept in at least ``keep_frequency`` of them are selected; ``stability_``
+    holds every channel's keep frequency and how stable the selections were.
+
     Attributes
     ----------
     support_ : ndarray of shape (n_features_in_,)
         Mask of the selected features.
     ranking_ : ndarray of shape (n_features_in_,)
         1 for selected features; larger for features dropped in earlier rounds; constant
-        features rank last.
+        features rank last. In a stability selection: larger for features kept in fewer of the
+        resamples (ties: dropped earlier on average).
     n_features_ : int
         Number of selected features.
     n_features_in_ : int
@@ -77,7 +83,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         Feature names seen in ``fit`` (only when ``X`` has string column names).
     rounds_ : list of pipeline.rounds.PruningRound
-        Every pruning round (kept channels, scores, drops, validation scores, seconds).
+        Every pruning round (kept channels, scores, drops, validation scores, seconds);
+        empty in a stability selection (each resample ran its own, see ``stability_``).
     rounds_frame_ : pandas.DataFrame
         One row per channel per round: both scores (mean and standard deviation over the
         trials), their t against the shadows, the shadows' level, the decision; to plot in a
@@ -86,7 +93,12 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         Every channel's fate: status, the round it left, its decision and scores then, its rank.
     stop_reason_ : str
         Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select`` or
-        ``accuracy_guard``.
+        ``accuracy_guard``; ``stability`` in a stability selection.
+    stability_ : pipeline.stability_result.StabilityResult or None
+        A stability selection's resamples (selection, stop reason, rounds of each), every
+        channel's keep frequency, the Nogueira stability index with its 95 % interval,
+        pairwise Jaccard and the bound on the expected number of noise features selected;
+        ``None`` without resampling.
     result_ : pipeline.result.PruningResult
         The whole run; its ``final`` is ``None`` when ``fit_final_model`` is False.
     final_model_ : vaec.VAEC or None
@@ -106,6 +118,12 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     The method: a variational autoencoder trained jointly with a classifier head; channels it
     cannot reconstruct are dropped round by round (the project's method note,
     "iterative reconstruction pruning").
+
+    N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical
+    Society B 72 (2010) 417-473.
+
+    S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
+    Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
 
     Examples
     --------
@@ -160,6 +178,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.channels_frame_ = result.channel_fates()
         self.stop_reason_ = result.stop_reason
         self.task_ = result.split.task
+        self.stability_ = result.stability
         self.scaler_ = result.split.scaler
         self.scaled_features_ = list(result.split.feature_names)
         self.final_model_ = result.final.model if result.final is not None else None

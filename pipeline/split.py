@@ -153,10 +153,27 @@ def split_and_scale(
     The scaler is fitted on the training rows only, so nothing of the validation or test rows
     leaks into training.
     """
+    train, val, test = stratified_indices(None if y is None else np.asarray(y), val_size=val_size,
+                                          test_size=test_size, seed=seed, task=task,
+                                          n_rows=len(X))
+    return split_rows(X, y, feature_names, train, val, test, target=target, task=task)
+
+
+def split_rows(
+    X: np.ndarray,
+    y: np.ndarray | None,
+    feature_names: list[str],
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray | None = None,
+    *,
+    target: str | None = None,
+    task: str = "classification",
+) -> SplitData:
+    """The parts at these row positions (``train`` may repeat rows), scaled by a scaler fitted
+    on the training rows only."""
     X = np.asarray(X, dtype=np.float64)
     y = None if y is None else np.asarray(y)
-    train, val, test = stratified_indices(y, val_size=val_size, test_size=test_size, seed=seed,
-                                          task=task, n_rows=len(X))
     scaler = StandardScaler().fit(X[train])
 
     def scale(rows: np.ndarray) -> np.ndarray:

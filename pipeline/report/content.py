@@ -76,6 +76,7 @@ def report_content(
             "epochs_run": final.training.epochs_run,
             "seconds": final.seconds,
         },
+        "stability": result.stability.to_dict() if result.stability is not None else None,
         "truth": truth_scores(result.selected, truth) if truth else None,
         "diff": diff,
         "files": files,

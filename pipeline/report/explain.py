@@ -41,6 +41,11 @@ def stop_note(report: dict[str, Any]) -> str:
     """One sentence on why the loop stopped, with the guard's and the last cut's details."""
     rounds = report["rounds"]
     reason = report["stop_reason"]
+    stability = report.get("stability")
+    if stability:
+        return (f"A stability selection: the whole selection ran on {stability['n_resamples']} "
+                f"resamples of the rows ({stability['resample']}); the channels kept in at least "
+                f"{100 * stability['keep_frequency']:g} % of them are selected.")
     text = f"Stopped after {len(rounds)} round{'s' * (len(rounds) != 1)}: "
     text += STOP_WORDS.get(reason, reason)
     if reason == "accuracy_guard" and len(rounds) >= 2:

@@ -1,11 +1,12 @@
-"""Figures of a pruning run: channel scores per round, kept count against accuracy.
+"""Figures of a pruning run: channel scores per round, kept count against accuracy, and a
+stability selection's keep frequencies.
 
 Each function takes data and returns a :class:`~matplotlib.figure.Figure`; the caller saves it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import matplotlib
 
@@ -18,6 +19,7 @@ from matplotlib.patches import Patch
 
 from pipeline.report.round_table import SCORE_LABELS
 from pipeline.rounds import PASSING, REJECTED, PruningRound
+from pipeline.stability import reaches_cut
 
 # wider tables show their best and worst channels, half each
 MAX_SHOWN = 80
@@ -162,4 +164,47 @@ def plot_rounds_summary(rounds: Sequence[PruningRound]) -> Figure:
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
     ax.set_title("channels and validation accuracy per round")
+    return fig
+
+
+def plot_keep_frequency(
+    ranked: Sequence[str],
+    frequency: Mapping[str, float],
+    keep_frequency: float,
+    selected: Collection[str],
+    n_resamples: int,
+) -> Figure:
+    """A stability selection's keep frequency per channel as horizontal bars, most often kept
+    on top, with the cut drawn.
+
+    ``ranked`` lists the channels best first. Colours: selected, at or over the cut but not
+    selected (``n_features_to_select`` capped the count), under the cut. Wider tables show
+    their :data:`MAX_SHOWN` most frequent channels.
+    """
+    shown = list(ranked[:MAX_SHOWN])
+    hidden = len(ranked) - len(shown)
+    values = np.array([frequency[c] for c in shown], dtype=float)
+    chosen = set(selected)
+    colours = ["tab:blue" if c in chosen else
+               "tab:orange" if reaches_cut(frequency[c], keep_frequency) else "tab:gray"
+               for c in shown]
+    fig = Figure(figsize=(7.5, max(2.8, 0.22 * len(shown) + 1.6)), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(shown))[::-1]
+    ax.barh(positions, values, color=colours, alpha=0.8)
+    ax.axvline(keep_frequency, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(positions, shown, fontsize=7 if len(shown) > 30 else 8)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of the {n_resamples} resamples that kept the channel")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [Patch(color=c, alpha=0.8, label=label) for c, label in (
+        ("tab:blue", "selected"), ("tab:orange", "over the cut, beyond n_features_to_select"),
+        ("tab:gray", "under the cut")) if c in colours]
+    handles.append(Line2D([], [], color="black", linestyle="--",
+                          label=f"keep_frequency {keep_frequency:g}"))
+    title = f"keep frequency: {len(chosen)} of {len(ranked)} channels selected"
+    if hidden:
+        title += f"\nthe {hidden} channels kept least often are not shown"
+    ax.set_title(title, fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
     return fig

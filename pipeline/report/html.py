@@ -14,6 +14,13 @@ from pipeline.report.channel_table import channel_cells
 from pipeline.report.explain import HOW_TO_READ, stop_note
 from pipeline.report.markdown import diff_text
 from pipeline.report.round_table import columns, round_rows
+from pipeline.report.stability_table import (
+    FREQUENCY_COLUMNS,
+    RESAMPLE_COLUMNS,
+    frequency_rows,
+    resample_rows,
+    summary_lines,
+)
 
 # dropped channels named per round in the table (the channel table lists every one)
 MAX_LISTED = 12
@@ -75,15 +82,29 @@ def _meta(report: dict[str, Any]) -> str:
             f"channels · {target} · fingerprint {html.escape(str(report.get('fingerprint')))}")
 
 
+def _stability_section(stability: dict[str, Any], image: str) -> str:
+    """The summary, the keep-frequency chart with the cut, every channel and every resample."""
+    summary = "".join(f"<li>{html.escape(line)}</li>" for line in summary_lines(stability))
+    return ('<h2 id="stability">Stability selection</h2>' + f"<ul>{summary}</ul>"
+            + _img(image, "keep frequency of every channel, with the cut")
+            + "<details><summary>Every channel's keep frequency</summary>"
+            + '<div class="scroll">'
+            + _table(list(FREQUENCY_COLUMNS), frequency_rows(stability)) + "</div></details>"
+            + "<details><summary>Every resample</summary>"
+            + _table(list(RESAMPLE_COLUMNS), resample_rows(stability)) + "</details>")
+
+
 def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
     """The page; ``images`` maps figure names (``summary``, ``round_<k>``, ``curves``,
-    ``latent``, ``latent_fixed``, ``domain``) to data URIs."""
+    ``latent``, ``latent_fixed``, ``domain``, ``stability``) to data URIs."""
     data, final = report["data"], report["final_model"]
     e = html.escape
     metrics = "".join(f'<span class="metric">{e(k)} <b>{v:.3f}</b></span>'
                       for k, v in final["metrics"].items())
-    sections = [("selection", "Selection"), ("rounds", "Rounds"), ("channels", "Every channel"),
-                ("model", "Final model"), ("read", "How to read this report")]
+    sections = [("selection", "Selection"),
+                ("stability", "Stability") if report.get("stability") else ("rounds", "Rounds"),
+                ("channels", "Every channel"), ("model", "Final model"),
+                ("read", "How to read this report")]
     parts = [
         f"<h1>Feature selection: {e(data['name'])}</h1>",
         f'<p class="meta">{_meta(report)}</p>',
@@ -105,9 +126,12 @@ def render_html(report: dict[str, Any], images: dict[str, str]) -> str:
                      f"{e(', '.join(report['constant_columns']))}.</p>")
     # the rounds: the overview, the table, then every round's chart (the first open)
     rows = round_rows(report["rounds"])
-    parts += ['<h2 id="rounds">Rounds</h2>',
-              _img(images["summary"], "channels and validation score per round", narrow=True),
-              _table(list(columns(report["rounds"])), [row.cells(MAX_LISTED) for row in rows])]
+    if report["rounds"]:  # a stability selection has none of its own
+        parts += ['<h2 id="rounds">Rounds</h2>',
+                  _img(images["summary"], "channels and validation score per round", narrow=True),
+                  _table(list(columns(report["rounds"])), [row.cells(MAX_LISTED) for row in rows])]
+    if report.get("stability"):
+        parts.append(_stability_section(report["stability"], images["stability"]))
     for position, r in enumerate(report["rounds"]):
         opened = " open" if position == 0 else ""
         parts.append(f"<details{opened}><summary>{e(rows[position].summary())}</summary>"

@@ -7,6 +7,7 @@ from typing import Any
 from pipeline.report.channel_table import markdown_table as channel_markdown
 from pipeline.report.explain import HOW_TO_READ, stop_note
 from pipeline.report.round_table import markdown_table
+from pipeline.report.stability_table import markdown as stability_markdown
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -48,7 +49,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{target}",
         f"## Selected ({len(report['selected'])})\n\n" + ", ".join(report["selected"]),
         stop_note(report),
-        "## Rounds\n\n" + round_table(report),
+    ]
+    if report["rounds"]:  # a stability selection has none of its own
+        parts.append("## Rounds\n\n" + round_table(report))
+    if report.get("stability"):
+        parts.append("## Stability selection\n\n" + stability_markdown(report["stability"]))
+    parts += [
         "## Change since the previous run\n\n" + diff_text(report.get("diff")),
         f"## Final model\n\n{final['strategy']} on {len(final['channels'])} channels, best epoch "
         f"{final['best_epoch']} of {final['epochs_run']}: {metrics}",

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pipeline.report.content import jsonable, report_content
-from pipeline.report.figures import plot_round_scores, plot_rounds_summary
+from pipeline.report.figures import plot_keep_frequency, plot_round_scores, plot_rounds_summary
 from pipeline.report.html import figure_data_uri, render_html
 from pipeline.report.markdown import render_markdown
 from pipeline.report.run_folders import new_run_folder
@@ -37,9 +37,16 @@ def _uri(fig: Figure) -> str:
 
 def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
     """Every figure of the report as a data URI."""
-    images = {"summary": _uri(plot_rounds_summary(result.rounds))}
+    images = {}
+    if result.rounds:  # a stability selection has none of its own
+        images["summary"] = _uri(plot_rounds_summary(result.rounds))
     for record in result.rounds:
         images[f"round_{record.index}"] = _uri(plot_round_scores(record, result.config.threshold))
+    stability = result.stability
+    if stability is not None:
+        images["stability"] = _uri(plot_keep_frequency(
+            stability.ranked(), stability.frequency, stability.keep_frequency,
+            stability.selected, stability.n_resamples))
     final = result.final
     if final is None or final.training is None:
         return images

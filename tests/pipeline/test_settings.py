@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from flows.cli import add_settings_options, build_parser
+from flows.cli import _parameters, add_settings_options, build_parser, main
 from flows.parameters import PARAMETER_SPECS, SelectionParameters
 from pipeline.pruning_config import PruningConfig
 from pipeline.selector import VAECSelector
@@ -103,3 +103,42 @@ def test_every_check_is_one_line_naming_the_setting(field, value, message):
 def test_unknown_selector_parameters_are_refused():
     with pytest.raises(TypeError, match="thresold"):
         VAECSelector(thresold=0.5)
+
+
+def test_the_stability_settings_reach_the_command_line_the_flow_and_the_selector():
+    args = build_parser().parse_args(
+        ["run", "--n-resamples", "10", "--resample", "bootstrap", "--keep-frequency", "0.75"])
+    config = _parameters(args).pruning_config()
+    assert (config.n_resamples, config.resample, config.keep_frequency) == (10, "bootstrap", 0.75)
+    fields = SelectionParameters.model_fields
+    assert (fields["n_resamples"].default, fields["resample"].default,
+            fields["keep_frequency"].default) == (1, "subsample", 0.6)
+    selector = VAECSelector(n_resamples=4, keep_frequency=0.9)
+    assert selector.get_params()["n_resamples"] == 4
+    assert selector.pruning_config().keep_frequency == 0.9
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"keep_frequency": 0.8}, r"keep_frequency must stay at its default \(0.6\) unless "
+                                  r"n_resamples >= 2"),
+        ({"resample": "bootstrap"}, "resample must stay at its default"),
+        ({"n_resamples": 5, "keep_frequency": 0.5}, r"keep_frequency must be a number in \(0.5, 1\]"),
+        ({"n_resamples": 0}, "n_resamples must be an integer >= 1"),
+        ({"n_resamples": 5, "resample": "jackknife"}, "resample must be one of subsample, bootstrap"),
+    ],
+)
+def test_stability_settings_are_checked_together_before_any_training(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        PruningConfig(**changes)
+
+
+def test_a_stability_run_may_also_keep_a_fixed_count():
+    config = PruningConfig(n_resamples=5, n_features_to_select=3, keep_frequency=0.9)
+    assert (config.n_resamples, config.n_features_to_select) == (5, 3)
+
+
+def test_the_command_line_names_the_stability_option_it_refuses(capsys):
+    assert main(["run", "--keep-frequency", "0.8"]) == 2
+    assert "--keep-frequency must stay at its default" in capsys.readouterr().err

@@ -1,0 +1,317 @@
+"""Stability selection on plain arrays: resampled rows, keep frequencies, how stable a selection is.
+
+A stability run (``PruningConfig.n_resamples`` of 2 or more) repeats the whole selection on
+``B`` resamples of the rows and keeps the channels selected in at least ``keep_frequency`` of
+them (Meinshausen & Bühlmann). This module is its arithmetic, on numpy arrays:
+
+* :func:`resample_split`: the training and validation rows of one resample, seeded and
+  stratified by the target;
+* :func:`keep_frequencies`, :func:`stability_order` and :func:`stable_set`: from the
+  ``B x p`` 0/1 matrix of the resamples' selections to the stable set;
+* :func:`nogueira_stability`, :func:`nogueira_variance`, :func:`nogueira_interval`,
+  :func:`pairwise_jaccard` and :func:`false_selection_bound`: how stable the selections were
+  and what the cut promises.
+
+The records of a run (:class:`ResampleSelection`, :class:`StabilityResult`) are in
+:mod:`pipeline.stability_result`.
+
+References
+----------
+N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical
+Society B 72 (2010) 417-473.
+
+S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection Algorithms",
+Journal of Machine Learning Research 18 (2018) 1-54.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+from scipy.stats import norm
+
+from pipeline.pruning_config import RESAMPLES, SUBSAMPLE
+from pipeline.split import stratified_indices
+from pipeline.validation import DataError, minimum_class_size
+
+# frequencies are shares of B resamples: compare them with the cut up to rounding
+_TOLERANCE = 1e-9
+
+
+# --- resampling ------------------------------------------------------------------------------
+
+
+def resample_seed(seed: int, index: int) -> int:
+    """The seed of resample ``index`` (from 0) of a run seeded ``seed``: its rows and its models.
+
+    Drawn from ``numpy.random.SeedSequence((seed, index))``, so two runs with different seeds
+    share no resample seed; below ``2**31``, which every consumer of a seed accepts.
+    """
+    return int(np.random.SeedSequence((seed, index)).generate_state(1)[0] % 2**31)
+
+
+def _by_class(y: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(y == label) for label in np.unique(y)]
+
+
+def half_subsample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Half of the rows of every class (rounded down), drawn without replacement; sorted."""
+    y = np.asarray(y)
+    parts = [rng.choice(rows, len(rows) // 2, replace=False) for rows in _by_class(y)]
+    return np.sort(np.concatenate(parts))
+
+
+def stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """As many rows of every class as it has, drawn with replacement; sorted."""
+    y = np.asarray(y)
+    parts = [rng.choice(rows, len(rows), replace=True) for rows in _by_class(y)]
+    return np.sort(np.concatenate(parts))
+
+
+def check_resamplable(y: np.ndarray, kind: str, val_fraction: float) -> None:
+    """Raise :class:`DataError` when a class is too small to give every resample training and
+    validation rows of it."""
+    if kind not in RESAMPLES:
+        raise ValueError(f"resample must be one of {', '.join(RESAMPLES)}, got {kind!r}")
+    need = minimum_class_size(val_fraction, 0.0)
+    labels, counts = np.unique(np.asarray(y), return_counts=True)
+    for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+        rows = count // 2 if kind == SUBSAMPLE else count
+        if rows < need:
+            detail = f"{count} rows, {rows} in half of them" if kind == SUBSAMPLE else f"{count} rows"
+            hint = " (or resample='bootstrap')" if kind == SUBSAMPLE else ""
+            raise DataError(
+                f"resample={kind!r}: class {label!r} has {detail}; every resample needs at "
+                f"least {need} of each class for its training and validation rows{hint}"
+            )
+
+
+def resample_split(
+    y: np.ndarray, kind: str, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation positions (into ``y``) of one resample.
+
+    Parameters
+    ----------
+    y : ndarray
+        The labels of the rows a stability run resamples.
+    kind : {"subsample", "bootstrap"}
+        ``subsample``: half of every class without replacement (Meinshausen & Bühlmann's
+        subsamples of half the size), split stratified into training and validation rows.
+        ``bootstrap``: a stratified split of all rows whose training rows are drawn again with
+        replacement within each class (as many as there were); the validation rows stay as
+        they are, so no row is both trained on and validated on.
+    val_fraction : float
+        Share of the resample's rows that validate.
+    seed : int
+        Seeds both the draw and the split (:func:`resample_seed`).
+
+    Returns
+    -------
+    train, val : ndarray of int
+        Sorted positions; ``train`` repeats positions under ``bootstrap``.
+    """
+    y = np.asarray(y)
+    check_resamplable(y, kind, val_fraction)
+    rng = np.random.default_rng(seed)
+    if kind == SUBSAMPLE:
+        rows = half_subsample(y, rng)
+        train, val, _ = stratified_indices(y[rows], val_size=val_fraction, test_size=0.0, seed=seed)
+        return np.sort(rows[train]), np.sort(rows[val])
+    train, val, _ = stratified_indices(y, val_size=val_fraction, test_size=0.0, seed=seed)
+    return np.sort(train[stratified_bootstrap(y[train], rng)]), np.sort(val)
+
+
+# --- from selections to the stable set -------------------------------------------------------
+
+
+def selection_matrix(selections: Iterable[Iterable[str]], channels: Sequence[str]) -> np.ndarray:
+    """The ``B x p`` 0/1 matrix of ``B`` selections over ``channels`` (a row per selection)."""
+    position = {c: i for i, c in enumerate(channels)}
+    rows = []
+    for selected in selections:
+        row = np.zeros(len(channels), dtype=np.int8)
+        unknown = [c for c in selected if c not in position]
+        if unknown:
+            raise KeyError(f"selected channels not among the channels: {', '.join(map(str, unknown))}")
+        row[[position[c] for c in selected]] = 1
+        rows.append(row)
+    return np.array(rows, dtype=np.int8).reshape(len(rows), len(channels))
+
+
+def _binary(Z: np.ndarray, least: int = 1) -> np.ndarray:
+    Z = np.asarray(Z)
+    if Z.ndim != 2 or Z.shape[0] < least or Z.shape[1] < 1:
+        raise ValueError(f"need a 2-D 0/1 matrix with at least {least} rows and a column, "
+                         f"got shape {Z.shape}")
+    if not np.isin(Z, (0, 1)).all():
+        raise ValueError("the selection matrix must hold only 0 and 1")
+    return Z.astype(np.float64)
+
+
+def keep_frequencies(Z: np.ndarray) -> np.ndarray:
+    """Share of the selections (rows) that kept each channel (column)."""
+    return _binary(Z).mean(axis=0)
+
+
+def stability_order(
+    channels: Sequence[str], frequency: Sequence[float], mean_rank: Sequence[float]
+) -> list[str]:
+    """The channels best first: most often kept; ties by the better mean rank over the
+    resamples (dropped later on average), then by column order."""
+    keys = {c: (-float(f), float(r), i)
+            for i, (c, f, r) in enumerate(zip(channels, frequency, mean_rank, strict=True))}
+    return sorted(channels, key=keys.__getitem__)
+
+
+def reaches_cut(frequency: float, keep_frequency: float) -> bool:
+    """Whether a channel kept in this share of the resamples is stable (3 of 5 reaches 0.6)."""
+    return frequency >= keep_frequency - _TOLERANCE
+
+
+class StableSet(NamedTuple):
+    """The stable selection: ``selected`` in the given channel order; ``beyond_k``: channels at
+    or over the cut left out to keep ``at_most``; ``floor``: channels under the cut kept to reach
+    ``at_least``."""
+
+    selected: list[str]
+    beyond_k: list[str]
+    floor: list[str]
+
+
+def stable_set(
+    order: Sequence[str],
+    frequency: dict[str, float],
+    keep_frequency: float,
+    *,
+    at_most: int | None = None,
+    at_least: int = 1,
+    channels: Sequence[str] | None = None,
+) -> StableSet:
+    """The channels kept in at least ``keep_frequency`` of the resamples.
+
+    Parameters
+    ----------
+    order : sequence of str
+        Every channel, best first (:func:`stability_order`).
+    frequency : dict of str to float
+        Keep frequency per channel.
+    keep_frequency : float
+        The cut (Meinshausen & Bühlmann's threshold).
+    at_most : int or None
+        Keep no more than this many (the best ``at_most`` of those at or over the cut).
+    at_least : int
+        Keep at least this many (the best under the cut make up the difference).
+    channels : sequence of str or None
+        The order of ``selected`` (default ``order``).
+    """
+    passing = [c for c in order if reaches_cut(frequency[c], keep_frequency)]
+    beyond: list[str] = []
+    if at_most is not None and len(passing) > at_most:
+        passing, beyond = passing[:at_most], passing[at_most:]
+    floor = [c for c in order if c not in set(passing)][:max(0, at_least - len(passing))]
+    kept = set(passing) | set(floor)
+    return StableSet([c for c in (channels or order) if c in kept], beyond, floor)
+
+
+# --- how stable ------------------------------------------------------------------------------
+
+
+def _nogueira_parts(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """Frequencies, selection sizes, their mean k̄ and the denominator (k̄/d)(1 - k̄/d)."""
+    _, d = Z.shape
+    frequency = Z.mean(axis=0)
+    sizes = Z.sum(axis=1)
+    k_bar = float(frequency.sum())
+    return frequency, sizes, k_bar, (k_bar / d) * (1.0 - k_bar / d)
+
+
+def nogueira_stability(Z: np.ndarray) -> float:
+    """The stability estimate of Nogueira, Sechidis & Brown (2018, Definition 4).
+
+    ``Φ = 1 - mean_f(s_f²) / ((k̄/d)(1 - k̄/d))`` with ``s_f² = M/(M-1) p_f (1 - p_f)`` the
+    unbiased variance of channel ``f``'s selection over the ``M`` rows, ``p_f`` its keep
+    frequency and ``k̄`` the mean selection size over ``d`` channels. 1 for identical
+    selections, about 0 for selections of that size at random (its expectation is 0 then);
+    with equal-size selections it equals Kuncheva's consistency index. Undefined (NaN) when
+    every selection is empty or every selection is everything.
+
+    Parameters
+    ----------
+    Z : array of shape (M, d)
+        0/1 selections, a row per selection, ``M >= 2``.
+    """
+    Z = _binary(Z, least=2)
+    M = Z.shape[0]
+    frequency, _, _, denominator = _nogueira_parts(Z)
+    if denominator <= 0:
+        return float("nan")
+    return float(1.0 - (M / (M - 1)) * np.mean(frequency * (1.0 - frequency)) / denominator)
+
+
+def nogueira_variance(Z: np.ndarray) -> float:
+    """The estimated asymptotic variance of :func:`nogueira_stability` (Nogueira et al.
+    2018, the variance their Corollary 9 builds the interval on): ``4/M² Σ_i (Φ_i - mean Φ)²``
+    with, for selection ``i`` of size ``k_i``,
+    ``Φ_i = [mean_f(z_if p_f) - k_i k̄/d² + Φ/2 (2 k_i k̄/d² - k_i/d - k̄/d + 1)] / ((k̄/d)(1 - k̄/d))``.
+    NaN where the estimate is undefined."""
+    Z = _binary(Z, least=2)
+    M, d = Z.shape
+    frequency, sizes, k_bar, denominator = _nogueira_parts(Z)
+    if denominator <= 0:
+        return float("nan")
+    phi = nogueira_stability(Z)
+    per_row = (
+        (Z @ frequency) / d - sizes * k_bar / d**2
+        + phi / 2.0 * (2.0 * sizes * k_bar / d**2 - sizes / d - k_bar / d + 1.0)
+    ) / denominator
+    return float(4.0 / M**2 * np.sum((per_row - per_row.mean()) ** 2))
+
+
+def nogueira_interval(Z: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """The estimate and its approximate ``level`` confidence interval, ``Φ ± z σ`` (Nogueira et
+    al. 2018, Corollary 9), the upper end clipped at 1 (the index never exceeds it).
+
+    Returns
+    -------
+    estimate, low, high : float
+        NaN when the estimate is undefined.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    estimate, variance = nogueira_stability(Z), nogueira_variance(Z)
+    half = float(norm.ppf(0.5 + level / 2.0)) * np.sqrt(variance)
+    if math.isnan(estimate):
+        return estimate, estimate, estimate
+    return estimate, float(estimate - half), float(min(1.0, estimate + half))
+
+
+def pairwise_jaccard(Z: np.ndarray) -> tuple[float, float]:
+    """Mean and smallest Jaccard index ``|a ∩ b| / |a ∪ b|`` over every pair of selections
+    (two empty selections agree: 1)."""
+    Z = _binary(Z, least=2).astype(bool)
+    values = []
+    for i in range(len(Z)):
+        for j in range(i + 1, len(Z)):
+            union = np.sum(Z[i] | Z[j])
+            values.append(1.0 if union == 0 else np.sum(Z[i] & Z[j]) / union)
+    return float(np.mean(values)), float(np.min(values))
+
+
+def false_selection_bound(mean_selected: float, keep_frequency: float, n_channels: int) -> float:
+    """Meinshausen & Bühlmann's bound on the expected number of noise channels in the stable
+    set: ``E[V] <= q² / ((2 π - 1) p)``.
+
+    ``q`` is the number of channels a resample selects (here their mean), ``π`` the keep
+    frequency (> 0.5) and ``p`` the number of channels. The theorem assumes the noise channels
+    are exchangeable and the selection on a resample does no worse than random guessing; it
+    is stated for subsamples of half the rows.
+    """
+    if not 0.5 < keep_frequency <= 1:
+        raise ValueError(f"keep_frequency must be in (0.5, 1], got {keep_frequency!r}")
+    if n_channels < 1:
+        raise ValueError(f"n_channels must be >= 1, got {n_channels!r}")
+    return float(mean_selected**2 / ((2.0 * keep_frequency - 1.0) * n_channels))

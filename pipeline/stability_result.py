@@ -1,0 +1,215 @@
+"""The records of a stability run: one per resample, and the run's frequencies and measures."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pipeline.stability import (
+    false_selection_bound,
+    keep_frequencies,
+    nogueira_interval,
+    nogueira_variance,
+    pairwise_jaccard,
+    selection_matrix,
+    stability_order,
+    stable_set,
+)
+
+
+@dataclass
+class ResampleSelection:
+    """One whole selection on one resample of the rows (no final model).
+
+    Attributes
+    ----------
+    index : int
+        Resample number, from 0.
+    seed : int
+        Its seed, of the rows and of the models (:func:`pipeline.stability.resample_seed`).
+    n_train, n_val : int
+        Its training rows (repeats counted under ``bootstrap``) and validation rows.
+    selected : list of str
+        The channels it kept, in column order.
+    ranking : dict of str to int
+        Its RFE-style rank of every channel (1: kept; constant columns last).
+    stop_reason : str
+        Why its loop stopped.
+    n_rounds : int
+        How many pruning rounds it ran.
+    seconds : float
+        Wall-clock seconds of the selection.
+    constant_columns : list of str
+        Channels without variance on its rows (never selected there).
+    """
+
+    index: int
+    seed: int
+    n_train: int
+    n_val: int
+    selected: list[str]
+    ranking: dict[str, int]
+    stop_reason: str
+    n_rounds: int
+    seconds: float
+    constant_columns: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line: ``resample 3: kept 12 after 4 rounds (all_pass), 8.1 s``."""
+        return (f"resample {self.index}: kept {len(self.selected)} after {self.n_rounds} rounds "
+                f"({self.stop_reason}), {self.seconds:.1f} s")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResampleSelection:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+# the stop reason of a stability selection: the keep-frequency cut decided, not a loop
+STOP_STABILITY = "stability"
+_MEASURES = ("nogueira", "nogueira_low", "nogueira_high", "nogueira_variance", "jaccard_mean",
+             "jaccard_min", "mean_selected", "error_bound")
+
+
+@dataclass
+class StabilityResult:
+    """What a stability run measured and decided.
+
+    Attributes
+    ----------
+    channels : list of str
+        The ``p`` channels resampled (the varying columns of the whole data), in column order.
+    resample : str
+        ``subsample`` or ``bootstrap``.
+    keep_frequency : float
+        The cut: a channel is stable when at least this share of the resamples kept it.
+    resamples : list of ResampleSelection
+        Every resample's selection, by index.
+    frequency : dict of str to float
+        Share of the resamples that kept each channel.
+    mean_rank : dict of str to float
+        Each channel's rank averaged over the resamples (breaks ties of frequency).
+    selected : list of str
+        The stable selection, in column order.
+    beyond_k : list of str
+        Channels at or over the cut left out because ``n_features_to_select`` caps the count.
+    floor : list of str
+        Channels under the cut kept because ``min_features`` is a floor.
+    nogueira, nogueira_low, nogueira_high : float
+        Nogueira's stability index over the resamples and its 95 % confidence interval (NaN
+        when undefined: every resample kept nothing, or everything).
+    nogueira_variance : float
+        The estimate's asymptotic variance.
+    jaccard_mean, jaccard_min : float
+        Mean and smallest Jaccard index over the pairs of resamples.
+    mean_selected : float
+        How many channels a resample kept, on average (``q``).
+    error_bound : float
+        Meinshausen & Bühlmann's bound on the expected number of noise channels at or over the
+        cut, ``q² / ((2 keep_frequency - 1) p)``.
+    """
+
+    channels: list[str]
+    resample: str
+    keep_frequency: float
+    resamples: list[ResampleSelection]
+    frequency: dict[str, float]
+    mean_rank: dict[str, float]
+    selected: list[str]
+    beyond_k: list[str]
+    floor: list[str]
+    nogueira: float
+    nogueira_low: float
+    nogueira_high: float
+    nogueira_variance: float
+    jaccard_mean: float
+    jaccard_min: float
+    mean_selected: float
+    error_bound: float
+
+    @classmethod
+    def from_resamples(
+        cls,
+        channels: Sequence[str],
+        resamples: Sequence[ResampleSelection],
+        *,
+        resample: str,
+        keep_frequency: float,
+        n_features_to_select: int | None = None,
+        min_features: int = 1,
+    ) -> StabilityResult:
+        """Frequencies, the stable set and the measures of the resamples' selections."""
+        channels = [str(c) for c in channels]
+        resamples = sorted(resamples, key=lambda r: r.index)
+        Z = selection_matrix([r.selected for r in resamples], channels)
+        frequency = keep_frequencies(Z)
+        worst = len(channels) + 1
+        mean_rank = np.array([np.mean([r.ranking.get(c, worst) for r in resamples])
+                              for c in channels])
+        order = stability_order(channels, frequency, mean_rank)
+        by_channel = dict(zip(channels, frequency.tolist(), strict=True))
+        chosen = stable_set(order, by_channel, keep_frequency, at_most=n_features_to_select,
+                            at_least=min_features, channels=channels)
+        estimate, low, high = nogueira_interval(Z)
+        jaccard_mean, jaccard_min = pairwise_jaccard(Z)
+        q = float(Z.sum(axis=1).mean())
+        return cls(
+            channels=channels, resample=resample, keep_frequency=keep_frequency,
+            resamples=list(resamples), frequency=by_channel,
+            mean_rank=dict(zip(channels, mean_rank.tolist(), strict=True)),
+            selected=chosen.selected, beyond_k=chosen.beyond_k, floor=chosen.floor,
+            nogueira=estimate, nogueira_low=low, nogueira_high=high,
+            nogueira_variance=nogueira_variance(Z), jaccard_mean=jaccard_mean,
+            jaccard_min=jaccard_min, mean_selected=q,
+            error_bound=false_selection_bound(q, keep_frequency, len(channels)),
+        )
+
+    @property
+    def n_resamples(self) -> int:
+        """How many resamples the run selected on."""
+        return len(self.resamples)
+
+    def matrix(self) -> np.ndarray:
+        """The ``B x p`` 0/1 matrix of the resamples' selections over :attr:`channels`."""
+        return selection_matrix([r.selected for r in self.resamples], self.channels)
+
+    def ranked(self) -> list[str]:
+        """Every channel best first: by keep frequency, then mean rank, then column order."""
+        return stability_order(self.channels, [self.frequency[c] for c in self.channels],
+                               [self.mean_rank[c] for c in self.channels])
+
+    def ranking(self, constant_columns: Sequence[str] = ()) -> dict[str, int]:
+        """RFE-style ranks: 1 for the stable selection, then the other channels best first
+        (:meth:`ranked`), constant columns last."""
+        selected = set(self.selected)
+        rest = [c for c in self.ranked() if c not in selected]
+        ranking = {c: 1 for c in self.channels if c in selected}
+        ranking.update({c: 2 + i for i, c in enumerate(rest)})
+        worst = max(ranking.values(), default=1) + 1
+        ranking.update({c: worst for c in constant_columns})
+        return {c: ranking[c] for c in [*self.channels, *constant_columns]}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (NaN measures stay NaN; the report writes them as null)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["resamples"] = [r.to_dict() for r in self.resamples]
+        data["n_resamples"] = self.n_resamples
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StabilityResult:
+        """Inverse of :meth:`to_dict` (a null measure is read as NaN)."""
+        values = {f.name: data[f.name] for f in dataclasses.fields(cls)}
+        values["resamples"] = [ResampleSelection.from_dict(r) for r in data["resamples"]]
+        for name in _MEASURES:
+            values[name] = math.nan if values[name] is None else float(values[name])
+        return cls(**values)

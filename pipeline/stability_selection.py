@@ -1,0 +1,222 @@
+"""Stability selection as one sequence: whole selections on resamples, the cut, the final model.
+
+:func:`run_stability_selection` is what :func:`pipeline.selection.run_selection` runs when
+``n_resamples`` is 2 or more (the resamples one after the other, as the selector does), and what
+the Prefect flow calls with its own way of running them (one task each on its task runner) and a
+checkpoint after each. Step by step:
+
+1. the resamples are planned: the rows every resample trains and validates on, drawn from the
+   training and validation rows of the run's split (a test part stays unseen by the selection),
+   each with its own seed (:func:`pipeline.stability.resample_seed`); data too small for them
+   fails here, before any training;
+2. every resample runs the whole plain selection (rounds until a stop rule fires, no final
+   model) on its rows, with its seed;
+3. the keep frequencies of the channels give the stable selection (at least ``keep_frequency``
+   of the resamples), and the Nogueira index, Jaccard and the error bound say how stable it is;
+4. the final model trains on the run's split of all the rows with the stable selection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.data import Dataset
+from pipeline.final_model import fit_final_model
+from pipeline.progress import NoProgress, Progress
+from pipeline.pruning_config import PruningConfig
+from pipeline.result import PruningResult
+from pipeline.selection import FitFinal, check_count, select_on_split
+from pipeline.split import split_dataset, split_rows, strata, stratified_indices
+from pipeline.stability import check_resamplable, resample_seed, resample_split
+from pipeline.stability_result import ResampleSelection, StabilityResult
+from pipeline.validation import DataError
+
+
+@dataclass(frozen=True)
+class Resample:
+    """The rows of one resample.
+
+    Attributes
+    ----------
+    index : int
+        Resample number, from 0.
+    seed : int
+        Its seed, of the draw and of its selection's models.
+    train, val : ndarray of int
+        Positions of its training rows (repeated under ``bootstrap``) and validation rows in
+        the data set.
+    constant_columns : tuple of str
+        Channels without variance on its rows: its selection runs without them.
+    """
+
+    index: int
+    seed: int
+    train: np.ndarray
+    val: np.ndarray
+    constant_columns: tuple[str, ...] = ()
+
+
+SelectResamples = Callable[[Sequence[Resample]], Iterable[ResampleSelection]]
+OnResample = Callable[[list[ResampleSelection]], None]
+
+
+def resample_val_fraction(config: PruningConfig) -> float:
+    """Share of a resample's rows that validate: the run's validation share of the rows it
+    draws from (the training and validation rows)."""
+    return config.val_size / (1.0 - config.test_size)
+
+
+def development_rows(dataset: Dataset, config: PruningConfig) -> np.ndarray:
+    """The rows resamples draw from: the training and validation rows of the run's split."""
+    if config.test_size == 0:
+        return np.arange(len(dataset.frame))
+    train, val, _ = stratified_indices(
+        dataset.y, val_size=config.val_size, test_size=config.test_size, seed=config.seed,
+        task=dataset.task, n_rows=len(dataset.frame),
+    )
+    return np.sort(np.concatenate([train, val]))
+
+
+def plan_resamples(dataset: Dataset, config: PruningConfig) -> list[Resample]:
+    """Every resample's rows; raises :class:`DataError` before any training when the data
+    cannot give them."""
+    rows = development_rows(dataset, config)
+    fraction = resample_val_fraction(config)
+    # resamples keep what the split keeps: the classes, a regression target's quantile bins
+    groups = strata(None if dataset.y is None else dataset.y[rows], dataset.task, fraction, 0.0)
+    y = np.zeros(len(rows), dtype=np.int64) if groups is None else groups
+    try:
+        check_resamplable(y, config.resample, fraction)
+    except DataError as err:
+        raise DataError(f"n_resamples={config.n_resamples}: {err}") from None
+    X = dataset.X
+    names = list(dataset.feature_names)
+    plan = []
+    for index in range(config.n_resamples):
+        seed = resample_seed(config.seed, index)
+        train, val = resample_split(y, config.resample, fraction, seed)
+        train, val = rows[train], rows[val]
+        seen = X[np.concatenate([train, val])]
+        constant = tuple(n for n, column in zip(names, seen.T, strict=True) if np.ptp(column) == 0)
+        varying = [n for n in names if n not in set(constant)]
+        if len(varying) < 2 or (config.n_features_to_select or 0) > len(varying):
+            raise DataError(
+                f"n_resamples={config.n_resamples}: resample {index} leaves only {len(varying)} "
+                f"varying feature columns ({len(constant)} are constant on its rows)"
+            )
+        plan.append(Resample(index, seed, train, val, constant))
+    return plan
+
+
+def resample_config(config: PruningConfig, resample: Resample) -> PruningConfig:
+    """The settings of one resample's selection: the plain selection (no resampling, no test
+    part) with the resample's seed."""
+    plain = {f.name: f.default for f in dataclasses.fields(PruningConfig)
+             if f.name in ("n_resamples", "resample", "keep_frequency")}
+    return dataclasses.replace(config, **plain, seed=resample.seed, test_size=0.0,
+                               val_size=resample_val_fraction(config))
+
+
+def select_resample(
+    dataset: Dataset, config: PruningConfig, resample: Resample, progress: Progress | None = None
+) -> ResampleSelection:
+    """One whole selection on one resample's rows, without a final model.
+
+    Its rounds train in this process; ``progress`` hears of them.
+    """
+    start = time.perf_counter()
+    constant = set(resample.constant_columns)
+    varying = [n for n in dataset.feature_names if n not in constant]
+    X = dataset.frame[varying].to_numpy(dtype=np.float64)
+    split = split_rows(X, dataset.y, varying, resample.train, resample.val, target=dataset.target,
+                       task=dataset.task)
+    result = select_on_split(
+        split, resample_config(config, resample), constant_columns=list(resample.constant_columns),
+        fit_final=None, progress=progress,
+    )
+    return ResampleSelection(
+        index=resample.index, seed=resample.seed, n_train=len(resample.train),
+        n_val=len(resample.val), selected=result.selected, ranking=result.ranking,
+        stop_reason=result.stop_reason, n_rounds=len(result.rounds),
+        seconds=time.perf_counter() - start, constant_columns=list(resample.constant_columns),
+    )
+
+
+def run_stability_selection(
+    dataset: Dataset,
+    config: PruningConfig,
+    *,
+    done: Sequence[ResampleSelection] = (),
+    select_resamples: SelectResamples | None = None,
+    on_resample: OnResample | None = None,
+    fit_final: FitFinal | None = fit_final_model,
+    progress: Progress | None = None,
+) -> PruningResult:
+    """Select on ``config.n_resamples`` resamples, keep the stable channels, fit the final model.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The validated data (constant columns already set aside).
+    config : PruningConfig
+        The settings; ``n_resamples >= 2``.
+    done : sequence of ResampleSelection
+        Resamples finished by an earlier, interrupted run: they are not run again.
+    select_resamples : callable or None
+        ``select_resamples(resamples)`` runs the selections of the resamples left and yields
+        each :class:`ResampleSelection` as it finishes, in any order; the default runs them
+        one after the other in this process (:func:`select_resample`).
+    on_resample : callable or None
+        Called with the finished selections (by index) after each one finishes.
+    fit_final : callable or None
+        ``fit_final(split, kept, config) -> FinalModel``; ``None`` skips the final model.
+    progress : Progress or None
+        Told of the resamples finishing and of the final model.
+
+    Returns
+    -------
+    PruningResult
+        With ``stability`` set, no rounds, and the ranking by keep frequency.
+    """
+    if config.n_resamples < 2:
+        raise ValueError(f"a stability selection needs n_resamples >= 2, got {config.n_resamples}")
+    check_count(dataset.feature_names, config, dataset.constant_columns)
+    plan = plan_resamples(dataset, config)
+    progress = progress or NoProgress()
+    finished: dict[int, ResampleSelection] = {}
+    for selection in done:
+        if selection.index >= len(plan) or selection.seed != plan[selection.index].seed:
+            raise ValueError(f"resample {selection.index} (seed {selection.seed}) does not "
+                             "belong to this run")
+        finished[selection.index] = selection
+    left = [r for r in plan if r.index not in finished]
+    if select_resamples is None:
+        def select_resamples(resamples: Sequence[Resample]) -> Iterable[ResampleSelection]:
+            return (select_resample(dataset, config, r) for r in resamples)
+    progress.resamples_started(len(plan), len(finished))
+    for selection in select_resamples(left):
+        finished[selection.index] = selection
+        ordered = [finished[i] for i in sorted(finished)]
+        if on_resample is not None:
+            on_resample(ordered)
+        progress.resample_finished(selection, len(finished), len(plan))
+    if len(finished) != len(plan):
+        raise RuntimeError(f"{len(plan) - len(finished)} of {len(plan)} resamples did not finish")
+    stability = StabilityResult.from_resamples(
+        dataset.feature_names, list(finished.values()), resample=config.resample,
+        keep_frequency=config.keep_frequency, n_features_to_select=config.n_features_to_select,
+        min_features=min(config.min_features, len(dataset.feature_names)),
+    )
+    split = split_dataset(
+        dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
+    )
+    final = None
+    if fit_final is not None:
+        progress.final_started(len(stability.selected))
+        final = fit_final(split, list(stability.selected), config, on_epoch=progress.epoch)
+    return PruningResult.from_stability(split, config, stability, final, dataset.constant_columns)
