@@ -8,11 +8,19 @@ import json
 import numpy as np
 import pytest
 
-from flows.checkpoint import CheckpointWarning, checkpoint_path, load_rounds, save_rounds
+from flows.checkpoint import (
+    CheckpointWarning,
+    checkpoint_path,
+    load_resamples,
+    load_rounds,
+    save_resamples,
+    save_rounds,
+)
 from pipeline.data import load_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.runs import resume_key, run_fingerprint
 from pipeline.rounds import PruningRound
+from pipeline.stability_result import ResampleSelection
 
 from .conftest import structured_table
 
@@ -68,6 +76,22 @@ def test_an_unusable_checkpoint_is_set_aside_with_one_warning(content, tmp_path)
     assert str(path) in message and "fingerprint.json.corrupt" in message and "\n" not in message
     assert not path.exists()
     assert (path.parent / "fingerprint.json.corrupt").read_text() == content
+
+
+RESAMPLES = [ResampleSelection(i, 100 + i, 40, 10, ["a", "b"], {"a": 1, "b": 1, "c": 2}, "all_pass",
+                                2, 0.5) for i in range(2)]
+
+
+def test_resamples_come_back_and_a_resample_checkpoint_of_other_data_is_set_aside(tmp_path):
+    path = checkpoint_path(tmp_path, "fingerprint")
+    save_resamples(path, KEY, RESAMPLES)
+    assert load_resamples(path, KEY) == RESAMPLES
+    with pytest.warns(CheckpointWarning, match="other data"):
+        assert load_resamples(path, "fedcba9876543210") == []
+    assert not path.exists() and (path.parent / "fingerprint.json.corrupt").exists()
+    path.write_text(json.dumps({"schema_version": 1, "key": KEY, "resamples": [{"index": 0}]}))
+    with pytest.warns(CheckpointWarning, match="malformed"):
+        assert load_resamples(path, KEY) == []
 
 
 def test_an_earlier_corrupt_checkpoint_is_kept(tmp_path):

@@ -595,7 +595,7 @@ def test_a_failed_run_is_one_line_and_exit_1(prefect_api_url, workspace, monkeyp
     import flows.feature_selection
 
     @task
-    def diverged(split, channels, config):
+    def diverged(split, channels, config, **_):
         raise RuntimeError("the final model diverged")
 
     monkeypatch.setattr(flows.feature_selection, "fit_final", diverged)

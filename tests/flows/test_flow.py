@@ -164,7 +164,7 @@ def test_a_run_on_changed_data_never_resumes_the_rounds_of_the_old_data(
     params = params_for(tmp_path / "table.csv", tmp_path / "reports")
 
     @task
-    def killed(split, channels, config):
+    def killed(split, channels, config, **_):
         raise RuntimeError("killed after the rounds")
 
     # every round is checkpointed, then the run dies before its final model

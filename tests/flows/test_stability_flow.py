@@ -9,7 +9,7 @@ from flows.checkpoint import CHECKPOINT_DIR, checkpoint_path, save_resamples
 from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import SelectionParameters
 from pipeline.data import load_dataset
-from pipeline.report.runs import read_report, run_fingerprint
+from pipeline.report.runs import read_report, resume_key, run_fingerprint
 from pipeline.selection import run_selection
 from pipeline.stability_selection import run_stability_selection
 
@@ -67,7 +67,7 @@ def test_a_rerun_resumes_after_the_resamples_a_killed_run_finished(prefect_api_u
     run_stability_selection(dataset, config, fit_final=None,
                             on_resample=lambda done: finished.append(list(done)))
     checkpoint = checkpoint_path(params.reports_dir, run_fingerprint(dataset.summary(), config))
-    save_resamples(checkpoint, finished[1])
+    save_resamples(checkpoint, resume_key(dataset.summary(), config), finished[1])
 
     resumed = feature_selection(params)
     assert resumed["resumed_resamples"] == 2
