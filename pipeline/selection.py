@@ -129,9 +129,11 @@ def select_on_split(
     on_round: Callable[[PruningRun, PruningRound], None] | None = None,
     fit_final: FitFinal | None = fit_final_model,
     progress: Progress | None = None,
+    warn_small: bool = True,
 ) -> PruningResult:
-    """The pruning rounds and the final model on a ready split (see :func:`run_selection`)."""
-    if split.task == "classification":
+    """The pruning rounds and the final model on a ready split (see :func:`run_selection`);
+    ``warn_small=False`` leaves the small-validation warning to the caller."""
+    if warn_small and split.task == "classification":
         check_guard_resolution(len(split.y_val), config.accuracy_tolerance)
     run = PruningRun(split, config, rounds=rounds, constant_columns=constant_columns)
     progress = progress or NoProgress()
