@@ -147,3 +147,23 @@ def test_without_resamples_the_selection_is_exactly_the_plain_one():
     assert [(r.kept, r.dropped, r.stop_reason) for r in result.rounds] == PLAIN_ROUNDS
     assert result.ranking == PLAIN_RANKING
     assert result.stability is None
+
+
+def test_resamples_of_a_regression_target_keep_its_spread_and_need_no_target_without_one():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(400, 4)), columns=list("abcd"))
+    frame["y"] = np.exp(rng.normal(size=400))  # skewed: a random half could miss the tail
+    regression = load_dataset(frame, "y")
+    assert regression.task == "regression"
+    config = PruningConfig(n_resamples=4, test_size=0.0)
+    y = frame["y"].to_numpy()
+    for resample in plan_resamples(regression, config):
+        drawn = y[resample.train]
+        # quantile-bin strata: every resample's training rows span the target like the whole
+        assert abs(np.median(drawn) - np.median(y)) < 0.15 * np.std(y)
+        assert drawn.max() > np.quantile(y, 0.9)
+        assert len(set(resample.train) & set(resample.val)) == 0
+    unsupervised = load_dataset(frame.drop(columns="y"), None)
+    plan = plan_resamples(unsupervised, config)
+    assert len(plan) == 4 and all(len(r.train) + len(r.val) == 200 for r in plan)
+    assert len({tuple(r.train) for r in plan}) == 4  # each resample its own rows
