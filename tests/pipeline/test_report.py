@@ -105,6 +105,7 @@ def test_markdown_lists_rounds_and_channels(folder):
     assert "flat" in text
 
 
+@pytest.mark.slow  # writes whole reports, figures and all
 def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
     dataset, _split, _config, result = run
     first = write(result, dataset.summary(), tmp_path, run_name="nightly")
@@ -120,6 +121,7 @@ def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
     assert not [p for p in first.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # writes whole reports, figures and all
 def test_runs_are_listed_and_the_previous_run_is_found(run, tmp_path):
     dataset, _, config, result = run
     fingerprint = run_fingerprint(dataset.summary(), config)
