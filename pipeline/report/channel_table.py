@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 COLUMNS = ("rank", "channel", "status", "left in round", "decision", "R²", "shared R²",
-           "importance")
+           "importance (√nats)")
 
 
 def _number(value: Any, digits: int = 3) -> str:

@@ -23,7 +23,9 @@ HOW_TO_READ = [
      "score high. The importance says how much the classifier head's loss rises without the "
      "channel: relevant channels score high. The charts draw each channel's scores over the "
      "trials as a box, the shadows' middle 90 % as a grey band, and the passing bar as a dashed "
-     "line."),
+     "line. The charts give the importance in nats per row; the tables give it on the test's "
+     "scale, the signed square root of that (√nats), where the trials' spread is closer to "
+     "normal."),
     ("Fates", "a channel passes when either score beats the shadows (a t test against them, "
      "false-discovery rate controlled over the channels). It is rejected - dropped at once - "
      "when both scores are at or under the shadows' average. Otherwise it is uncertain: at "
