@@ -17,12 +17,20 @@ def _number(value: Any, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def _decision(fate: dict[str, Any]) -> str:
+    """The decision; a stability selection's with the keep frequency it rests on."""
+    decision = fate.get("decision") or ""
+    if decision in ("stable", "unstable") and fate.get("evidence") is not None:
+        decision += f" (kept in {100 * fate['evidence']:.0f} % of the resamples)"
+    return decision
+
+
 def channel_cells(fate: dict[str, Any]) -> list[str]:
     """The cells of one channel in :data:`COLUMNS` order."""
     return [
         str(fate["rank"]), str(fate["channel"]), str(fate["status"]),
         "" if fate.get("round_dropped") is None else str(fate["round_dropped"]),
-        fate.get("decision") or "", _number(fate.get("r2_mean")),
+        _decision(fate), _number(fate.get("r2_mean")),
         _number(fate.get("shared_r2_mean")), _number(fate.get("importance_mean"), 4),
     ]
 

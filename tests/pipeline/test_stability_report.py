@@ -68,6 +68,8 @@ def test_markdown_and_html_show_the_measures_and_the_chart(stability_run):
     assert "Pairwise Jaccard over the resamples: mean" in text
     assert "Expected number of noise channels among those at or over the cut: at most" in text
     assert "| rank | channel | keep frequency | kept in | mean rank | decision |" in text
+    top = result.stability.frequency[result.selected[0]]
+    assert f"| kept |  | stable (kept in {100 * top:.0f} % of the resamples) |" in text
     page = (folder / "report.html").read_text()
     assert '<h2 id="stability">Stability selection</h2>' in page
     assert 'alt="keep frequency of every channel, with the cut"' in page
