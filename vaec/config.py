@@ -78,6 +78,11 @@ class VAECConfig:
         Evaluate (and record a history row) every this many epochs, and at the last.
     train_metrics : bool, default=True
         Also evaluate on the training rows (otherwise their history columns are NaN).
+    train_metrics_rows : int or None, default=None
+        Evaluate the training metrics on at most this many training rows (a fixed seeded
+        subset, the same every epoch); ``None``: on all of them. On a tall table the
+        per-epoch evaluation of every training row costs about as much as the epoch's
+        training.
     """
 
     n_inputs: int
@@ -104,6 +109,7 @@ class VAECConfig:
     early_stopping_on: str = "selection"
     eval_every: int = 1
     train_metrics: bool = True
+    train_metrics_rows: int | None = None
 
     def __post_init__(self) -> None:
         # numpy scalars (e.g. from a grid built with np.arange) count as plain numbers
@@ -173,6 +179,8 @@ class VAECConfig:
                 f"got {self.early_stopping_on!r}"
             )
         _positive_int(self, "eval_every")
+        if self.train_metrics_rows is not None:
+            _positive_int(self, "train_metrics_rows")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.device != "cpu":  # the CPU is always there; anything else asks torch

@@ -29,6 +29,9 @@ from vaec.tasks import LOWER_IS_BETTER, r2_and_mae, score_names
 
 # The evaluation noise has its own stream, so recording metrics never changes the training.
 _EVAL_SEED_OFFSET = 1_000_003
+# the training rows' evaluation draws its own noise, so how many rows it evaluates (all, a
+# subset, none) never changes the validation split's numbers
+_TRAIN_EVAL_SEED_OFFSET = 2_000_003
 
 
 def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
@@ -210,6 +213,8 @@ def train(
     optimizer = _adamw(trainable, config)
     noise = replica_generators(config.seed, net.n_replicas, device)
     eval_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, net.n_replicas, device)
+    train_eval_noise = replica_generators(config.seed + _TRAIN_EVAL_SEED_OFFSET, net.n_replicas,
+                                          device)
     order_gen = torch.Generator().manual_seed(config.seed)
     snap_at = set(snapshot_epochs(config.epochs)) if record_snapshots else set()
     has_val = x_val is not None and y_val is not None
@@ -236,6 +241,14 @@ def train(
         for name in strategy.trains:
             net.part(name).train()
 
+    x_metrics, y_metrics = x, y
+    if config.train_metrics_rows is not None and x.shape[0] > config.train_metrics_rows:
+        # a fixed seeded subset of the training rows, the same every epoch
+        pick_gen = torch.Generator().manual_seed(config.seed + _EVAL_SEED_OFFSET)
+        pick = torch.randperm(x.shape[0], generator=pick_gen)[:config.train_metrics_rows]
+        pick = pick.sort().values.to(device)
+        x_metrics, y_metrics = x[pick], y[pick]
+
     training_mode()
     for epoch in range(1, config.epochs + 1):
         batches = _batches(x.shape[0], config.batch_size, order_gen)
@@ -252,7 +265,8 @@ def train(
             continue
         # evaluation
         net.eval()
-        train_row = _evaluate(net, x, y, strategy, weights, eval_noise) if config.train_metrics else nan_row
+        train_row = (_evaluate(net, x_metrics, y_metrics, strategy, weights, train_eval_noise)
+                     if config.train_metrics else nan_row)
         val_row = _evaluate(net, x_val, y_val, strategy, weights, eval_noise) if has_val else nan_row
         row = torch.cat([train_row, val_row], dim=1)
         rows.append(row)

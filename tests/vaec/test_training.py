@@ -108,3 +108,24 @@ def test_all_parts_learns_digits_with_many_classes():
     assert accuracy_score(y_val, predicted) > 0.8  # chance is 0.1
     best = result.history.best_row()
     assert best["val_f1"] == pytest.approx(f1_score(y_val, predicted, average="macro"), abs=1e-6)
+
+
+def test_training_metrics_on_a_subset_leave_the_training_and_the_validation_alone(
+    cancer, small_config
+):
+    X, y, X_val, y_val = cancer
+    config = small_config.replace(epochs=30)
+    whole = VAEC(config)
+    whole_history = whole.fit_all_parts(X, y, X_val, y_val).history.for_replica(0)
+    subset = VAEC(config.replace(train_metrics_rows=50))
+    subset_history = subset.fit_all_parts(X, y, X_val, y_val).history.for_replica(0)
+    val = [c for c in whole_history.columns if c.startswith("val_")]
+    train = [c for c in whole_history.columns if c.startswith("train_")]
+    pd.testing.assert_frame_equal(whole_history[val], subset_history[val])
+    np.testing.assert_array_equal(whole.predict_proba(X_val), subset.predict_proba(X_val))
+    # the training curves are an estimate on 50 rows: close, finite, not the same numbers
+    assert np.isfinite(subset_history[train].to_numpy()).all()
+    assert not whole_history[train].equals(subset_history[train])
+    assert (subset_history["train_accuracy"] - whole_history["train_accuracy"]).abs().max() < 0.2
+    with pytest.raises(ValueError, match="train_metrics_rows"):
+        config.replace(train_metrics_rows=0)
