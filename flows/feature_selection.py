@@ -148,11 +148,10 @@ def _threads(params: SelectionParameters, concurrent: int) -> int | None:
 
 def _plain_selection(
     dataset: Dataset, config: PruningConfig, params: SelectionParameters, checkpoint: Path,
-    logger: RunLogger,
+    key: str, logger: RunLogger,
 ) -> tuple[PruningResult, int]:
     """The rounds, each round's trial groups fanned out; returns the result and the rounds
     resumed from the checkpoint."""
-    key = resume_key(dataset.summary(), config)
     done = load_rounds(checkpoint, key, dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint)
@@ -180,11 +179,11 @@ def _plain_selection(
 
 def _stability_selection(
     dataset: Dataset, config: PruningConfig, params: SelectionParameters, checkpoint: Path,
-    logger: RunLogger,
+    key: str, logger: RunLogger,
 ) -> tuple[PruningResult, int]:
     """The resamples, one task each; returns the result and the resamples resumed from the
     checkpoint."""
-    done = load_resamples(checkpoint, resume_key(dataset.summary(), config))
+    done = load_resamples(checkpoint, key)
     if done:
         logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint)
     threads = _threads(params, params.workers)
@@ -197,7 +196,7 @@ def _stability_selection(
             yield selection
 
     def after_resample(finished: list[ResampleSelection]) -> None:
-        save_resamples(checkpoint, resume_key(dataset.summary(), config), finished)
+        save_resamples(checkpoint, key, finished)
 
     result = run_stability_selection(
         dataset, config, done=done, select_resamples=select_resamples,
@@ -241,11 +240,13 @@ def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
     # before anything trains: the report can be written, and the run name is free
     check_reports_folder(params.reports_dir, params.run_name)
     dataset = load_data(params)
-    fingerprint = run_fingerprint(dataset.summary(), config)
+    summary = dataset.summary()
+    fingerprint = run_fingerprint(summary, config)
     checkpoint = checkpoint_path(params.reports_dir, fingerprint)
     select = _stability_selection if config.n_resamples > 1 else _plain_selection
     with torch_threads(threads_for(config.threads)):
-        result, resumed = select(dataset, config, params, checkpoint, logger)
+        result, resumed = select(dataset, config, params, checkpoint,
+                                 resume_key(summary, config), logger)
     diff = _previous_diff(params, fingerprint, result.selected)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
     folder, report = write_run_report(result, dataset, fingerprint, diff, folder)

@@ -31,10 +31,12 @@ class SmallValidationWarning(UserWarning):
     """The validation split is too small for the accuracy guard's tolerance to mean much."""
 
 
-def check_guard_resolution(n_val: int, tolerance: float | None) -> None:
+def check_guard_resolution(n_val: int, tolerance: float | None, task: str) -> None:
     """Warn when one validation row moves the validation accuracy by more than half the accuracy
-    guard's tolerance: the guard then fires on which rows one trial happens to get right."""
-    if tolerance is None or n_val == 0 or 1.0 / n_val <= tolerance / 2:
+    guard's tolerance: the guard then fires on which rows one trial happens to get right (a
+    classification's accuracy moves in steps of one row; R² does not)."""
+    if (task != "classification" or tolerance is None or n_val == 0
+            or 1.0 / n_val <= tolerance / 2):
         return
     warnings.warn(
         f"the validation split has {n_val} rows: one row moves validation accuracy by "
@@ -133,8 +135,8 @@ def select_on_split(
 ) -> PruningResult:
     """The pruning rounds and the final model on a ready split (see :func:`run_selection`);
     ``warn_small=False`` leaves the small-validation warning to the caller."""
-    if warn_small and split.task == "classification":
-        check_guard_resolution(len(split.y_val), config.accuracy_tolerance)
+    if warn_small:
+        check_guard_resolution(len(split.X_val), config.accuracy_tolerance, split.task)
     run = PruningRun(split, config, rounds=rounds, constant_columns=constant_columns)
     progress = progress or NoProgress()
     while not run.done:

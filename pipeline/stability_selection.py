@@ -110,8 +110,8 @@ def plan_resamples(dataset: Dataset, config: PruningConfig) -> list[Resample]:
                 f"varying feature columns ({len(constant)} are constant on its rows)"
             )
         plan.append(Resample(index, seed, train, val, constant))
-    if dataset.task == "classification":  # once for the run, not once per resample
-        check_guard_resolution(min(len(r.val) for r in plan), config.accuracy_tolerance)
+    # once for the run, not once per resample
+    check_guard_resolution(min(len(r.val) for r in plan), config.accuracy_tolerance, dataset.task)
     return plan
 
 
