@@ -97,7 +97,8 @@ class PruningRun:
             raise ValueError(
                 f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}"
             )
-        best = max((r.val_score for r in self.rounds), default=None)
+        scored = [r for r in self.rounds if r.mean_row_loss is not None]
+        best = min(scored, key=lambda r: r.mean_row_loss, default=None)
         previous = self.rounds[-1] if self.rounds else None
         record = decide_round(self.next_index, scores, self.config, best, previous)
         self._apply(record)

@@ -118,6 +118,16 @@ class PruningConfig:
         0.05, "false-discovery rate of a round's shadow test (Benjamini-Hochberg over the "
         "channels): the expected share of noise among the channels that pass",
         low=0, high=1, low_open=True, high_open=True, metavar="Q")
+    cluster_threshold: float | None = setting(
+        0.5, "smallest absolute correlation of channels whose importance is also measured "
+        "together, as a cluster (none: every channel alone)", low=0, high=1, low_open=True,
+        metavar="R",
+        doc="Channels whose absolute correlations on the training rows are all at least this "
+        "form a cluster (complete linkage, at most 8 channels). Every channel's importance is "
+        "measured alone and, for a cluster, with its partners held at their means together, "
+        "tested against shadow clusters (real clusters with their rows permuted together). A "
+        "redundant copy of a relevant channel passes with its cluster; correlated channels that "
+        "say nothing of the target do not. ``None``: every channel alone.")
     max_shadows: int = setting(
         100, "most shadow channels per round (a seeded subset of the kept channels when more)",
         low=1, metavar="N")
@@ -141,13 +151,16 @@ class PruningConfig:
         "Larger is faster; smaller lets the importance of the channels left settle between "
         "cuts (on MNIST-5000 with k=50: 0.2 took 55 s, 0.35 took 25 s, ExtraTrees accuracy "
         "0.931 and 0.919).")
-    accuracy_tolerance: float | None = setting(
-        0.05, "stop, keeping the previous round's channels, when validation F1 falls more than "
-        "this below the best round (none: no guard)", low=0, metavar="T",
-        doc="Accuracy guard: when a round's validation F1 falls more than this below the best "
-        "round so far, stop and keep the previous round's channels; ``None`` switches it off. "
-        "The default is about two binomial standard errors of an accuracy near 0.97 measured "
-        "on 100 validation rows: a smaller tolerance stops on validation noise.")
+    guard_level: float | None = setting(
+        0.01, "accuracy guard: stop, keeping the previous round's channels, when a round's "
+        "validation rows predict worse than the best round's in a paired test at this level "
+        "(none: no guard)", low=0, high=1, low_open=True, high_open=True, metavar="ALPHA",
+        doc="Accuracy guard: every round records the head's loss on each validation row; when "
+        "a round's losses are larger than the best earlier round's in a paired one-sided t "
+        "test at this level, and by at least five rows' worth in all (see "
+        ":mod:`pipeline.guard`), the loop stops and the previous round's doubtful drops come "
+        "back. ``None`` switches it off. A difference of a few rows never fires it, however "
+        "small the validation split.")
     latent_dim: int = setting(4, "width of the models' latent neck", low=1, metavar="N")
     epochs: int = setting(300, "training epochs of every model", low=1, metavar="N")
     model_options: dict[str, Any] = setting(

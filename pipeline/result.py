@@ -130,8 +130,9 @@ class PruningResult:
 
     def rounds_frame(self) -> pd.DataFrame:
         """One row per channel per round: its scores (mean and standard deviation over the
-        trials), their t against the shadows, the shadows' level and the passing bar, the
-        evidence that ranks it, its decision and whether the round dropped it."""
+        trials), their t against the shadows, the shadows' level and the passing bar, its
+        cluster's partners and importance (with its t against the shadow clusters), the evidence
+        that ranks it, its decision and whether the round dropped it."""
         rows: list[dict[str, Any]] = []
         for record in self.rounds:
             shadow_imp = record.shadow.get("importance", {})
@@ -151,6 +152,9 @@ class PruningResult:
                     "importance_std": record.importance_std.get(channel),
                     "t_importance": record.t_importance.get(channel),
                     "evidence": record.evidence.get(channel),
+                    "partners": record.partners(channel),
+                    "cluster_importance_mean": record.cluster_importance_mean.get(channel),
+                    "t_cluster": record.t_cluster.get(channel),
                     "shadow_shared_r2_mean": shadow_shared.get("mean"),
                     "shadow_shared_r2_std": shadow_shared.get("std"),
                     "shadow_importance_mean": shadow_imp.get("mean"),
@@ -161,7 +165,8 @@ class PruningResult:
 
     def channel_fates(self) -> pd.DataFrame:
         """One row per channel, best rank first: status, the round it left, the decision and the
-        scores of the last round that scored it, its rank.
+        scores of the last round that scored it, the partners of its cluster then (and, for a
+        redundant channel, those of them relevant alone: what it stands in for), its rank.
 
         In a stability selection no round scored the whole data: the decision is ``stable``
         (kept in at least ``keep_frequency`` of the resamples) or ``unstable``, the evidence is
@@ -192,6 +197,8 @@ class PruningResult:
                 importance_std=record.importance_std.get(channel),
                 shared_r2_mean=record.shared_mean.get(channel),
                 evidence=record.evidence.get(channel),
+                partners=record.partners(channel),
+                stands_in_for=record.stands_in_for(channel),
             )
             rows.append(row)
         return _fates_frame(rows)
@@ -217,7 +224,8 @@ class PruningResult:
 def _fates_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=[
         "channel", "status", "round_dropped", "decision", "r2_mean", "r2_std",
-        "importance_mean", "importance_std", "shared_r2_mean", "evidence", "rank"])
+        "importance_mean", "importance_std", "shared_r2_mean", "evidence", "partners",
+        "stands_in_for", "rank"])
     frame["round_dropped"] = frame["round_dropped"].astype("Int64")
     return frame.sort_values(["rank", "channel"], kind="stable").reset_index(drop=True)
 

@@ -2,20 +2,35 @@
 
 Two rules (``PruningConfig.criterion``):
 
-* ``relevance`` (the default): a channel **passes** when it is relevant (its importance to the
-  head beats the shadows') or reconstructable (its shared R², what the neck carries of it from
-  the other channels, beats the shadows'); it is **rejected** when it is confidently neither
-  (both confidently under the passing bar); otherwise it is **uncertain**. Rejected
-  channels go at once; uncertain ones at most ``max_drop_fraction`` of the channels per round,
-  worst first, and are looked at again in the next round. The loop ends when every channel
-  passes.
+* ``relevance`` (the default). Every round trains on shadow channels too (permuted copies, a
+  null with no relation to anything) and measures two things per channel against them:
+
+  - **importance to the head**, alone: the rise of the head's loss when the channel is held at
+    its mean. A channel whose importance beats the shadows' is **relevant**.
+  - **importance with its partners**: channels correlated with each other (a cluster, see
+    :mod:`pipeline.clusters`) are also held at their means together, and the cluster's loss
+    rise is tested against *shadow clusters* - real clusters with their rows permuted
+    together, so they are as correlated inside as the real ones and as empty of the target. A
+    channel whose cluster beats them, but which is not relevant alone, is **redundant**: a
+    copy that stands in for its partners (its twin covers for it when it is held alone).
+
+  A channel that passes neither way stays only if it is not confidently below: it is
+  **rejected** (dropped at once) when both its importance and its cluster's are at or under the
+  shadows' average, **uncertain** otherwise (dropped at most ``max_drop_fraction`` of the
+  channels per round, worst first, and looked at again next round). Every channel's test and
+  every cluster's form one family under Benjamini-Hochberg at ``fdr``. Being reconstructable
+  from the other channels never keeps a channel when there is a target: correlated channels
+  that say nothing of it are reconstructable too. Without a target (the unsupervised task)
+  reconstruction is all there is: a channel stays when its shared R² (what the neck carries
+  of it from the other channels) beats the shadows' (**reconstructable**). The loop ends when
+  every channel passes.
 * ``reconstruction`` (the method's original rule): channels whose R² is under ``threshold``
   are the candidates, dropped worst first, at most ``max_drop_fraction`` per round.
 
 Either way, with ``n_features_to_select`` the passing channels are dropped too, worst first, at
 most ``step`` of them per round, until that many are left; never fewer than ``min_features``;
-and the accuracy guard ends the loop when the validation F1 falls more than
-``accuracy_tolerance`` below the best round after uncertain drops.
+and the accuracy guard (:mod:`pipeline.guard`) ends the loop when the validation rows predict
+measurably worse than in the best round, after uncertain drops.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.guard import guard_test
 from pipeline.pruning_config import PruningConfig
 from pipeline.shadow_test import (
     REJECT_T,
@@ -34,6 +50,7 @@ from pipeline.shadow_test import (
     passing_t,
     test_against_shadows,
 )
+from pipeline.shadows import CLUSTER_SIZE_BINS, size_bin
 from pipeline.trials import TrialScores
 
 STOP_ALL_PASS = "all_pass"
@@ -42,10 +59,12 @@ STOP_N_FEATURES = "n_features_to_select"
 STOP_ACCURACY_GUARD = "accuracy_guard"
 STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD)
 
-RELEVANT, RECONSTRUCTABLE, BOTH = "relevant", "reconstructable", "relevant+reconstructable"
+# with a target: relevant alone, or with the partners of its cluster (a redundant copy); without
+# a target: reconstructable from the other channels
+RELEVANT, REDUNDANT, RECONSTRUCTABLE = "relevant", "redundant", "reconstructable"
 REJECTED, UNCERTAIN = "rejected", "uncertain"
 PASSES, BELOW = "passes", "below threshold"  # the reconstruction rule's two fates
-PASSING = (RELEVANT, RECONSTRUCTABLE, BOTH, PASSES)
+PASSING = (RELEVANT, REDUNDANT, RECONSTRUCTABLE, PASSES)
 
 # Smallest spread of the shadows' scores: importance on its effect scale (the square root of
 # nats per row), R² in its own unit.
@@ -91,22 +110,38 @@ class PruningRound:
     t_importance, t_shared : dict of str to float
         Their prediction-interval t against the shadows (importance on its effect scale, the
         signed square root, see :func:`effect_scale`).
+    clusters : list of list of str
+        The clusters of correlated channels the round ablated together (clusters of one
+        channel are left out).
+    t_cluster, cluster_importance_mean : dict of str to float
+        For every channel of a cluster: its cluster's t against the shadow clusters (effect
+        scale) and the cluster's importance (mean over trials).
+    val_row_loss : list of float
+        The head's loss on every validation row the guard compares, mean over trials (empty
+        without a target).
+    guard : dict or None
+        The guard's test against the best earlier round (:class:`pipeline.guard.GuardTest`
+        fields), when it was run.
     evidence : dict of str to float
-        What ranks the channels, larger is better: the larger of the two t; with
+        What ranks the channels, larger is better: the larger of its own and its cluster's
+        importance t (without a target, its shared R²'s t); with
         ``n_features_to_select`` the lower bound of the importance (mean minus two standard
         errors over the rows: a budget of k goes to the channels the head surely needs
         most); under the reconstruction rule, the R².
     decision : dict of str to str
-        Every channel's fate: ``relevant``, ``reconstructable``, ``relevant+reconstructable``,
-        ``rejected`` or ``uncertain`` (``passes`` / ``below threshold`` under the
-        reconstruction rule).
+        Every channel's fate: ``relevant``, ``redundant`` (relevant with its cluster only),
+        ``reconstructable`` (without a target), ``rejected`` or ``uncertain`` (``passes`` /
+        ``below threshold`` under the reconstruction rule).
     rejected : list of str
-        Channels dropped because they were confidently neither relevant nor reconstructable.
+        Channels dropped because they were confidently under the shadows (alone and with their
+        cluster).
     spared : list of str
         Channels that did not pass but stayed (the drop cap or the floor kept them).
     shadow : dict
         Per score, the null from the shadows: ``mean``, ``std``, ``n`` (shadows), ``pass_t``
-        and ``reject_t`` (the bars), and ``values`` (every shadow's mean).
+        and ``reject_t`` (the bars), and ``values`` (every shadow's mean);
+        ``cluster_importance`` holds one such summary per size bin of the shadow clusters
+        (with its ``sizes``).
     trial_scores : dict
         Per score (``r2``, ``importance``, ``shared_r2``), every channel's value in each trial.
     """
@@ -133,6 +168,25 @@ class PruningRound:
     spared: list[str] = field(default_factory=list)
     shadow: dict[str, Any] = field(default_factory=dict)
     trial_scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    clusters: list[list[str]] = field(default_factory=list)
+    t_cluster: dict[str, float] = field(default_factory=dict)
+    cluster_importance_mean: dict[str, float] = field(default_factory=dict)
+    val_row_loss: list[float] = field(default_factory=list)
+    guard: dict[str, Any] | None = None
+
+    @property
+    def mean_row_loss(self) -> float | None:
+        """Mean validation loss per row (what picks the best round for the guard)."""
+        return float(np.mean(self.val_row_loss)) if self.val_row_loss else None
+
+    def partners(self, channel: str) -> list[str]:
+        """The other channels of ``channel``'s cluster (none for a channel alone)."""
+        cluster = next((c for c in self.clusters if channel in c), [channel])
+        return [c for c in cluster if c != channel]
+
+    def stands_in_for(self, channel: str) -> list[str]:
+        """For a redundant channel, the partners that are relevant alone: what it copies."""
+        return [c for c in self.partners(channel) if self.decision.get(c) == RELEVANT]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary."""
@@ -168,10 +222,37 @@ def _shadow_summary(test: ScoreTest, pass_t: float, reject_t: float) -> dict[str
             "values": [float(v) for v in test.shadow_means]}
 
 
+def _cluster_tests(
+    scores: TrialScores,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Every cluster's importance (ablated whole, on the effect scale) tested against the shadow
+    clusters of its size bin: ``(t, p, per-bin shadow summaries)``, one t and p per cluster."""
+    n_clusters = len(scores.clusters)
+    t, p = np.zeros(n_clusters), np.ones(n_clusters)
+    summaries: list[dict[str, Any]] = []
+    if not n_clusters:
+        return t, p, summaries
+    real_bins = np.array([size_bin(len(c)) for c in scores.clusters])
+    shadow_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes])
+    for b in np.unique(real_bins):
+        test = test_against_shadows(
+            effect_scale(scores.cluster_importance[:, real_bins == b]),
+            effect_scale(scores.shadow_cluster_importance[:, shadow_bins == b]), EFFECT_FLOOR)
+        t[real_bins == b], p[real_bins == b] = test.t, test.p
+        low, high = CLUSTER_SIZE_BINS[b]
+        summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
+    return t, p, summaries
+
+
 def _relevance_fates(
     record: PruningRound, scores: TrialScores, config: PruningConfig
 ) -> tuple[list[str], list[str]]:
-    """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels."""
+    """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels.
+
+    With a target a channel passes on its importance alone (``relevant``) or on its cluster's,
+    ablated whole (``redundant``: it stands in for its partners); reconstruction never keeps a
+    channel. Without a target its shared R² decides (``reconstructable``).
+    """
     channels = scores.channels
     # importance is a loss rise, quadratic in a channel's effect: its null has a long right tail
     # (a chance correlation counts twice); the test runs on the effect's scale
@@ -179,20 +260,33 @@ def _relevance_fates(
         effect_scale(scores.importance), effect_scale(scores.shadow_importance), EFFECT_FLOOR
     )
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
-    # without a target only reconstruction speaks: the importance tests are left out
+    cluster_t, cluster_p, cluster_shadows = _cluster_tests(scores)
     supervised = scores.task != "unsupervised"
-    p_bar = passing_p(np.concatenate([importance.p, shared.p] if supervised else [shared.p]),
+    # one family: every channel's own test and every cluster's (without a target, shared R²)
+    p_bar = passing_p(np.concatenate([importance.p, cluster_p]) if supervised else shared.p,
                       config.fdr)
-    pass_t = passing_t(p_bar, importance.n_shadows)
     reject_t = REJECT_T
+    # every channel's cluster test (a channel alone has none: it can only pass on its own)
+    member_t = np.full(len(channels), -np.inf)
+    member_p = np.ones(len(channels))
+    position = {c: i for i, c in enumerate(channels)}
+    for j, members in enumerate(scores.clusters):
+        for c in members:
+            member_t[position[c]], member_p[position[c]] = cluster_t[j], cluster_p[j]
     # decided on the p-values (the t bar is for people: the band drawn in the report)
-    relevant = (importance.p <= p_bar) & supervised
-    reconstructable = shared.p <= p_bar
-    rejected = ~relevant & ~reconstructable & ((importance.t < reject_t) | ~supervised) & (
-        shared.t < reject_t)
-    if config.n_features_to_select is None:
-        evidence = np.maximum(importance.t, shared.t)
+    if supervised:
+        passes_alone = importance.p <= p_bar
+        passes_with = member_p <= p_bar
+        rejected = ~passes_alone & ~passes_with & (importance.t < reject_t) & (member_t < reject_t)
+        fates = np.where(passes_alone, RELEVANT, np.where(
+            passes_with, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
+        evidence = np.maximum(importance.t, member_t)
     else:
+        reconstructable = shared.p <= p_bar
+        rejected = ~reconstructable & (shared.t < reject_t)
+        fates = np.where(reconstructable, RECONSTRUCTABLE, np.where(rejected, REJECTED, UNCERTAIN))
+        evidence = shared.t
+    if config.n_features_to_select is not None and supervised:
         # k is a budget: the channels the head surely needs most, by the lower bound of their
         # importance (a channel away from its mean on a few rows only has a wide one)
         lower = scores.importance - LOWER_BOUND_Z * scores.importance_se
@@ -204,12 +298,18 @@ def _relevance_fates(
     record.t_importance = _per_channel(channels, importance.t)
     record.t_shared = _per_channel(channels, shared.t)
     record.evidence = _per_channel(channels, evidence)
-    fates = np.where(relevant & reconstructable, BOTH, np.where(
-        relevant, RELEVANT, np.where(reconstructable, RECONSTRUCTABLE,
-                                     np.where(rejected, REJECTED, UNCERTAIN))))
     record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
+    record.clusters = [list(c) for c in scores.clusters]
+    record.t_cluster = {c: float(cluster_t[j]) for j, members in enumerate(scores.clusters)
+                        for c in members}
+    record.cluster_importance_mean = {
+        c: float(scores.cluster_importance[:, j].mean())
+        for j, members in enumerate(scores.clusters) for c in members}
+    pass_t = passing_t(p_bar, importance.n_shadows)
     record.shadow = {"importance": _shadow_summary(importance, pass_t, reject_t),
-                     "shared_r2": _shadow_summary(shared, pass_t, reject_t)}
+                     "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows),
+                                                  reject_t),
+                     "cluster_importance": cluster_shadows}
     record.trial_scores.update(importance=_per_trial(channels, scores.importance),
                                shared_r2=_per_trial(channels, scores.shared_r2))
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
@@ -228,26 +328,29 @@ def _reconstruction_fates(record: PruningRound, config: PruningConfig) -> list[s
 
 
 def restorable(previous: PruningRound | None) -> list[str]:
-    """What the accuracy guard may bring back: the previous round's drops that were not
-    confidently rejected (a fall in accuracy after dropping only those is validation noise)."""
+    """What the accuracy guard may bring back: the previous round's drops that were neither
+    rejected nor under the shadows' average (a fall in accuracy after dropping only noise is
+    validation noise)."""
     if previous is None:
         return []
-    return [c for c in previous.dropped if c not in set(previous.rejected)]
+    rejected = set(previous.rejected)
+    return [c for c in previous.dropped
+            if c not in rejected and previous.evidence.get(c, 1.0) > REJECT_T]
 
 
 def decide_round(
     index: int,
     scores: TrialScores,
     config: PruningConfig,
-    best_previous_score: float | None,
+    best: PruningRound | None,
     previous: PruningRound | None = None,
 ) -> PruningRound:
     """Turn a round's trial scores into its record: what to drop, or why to stop.
 
-    In order: the accuracy guard (the validation score - F1, or R² for regression - more than
-    ``accuracy_tolerance`` below the best earlier round, when the previous round dropped
-    channels that were not confidently rejected: they come back and the loop ends; never
-    without a target, where channels dropped change what is reconstructed); then the rule's
+    In order: the accuracy guard (the validation rows predict worse than in ``best``, the best
+    earlier round, see :mod:`pipeline.guard`, when the previous round dropped channels that
+    may come back: they do and the loop ends; never without a target, where channels dropped
+    change what is reconstructed); then the rule's
     fates (see the module docstring). Rejected channels all go; uncertain ones (then, with
     ``n_features_to_select``, passing ones) at most ``max_drop_fraction`` (``step``) of the
     channels per round, at least one; never below the floor (``min_features``, or
@@ -266,16 +369,21 @@ def decide_round(
         val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()},
         seconds=scores.seconds,
     )
+    if scores.val_row_loss is not None:
+        record.val_row_loss = [float(v) for v in scores.val_row_loss.mean(axis=0)]
     record.trial_scores = {"r2": _per_trial(channels, scores.r2)}
     if config.criterion == "relevance":
         rejected, uncertain = _relevance_fates(record, scores, config)
     else:
         rejected, uncertain = [], _reconstruction_fates(record, config)
-    guard = config.accuracy_tolerance
-    if (guard is not None and best_previous_score is not None and scores.task != "unsupervised"
-            and val_score < best_previous_score - guard and restorable(previous)):
-        record.stop_reason = STOP_ACCURACY_GUARD
-        return record
+    level = config.guard_level
+    if (level is not None and best is not None and best.val_row_loss and record.val_row_loss
+            and restorable(previous)):
+        test = guard_test(record.val_row_loss, best.val_row_loss, best.index, level, scores.task)
+        record.guard = test.to_dict()
+        if test.fired:
+            record.stop_reason = STOP_ACCURACY_GUARD
+            return record
 
     n_kept = len(channels)
     target = config.n_features_to_select

@@ -13,6 +13,7 @@ import torch
 
 from vaec import VAEC
 from vaec.importance import ablation_scores
+from vaec.losses import prediction_losses, probabilities
 
 # Below this validation variance (the data are standardised on the training rows, where every
 # channel has variance 1) a channel is as good as constant on the validation rows: its R² is
@@ -48,23 +49,52 @@ def _r2(mse: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def ablation_channel_scores(
-    model: VAEC, X: np.ndarray, y: np.ndarray | None
+    model: VAEC, X: np.ndarray, y: np.ndarray | None, units: list[list[int]] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Importance, its standard error and shared R² of every channel for every replica, each
-    ``(replicas, channels)``.
+    """Importance, its standard error and shared R² of every ablation unit for every replica,
+    each ``(replicas, units)``; ``units`` lists the channel positions held at the mean together
+    (``None``: every channel alone).
 
     * importance: the rise of the head's cross-entropy (nats per row, sampling off) when the
-      channel is held at its training mean, and its standard error over the rows;
-    * shared R²: ``1 - MSE_c / Var_c`` of the decoder's output for the channel held at its mean,
-      i.e. what the neck carries of it from the other channels (0 for a channel nearly constant
-      on these rows).
+      unit is held at its training mean, and its standard error over the rows;
+    * shared R²: ``1 - MSE / Var`` of the decoder's output for the unit's channels held at
+      their means (both averaged over its channels), i.e. what the neck carries of them from the
+      other channels (0 for channels nearly constant on these rows).
 
     See :func:`vaec.importance.ablation_scores`.
     """
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
-    scores = ablation_scores(model.net, x, target)
+    scores = ablation_scores(model.net, x, target, units)
     importance = scores.importance.double().cpu().numpy()
     importance_se = scores.importance_se.double().cpu().numpy()
     own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
-    return importance, importance_se, _r2(own_mse, np.asarray(X, dtype=np.float64))
+    variance = np.asarray(X, dtype=np.float64).var(axis=0)
+    if units is not None:
+        variance = np.array([variance[u].mean() for u in units])
+    defined = variance > MIN_VARIANCE
+    shared = np.where(defined[None], 1.0 - own_mse / np.where(defined, variance, 1.0)[None], 0.0)
+    return importance, importance_se, shared
+
+
+def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The head's Brier score on every row for every replica, ``(replicas, rows)``, sampling
+    off: ``sum_k (p_k - [y = k])²`` over the classes (0 for a certain right answer, 0.5 for a
+    coin flip between two classes, 2 for a certain wrong one), or the squared error of the
+    standardised regression target.
+
+    A proper score bounded per row: the round models are fitted hard and overconfident on a
+    few rows (their held-out log-loss can exceed a coin flip's while their accuracy beats a
+    logistic regression's), and a log-loss would measure how confidently they are wrong on
+    those rows rather than what the channels carry.
+    """
+    x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
+    target = model.class_indices(y)
+    with torch.no_grad():
+        model.net.eval()
+        logits = model.net(x, decode=False).logits
+        if model.config.task != "classification":
+            return prediction_losses(logits, target, model.config.task).double().cpu().numpy()
+        p = probabilities(logits)
+        truth = torch.nn.functional.one_hot(target, p.shape[-1]).to(p.dtype)
+        return (p - truth.unsqueeze(0)).pow(2).sum(dim=-1).double().cpu().numpy()

@@ -9,7 +9,6 @@ takes the defaults. A stability selection (``n_resamples`` of 2 or more) runs
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 
 from pipeline.data import Dataset
@@ -25,25 +24,6 @@ from pipeline.trials import TrialScores
 from pipeline.validation import DataError
 
 TrainRound = Callable[[PruningRun], TrialScores]
-
-
-class SmallValidationWarning(UserWarning):
-    """The validation split is too small for the accuracy guard's tolerance to mean much."""
-
-
-def check_guard_resolution(n_val: int, tolerance: float | None, task: str) -> None:
-    """Warn when one validation row moves the validation accuracy by more than half the accuracy
-    guard's tolerance: the guard then fires on which rows one trial happens to get right (a
-    classification's accuracy moves in steps of one row; R² does not)."""
-    if (task != "classification" or tolerance is None or n_val == 0
-            or 1.0 / n_val <= tolerance / 2):
-        return
-    warnings.warn(
-        f"the validation split has {n_val} rows: one row moves validation accuracy by "
-        f"{1.0 / n_val:.3f}, more than half of accuracy_tolerance={tolerance:g}, so the accuracy "
-        "guard may stop on noise (more rows, a larger val_size or accuracy_tolerance help)",
-        SmallValidationWarning, stacklevel=3,
-    )
 
 
 FitFinal = Callable[..., FinalModel]
@@ -131,12 +111,9 @@ def select_on_split(
     on_round: Callable[[PruningRun, PruningRound], None] | None = None,
     fit_final: FitFinal | None = fit_final_model,
     progress: Progress | None = None,
-    warn_small: bool = True,
 ) -> PruningResult:
     """The pruning rounds and the final model on a ready split (see :func:`run_selection`);
-    ``warn_small=False`` leaves the small-validation warning to the caller."""
-    if warn_small:
-        check_guard_resolution(len(split.X_val), config.accuracy_tolerance, split.task)
+    """
     run = PruningRun(split, config, rounds=rounds, constant_columns=constant_columns)
     progress = progress or NoProgress()
     while not run.done:

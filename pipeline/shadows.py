@@ -77,3 +77,90 @@ def make_shadows(
         return out
 
     return Shadows(sources=sources, train=permuted(X_train), val=permuted(X_val))
+
+
+# Shadow clusters are drawn per size bin: a real cluster is tested against shadow clusters of
+# sizes in its own bin (the null importance of ablating k channels grows with k).
+CLUSTER_SIZE_BINS = ((2, 2), (3, 4), (5, 8))
+
+
+def size_bin(size: int) -> int:
+    """Index of the bin of :data:`CLUSTER_SIZE_BINS` that holds a cluster of ``size`` channels
+    (the last bin for anything larger)."""
+    for b, (low, high) in enumerate(CLUSTER_SIZE_BINS):
+        if low <= size <= high:
+            return b
+    return len(CLUSTER_SIZE_BINS) - 1
+
+
+@dataclass(frozen=True)
+class ShadowClusters:
+    """Shadow clusters: real clusters of correlated channels with their rows permuted together.
+
+    A shadow cluster keeps what its source cluster's channels share with each other (it is as
+    reconstructable from itself as the cluster) but nothing with the other channels or the
+    target: ablated together, its channels cost the head what a correlated group of noise
+    channels costs.
+
+    Attributes
+    ----------
+    sources : list of list of int
+        For every shadow cluster, the positions (among the round's channels) it copies.
+    train, val : ndarray of float32, shape (rows, total columns)
+        The shadow clusters' columns side by side, in the order of ``sources``.
+    """
+
+    sources: list[list[int]]
+    train: np.ndarray
+    val: np.ndarray
+
+    @property
+    def units(self) -> list[list[int]]:
+        """Column positions (within :attr:`train`) of every shadow cluster."""
+        units, start = [], 0
+        for members in self.sources:
+            units.append(list(range(start, start + len(members))))
+            start += len(members)
+        return units
+
+    @property
+    def bins(self) -> list[int]:
+        """The size bin of every shadow cluster."""
+        return [size_bin(len(s)) for s in self.sources]
+
+
+def make_cluster_shadows(
+    X_train: np.ndarray,
+    X_val: np.ndarray,
+    clusters: list[list[int]],
+    min_count: int,
+    max_columns: int,
+    seed: int,
+) -> ShadowClusters:
+    """Shadow clusters for the real ``clusters`` (of two channels or more), per size bin.
+
+    Each bin that holds real clusters gets as many shadow clusters as it has real ones, at
+    least ``min_count`` (the null needs draws to estimate its spread) and, past that, no more
+    than ``max_columns`` columns; each is a real cluster of the bin (drawn in a seeded order,
+    again when the bin needs more) with one permutation of the rows for all its columns,
+    separately within the training and the validation rows.
+    """
+    rng = np.random.default_rng(seed)
+    by_bin: dict[int, list[list[int]]] = {}
+    for members in clusters:
+        if len(members) >= 2:
+            by_bin.setdefault(size_bin(len(members)), []).append(list(members))
+    sources: list[list[int]] = []
+    for b in sorted(by_bin):
+        real = by_bin[b]
+        mean_size = float(np.mean([len(m) for m in real]))
+        count = max(min_count, min(len(real), int(max_columns // mean_size)))
+        order = np.concatenate([rng.permutation(len(real)) for _ in range(-(-count // len(real)))])
+        sources += [real[i] for i in order[:count]]
+
+    def permuted(X: np.ndarray) -> np.ndarray:
+        blocks = [X[np.ix_(rng.permutation(X.shape[0]), members)] for members in sources]
+        width = sum(len(m) for m in sources)
+        return (np.hstack(blocks) if blocks else np.empty((X.shape[0], width))).astype(np.float32)
+
+    return ShadowClusters(sources=sources, train=permuted(X_train), val=permuted(X_val))

@@ -30,7 +30,7 @@ from pipeline.final_model import fit_final_model
 from pipeline.progress import NoProgress, Progress
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
-from pipeline.selection import FitFinal, check_count, check_guard_resolution, select_on_split
+from pipeline.selection import FitFinal, check_count, select_on_split
 from pipeline.split import split_dataset, split_rows, strata, stratified_indices
 from pipeline.stability import check_resamplable, resample_seed, resample_split
 from pipeline.stability_result import ResampleSelection, StabilityResult
@@ -110,8 +110,6 @@ def plan_resamples(dataset: Dataset, config: PruningConfig) -> list[Resample]:
                 f"varying feature columns ({len(constant)} are constant on its rows)"
             )
         plan.append(Resample(index, seed, train, val, constant))
-    # once for the run, not once per resample
-    check_guard_resolution(min(len(r.val) for r in plan), config.accuracy_tolerance, dataset.task)
     return plan
 
 
@@ -139,7 +137,7 @@ def select_resample(
                        task=dataset.task)
     result = select_on_split(
         split, resample_config(config, resample), constant_columns=list(resample.constant_columns),
-        fit_final=None, progress=progress, warn_small=False,
+        fit_final=None, progress=progress,
     )
     return ResampleSelection(
         index=resample.index, seed=resample.seed, n_train=len(resample.train),

@@ -9,16 +9,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.clusters import correlation_clusters
+from pipeline.guard import guard_rows
 from pipeline.pruning_config import PruningConfig
-from pipeline.scoring import ablation_channel_scores, channel_r2
-from pipeline.shadows import Shadows, make_shadows, n_shadows
+from pipeline.scoring import ablation_channel_scores, channel_r2, row_losses
+from pipeline.shadows import ShadowClusters, Shadows, make_cluster_shadows, make_shadows, n_shadows
 from pipeline.split import SplitData
 from vaec import VAEC
 from vaec.tasks import score_names
 
 # Offsets of the round seed: the shadows and the subset of scoring rows draw from streams of
 # their own, so they do not depend on how the trials are grouped.
-_SHADOW_SEED, _ROWS_SEED = 17, 29
+_SHADOW_SEED, _ROWS_SEED, _CLUSTER_SEED = 17, 29, 43
 # Rows behind importance and shared R²: all of them up to a budget of rows x columns (the cost
 # of the scoring pass), never fewer than MIN_SCORING_ROWS.
 SCORING_BUDGET = 1_000_000
@@ -49,12 +51,25 @@ class TrialScores:
         The source channel of every shadow (empty under the pure reconstruction rule).
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
+    clusters : list of list of str
+        The clusters of two or more correlated channels (see :mod:`pipeline.clusters`); every
+        other channel is a cluster of its own.
+    cluster_importance : ndarray of shape (n_trials, n_clusters) or None
+        Importance of every cluster of ``clusters``: the rise of the head's loss when all its
+        channels are held at their means together.
+    shadow_cluster_sizes : list of int
+        The size of every shadow cluster (real clusters with their rows permuted together).
+    shadow_cluster_importance : ndarray of shape (n_trials, n_shadow_clusters) or None
+        Their importance, ablated the same way.
     val_score : ndarray of shape (n_trials,)
         The task's guard score on validation (F1; R² for regression; reconstruction R²
         without a target), sampling off, at each trial's best epoch.
     val_metrics : dict of str to ndarray of shape (n_trials,)
         Both of the task's validation scores (``accuracy`` and ``f1``; ``r2`` and ``mae``;
         ``reconstruction_r2`` and ``reconstruction_mae``).
+    val_row_loss : ndarray of shape (n_trials, rows) or None
+        The head's loss on every validation row the accuracy guard compares (see
+        :mod:`pipeline.guard`), sampling off; ``None`` without a target.
     seconds : float
         Wall-clock seconds of the training and scoring.
     task : str
@@ -75,6 +90,11 @@ class TrialScores:
     shadow_r2: np.ndarray | None = None
     shadow_shared_r2: np.ndarray | None = None
     shadow_importance: np.ndarray | None = None
+    clusters: list[list[str]] = field(default_factory=list)
+    cluster_importance: np.ndarray | None = None
+    shadow_cluster_sizes: list[int] = field(default_factory=list)
+    shadow_cluster_importance: np.ndarray | None = None
+    val_row_loss: np.ndarray | None = None
 
     @classmethod
     def combine(cls, parts: Sequence[TrialScores]) -> TrialScores:
@@ -82,7 +102,7 @@ class TrialScores:
         parts = sorted(parts, key=lambda p: p.trials[0])
         first = parts[0]
         if any(p.channels != first.channels or p.shadow_sources != first.shadow_sources
-               for p in parts):
+               or p.clusters != first.clusters for p in parts):
             raise ValueError("trial groups were trained on different channels")
 
         def joined(name: str) -> np.ndarray | None:
@@ -105,6 +125,11 @@ class TrialScores:
             shadow_r2=joined("shadow_r2"),
             shadow_shared_r2=joined("shadow_shared_r2"),
             shadow_importance=joined("shadow_importance"),
+            clusters=[list(c) for c in first.clusters],
+            cluster_importance=joined("cluster_importance"),
+            shadow_cluster_sizes=list(first.shadow_cluster_sizes),
+            shadow_cluster_importance=joined("shadow_cluster_importance"),
+            val_row_loss=joined("val_row_loss"),
         )
 
 
@@ -149,6 +174,24 @@ def round_shadows(data: SplitData, config: PruningConfig, round_index: int) -> S
     return make_shadows(data.X_train, data.X_val, count, seed)
 
 
+def round_clusters(
+    data: SplitData, config: PruningConfig, round_index: int
+) -> tuple[list[list[int]], ShadowClusters | None]:
+    """The round's clusters of two or more correlated channels (positions among its channels)
+    and their shadow clusters; none without a target (reconstruction alone decides there) or
+    under the pure reconstruction rule."""
+    if config.criterion != "relevance" or data.task == "unsupervised":
+        return [], None
+    seed = config.seed + 1000 * round_index + _CLUSTER_SEED
+    clusters = [c for c in correlation_clusters(data.X_train, config.cluster_threshold, seed)
+                if len(c) > 1]
+    if not clusters:
+        return [], None
+    shadows = make_cluster_shadows(data.X_train, data.X_val, clusters,
+                                   max(2, config.min_shadows), config.max_shadows, seed)
+    return clusters, shadows
+
+
 def train_trials(
     split: SplitData,
     channels: Sequence[str],
@@ -169,10 +212,14 @@ def train_trials(
     start = time.perf_counter()
     data = split.columns(list(channels))
     shadows = round_shadows(data, config, round_index)
+    clusters, cluster_shadows = round_clusters(data, config, round_index)
     X_train, X_val = data.X_train, data.X_val
     if shadows is not None:
         X_train = np.hstack([X_train, shadows.train])
         X_val = np.hstack([X_val, shadows.val])
+    if cluster_shadows is not None:
+        X_train = np.hstack([X_train, cluster_shadows.train])
+        X_val = np.hstack([X_val, cluster_shadows.val])
     model_config = config.round_model_config(
         n_inputs=X_train.shape[1], n_classes=split.n_classes, round_index=round_index,
         n_rows=len(X_train), task=split.task,
@@ -200,14 +247,29 @@ def train_trials(
         seconds=0.0,
         task=split.task,
     )
+    if split.task != "unsupervised":
+        rows = guard_rows(len(X_val), config.seed)
+        picked = slice(None) if rows is None else rows
+        scores.val_row_loss = row_losses(model, X_val[picked], y_val[picked])
     if shadows is not None:
         rows_seed = config.seed + 1000 * round_index + _ROWS_SEED
         X_score, y_score = scoring_rows(X_train, y_train, X_val, y_val, rows_seed)
-        importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score)
-        scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:]
+        # every channel and shadow alone, then the clusters and the shadow clusters whole
+        singles = n + len(shadows.sources)
+        units = [[c] for c in range(singles)] + clusters
+        if cluster_shadows is not None:
+            units += [[singles + c for c in unit] for unit in cluster_shadows.units]
+        importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units)
+        scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:singles]
         scores.importance_se = importance_se[:, :n]
-        scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:]
+        scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:singles]
         scores.shadow_sources = [channels[s] for s in shadows.sources]
-        scores.shadow_r2 = r2[:, n:]
+        scores.shadow_r2 = r2[:, n:singles]
+        if cluster_shadows is not None:
+            n_clusters = len(clusters)
+            scores.clusters = [[channels[c] for c in members] for members in clusters]
+            scores.cluster_importance = importance[:, singles:singles + n_clusters]
+            scores.shadow_cluster_sizes = [len(s) for s in cluster_shadows.sources]
+            scores.shadow_cluster_importance = importance[:, singles + n_clusters:]
     scores.seconds = time.perf_counter() - start
     return scores

@@ -18,10 +18,18 @@ def _number(value: Any, digits: int = 3) -> str:
 
 
 def _decision(fate: dict[str, Any]) -> str:
-    """The decision; a stability selection's with the keep frequency it rests on."""
+    """The decision; a stability selection's with the keep frequency it rests on; a redundant
+    channel's with the relevant channels it stands in for (or its partners)."""
     decision = fate.get("decision") or ""
     if decision in ("stable", "unstable") and fate.get("evidence") is not None:
         decision += f" (kept in {100 * fate['evidence']:.0f} % of the resamples)"
+    if decision == "redundant":
+        copies = list(fate.get("stands_in_for") or [])
+        partners = list(fate.get("partners") or [])
+        if copies:
+            decision += f" (stands in for {', '.join(copies)})"
+        elif partners:
+            decision += f" (relevant together with {', '.join(partners)})"
     return decision
 
 

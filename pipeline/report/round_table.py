@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.report.explain import restorable_names
+
 MAX_NAMED_DROPS = 6
 GUARD = "accuracy_guard"
 # how the validation scores are named for people
@@ -75,8 +77,8 @@ class RoundRow:
     def summary(self) -> str:
         """One line: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept, val acc ...``."""
         if self.stop_reason == GUARD:
-            what = (f"validation F1 fell more than the tolerance → the last round's uncertain "
-                    f"drops come back, {self.kept} kept")
+            what = (f"the validation rows predicted worse than in the best round → the last "
+                    f"round's uncertain drops come back, {self.kept} kept")
         else:
             drops = f" ({self.dropped_text(MAX_NAMED_DROPS, scores=False)})" if self.dropped else ""
             what = f"dropped {len(self.dropped)}{drops} → {self.kept} kept"
@@ -99,9 +101,7 @@ def round_rows(rounds: Sequence[Any]) -> list[RoundRow]:
     rows = []
     for position, r in enumerate(records):
         if r["stop_reason"] == GUARD and position > 0:
-            before = records[position - 1]
-            back = set(before["dropped"]) - set(before.get("rejected", []))
-            kept = len(r["kept"]) + len(back)
+            kept = len(r["kept"]) + len(restorable_names(records[position - 1]))
         else:
             kept = len(r["kept"]) - len(r["dropped"])
         rows.append(RoundRow(

@@ -24,7 +24,7 @@ from pipeline.rounds import PruningRound
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
 RUN_OPTIONS = ["--n-trials", "2", "--epochs", "60", "--latent-dim", "2", "--max-drop-fraction", "0.5",
-               "--accuracy-tolerance", "none"]
+               "--guard-level", "none"]
 
 
 def raw_table(n_rows: int, seed: int) -> pd.DataFrame:
@@ -67,7 +67,7 @@ def finished_run(workspace) -> Path:
 
     dataset = load_dataset(workspace / "train.csv", "label")
     config = PruningConfig(n_trials=2, epochs=60, latent_dim=2, max_drop_fraction=0.5,
-                           accuracy_tolerance=None)
+                           guard_level=None)
     result = run_selection(dataset, config)
     return write_report(result, dataset.summary(), workspace / "reports", run_name="tiny")[0]
 
@@ -163,7 +163,7 @@ def test_run_draws_no_progress_when_output_is_not_a_terminal(command_run):
         (["--epochs", "-3"], ["--epochs", "-3"]),
         (["--epochs", "three"], ["--epochs", "three"]),
         (["--threshold", "2"], ["--threshold", "[-1, 1]"]),
-        (["--accuracy-tolerance", "-1"], ["--accuracy-tolerance"]),
+        (["--guard-level", "-1"], ["--guard-level"]),
         (["--val-size", "0.5", "--test-size", "0.5"], ["val_size + test_size"]),
         (["--data", "train.csv", "--target", "no_such_column"], ["no_such_column"]),
         (["--task-runner", "ray"], ["--task-runner"]),
@@ -511,7 +511,7 @@ def test_version_and_every_help():
         assert code == 0, (command, err)
         assert "--" in out
     _, run_help, _ = run_main("run", "--help")
-    for option in ("--n-trials", "--accuracy-tolerance", "--task-runner", "--dask-address"):
+    for option in ("--n-trials", "--guard-level", "--task-runner", "--dask-address"):
         assert option in run_help
     assert "(default 0.6)" in run_help
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -198,28 +196,3 @@ def test_a_float_target_forced_to_classes_is_one_short_line():
     assert "and 297 more" in message and "task='regression'" in message
 
 
-def test_a_validation_split_too_small_for_the_guard_warns_before_training():
-    from pipeline.pruning_config import PruningConfig
-    from pipeline.selection import SmallValidationWarning, run_selection
-
-    rng = np.random.default_rng(0)
-    wide = pd.DataFrame(rng.normal(size=(50, 2000)), columns=[f"x{i}" for i in range(2000)])
-    wide["label"] = np.arange(50) % 2
-
-    class Trained(Exception):
-        pass
-
-    def train_round(run):
-        raise Trained
-
-    dataset = load_dataset(wide, "label")
-    with pytest.warns(SmallValidationWarning, match="has 10 rows") as caught, \
-            pytest.raises(Trained):
-        run_selection(dataset, PruningConfig(), train_round=train_round, fit_final=None)
-    assert len(caught) == 1 and "\n" not in str(caught[0].message)
-    # without the guard, nothing to warn about
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", SmallValidationWarning)
-        with pytest.raises(Trained):
-            run_selection(dataset, PruningConfig(accuracy_tolerance=None),
-                          train_round=train_round, fit_final=None)

@@ -37,7 +37,7 @@ def model_folder(tmp_path_factory):
         dataset = load_dataset(_raw_frame(), "label")
         config = PruningConfig(
             n_trials=1, n_features_to_select=3, max_drop_fraction=0.5,
-            accuracy_tolerance=None, epochs=40,
+            guard_level=None, epochs=40,
         )
         result = run_selection(dataset, config)
         folder = result.final.save(tmp_path_factory.mktemp("run") / "final_model")

@@ -53,10 +53,10 @@ def test_noise_columns_are_dropped_and_structured_ones_kept(result):
 
 def test_every_kept_channel_passes_in_the_last_round(result):
     last = result.rounds[-1]
-    assert all(last.score_mean[c] >= result.config.threshold for c in result.selected)
+    assert all(last.decision[c] in ("relevant", "redundant") for c in result.selected)
     first = result.rounds[0]
-    worst_structured = min(first.score_mean[c] for c in STRUCTURED)
-    best_noise = max(first.score_mean[c] for c in NOISE)
+    worst_structured = min(first.evidence[c] for c in STRUCTURED)
+    best_noise = max(first.evidence[c] for c in NOISE)
     assert best_noise < worst_structured
 
 
@@ -104,7 +104,7 @@ def test_same_seed_gives_the_same_selection(split, result):
 def test_n_features_to_select_stops_at_the_count(split):
     config = PruningConfig(
         n_trials=1, **{**FAST, "epochs": 40}, n_features_to_select=3,
-        max_drop_fraction=0.5, accuracy_tolerance=None,
+        max_drop_fraction=0.5, guard_level=None,
     )
     run = PruningRun(split, config)
     run.run_rounds()
@@ -115,7 +115,7 @@ def test_n_features_to_select_stops_at_the_count(split):
 def test_min_features_floor_stops_the_loop(split):
     config = PruningConfig(
         n_trials=1, **{**FAST, "epochs": 40}, threshold=1.0, min_features=8,
-        max_drop_fraction=0.5, accuracy_tolerance=None,
+        max_drop_fraction=0.5, guard_level=None,
     )
     run = PruningRun(split, config)
     run.run_rounds()
@@ -123,29 +123,30 @@ def test_min_features_floor_stops_the_loop(split):
     assert len(run.kept) == 8
 
 
-def hand_scores(channels, f1, bad=()):
+def hand_scores(channels, f1, bad=(), row_loss=0.3):
     r2 = np.array([[0.1 if c in bad else 0.9 for c in channels]])
     return TrialScores([0], list(channels), r2, np.array([f1]),
-                       {"accuracy": np.array([f1]), "f1": np.array([f1])}, 0.0)
+                       {"accuracy": np.array([f1]), "f1": np.array([f1])}, 0.0,
+                       val_row_loss=np.full((1, 60), row_loss)
+                       + 0.01 * np.random.default_rng(len(channels)).normal(size=(1, 60)))
 
 
 def test_accuracy_guard_restores_the_previous_rounds_channels(split):
-    config = PruningConfig(n_trials=1, accuracy_tolerance=0.05, max_drop_fraction=0.1,
-                           criterion="reconstruction")
+    config = PruningConfig(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
     run = PruningRun(split, config)
     first = run.record_round(hand_scores(run.kept, 0.95, bad={"noise0"}))
     assert first.dropped == ["noise0"]
     second_kept = list(run.kept)
-    run.record_round(hand_scores(run.kept, 0.93, bad={"noise1"}))
+    run.record_round(hand_scores(run.kept, 0.93, bad={"noise1"}, row_loss=0.31))
     assert run.kept != second_kept
-    third = run.record_round(hand_scores(run.kept, 0.80, bad={"noise2"}))
+    third = run.record_round(hand_scores(run.kept, 0.80, bad={"noise2"}, row_loss=0.6))
     assert third.stop_reason == STOP_ACCURACY_GUARD
     assert run.done
     assert run.kept == second_kept
 
 
 def test_finished_rounds_can_be_replayed_to_resume(split):
-    config = PruningConfig(n_trials=1, accuracy_tolerance=None, max_drop_fraction=0.1,
+    config = PruningConfig(n_trials=1, guard_level=None, max_drop_fraction=0.1,
                            criterion="reconstruction")
     run = PruningRun(split, config)
     run.record_round(hand_scores(run.kept, 0.9, bad={"noise0"}))
@@ -166,18 +167,20 @@ def test_trials_split_into_groups_give_the_same_scores(split):
 
 
 def test_k_is_exact_after_a_guard_stop(split):
-    from .test_rounds import shadowed
+    from .test_rounds import shadowed, with_losses
 
     channels = STRUCTURED + NOISE
     strength = dict(zip(channels, [0.5, 0.4, 0.3, 0.2, 0.1, 0.09, 0.006, 0.005, 0.004, 0.003],
                         strict=True))
-    config = PruningConfig(n_trials=3, n_features_to_select=3, max_drop_fraction=0.2,
-                           accuracy_tolerance=0.05)
+    config = PruningConfig(n_trials=3, n_features_to_select=3, max_drop_fraction=0.2)
     run = PruningRun(split, config)
-    first = run.record_round(shadowed(strength, dict.fromkeys(channels, 0.0), f1=0.95))
+    rows = np.random.default_rng(0).random(80)
+    first = run.record_round(with_losses(
+        shadowed(strength, dict.fromkeys(channels, 0.0), f1=0.95), 0.3 + 0.1 * rows))
     assert first.dropped and not first.rejected  # uncertain or passing: the guard may restore
     kept = {c: strength[c] for c in run.kept}
-    guard = run.record_round(shadowed(kept, dict.fromkeys(kept, 0.0), f1=0.80, seed=1))
+    guard = run.record_round(with_losses(
+        shadowed(kept, dict.fromkeys(kept, 0.0), f1=0.80, seed=1), 0.6 + 0.1 * rows))
     assert guard.stop_reason == STOP_ACCURACY_GUARD
     result = run.finish(None)
     # the guard brought the uncertain drops back; the last cut kept exactly k, best ranked first

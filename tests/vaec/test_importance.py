@@ -43,3 +43,34 @@ def test_a_channel_the_network_ignores_scores_zero_importance():
     scores = ablation_scores(net, x, y)
     assert scores.importance[0, 2].item() == pytest.approx(0.0, abs=1e-6)
     assert abs(scores.importance[0, 0].item()) > 1e-4
+
+
+@pytest.mark.parametrize("encoder_widths", [(16, 8), ()])
+def test_a_group_scores_as_its_members_held_at_zero_together(encoder_widths):
+    torch.manual_seed(1)
+    config = VAECConfig(n_inputs=6, n_classes=2, latent_dim=2, encoder_widths=encoder_widths)
+    net = VAECNet(config, n_replicas=3).eval()
+    x, y = torch.randn(40, 6), torch.randint(0, 2, (40,))
+    units = [[0, 3], [5], [1, 2, 4]]
+    scores = ablation_scores(net, x, y, units, rows_times_channels=90)
+    with torch.no_grad():
+        base = prediction_loss(net(x).logits, y)
+        for u, members in enumerate(units):
+            held = x.clone()
+            held[:, members] = 0.0
+            out = net(held)
+            rise = prediction_loss(out.logits, y) - base
+            own = (out.reconstruction[:, :, members] - x[:, members]).pow(2).mean(dim=(-2, -1))
+            torch.testing.assert_close(scores.importance[:, u], rise, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(scores.own_reconstruction_mse[:, u], own, atol=1e-5,
+                                       rtol=1e-4)
+    assert scores.importance.shape == (3, 3)
+
+
+def test_units_must_name_channels_of_the_input():
+    net = VAECNet(VAECConfig(n_inputs=3, n_classes=2, latent_dim=1)).eval()
+    x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+    with pytest.raises(ValueError, match="outside"):
+        ablation_scores(net, x, y, [[0, 3]])
+    with pytest.raises(ValueError, match="at least one"):
+        ablation_scores(net, x, y, [[0], []])
