@@ -159,9 +159,10 @@ def _plain_selection(
     # groups that train at once in one process share its cores
     threads = _threads(params, len(groups))
 
-    def train_round(run: PruningRun) -> TrialScores:
+    def train_round(run: PruningRun, channels: list[str] | None = None) -> TrialScores:
+        channels = run.kept if channels is None else channels
         futures = [
-            train_trial_group.submit(run.split, run.kept, config, run.next_index, group, threads)
+            train_trial_group.submit(run.split, channels, config, run.next_index, group, threads)
             for group in groups
         ]
         return TrialScores.combine([f.result() for f in futures])

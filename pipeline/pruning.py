@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.guard import guard_test
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
 from pipeline.rounds import STOP_ACCURACY_GUARD, PruningRound, decide_round, restorable
@@ -80,16 +81,28 @@ class PruningRun:
         self,
         trials: Sequence[int] | None = None,
         on_epoch: Callable[[int, int], None] | None = None,
+        channels: Sequence[str] | None = None,
     ) -> TrialScores:
-        """Train (some of) the next round's trials.
+        """Train (some of) the next round's trials, on the kept channels (or ``channels``: the
+        guard's control, see :meth:`record_round`).
 
         Groups of trials trained apart are joined with :meth:`TrialScores.combine`.
         """
         self._check_open()
-        return train_trials(self.split, self.kept, self.config, self.next_index, trials, on_epoch)
+        channels = self.kept if channels is None else list(channels)
+        return train_trials(self.split, channels, self.config, self.next_index, trials, on_epoch)
 
-    def record_round(self, scores: TrialScores) -> PruningRound:
-        """Decide the next round from its trial scores and advance the state."""
+    def record_round(
+        self, scores: TrialScores, control: Callable[[list[str]], TrialScores] | None = None
+    ) -> PruningRound:
+        """Decide the next round from its trial scores and advance the state.
+
+        When the accuracy guard fires and ``control`` is given, the best round's channels are
+        trained again under this round's seeds (``control(channels)``, e.g.
+        :meth:`train_trials` with ``channels``): two rounds' models differ by their seeds and
+        shadows as much as by their channels, so the guard stops the loop only when the
+        control, trained like this round, also predicts the rows measurably better.
+        """
         self._check_open()
         if scores.channels != self.kept:
             raise ValueError("the trial scores were not trained on the channels kept now")
@@ -101,7 +114,24 @@ class PruningRun:
         best = min(scored, key=lambda r: r.mean_row_loss, default=None)
         previous = self.rounds[-1] if self.rounds else None
         record = decide_round(self.next_index, scores, self.config, best, previous)
+        if record.stop_reason == STOP_ACCURACY_GUARD and control is not None and best is not None:
+            record = self._confirmed(record, scores, best, previous, control(list(best.kept)))
         self._apply(record)
+        return record
+
+    def _confirmed(
+        self, record: PruningRound, scores: TrialScores, best: PruningRound,
+        previous: PruningRound | None, control: TrialScores,
+    ) -> PruningRound:
+        """The record after the guard's control: stopped when the control also predicts
+        better, decided without the guard otherwise; either way both tests are on it."""
+        losses = control.val_row_loss.mean(axis=0)
+        test = guard_test(record.val_row_loss, losses, best.index, self.config.guard_level,
+                          scores.task)
+        first = record.guard
+        if not test.fired:
+            record = decide_round(self.next_index, scores, self.config, None, previous)
+        record.guard = {**first, "fired": test.fired, "control": test.to_dict()}
         return record
 
     def next_round(self) -> PruningRound:

@@ -51,6 +51,7 @@ from pipeline.shadow_test import (
     test_against_shadows,
 )
 from pipeline.shadows import CLUSTER_SIZE_BINS, size_bin
+from pipeline.stand_in import named_partners, stand_in_r2
 from pipeline.trials import TrialScores
 
 STOP_ALL_PASS = "all_pass"
@@ -116,6 +117,11 @@ class PruningRound:
     t_cluster, cluster_importance_mean : dict of str to float
         For every channel of a cluster: its cluster's t against the shadow clusters (effect
         scale) and the cluster's importance (mean over trials).
+    stand_in_r2 : dict of str to float
+        For every channel not relevant alone: its R² on the validation rows from the relevant
+        channels (:mod:`pipeline.stand_in`).
+    stands_for : dict of str to list of str
+        For every channel that passed as a stand-in: the relevant channels it copies most.
     val_row_loss : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
         without a target).
@@ -173,6 +179,8 @@ class PruningRound:
     cluster_importance_mean: dict[str, float] = field(default_factory=dict)
     val_row_loss: list[float] = field(default_factory=list)
     guard: dict[str, Any] | None = None
+    stand_in_r2: dict[str, float] = field(default_factory=dict)
+    stands_for: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def mean_row_loss(self) -> float | None:
@@ -185,7 +193,10 @@ class PruningRound:
         return [c for c in cluster if c != channel]
 
     def stands_in_for(self, channel: str) -> list[str]:
-        """For a redundant channel, the partners that are relevant alone: what it copies."""
+        """For a redundant channel, the relevant channels it copies: those that reconstruct it
+        most, or the partners of its cluster that are relevant alone."""
+        if channel in self.stands_for:
+            return list(self.stands_for[channel])
         return [c for c in self.partners(channel) if self.decision.get(c) == RELEVANT]
 
     def to_dict(self) -> dict[str, Any]:
@@ -244,6 +255,40 @@ def _cluster_tests(
     return t, p, summaries
 
 
+def _stand_in_tests(
+    scores: TrialScores, relevant: np.ndarray, fdr: float, threshold: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[str]], dict[str, Any]]:
+    """Which channels stand in for the relevant ones (see :mod:`pipeline.stand_in`): their R²
+    from the relevant channels tested against the shadows' (Benjamini-Hochberg at ``fdr`` over
+    the channels not relevant alone) and at least ``threshold²``.
+
+    Returns ``(passes, r2, t, partners, shadow summary)``; ``r2`` and ``t`` are NaN for the
+    relevant channels, ``partners`` names what each passing channel copies most.
+    """
+    n = len(scores.channels)
+    nan = np.full(n, np.nan)
+    if scores.moments_train is None or threshold is None or not relevant.any() or relevant.all():
+        return np.zeros(n, dtype=bool), nan, nan, {}, {}
+    predictors = np.flatnonzero(relevant)
+    others = np.flatnonzero(~relevant)
+    shadows = np.arange(n, scores.moments_train.shape[0])
+    fitted = stand_in_r2(scores.moments_train, scores.moments_val, predictors,
+                         np.concatenate([others, shadows]))
+    r2, t = nan.copy(), nan.copy()
+    test = test_against_shadows(fitted.r2[None, : len(others)], fitted.r2[None, len(others):],
+                                R2_FLOOR)
+    r2[others], t[others] = test.mean, test.t
+    bar = passing_p(test.p, fdr)
+    passing = (test.p <= bar) & (test.mean >= threshold**2)
+    passes = np.zeros(n, dtype=bool)
+    passes[others[passing]] = True
+    names = [scores.channels[i] for i in predictors]
+    partners = {scores.channels[others[j]]: named_partners(fitted.weights[j], names)
+                for j in np.flatnonzero(passing)}
+    summary = _shadow_summary(test, passing_t(bar, test.n_shadows), REJECT_T)
+    return passes, r2, t, partners, summary
+
+
 def _relevance_fates(
     record: PruningRound, scores: TrialScores, config: PruningConfig
 ) -> tuple[list[str], list[str]]:
@@ -274,13 +319,21 @@ def _relevance_fates(
         for c in members:
             member_t[position[c]], member_p[position[c]] = cluster_t[j], cluster_p[j]
     # decided on the p-values (the t bar is for people: the band drawn in the report)
+    stand_t, stand_summary = np.full(len(channels), np.nan), {}
     if supervised:
         passes_alone = importance.p <= p_bar
         passes_with = member_p <= p_bar
-        rejected = ~passes_alone & ~passes_with & (importance.t < reject_t) & (member_t < reject_t)
+        stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
+            scores, passes_alone, config.fdr, config.cluster_threshold)
+        redundant = passes_with | stands_in
+        rejected = ~passes_alone & ~redundant & (importance.t < reject_t) & (member_t < reject_t)
         fates = np.where(passes_alone, RELEVANT, np.where(
-            passes_with, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
+            redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
         evidence = np.maximum(importance.t, member_t)
+        evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
+        record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
+                              if not np.isnan(v)}
+        record.stands_for = copies
     else:
         reconstructable = shared.p <= p_bar
         rejected = ~reconstructable & (shared.t < reject_t)
@@ -309,7 +362,7 @@ def _relevance_fates(
     record.shadow = {"importance": _shadow_summary(importance, pass_t, reject_t),
                      "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows),
                                                   reject_t),
-                     "cluster_importance": cluster_shadows}
+                     "cluster_importance": cluster_shadows, "stand_in_r2": stand_summary}
     record.trial_scores.update(importance=_per_trial(channels, scores.importance),
                                shared_r2=_per_trial(channels, scores.shared_r2))
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))

@@ -23,7 +23,9 @@ from pipeline.split import SplitData, split_dataset
 from pipeline.trials import TrialScores
 from pipeline.validation import DataError
 
-TrainRound = Callable[[PruningRun], TrialScores]
+# train_round(run, channels) trains the next round's trials on the kept channels (channels None)
+# or on the given ones (the accuracy guard's control)
+TrainRound = Callable[[PruningRun, "list[str] | None"], TrialScores]
 
 
 FitFinal = Callable[..., FinalModel]
@@ -55,9 +57,10 @@ def run_selection(
     rounds : sequence of PruningRound
         Rounds finished by an earlier, interrupted run; the loop resumes after them.
     train_round : callable or None
-        ``train_round(run) -> TrialScores`` trains the next round's trials; the default trains
-        them all in this process (:meth:`PruningRun.train_trials`) and tells ``progress`` of
-        every epoch.
+        ``train_round(run, channels) -> TrialScores`` trains the next round's trials on the
+        kept channels (``channels`` None) or on ``channels`` (the accuracy guard's control);
+        the default trains them all in this process (:meth:`PruningRun.train_trials`) and
+        tells ``progress`` of every epoch.
     on_round : callable or None
         Called as ``on_round(run, record)`` after every round is recorded.
     fit_final : callable or None
@@ -116,13 +119,14 @@ def select_on_split(
     """
     run = PruningRun(split, config, rounds=rounds, constant_columns=constant_columns)
     progress = progress or NoProgress()
+    def train(channels: list[str] | None = None) -> TrialScores:
+        if train_round is not None:
+            return train_round(run, channels)
+        return run.train_trials(on_epoch=progress.epoch, channels=channels)
+
     while not run.done:
         progress.round_started(run.next_index, len(run.kept), config.epochs)
-        if train_round is not None:
-            scores = train_round(run)
-        else:
-            scores = run.train_trials(on_epoch=progress.epoch)
-        record = run.record_round(scores)
+        record = run.record_round(train(), control=train)
         progress.round_finished(round_rows(run.rounds)[-1])
         if on_round is not None:
             on_round(run, record)

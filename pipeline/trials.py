@@ -15,6 +15,7 @@ from pipeline.pruning_config import PruningConfig
 from pipeline.scoring import ablation_channel_scores, channel_r2, row_losses
 from pipeline.shadows import ShadowClusters, Shadows, make_cluster_shadows, make_shadows, n_shadows
 from pipeline.split import SplitData
+from pipeline.stand_in import second_moments
 from vaec import VAEC
 from vaec.tasks import score_names
 
@@ -67,6 +68,10 @@ class TrialScores:
     val_metrics : dict of str to ndarray of shape (n_trials,)
         Both of the task's validation scores (``accuracy`` and ``f1``; ``r2`` and ``mae``;
         ``reconstruction_r2`` and ``reconstruction_mae``).
+    moments_train, moments_val : ndarray of shape (columns, columns) or None
+        Second moments of the standardised channels and shadows (in that order) on the
+        training and on the validation rows: what a stand-in's R² from the relevant channels
+        is computed from (:mod:`pipeline.stand_in`).
     val_row_loss : ndarray of shape (n_trials, rows) or None
         The head's loss on every validation row the accuracy guard compares (see
         :mod:`pipeline.guard`), sampling off; ``None`` without a target.
@@ -95,6 +100,8 @@ class TrialScores:
     shadow_cluster_sizes: list[int] = field(default_factory=list)
     shadow_cluster_importance: np.ndarray | None = None
     val_row_loss: np.ndarray | None = None
+    moments_train: np.ndarray | None = None
+    moments_val: np.ndarray | None = None
 
     @classmethod
     def combine(cls, parts: Sequence[TrialScores]) -> TrialScores:
@@ -130,6 +137,8 @@ class TrialScores:
             shadow_cluster_sizes=list(first.shadow_cluster_sizes),
             shadow_cluster_importance=joined("shadow_cluster_importance"),
             val_row_loss=joined("val_row_loss"),
+            moments_train=first.moments_train,
+            moments_val=first.moments_val,
         )
 
 
@@ -265,6 +274,9 @@ def train_trials(
         scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:singles]
         scores.shadow_sources = [channels[s] for s in shadows.sources]
         scores.shadow_r2 = r2[:, n:singles]
+        if split.task != "unsupervised":
+            scores.moments_train = second_moments(X_train[:, :singles])
+            scores.moments_val = second_moments(X_val[:, :singles])
         if cluster_shadows is not None:
             n_clusters = len(clusters)
             scores.clusters = [[channels[c] for c in members] for members in clusters]

@@ -78,6 +78,11 @@ def stop_note(report: dict[str, Any]) -> str:
                     f"against round {guard['compared_with']} ({guard['rows_worth']:.1f} rows' "
                     f"worth over {guard['rows']} rows, paired t {guard['t']:.2f}, p "
                     f"{guard['p']:.2g})") if guard else "its validation rows predicted worse"
+        if guard.get("control"):
+            control = guard["control"]
+            evidence += (f", and round {guard['compared_with']}'s channels retrained under this "
+                         f"round's seeds did better by {control['mean_rise']:.4f} per row "
+                         f"(p {control['p']:.2g})")
         text += (f" in round {last['index']}: {evidence}, so the {len(back)} channel(s) round "
                  f"{before['index']} dropped without confidence came back ({', '.join(back)})")
     if report.get("cut"):

@@ -145,6 +145,34 @@ def test_accuracy_guard_restores_the_previous_rounds_channels(split):
     assert run.kept == second_kept
 
 
+def test_the_guard_stops_only_when_the_best_rounds_channels_retrained_like_this_round_predict_better(split):
+    config = PruningConfig(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
+
+    def run_until_the_guard(control_loss):
+        run = PruningRun(split, config)
+        run.record_round(hand_scores(run.kept, 0.95, bad={"noise0"}))
+        run.record_round(hand_scores(run.kept, 0.93, bad={"noise1"}, row_loss=0.31))
+        asked = []
+
+        def control(channels):
+            asked.append(channels)
+            return hand_scores(channels, 0.9, row_loss=control_loss)
+
+        record = run.record_round(hand_scores(run.kept, 0.80, bad={"noise2"}, row_loss=0.6),
+                                  control=control)
+        return run, record, asked
+
+    # retrained under this round's seeds, the best round's channels do as badly: seeds and
+    # shadows, not the drop, made this round worse; the loop goes on
+    run, record, asked = run_until_the_guard(control_loss=0.6)
+    assert asked == [run.rounds[0].kept]  # round 1: the lowest loss
+    assert record.stop_reason is None and record.dropped == ["noise2"]
+    assert record.guard["control"]["fired"] is False and record.guard["fired"] is False
+    # they do better: the guard stops and the drops come back
+    run, record, _ = run_until_the_guard(control_loss=0.3)
+    assert record.stop_reason == STOP_ACCURACY_GUARD and record.guard["control"]["fired"]
+
+
 def test_finished_rounds_can_be_replayed_to_resume(split):
     config = PruningConfig(n_trials=1, guard_level=None, max_drop_fraction=0.1,
                            criterion="reconstruction")
