@@ -32,7 +32,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.split import stratified_indices
+from pipeline.data.split import stratified_indices
 from vaec import VAEC, VAECConfig
 from vaec.atomic_files import atomic_write_text
 

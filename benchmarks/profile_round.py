@@ -32,24 +32,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
+from pipeline.data.split import split_dataset
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds import decide_round
-from pipeline.split import split_dataset
-from pipeline.trials import train_trials
+from pipeline.rounds.fate import decide_round
+from pipeline.rounds.trials import train_trials
 from vaec.atomic_files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "profile_round.md"
 # phase -> functions (file suffix, function name) whose cumulative time it is
 PHASES = {
-    "data (kept columns, shadows)": [("pipeline/split.py", "columns"),
-                                      ("pipeline/shadows.py", "make_shadows")],
+    "data (kept columns, shadows)": [("pipeline/data/split.py", "columns"),
+                                      ("pipeline/rounds/shadows.py", "make_shadows")],
     "training steps": [("vaec/training.py", "_training_loss"), ("torch/_tensor.py", "backward"),
                        ("torch/optim/optimizer.py", "wrapper")],
     "evaluation (recorded metrics)": [("vaec/training.py", "_evaluate")],
-    "R² of every channel": [("pipeline/scoring.py", "channel_r2")],
-    "importance + shared R² (ablation pass)": [("pipeline/scoring.py", "ablation_channel_scores")],
-    "decision (shadow test, fates)": [("pipeline/rounds.py", "decide_round")],
+    "R² of every channel": [("pipeline/rounds/scores.py", "channel_r2")],
+    "importance + shared R² (ablation pass)": [("pipeline/rounds/scores.py", "ablation_channel_scores")],
+    "decision (shadow test, fates)": [("pipeline/rounds/fate.py", "decide_round")],
 }
 
 

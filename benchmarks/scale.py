@@ -38,10 +38,10 @@ from sklearn.datasets import make_classification
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
+from pipeline.data.split import split_dataset
 from pipeline.pruning_config import PruningConfig
-from pipeline.split import split_dataset
-from pipeline.trials import train_trials
+from pipeline.rounds.trials import train_trials
 from vaec.atomic_files import atomic_write_bytes, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"

@@ -56,8 +56,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from pipeline.data.split import stratified_indices
 from pipeline.selector import VAECSelector
-from pipeline.split import stratified_indices
 from vaec.atomic_files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"

@@ -112,7 +112,7 @@ def run_ours(config: VAECConfig, data, n_replicas: int, epochs: int) -> float:
 
 def round_inputs(data) -> tuple:
     """The tensors of a default pruning round on breast_cancer: the 30 channels and 30 shadows."""
-    from pipeline.shadows import make_shadows
+    from pipeline.rounds.shadows import make_shadows
 
     shadows = make_shadows(data.X_train, data.X_val, data.X_train.shape[1], seed=0)
     return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (

@@ -123,7 +123,7 @@ def add_settings_options(parser: argparse.ArgumentParser, specs: Sequence[Any]) 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from flows.parameters import PARAMETER_SPECS
-    from pipeline.builtin import BUILTIN_DATASETS
+    from pipeline.data.builtin import BUILTIN_DATASETS
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -265,7 +265,7 @@ def _parameters(args: argparse.Namespace) -> Any:
 def _check_data(params: Any) -> None:
     """Load the data now so a bad file or column fails before Prefect starts or anything trains
     (the flow reuses what was loaded)."""
-    from pipeline.data import load_dataset
+    from pipeline.data.dataset import load_dataset
 
     load_dataset(params.source, params.target, val_size=params.val_size,
                  test_size=params.test_size, task=params.task)
@@ -433,7 +433,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 # imported (an error cannot come from a module that was never loaded), so --help, --version
 # and argument errors do not pay for importing torch and pandas.
 USAGE_ERRORS = {
-    "pipeline.validation": "DataError",
+    "pipeline.data.validation": "DataError",
     "vaec.config": "ConfigError",
     "vaec.persistence": "ModelFileError",
 }

@@ -3,7 +3,7 @@
 Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it
 a round trainer that fans the trial groups out over the task runner, a checkpoint after every
 round, and tasks for the final model and the report. A stability selection (``n_resamples`` of 2
-or more) is :func:`pipeline.stability_selection.run_stability_selection` instead: every resample
+or more) is :func:`pipeline.resampling.run_stability_selection` instead: every resample
 is one task on the task runner (its rounds train inside that task), and the checkpoint holds the
 finished resamples.
 """
@@ -32,24 +32,24 @@ from flows.parameters import SelectionParameters, trial_groups
 from flows.progress_relay import ProgressRelay
 from flows.run_warnings import warnings_to_log
 from flows.task_runners import make_task_runner
-from pipeline.data import Dataset, load_dataset
+from pipeline.data.dataset import Dataset, load_dataset
+from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import Progress
-from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.preflight import check_reports_folder
 from pipeline.report.round_table import round_rows
 from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
 from pipeline.report.writer import write_report
+from pipeline.resampling import Resample, run_stability_selection, select_resample
 from pipeline.result import PruningResult
-from pipeline.rounds import PruningRound
+from pipeline.rounds.fate import PruningRound
+from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.selection import run_selection
-from pipeline.split import SplitData
 from pipeline.stability_result import ResampleSelection
-from pipeline.stability_selection import Resample, run_stability_selection, select_resample
 from pipeline.threads import threads_for, torch_threads
-from pipeline.trials import TrialScores, train_trials
 
 # The progress displays of this process (the command line's bars) hear of the run through this
 # relay; it is the only way the flow and its tasks reach them (see flows.progress_relay).

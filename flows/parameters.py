@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from pipeline.builtin import BUILTIN_DATASETS
+from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.run_folders import check_run_name
 from pipeline.settings import CLI, FLOW, SettingSpec, check_settings, setting, setting_specs
@@ -96,7 +96,7 @@ class _Parameters(BaseModel):
 
     @property
     def source(self) -> str:
-        """The data source handed to :func:`pipeline.data.load_dataset`."""
+        """The data source handed to :func:`pipeline.data.dataset.load_dataset`."""
         return self.data if self.data is not None else str(self.dataset)
 
     @property

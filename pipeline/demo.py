@@ -18,9 +18,9 @@ from typing import Any
 from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, f1_score
 
-from pipeline.builtin import BUILTIN_DATASETS
-from pipeline.data import load_dataset
-from pipeline.split import SplitData, split_dataset
+from pipeline.data.builtin import BUILTIN_DATASETS
+from pipeline.data.dataset import load_dataset
+from pipeline.data.split import SplitData, split_dataset
 from vaec.atomic_files import atomic_write_bytes, atomic_write_text
 from vaec.classifier import VAEC
 from vaec.config import VAECConfig

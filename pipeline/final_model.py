@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
+from pipeline.data.split import SplitData
+from pipeline.data.tables import require_columns
+from pipeline.data.validation import DataError
 from pipeline.pruning_config import PruningConfig
-from pipeline.split import SplitData
-from pipeline.tables import require_columns
-from pipeline.validation import DataError
 from vaec import VAEC, TrainingResult
 from vaec.atomic_files import atomic_write_text
 from vaec.strategies import get_strategy

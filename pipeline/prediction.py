@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.data.tables import check_output_path, read_table, write_table
+from pipeline.data.validation import DataError
 from pipeline.final_model import FinalModel, predictions_frame
-from pipeline.tables import check_output_path, read_table, write_table
-from pipeline.validation import DataError
 
 PREDICTION_PREFIX = "predicted_"
 

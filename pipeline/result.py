@@ -8,10 +8,10 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds import PruningRound
-from pipeline.split import SplitData
+from pipeline.rounds.fate import PruningRound
 from pipeline.stability import reaches_cut
 from pipeline.stability_result import STOP_STABILITY, StabilityResult
 

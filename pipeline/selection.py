@@ -4,24 +4,24 @@
 hands in how a round's trials are trained (fanned out over its task runner), what happens after
 each round (a checkpoint, a log line) and how the final model is trained (a task); the selector
 takes the defaults. A stability selection (``n_resamples`` of 2 or more) runs
-:func:`select_on_split` once per resample (:mod:`pipeline.stability_selection`).
+:func:`select_on_split` once per resample (:mod:`pipeline.resampling`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pipeline.data import Dataset
+from pipeline.data.dataset import Dataset
+from pipeline.data.split import SplitData, split_dataset
+from pipeline.data.validation import DataError
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import NoProgress, Progress
-from pipeline.pruning import PruningRun
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.round_table import round_rows
 from pipeline.result import PruningResult
-from pipeline.rounds import PruningRound
-from pipeline.split import SplitData, split_dataset
-from pipeline.trials import TrialScores
-from pipeline.validation import DataError
+from pipeline.rounds.fate import PruningRound
+from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.trials import TrialScores
 
 # train_round(run, channels) trains the next round's trials on the kept channels (channels None)
 # or on the given ones (the accuracy guard's control)
@@ -44,7 +44,7 @@ def run_selection(
     """Split ``dataset``, run the pruning rounds until a stop rule fires, train the final model.
 
     With ``config.n_resamples`` of 2 or more this is a stability selection instead
-    (:func:`pipeline.stability_selection.run_stability_selection`, its resamples one after the
+    (:func:`pipeline.resampling.run_stability_selection`, its resamples one after the
     other in this process); ``rounds``, ``train_round`` and ``on_round`` belong to the plain
     selection.
 
@@ -79,7 +79,7 @@ def run_selection(
             raise ValueError("rounds, train_round and on_round belong to a plain selection; "
                              "this config asks for resamples (n_resamples > 1)")
         # the stability sequence builds on select_on_split below
-        from pipeline.stability_selection import run_stability_selection
+        from pipeline.resampling import run_stability_selection
 
         return run_stability_selection(dataset, config, fit_final=fit_final, progress=progress)
     split = split_dataset(

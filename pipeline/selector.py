@@ -12,10 +12,11 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pipeline.data import dataset_from_arrays
+from pipeline.data.dataset import dataset_from_arrays
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+from pipeline.data.task import resolve_task
 from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.progress import LineProgress
 from pipeline.pruning_config import PruningConfig
@@ -28,7 +29,6 @@ from pipeline.settings import (
     setting,
     setting_specs,
 )
-from pipeline.task import resolve_task
 from pipeline.threads import threads_for, torch_threads
 
 
@@ -82,7 +82,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         ``unsupervised``.
     feature_names_in_ : ndarray of str
         Feature names seen in ``fit`` (only when ``X`` has string column names).
-    rounds_ : list of pipeline.rounds.PruningRound
+    rounds_ : list of pipeline.rounds.fate.PruningRound
         Every pruning round (kept channels, scores, drops, validation scores, seconds);
         empty in a stability selection (each resample ran its own, see ``stability_``).
     rounds_frame_ : pandas.DataFrame

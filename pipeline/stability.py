@@ -33,9 +33,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import norm
 
+from pipeline.data.split import stratified_indices
+from pipeline.data.validation import DataError, minimum_class_size
 from pipeline.pruning_config import RESAMPLES, SUBSAMPLE
-from pipeline.split import stratified_indices
-from pipeline.validation import DataError, minimum_class_size
 
 # frequencies are shares of B resamples: compare them with the cut up to rounding
 _TOLERANCE = 1e-9

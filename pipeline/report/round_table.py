@@ -95,7 +95,7 @@ class RoundRow:
 
 
 def round_rows(rounds: Sequence[Any]) -> list[RoundRow]:
-    """Rows of the rounds in order; ``rounds`` are :class:`~pipeline.rounds.PruningRound`
+    """Rows of the rounds in order; ``rounds`` are :class:`~pipeline.rounds.fate.PruningRound`
     records or their dictionaries (as in report.json)."""
     records = [r if isinstance(r, dict) else r.to_dict() for r in rounds]
     rows = []

@@ -16,10 +16,10 @@ from flows.checkpoint import (
     save_resamples,
     save_rounds,
 )
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.runs import resume_key, run_fingerprint
-from pipeline.rounds import PruningRound
+from pipeline.rounds.fate import PruningRound
 from pipeline.stability_result import ResampleSelection
 
 from .conftest import structured_table
@@ -128,7 +128,7 @@ def test_the_resume_key_covers_the_values_not_just_the_shape():
 
 
 def test_the_content_hash_does_not_depend_on_the_chunk_size(monkeypatch):
-    from pipeline import data
+    from pipeline.data import dataset as data
 
     frame = structured_table(n_rows=1000)
     whole = data.frame_hash(frame)

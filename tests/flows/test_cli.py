@@ -20,7 +20,7 @@ from rich.console import Console
 from flows.cli import main
 from flows.progress import RoundProgress
 from pipeline.report.round_table import round_rows
-from pipeline.rounds import PruningRound
+from pipeline.rounds.fate import PruningRound
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
 RUN_OPTIONS = ["--n-trials", "2", "--epochs", "60", "--latent-dim", "2", "--max-drop-fraction", "0.5",
@@ -60,7 +60,7 @@ def workspace(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def finished_run(workspace) -> Path:
     """A run folder written by the pipeline (what ``run`` writes), without Prefect."""
-    from pipeline.data import load_dataset
+    from pipeline.data.dataset import load_dataset
     from pipeline.pruning_config import PruningConfig
     from pipeline.report.writer import write_report
     from pipeline.selection import run_selection
@@ -80,7 +80,7 @@ def _job_checkpoint(workspace: Path, reports: Path) -> Path:
     """Where ``run`` with RUN_OPTIONS on train.csv keeps its checkpoint."""
     from flows.checkpoint import checkpoint_path
     from flows.parameters import SelectionParameters
-    from pipeline.data import load_dataset
+    from pipeline.data.dataset import load_dataset
     from pipeline.report.runs import run_fingerprint
 
     options = dict(zip(RUN_OPTIONS[::2], RUN_OPTIONS[1::2], strict=True))
@@ -467,13 +467,13 @@ def test_serve_rejects_a_bad_cron():
 def never_serves(monkeypatch):
     """``serve`` must stop before it loads the data or serves."""
     import flows.serve
-    import pipeline.data
+    import pipeline.data.dataset
 
     def refuse(*args, **kwargs):
         raise AssertionError("got past the server check")
 
     monkeypatch.setattr(flows.serve, "serve", refuse)
-    monkeypatch.setattr(pipeline.data, "load_dataset", refuse)
+    monkeypatch.setattr(pipeline.data.dataset, "load_dataset", refuse)
 
 
 def _free_port() -> int:

@@ -8,10 +8,10 @@ import pytest
 from flows.checkpoint import CHECKPOINT_DIR, checkpoint_path, save_resamples
 from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import SelectionParameters
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
 from pipeline.report.runs import read_report, resume_key, run_fingerprint
+from pipeline.resampling import run_stability_selection
 from pipeline.selection import run_selection
-from pipeline.stability_selection import run_stability_selection
 
 from .conftest import structured_table
 from .test_flow import read_artifact

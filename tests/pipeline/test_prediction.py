@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
+from pipeline.data.validation import DataError
 from pipeline.final_model import FinalModel
 from pipeline.prediction import predict_file, predict_frame
 from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
-from pipeline.validation import DataError
 
 
 def _raw_frame(n_rows: int = 160, seed: int = 0) -> pd.DataFrame:

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.pruning import PruningRun
+from pipeline.data.split import split_and_scale
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds import (
+from pipeline.rounds.fate import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
     STOP_MIN_FEATURES,
     STOP_N_FEATURES,
 )
-from pipeline.split import split_and_scale
-from pipeline.trials import TrialScores
+from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.trials import TrialScores
 
 STRUCTURED = [f"s{i}" for i in range(6)]
 NOISE = [f"noise{i}" for i in range(4)]

@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
+from pipeline.data.split import split_dataset
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds import decide_round
-from pipeline.scoring import channel_r2
+from pipeline.rounds.fate import decide_round
+from pipeline.rounds.scores import channel_r2
+from pipeline.rounds.trials import train_trials
 from pipeline.selection import run_selection
-from pipeline.split import split_dataset
-from pipeline.trials import train_trials
 from vaec import VAEC, VAECConfig
 
 

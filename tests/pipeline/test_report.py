@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
 from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.run_folders import new_run_folder

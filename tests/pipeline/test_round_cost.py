@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
 from pipeline.pruning_config import TALL_ROWS, PruningConfig, tall_batch_size
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import ranking_from_rounds
-from pipeline.rounds import (
+from pipeline.rounds.fate import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
     STOP_MIN_FEATURES,
@@ -15,7 +15,7 @@ from pipeline.rounds import (
     PruningRound,
     decide_round,
 )
-from pipeline.trials import TrialScores
+from pipeline.rounds.trials import TrialScores
 from vaec import ConfigError
 
 

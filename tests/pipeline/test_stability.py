@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from pipeline.data.validation import DataError
 from pipeline.stability import (
     check_resamplable,
     false_selection_bound,
@@ -25,7 +26,6 @@ from pipeline.stability import (
     stable_set,
 )
 from pipeline.stability_result import ResampleSelection, StabilityResult
-from pipeline.validation import DataError
 
 HAND = np.array([[1, 1, 0, 0],
                  [1, 0, 1, 0],

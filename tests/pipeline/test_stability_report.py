@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from flows.cli import main
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.content import report_content
 from pipeline.report.figures import plot_keep_frequency

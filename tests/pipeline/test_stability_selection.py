@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
+from pipeline.data.split import stratified_indices
+from pipeline.data.validation import DataError
 from pipeline.pruning_config import PruningConfig
+from pipeline.resampling import plan_resamples, run_stability_selection, select_resample
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
-from pipeline.split import stratified_indices
-from pipeline.stability_selection import plan_resamples, run_stability_selection, select_resample
-from pipeline.validation import DataError
 
 FAST = {"encoder_widths": (16,), "head_widths": (8,)}
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 60, "max_drop_fraction": 0.5, "threads": 1,

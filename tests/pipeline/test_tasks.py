@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_friedman1
 
-from pipeline.data import load_dataset
+from pipeline.data.dataset import load_dataset
+from pipeline.data.split import stratified_indices
 from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
-from pipeline.split import stratified_indices
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.data.validation import DataError
 from pipeline.transform import apply_selection, transform_file
-from pipeline.validation import DataError
 
 
 @pytest.fixture

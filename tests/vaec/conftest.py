@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.split import stratified_indices
+from pipeline.data.split import stratified_indices
 from vaec.config import VAECConfig
 
 

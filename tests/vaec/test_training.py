@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.split import stratified_indices
+from pipeline.data.split import stratified_indices
 from vaec.classifier import VAEC
 from vaec.config import VAECConfig
 from vaec.history import history_columns

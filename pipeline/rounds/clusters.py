@@ -6,7 +6,7 @@ that asks each channel alone drops it. Held at its mean *together with* its twin
 what the signal is worth. Two correlated channels that say nothing of the target cost nothing
 alone or together. So a round measures every channel's importance twice: alone, and ablated
 together with its cluster of correlated partners (tested against shadow clusters built the same
-way, see :mod:`pipeline.shadows`).
+way, see :mod:`pipeline.rounds.shadows`).
 
 A cluster is a set of channels whose absolute Pearson correlations on the training rows are all
 at least ``threshold`` (complete linkage, cut at ``1 - threshold``). Clusters hold at most

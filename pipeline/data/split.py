@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 if TYPE_CHECKING:
-    from pipeline.data import Dataset
+    from pipeline.data.dataset import Dataset
 
 
 @dataclass
@@ -205,7 +205,7 @@ def split_rows(
 def split_dataset(
     dataset: Dataset, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0
 ) -> SplitData:
-    """:func:`split_and_scale` of a loaded :class:`pipeline.data.Dataset`."""
+    """:func:`split_and_scale` of a loaded :class:`pipeline.data.dataset.Dataset`."""
     return split_and_scale(
         dataset.X, dataset.y, list(dataset.feature_names),
         val_size=val_size, test_size=test_size, seed=seed, target=dataset.target,

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
-from pipeline.tables import TABLE_SUFFIXES, read_table
-from pipeline.task import resolve_task
-from pipeline.validation import DataError, validate_frame
+from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
+from pipeline.data.tables import TABLE_SUFFIXES, read_table
+from pipeline.data.task import resolve_task
+from pipeline.data.validation import DataError, validate_frame
 
 # Rows hashed at a time: the values of a tall table are hashed without a second copy of it.
 HASH_CHUNK_ROWS = 65_536
@@ -62,7 +62,7 @@ class Dataset:
     label_names : dict or None
         Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
     task : str
-        ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.task`).
+        ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.data.task`).
     """
 
     name: str
@@ -166,11 +166,11 @@ def load_dataset(
     target : str or None
         Target column (built-ins use ``target``); without one the task is unsupervised.
     madelon_options : dict or None
-        Arguments of :func:`pipeline.madelon.make_madelon`.
+        Arguments of :func:`pipeline.data.madelon.make_madelon`.
     val_size, test_size : float
         The split the data must support (every class needs a row in every part).
     task : str
-        ``auto`` (decided from the target, see :mod:`pipeline.task`), ``classification``,
+        ``auto`` (decided from the target, see :mod:`pipeline.data.task`), ``classification``,
         ``regression`` or ``unsupervised``.
     """
     global _last_file

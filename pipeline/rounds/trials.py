@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.clusters import correlation_clusters
-from pipeline.guard import guard_rows
+from pipeline.data.split import SplitData
 from pipeline.pruning_config import PruningConfig
-from pipeline.scoring import ablation_channel_scores, channel_r2, row_losses
-from pipeline.shadows import ShadowClusters, Shadows, make_cluster_shadows, make_shadows, n_shadows
-from pipeline.split import SplitData
-from pipeline.stand_in import second_moments
+from pipeline.rounds.clusters import correlation_clusters
+from pipeline.rounds.guard import guard_rows
+from pipeline.rounds.scores import ablation_channel_scores, channel_r2, row_losses
+from pipeline.rounds.shadows import ShadowClusters, Shadows, make_cluster_shadows, make_shadows, n_shadows
+from pipeline.rounds.stand_in import second_moments
 from vaec import VAEC
 from vaec.tasks import score_names
 
@@ -53,7 +53,7 @@ class TrialScores:
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
     clusters : list of list of str
-        The clusters of two or more correlated channels (see :mod:`pipeline.clusters`); every
+        The clusters of two or more correlated channels (see :mod:`pipeline.rounds.clusters`); every
         other channel is a cluster of its own.
     cluster_importance : ndarray of shape (n_trials, n_clusters) or None
         Importance of every cluster of ``clusters``: the rise of the head's loss when all its
@@ -71,10 +71,10 @@ class TrialScores:
     moments_train, moments_val : ndarray of shape (columns, columns) or None
         Second moments of the standardised channels and shadows (in that order) on the
         training and on the validation rows: what a stand-in's R² from the relevant channels
-        is computed from (:mod:`pipeline.stand_in`).
+        is computed from (:mod:`pipeline.rounds.stand_in`).
     val_row_loss : ndarray of shape (n_trials, rows) or None
         The head's loss on every validation row the accuracy guard compares (see
-        :mod:`pipeline.guard`), sampling off; ``None`` without a target.
+        :mod:`pipeline.rounds.guard`), sampling off; ``None`` without a target.
     seconds : float
         Wall-clock seconds of the training and scoring.
     task : str

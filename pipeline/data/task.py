@@ -19,7 +19,7 @@ def resolve_task(task: str, y: Any | None, target: str | None = None) -> str:
     import numpy as np
     import pandas as pd
 
-    from pipeline.validation import DataError
+    from pipeline.data.validation import DataError
 
     if task not in TASK_CHOICES:
         raise DataError(f"task must be one of {', '.join(TASK_CHOICES)}; got {task!r}")

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.guard import guard_test
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
-from pipeline.rounds import STOP_ACCURACY_GUARD, PruningRound, decide_round, restorable
-from pipeline.split import SplitData
-from pipeline.trials import TrialScores, train_trials
+from pipeline.rounds.fate import STOP_ACCURACY_GUARD, PruningRound, decide_round, restorable
+from pipeline.rounds.guard import guard_test
+from pipeline.rounds.trials import TrialScores, train_trials
 
 
 class PruningRun:

@@ -22,7 +22,7 @@ def builtin_frame(
     import pandas as pd
     from sklearn import datasets as sk_datasets
 
-    from pipeline.madelon import make_madelon
+    from pipeline.data.madelon import make_madelon
 
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(BUILTIN_DATASETS)}, got {name!r}")

@@ -6,7 +6,7 @@ accuracy or F1 by 1-2 points, so a fall in F1 says more about which rows a trial
 right than about the channels. The guard compares the rounds row by row instead: every round
 records the head's loss on each validation row (the Brier score of the class probabilities, or
 the squared error of the standardised target; sampling off, mean over the trials, see
-:func:`pipeline.scoring.row_losses`), and a round fails the guard when its rows' losses are
+:func:`pipeline.rounds.scores.row_losses`), and a round fails the guard when its rows' losses are
 larger than the best round's in a paired one-sided t test at ``guard_level`` **and** the total
 rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one row's worth: a row moved from certain
 to a coin flip, a Brier score of 0.5; for regression, one standard deviation of the target). A

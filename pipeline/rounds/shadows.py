@@ -4,7 +4,7 @@ A shadow keeps the marginal distribution of its source channel but, permuted acr
 independently of everything else, shares nothing with the other channels or the target. The
 scores shadows get from the same models (reconstruction R², importance to the head) are what a
 channel with no structure and no relevance scores, so a real channel is judged against them
-(Boruta's idea, applied to both scores; see :mod:`pipeline.shadow_test`).
+(Boruta's idea, applied to both scores; see :mod:`pipeline.rounds.significance`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.validation import DataError
+from pipeline.data.validation import DataError
 from vaec.atomic_files import atomic_write
 
 CSV_SUFFIXES = (".csv",)

@@ -8,7 +8,7 @@ Two rules (``PruningConfig.criterion``):
   - **importance to the head**, alone: the rise of the head's loss when the channel is held at
     its mean. A channel whose importance beats the shadows' is **relevant**.
   - **importance with its partners**: channels correlated with each other (a cluster, see
-    :mod:`pipeline.clusters`) are also held at their means together, and the cluster's loss
+    :mod:`pipeline.rounds.clusters`) are also held at their means together, and the cluster's loss
     rise is tested against *shadow clusters* - real clusters with their rows permuted
     together, so they are as correlated inside as the real ones and as empty of the target. A
     channel whose cluster beats them, but which is not relevant alone, is **redundant**: a
@@ -29,7 +29,7 @@ Two rules (``PruningConfig.criterion``):
 
 Either way, with ``n_features_to_select`` the passing channels are dropped too, worst first, at
 most ``step`` of them per round, until that many are left; never fewer than ``min_features``;
-and the accuracy guard (:mod:`pipeline.guard`) ends the loop when the validation rows predict
+and the accuracy guard (:mod:`pipeline.rounds.guard`) ends the loop when the validation rows predict
 measurably worse than in the best round, after uncertain drops.
 """
 
@@ -41,18 +41,18 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.guard import guard_test
 from pipeline.pruning_config import PruningConfig
-from pipeline.shadow_test import (
+from pipeline.rounds.guard import guard_test
+from pipeline.rounds.shadows import CLUSTER_SIZE_BINS, size_bin
+from pipeline.rounds.significance import (
     REJECT_T,
     ScoreTest,
     passing_p,
     passing_t,
     test_against_shadows,
 )
-from pipeline.shadows import CLUSTER_SIZE_BINS, size_bin
-from pipeline.stand_in import named_partners, stand_in_r2
-from pipeline.trials import TrialScores
+from pipeline.rounds.stand_in import named_partners, stand_in_r2
+from pipeline.rounds.trials import TrialScores
 
 STOP_ALL_PASS = "all_pass"
 STOP_MIN_FEATURES = "min_features"
@@ -119,14 +119,14 @@ class PruningRound:
         scale) and the cluster's importance (mean over trials).
     stand_in_r2 : dict of str to float
         For every channel not relevant alone: its R² on the validation rows from the relevant
-        channels (:mod:`pipeline.stand_in`).
+        channels (:mod:`pipeline.rounds.stand_in`).
     stands_for : dict of str to list of str
         For every channel that passed as a stand-in: the relevant channels it copies most.
     val_row_loss : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
         without a target).
     guard : dict or None
-        The guard's test against the best earlier round (:class:`pipeline.guard.GuardTest`
+        The guard's test against the best earlier round (:class:`pipeline.rounds.guard.GuardTest`
         fields), when it was run.
     evidence : dict of str to float
         What ranks the channels, larger is better: the larger of its own and its cluster's
@@ -258,7 +258,7 @@ def _cluster_tests(
 def _stand_in_tests(
     scores: TrialScores, relevant: np.ndarray, fdr: float, threshold: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[str]], dict[str, Any]]:
-    """Which channels stand in for the relevant ones (see :mod:`pipeline.stand_in`): their R²
+    """Which channels stand in for the relevant ones (see :mod:`pipeline.rounds.stand_in`): their R²
     from the relevant channels tested against the shadows' (Benjamini-Hochberg at ``fdr`` over
     the channels not relevant alone) and at least ``threshold²``.
 
@@ -401,7 +401,7 @@ def decide_round(
     """Turn a round's trial scores into its record: what to drop, or why to stop.
 
     In order: the accuracy guard (the validation rows predict worse than in ``best``, the best
-    earlier round, see :mod:`pipeline.guard`, when the previous round dropped channels that
+    earlier round, see :mod:`pipeline.rounds.guard`, when the previous round dropped channels that
     may come back: they do and the loop ends; never without a target, where channels dropped
     change what is reconstructed); then the rule's
     fates (see the module docstring). Rejected channels all go; uncertain ones (then, with

@@ -25,16 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.data import Dataset
+from pipeline.data.dataset import Dataset
+from pipeline.data.split import split_dataset, split_rows, strata, stratified_indices
+from pipeline.data.validation import DataError
 from pipeline.final_model import fit_final_model
 from pipeline.progress import NoProgress, Progress
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
 from pipeline.selection import FitFinal, check_count, select_on_split
-from pipeline.split import split_dataset, split_rows, strata, stratified_indices
 from pipeline.stability import check_resamplable, resample_seed, resample_split
 from pipeline.stability_result import ResampleSelection, StabilityResult
-from pipeline.validation import DataError
 
 
 @dataclass(frozen=True)
