@@ -50,7 +50,7 @@ of the relevant channels including the copies, recall of the driving channels al
 count and mean seconds (the fit alone).
 
     python benchmarks/fdr.py [--shapes a,b] [--seeds 8] [--methods vaec,boruta] [--out fdr]
-        [--timeout SECONDS]
+        [--timeout SECONDS] [--note TEXT]
 
 Writes benchmarks/results/<out>.json and .md (default ``fdr``).
 """
@@ -432,11 +432,17 @@ def to_markdown(payload: dict[str, Any]) -> str:
     """The report: the run's provenance, then one table per shape."""
     meta = payload["meta"]
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
-    lines = [
-        f"# {meta['title']}", "",
+    lines = [f"# {meta['title']}", ""]
+    if meta.get("note"):
+        lines += [meta["note"], ""]
+    load = meta.get("load_average_at_end")
+    lines += [
         f"Selector at commit {meta['selector_commit']} (benchmarks at {meta['head_commit']}). "
         f"{meta['machine']}; {meta['threads']}; {versions}; {meta['date']}; "
-        f"whole run {meta['total_seconds'] / 60:.1f} min.",
+        f"whole run {meta['total_seconds'] / 60:.1f} min"
+        + (f" (1-minute load average {meta['load_average_at_start']:.1f} at the start, {load:.1f} at "
+           "the end: the selections are fixed by the seeds, the seconds depend on the load)"
+           if load is not None else "") + ".",
         f"Scope: {meta['scope']}", "",
         f"`python benchmarks/fdr.py{meta['arguments']}`. FDP: nulls kept / kept (0 when nothing "
         "is kept), mean ± standard error over the seeds; `any null`: share of the tables where at "
@@ -471,6 +477,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="fdr", help="file stem under benchmarks/results/ (fdr)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds one fit may take ({DEFAULT_TIMEOUT:.0f})")
+    parser.add_argument("--note", help="a line for the report's header (e.g. which selector rule ran)")
     return parser.parse_args(argv)
 
 
@@ -510,7 +517,7 @@ def main(argv: list[str] | None = None) -> None:
         "versions": provenance.versions("torch", "numpy", "scikit-learn", "knockpy", "hidimstat",
                                         "Boruta"),
         "date": time.strftime("%Y-%m-%d"), "seeds": seeds, "fdr": FDR, "arguments": arguments,
-        "load_average_at_start": load,
+        "load_average_at_start": load, "load_average_at_end": os.getloadavg()[0], "note": args.note,
         "total_seconds": round(time.perf_counter() - start, 1),
     }
     payload = {"meta": meta, "shapes": results}
