@@ -418,7 +418,7 @@ def _layout_text(layouts: list[dict[str, Any]]) -> str:
     share = np.mean([lay["class_1_share"] for lay in layouts])
     return (f"{first['rows']} rows, {_span(columns)} columns: {first['relevant']} relevant, "
             f"{_span(copies)} copies, {first['null']} nulls of which {first['correlated_null']} "
-            f"correlated (group sizes per seed: {groups}); class 1 share {share:.2f}; "
+            f"correlated (correlated group sizes over the seeds: {groups}); class 1 share {share:.2f}; "
             f"{len(layouts)} seeds.")
 
 
