@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.rounds.fate import PruningRound
+from pipeline.rounds.record import PruningRound
 from pipeline.stability_result import ResampleSelection
 from vaec.atomic_files import atomic_write_text
 

@@ -44,8 +44,8 @@ from pipeline.report.runs import previous_selection, resume_key, run_fingerprint
 from pipeline.report.writer import write_report
 from pipeline.resampling import Resample, run_stability_selection, select_resample
 from pipeline.result import PruningResult
-from pipeline.rounds.fate import PruningRound
 from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.record import PruningRound
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.selection import run_selection
 from pipeline.stability_result import ResampleSelection

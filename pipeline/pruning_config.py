@@ -158,7 +158,7 @@ class PruningConfig:
         doc="Accuracy guard: every round records the head's loss on each validation row; when "
         "a round's losses are larger than the best earlier round's in a paired one-sided t "
         "test at this level, and by at least five rows' worth in all (see "
-        ":mod:`pipeline.rounds.guard`), the loop stops and the previous round's doubtful drops come "
+        ":mod:`pipeline.rounds.fate`), the loop stops and the previous round's doubtful drops come "
         "back. ``None`` switches it off. A difference of a few rows never fires it, however "
         "small the validation split.")
     latent_dim: int = setting(4, "width of the models' latent neck", low=1, metavar="N")

@@ -11,7 +11,7 @@ import pandas as pd
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds.fate import PruningRound
+from pipeline.rounds.record import PruningRound
 from pipeline.stability import reaches_cut
 from pipeline.stability_result import STOP_STABILITY, StabilityResult
 

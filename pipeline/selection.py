@@ -19,8 +19,8 @@ from pipeline.progress import NoProgress, Progress
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.round_table import round_rows
 from pipeline.result import PruningResult
-from pipeline.rounds.fate import PruningRound
 from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.record import PruningRound
 from pipeline.rounds.trials import TrialScores
 
 # train_round(run, channels) trains the next round's trials on the kept channels (channels None)

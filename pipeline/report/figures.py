@@ -18,7 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from pipeline.report.round_table import SCORE_LABELS
-from pipeline.rounds.fate import PASSING, REJECTED, PruningRound
+from pipeline.rounds.record import PASSING, REJECTED, PruningRound
 from pipeline.stability import reaches_cut
 
 # wider tables show their best and worst channels, half each

@@ -18,8 +18,8 @@ from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
-from pipeline.rounds.fate import STOP_ACCURACY_GUARD, PruningRound, decide_round, restorable
-from pipeline.rounds.guard import guard_test
+from pipeline.rounds.fate import decide_round, guard_test
+from pipeline.rounds.record import STOP_ACCURACY_GUARD, PruningRound, restorable
 from pipeline.rounds.trials import TrialScores, train_trials
 
 

@@ -11,11 +11,15 @@ import numpy as np
 
 from pipeline.data.split import SplitData
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds.clusters import correlation_clusters
-from pipeline.rounds.guard import guard_rows
-from pipeline.rounds.scores import ablation_channel_scores, channel_r2, row_losses
-from pipeline.rounds.shadows import ShadowClusters, Shadows, make_cluster_shadows, make_shadows, n_shadows
-from pipeline.rounds.stand_in import second_moments
+from pipeline.rounds.scores import ablation_channel_scores, channel_r2, row_losses, second_moments
+from pipeline.rounds.shadows import (
+    ShadowClusters,
+    Shadows,
+    correlation_clusters,
+    make_cluster_shadows,
+    make_shadows,
+    n_shadows,
+)
 from vaec import VAEC
 from vaec.tasks import score_names
 
@@ -26,6 +30,18 @@ _SHADOW_SEED, _ROWS_SEED, _CLUSTER_SEED = 17, 29, 43
 # of the scoring pass), never fewer than MIN_SCORING_ROWS.
 SCORING_BUDGET = 1_000_000
 MIN_SCORING_ROWS, MAX_SCORING_ROWS = 500, 4000
+
+
+# Validation rows the accuracy guard compares (a fixed seeded subset of a larger split: the same rows in
+# every round).
+GUARD_ROWS = 5000
+
+
+def guard_rows(n_val: int, seed: int) -> np.ndarray | None:
+    """The validation rows the guard compares (``None``: all of them)."""
+    if n_val <= GUARD_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_val, GUARD_ROWS, replace=False))
 
 
 @dataclass
@@ -53,7 +69,7 @@ class TrialScores:
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
     clusters : list of list of str
-        The clusters of two or more correlated channels (see :mod:`pipeline.rounds.clusters`); every
+        The clusters of two or more correlated channels (see :mod:`pipeline.rounds.shadows`); every
         other channel is a cluster of its own.
     cluster_importance : ndarray of shape (n_trials, n_clusters) or None
         Importance of every cluster of ``clusters``: the rise of the head's loss when all its
@@ -71,10 +87,10 @@ class TrialScores:
     moments_train, moments_val : ndarray of shape (columns, columns) or None
         Second moments of the standardised channels and shadows (in that order) on the
         training and on the validation rows: what a stand-in's R² from the relevant channels
-        is computed from (:mod:`pipeline.rounds.stand_in`).
+        is computed from (:mod:`pipeline.rounds.relevance`).
     val_row_loss : ndarray of shape (n_trials, rows) or None
         The head's loss on every validation row the accuracy guard compares (see
-        :mod:`pipeline.rounds.guard`), sampling off; ``None`` without a target.
+        :mod:`pipeline.rounds.fate`), sampling off; ``None`` without a target.
     seconds : float
         Wall-clock seconds of the training and scoring.
     task : str

@@ -19,7 +19,7 @@ from flows.checkpoint import (
 from pipeline.data.dataset import load_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.runs import resume_key, run_fingerprint
-from pipeline.rounds.fate import PruningRound
+from pipeline.rounds.record import PruningRound
 from pipeline.stability_result import ResampleSelection
 
 from .conftest import structured_table

@@ -20,7 +20,7 @@ from rich.console import Console
 from flows.cli import main
 from flows.progress import RoundProgress
 from pipeline.report.round_table import round_rows
-from pipeline.rounds.fate import PruningRound
+from pipeline.rounds.record import PruningRound
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
 RUN_OPTIONS = ["--n-trials", "2", "--epochs", "60", "--latent-dim", "2", "--max-drop-fraction", "0.5",

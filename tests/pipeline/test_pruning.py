@@ -7,13 +7,8 @@ import pytest
 
 from pipeline.data.split import split_and_scale
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds.fate import (
-    STOP_ACCURACY_GUARD,
-    STOP_ALL_PASS,
-    STOP_MIN_FEATURES,
-    STOP_N_FEATURES,
-)
 from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
 from pipeline.rounds.trials import TrialScores
 
 STRUCTURED = [f"s{i}" for i in range(6)]

@@ -7,13 +7,13 @@ import pytest
 
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import ranking_from_rounds
-from pipeline.rounds.fate import (
+from pipeline.rounds.fate import decide_round
+from pipeline.rounds.record import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
     STOP_MIN_FEATURES,
     STOP_N_FEATURES,
     PruningRound,
-    decide_round,
 )
 from pipeline.rounds.trials import TrialScores
 from vaec import ConfigError

@@ -1,0 +1,180 @@
+"""A pruning round as a record: what its trials saw and what it decided.
+
+The fates a round gives (``relevant``, ``redundant``, ``reconstructable``, ``rejected``,
+``uncertain``; ``passes`` / ``below threshold`` under the reconstruction rule) and why a loop
+stops are named here, once; :mod:`pipeline.rounds.relevance` decides them and
+:mod:`pipeline.rounds.fate` turns them into drops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+STOP_ALL_PASS = "all_pass"
+STOP_MIN_FEATURES = "min_features"
+STOP_N_FEATURES = "n_features_to_select"
+STOP_ACCURACY_GUARD = "accuracy_guard"
+STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD)
+
+# with a target: relevant alone, or with the partners of its cluster (a redundant copy); without
+# a target: reconstructable from the other channels
+RELEVANT, REDUNDANT, RECONSTRUCTABLE = "relevant", "redundant", "reconstructable"
+REJECTED, UNCERTAIN = "rejected", "uncertain"
+PASSES, BELOW = "passes", "below threshold"  # the reconstruction rule's two fates
+PASSING = (RELEVANT, REDUNDANT, RECONSTRUCTABLE, PASSES)
+
+# at or under this t a channel does no better than the average shadow
+REJECT_T = 0.0
+
+
+@dataclass
+class PruningRound:
+    """What one round saw and decided.
+
+    Attributes
+    ----------
+    index : int
+        Round number, from 1.
+    kept : list of str
+        Channels the round's trials were trained on.
+    score_mean, score_std : dict of str to float
+        Validation reconstruction R² per channel: mean and standard deviation over trials.
+    dropped : list of str
+        Channels this round removed, worst first.
+    val_score : float
+        The validation score the accuracy guard watches (F1; R² for regression; the
+        reconstruction's R² without a target), sampling off, best epoch, mean over trials.
+    val_score_std : float
+        Its standard deviation over trials.
+    val_metrics : dict of str to float
+        Both of the task's validation scores, mean over trials (``accuracy`` and ``f1``;
+        ``r2`` and ``mae``; ``reconstruction_r2`` and ``reconstruction_mae``).
+    seconds : float
+        Wall-clock seconds of the round.
+    stop_reason : str or None
+        Set on the last round: one of :data:`STOP_REASONS`.
+    importance_mean, importance_std, shared_mean, shared_std : dict of str to float
+        Importance to the head and shared R² per channel (the relevance rule).
+    t_importance, t_shared : dict of str to float
+        Their prediction-interval t against the shadows (importance on its effect scale, the
+        signed square root, see :func:`effect_scale`).
+    clusters : list of list of str
+        The clusters of correlated channels the round ablated together (clusters of one
+        channel are left out).
+    t_cluster, cluster_importance_mean : dict of str to float
+        For every channel of a cluster: its cluster's t against the shadow clusters (effect
+        scale) and the cluster's importance (mean over trials).
+    stand_in_r2 : dict of str to float
+        For every channel not relevant alone: its R² on the validation rows from the relevant
+        channels (:mod:`pipeline.rounds.relevance`).
+    stands_for : dict of str to list of str
+        For every channel that passed as a stand-in: the relevant channels it copies most.
+    val_row_loss : list of float
+        The head's loss on every validation row the guard compares, mean over trials (empty
+        without a target).
+    guard : dict or None
+        The guard's test against the best earlier round (:class:`pipeline.rounds.fate.GuardTest`
+        fields), when it was run.
+    evidence : dict of str to float
+        What ranks the channels, larger is better: the larger of its own and its cluster's
+        importance t (without a target, its shared R²'s t); with
+        ``n_features_to_select`` the lower bound of the importance (mean minus two standard
+        errors over the rows: a budget of k goes to the channels the head surely needs
+        most); under the reconstruction rule, the R².
+    decision : dict of str to str
+        Every channel's fate: ``relevant``, ``redundant`` (relevant with its cluster only),
+        ``reconstructable`` (without a target), ``rejected`` or ``uncertain`` (``passes`` /
+        ``below threshold`` under the reconstruction rule).
+    rejected : list of str
+        Channels dropped because they were confidently under the shadows (alone and with their
+        cluster).
+    spared : list of str
+        Channels that did not pass but stayed (the drop cap or the floor kept them).
+    shadow : dict
+        Per score, the null from the shadows: ``mean``, ``std``, ``n`` (shadows), ``pass_t``
+        and ``reject_t`` (the bars), and ``values`` (every shadow's mean);
+        ``cluster_importance`` holds one such summary per size bin of the shadow clusters
+        (with its ``sizes``).
+    trial_scores : dict
+        Per score (``r2``, ``importance``, ``shared_r2``), every channel's value in each trial.
+    """
+
+    index: int
+    kept: list[str]
+    score_mean: dict[str, float]
+    score_std: dict[str, float]
+    dropped: list[str]
+    val_score: float
+    val_score_std: float
+    val_metrics: dict[str, float]
+    seconds: float
+    stop_reason: str | None = None
+    importance_mean: dict[str, float] = field(default_factory=dict)
+    importance_std: dict[str, float] = field(default_factory=dict)
+    shared_mean: dict[str, float] = field(default_factory=dict)
+    shared_std: dict[str, float] = field(default_factory=dict)
+    t_importance: dict[str, float] = field(default_factory=dict)
+    t_shared: dict[str, float] = field(default_factory=dict)
+    evidence: dict[str, float] = field(default_factory=dict)
+    decision: dict[str, str] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+    spared: list[str] = field(default_factory=list)
+    shadow: dict[str, Any] = field(default_factory=dict)
+    trial_scores: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    clusters: list[list[str]] = field(default_factory=list)
+    t_cluster: dict[str, float] = field(default_factory=dict)
+    cluster_importance_mean: dict[str, float] = field(default_factory=dict)
+    val_row_loss: list[float] = field(default_factory=list)
+    guard: dict[str, Any] | None = None
+    stand_in_r2: dict[str, float] = field(default_factory=dict)
+    stands_for: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def mean_row_loss(self) -> float | None:
+        """Mean validation loss per row (what picks the best round for the guard)."""
+        return float(np.mean(self.val_row_loss)) if self.val_row_loss else None
+
+    def partners(self, channel: str) -> list[str]:
+        """The other channels of ``channel``'s cluster (none for a channel alone)."""
+        cluster = next((c for c in self.clusters if channel in c), [channel])
+        return [c for c in cluster if c != channel]
+
+    def stands_in_for(self, channel: str) -> list[str]:
+        """For a redundant channel, the relevant channels it copies: those that reconstruct it
+        most, or the partners of its cluster that are relevant alone."""
+        if channel in self.stands_for:
+            return list(self.stands_for[channel])
+        return [c for c in self.partners(channel) if self.decision.get(c) == RELEVANT]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PruningRound:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+    @property
+    def score_name(self) -> str:
+        """Name of :attr:`val_score` among :attr:`val_metrics`."""
+        return next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), "f1")
+
+    def ranked(self) -> list[str]:
+        """The channels best first: by evidence, ties by name."""
+        score = self.evidence or self.score_mean
+        return sorted(self.kept, key=lambda c: (-score[c], c))
+
+
+def restorable(previous: PruningRound | None) -> list[str]:
+    """What the accuracy guard may bring back: the previous round's drops that were neither
+    rejected nor under the shadows' average (a fall in accuracy after dropping only noise is
+    validation noise)."""
+    if previous is None:
+        return []
+    rejected = set(previous.rejected)
+    return [c for c in previous.dropped
+            if c not in rejected and previous.evidence.get(c, 1.0) > REJECT_T]

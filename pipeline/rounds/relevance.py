@@ -1,0 +1,277 @@
+"""The relevance rule: every channel's importance alone, with its cluster, and as a stand-in.
+
+See :mod:`pipeline.rounds.fate` for the rule in words. Three tests per round, all against the
+shadows (:func:`pipeline.rounds.scores.test_against_shadows`):
+
+* **alone**: the rise of the head's loss when the channel is held at its mean, on the effect
+  scale (the signed square root: a loss rise is quadratic in an effect, and a chance
+  correlation in a shadow would count twice);
+* **with its cluster**: the cluster of correlated channels (:mod:`pipeline.rounds.shadows`)
+  held at its means together, against shadow clusters of the same size bin;
+* **as a stand-in**: a channel made of relevant ones (a noisy copy of one, or a mixture of
+  several, as ``make_classification``'s redundant columns are) tells the head nothing they do
+  not, so held at its mean alone it costs nothing; it stands in for them when the relevant
+  channels reconstruct it - its out-of-sample R² from them (a ridge regression fitted on the
+  training rows, scored on the validation rows, from the rows' second moments) beats the
+  shadows' (which nothing reconstructs) and reaches ``cluster_threshold²``. A correlated
+  channel that says nothing of the target is reconstructed by its partners, not by the
+  relevant channels, and is no stand-in.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from pipeline.pruning_config import PruningConfig
+from pipeline.rounds.record import (
+    BELOW,
+    PASSES,
+    RECONSTRUCTABLE,
+    REDUNDANT,
+    REJECT_T,
+    REJECTED,
+    RELEVANT,
+    UNCERTAIN,
+    PruningRound,
+)
+from pipeline.rounds.scores import ScoreTest, passing_p, passing_t, test_against_shadows
+from pipeline.rounds.shadows import CLUSTER_SIZE_BINS, size_bin
+from pipeline.rounds.trials import TrialScores
+
+# Smallest spread of the shadows' scores: importance on its effect scale (the square root of
+# nats per row), R² in its own unit.
+EFFECT_FLOOR, R2_FLOOR = 1e-2, 1e-3
+# How many standard errors under its importance a channel is ranked with a budget of k.
+LOWER_BOUND_Z = 2.0
+# Ridge penalty relative to the mean variance of the predictors: enough to keep the solve
+# stable with many correlated relevant channels, small against their signal.
+RIDGE = 1e-3
+# The partners a stand-in is said to copy: those of its regression coefficients (in units of the
+# predictors' spread) at least this share of the largest, at most MAX_NAMED of them.
+NAMED_SHARE, MAX_NAMED = 0.3, 3
+
+
+class StandIns(NamedTuple):
+    """The out-of-sample R² of columns from a set of predictor columns.
+
+    Attributes
+    ----------
+    r2 : ndarray of shape (targets,)
+        R² on the validation rows of every target column from the predictors (1 is perfect, 0
+        no better than its mean; a target that is itself a predictor scores NaN).
+    weights : ndarray of shape (targets, predictors)
+        The ridge coefficients.
+    """
+
+    r2: np.ndarray
+    weights: np.ndarray
+
+
+def stand_in_r2(
+    train: np.ndarray, val: np.ndarray, predictors: np.ndarray, targets: np.ndarray
+) -> StandIns:
+    """R² of every ``targets`` column from the ``predictors`` columns.
+
+    Parameters
+    ----------
+    train, val : ndarray of shape (columns, columns)
+        :func:`pipeline.rounds.scores.second_moments` of the training and of the validation rows (standardised with
+        the training rows' scaler).
+    predictors, targets : ndarray of int
+        Column positions.
+    """
+    predictors, targets = np.asarray(predictors, dtype=int), np.asarray(targets, dtype=int)
+    if len(predictors) == 0:
+        return StandIns(np.zeros(len(targets)), np.zeros((len(targets), 0)))
+    gram = train[np.ix_(predictors, predictors)]
+    penalty = RIDGE * max(float(np.trace(gram)) / len(predictors), 1e-12)
+    weights = np.linalg.solve(gram + penalty * np.eye(len(predictors)),
+                              train[np.ix_(predictors, targets)]).T  # (targets, predictors)
+    cross = val[np.ix_(targets, predictors)]
+    explained = (weights * cross).sum(axis=1)
+    fitted = np.einsum("tp,pq,tq->t", weights, val[np.ix_(predictors, predictors)], weights)
+    own = val[targets, targets]
+    mse = own - 2.0 * explained + fitted
+    # the validation variance about the training mean (0 on standardised data)
+    r2 = np.where(own > 1e-12, 1.0 - mse / np.where(own > 1e-12, own, 1.0), 0.0)
+    r2 = np.where(np.isin(targets, predictors), np.nan, r2)
+    return StandIns(r2, weights)
+
+
+def named_partners(weights: np.ndarray, names: list[str]) -> list[str]:
+    """The predictors a stand-in copies most (by the size of their coefficients)."""
+    size = np.abs(np.asarray(weights, dtype=np.float64))
+    if size.size == 0 or size.max() <= 0:
+        return []
+    order = np.argsort(-size, kind="stable")
+    return [names[i] for i in order[:MAX_NAMED] if size[i] >= NAMED_SHARE * size.max()]
+
+
+def effect_scale(importance: np.ndarray) -> np.ndarray:
+    """Signed square root of a loss rise: the scale of the channel's effect, where the shadows'
+    scores are close enough to normal for the t test."""
+    return np.sign(importance) * np.sqrt(np.abs(importance))
+
+
+def per_channel(channels: list[str], values: np.ndarray) -> dict[str, float]:
+    return {c: float(v) for c, v in zip(channels, values, strict=True)}
+
+
+def per_trial(channels: list[str], values: np.ndarray) -> dict[str, list[float]]:
+    return {c: [float(v) for v in values[:, i]] for i, c in enumerate(channels)}
+
+
+def _shadow_summary(test: ScoreTest, pass_t: float, reject_t: float) -> dict[str, Any]:
+    return {"mean": test.shadow_mean, "std": test.shadow_std, "n": test.n_shadows,
+            "pass_t": pass_t, "reject_t": reject_t,
+            "values": [float(v) for v in test.shadow_means]}
+
+def _cluster_tests(
+    scores: TrialScores,
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Every cluster's importance (ablated whole, on the effect scale) tested against the shadow
+    clusters of its size bin: ``(t, p, per-bin shadow summaries)``, one t and p per cluster."""
+    n_clusters = len(scores.clusters)
+    t, p = np.zeros(n_clusters), np.ones(n_clusters)
+    summaries: list[dict[str, Any]] = []
+    if not n_clusters:
+        return t, p, summaries
+    real_bins = np.array([size_bin(len(c)) for c in scores.clusters])
+    shadow_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes])
+    for b in np.unique(real_bins):
+        test = test_against_shadows(
+            effect_scale(scores.cluster_importance[:, real_bins == b]),
+            effect_scale(scores.shadow_cluster_importance[:, shadow_bins == b]), EFFECT_FLOOR)
+        t[real_bins == b], p[real_bins == b] = test.t, test.p
+        low, high = CLUSTER_SIZE_BINS[b]
+        summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
+    return t, p, summaries
+
+
+def _stand_in_tests(
+    scores: TrialScores, relevant: np.ndarray, fdr: float, threshold: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[str]], dict[str, Any]]:
+    """Which channels stand in for the relevant ones (see :mod:`pipeline.rounds.relevance`): their R²
+    from the relevant channels tested against the shadows' (Benjamini-Hochberg at ``fdr`` over
+    the channels not relevant alone) and at least ``threshold²``.
+
+    Returns ``(passes, r2, t, partners, shadow summary)``; ``r2`` and ``t`` are NaN for the
+    relevant channels, ``partners`` names what each passing channel copies most.
+    """
+    n = len(scores.channels)
+    nan = np.full(n, np.nan)
+    if scores.moments_train is None or threshold is None or not relevant.any() or relevant.all():
+        return np.zeros(n, dtype=bool), nan, nan, {}, {}
+    predictors = np.flatnonzero(relevant)
+    others = np.flatnonzero(~relevant)
+    shadows = np.arange(n, scores.moments_train.shape[0])
+    fitted = stand_in_r2(scores.moments_train, scores.moments_val, predictors,
+                         np.concatenate([others, shadows]))
+    r2, t = nan.copy(), nan.copy()
+    test = test_against_shadows(fitted.r2[None, : len(others)], fitted.r2[None, len(others):],
+                                R2_FLOOR)
+    r2[others], t[others] = test.mean, test.t
+    bar = passing_p(test.p, fdr)
+    passing = (test.p <= bar) & (test.mean >= threshold**2)
+    passes = np.zeros(n, dtype=bool)
+    passes[others[passing]] = True
+    names = [scores.channels[i] for i in predictors]
+    partners = {scores.channels[others[j]]: named_partners(fitted.weights[j], names)
+                for j in np.flatnonzero(passing)}
+    summary = _shadow_summary(test, passing_t(bar, test.n_shadows), REJECT_T)
+    return passes, r2, t, partners, summary
+
+
+def relevance_fates(
+    record: PruningRound, scores: TrialScores, config: PruningConfig
+) -> tuple[list[str], list[str]]:
+    """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels.
+
+    With a target a channel passes on its importance alone (``relevant``) or on its cluster's,
+    ablated whole (``redundant``: it stands in for its partners); reconstruction never keeps a
+    channel. Without a target its shared R² decides (``reconstructable``).
+    """
+    channels = scores.channels
+    # importance is a loss rise, quadratic in a channel's effect: its null has a long right tail
+    # (a chance correlation counts twice); the test runs on the effect's scale
+    importance = test_against_shadows(
+        effect_scale(scores.importance), effect_scale(scores.shadow_importance), EFFECT_FLOOR
+    )
+    shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
+    cluster_t, cluster_p, cluster_shadows = _cluster_tests(scores)
+    supervised = scores.task != "unsupervised"
+    # one family: every channel's own test and every cluster's (without a target, shared R²)
+    p_bar = passing_p(np.concatenate([importance.p, cluster_p]) if supervised else shared.p,
+                      config.fdr)
+    reject_t = REJECT_T
+    # every channel's cluster test (a channel alone has none: it can only pass on its own)
+    member_t = np.full(len(channels), -np.inf)
+    member_p = np.ones(len(channels))
+    position = {c: i for i, c in enumerate(channels)}
+    for j, members in enumerate(scores.clusters):
+        for c in members:
+            member_t[position[c]], member_p[position[c]] = cluster_t[j], cluster_p[j]
+    # decided on the p-values (the t bar is for people: the band drawn in the report)
+    stand_t, stand_summary = np.full(len(channels), np.nan), {}
+    if supervised:
+        passes_alone = importance.p <= p_bar
+        passes_with = member_p <= p_bar
+        stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
+            scores, passes_alone, config.fdr, config.cluster_threshold)
+        redundant = passes_with | stands_in
+        rejected = ~passes_alone & ~redundant & (importance.t < reject_t) & (member_t < reject_t)
+        fates = np.where(passes_alone, RELEVANT, np.where(
+            redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
+        evidence = np.maximum(importance.t, member_t)
+        evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
+        record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
+                              if not np.isnan(v)}
+        record.stands_for = copies
+    else:
+        reconstructable = shared.p <= p_bar
+        rejected = ~reconstructable & (shared.t < reject_t)
+        fates = np.where(reconstructable, RECONSTRUCTABLE, np.where(rejected, REJECTED, UNCERTAIN))
+        evidence = shared.t
+    if config.n_features_to_select is not None and supervised:
+        # k is a budget: the channels the head surely needs most, by the lower bound of their
+        # importance (a channel away from its mean on a few rows only has a wide one)
+        lower = scores.importance - LOWER_BOUND_Z * scores.importance_se
+        evidence = lower.mean(axis=0)
+    record.importance_mean = per_channel(channels, importance.mean)
+    record.importance_std = per_channel(channels, importance.std)
+    record.shared_mean = per_channel(channels, shared.mean)
+    record.shared_std = per_channel(channels, shared.std)
+    record.t_importance = per_channel(channels, importance.t)
+    record.t_shared = per_channel(channels, shared.t)
+    record.evidence = per_channel(channels, evidence)
+    record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
+    record.clusters = [list(c) for c in scores.clusters]
+    record.t_cluster = {c: float(cluster_t[j]) for j, members in enumerate(scores.clusters)
+                        for c in members}
+    record.cluster_importance_mean = {
+        c: float(scores.cluster_importance[:, j].mean())
+        for j, members in enumerate(scores.clusters) for c in members}
+    pass_t = passing_t(p_bar, importance.n_shadows)
+    record.shadow = {"importance": _shadow_summary(importance, pass_t, reject_t),
+                     "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows),
+                                                  reject_t),
+                     "cluster_importance": cluster_shadows, "stand_in_r2": stand_summary}
+    record.trial_scores.update(importance=per_trial(channels, scores.importance),
+                               shared_r2=per_trial(channels, scores.shared_r2))
+    worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
+    return ([c for c in worst_first if record.decision[c] == REJECTED],
+            [c for c in worst_first if record.decision[c] == UNCERTAIN])
+
+
+def reconstruction_fates(record: PruningRound, config: PruningConfig) -> list[str]:
+    """Fill the reconstruction rule's fields; return the candidates (under the threshold)."""
+    record.evidence = dict(record.score_mean)
+    record.decision = {c: (PASSES if m >= config.threshold else BELOW)
+                       for c, m in record.score_mean.items()}
+    # worst first; ties by name so the order never depends on the column order
+    worst_first = sorted(record.kept, key=lambda c: (record.score_mean[c], c))
+    return [c for c in worst_first if record.decision[c] == BELOW]
+
