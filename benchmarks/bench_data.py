@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn import datasets as sk_datasets
 
-from pipeline.data.madelon import make_madelon
+from pipeline.data.builtin import make_madelon
 
 Truth = dict[str, list[str]]
 Loaded = tuple[pd.DataFrame, np.ndarray, Truth | None]

@@ -433,7 +433,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 # imported (an error cannot come from a module that was never loaded), so --help, --version
 # and argument errors do not pay for importing torch and pandas.
 USAGE_ERRORS = {
-    "pipeline.data.validation": "DataError",
+    "pipeline.data.tables": "DataError",
     "vaec.config": "ConfigError",
     "vaec.persistence": "ModelFileError",
 }

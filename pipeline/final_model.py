@@ -20,8 +20,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from pipeline.data.split import SplitData
-from pipeline.data.tables import require_columns
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError, require_columns
 from pipeline.pruning_config import PruningConfig
 from vaec import VAEC, TrainingResult
 from vaec.atomic_files import atomic_write_text

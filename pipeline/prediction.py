@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.tables import check_output_path, read_table, write_table
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError, check_output_path, read_table, write_table
 from pipeline.final_model import FinalModel, predictions_frame
 
 PREDICTION_PREFIX = "predicted_"

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.data.task import TASK_CHOICES
 from pipeline.settings import (
     CLI,
     FLOW,
@@ -64,6 +63,7 @@ def tall_batch_size(n_rows: int) -> int:
 # set by their own settings or by the data, never through model_options
 OWN_SETTINGS = ("latent_dim", "epochs", "seed", "device", "task", "n_inputs", "n_classes")
 
+TASK_CHOICES = ("auto", "classification", "regression", "unsupervised")
 FINAL_STRATEGIES = ("all_parts", "var_mlp_classifier")
 CRITERIA = ("relevance", "reconstruction")
 SUBSAMPLE, BOOTSTRAP = "subsample", "bootstrap"

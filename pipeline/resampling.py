@@ -27,7 +27,7 @@ import numpy as np
 
 from pipeline.data.dataset import Dataset
 from pipeline.data.split import split_dataset, split_rows, strata, stratified_indices
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.final_model import fit_final_model
 from pipeline.progress import NoProgress, Progress
 from pipeline.pruning_config import PruningConfig

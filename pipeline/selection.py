@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from pipeline.data.dataset import Dataset
 from pipeline.data.split import SplitData, split_dataset
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import NoProgress, Progress
 from pipeline.pruning_config import PruningConfig

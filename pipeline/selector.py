@@ -16,7 +16,7 @@ from pipeline.data.dataset import dataset_from_arrays
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-from pipeline.data.task import resolve_task
+from pipeline.data.dataset import resolve_task
 from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.progress import LineProgress
 from pipeline.pruning_config import PruningConfig

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.stats import norm
 
 from pipeline.data.split import stratified_indices
-from pipeline.data.validation import DataError, minimum_class_size
+from pipeline.data.tables import DataError, minimum_class_size
 from pipeline.pruning_config import RESAMPLES, SUBSAMPLE
 
 # frequencies are shares of B resamples: compare them with the cut up to rounding

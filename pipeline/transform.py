@@ -9,8 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.data.tables import check_output_path, read_table, require_columns, write_table
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError, check_output_path, read_table, require_columns, write_table
 
 
 def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:

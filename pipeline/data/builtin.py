@@ -1,4 +1,5 @@
-"""The data sets that ship with the project: scikit-learn's bundled tables and madelon.
+"""The data sets that ship with the project: scikit-learn's bundled tables and madelon, a
+synthetic set whose relevant columns are known by name.
 
 The names are importable without loading scikit-learn or pandas (the command line checks a
 ``--dataset`` against them before any heavy import).
@@ -22,8 +23,6 @@ def builtin_frame(
     import pandas as pd
     from sklearn import datasets as sk_datasets
 
-    from pipeline.data.madelon import make_madelon
-
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(BUILTIN_DATASETS)}, got {name!r}")
     if name == "madelon":
@@ -39,3 +38,60 @@ def builtin_frame(
     frame = pd.DataFrame(bunch.data, columns=columns)
     frame[BUILTIN_TARGET] = bunch.target
     return frame, None, {i: str(n) for i, n in enumerate(bunch.target_names)}
+
+
+def make_madelon(
+    n_samples: int = 1000,
+    n_informative: int = 5,
+    n_redundant: int = 5,
+    n_noise: int = 40,
+    *,
+    n_classes: int = 2,
+    class_sep: float = 1.0,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Informative, redundant (linear mixtures of the informative) and pure-noise columns.
+
+    Built with :func:`sklearn.datasets.make_classification` (``shuffle=False`` so the kind of
+    every column is known), named ``inf_i``, ``red_i``, ``noise_i``; the column order is then
+    shuffled with the seed so position does not give the truth away. The target column is
+    ``target``.
+
+    Returns
+    -------
+    frame : DataFrame
+        Feature columns and ``target``.
+    truth : dict
+        ``{"informative": [...], "redundant": [...], "noise": [...]}``.
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    for name, value, low in (
+        ("n_samples", n_samples, 10), ("n_informative", n_informative, 1),
+        ("n_redundant", n_redundant, 0), ("n_noise", n_noise, 0), ("n_classes", n_classes, 2),
+    ):
+        if not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    X, y = make_classification(
+        n_samples=n_samples,
+        n_features=n_informative + n_redundant + n_noise,
+        n_informative=n_informative,
+        n_redundant=n_redundant,
+        n_repeated=0,
+        n_classes=n_classes,
+        class_sep=class_sep,
+        shuffle=False,
+        random_state=seed,
+    )
+    truth = {
+        "informative": [f"inf_{i}" for i in range(n_informative)],
+        "redundant": [f"red_{i}" for i in range(n_redundant)],
+        "noise": [f"noise_{i}" for i in range(n_noise)],
+    }
+    names = truth["informative"] + truth["redundant"] + truth["noise"]
+    order = np.random.default_rng(seed).permutation(len(names))
+    frame = pd.DataFrame(X[:, order], columns=[names[i] for i in order])
+    frame["target"] = y
+    return frame, truth

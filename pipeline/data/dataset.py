@@ -1,4 +1,9 @@
-"""Data sources: the built-in sets, CSV/Parquet files, DataFrames and arrays, as a :class:`Dataset`."""
+"""Data sources - the built-in sets, CSV/Parquet files, DataFrames and arrays - as a
+:class:`Dataset`, and which task a target asks for.
+
+``task="auto"`` decides from the target: none -> unsupervised; numbers with a fractional part,
+or more than :data:`MAX_CLASSES` distinct integers -> regression; anything else (strings, bools,
+a few integers) -> classification."""
 
 from __future__ import annotations
 
@@ -15,9 +20,38 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
-from pipeline.data.tables import TABLE_SUFFIXES, read_table
-from pipeline.data.task import resolve_task
-from pipeline.data.validation import DataError, validate_frame
+from pipeline.data.tables import TABLE_SUFFIXES, DataError, read_table, validate_frame
+from pipeline.pruning_config import TASK_CHOICES
+
+# More distinct integer values than this make a numeric target a quantity, not classes.
+MAX_CLASSES = 20
+
+
+def resolve_task(task: str, y: Any | None, target: str | None = None) -> str:
+    """The task ``task`` stands for with this target (``auto`` decided as the module says)."""
+    import numpy as np
+    import pandas as pd
+
+    if task not in TASK_CHOICES:
+        raise DataError(f"task must be one of {', '.join(TASK_CHOICES)}; got {task!r}")
+    if y is None:
+        if task not in ("auto", "unsupervised"):
+            raise DataError(f"task {task!r} needs a target column; none was given")
+        return "unsupervised"
+    if task == "unsupervised":
+        raise DataError(
+            f"task 'unsupervised' takes no target, but target column {target!r} was given")
+    if task != "auto":
+        return task
+    values = pd.Series(np.asarray(y).ravel()).dropna()
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return "classification"
+    numbers = values.to_numpy(dtype=np.float64)
+    fractional = not np.allclose(numbers, np.round(numbers))
+    if fractional or values.nunique() > MAX_CLASSES:
+        return "regression"
+    return "classification"
+
 
 # Rows hashed at a time: the values of a tall table are hashed without a second copy of it.
 HASH_CHUNK_ROWS = 65_536
@@ -62,7 +96,7 @@ class Dataset:
     label_names : dict or None
         Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
     task : str
-        ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.data.task`).
+        ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.data.dataset`).
     """
 
     name: str
@@ -166,11 +200,11 @@ def load_dataset(
     target : str or None
         Target column (built-ins use ``target``); without one the task is unsupervised.
     madelon_options : dict or None
-        Arguments of :func:`pipeline.data.madelon.make_madelon`.
+        Arguments of :func:`pipeline.data.builtin.make_madelon`.
     val_size, test_size : float
         The split the data must support (every class needs a row in every part).
     task : str
-        ``auto`` (decided from the target, see :mod:`pipeline.data.task`), ``classification``,
+        ``auto`` (decided from the target, see :mod:`pipeline.data.dataset`), ``classification``,
         ``regression`` or ``unsupervised``.
     """
     global _last_file

@@ -1,15 +1,175 @@
-"""Reading and writing tables (CSV, Parquet), the one place that knows the file formats."""
+"""Tables in and out: reading and writing CSV / Parquet (the one place that knows the file
+formats), and the checks a table passes before any training, each failure one line naming the
+columns."""
+
 
 from __future__ import annotations
 
 import csv
+import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from pipeline.data.validation import DataError
 from vaec.atomic_files import atomic_write
+
+
+class DataError(ValueError):
+    """Bad input data; the one-line message names the offending columns or parameter."""
+
+
+def _names(columns: Sequence[object], limit: int = 8) -> str:
+    shown = ", ".join(repr(str(c)) for c in list(columns)[:limit])
+    more = len(columns) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def check_fractions(val_size: float, test_size: float) -> None:
+    """Validation and test fractions of the whole data set."""
+    if not 0 < val_size < 1:
+        raise DataError(f"val_size must be in (0, 1), got {val_size!r}")
+    if not 0 <= test_size < 1:
+        raise DataError(f"test_size must be in [0, 1), got {test_size!r}")
+    if val_size + test_size >= 1:
+        raise DataError(f"val_size + test_size must be < 1, got {val_size} + {test_size}")
+
+
+def minimum_class_size(val_size: float, test_size: float) -> int:
+    """Smallest class that still puts at least one row into each part of a stratified split."""
+    train_size = 1.0 - val_size - test_size
+    smallest = min(f for f in (train_size, val_size, test_size) if f > 0)
+    return max(2 if test_size == 0 else 3, math.ceil(1.0 / smallest))
+
+
+def check_target(y: np.ndarray, target: str, *, val_size: float, test_size: float) -> None:
+    """At least two classes, none too small for the stratified split, no missing labels."""
+    labels = pd.Series(np.asarray(y).ravel())
+    missing = int(labels.isna().sum())
+    if missing:
+        raise DataError(f"target column {target!r} has {missing} missing values")
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        word = "class" if len(counts) == 1 else "classes"
+        raise DataError(
+            f"target column {target!r} has {len(counts)} {word}; at least 2 are needed"
+        )
+    need = minimum_class_size(val_size, test_size)
+    small = counts[counts < need]
+    if len(small):
+        if len(small) == 1:
+            label, n = next(iter(small.items()))
+            detail = f"class {label!r} has {n} rows"
+        else:
+            shown = ", ".join(f"{label!r} has {n}" for label, n in list(small.items())[:3])
+            more = f", and {len(small) - 3} more" if len(small) > 3 else ""
+            detail = f"{len(small)} of {len(counts)} classes have too few rows ({shown}{more})"
+        raise DataError(
+            f"target column {target!r}: {detail}; a stratified split with val_size={val_size}, "
+            f"test_size={test_size} needs at least {need} per class{_measurement_hint(labels)}"
+        )
+
+
+MIN_REGRESSION_VALUES = 3
+
+
+def check_regression_target(y: np.ndarray, target: str) -> None:
+    """A numeric target with no missing or infinite values and some spread."""
+    values = pd.Series(np.asarray(y).ravel())
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"target column {target!r} must be numeric for regression")
+    numbers = values.to_numpy(dtype=np.float64)
+    bad = int((~np.isfinite(numbers)).sum())
+    if bad:
+        raise DataError(f"target column {target!r} has {bad} missing or infinite values")
+    if values.nunique() < MIN_REGRESSION_VALUES:
+        raise DataError(
+            f"target column {target!r} has {values.nunique()} distinct values; regression "
+            f"needs at least {MIN_REGRESSION_VALUES}"
+        )
+
+
+def _measurement_hint(labels: pd.Series) -> str:
+    """A hint when the target looks like a measurement rather than classes."""
+    if labels.dtype.kind != "f":
+        return ""
+    values = labels.to_numpy(dtype=np.float64)
+    if np.all(values == np.round(values)):
+        return ""
+    return (f" (it holds {labels.nunique()} distinct non-integer values: a measurement? "
+            "task='regression' treats it as one)")
+
+
+def check_features(features: pd.DataFrame) -> list[str]:
+    """Numeric, finite, at least two varying columns; return the constant ones."""
+    non_numeric = [
+        c for c in features.columns
+        if not (pd.api.types.is_numeric_dtype(features[c]) or pd.api.types.is_bool_dtype(features[c]))
+    ]
+    if non_numeric:
+        raise DataError(
+            f"feature columns must be numeric; not numeric: {_names(non_numeric)} "
+            "(encode or drop them first)"
+        )
+    values = features.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        per_column = bad.sum(axis=0)
+        detail = ", ".join(
+            f"{features.columns[i]!r} ({per_column[i]} rows)" for i in np.flatnonzero(per_column)
+        )
+        raise DataError(f"NaN or infinite values in feature columns: {detail}")
+    constant = [str(c) for c, v in zip(features.columns, values.T, strict=True) if np.ptp(v) == 0]
+    if len(features.columns) - len(constant) < 2:
+        raise DataError(
+            f"need at least 2 non-constant feature columns, found "
+            f"{len(features.columns) - len(constant)} (constant: {_names(constant)})"
+        )
+    return constant
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    target: str | None,
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+    task: str = "classification",
+) -> list[str]:
+    """Check a table before any training; return the constant feature columns (to drop).
+
+    ``task`` is resolved already (classification, regression or unsupervised; the last has no
+    target column).
+
+    Raises
+    ------
+    DataError
+        Missing target, duplicate column names, non-numeric features, NaN/inf, fewer than two
+        classes, a class too small for the split, a regression target with NaN or without
+        spread, fewer than two varying feature columns, or fractions out of range.
+    """
+    check_fractions(val_size, test_size)
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"duplicate column names: {_names(duplicated)}")
+    if target is not None and target not in frame.columns:
+        raise DataError(
+            f"target column {target!r} not found; columns are {_names(list(frame.columns))}"
+        )
+    features = frame.drop(columns=[target]) if target is not None else frame
+    if features.shape[1] < 2:
+        besides = f" besides {target!r}" if target is not None else ""
+        raise DataError(
+            f"need at least 2 feature columns{besides}, got {features.shape[1]} feature(s)"
+        )
+    if task == "classification":
+        check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
+    elif task == "regression":
+        check_regression_target(frame[target].to_numpy(), target)
+    return check_features(features)
+
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")

@@ -78,8 +78,8 @@ def stand_in_r2(
     Parameters
     ----------
     train, val : ndarray of shape (columns, columns)
-        :func:`pipeline.rounds.scores.second_moments` of the training and of the validation rows (standardised with
-        the training rows' scaler).
+        :func:`pipeline.rounds.scores.second_moments` of the training and of the validation
+        rows (standardised with the training rows' scaler).
     predictors, targets : ndarray of int
         Column positions.
     """

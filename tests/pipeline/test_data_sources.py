@@ -9,10 +9,10 @@ from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import cross_val_score
 
+from pipeline.data.builtin import make_madelon
 from pipeline.data.dataset import dataset_from_arrays, load_dataset
-from pipeline.data.madelon import make_madelon
 from pipeline.data.split import split_and_scale, split_dataset
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 
 
 def good_frame(n_rows: int = 60) -> pd.DataFrame:

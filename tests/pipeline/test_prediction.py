@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipeline.data.dataset import load_dataset
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel
 from pipeline.prediction import predict_file, predict_frame
 from pipeline.pruning_config import PruningConfig

@@ -10,7 +10,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.selector import VAECSelector
 
 FAST = {"encoder_widths": (16,), "head_widths": (8,)}

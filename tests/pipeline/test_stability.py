@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.stability import (
     check_resamplable,
     false_selection_bound,

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import stratified_indices
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.pruning_config import PruningConfig
 from pipeline.resampling import plan_resamples, run_stability_selection, select_resample
 from pipeline.selection import run_selection

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data.validation import DataError
+from pipeline.data.tables import DataError
 from pipeline.transform import apply_selection, transform_file
 
 
