@@ -46,12 +46,8 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.report.content import jsonable
 from pipeline.selector import VAECSelector
-from pipeline.stability import (
-    half_subsample,
-    nogueira_interval,
-    nogueira_variance,
-    pairwise_jaccard,
-)
+from pipeline.stability.measures import nogueira_interval, nogueira_variance, pairwise_jaccard
+from pipeline.stability.resamples import half_subsample
 from vaec.atomic_files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.rounds.record import PruningRound
-from pipeline.stability_result import ResampleSelection
+from pipeline.stability.result import ResampleSelection
 from vaec.atomic_files import atomic_write_text
 
 CHECKPOINT_DIR = ".checkpoints"

@@ -2,10 +2,9 @@
 
 Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it
 a round trainer that fans the trial groups out over the task runner, a checkpoint after every
-round, and tasks for the final model and the report. A stability selection (``n_resamples`` of 2
-or more) is :func:`pipeline.resampling.run_stability_selection` instead: every resample
-is one task on the task runner (its rounds train inside that task), and the checkpoint holds the
-finished resamples.
+round, and tasks for the final model and the report. In a stability selection (``n_resamples`` of
+2 or more) every resample is one task on the task runner (its rounds train inside that task), and
+the checkpoint holds the finished resamples.
 """
 
 from __future__ import annotations
@@ -38,17 +37,16 @@ from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import Progress
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.preflight import check_reports_folder
-from pipeline.report.round_table import round_rows
 from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
 from pipeline.report.writer import write_report
-from pipeline.resampling import Resample, run_stability_selection, select_resample
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import PruningRun
 from pipeline.rounds.record import PruningRound
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.selection import run_selection
-from pipeline.stability_result import ResampleSelection
+from pipeline.stability.resamples import Resample, select_resample
+from pipeline.stability.result import ResampleSelection
 from pipeline.threads import threads_for, torch_threads
 
 # The progress displays of this process (the command line's bars) hear of the run through this
@@ -169,7 +167,7 @@ def _plain_selection(
 
     def after_round(run: PruningRun, record: PruningRound) -> None:
         save_rounds(checkpoint, key, run.rounds)
-        logger.info(round_rows(run.rounds)[-1].summary())
+        logger.info(record.summary(len(run.kept)))
 
     result = run_selection(
         dataset, config, rounds=done, train_round=train_round, on_round=after_round,
@@ -199,8 +197,8 @@ def _stability_selection(
     def after_resample(finished: list[ResampleSelection]) -> None:
         save_resamples(checkpoint, key, finished)
 
-    result = run_stability_selection(
-        dataset, config, done=done, select_resamples=select_resamples,
+    result = run_selection(
+        dataset, config, resamples=done, select_resamples=select_resamples,
         on_resample=after_resample, fit_final=fit_final, progress=_PROGRESS,
     )
     stability = result.stability

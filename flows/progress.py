@@ -23,10 +23,10 @@ from rich.progress import (
 )
 
 from pipeline.progress import NoProgress
-from pipeline.report.round_table import RoundRow
+from pipeline.rounds.record import PruningRound
 
 if TYPE_CHECKING:
-    from pipeline.stability_result import ResampleSelection
+    from pipeline.stability.result import ResampleSelection
 
 
 class RoundProgress(NoProgress):
@@ -72,10 +72,10 @@ class RoundProgress(NoProgress):
         if self._bars is not None and self._epochs is not None:
             self._bars.update(self._epochs, completed=epoch, total=epochs)
 
-    def round_finished(self, row: RoundRow) -> None:
+    def round_finished(self, record: PruningRound, n_kept: int) -> None:
         """Print the finished round above the bars."""
         if self.enabled:
-            self.console.print(row.summary(), highlight=False)
+            self.console.print(record.summary(n_kept), highlight=False)
 
     def resamples_started(self, total: int, done: int) -> None:
         """A bar of the resamples (those finished before a crash count as done)."""

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from pipeline.progress import NoProgress, Progress
-from pipeline.report.round_table import RoundRow
-from pipeline.stability_result import ResampleSelection
+from pipeline.rounds.record import PruningRound
+from pipeline.stability.result import ResampleSelection
 
 
 class ProgressRelay(NoProgress):
@@ -51,9 +51,9 @@ class ProgressRelay(NoProgress):
         for display in self.displays:
             display.epoch(epoch, epochs)
 
-    def round_finished(self, row: RoundRow) -> None:
+    def round_finished(self, record: PruningRound, n_kept: int) -> None:
         for display in self.displays:
-            display.round_finished(row)
+            display.round_finished(record, n_kept)
 
     def resamples_started(self, total: int, done: int) -> None:
         for display in self.displays:

@@ -12,10 +12,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from pipeline.report.round_table import RoundRow
-
 if TYPE_CHECKING:
-    from pipeline.stability_result import ResampleSelection
+    from pipeline.rounds.record import PruningRound
+    from pipeline.stability.result import ResampleSelection
 
 
 class Progress(Protocol):
@@ -27,8 +26,8 @@ class Progress(Protocol):
     def epoch(self, epoch: int, epochs: int) -> None:
         """An epoch of the current round's training finished."""
 
-    def round_finished(self, row: RoundRow) -> None:
-        """A round was decided."""
+    def round_finished(self, record: PruningRound, n_kept: int) -> None:
+        """A round was decided; the loop keeps ``n_kept`` channels after it."""
 
     def resamples_started(self, total: int, done: int) -> None:
         """A stability selection starts ``total`` resamples, ``done`` of them finished earlier."""
@@ -49,7 +48,7 @@ class NoProgress:
     def epoch(self, epoch: int, epochs: int) -> None:
         pass
 
-    def round_finished(self, row: RoundRow) -> None:
+    def round_finished(self, record: PruningRound, n_kept: int) -> None:
         pass
 
     def resamples_started(self, total: int, done: int) -> None:
@@ -76,9 +75,9 @@ class LineProgress(NoProgress):
         self.stream = stream if stream is not None else sys.stderr
         self.start = time.perf_counter()
 
-    def round_finished(self, row: RoundRow) -> None:
+    def round_finished(self, record: PruningRound, n_kept: int) -> None:
         elapsed = time.perf_counter() - self.start
-        print(f"[{elapsed:7.1f} s] {row.summary()}", file=self.stream, flush=True)
+        print(f"[{elapsed:7.1f} s] {record.summary(n_kept)}", file=self.stream, flush=True)
 
     def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
         elapsed = time.perf_counter() - self.start

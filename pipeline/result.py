@@ -12,8 +12,8 @@ from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
 from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.record import PruningRound
-from pipeline.stability import reaches_cut
-from pipeline.stability_result import STOP_STABILITY, StabilityResult
+from pipeline.stability.measures import reaches_cut
+from pipeline.stability.result import STOP_STABILITY, StabilityResult
 
 KEPT, DROPPED, CUT, CONSTANT = "kept", "dropped", "cut to k", "constant"
 STABLE, UNSTABLE = "stable", "unstable"  # a stability run's decisions: at or over the cut, or under
@@ -53,6 +53,8 @@ class PruningResult:
     stability : StabilityResult or None
         The resamples, keep frequencies and stability measures of a stability selection
         (``n_resamples`` of 2 or more); ``None`` for the plain selection.
+    restored : list of str
+        Channels the accuracy guard brought back (dropped by the round before its stop).
     """
 
     config: PruningConfig
@@ -65,6 +67,7 @@ class PruningResult:
     final: FinalModel | None
     cut: list[str] = field(default_factory=list)
     stability: StabilityResult | None = None
+    restored: list[str] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -76,6 +79,7 @@ class PruningResult:
         final: FinalModel | None,
         constant_columns: Sequence[str] = (),
         cut: Sequence[str] = (),
+        restored: Sequence[str] = (),
     ) -> PruningResult:
         """Assemble the result and derive the ranking from the rounds."""
         if not rounds or rounds[-1].stop_reason is None:
@@ -92,6 +96,7 @@ class PruningResult:
             split=split,
             final=final,
             cut=list(cut),
+            restored=list(restored),
         )
 
     @classmethod

@@ -94,7 +94,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     stop_reason_ : str
         Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select`` or
         ``accuracy_guard``; ``stability`` in a stability selection.
-    stability_ : pipeline.stability_result.StabilityResult or None
+    stability_ : pipeline.stability.result.StabilityResult or None
         A stability selection's resamples (selection, stop reason, rounds of each), every
         channel's keep frequency, the Nogueira stability index with its 95 % interval,
         pairwise Jaccard and the bound on the expected number of noise features selected;

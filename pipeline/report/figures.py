@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 
 from pipeline.report.round_table import SCORE_LABELS
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
-from pipeline.stability import reaches_cut
+from pipeline.stability.measures import reaches_cut
 
 # wider tables show their best and worst channels, half each
 MAX_SHOWN = 80

@@ -2,7 +2,7 @@
 artifact and ``vaec-select report``.
 
 Everything here reads the ``stability`` section of report.json (a
-:meth:`pipeline.stability_result.StabilityResult.to_dict` made JSON-native: undefined measures
+:meth:`pipeline.stability.result.StabilityResult.to_dict` made JSON-native: undefined measures
 are null).
 """
 

@@ -1,13 +1,9 @@
-"""Iterative reconstruction pruning, step by step.
+"""The one rounds loop: train a round's trials, decide it, repeat until a stop rule fires.
 
-The loop of the method: train joint VAE + classifier trials on the kept channels, score every
-channel by how well it is reconstructed, drop the worst below the threshold, repeat until every
-kept channel passes (or a stop rule fires), then train the final model on what is kept.
-
->>> run = PruningRun(split, PruningConfig())          # doctest: +SKIP
->>> while not run.done:                                # doctest: +SKIP
-...     record = run.next_round()
->>> result = run.finish()                              # doctest: +SKIP
+:func:`run_rounds` is called by the plain selection and by every resample of a stability
+selection (:mod:`pipeline.stability.resamples`); :class:`PruningRun` holds its state, so a run killed
+mid-way resumes from its finished rounds. Progress is told of rounds starting and ending and of
+every epoch, through the small :class:`pipeline.progress.Progress` protocol.
 """
 
 from __future__ import annotations
@@ -15,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipeline.data.split import SplitData
-from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.final_model import FinalModel
+from pipeline.progress import NoProgress, Progress
 from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, PruningRound, restorable
 from pipeline.rounds.trials import TrialScores, train_trials
+
+# train_round(run, channels) trains the next round's trials on the kept channels (channels None)
+# or on the given ones (the accuracy guard's control)
+TrainRound = Callable[["PruningRun", "list[str] | None"], TrialScores]
+OnRound = Callable[["PruningRun", PruningRound], None]
 
 
 class PruningRun:
@@ -48,6 +50,8 @@ class PruningRun:
     cut : list of str
         Channels removed after the loop by the last cut to ``n_features_to_select`` (when the
         accuracy guard ended elimination with more channels than that), best first.
+    restored : list of str
+        Channels the accuracy guard brought back.
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class PruningRun:
         self.kept: list[str] = [str(c) for c in split.feature_names]
         self.stop_reason: str | None = None
         self.cut: list[str] = []
+        self.restored: list[str] = []
         for record in rounds:
             self._apply(record)
 
@@ -134,10 +139,6 @@ class PruningRun:
         record.guard = {**first, "fired": test.fired, "control": test.to_dict()}
         return record
 
-    def next_round(self) -> PruningRound:
-        """Train all trials of the next round, decide it, and return its record."""
-        return self.record_round(self.train_trials())
-
     def _apply(self, record: PruningRound) -> None:
         self._check_open()
         if record.index != self.next_index or record.kept != self.kept:
@@ -151,7 +152,8 @@ class PruningRun:
         if record.stop_reason == STOP_ACCURACY_GUARD:
             # the accuracy fell with the last drop: what it dropped without confidence comes back
             before = self.rounds[-2]
-            back = set(record.kept) | set(restorable(before))
+            self.restored = restorable(before)
+            back = set(record.kept) | set(self.restored)
             self.kept = [c for c in before.kept if c in back]
             target = self.config.n_features_to_select
             if target is not None and len(self.kept) > target:
@@ -164,22 +166,44 @@ class PruningRun:
         if self.done:
             raise RuntimeError(f"the pruning loop has stopped ({self.stop_reason})")
 
-    def run_rounds(self) -> list[PruningRound]:
-        """Run rounds until a stop rule fires."""
-        while not self.done:
-            self.next_round()
-        return self.rounds
-
     def finish(self, final: FinalModel | None = None) -> PruningResult:
         """The whole result, with the final model trained on the kept channels (if given)."""
         if not self.done:
-            raise RuntimeError("the pruning loop has not stopped yet; call run_rounds() first")
+            raise RuntimeError("the pruning loop has not stopped yet")
         return PruningResult.build(
             self.split, self.config, self.rounds, self.kept, final, self.constant_columns,
-            cut=self.cut,
+            cut=self.cut, restored=self.restored,
         )
 
-    def run(self) -> PruningResult:
-        """All rounds, then the final model."""
-        self.run_rounds()
-        return self.finish(fit_final_model(self.split, self.kept, self.config))
+
+def run_rounds(
+    split: SplitData,
+    config: PruningConfig,
+    *,
+    constant_columns: Sequence[str] = (),
+    rounds: Sequence[PruningRound] = (),
+    train_round: TrainRound | None = None,
+    on_round: OnRound | None = None,
+    progress: Progress | None = None,
+) -> PruningRun:
+    """Rounds until a stop rule fires, resuming after ``rounds``; returns the stopped run.
+
+    ``train_round(run, channels)`` trains the next round's trials (on the kept channels, or on
+    ``channels`` for the accuracy guard's control); the default trains them in this process and
+    tells ``progress`` of every epoch. ``on_round(run, record)`` hears of every round decided.
+    """
+    run = PruningRun(split, config, rounds=rounds, constant_columns=constant_columns)
+    progress = progress or NoProgress()
+
+    def train(channels: list[str] | None = None) -> TrialScores:
+        if train_round is not None:
+            return train_round(run, channels)
+        return run.train_trials(on_epoch=progress.epoch, channels=channels)
+
+    while not run.done:
+        progress.round_started(run.next_index, len(run.kept), config.epochs)
+        record = run.record_round(train(), control=train)
+        progress.round_finished(record, len(run.kept))
+        if on_round is not None:
+            on_round(run, record)
+    return run

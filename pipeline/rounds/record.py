@@ -26,6 +26,10 @@ REJECTED, UNCERTAIN = "rejected", "uncertain"
 PASSES, BELOW = "passes", "below threshold"  # the reconstruction rule's two fates
 PASSING = (RELEVANT, REDUNDANT, RECONSTRUCTABLE, PASSES)
 
+# how a summary line names the validation scores, and how many drops it names
+SCORE_LABELS = {"accuracy": "acc", "f1": "F1", "r2": "R²", "mae": "MAE",
+                "reconstruction_r2": "reconstruction R²", "reconstruction_mae": "reconstruction MAE"}
+MAX_NAMED_DROPS = 6
 # at or under this t a channel does no better than the average shadow
 REJECT_T = 0.0
 
@@ -162,6 +166,23 @@ class PruningRound:
     def score_name(self) -> str:
         """Name of :attr:`val_score` among :attr:`val_metrics`."""
         return next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), "f1")
+
+    def summary(self, n_kept: int) -> str:
+        """One line for people: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept,
+        val F1 0.931, 1.2 s``; ``n_kept`` is what the loop kept after it (after a guard stop,
+        the previous round's channels with the drops that came back)."""
+        if self.stop_reason == STOP_ACCURACY_GUARD:
+            what = (f"the validation rows predicted worse than in the best round → the last "
+                    f"round's doubtful drops come back, {n_kept} kept")
+        else:
+            shown = ", ".join(self.dropped[:MAX_NAMED_DROPS])
+            more = len(self.dropped) - MAX_NAMED_DROPS
+            names = f" ({shown}{f' and {more} more' if more > 0 else ''})" if self.dropped else ""
+            what = f"dropped {len(self.dropped)}{names} → {n_kept} kept"
+        score = next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), None)
+        value = "" if score is None else f", val {SCORE_LABELS[score]} {self.val_metrics[score]:.3f}"
+        line = f"round {self.index}: trained on {len(self.kept)}, {what}{value}, {self.seconds:.1f} s"
+        return line + (f", stop: {self.stop_reason}" if self.stop_reason else "")
 
     def ranked(self) -> list[str]:
         """The channels best first: by evidence, ties by name."""

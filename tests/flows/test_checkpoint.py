@@ -20,7 +20,7 @@ from pipeline.data.dataset import load_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.report.runs import resume_key, run_fingerprint
 from pipeline.rounds.record import PruningRound
-from pipeline.stability_result import ResampleSelection
+from pipeline.stability.result import ResampleSelection
 
 from .conftest import structured_table
 

@@ -19,7 +19,6 @@ from rich.console import Console
 
 from flows.cli import main
 from flows.progress import RoundProgress
-from pipeline.report.round_table import round_rows
 from pipeline.rounds.record import PruningRound
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
@@ -518,28 +517,21 @@ def test_version_and_every_help():
 
 # the progress display ----------------------------------------------------------------------
 
-def _rows(stop_reason: str | None = None):
-    first = PruningRound(1, ["a", "b", "c", "d", "e"], {"e": 0.1}, {"e": 0.0}, ["e"],
-                         0.96, 0.01, {"accuracy": 0.96, "f1": 0.96}, 2.0)
-    second = PruningRound(2, ["a", "b", "c", "d"], {"d": 0.25}, {"d": 0.0}, ["d"],
-                          0.95, 0.01, {"accuracy": 0.9512, "f1": 0.95}, 3.25, stop_reason)
-    return round_rows([first, second])
+def _second_round(stop_reason: str | None = None) -> PruningRound:
+    return PruningRound(2, ["a", "b", "c", "d"], {"d": 0.25}, {"d": 0.0}, ["d"],
+                        0.95, 0.01, {"accuracy": 0.9512, "f1": 0.95}, 3.25, stop_reason)
 
 
 def test_a_round_line_says_what_the_round_trained_on_dropped_and_kept():
-    line = _rows("all_pass")[-1].summary()
+    line = _second_round("all_pass").summary(3)
     assert line == ("round 2: trained on 4, dropped 1 (d) → 3 kept, val F1 0.950, 3.2 s, "
                     "stop: all_pass")
 
 
 def test_a_guard_stop_says_which_channels_are_kept():
-    first = PruningRound(1, ["a", "b", "c"], {"c": 0.1}, {"c": 0.0}, ["c"], 0.96, 0.0,
-                         {"accuracy": 0.96, "f1": 0.96}, 1.0)
     guard = PruningRound(2, ["a", "b"], {}, {}, [], 0.80, 0.0, {"accuracy": 0.80, "f1": 0.80},
                          1.0, "accuracy_guard")
-    row = round_rows([first, guard])[-1]
-    assert row.kept == 3
-    assert "uncertain drops come back, 3 kept" in row.summary()
+    assert "doubtful drops come back, 3 kept" in guard.summary(3)
 
 
 def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
@@ -548,7 +540,7 @@ def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
         progress.round_started(2, 4, epochs=300)
         progress.epoch(150, 300)
         progress.console.print(progress._bars.get_renderable())
-        progress.round_finished(_rows()[-1])
+        progress.round_finished(_second_round(), 3)
     text = shown.getvalue()
     assert "round 2: training on 4 channels" in text and "150/300" in text
     assert "round 2: trained on 4" in text
@@ -556,7 +548,7 @@ def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
     with RoundProgress(False, Console(file=quiet, force_terminal=True)) as progress:
         progress.round_started(2, 4, epochs=300)
         progress.epoch(150, 300)
-        progress.round_finished(_rows()[-1])
+        progress.round_finished(_second_round(), 3)
     assert quiet.getvalue() == ""
 
 

@@ -10,8 +10,8 @@ from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import SelectionParameters
 from pipeline.data.dataset import load_dataset
 from pipeline.report.runs import read_report, resume_key, run_fingerprint
-from pipeline.resampling import run_stability_selection
 from pipeline.selection import run_selection
+from pipeline.stability.resamples import run_stability_selection
 
 from .conftest import structured_table
 from .test_flow import read_artifact

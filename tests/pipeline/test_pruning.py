@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from pipeline.data.split import split_and_scale
+from pipeline.final_model import fit_final_model
 from pipeline.pruning_config import PruningConfig
-from pipeline.rounds.loop import PruningRun
+from pipeline.rounds.loop import PruningRun, run_rounds
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
 from pipeline.rounds.trials import TrialScores
 
@@ -37,7 +38,8 @@ def split():
 @pytest.fixture(scope="module")
 def result(split):
     config = PruningConfig(n_trials=2, **FAST, max_drop_fraction=0.3)
-    return PruningRun(split, config).run()
+    run = run_rounds(split, config)
+    return run.finish(fit_final_model(split, run.kept, config))
 
 
 def test_noise_columns_are_dropped_and_structured_ones_kept(result):
@@ -90,8 +92,7 @@ def test_channel_fates_rank_kept_first(result):
 
 def test_same_seed_gives_the_same_selection(split, result):
     config = PruningConfig(n_trials=2, **FAST, max_drop_fraction=0.3)
-    again = PruningRun(split, config)
-    again.run_rounds()
+    again = run_rounds(split, config)
     assert again.kept == result.selected
     assert [r.score_mean for r in again.rounds] == [r.score_mean for r in result.rounds]
 
@@ -101,8 +102,7 @@ def test_n_features_to_select_stops_at_the_count(split):
         n_trials=1, **{**FAST, "epochs": 40}, n_features_to_select=3,
         max_drop_fraction=0.5, guard_level=None,
     )
-    run = PruningRun(split, config)
-    run.run_rounds()
+    run = run_rounds(split, config)
     assert run.stop_reason == STOP_N_FEATURES
     assert len(run.kept) == 3
 
@@ -112,8 +112,7 @@ def test_min_features_floor_stops_the_loop(split):
         n_trials=1, **{**FAST, "epochs": 40}, threshold=1.0, min_features=8,
         max_drop_fraction=0.5, guard_level=None,
     )
-    run = PruningRun(split, config)
-    run.run_rounds()
+    run = run_rounds(split, config)
     assert run.stop_reason == STOP_MIN_FEATURES
     assert len(run.kept) == 8
 

@@ -11,21 +11,19 @@ import numpy as np
 import pytest
 
 from pipeline.data.tables import DataError
-from pipeline.stability import (
-    check_resamplable,
+from pipeline.stability.measures import (
     false_selection_bound,
     keep_frequencies,
     nogueira_interval,
     nogueira_stability,
     nogueira_variance,
     pairwise_jaccard,
-    resample_seed,
-    resample_split,
     selection_matrix,
     stability_order,
     stable_set,
 )
-from pipeline.stability_result import ResampleSelection, StabilityResult
+from pipeline.stability.resamples import check_resamplable, resample_seed, resample_split
+from pipeline.stability.result import ResampleSelection, StabilityResult
 
 HAND = np.array([[1, 1, 0, 0],
                  [1, 0, 1, 0],

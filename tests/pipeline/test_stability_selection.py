@@ -11,9 +11,9 @@ from pipeline.data.dataset import load_dataset
 from pipeline.data.split import stratified_indices
 from pipeline.data.tables import DataError
 from pipeline.pruning_config import PruningConfig
-from pipeline.resampling import plan_resamples, run_stability_selection, select_resample
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
+from pipeline.stability.resamples import plan_resamples, run_stability_selection, select_resample
 
 FAST = {"encoder_widths": (16,), "head_widths": (8,)}
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 60, "max_drop_fraction": 0.5, "threads": 1,
@@ -79,7 +79,7 @@ def test_a_killed_run_resumes_after_its_finished_resamples():
     dataset = load_dataset(X.assign(label=y), "label", test_size=0.0)
     config = PruningConfig(**TINY, n_resamples=3, test_size=0.0)
     saved = []
-    whole = run_stability_selection(dataset, config, fit_final=None,
+    whole = run_stability_selection(dataset, config,
                                     on_resample=lambda finished: saved.append(list(finished)))
     assert [len(s) for s in saved] == [1, 2, 3]
     asked = []
@@ -88,19 +88,18 @@ def test_a_killed_run_resumes_after_its_finished_resamples():
         asked.extend(r.index for r in resamples)
         return (select_resample(dataset, config, r) for r in resamples)
 
-    resumed = run_stability_selection(dataset, config, fit_final=None, done=saved[1],
+    resumed = run_stability_selection(dataset, config, done=saved[1],
                                       select_resamples=select_resamples)
     assert asked == [2]
-    def decided(result):
-        return [(r.index, r.seed, r.selected, r.ranking, r.n_rounds)
-                for r in result.stability.resamples]
+    def decided(stability):
+        return [(r.index, r.seed, r.selected, r.ranking, r.n_rounds) for r in stability.resamples]
 
     assert decided(resumed) == decided(whole)
     assert resumed.selected == whole.selected
-    assert resumed.stability.frequency == whole.stability.frequency
+    assert resumed.frequency == whole.frequency
     other = PruningConfig(**{**TINY, "seed": 1}, n_resamples=3, test_size=0.0)
     with pytest.raises(ValueError, match="does not belong to this run"):
-        run_stability_selection(dataset, other, fit_final=None, done=saved[1])
+        run_stability_selection(dataset, other, done=saved[1])
 
 
 def test_a_column_constant_on_a_resample_is_set_aside_there():

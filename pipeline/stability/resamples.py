@@ -13,7 +13,8 @@ checkpoint after each. Step by step:
    model) on its rows, with its seed;
 3. the keep frequencies of the channels give the stable selection (at least ``keep_frequency``
    of the resamples), and the Nogueira index, Jaccard and the error bound say how stable it is;
-4. the final model trains on the run's split of all the rows with the stable selection.
+4. (in :func:`pipeline.selection.run_selection`) the final model trains on the run's split of
+   all the rows with the stable selection.
 """
 
 from __future__ import annotations
@@ -26,15 +27,96 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.dataset import Dataset
-from pipeline.data.split import split_dataset, split_rows, strata, stratified_indices
-from pipeline.data.tables import DataError
-from pipeline.final_model import fit_final_model
+from pipeline.data.split import split_rows, strata, stratified_indices
+from pipeline.data.tables import DataError, minimum_class_size
 from pipeline.progress import NoProgress, Progress
-from pipeline.pruning_config import PruningConfig
-from pipeline.result import PruningResult
-from pipeline.selection import FitFinal, check_count, select_on_split
-from pipeline.stability import check_resamplable, resample_seed, resample_split
-from pipeline.stability_result import ResampleSelection, StabilityResult
+from pipeline.pruning_config import RESAMPLES, SUBSAMPLE, PruningConfig
+from pipeline.rounds.loop import run_rounds
+from pipeline.stability.result import ResampleSelection, StabilityResult
+
+# --- drawing the rows ------------------------------------------------------------------------------
+
+
+def resample_seed(seed: int, index: int) -> int:
+    """The seed of resample ``index`` (from 0) of a run seeded ``seed``: its rows and its models.
+
+    Drawn from ``numpy.random.SeedSequence((seed, index))``, so two runs with different seeds
+    share no resample seed; below ``2**31``, which every consumer of a seed accepts.
+    """
+    return int(np.random.SeedSequence((seed, index)).generate_state(1)[0] % 2**31)
+
+
+def _by_class(y: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(y == label) for label in np.unique(y)]
+
+
+def half_subsample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Half of the rows of every class (rounded down), drawn without replacement; sorted."""
+    y = np.asarray(y)
+    parts = [rng.choice(rows, len(rows) // 2, replace=False) for rows in _by_class(y)]
+    return np.sort(np.concatenate(parts))
+
+
+def stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """As many rows of every class as it has, drawn with replacement; sorted."""
+    y = np.asarray(y)
+    parts = [rng.choice(rows, len(rows), replace=True) for rows in _by_class(y)]
+    return np.sort(np.concatenate(parts))
+
+
+def check_resamplable(y: np.ndarray, kind: str, val_fraction: float) -> None:
+    """Raise :class:`DataError` when a class is too small to give every resample training and
+    validation rows of it."""
+    if kind not in RESAMPLES:
+        raise ValueError(f"resample must be one of {', '.join(RESAMPLES)}, got {kind!r}")
+    need = minimum_class_size(val_fraction, 0.0)
+    labels, counts = np.unique(np.asarray(y), return_counts=True)
+    for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+        rows = count // 2 if kind == SUBSAMPLE else count
+        if rows < need:
+            detail = f"{count} rows, {rows} in half of them" if kind == SUBSAMPLE else f"{count} rows"
+            hint = " (or resample='bootstrap')" if kind == SUBSAMPLE else ""
+            raise DataError(
+                f"resample={kind!r}: class {label!r} has {detail}; every resample needs at "
+                f"least {need} of each class for its training and validation rows{hint}"
+            )
+
+
+def resample_split(
+    y: np.ndarray, kind: str, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation positions (into ``y``) of one resample.
+
+    Parameters
+    ----------
+    y : ndarray
+        The labels of the rows a stability run resamples.
+    kind : {"subsample", "bootstrap"}
+        ``subsample``: half of every class without replacement (Meinshausen & Bühlmann's
+        subsamples of half the size), split stratified into training and validation rows.
+        ``bootstrap``: a stratified split of all rows whose training rows are drawn again with
+        replacement within each class (as many as there were); the validation rows stay as
+        they are, so no row is both trained on and validated on.
+    val_fraction : float
+        Share of the resample's rows that validate.
+    seed : int
+        Seeds both the draw and the split (:func:`resample_seed`).
+
+    Returns
+    -------
+    train, val : ndarray of int
+        Sorted positions; ``train`` repeats positions under ``bootstrap``.
+    """
+    y = np.asarray(y)
+    check_resamplable(y, kind, val_fraction)
+    rng = np.random.default_rng(seed)
+    if kind == SUBSAMPLE:
+        rows = half_subsample(y, rng)
+        train, val, _ = stratified_indices(y[rows], val_size=val_fraction, test_size=0.0, seed=seed)
+        return np.sort(rows[train]), np.sort(rows[val])
+    train, val, _ = stratified_indices(y, val_size=val_fraction, test_size=0.0, seed=seed)
+    return np.sort(train[stratified_bootstrap(y[train], rng)]), np.sort(val)
+
 
 
 @dataclass(frozen=True)
@@ -135,10 +217,9 @@ def select_resample(
     X = dataset.frame[varying].to_numpy(dtype=np.float64)
     split = split_rows(X, dataset.y, varying, resample.train, resample.val, target=dataset.target,
                        task=dataset.task)
-    result = select_on_split(
-        split, resample_config(config, resample), constant_columns=list(resample.constant_columns),
-        fit_final=None, progress=progress,
-    )
+    result = run_rounds(split, resample_config(config, resample),
+                        constant_columns=list(resample.constant_columns),
+                        progress=progress).finish()
     return ResampleSelection(
         index=resample.index, seed=resample.seed, n_train=len(resample.train),
         n_val=len(resample.val), selected=result.selected, ranking=result.ranking,
@@ -154,10 +235,10 @@ def run_stability_selection(
     done: Sequence[ResampleSelection] = (),
     select_resamples: SelectResamples | None = None,
     on_resample: OnResample | None = None,
-    fit_final: FitFinal | None = fit_final_model,
     progress: Progress | None = None,
-) -> PruningResult:
-    """Select on ``config.n_resamples`` resamples, keep the stable channels, fit the final model.
+) -> StabilityResult:
+    """Select on ``config.n_resamples`` resamples and keep the stable channels (the final model
+    is :func:`pipeline.selection.run_selection`'s).
 
     Parameters
     ----------
@@ -173,19 +254,11 @@ def run_stability_selection(
         one after the other in this process (:func:`select_resample`).
     on_resample : callable or None
         Called with the finished selections (by index) after each one finishes.
-    fit_final : callable or None
-        ``fit_final(split, kept, config) -> FinalModel``; ``None`` skips the final model.
     progress : Progress or None
-        Told of the resamples finishing and of the final model.
-
-    Returns
-    -------
-    PruningResult
-        With ``stability`` set, no rounds, and the ranking by keep frequency.
+        Told of the resamples finishing.
     """
     if config.n_resamples < 2:
         raise ValueError(f"a stability selection needs n_resamples >= 2, got {config.n_resamples}")
-    check_count(dataset.feature_names, config, dataset.constant_columns)
     plan = plan_resamples(dataset, config)
     progress = progress or NoProgress()
     finished: dict[int, ResampleSelection] = {}
@@ -207,16 +280,8 @@ def run_stability_selection(
         progress.resample_finished(selection, len(finished), len(plan))
     if len(finished) != len(plan):
         raise RuntimeError(f"{len(plan) - len(finished)} of {len(plan)} resamples did not finish")
-    stability = StabilityResult.from_resamples(
+    return StabilityResult.from_resamples(
         dataset.feature_names, list(finished.values()), resample=config.resample,
         keep_frequency=config.keep_frequency, n_features_to_select=config.n_features_to_select,
         min_features=min(config.min_features, len(dataset.feature_names)),
     )
-    split = split_dataset(
-        dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed
-    )
-    final = None
-    if fit_final is not None:
-        progress.final_started(len(stability.selected))
-        final = fit_final(split, list(stability.selected), config, on_epoch=progress.epoch)
-    return PruningResult.from_stability(split, config, stability, final, dataset.constant_columns)

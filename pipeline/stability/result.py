@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.stability import (
+from pipeline.stability.measures import (
     false_selection_bound,
     keep_frequencies,
     nogueira_interval,

@@ -4,16 +4,14 @@ A stability run (``PruningConfig.n_resamples`` of 2 or more) repeats the whole s
 ``B`` resamples of the rows and keeps the channels selected in at least ``keep_frequency`` of
 them (Meinshausen & Bühlmann). This module is its arithmetic, on numpy arrays:
 
-* :func:`resample_split`: the training and validation rows of one resample, seeded and
-  stratified by the target;
 * :func:`keep_frequencies`, :func:`stability_order` and :func:`stable_set`: from the
   ``B x p`` 0/1 matrix of the resamples' selections to the stable set;
 * :func:`nogueira_stability`, :func:`nogueira_variance`, :func:`nogueira_interval`,
   :func:`pairwise_jaccard` and :func:`false_selection_bound`: how stable the selections were
   and what the cut promises.
 
-The records of a run (:class:`ResampleSelection`, :class:`StabilityResult`) are in
-:mod:`pipeline.stability_result`.
+The resamples are drawn and run by :mod:`pipeline.stability.resamples`; the records of a run
+(:class:`ResampleSelection`, :class:`StabilityResult`) are in :mod:`pipeline.stability.result`.
 
 References
 ----------
@@ -33,96 +31,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import norm
 
-from pipeline.data.split import stratified_indices
-from pipeline.data.tables import DataError, minimum_class_size
-from pipeline.pruning_config import RESAMPLES, SUBSAMPLE
-
 # frequencies are shares of B resamples: compare them with the cut up to rounding
 _TOLERANCE = 1e-9
-
-
-# --- resampling ------------------------------------------------------------------------------
-
-
-def resample_seed(seed: int, index: int) -> int:
-    """The seed of resample ``index`` (from 0) of a run seeded ``seed``: its rows and its models.
-
-    Drawn from ``numpy.random.SeedSequence((seed, index))``, so two runs with different seeds
-    share no resample seed; below ``2**31``, which every consumer of a seed accepts.
-    """
-    return int(np.random.SeedSequence((seed, index)).generate_state(1)[0] % 2**31)
-
-
-def _by_class(y: np.ndarray) -> list[np.ndarray]:
-    return [np.flatnonzero(y == label) for label in np.unique(y)]
-
-
-def half_subsample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Half of the rows of every class (rounded down), drawn without replacement; sorted."""
-    y = np.asarray(y)
-    parts = [rng.choice(rows, len(rows) // 2, replace=False) for rows in _by_class(y)]
-    return np.sort(np.concatenate(parts))
-
-
-def stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """As many rows of every class as it has, drawn with replacement; sorted."""
-    y = np.asarray(y)
-    parts = [rng.choice(rows, len(rows), replace=True) for rows in _by_class(y)]
-    return np.sort(np.concatenate(parts))
-
-
-def check_resamplable(y: np.ndarray, kind: str, val_fraction: float) -> None:
-    """Raise :class:`DataError` when a class is too small to give every resample training and
-    validation rows of it."""
-    if kind not in RESAMPLES:
-        raise ValueError(f"resample must be one of {', '.join(RESAMPLES)}, got {kind!r}")
-    need = minimum_class_size(val_fraction, 0.0)
-    labels, counts = np.unique(np.asarray(y), return_counts=True)
-    for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-        rows = count // 2 if kind == SUBSAMPLE else count
-        if rows < need:
-            detail = f"{count} rows, {rows} in half of them" if kind == SUBSAMPLE else f"{count} rows"
-            hint = " (or resample='bootstrap')" if kind == SUBSAMPLE else ""
-            raise DataError(
-                f"resample={kind!r}: class {label!r} has {detail}; every resample needs at "
-                f"least {need} of each class for its training and validation rows{hint}"
-            )
-
-
-def resample_split(
-    y: np.ndarray, kind: str, val_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation positions (into ``y``) of one resample.
-
-    Parameters
-    ----------
-    y : ndarray
-        The labels of the rows a stability run resamples.
-    kind : {"subsample", "bootstrap"}
-        ``subsample``: half of every class without replacement (Meinshausen & Bühlmann's
-        subsamples of half the size), split stratified into training and validation rows.
-        ``bootstrap``: a stratified split of all rows whose training rows are drawn again with
-        replacement within each class (as many as there were); the validation rows stay as
-        they are, so no row is both trained on and validated on.
-    val_fraction : float
-        Share of the resample's rows that validate.
-    seed : int
-        Seeds both the draw and the split (:func:`resample_seed`).
-
-    Returns
-    -------
-    train, val : ndarray of int
-        Sorted positions; ``train`` repeats positions under ``bootstrap``.
-    """
-    y = np.asarray(y)
-    check_resamplable(y, kind, val_fraction)
-    rng = np.random.default_rng(seed)
-    if kind == SUBSAMPLE:
-        rows = half_subsample(y, rng)
-        train, val, _ = stratified_indices(y[rows], val_size=val_fraction, test_size=0.0, seed=seed)
-        return np.sort(rows[train]), np.sort(rows[val])
-    train, val, _ = stratified_indices(y, val_size=val_fraction, test_size=0.0, seed=seed)
-    return np.sort(train[stratified_bootstrap(y[train], rng)]), np.sort(val)
 
 
 # --- from selections to the stable set -------------------------------------------------------
