@@ -151,22 +151,55 @@ def _cluster_tests(
     return t, p, summaries
 
 
+def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, list[dict]]:
+    """Every channel's importance alone (effect scale) against the shadows of its own kind:
+    a lone channel against the lone shadows, a member of a cluster against the members of the
+    shadow clusters of its size bin (the neck spends capacity on a correlated group, noise or
+    not, and a head can lean on it; a lone shadow gets none).
+
+    Returns the lone shadows' test of every channel (its mean, spread and the band the report
+    draws), every channel's ``t`` and ``p`` against its own kind, and the members' nulls.
+    """
+    alone = test_against_shadows(effect_scale(scores.importance),
+                                 effect_scale(scores.shadow_importance), EFFECT_FLOOR)
+    t, p = alone.t.copy(), alone.p.copy()
+    summaries: list[dict[str, Any]] = []
+    if not scores.clusters:
+        return alone, t, p, summaries
+    position = {c: i for i, c in enumerate(scores.channels)}
+    member_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes
+                            for _ in range(k)])
+    for b in sorted({size_bin(len(c)) for c in scores.clusters}):
+        rows = [position[c] for members in scores.clusters if size_bin(len(members)) == b
+                for c in members]
+        test = test_against_shadows(
+            effect_scale(scores.importance[:, rows]),
+            effect_scale(scores.shadow_member_importance[:, member_bins == b]), EFFECT_FLOOR)
+        t[rows], p[rows] = test.t, test.p
+        low, high = CLUSTER_SIZE_BINS[b]
+        summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
+    return alone, t, p, summaries
+
+
 def _stand_in_tests(
     scores: TrialScores, relevant: np.ndarray, fdr: float, threshold: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[str]], dict[str, Any]]:
-    """Which channels stand in for the relevant ones (see :mod:`pipeline.rounds.relevance`): their R²
-    from the relevant channels tested against the shadows' (Benjamini-Hochberg at ``fdr`` over
-    the channels not relevant alone) and at least ``threshold²``.
+    """Which lone channels (in no cluster) stand in for the relevant ones: their R² from the
+    relevant channels tested against the shadows' (Benjamini-Hochberg at ``fdr`` over the lone
+    channels not relevant alone) and at least ``threshold²``.
 
     Returns ``(passes, r2, t, partners, shadow summary)``; ``r2`` and ``t`` are NaN for the
     relevant channels, ``partners`` names what each passing channel copies most.
     """
     n = len(scores.channels)
     nan = np.full(n, np.nan)
-    if scores.moments_train is None or threshold is None or not relevant.any() or relevant.all():
+    # a member of a cluster is decided with its cluster: a channel relevant by chance must not
+    # carry its correlated partners in as its stand-ins
+    clustered = np.isin(scores.channels, [c for members in scores.clusters for c in members])
+    others = np.flatnonzero(~relevant & ~clustered)
+    if scores.moments_train is None or threshold is None or not relevant.any() or not len(others):
         return np.zeros(n, dtype=bool), nan, nan, {}, {}
     predictors = np.flatnonzero(relevant)
-    others = np.flatnonzero(~relevant)
     shadows = np.arange(n, scores.moments_train.shape[0])
     fitted = stand_in_r2(scores.moments_train, scores.moments_val, predictors,
                          np.concatenate([others, shadows]))
@@ -195,17 +228,12 @@ def relevance_fates(
     channel. Without a target its shared R² decides (``reconstructable``).
     """
     channels = scores.channels
-    # importance is a loss rise, quadratic in a channel's effect: its null has a long right tail
-    # (a chance correlation counts twice); the test runs on the effect's scale
-    importance = test_against_shadows(
-        effect_scale(scores.importance), effect_scale(scores.shadow_importance), EFFECT_FLOOR
-    )
+    importance, own_t, own_p, member_shadows = _own_tests(scores)
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
     cluster_t, cluster_p, cluster_shadows = _cluster_tests(scores)
     supervised = scores.task != "unsupervised"
     # one family: every channel's own test and every cluster's (without a target, shared R²)
-    p_bar = passing_p(np.concatenate([importance.p, cluster_p]) if supervised else shared.p,
-                      config.fdr)
+    p_bar = passing_p(np.concatenate([own_p, cluster_p]) if supervised else shared.p, config.fdr)
     reject_t = REJECT_T
     # every channel's cluster test (a channel alone has none: it can only pass on its own)
     member_t = np.full(len(channels), -np.inf)
@@ -217,15 +245,15 @@ def relevance_fates(
     # decided on the p-values (the t bar is for people: the band drawn in the report)
     stand_t, stand_summary = np.full(len(channels), np.nan), {}
     if supervised:
-        passes_alone = importance.p <= p_bar
+        passes_alone = own_p <= p_bar
         passes_with = member_p <= p_bar
         stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
             scores, passes_alone, config.fdr, config.cluster_threshold)
         redundant = passes_with | stands_in
-        rejected = ~passes_alone & ~redundant & (importance.t < reject_t) & (member_t < reject_t)
+        rejected = ~passes_alone & ~redundant & (own_t < reject_t) & (member_t < reject_t)
         fates = np.where(passes_alone, RELEVANT, np.where(
             redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
-        evidence = np.maximum(importance.t, member_t)
+        evidence = np.maximum(own_t, member_t)
         evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
         record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
                               if not np.isnan(v)}
@@ -244,7 +272,7 @@ def relevance_fates(
     record.importance_std = per_channel(channels, importance.std)
     record.shared_mean = per_channel(channels, shared.mean)
     record.shared_std = per_channel(channels, shared.std)
-    record.t_importance = per_channel(channels, importance.t)
+    record.t_importance = per_channel(channels, own_t)
     record.t_shared = per_channel(channels, shared.t)
     record.evidence = per_channel(channels, evidence)
     record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
@@ -258,7 +286,8 @@ def relevance_fates(
     record.shadow = {"importance": _shadow_summary(importance, pass_t, reject_t),
                      "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows),
                                                   reject_t),
-                     "cluster_importance": cluster_shadows, "stand_in_r2": stand_summary}
+                     "cluster_importance": cluster_shadows, "member_importance": member_shadows,
+                     "stand_in_r2": stand_summary}
     record.trial_scores.update(importance=per_trial(channels, scores.importance),
                                shared_r2=per_trial(channels, scores.shared_r2))
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))

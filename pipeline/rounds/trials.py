@@ -78,6 +78,10 @@ class TrialScores:
         The size of every shadow cluster (real clusters with their rows permuted together).
     shadow_cluster_importance : ndarray of shape (n_trials, n_shadow_clusters) or None
         Their importance, ablated the same way.
+    shadow_member_importance : ndarray of shape (n_trials, shadow cluster columns) or None
+        The importance of every member of a shadow cluster held at its mean alone: the null of
+        a real cluster member's own importance (the neck spends capacity on a correlated group,
+        noise or not, and a head can lean on it; a lone shadow gets none).
     val_score : ndarray of shape (n_trials,)
         The task's guard score on validation (F1; R² for regression; reconstruction R²
         without a target), sampling off, at each trial's best epoch.
@@ -115,6 +119,7 @@ class TrialScores:
     cluster_importance: np.ndarray | None = None
     shadow_cluster_sizes: list[int] = field(default_factory=list)
     shadow_cluster_importance: np.ndarray | None = None
+    shadow_member_importance: np.ndarray | None = None
     val_row_loss: np.ndarray | None = None
     moments_train: np.ndarray | None = None
     moments_val: np.ndarray | None = None
@@ -152,6 +157,7 @@ class TrialScores:
             cluster_importance=joined("cluster_importance"),
             shadow_cluster_sizes=list(first.shadow_cluster_sizes),
             shadow_cluster_importance=joined("shadow_cluster_importance"),
+            shadow_member_importance=joined("shadow_member_importance"),
             val_row_loss=joined("val_row_loss"),
             moments_train=first.moments_train,
             moments_val=first.moments_val,
@@ -280,8 +286,11 @@ def train_trials(
         rows_seed = config.seed + 1000 * round_index + _ROWS_SEED
         X_score, y_score = scoring_rows(X_train, y_train, X_val, y_val, rows_seed)
         # every channel and shadow alone, then the clusters and the shadow clusters whole
+        # every channel and shadow alone (the members of shadow clusters too), then the
+        # clusters and the shadow clusters whole
         singles = n + len(shadows.sources)
-        units = [[c] for c in range(singles)] + clusters
+        members = 0 if cluster_shadows is None else cluster_shadows.train.shape[1]
+        units = [[c] for c in range(singles + members)] + clusters
         if cluster_shadows is not None:
             units += [[singles + c for c in unit] for unit in cluster_shadows.units]
         importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units)
@@ -296,8 +305,10 @@ def train_trials(
         if cluster_shadows is not None:
             n_clusters = len(clusters)
             scores.clusters = [[channels[c] for c in members] for members in clusters]
-            scores.cluster_importance = importance[:, singles:singles + n_clusters]
+            start = singles + members
+            scores.shadow_member_importance = importance[:, singles:start]
+            scores.cluster_importance = importance[:, start:start + n_clusters]
             scores.shadow_cluster_sizes = [len(s) for s in cluster_shadows.sources]
-            scores.shadow_cluster_importance = importance[:, singles + n_clusters:]
+            scores.shadow_cluster_importance = importance[:, start + n_clusters:]
     scores.seconds = time.perf_counter() - start
     return scores
