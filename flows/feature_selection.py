@@ -101,10 +101,11 @@ def select_on_resample(
 def fit_final(
     split: SplitData, channels: list[str], config: PruningConfig, on_epoch: Any = None
 ) -> FinalModel:
-    """The final encoder + head on the kept channels, with all of the process's threads (the
-    epochs go to this process's progress display; ``on_epoch`` is the pipeline's hook)."""
+    """The final encoder + head on the kept channels, with all of the process's threads; the
+    epochs go to ``on_epoch`` (the relay's: it reaches this process's displays, and nobody
+    when the task runs elsewhere)."""
     with torch_threads(threads_for(config.threads)):
-        return fit_final_model(split, channels, config, on_epoch=_PROGRESS.epoch)
+        return fit_final_model(split, channels, config, on_epoch=on_epoch)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
