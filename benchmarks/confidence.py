@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.split import stratified_indices
 from vaec import VAEC, VAECConfig
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 WHY = ""
@@ -144,7 +144,8 @@ def evaluate(
         for name, X_out in shifted.items():
             frame_out = model.predict_with_confidence(X_out, n_sigma=3.0)
             extra_out = extra_scores(X_out)
-            labels = np.r_[np.zeros(len(frame_in)), np.ones(len(frame_out))]
+            # predict_with_confidence gives columns of equal length
+            labels = np.r_[np.zeros(len(frame_in["confidence"])), np.ones(len(frame_out["confidence"]))]
             both = {
                 "sigma_distance": np.r_[frame_in["sigma_distance"], frame_out["sigma_distance"]],
                 "one_minus_confidence": 1 - np.r_[frame_in["confidence"], frame_out["confidence"]],

@@ -52,7 +52,7 @@ from pipeline.stability import (
     nogueira_variance,
     pairwise_jaccard,
 )
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 DATASETS = ("breast_cancer", "wine", "madelon")

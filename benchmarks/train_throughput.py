@@ -30,10 +30,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from pipeline.demo import load_demo_data
 from pipeline.pruning_config import PruningConfig
-from vaec.atomic_files import atomic_write_text
-from vaec.config import VAECConfig
+from vaec.config import ALL_PARTS, VAECConfig
 from vaec.model import VAECNet
-from vaec.strategies import ALL_PARTS
+from vaec.persistence import atomic_write_text
 from vaec.training import train
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.md"

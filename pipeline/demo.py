@@ -21,10 +21,10 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.builtin import BUILTIN_DATASETS
 from pipeline.data import load_dataset
 from pipeline.split import SplitData, split_dataset
-from vaec.atomic_files import atomic_write_bytes, atomic_write_text
 from vaec.classifier import VAEC
 from vaec.config import VAECConfig
 from vaec.history import TrainingResult
+from vaec.persistence import atomic_write_bytes, atomic_write_text
 from vaec.plots import plot_latent_grid, plot_learning_curves
 
 DATASETS = BUILTIN_DATASETS
@@ -135,7 +135,7 @@ def run_demo(
         "latent_dim": latent_dim,
         "rows": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
         "class_names": class_names,
-        "config": config.to_dict(),
+        "config": config.model_dump(mode="json"),
         "strategies": strategies,
     }
     atomic_write_text(folder / SUMMARY_FILE, json.dumps(summary, indent=2))

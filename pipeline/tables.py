@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.validation import DataError
-from vaec.atomic_files import atomic_write
+from vaec.persistence import atomic_write
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")

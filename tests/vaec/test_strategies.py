@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from vaec.classifier import VAEC
+from vaec.config import STRATEGIES
 from vaec.model import PARTS
-from vaec.strategies import STRATEGIES
 
 
 def part_state(model: VAEC) -> dict[str, dict[str, torch.Tensor]]:
@@ -33,7 +33,7 @@ def test_strategy_changes_exactly_its_parts_and_its_loss_falls(name, cancer, sma
     result = model.fit(name, X, y, X_val, y_val)
     assert changed_parts(before, part_state(model)) == set(STRATEGIES[name].trains)
     loss = result.history.for_replica(0)["train_total_loss"]
-    assert loss.iloc[-5:].mean() < 0.95 * loss.iloc[:3].mean()
+    assert loss[-5:].mean() < 0.95 * loss[:3].mean()
 
 
 def test_losses_outside_the_strategy_do_not_count(cancer, small_config):
