@@ -15,7 +15,7 @@ import torch
 
 from vaec.config import Strategy, VAECConfig, get_strategy
 from vaec.domain import DEFAULT_N_DRAWS, LatentDomain, ReconstructionCheck, row_errors
-from vaec.history import History, TrainingResult
+from vaec.history import TrainingResult
 from vaec.model import VAECNet, VAECOutput
 from vaec.persistence import SavedModel, load_model, save_model
 from vaec.tasks import probabilities
@@ -161,13 +161,6 @@ class VAEC:
         """Prediction + KL; the head sees sampled z in training and z_mean at inference."""
         return self.fit("var_mlp_classifier", X, y, X_val, y_val)
 
-    @property
-    def history_(self) -> History:
-        """History of the latest training run."""
-        if not self.results:
-            raise RuntimeError("the model has not been trained yet")
-        return self.results[-1].history
-
     # inference --------------------------------------------------------------------------------
     def _pick(self, tensor: torch.Tensor, replica: int | None) -> np.ndarray:
         if replica is not None and not 0 <= replica < self.n_replicas:
@@ -217,12 +210,6 @@ class VAEC:
                            seed: int | None = None) -> np.ndarray:
         """Decoder output ``(rows, channels)``, from z_mean unless ``sample``."""
         return self._pick(self._forward(X, sample, seed).reconstruction, replica)
-
-    def classify_with_z(self, X: Any, *, replica: int | None = 0, sample: bool = False,
-                        seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities together with the neck z the head saw (``mlp_classifier_with_z``)."""
-        out = self._forward(X, sample, seed)
-        return self._pick(probabilities(out.logits), replica), self._pick(out.z_head, replica)
 
     # latent-domain confidence ---------------------------------------------------------------
     def fit_latent_domain(self, X: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int | None = None,

@@ -8,7 +8,6 @@ either from bad values raises one :class:`ConfigError` whose one-line message na
 from __future__ import annotations
 
 import dataclasses
-import json
 import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -197,10 +196,6 @@ class VAECConfig(ModelSettings):
     train_metrics_rows: int | None = Field(
         None, ge=1, description="evaluate the training metrics on a fixed seeded subset of this "
         "many rows (None: all); on a tall table evaluating every row costs about an epoch")
-
-    def to_json(self) -> str:
-        """JSON text of the config (the task by name)."""
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
 
     @model_validator(mode="after")
     def _classes_fit_the_task(self) -> VAECConfig:

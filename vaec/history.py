@@ -25,9 +25,6 @@ def metric_names(task: Task = CLASSIFICATION) -> tuple[str, ...]:
     return (*LOSS_METRICS, first, second, f"{first}_sampled", f"{second}_sampled")
 
 
-METRICS = metric_names(CLASSIFICATION)
-
-
 def history_columns(task: Task = CLASSIFICATION) -> list[str]:
     """Metric columns of the history, ``train_<metric>`` then ``val_<metric>``."""
     return [f"{split}_{metric}" for split in SPLITS for metric in metric_names(task)]
