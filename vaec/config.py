@@ -101,7 +101,11 @@ def torch_device(name: str) -> torch.device:
 class ModelSettings(BaseModel):
     """The model's own settings: architecture, losses, optimiser, epochs.
 
-    Every field carries its description and bounds (``ModelSettings.model_fields``).
+    The defaults are tuned for the pruning rounds on breast_cancer and madelon
+    (``benchmarks/selection_quality.py``): a neck wide enough for several independent
+    informative directions, and a KL weight that makes the neck pay for every direction it
+    encodes, so a lone noise channel is not worth a latent dimension. Every field carries its
+    description and bounds (``ModelSettings.model_fields``).
 
     Raises
     ------
@@ -111,7 +115,7 @@ class ModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    latent_dim: int = Field(2, ge=1, description="width of the neck (the Gaussian latent space)")
+    latent_dim: int = Field(4, ge=1, description="width of the neck (the Gaussian latent space)")
     encoder_widths: tuple[Width, ...] = Field(
         (32, 16), description="hidden layer widths of the encoder, from the input to the neck")
     decoder_widths: tuple[Width, ...] | None = Field(
@@ -123,9 +127,9 @@ class ModelSettings(BaseModel):
         "elu", description="activation after every hidden layer")
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout after every hidden layer")
     reconstruction_weight: float = Field(1.0, ge=0.0, description="weight of the reconstruction loss")
-    kl_weight: float = Field(1e-3, ge=0.0, description="weight of the KL loss (a beta-VAE's beta)")
+    kl_weight: float = Field(0.01, ge=0.0, description="weight of the KL loss (a beta-VAE's beta)")
     prediction_weight: float = Field(1.0, ge=0.0, description="weight of the prediction loss")
-    learning_rate: float = Field(3e-3, gt=0.0, description="AdamW learning rate")
+    learning_rate: float = Field(5e-3, gt=0.0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
     epochs: int = Field(300, ge=1, description="training epochs")
     batch_size: int | None = Field(

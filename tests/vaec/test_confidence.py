@@ -137,7 +137,8 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data):
     X, y = data
-    model = VAEC(VAECConfig(n_inputs=30, n_classes=2, latent_dim=3, epochs=60, seed=0))
+    model = VAEC(VAECConfig(n_inputs=30, n_classes=2, latent_dim=3, epochs=60, seed=0,
+                            kl_weight=1e-3, learning_rate=3e-3))
     model.fit("var_mlp_classifier", X, y, record_snapshots=False)
     model.fit_latent_domain(X, n_draws=5, seed=0)
     return model

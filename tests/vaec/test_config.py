@@ -11,9 +11,18 @@ import pytest
 from vaec.config import ConfigError, ModelSettings, VAECConfig, unknown_fields
 
 
+def test_the_defaults_are_the_pruning_rounds_model():
+    config = VAECConfig(n_inputs=30, n_classes=2)
+    assert (config.latent_dim, config.encoder_widths, config.head_widths) == (4, (32, 16), (16,))
+    assert (config.kl_weight, config.learning_rate, config.epochs) == (0.01, 5e-3, 300)
+    assert config.decoder_layer_widths == (16, 32) and config.activation == "elu"
+    assert ModelSettings() == ModelSettings.model_validate(config.model_dump(
+        include=set(ModelSettings.model_fields)))
+
+
 def test_every_model_setting_is_described():
     assert all(field.description for field in VAECConfig.model_fields.values())
-    assert "latent_dim : int, default=2" in ModelSettings.__doc__
+    assert "latent_dim : int, default=4" in ModelSettings.__doc__
     assert "n_inputs : int\n" in VAECConfig.__doc__
 
 

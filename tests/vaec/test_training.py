@@ -117,7 +117,8 @@ def test_all_parts_learns_digits_with_many_classes():
     train, val, _ = stratified_indices(y, val_size=0.3, test_size=0.0, seed=0)
     X_train, X_val, y_train, y_val = X[train], X[val], y[train], y[val]
     scaler = StandardScaler().fit(X_train)
-    config = VAECConfig(n_inputs=64, n_classes=10, latent_dim=8, epochs=60, learning_rate=5e-3)
+    config = VAECConfig(n_inputs=64, n_classes=10, latent_dim=8, epochs=60, learning_rate=5e-3,
+                        kl_weight=1e-3)
     model = VAEC(config)
     X_val = scaler.transform(X_val)
     result = model.fit_all_parts(scaler.transform(X_train), y_train, X_val, y_val)
