@@ -34,7 +34,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.data.split import stratified_indices
 from vaec import VAEC, VAECConfig
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 WHY = ""
@@ -144,7 +144,8 @@ def evaluate(
         for name, X_out in shifted.items():
             frame_out = model.predict_with_confidence(X_out, n_sigma=3.0)
             extra_out = extra_scores(X_out)
-            labels = np.r_[np.zeros(len(frame_in)), np.ones(len(frame_out))]
+            # predict_with_confidence gives columns of equal length
+            labels = np.r_[np.zeros(len(frame_in["confidence"])), np.ones(len(frame_out["confidence"]))]
             both = {
                 "sigma_distance": np.r_[frame_in["sigma_distance"], frame_out["sigma_distance"]],
                 "one_minus_confidence": 1 - np.r_[frame_in["confidence"], frame_out["confidence"]],
@@ -184,9 +185,10 @@ def run_dataset(name: str, X_raw: np.ndarray, y: np.ndarray, setups: list[dict],
     for setup in setups:
         start = time.perf_counter()
         n_classes = len(np.unique(y))
+        # the learning rate its recorded results were measured with
         config = VAECConfig(n_inputs=X_raw.shape[1], n_classes=n_classes, epochs=epochs,
                             latent_dim=setup["latent_dim"], kl_weight=setup["kl_weight"],
-                            seed=0)
+                            learning_rate=3e-3, seed=0)
         trains_decoder = setup["strategy"] == "all_parts"
         result = evaluate(train_model(data, config, setup["strategy"]), data, shifted,
                           trains_decoder)

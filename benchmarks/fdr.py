@@ -76,7 +76,7 @@ import provenance
 import torch
 from threadpoolctl import threadpool_limits
 
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 FDR = 0.05

@@ -37,7 +37,7 @@ from pipeline.data.split import split_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.fate import decide_round
 from pipeline.rounds.trials import train_trials
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "profile_round.md"
 # phase -> functions (file suffix, function name) whose cumulative time it is

@@ -42,7 +42,7 @@ from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
 from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.trials import train_trials
-from vaec.atomic_files import atomic_write_bytes, atomic_write_text
+from vaec.persistence import atomic_write_bytes, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 ROWS = (1_000, 3_000, 10_000, 30_000, 100_000, 200_000)

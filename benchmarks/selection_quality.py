@@ -67,7 +67,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.data.split import stratified_indices
 from pipeline.selector import VAECSelector
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 VAEC = "vaec"

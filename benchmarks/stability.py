@@ -48,7 +48,7 @@ from pipeline.report.content import jsonable
 from pipeline.selector import VAECSelector
 from pipeline.stability.measures import nogueira_interval, nogueira_variance, pairwise_jaccard
 from pipeline.stability.resamples import half_subsample
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 DATASETS = ("breast_cancer", "wine", "madelon")

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from pipeline.demo import run_demo
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "vaec_accuracy.md"
 SETTINGS = (("breast_cancer", 2), ("breast_cancer", 1), ("digits", 2), ("digits", 4))

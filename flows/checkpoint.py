@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.rounds.record import PruningRound
 from pipeline.stability.result import ResampleSelection
-from vaec.atomic_files import atomic_write_text
+from vaec.persistence import atomic_write_text
 
 CHECKPOINT_DIR = ".checkpoints"
 SCHEMA_VERSION = 1

@@ -21,10 +21,10 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import SplitData, split_dataset
-from vaec.atomic_files import atomic_write_bytes, atomic_write_text
 from vaec.classifier import VAEC
 from vaec.config import VAECConfig
 from vaec.history import TrainingResult
+from vaec.persistence import atomic_write_bytes, atomic_write_text
 from vaec.plots import plot_latent_grid, plot_learning_curves
 
 DATASETS = BUILTIN_DATASETS
@@ -53,11 +53,17 @@ def load_demo_data(dataset: str, seed: int = 0) -> tuple[SplitData, list[str]]:
     return split, data.class_names(split.classes)
 
 
+# The demo keeps the KL weight and learning rate its strategies were shown with, lighter and
+# slower than the model defaults (which are tuned for the pruning rounds).
+DEMO_KL_WEIGHT, DEMO_LEARNING_RATE = 1e-3, 3e-3
+
+
 def demo_config(data: SplitData, *, epochs: int, latent_dim: int, seed: int) -> VAECConfig:
-    """The demo's model settings for ``data``: the library defaults, sized to the data."""
+    """The demo's model settings for ``data``: the model defaults with the demo's KL weight and
+    learning rate, sized to the data."""
     return VAECConfig(
         n_inputs=len(data.feature_names), n_classes=len(data.classes), latent_dim=latent_dim,
-        epochs=epochs, seed=seed,
+        epochs=epochs, seed=seed, kl_weight=DEMO_KL_WEIGHT, learning_rate=DEMO_LEARNING_RATE,
     )
 
 
@@ -135,7 +141,7 @@ def run_demo(
         "latent_dim": latent_dim,
         "rows": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
         "class_names": class_names,
-        "config": config.to_dict(),
+        "config": config.model_dump(mode="json"),
         "strategies": strategies,
     }
     atomic_write_text(folder / SUMMARY_FILE, json.dumps(summary, indent=2))

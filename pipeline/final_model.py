@@ -23,8 +23,8 @@ from pipeline.data.split import SplitData
 from pipeline.data.tables import DataError, require_columns
 from pipeline.pruning_config import PruningConfig
 from vaec import VAEC, TrainingResult
-from vaec.atomic_files import atomic_write_text
-from vaec.strategies import get_strategy
+from vaec.config import get_strategy
+from vaec.persistence import atomic_write_text
 
 PREPROCESSING_FILE = "preprocessing.json"
 HISTORY_FILE = "history.csv"
@@ -212,8 +212,8 @@ def predictions_frame(final: FinalModel, frame: pd.DataFrame, n_sigma: float = 3
 
     The columns are those of :meth:`vaec.VAEC.predict_with_confidence`, indexed like ``frame``.
     """
-    predictions = final.model.predict_with_confidence(final.scaled(frame), n_sigma=n_sigma)
-    predictions.index = frame.index
+    columns = final.model.predict_with_confidence(final.scaled(frame), n_sigma=n_sigma)
+    predictions = pd.DataFrame(columns, index=frame.index)
     if "prediction" in predictions:  # regression: back in the target's units
         predictions["prediction"] = predictions["prediction"] * final.target_scale + final.target_mean
     return predictions

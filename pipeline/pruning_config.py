@@ -23,17 +23,6 @@ from pipeline.settings import (
 )
 from vaec.config import ConfigError, VAECConfig, unknown_fields
 
-# Model settings of the pruning rounds that have no setting of their own (``model_options``
-# overrides them). They were tuned on breast_cancer and the synthetic madelon set (see
-# benchmarks/selection_quality.py): a neck wide enough for several independent informative
-# directions, and a KL weight that makes the neck pay for every direction it encodes, so a lone
-# noise channel is not worth a latent dimension.
-DEFAULT_MODEL_OPTIONS: dict[str, Any] = {
-    "encoder_widths": (32, 16),
-    "head_widths": (16,),
-    "kl_weight": 0.01,
-    "learning_rate": 5e-3,
-}
 # How round models train: they need final weights and scores, not learning curves.
 ROUND_EVAL_EVERY = 10
 ROUND_PATIENCE = 60
@@ -166,9 +155,9 @@ class PruningConfig:
     model_options: dict[str, Any] = setting(
         {}, "further VAECConfig settings of the round and final models", surfaces=PYTHON_ONLY,
         doc="Further :class:`vaec.VAECConfig` settings of the round and final models (e.g. "
-        "``{'kl_weight': 0.01, 'encoder_widths': (32, 16)}``), merged over "
-        ":data:`pipeline.pruning_config.DEFAULT_MODEL_OPTIONS`; not ``latent_dim``, ``epochs`` "
-        "or ``seed`` (settings of their own).")
+        "``{'kl_weight': 0.01, 'encoder_widths': (32, 16)}``) over the defaults of "
+        ":class:`vaec.config.ModelSettings`; not ``latent_dim``, ``epochs`` or ``seed`` "
+        "(settings of their own).")
     final_strategy: str = setting(
         "all_parts", "how the final model on the kept channels is trained",
         choices=FINAL_STRATEGIES,
@@ -277,7 +266,7 @@ class PruningConfig:
         self.final_model_config(n_inputs=2, n_classes=2)
 
     def _model_options(self) -> dict[str, Any]:
-        return {**DEFAULT_MODEL_OPTIONS, **self.model_options,
+        return {**self.model_options,
                 "latent_dim": self.latent_dim, "epochs": self.epochs, "device": self.device}
 
     def round_model_config(

@@ -15,37 +15,33 @@ _EXPORTS = {
     "VAEC": "vaec.classifier",
     "InputError": "vaec.classifier",
     "ConfigError": "vaec.config",
+    "ModelSettings": "vaec.config",
     "VAECConfig": "vaec.config",
+    "STRATEGIES": "vaec.config",
+    "Strategy": "vaec.config",
+    "get_strategy": "vaec.config",
     "History": "vaec.history",
     "TrainingResult": "vaec.history",
     "VAECNet": "vaec.model",
     "VAECOutput": "vaec.model",
-    "STRATEGIES": "vaec.strategies",
-    "Strategy": "vaec.strategies",
-    "get_strategy": "vaec.strategies",
+    "ModelFileError": "vaec.persistence",
+    "Task": "vaec.tasks",
+    "get_task": "vaec.tasks",
 }
 
 __all__ = [
-    "STRATEGIES",
-    "VAEC",
-    "ConfigError",
-    "History",
-    "InputError",
-    "Strategy",
-    "TrainingResult",
-    "VAECConfig",
-    "VAECNet",
-    "VAECOutput",
-    "__version__",
-    "get_strategy",
+    "STRATEGIES", "VAEC", "ConfigError", "History", "InputError", "ModelFileError", "ModelSettings",
+    "Strategy", "Task", "TrainingResult", "VAECConfig", "VAECNet", "VAECOutput", "__version__",
+    "get_strategy", "get_task",
 ]
 
 if TYPE_CHECKING:
     from vaec.classifier import VAEC, InputError
-    from vaec.config import ConfigError, VAECConfig
+    from vaec.config import STRATEGIES, ConfigError, ModelSettings, Strategy, VAECConfig, get_strategy
     from vaec.history import History, TrainingResult
     from vaec.model import VAECNet, VAECOutput
-    from vaec.strategies import STRATEGIES, Strategy, get_strategy
+    from vaec.persistence import ModelFileError
+    from vaec.tasks import Task, get_task
 
 
 def __getattr__(name: str) -> Any:

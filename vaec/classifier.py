@@ -1,9 +1,7 @@
-"""``VAEC``: the variational autoencoder + classifier that people train and query.
-
-It owns one :class:`~vaec.model.VAECNet` (encoder, decoder, head shared by all strategies), the
-class labels, and the results of every training run on it, so that e.g. ``fit_autoencoder``
-followed by ``fit_classifier_head`` trains a head on the autoencoder's frozen encoder.
-"""
+"""``VAEC``: the variational autoencoder + classifier that people train and query. It owns one
+:class:`~vaec.model.VAECNet` (encoder, decoder, head shared by all strategies), the class labels
+and every training run's result, so that e.g. ``fit_autoencoder`` followed by
+``fit_classifier_head`` trains a head on the autoencoder's frozen encoder."""
 
 from __future__ import annotations
 
@@ -13,18 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
-from vaec.confidence import DEFAULT_N_DRAWS, confidence_frame, fit_latent_domain
-from vaec.config import VAECConfig
-from vaec.domain import LatentDomain
-from vaec.history import History, TrainingResult
-from vaec.losses import probabilities
+from vaec.config import Strategy, VAECConfig, get_strategy
+from vaec.domain import DEFAULT_N_DRAWS, LatentDomain, ReconstructionCheck, row_errors
+from vaec.history import TrainingResult
 from vaec.model import VAECNet, VAECOutput
 from vaec.persistence import SavedModel, load_model, save_model
-from vaec.reconstruction_check import ReconstructionCheck, row_errors
-from vaec.strategies import Strategy, get_strategy
+from vaec.tasks import probabilities
 from vaec.training import train
 
 
@@ -52,11 +46,9 @@ class VAEC:
         Class labels; index ``i`` of a prediction is ``classes_[i]``.
     results : list of TrainingResult
         One per training call, in order.
-    latent_domain_ : LatentDomain or None
-        The fitted latent domain of validity (:meth:`fit_latent_domain`), saved with the model.
-    reconstruction_check_ : ReconstructionCheck or None
-        The training rows' reconstruction errors (:meth:`fit_reconstruction_check`), saved
-        with the model.
+    latent_domain_, reconstruction_check_ : LatentDomain, ReconstructionCheck or None
+        The fitted statistics of :meth:`fit_latent_domain` and :meth:`fit_reconstruction_check`,
+        saved with the model (a retraining forgets them).
 
     Examples
     --------
@@ -70,12 +62,8 @@ class VAEC:
     True
     """
 
-    def __init__(
-        self, config: VAECConfig, n_replicas: int = 1, classes: Any | None = None
-    ) -> None:
-        self.config = config
-        self.n_replicas = n_replicas
-        self.device = config.torch_device()
+    def __init__(self, config: VAECConfig, n_replicas: int = 1, classes: Any | None = None) -> None:
+        self.config, self.n_replicas, self.device = config, n_replicas, config.torch_device()
         self.net = VAECNet(config, n_replicas).to(self.device)
         self.classes_: np.ndarray | None = None if classes is None else np.asarray(classes)
         if self.classes_ is not None:
@@ -87,20 +75,16 @@ class VAEC:
     # data handling ------------------------------------------------------------------------
     def _check_n_classes(self, classes: np.ndarray) -> None:
         if len(classes) != self.config.n_classes:
-            raise InputError(
-                f"y has {len(classes)} classes but the config says n_classes="
-                f"{self.config.n_classes}"
-            )
+            raise InputError(f"y has {len(classes)} classes but the config says "
+                             f"n_classes={self.config.n_classes}")
 
     def _features(self, X: Any, name: str = "X") -> torch.Tensor:
         array = np.asarray(X, dtype=np.float32)
         if array.ndim != 2:
             raise InputError(f"{name} must be 2-dimensional (rows, channels), got {array.ndim}-D")
         if array.shape[1] != self.config.n_inputs:
-            raise InputError(
-                f"{name} has {array.shape[1]} columns but the model expects "
-                f"n_inputs={self.config.n_inputs}"
-            )
+            raise InputError(f"{name} has {array.shape[1]} columns but the model expects "
+                             f"n_inputs={self.config.n_inputs}")
         if not np.isfinite(array).all():
             bad = np.where(~np.isfinite(array).all(axis=0))[0].tolist()
             raise InputError(f"{name} has NaN or infinite values in column(s) {bad}")
@@ -110,10 +94,9 @@ class VAEC:
 
     def _targets(self, y: Any, name: str = "y", n_rows: int | None = None) -> torch.Tensor:
         task = self.config.task
-        if task == "unsupervised":  # nothing to predict: a placeholder the losses ignore
-            return torch.zeros(n_rows if n_rows is not None else len(np.asarray(y)),
-                               device=self.device)
-        if task == "regression":
+        if not task.has_target:  # nothing to predict: a placeholder the losses ignore
+            return torch.zeros(len(np.asarray(y)) if n_rows is None else n_rows, device=self.device)
+        if not task.has_classes:
             values = np.asarray(y, dtype=np.float32).ravel()
             if not np.isfinite(values).all():
                 raise InputError(f"{name} has NaN or infinite values")
@@ -123,8 +106,7 @@ class VAEC:
             classes = np.unique(labels)
             self._check_n_classes(classes)
             self.classes_ = classes
-        index = np.searchsorted(self.classes_, labels)
-        index = np.clip(index, 0, len(self.classes_) - 1)
+        index = np.clip(np.searchsorted(self.classes_, labels), 0, len(self.classes_) - 1)
         unknown = labels[self.classes_[index] != labels]
         if unknown.size:
             raise InputError(f"{name} holds labels not seen in training: {np.unique(unknown)[:5]}")
@@ -136,21 +118,11 @@ class VAEC:
         return self._targets(y)
 
     # training -------------------------------------------------------------------------------
-    def fit(
-        self,
-        strategy: str | Strategy,
-        X: Any,
-        y: Any,
-        X_val: Any | None = None,
-        y_val: Any | None = None,
-        *,
-        record_snapshots: bool = True,
-        on_epoch: Callable[[int, int], None] | None = None,
-    ) -> TrainingResult:
+    def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any | None = None,
+            y_val: Any | None = None, *, record_snapshots: bool = True,
+            on_epoch: Callable[[int, int], None] | None = None) -> TrainingResult:
         """Train with one strategy (by name or object); validation data picks the best epoch.
-
-        ``on_epoch(epoch, epochs)`` is told of every finished epoch.
-        """
+        ``on_epoch(epoch, epochs)`` is told of every finished epoch."""
         strategy = get_strategy(strategy)
         x_t = self._features(X)
         y_t = self._targets(y, n_rows=len(x_t))
@@ -158,15 +130,14 @@ class VAEC:
             raise InputError(f"X has {len(x_t)} rows but y has {len(y_t)}")
         xv_t = yv_t = None
         if X_val is not None:
-            if y_val is None and self.config.task != "unsupervised":
+            if y_val is None and self.config.task.has_target:
                 raise InputError("X_val was given without y_val")
             xv_t = self._features(X_val, "X_val")
             yv_t = self._targets(y_val, "y_val", n_rows=len(xv_t))
         result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
                        record_snapshots=record_snapshots, on_epoch=on_epoch)
         # the fitted statistics described the network before this run
-        self.latent_domain_ = None
-        self.reconstruction_check_ = None
+        self.latent_domain_ = self.reconstruction_check_ = None
         self.results.append(result)
         return result
 
@@ -178,72 +149,54 @@ class VAEC:
         """Reconstruction + KL; encoder and decoder train (``y`` only sets the classes)."""
         return self.fit("autoencoder", X, y, X_val, y_val)
 
-    def fit_classifier_head(
-        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None
-    ) -> TrainingResult:
+    def fit_classifier_head(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TrainingResult:
         """Prediction; only the head trains, on the frozen encoder."""
         return self.fit("classifier_head", X, y, X_val, y_val)
 
-    def fit_mlp_classifier(
-        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None
-    ) -> TrainingResult:
+    def fit_mlp_classifier(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TrainingResult:
         """Prediction; encoder + head as a plain MLP classifier (z_mean, no KL)."""
         return self.fit("mlp_classifier", X, y, X_val, y_val)
 
-    def fit_var_mlp_classifier(
-        self, X: Any, y: Any, X_val: Any = None, y_val: Any = None
-    ) -> TrainingResult:
+    def fit_var_mlp_classifier(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TrainingResult:
         """Prediction + KL; the head sees sampled z in training and z_mean at inference."""
         return self.fit("var_mlp_classifier", X, y, X_val, y_val)
 
-    @property
-    def history_(self) -> History:
-        """History of the latest training run."""
-        if not self.results:
-            raise RuntimeError("the model has not been trained yet")
-        return self.results[-1].history
-
     # inference --------------------------------------------------------------------------------
     def _pick(self, tensor: torch.Tensor, replica: int | None) -> np.ndarray:
-        if replica is None:
-            return tensor.detach().cpu().numpy()
-        if not 0 <= replica < self.n_replicas:
+        if replica is not None and not 0 <= replica < self.n_replicas:
             raise InputError(f"replica must be in [0, {self.n_replicas}), got {replica}")
-        return tensor[replica].detach().cpu().numpy()
+        return (tensor if replica is None else tensor[replica]).detach().cpu().numpy()
 
     @torch.no_grad()
     def _forward(self, X: Any, sample: bool, seed: int | None) -> VAECOutput:
         self.net.eval()
         generator = None
         if sample:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(self.config.seed if seed is None else seed)
+            generator = torch.Generator(self.device).manual_seed(self.config.seed if seed is None else seed)
         return self.net(self._features(X), sample_head=sample, generator=generator)
 
-    def _require_task(self, *tasks: str) -> None:
-        if self.config.task not in tasks:
-            raise InputError(f"a model of task {self.config.task!r} cannot do this; it needs "
-                             f"task {' or '.join(map(repr, tasks))}")
+    def _require(self, classes: bool) -> None:
+        """Refuse what the model's task cannot answer: class probabilities without classes, a
+        prediction without a target."""
+        task = self.config.task
+        if not (task.has_classes if classes else task.has_target):
+            needs = "classification" if classes else "classification or regression"
+            raise InputError(f"a model of task {task.name!r} cannot do this; it needs task {needs}")
 
-    def predict_proba(
-        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
-    ) -> np.ndarray:
-        """Class probabilities ``(rows, n_classes)``; the head sees z_mean unless ``sample``.
-
-        ``replica=None`` returns every replica, ``(replicas, rows, n_classes)``. Classification
-        only.
-        """
-        self._require_task("classification")
+    def predict_proba(self, X: Any, *, replica: int | None = 0, sample: bool = False,
+                             seed: int | None = None) -> np.ndarray:
+        """Class probabilities ``(rows, n_classes)`` (classification); the head sees z_mean
+        unless ``sample``. ``replica=None``: every replica, ``(replicas, rows, n_classes)``."""
+        self._require(classes=True)
         return self._pick(probabilities(self._forward(X, sample, seed).logits), replica)
 
-    def predict(
-        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
-    ) -> np.ndarray:
+    def predict(self, X: Any, *, replica: int | None = 0, sample: bool = False,
+                       seed: int | None = None) -> np.ndarray:
         """Predicted class labels (from :attr:`classes_`), or values for regression."""
-        self._require_task("classification", "regression")
+        self._require(classes=False)
         if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet")
-        if self.config.task == "regression":
+        if not self.config.task.has_classes:
             return self._pick(self._forward(X, sample, seed).logits.squeeze(-1), replica)
         proba = self.predict_proba(X, replica=replica, sample=sample, seed=seed)
         return self.classes_[proba.argmax(axis=-1)]
@@ -253,103 +206,72 @@ class VAEC:
         out = self._forward(X, False, None)
         return self._pick(out.z_mean, replica), self._pick(out.z_log_var, replica)
 
-    def reconstruct(
-        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
-    ) -> np.ndarray:
+    def reconstruct(self, X: Any, *, replica: int | None = 0, sample: bool = False,
+                           seed: int | None = None) -> np.ndarray:
         """Decoder output ``(rows, channels)``, from z_mean unless ``sample``."""
         return self._pick(self._forward(X, sample, seed).reconstruction, replica)
 
-    def classify_with_z(
-        self, X: Any, *, replica: int | None = 0, sample: bool = False, seed: int | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities together with the neck z the head saw (``mlp_classifier_with_z``)."""
-        out = self._forward(X, sample, seed)
-        return self._pick(probabilities(out.logits), replica), self._pick(out.z_head, replica)
-
     # latent-domain confidence ---------------------------------------------------------------
-    def fit_latent_domain(
-        self, X: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int | None = None, replica: int = 0
-    ) -> LatentDomain:
+    def fit_latent_domain(self, X: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int | None = None,
+                          replica: int = 0) -> LatentDomain:
         """Fit the latent domain of validity to the training rows ``X``.
 
         An isotropic Gaussian on ``n_draws`` sampled z per row (seeded by ``seed``, default the
-        config's) and a diagonal Gaussian on z_mean (see
-        :func:`vaec.confidence.fit_latent_domain`); kept as :attr:`latent_domain_` and saved
-        with the model. Retraining discards it.
+        config's) and a diagonal Gaussian on z_mean (:meth:`vaec.domain.LatentDomain.fit`);
+        kept as :attr:`latent_domain_` and saved with the model. Retraining discards it.
         """
         if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet: train it before fit_latent_domain")
         z_mean, z_log_var = self.encode(X, replica=replica)
-        self.latent_domain_ = fit_latent_domain(
+        self.latent_domain_ = LatentDomain.fit(
             z_mean, z_log_var, n_draws=n_draws,
             seed=self.config.seed if seed is None else seed, replica=replica,
         )
         return self.latent_domain_
 
     def fit_reconstruction_check(self, X: Any, *, replica: int = 0) -> ReconstructionCheck:
-        """Keep the reconstruction errors of the training rows ``X`` (sampling off).
-
-        Then :meth:`predict_with_confidence` adds each row's reconstruction error and its
-        empirical p-value among them. Meaningful once a strategy has trained the decoder
-        (``all_parts``, ``autoencoder``); kept as :attr:`reconstruction_check_` and saved with
-        the model.
-        """
+        """Keep the reconstruction errors of the training rows ``X`` (sampling off), against
+        which :meth:`predict_with_confidence` scores new rows; meaningful once a strategy has
+        trained the decoder. Kept as :attr:`reconstruction_check_` and saved with the model."""
         self.reconstruction_check_ = ReconstructionCheck.fit(
             row_errors(X, self.reconstruct(X, replica=replica))
         )
         return self.reconstruction_check_
 
-    def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
-        """Prediction with the latent-domain scores of every row.
-
-        Columns ``class`` and ``probability`` (classification; ``prediction`` for regression,
-        none without a target), ``sigma_distance``, ``tail_probability``,
-        ``within_1_sigma``, ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ...,
-        ``confidence``; see :func:`vaec.confidence.confidence_frame`. After
+    def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> dict[str, np.ndarray]:
+        """Prediction with the latent-domain scores of every row, as columns of equal length:
+        ``class`` and ``probability`` (classification; ``prediction`` for regression, none
+        without a target), then :meth:`vaec.domain.LatentDomain.scores` (``sigma_distance``,
+        ``tail_probability``, ``within_*_sigma``, ``p_value_z0`` ..., ``confidence``); after
         :meth:`fit_reconstruction_check` also ``reconstruction_error`` (mean squared over the
         channels) and ``reconstruction_p_value`` (share of training rows reconstructed at least
-        as badly).
-        """
+        as badly)."""
         domain = self.latent_domain_
         if domain is None:
-            raise RuntimeError(
-                "the latent domain is not fitted (or the model was retrained since): "
-                "call fit_latent_domain(X_train) first"
-            )
+            raise RuntimeError("the latent domain is not fitted (or the model was retrained since): "
+                               "call fit_latent_domain(X_train) first")
         out = self._forward(X, False, None)
-        index = X.index if isinstance(X, (pd.DataFrame, pd.Series)) else None
-        predicted: dict[str, Any] = {}
-        if self.config.task == "classification":
+        columns: dict[str, np.ndarray] = {}
+        if self.config.task.has_classes:
             proba = self._pick(probabilities(out.logits), domain.replica)
-            predicted = {"class": self.classes_[proba.argmax(axis=1)],
-                         "probability": proba.max(axis=1).astype(np.float64)}
-        elif self.config.task == "regression":
-            predicted = {"prediction": self._pick(out.logits.squeeze(-1), domain.replica)}
-        frame = confidence_frame(self._pick(out.z_mean, domain.replica), domain,
-                                 n_sigma=n_sigma, index=index, predicted=predicted)
+            columns = {"class": self.classes_[proba.argmax(axis=1)],
+                       "probability": proba.max(axis=1).astype(np.float64)}
+        elif self.config.task.has_target:
+            columns = {"prediction": self._pick(out.logits.squeeze(-1), domain.replica)}
+        columns |= domain.scores(self._pick(out.z_mean, domain.replica), n_sigma=n_sigma)
         if self.reconstruction_check_ is not None:
             errors = row_errors(X, self._pick(out.reconstruction, domain.replica))
-            frame["reconstruction_error"] = errors
-            frame["reconstruction_p_value"] = self.reconstruction_check_.p_values(errors)
-        return frame
+            columns["reconstruction_error"] = errors
+            columns["reconstruction_p_value"] = self.reconstruction_check_.p_values(errors)
+        return columns
 
     # persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write config, class labels, fitted statistics and weights to ``folder``.
-
-        See :mod:`vaec.persistence` for the files.
-        """
-        return save_model(
-            SavedModel(
-                config=self.config,
-                n_replicas=self.n_replicas,
-                classes=self.classes_,
-                state=self.net.state_dict(),
-                latent_domain=self.latent_domain_,
-                reconstruction_check=self.reconstruction_check_,
-            ),
-            folder,
-        )
+        """Write config, class labels, fitted statistics and weights to ``folder``
+        (:mod:`vaec.persistence`)."""
+        saved = SavedModel(self.config, self.n_replicas, self.classes_, self.net.state_dict(),
+                           self.latent_domain_, self.reconstruction_check_)
+        return save_model(saved, folder)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], device: str | None = None) -> VAEC:

@@ -1,236 +1,296 @@
-"""The one configuration object of a VAEC model and its training."""
+"""The settings of a VAEC model and its training, and the training strategies.
+
+:class:`ModelSettings` declares the model's own settings once (default, description, bounds) as
+pydantic fields; :class:`VAECConfig` adds what the data and the training policy set. Building
+either from bad values raises one :class:`ConfigError` whose one-line message names the field.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import numbers
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-if TYPE_CHECKING:  # torch loads only when a device is checked or a model is built
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import Self
+
+from vaec.tasks import TASKS, Task, get_task
+
+if TYPE_CHECKING:  # torch loads only when a device other than the CPU is checked
     import torch
 
-ACTIVATIONS = ("relu", "elu", "gelu", "tanh", "silu", "leaky_relu")
-SELECTION_METRICS = ("f1", "accuracy")
-EARLY_STOPPING = ("selection", "loss")
-TASKS = ("classification", "regression", "unsupervised")  # see vaec.tasks
+Width = Annotated[int, Field(ge=1)]
+TaskField = Annotated[
+    Task,
+    BeforeValidator(get_task),
+    PlainSerializer(lambda task: task.name, return_type=str),
+    WithJsonSchema({"enum": list(TASKS)}),
+]
+# how pydantic's error types read in a message that names the field
+_RULES = {"greater_than_equal": "must be >= {ge}", "greater_than": "must be > {gt}",
+          "less_than": "must be < {lt}", "less_than_equal": "must be <= {le}",
+          "literal_error": "must be one of {expected}", "too_short": "must have at least {min_length} items"}
 
 
 class ConfigError(ValueError):
-    """A configuration value is out of its allowed range; the message names the parameter."""
+    """A setting is out of its allowed range; the one-line message names it."""
 
 
-@dataclass
-class VAECConfig:
-    """Architecture and training settings of a VAE + classifier model.
+def validation_message(error: ValidationError) -> str:
+    """The first problem of ``error`` in one line that names the field, e.g.
+    ``latent_dim must be >= 1, got 0``."""
+    first = error.errors()[0]
+    kind, ctx = first["type"], first.get("ctx") or {}
+    name = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+    if kind == "extra_forbidden":
+        unknown = [".".join(map(str, e["loc"])) for e in error.errors() if e["type"] == kind]
+        return f"{', '.join(unknown)} {'is not a setting' if len(unknown) == 1 else 'are not settings'}"
+    if kind == "missing":
+        return f"{name} is required"
+    if kind in ("value_error", "assertion_error"):
+        # a validator's own words name the field; a nested model's are prefixed with its place
+        text = str(ctx.get("error", first["msg"]))
+        return text if text.startswith(name) else f"{name}.{text}"
+    if kind in _RULES:
+        rule = _RULES[kind].format(**ctx)
+    elif first["msg"].startswith("Input should be"):
+        rule = first["msg"].replace("Input should be", "must be", 1)
+    else:
+        rule = f"is invalid ({first['msg']})"
+    return f"{name} {rule}, got {first['input']!r}"
 
-    Parameters
-    ----------
-    n_inputs : int
-        Number of input channels (also the number of reconstructed channels).
-    n_classes : int
-        Number of classes of the target, at least 2 (classification); 1 for the other tasks.
-    latent_dim : int, default=2
-        Width of the neck (the Gaussian latent space).
-    encoder_widths : tuple of int, default=(32, 16)
-        Hidden layer widths of the encoder, from the input towards the neck.
-    decoder_widths : tuple of int or None, default=None
-        Hidden layer widths of the decoder, from the neck towards the output;
-        ``None`` mirrors ``encoder_widths``.
-    head_widths : tuple of int, default=(16,)
-        Hidden layer widths of the classifier head on the neck (empty: a linear head).
-    activation : str, default="elu"
-        One of ``relu, elu, gelu, tanh, silu, leaky_relu``.
-    dropout : float, default=0.0
-        Dropout probability after every hidden layer, in [0, 1).
-    reconstruction_weight, kl_weight, prediction_weight : float
-        Weights of the three losses when a training strategy counts them
-        (defaults 1.0, 1e-3 and 1.0). ``kl_weight`` is the beta of a beta-VAE.
-    learning_rate : float, default=3e-3
-        Adam(W) learning rate.
-    weight_decay : float, default=0.0
-        Decoupled weight decay (AdamW).
-    epochs : int, default=300
-        Number of training epochs.
-    batch_size : int or None, default=None
-        ``None`` trains on the full batch each epoch; otherwise seeded shuffled mini-batches.
-    seed : int, default=0
-        Seed of the weight initialisation, the sampling noise and the batch order.
-    device : str, default="cpu"
-        ``"cpu"``, or ``"cuda"`` (``"cuda:N"``) when a GPU is present.
-    selection_metric : str, default="f1"
-        Validation metric (sampling off) that picks the best epoch: ``f1`` (ties by
-        accuracy) or ``accuracy``.
-    restore_best : bool, default=True
-        Restore the weights of the best epoch at the end (``False`` keeps the last).
-    task : str, default="classification"
-        What the head is trained for: ``classification``, ``regression`` (one value, squared
-        error) or ``unsupervised`` (no target: only the autoencoder strategy makes sense); see
-        :mod:`vaec.tasks`.
-    early_stopping_patience : int or None, default=None
-        Stop when the selection metric (or the validation loss, see ``early_stopping_on``) has
-        not improved for this many epochs.
-    early_stopping_on : str, default="selection"
-        What early stopping watches: ``selection`` (the selection metric) or ``loss`` (the
-        validation total loss).
-    eval_every : int, default=1
-        Evaluate (and record a history row) every this many epochs, and at the last.
-    train_metrics : bool, default=True
-        Also evaluate on the training rows (otherwise their history columns are NaN).
-    train_metrics_rows : int or None, default=None
-        Evaluate the training metrics on at most this many training rows (a fixed seeded
-        subset, the same every epoch); ``None``: on all of them. On a tall table the
-        per-epoch evaluation of every training row costs about as much as the epoch's
-        training.
+
+def _plain(value: Any) -> Any:
+    # numpy scalars (e.g. from a grid built with np.arange) count as plain numbers, and any
+    # sequence of widths as a tuple (JSON and command lines give lists)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int)):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return tuple(_plain(v) for v in value)
+    return value
+
+
+def torch_device(name: str) -> torch.device:
+    """The torch device ``name``, checked to exist on this machine."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"device must be 'cpu' or 'cuda[:N]', got {name!r}") from err
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu' or 'cuda[:N]', got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but no CUDA GPU is present")
+    return device
+
+
+class ModelSettings(BaseModel):
+    """The model's own settings: architecture, losses, optimiser, epochs.
+
+    The defaults are tuned for the pruning rounds on breast_cancer and madelon
+    (``benchmarks/selection_quality.py``): a neck wide enough for several independent
+    informative directions, and a KL weight that makes the neck pay for every direction it
+    encodes, so a lone noise channel is not worth a latent dimension. Every field carries its
+    description and bounds (``ModelSettings.model_fields``).
+
+    Raises
+    ------
+    ConfigError
+        When a value is out of range; one line naming the field.
     """
 
-    n_inputs: int
-    n_classes: int
-    latent_dim: int = 2
-    encoder_widths: tuple[int, ...] = (32, 16)
-    decoder_widths: tuple[int, ...] | None = None
-    head_widths: tuple[int, ...] = (16,)
-    activation: str = "elu"
-    dropout: float = 0.0
-    reconstruction_weight: float = 1.0
-    kl_weight: float = 1e-3
-    prediction_weight: float = 1.0
-    learning_rate: float = 3e-3
-    weight_decay: float = 0.0
-    epochs: int = 300
-    batch_size: int | None = None
-    seed: int = 0
-    device: str = "cpu"
-    selection_metric: str = "f1"
-    restore_best: bool = True
-    task: str = "classification"
-    early_stopping_patience: int | None = None
-    early_stopping_on: str = "selection"
-    eval_every: int = 1
-    train_metrics: bool = True
-    train_metrics_rows: int | None = None
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    def __post_init__(self) -> None:
-        # numpy scalars (e.g. from a grid built with np.arange) count as plain numbers
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-                setattr(self, f.name, int(value))
-            elif isinstance(value, numbers.Real) and not isinstance(value, (bool, int)):
-                setattr(self, f.name, float(value))
-        for name in ("encoder_widths", "head_widths", "decoder_widths"):
-            widths = getattr(self, name)
-            if widths is None and name == "decoder_widths":
-                continue
-            try:
-                setattr(self, name, tuple(int(w) for w in widths))
-            except (TypeError, ValueError):
-                raise ConfigError(f"{name} must be a sequence of positive integers, got {widths!r}") from None
-        self.validate()
+    latent_dim: int = Field(4, ge=1, description="width of the neck (the Gaussian latent space)")
+    encoder_widths: tuple[Width, ...] = Field(
+        (32, 16), description="hidden layer widths of the encoder, from the input to the neck")
+    decoder_widths: tuple[Width, ...] | None = Field(
+        None, description="hidden layer widths of the decoder, from the neck; None mirrors "
+        "encoder_widths")
+    head_widths: tuple[Width, ...] = Field(
+        (16,), description="hidden layer widths of the head on the neck (empty: a linear head)")
+    activation: Literal["relu", "elu", "gelu", "tanh", "silu", "leaky_relu"] = Field(
+        "elu", description="activation after every hidden layer")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout after every hidden layer")
+    reconstruction_weight: float = Field(1.0, ge=0.0, description="weight of the reconstruction loss")
+    kl_weight: float = Field(0.01, ge=0.0, description="weight of the KL loss (a beta-VAE's beta)")
+    prediction_weight: float = Field(1.0, ge=0.0, description="weight of the prediction loss")
+    learning_rate: float = Field(5e-3, gt=0.0, description="AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
+    epochs: int = Field(300, ge=1, description="training epochs")
+    batch_size: int | None = Field(
+        None, ge=1, description="rows per step, seeded shuffled mini-batches (None: full batch)")
+    device: str = Field("cpu", description="'cpu', or 'cuda' / 'cuda:N' when a GPU is present")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise ConfigError(validation_message(err)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_values(cls, data: Any) -> Any:
+        return {k: _plain(v) for k, v in data.items()} if isinstance(data, dict) else data
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, device: str) -> str:
+        if device != "cpu":  # the CPU is always there; anything else asks torch
+            torch_device(device)
+        return device
 
     @property
     def decoder_layer_widths(self) -> tuple[int, ...]:
         """Decoder hidden widths, the encoder's mirrored when not given."""
-        if self.decoder_widths is None:
-            return tuple(reversed(self.encoder_widths))
-        return self.decoder_widths
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first parameter out of range."""
-        _positive_int(self, "n_inputs")
-        _positive_int(self, "latent_dim")
-        _positive_int(self, "epochs")
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}; got {self.task!r}")
-        if self.task == "classification":
-            if not isinstance(self.n_classes, int) or self.n_classes < 2:
-                raise ConfigError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
-        elif self.n_classes != 1:
-            raise ConfigError(f"n_classes must be 1 for task {self.task!r}, got {self.n_classes!r}")
-        for name in ("encoder_widths", "decoder_layer_widths", "head_widths"):
-            widths = getattr(self, name)
-            if any(w < 1 for w in widths):
-                label = "decoder_widths" if name == "decoder_layer_widths" else name
-                raise ConfigError(f"{label} must hold positive integers, got {widths!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"activation must be one of {', '.join(ACTIVATIONS)}; got {self.activation!r}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        for name in ("reconstruction_weight", "kl_weight", "prediction_weight", "weight_decay"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate!r}")
-        if self.batch_size is not None:
-            _positive_int(self, "batch_size")
-        if self.selection_metric not in SELECTION_METRICS:
-            raise ConfigError(
-                f"selection_metric must be one of {', '.join(SELECTION_METRICS)}; "
-                f"got {self.selection_metric!r}"
-            )
-        if self.early_stopping_patience is not None:
-            _positive_int(self, "early_stopping_patience")
-        if self.early_stopping_on not in EARLY_STOPPING:
-            raise ConfigError(
-                f"early_stopping_on must be one of {', '.join(EARLY_STOPPING)}; "
-                f"got {self.early_stopping_on!r}"
-            )
-        _positive_int(self, "eval_every")
-        if self.train_metrics_rows is not None:
-            _positive_int(self, "train_metrics_rows")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.device != "cpu":  # the CPU is always there; anything else asks torch
-            self.torch_device()
+        return tuple(reversed(self.encoder_widths)) if self.decoder_widths is None else self.decoder_widths
 
     def torch_device(self) -> torch.device:
-        """The torch device, checked to exist on this machine."""
-        import torch
+        """The torch device of :attr:`device`."""
+        return torch_device(self.device)
 
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as err:
-            raise ConfigError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}") from err
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device {self.device!r} was asked for but no CUDA GPU is present")
-        if device.type not in ("cpu", "cuda"):
-            raise ConfigError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
-        return device
+    def replace(self, **changes: Any) -> Self:
+        """A validated copy with some fields changed (``model_copy`` would not validate)."""
+        return type(self)(**{**dict(self), **changes})
 
-    def replace(self, **changes: Any) -> VAECConfig:
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dictionary."""
-        data = dataclasses.asdict(self)
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
-        return data
+class VAECConfig(ModelSettings):
+    """Everything one VAEC model trains by: its :class:`ModelSettings`, the sizes the data
+    sets, the task, the seed and the training policy (best epoch, early stopping, what is
+    evaluated).
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> VAECConfig:
-        """Build from :meth:`to_dict` output; unknown keys are an error."""
-        unknown = unknown_fields(cls, data)
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        return cls(**data)
+    ``VAECConfig(n_inputs=30, n_classes=2)`` is the default model for 30 channels and two
+    classes; :meth:`replace` gives validated copies; ``model_dump(mode="json")`` the JSON form
+    (the task by name).
+    """
 
-    def to_json(self) -> str:
-        """JSON text of :meth:`to_dict`."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    n_inputs: int = Field(ge=1, description="input channels (also the reconstructed channels)")
+    n_classes: int = Field(ge=1, description="classes of the target (>= 2); 1 for the other tasks")
+    task: TaskField = Field("classification", validate_default=True, description="what the head "
+                            "learns: classification, regression (one value) or unsupervised "
+                            "(nothing: autoencoder only)")
+    seed: int = Field(0, ge=0, description="seed of the initial weights, the noise and the batches")
+    selection_metric: Literal["f1", "accuracy"] = Field(
+        "f1", description="classification: the validation score (sampling off) that picks the "
+        "best epoch, ties broken by the other")
+    restore_best: bool = Field(True, description="restore the best epoch's weights at the end")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="stop after this many epochs without improvement (None: never)")
+    early_stopping_on: Literal["selection", "loss"] = Field(
+        "selection", description="what early stopping watches: the selection score or the "
+        "validation loss")
+    eval_every: int = Field(1, ge=1, description="evaluate every this many epochs, and the last")
+    train_metrics: bool = Field(True, description="also evaluate on the training rows")
+    train_metrics_rows: int | None = Field(
+        None, ge=1, description="evaluate the training metrics on a fixed seeded subset of this "
+        "many rows (None: all); on a tall table evaluating every row costs about an epoch")
+
+    @model_validator(mode="after")
+    def _classes_fit_the_task(self) -> VAECConfig:
+        if self.task.has_classes and self.n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2 for task {self.task.name!r}, got {self.n_classes}")
+        if not self.task.has_classes and self.n_classes != 1:
+            raise ValueError(f"n_classes must be 1 for task {self.task.name!r}, got {self.n_classes}")
+        return self
+
+
+def _parameters_doc(cls: type[BaseModel], own: bool = False) -> str:
+    """A numpydoc Parameters section built from the fields' declarations."""
+    names = set(cls.model_fields) - (set(ModelSettings.model_fields) if own else set())
+    lines = ["", "    Parameters", "    ----------"]
+    for name, field in cls.model_fields.items():
+        if name in names:
+            default = "" if field.is_required() else f", default={field.get_default()!r}"
+            kind = getattr(field.annotation, "__name__", str(field.annotation).replace("typing.", ""))
+            lines += [f"    {name} : {kind}{default}", f"        {field.description}."]
+    return "\n".join(lines) + "\n"
+
+
+ModelSettings.__doc__ = (ModelSettings.__doc__ or "") + _parameters_doc(ModelSettings)
+VAECConfig.__doc__ = (VAECConfig.__doc__ or "") + _parameters_doc(VAECConfig, own=True)
 
 
 def unknown_fields(cls: type, data: dict[str, Any]) -> list[str]:
-    """Keys of ``data`` that are not fields of the dataclass ``cls``, sorted."""
-    return sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    """Keys of ``data`` that are not fields of ``cls`` (a pydantic model or a dataclass), sorted."""
+    names = cls.model_fields if issubclass(cls, BaseModel) else {f.name for f in dataclasses.fields(cls)}
+    return sorted(set(data) - set(names))
 
 
-def _positive_int(config: VAECConfig, name: str) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+# training strategies: which losses count and which parts train --------------------------------
+
+@dataclass(frozen=True)
+class Strategy:
+    """What one training run optimises; :func:`vaec.training.train` runs every strategy.
+
+    Parameters
+    ----------
+    name : str
+        Short name, e.g. ``all_parts`` (the seed prototype's names, which its users know).
+    losses, trains : frozenset of str
+        The losses in the total (``reconstruction``, ``kl``, ``prediction``) and the parts whose
+        weights change (``encoder``, ``decoder``, ``head``; the others are frozen).
+    sample_head, sample_decoder : bool
+        During training the head (the decoder) sees the sampled z, or z_mean; at inference
+        both see z_mean unless sampling is asked for.
+    description : str
+        One line for people.
+    """
+
+    name: str
+    losses: frozenset[str]
+    trains: frozenset[str]
+    sample_head: bool
+    sample_decoder: bool = True
+    description: str = ""
+
+    @property
+    def uses_prediction(self) -> bool:
+        """Whether the head is trained for the target (then a score picks the best epoch)."""
+        return "prediction" in self.losses
+
+
+def _strategy(name: str, losses: str, trains: str, sample_head: bool, description: str) -> Strategy:
+    return Strategy(name, frozenset(losses.split()), frozenset(trains.split()), sample_head,
+                    description=description)
+
+
+ALL_PARTS = _strategy("all_parts", "reconstruction kl prediction", "encoder decoder head", True,
+                      "reconstruction + KL + prediction; encoder, decoder and head train")
+AUTOENCODER = _strategy("autoencoder", "reconstruction kl", "encoder decoder", True,
+                        "reconstruction + KL; encoder and decoder train (a VAE)")
+CLASSIFIER_HEAD = _strategy("classifier_head", "prediction", "head", True,
+                            "prediction; only the head trains on the frozen encoder's sampled z")
+MLP_CLASSIFIER = _strategy("mlp_classifier", "prediction", "encoder head", False,
+                           "prediction; encoder + head as a plain MLP (deterministic neck, no KL)")
+VAR_MLP_CLASSIFIER = _strategy("var_mlp_classifier", "prediction kl", "encoder head", True,
+                               "prediction + KL; the head sees sampled z in training, z_mean at "
+                               "inference")
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s for s in (ALL_PARTS, AUTOENCODER, CLASSIFIER_HEAD, MLP_CLASSIFIER, VAR_MLP_CLASSIFIER)
+}
+
+
+def get_strategy(name: str | Strategy) -> Strategy:
+    """Look a strategy up by name (a :class:`Strategy` passes through)."""
+    if isinstance(name, Strategy):
+        return name
+    try:
+        return STRATEGIES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}") from None

@@ -1,26 +1,31 @@
-"""Statistics of the latent domain of validity, on plain arrays of latent points.
+"""The domain of validity of a model: where its training rows sit in the latent space and how
+well it reconstructs them, and scores of new rows against both (the method's "suggested use of
+the result").
 
-Two Gaussians are fitted to the training data's latent points (the method's "suggested use of the
-result"):
+* :class:`IsotropicGaussian` (one centre and one sigma, fitted to the *sampled* z): how many
+  sigmas a point lies from the centre of the region the head was trained on.
+* :class:`DiagonalGaussian` (a mean and a standard deviation per latent dimension, fitted to
+  z_mean): a p-value per dimension and one aggregate confidence.
+* :class:`ReconstructionCheck` (the training rows' reconstruction errors): a row from elsewhere
+  is reconstructed worse than the rows the decoder was trained on.
 
-* :class:`IsotropicGaussian` - a centre and one scalar sigma, fitted to the *sampled* z. It tells
-  how many sigmas an encoded point lies from the centre of the region the head was trained on.
-* :class:`DiagonalGaussian` - a mean and a standard deviation per latent dimension, fitted to
-  z_mean. It gives a p-value per dimension and one aggregate confidence.
-
-Nothing here knows about the network: the functions take ``(rows, latent_dim)`` arrays, so they are
-tested on synthetic data, and the fitted objects round-trip through JSON-ready dictionaries.
+Nothing here knows the network: the functions take arrays (``VAEC.fit_latent_domain`` and
+``VAEC.predict_with_confidence`` encode the rows). Training does not fit the domain by itself:
+which rows define it is the caller's choice, and pruning trials would pay for a fit nobody reads.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-FORMAT_VERSION = 1
+DEFAULT_N_DRAWS = 10
+# Larger training sets keep this many evenly spaced quantiles of their reconstruction errors.
+MAX_STORED_ERRORS = 2000
 
 
 def _points(z: Any, name: str, latent_dim: int | None = None) -> np.ndarray:
@@ -36,21 +41,17 @@ def _points(z: Any, name: str, latent_dim: int | None = None) -> np.ndarray:
 
 @dataclass(frozen=True)
 class IsotropicGaussian:
-    """A Gaussian ``N(center, sigma^2 I)`` with one scalar sigma for every latent dimension.
+    """A Gaussian ``N(center, sigma² I)`` with one scalar sigma for every latent dimension.
 
-    Fitted by :meth:`fit`: ``center`` is the mean of the points and ``sigma^2`` the pooled
-    per-dimension variance, ``sigma^2 = mean over dims of var_d`` (each ``var_d`` with ``ddof=1``),
-    i.e. the unbiased estimate of a common variance when the dimensions are independent with equal
-    spread. When they are not, sigma is the root-mean-square spread of the dimensions.
+    Fitted by :meth:`fit`: ``center`` is the mean of the points and ``sigma²`` the pooled
+    per-dimension variance, ``mean over dims of var_d`` (each ``var_d`` with ``ddof=1``): the
+    unbiased estimate of a common variance when the dimensions are independent with equal
+    spread, the root-mean-square spread of the dimensions when they are not.
 
     Attributes
     ----------
-    center : numpy.ndarray
-        Centre, shape ``(latent_dim,)``.
-    sigma : float
-        The common standard deviation.
-    n_samples : int
-        Number of points the fit used.
+    center, sigma, n_samples : numpy.ndarray, float, int
+        Centre ``(latent_dim,)``, the common standard deviation, the points the fit used.
     """
 
     center: np.ndarray
@@ -81,31 +82,16 @@ class IsotropicGaussian:
     def tail_probability(self, z: Any) -> np.ndarray:
         """Probability that a draw of the Gaussian lies at least as far out as each row.
 
-        Under the fit, the squared sigma distance of a draw follows chi-square with
-        ``latent_dim`` degrees of freedom, so this is ``chi2.sf(distance^2, latent_dim)``. It
-        calibrates the raw distance, which grows like ``sqrt(latent_dim)`` for typical points:
-        in 8 dimensions a point 3 sigma out is ordinary (tail probability ~0.26), in 1
-        dimension it is rare (~0.003).
+        The squared sigma distance of a draw follows chi-square with ``latent_dim`` degrees of
+        freedom, so this is ``chi2.sf(distance², latent_dim)``. It calibrates the raw distance,
+        which grows like ``sqrt(latent_dim)`` for typical points: in 8 dimensions a point 3
+        sigma out is ordinary (tail probability ~0.26), in 1 dimension it is rare (~0.003).
         """
         return stats.chi2.sf(self.distance(z) ** 2, df=self.latent_dim)
 
     def within_fraction(self, n_sigma: float) -> float:
-        """Share of the Gaussian's own draws that lie within ``n_sigma``: ``chi2.cdf(n^2, D)``."""
+        """Share of the Gaussian's own draws that lie within ``n_sigma``: ``chi2.cdf(n², D)``."""
         return float(stats.chi2.cdf(n_sigma**2, df=self.latent_dim))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
-        return {
-            "center": [float(c) for c in self.center],
-            "sigma": self.sigma,
-            "n_samples": self.n_samples,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IsotropicGaussian:
-        """Inverse of :meth:`to_dict`."""
-        return cls(np.asarray(data["center"], dtype=np.float64), float(data["sigma"]),
-                   int(data["n_samples"]))
 
 
 @dataclass(frozen=True)
@@ -124,7 +110,6 @@ class DiagonalGaussian:
     are correlated in general, and a diagonal fit ignores that), whereas Fisher's method assumes
     independent p-values and would be anti-conservative here. It also fires when a point is far
     out in a single dimension, which is how a point leaves the domain along one latent direction.
-    Small values mean "unlikely to be a sample of the training latent distribution".
 
     Attributes
     ----------
@@ -155,33 +140,16 @@ class DiagonalGaussian:
         """Number of latent dimensions."""
         return len(self.mean)
 
-    def t_statistics(self, z: Any) -> np.ndarray:
-        """Prediction-interval t of every coordinate, shape ``(rows, latent_dim)``."""
-        points = _points(z, "z", self.latent_dim)
-        return (points - self.mean) / (self.std * np.sqrt(1.0 + 1.0 / self.n_samples))
-
     def p_values(self, z: Any) -> np.ndarray:
-        """Two-sided p-value of every coordinate, shape ``(rows, latent_dim)``."""
-        return 2.0 * stats.t.sf(np.abs(self.t_statistics(z)), df=self.n_samples - 1)
+        """Two-sided prediction-interval p-value of every coordinate, ``(rows, latent_dim)``."""
+        points = _points(z, "z", self.latent_dim)
+        t = (points - self.mean) / (self.std * np.sqrt(1.0 + 1.0 / self.n_samples))
+        return 2.0 * stats.t.sf(np.abs(t), df=self.n_samples - 1)
 
     def confidence(self, z: Any) -> np.ndarray:
-        """Bonferroni-combined p-value ``min(1, D * min_d p_d)`` of every row, ``(rows,)``."""
-        p = self.p_values(z)
-        return np.minimum(1.0, self.latent_dim * p.min(axis=1))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
-        return {
-            "mean": [float(m) for m in self.mean],
-            "std": [float(s) for s in self.std],
-            "n_samples": self.n_samples,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> DiagonalGaussian:
-        """Inverse of :meth:`to_dict`."""
-        return cls(np.asarray(data["mean"], dtype=np.float64),
-                   np.asarray(data["std"], dtype=np.float64), int(data["n_samples"]))
+        """Bonferroni-combined p-value ``min(1, D * min_d p_d)`` of every row, ``(rows,)``;
+        small means "unlikely to be a sample of the training latent distribution"."""
+        return np.minimum(1.0, self.latent_dim * self.p_values(z).min(axis=1))
 
 
 @dataclass(frozen=True)
@@ -190,14 +158,11 @@ class LatentDomain:
 
     Attributes
     ----------
-    isotropic : IsotropicGaussian
-        Fitted to the sampled z (``n_draws`` draws per training row).
-    diagonal : DiagonalGaussian
-        Fitted to z_mean (sampling off).
-    n_draws : int
-        Draws per training row behind ``isotropic``.
-    seed : int
-        Seed of those draws.
+    isotropic, diagonal : IsotropicGaussian, DiagonalGaussian
+        Fitted to the sampled z (``n_draws`` draws per training row, seeded by ``seed``) and
+        to z_mean (sampling off).
+    n_draws, seed : int
+        How the sampled z was drawn.
     replica : int
         The model replica whose encoder produced the points.
     """
@@ -209,39 +174,95 @@ class LatentDomain:
     replica: int = 0
 
     @classmethod
-    def fit(
-        cls, z_sampled: Any, z_mean: Any, *, n_draws: int, seed: int, replica: int = 0
-    ) -> LatentDomain:
-        """Fit both Gaussians: ``z_sampled`` (all draws stacked as rows) and ``z_mean``."""
-        isotropic = IsotropicGaussian.fit(z_sampled)
-        diagonal = DiagonalGaussian.fit(z_mean)
-        if isotropic.latent_dim != diagonal.latent_dim:
-            raise ValueError(
-                f"z_sampled has {isotropic.latent_dim} columns but z_mean {diagonal.latent_dim}"
-            )
-        return cls(isotropic, diagonal, n_draws, seed, replica)
+    def fit(cls, z_mean: Any, z_log_var: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int = 0,
+            replica: int = 0) -> LatentDomain:
+        """Fit both Gaussians to the encoding ``(z_mean, z_log_var)`` of the rows that define
+        the domain (normally the training split): the isotropic one to ``n_draws``
+        reparameterised draws ``z_mean + exp(0.5 * z_log_var) * eps`` per row, seeded by
+        ``seed``; the diagonal one to z_mean. ``replica`` records whose encoding it is."""
+        for name, value, low in (("n_draws", n_draws, 1), ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        z_mean = np.asarray(z_mean, dtype=np.float64)
+        eps = np.random.default_rng(seed).standard_normal((n_draws, *z_mean.shape))
+        z_sampled = z_mean + np.exp(0.5 * np.asarray(z_log_var, dtype=np.float64)) * eps
+        isotropic = IsotropicGaussian.fit(z_sampled.reshape(-1, z_mean.shape[1]))
+        return cls(isotropic, DiagonalGaussian.fit(z_mean), n_draws, seed, replica)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary (stored in ``VAEC.extras["latent_domain"]``)."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "isotropic": self.isotropic.to_dict(),
-            "diagonal": self.diagonal.to_dict(),
-            "n_draws": self.n_draws,
-            "seed": self.seed,
-            "replica": self.replica,
-        }
+    def scores(self, z_mean: np.ndarray, n_sigma: float = 3.0) -> dict[str, np.ndarray]:
+        """The domain's scores of every row (``z_mean``: where the head saw it).
+
+        ``sigma_distance`` (from the isotropic centre), ``tail_probability`` (its chi-square
+        calibration, :meth:`IsotropicGaussian.tail_probability`), ``within_1_sigma``,
+        ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ... (per latent
+        dimension, :class:`DiagonalGaussian`) and ``confidence`` (their Bonferroni combination).
+        """
+        n_sigma = check_n_sigma(n_sigma)
+        distance = self.isotropic.distance(z_mean)
+        columns = {"sigma_distance": distance,
+                   "tail_probability": self.isotropic.tail_probability(z_mean)}
+        for level in sorted({1.0, 2.0, n_sigma}):
+            columns[within_column(level)] = distance <= level
+        p_values = self.diagonal.p_values(z_mean)
+        for d in range(p_values.shape[1]):
+            columns[f"p_value_z{d}"] = p_values[:, d]
+        columns["confidence"] = self.diagonal.confidence(z_mean)
+        return columns
+
+
+def within_column(n_sigma: float) -> str:
+    """Column name of the ``n_sigma`` flag: ``within_3_sigma``, ``within_2.5_sigma``."""
+    return f"within_{n_sigma:g}_sigma"
+
+
+def check_n_sigma(n_sigma: float) -> float:
+    """``n_sigma`` as a float, or a one-line error naming it."""
+    if isinstance(n_sigma, bool) or not isinstance(n_sigma, int | float):
+        raise ValueError(f"n_sigma must be a positive number, got {n_sigma!r}")
+    if not (math.isfinite(n_sigma) and n_sigma > 0):
+        raise ValueError(f"n_sigma must be a positive finite number, got {n_sigma!r}")
+    return float(n_sigma)
+
+
+@dataclass(frozen=True)
+class ReconstructionCheck:
+    """Empirical distribution of the training rows' reconstruction errors (mean squared over
+    the channels, sampling off), and empirical p-values of new rows against it.
+
+    Meaningful for a model whose decoder was trained (``all_parts``, ``autoencoder``).
+
+    Attributes
+    ----------
+    errors : numpy.ndarray
+        Training errors in ascending order (or evenly spaced quantiles of them).
+    n_samples : int
+        Number of training rows behind ``errors``.
+    """
+
+    errors: np.ndarray
+    n_samples: int
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LatentDomain:
-        """Inverse of :meth:`to_dict`."""
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ValueError(f"latent_domain format_version {version!r} is not {FORMAT_VERSION}")
-        return cls(
-            IsotropicGaussian.from_dict(data["isotropic"]),
-            DiagonalGaussian.from_dict(data["diagonal"]),
-            int(data["n_draws"]),
-            int(data["seed"]),
-            int(data.get("replica", 0)),
-        )
+    def fit(cls, errors: Any) -> ReconstructionCheck:
+        """Keep the (sorted) per-row errors of the training rows."""
+        values = np.sort(np.asarray(errors, dtype=np.float64).ravel())
+        if len(values) < 2:
+            raise ValueError(f"need the errors of at least 2 training rows, got {len(values)}")
+        if not np.isfinite(values).all():
+            raise ValueError("training reconstruction errors hold NaN or infinite values")
+        n_samples = len(values)
+        if n_samples > MAX_STORED_ERRORS:
+            values = np.quantile(values, np.linspace(0.0, 1.0, MAX_STORED_ERRORS))
+        return cls(values, n_samples)
+
+    def p_values(self, errors: Any) -> np.ndarray:
+        """Share of training rows reconstructed at least as badly as each error ``e``:
+        ``(1 + #{training errors >= e}) / (m + 1)``."""
+        values = np.asarray(errors, dtype=np.float64).ravel()
+        at_least = len(self.errors) - np.searchsorted(self.errors, values, side="left")
+        return (1.0 + at_least) / (len(self.errors) + 1.0)
+
+
+def row_errors(X: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """Mean squared reconstruction error of every row, ``(rows,)``."""
+    return np.mean((np.asarray(reconstruction, np.float64) - np.asarray(X, np.float64)) ** 2, axis=1)

@@ -1,76 +1,72 @@
-"""Per-epoch training history and the result of one training run."""
+"""What a training run records: per-epoch metrics, latent snapshots, the run's result."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from vaec.snapshots import LatentSnapshot
-from vaec.tasks import score_names
+from vaec.persistence import atomic_write_text
+from vaec.tasks import CLASSIFICATION, Task
 
 LOSS_METRICS = ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss")
 SPLITS = ("train", "val")
 
 
-def metric_names(task: str = "classification") -> tuple[str, ...]:
+def metric_names(task: Task = CLASSIFICATION) -> tuple[str, ...]:
     """The metrics recorded for ``task``: the four losses, then its two scores with sampling
     off and on (classification: ``accuracy``, ``f1``, ``accuracy_sampled``, ``f1_sampled``)."""
-    first, second = score_names(task)
+    first, second = task.score_names
     return (*LOSS_METRICS, first, second, f"{first}_sampled", f"{second}_sampled")
 
 
-METRICS = metric_names("classification")
-
-
-def history_columns(task: str = "classification") -> list[str]:
+def history_columns(task: Task = CLASSIFICATION) -> list[str]:
     """Metric columns of the history, ``train_<metric>`` then ``val_<metric>``."""
     return [f"{split}_{metric}" for split in SPLITS for metric in metric_names(task)]
 
 
 @dataclass
 class History:
-    """Per-epoch metrics of every replica on the training and validation splits.
+    """Metrics of every replica on the training and validation splits at every evaluated epoch.
+
+    Losses are taken as trained (sampled z where the strategy samples); the task's scores
+    (``accuracy``/``f1``, ``r2``/``mae``, ...) have sampling off, ``*_sampled`` on. Validation
+    columns are NaN without a validation split.
 
     Attributes
     ----------
-    frame : pandas.DataFrame
-        One row per evaluated (epoch, replica): ``epoch``, ``replica`` and
-        :func:`history_columns` of the task. Losses are taken as trained (sampled z where the
-        strategy samples); the scores (``accuracy``/``f1``, ``r2``/``mae``, ...) have sampling
-        off, ``*_sampled`` on. Validation columns are NaN without a validation split.
+    values : numpy.ndarray
+        ``(evaluations, replicas, columns)``, the columns in :attr:`columns` order.
     best_epochs : list of int
         Best epoch of each replica (1-based).
-    task : str
+    epochs : numpy.ndarray
+        The evaluated epochs, one per row of ``values`` (default ``1, 2, ...``).
+    task : Task
         The task the head was trained for (it names the score columns).
     """
 
-    frame: pd.DataFrame
+    values: np.ndarray
     best_epochs: list[int]
-    task: str = "classification"
+    epochs: np.ndarray | None = None
+    task: Task = CLASSIFICATION
 
-    @classmethod
-    def from_array(
-        cls,
-        values: np.ndarray,
-        best_epochs: list[int],
-        epochs: list[int] | None = None,
-        task: str = "classification",
-    ) -> History:
-        """Build from an array ``(rows, replicas, metrics)`` in :func:`history_columns` order.
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        n_rows = self.values.shape[0]
+        self.epochs = np.arange(1, n_rows + 1) if self.epochs is None else np.asarray(self.epochs)
+        if self.values.shape[2] != len(self.columns) or len(self.epochs) != n_rows:
+            raise ValueError(f"values of shape {self.values.shape} do not fit {len(self.epochs)} "
+                             f"epochs and the {len(self.columns)} columns of task {self.task.name}")
 
-        ``epochs`` numbers the rows (the evaluated epochs); default ``1, 2, ...``.
-        """
-        n_rows, n_replicas, _ = values.shape
-        epochs = list(range(1, n_rows + 1)) if epochs is None else list(epochs)
-        frame = pd.DataFrame(values.reshape(n_rows * n_replicas, -1),
-                             columns=history_columns(task))
-        frame.insert(0, "replica", np.tile(np.arange(n_replicas), n_rows))
-        frame.insert(0, "epoch", np.repeat(epochs, n_replicas))
-        return cls(frame, best_epochs, task)
+    @property
+    def columns(self) -> list[str]:
+        """Names of the last axis of :attr:`values` (:func:`history_columns` of the task)."""
+        return history_columns(self.task)
 
     @property
     def best_epoch(self) -> int:
@@ -82,20 +78,49 @@ class History:
         """Number of replicas recorded."""
         return len(self.best_epochs)
 
-    def for_replica(self, replica: int = 0) -> pd.DataFrame:
-        """The rows of one replica, indexed by epoch."""
-        rows = self.frame[self.frame["replica"] == replica]
-        return rows.drop(columns="replica").set_index("epoch")
+    def for_replica(self, replica: int = 0) -> dict[str, np.ndarray]:
+        """Every column of one replica over the evaluated epochs (:attr:`epochs`)."""
+        return dict(zip(self.columns, self.values[:, replica].T, strict=True))
 
-    def best_row(self, replica: int = 0) -> pd.Series:
+    def best_row(self, replica: int = 0) -> dict[str, float]:
         """Metrics of one replica at its best epoch."""
-        return self.for_replica(replica).loc[self.best_epochs[replica]]
+        (row,) = np.flatnonzero(self.epochs == self.best_epochs[replica])
+        return {name: float(v) for name, v in zip(self.columns, self.values[row, replica], strict=True)}
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write the frame as CSV (atomically) and return the path."""
-        from vaec.atomic_files import atomic_write_text
+        """Write ``epoch, replica, <columns>`` with a row per (epoch, replica), atomically;
+        NaN is an empty field."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["epoch", "replica", *self.columns])
+        for epoch, row in zip(self.epochs.tolist(), self.values.tolist(), strict=True):
+            for replica, metrics in enumerate(row):
+                writer.writerow([epoch, replica, *("" if math.isnan(v) else v for v in metrics)])
+        return atomic_write_text(path, buffer.getvalue())
 
-        return atomic_write_text(path, self.frame.to_csv(index=False))
+
+def snapshot_epochs(epochs: int) -> list[int]:
+    """Epochs 8, 16, ..., 512, then 1000, 2000, ... up to ``epochs``, and the last one."""
+    chosen = [e for e in (8, 16, 32, 64, 128, 256, 512) if e <= epochs]
+    chosen += list(range(1000, epochs + 1, 1000))
+    if epochs not in chosen:
+        chosen.append(epochs)
+    return chosen
+
+
+@dataclass
+class LatentSnapshot:
+    """Where the rows sit in the neck at one epoch: sampled z and z_mean of the training and
+    validation rows, each ``(replicas, rows, latent_dim)``; ``y_train`` / ``y_val`` hold the
+    head's targets (class indices, or values)."""
+
+    epoch: int
+    train_z: np.ndarray
+    train_z_mean: np.ndarray
+    val_z: np.ndarray | None
+    val_z_mean: np.ndarray | None
+    y_train: np.ndarray
+    y_val: np.ndarray | None
 
 
 @dataclass
@@ -108,12 +133,10 @@ class TrainingResult:
         Name of the strategy trained.
     history : History
         Per-epoch metrics.
-    epochs_run : int
-        Epochs actually run (fewer than configured after early stopping).
-    seconds : float
-        Wall-clock seconds of the loop.
+    epochs_run, seconds : int, float
+        Epochs actually run (fewer than configured after early stopping), wall-clock seconds.
     snapshots : list of LatentSnapshot
-        Latent snapshots at :func:`vaec.snapshots.snapshot_epochs`.
+        Latent snapshots at :func:`snapshot_epochs`.
     """
 
     strategy: str

@@ -1,29 +1,21 @@
 """What each input channel (or group of channels) does for the model, measured by holding it at
-its mean: all at once.
+its mean (0 on standardised data): every ablation unit and every replica at once, on given rows.
 
-For every ablation unit ``g`` (one channel, or a group of channels held together) and every
-replica, with the channels of ``g`` held at their training mean (0 on standardised data) and
-everything else unchanged, on the given rows:
-
-* **importance** - the rise of the head's loss (cross-entropy with sampling off: the negative
-  log-likelihood of the labels). A unit the head does not use scores about 0; one it relies on,
-  the information it costs to lose it. A group held together loses what its members share: two
-  copies of one signal each score little alone (the other covers for it) and much together.
+* **importance** - the rise of the head's loss (with sampling off). A unit the head does not use
+  scores about 0; one it relies on, the information it costs to lose it. A group held together
+  loses what its members share: two copies of one signal each score little alone (the other
+  covers for it) and much together.
 * **own reconstruction** - the decoder's squared error on the unit's own channels. What the
   decoder still gets right about them came through the neck from the *other* channels: shared
   structure. A channel reconstructed only because the neck spent a dimension on it alone
   (noise, once the neck has room) loses it.
 
-Holding a channel at its mean, rather than permuting it across the rows, removes what the
-channel says without injecting values it never takes together with the others: a rare spike
-(a pixel lit in 1 % of the images is 10 standard deviations out when lit) moved onto random rows
-would make the head's loss jump for reasons that are not information, and the score would be
-deterministic less. The mean is the neutral input.
-
-Changing the channels of a unit changes the output of the encoder's input layer by
-``-sum_c x[:, c] W[c]`` over its members, so every unit is evaluated from the one shared
-input-layer pass plus a small pass through the rest of the encoder, the head and the decoder, in
-batches of units and for every replica together: no Python loop of full forward passes per unit.
+Holding a channel at its mean, rather than permuting it across the rows, removes what it says
+without injecting values it never takes together with the others: a rare spike (a pixel lit in
+1 % of the images is 10 standard deviations out when lit) moved onto random rows would make the
+loss jump for reasons that are not information. Holding a unit changes the output of the
+encoder's input layer by ``-sum_c x[:, c] W[c]`` over its members, so every unit is scored from
+one shared input-layer pass plus a small pass through the rest, in batches of units.
 """
 
 from __future__ import annotations
@@ -33,7 +25,6 @@ from typing import NamedTuple
 
 import torch
 
-from vaec.losses import prediction_losses
 from vaec.model import VAECNet
 
 # rows x units evaluated in one batch: bounds its memory to about
@@ -97,44 +88,43 @@ def ablation_scores(
     -------
     AblationScores
         ``importance``: mean loss with the unit held at 0 minus the mean loss as it is;
-        ``importance_se``: its standard error over the rows (large for a unit that is away
-        from its mean on a few rows only: its importance rests on them);
-        ``own_reconstruction_mse``: mean squared error of the decoder on the unit's channels
-        (against their true values, averaged over them) with the unit's inputs held at 0.
+        ``importance_se``: its standard error over the rows (large for a unit away from its
+        mean on a few rows only); ``own_reconstruction_mse``: the decoder's mean squared error
+        on the unit's channels with the unit's inputs held at 0.
     """
     net.eval()
-    encoder, decoder = net.encoder, net.decoder
-    layer = encoder.input_layer
-    n_replicas = net.n_replicas
-    pre = layer(net.expand(x))  # (replicas, rows, hidden)
-    task = net.config.task
-    base = prediction_losses(net.head(encoder.z_mean_from_input_layer(pre)), y, task)
-    n_rows, n_channels = x.shape
-    index, mask = unit_index(units, n_channels)
+    pre = net.encoder.input_layer(net.expand(x))  # (replicas, rows, hidden)
+    base = net.config.task.prediction_losses(net.head(net.encoder.z_mean_from_input_layer(pre)), y)
+    index, mask = unit_index(units, x.shape[1])
     index, mask = index.to(x.device), mask.to(x.dtype).to(x.device)
-    n_units, widest = index.shape
-    chunk = max(1, rows_times_channels // max(n_rows * widest, 1))
-    importance, importance_se, own_mse = [], [], []
-    for start in range(0, n_units, chunk):
-        idx, m = index[start:start + chunk], mask[start:start + chunk]  # (chunk, widest)
-        width = len(idx)
-        held = x[:, idx] * m  # (rows, chunk, widest): the members' values, padding at 0
-        weight = layer.weight[:, idx]  # (replicas, chunk, widest, hidden)
-        # (replicas, chunk, rows, hidden): the input layer's output with the unit at 0
-        shift = -torch.einsum("nus,rush->runh", held, weight)
-        changed = (pre.unsqueeze(1) + shift).reshape(n_replicas, width * n_rows, pre.shape[-1])
-        z = encoder.z_mean_from_input_layer(changed)
-        rise = prediction_losses(net.head(z), y, task).view(n_replicas, width, n_rows) - base.unsqueeze(1)
-        importance.append(rise.mean(dim=-1))
-        importance_se.append(rise.std(dim=-1) / n_rows**0.5)
-        # the decoder's output for the unit's own channels only: its hidden layers, then those
-        # columns of the last layer
-        hidden = decoder.trunk(z).view(n_replicas, width, n_rows, -1)
-        out_w = decoder.out.weight[:, :, idx]  # (replicas, hidden, chunk, widest)
-        out_b = decoder.out.bias[:, 0][:, idx]  # (replicas, chunk, widest)
-        own = torch.einsum("runh,rhus->runs", hidden, out_w) + out_b.unsqueeze(2)
-        error = (own - x[:, idx].unsqueeze(0).transpose(1, 2)).pow(2) * m.unsqueeze(1)
-        own_mse.append(error.sum(dim=-1).mean(dim=-1) / m.sum(dim=-1))
-    return AblationScores(
-        torch.cat(importance, dim=1), torch.cat(importance_se, dim=1), torch.cat(own_mse, dim=1)
-    )
+    chunk = max(1, rows_times_channels // max(x.shape[0] * index.shape[1], 1))
+    batches = [_batch_scores(net, x, y, pre, base, index[start:start + chunk], mask[start:start + chunk])
+               for start in range(0, len(index), chunk)]
+    return AblationScores(*(torch.cat(parts, dim=1) for parts in zip(*batches, strict=True)))
+
+
+def _batch_scores(
+    net: VAECNet, x: torch.Tensor, y: torch.Tensor, pre: torch.Tensor, base: torch.Tensor,
+    idx: torch.Tensor, m: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:class:`AblationScores` of one batch of units (``idx``, ``m``: ``(units, widest)``)
+    from the shared input-layer pass ``pre`` and the loss as it is, ``base``."""
+    (n_replicas, n_rows, n_hidden), width = pre.shape, len(idx)
+    held = x[:, idx] * m  # (rows, units, widest): the members' values, padding at 0
+    weight = net.encoder.input_layer.weight[:, idx]  # (replicas, units, widest, hidden)
+    # (replicas, units, rows, hidden): the input layer's output with the unit at 0
+    shift = -torch.einsum("nus,rush->runh", held, weight)
+    changed = (pre.unsqueeze(1) + shift).reshape(n_replicas, width * n_rows, n_hidden)
+    z = net.encoder.z_mean_from_input_layer(changed)
+    losses = net.config.task.prediction_losses(net.head(z), y)
+    rise = losses.view(n_replicas, width, n_rows) - base.unsqueeze(1)
+    # the decoder's output for the unit's own channels only: its hidden layers, then those
+    # columns of the last layer
+    decoder = net.decoder
+    hidden = decoder.trunk(z).view(n_replicas, width, n_rows, -1)
+    out_w = decoder.out.weight[:, :, idx]  # (replicas, hidden, units, widest)
+    out_b = decoder.out.bias[:, 0][:, idx]  # (replicas, units, widest)
+    own = torch.einsum("runh,rhus->runs", hidden, out_w) + out_b.unsqueeze(2)
+    error = (own - x[:, idx].unsqueeze(0).transpose(1, 2)).pow(2) * m.unsqueeze(1)
+    own_mse = error.sum(dim=-1).mean(dim=-1) / m.sum(dim=-1)
+    return rise.mean(dim=-1), rise.std(dim=-1) / n_rows**0.5, own_mse

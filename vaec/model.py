@@ -1,4 +1,5 @@
-"""The VAE + classifier network: encoder with a Gaussian neck, decoder, classifier head.
+"""The VAE + classifier network (encoder with a Gaussian neck, decoder, classifier head) and
+the losses of the autoencoder (the head's loss is its task's, :mod:`vaec.tasks`).
 
 Every layer carries a leading *replica* dimension: ``n_replicas`` independent models of the same
 architecture live in one module and run in one batched matmul (``torch.baddbmm``). A single model
@@ -17,16 +18,11 @@ import torch
 from torch import nn
 
 from vaec.config import VAECConfig
-from vaec.tasks import n_outputs
 
 PARTS = ("encoder", "decoder", "head")
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "silu": nn.SiLU,
+    "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU,
     "leaky_relu": nn.LeakyReLU,
 }
 
@@ -35,10 +31,8 @@ LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 8.0
 
 
 class VAECOutput(NamedTuple):
-    """What one forward pass gives, each with a leading replica dimension.
-
-    ``reconstruction`` or ``logits`` is ``None`` when the pass was asked not to compute it.
-    """
+    """What one forward pass gives, each with a leading replica dimension; ``reconstruction``
+    or ``logits`` is ``None`` when the pass was asked not to compute it."""
 
     z_mean: torch.Tensor
     z_log_var: torch.Tensor
@@ -49,20 +43,12 @@ class VAECOutput(NamedTuple):
 
 
 class ReplicaLinear(nn.Module):
-    """``n_replicas`` independent linear layers applied as one batched matmul.
-
-    Parameters
-    ----------
-    n_replicas : int
-        Number of independent weight sets.
-    in_features, out_features : int
-        Layer sizes, as in :class:`torch.nn.Linear`.
-    """
+    """``n_replicas`` independent linear layers ``in_features -> out_features`` (as in
+    :class:`torch.nn.Linear`) applied as one batched matmul."""
 
     def __init__(self, n_replicas: int, in_features: int, out_features: int) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
+        self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(n_replicas, in_features, out_features))
         self.bias = nn.Parameter(torch.empty(n_replicas, 1, out_features))
 
@@ -111,11 +97,9 @@ class Encoder(nn.Module):
         return self.trunk[0] if len(self.trunk) else self.z_mean
 
     def z_mean_from_input_layer(self, pre_activation: torch.Tensor) -> torch.Tensor:
-        """z_mean from the output of :attr:`input_layer` (the rest of the path to z_mean).
-
-        A change of one input channel moves that output by a rank-one term, so the effect of
-        changing each channel in turn costs one small pass per channel instead of a full one.
-        """
+        """z_mean from the output of :attr:`input_layer` (the rest of the path to z_mean): a
+        change of one input channel moves that output by a rank-one term, so changing each
+        channel in turn costs one small pass per channel instead of a full one."""
         if not len(self.trunk):
             return pre_activation
         return self.z_mean(self.trunk[1:](pre_activation))
@@ -124,9 +108,8 @@ class Encoder(nn.Module):
 Generators = torch.Generator | Sequence[torch.Generator] | None
 
 
-def sample_latent(
-    z_mean: torch.Tensor, z_log_var: torch.Tensor, generator: Generators = None
-) -> torch.Tensor:
+def sample_latent(z_mean: torch.Tensor, z_log_var: torch.Tensor,
+                  generator: Generators = None) -> torch.Tensor:
     """Reparameterised draw ``z = z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``.
 
     ``generator`` may be one generator per replica: then replica ``r`` draws its noise from its
@@ -140,35 +123,22 @@ def sample_latent(
     return z_mean + torch.exp(0.5 * z_log_var) * eps
 
 
-def replica_generators(
-    seed: int, n_replicas: int, device: torch.device | str = "cpu"
-) -> list[torch.Generator]:
+def replica_generators(seed: int, n_replicas: int,
+                       device: torch.device | str = "cpu") -> list[torch.Generator]:
     """One generator per replica, seeded ``seed + r``: the one source of every replica's
     initial weights (on the CPU) and noise streams (on the data's device)."""
     return [torch.Generator(device=device).manual_seed(seed + r) for r in range(n_replicas)]
 
 
-class Decoder(nn.Module):
-    """Latent point -> hidden layers -> one value per input channel."""
+class LatentMLP(nn.Module):
+    """Latent point -> hidden layers -> outputs: the decoder (one value per input channel) and
+    the classifier head (class logits, or the predicted value)."""
 
-    def __init__(self, config: VAECConfig, n_replicas: int) -> None:
+    def __init__(self, config: VAECConfig, n_replicas: int, widths: Sequence[int], n_out: int) -> None:
         super().__init__()
-        sizes = [config.latent_dim, *config.decoder_layer_widths]
+        sizes = [config.latent_dim, *widths]
         self.trunk = _mlp(config, n_replicas, sizes)
-        self.out = ReplicaLinear(n_replicas, sizes[-1], config.n_inputs)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.out(self.trunk(z))
-
-
-class ClassifierHead(nn.Module):
-    """Latent point -> hidden layers -> class logits (or the predicted value)."""
-
-    def __init__(self, config: VAECConfig, n_replicas: int) -> None:
-        super().__init__()
-        sizes = [config.latent_dim, *config.head_widths]
-        self.trunk = _mlp(config, n_replicas, sizes)
-        self.out = ReplicaLinear(n_replicas, sizes[-1], n_outputs(config.task, config.n_classes))
+        self.out = ReplicaLinear(n_replicas, sizes[-1], n_out)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.trunk(z))
@@ -189,21 +159,19 @@ class VAECNet(nn.Module):
         super().__init__()
         if n_replicas < 1:
             raise ValueError(f"n_replicas must be >= 1, got {n_replicas}")
-        self.config = config
-        self.n_replicas = n_replicas
+        self.config, self.n_replicas = config, n_replicas
         self.encoder = Encoder(config, n_replicas)
-        self.decoder = Decoder(config, n_replicas)
-        self.head = ClassifierHead(config, n_replicas)
+        self.decoder = LatentMLP(config, n_replicas, config.decoder_layer_widths, config.n_inputs)
+        n_outputs = config.task.n_outputs(config.n_classes)
+        self.head = LatentMLP(config, n_replicas, config.head_widths, n_outputs)
         if self.encoder.z_mean.weight.device.type != "meta":  # meta tensors hold no values
             self.reset_parameters(config.seed)
 
     @staticmethod
     def state_shapes(config: VAECConfig, n_replicas: int = 1) -> dict[str, tuple[int, ...]]:
-        """The shape of every tensor in the state dict of ``VAECNet(config, n_replicas)``.
-
-        Worked out on the meta device: nothing is allocated however large the sizes are, so a
-        saved model's weights can be checked against its config before the network is built.
-        """
+        """The shape of every tensor in the state dict of ``VAECNet(config, n_replicas)``,
+        worked out on the meta device: nothing is allocated however large the sizes are, so a
+        saved model's weights can be checked against its config before the network is built."""
         with torch.device("meta"):
             net = VAECNet(config, n_replicas)
         return {name: tuple(t.shape) for name, t in net.state_dict().items()}
@@ -223,20 +191,10 @@ class VAECNet(nn.Module):
 
     def expand(self, x: torch.Tensor) -> torch.Tensor:
         """Give ``(rows, channels)`` input the replica dimension (a view, no copy)."""
-        if x.dim() == 2:
-            return x.unsqueeze(0).expand(self.n_replicas, -1, -1)
-        return x
+        return x.unsqueeze(0).expand(self.n_replicas, -1, -1) if x.dim() == 2 else x
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        *,
-        sample_head: bool = False,
-        sample_decoder: bool | None = None,
-        generator: Generators = None,
-        decode: bool = True,
-        classify: bool = True,
-    ) -> VAECOutput:
+    def forward(self, x: torch.Tensor, *, sample_head: bool = False, sample_decoder: bool | None = None,
+                generator: Generators = None, decode: bool = True, classify: bool = True) -> VAECOutput:
         """Encode, route z to the decoder and the head, decode and classify.
 
         This is the one place that decides which z each part sees; training, evaluation,
@@ -269,3 +227,26 @@ class VAECNet(nn.Module):
                 z_head = sample_latent(z_mean, z_log_var, generator)
             logits = self.head(z_head)
         return VAECOutput(z_mean, z_log_var, z_decoder, z_head, reconstruction, logits)
+
+
+# losses of the autoencoder, each per replica (the leading dimension) ---------------------------
+
+def reconstruction_per_channel(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of every channel over the rows: ``(replicas, channels)``."""
+    return (reconstruction - x).pow(2).mean(dim=-2)
+
+
+def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Mean over channels of :func:`reconstruction_per_channel`: ``(replicas,)``."""
+    return reconstruction_per_channel(reconstruction, x).mean(dim=-1)
+
+
+def kl_per_dimension(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma²) || N(0, 1)) per latent dimension, averaged over the rows, by the closed
+    form ``-log(sigma) + (sigma² + mu²) / 2 - 1/2``: ``(replicas, latent_dim)``."""
+    return (0.5 * (torch.exp(z_log_var) + z_mean.pow(2) - 1.0 - z_log_var)).mean(dim=-2)
+
+
+def kl_loss(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+    """KL to N(0, I): the per-dimension terms summed; ``(replicas,)``."""
+    return kl_per_dimension(z_mean, z_log_var).sum(dim=-1)

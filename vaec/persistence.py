@@ -1,15 +1,12 @@
-"""Save and load a model as a folder: JSON + tensor weights.
+"""What a model writes to disk: a folder of JSON + tensor weights, each file written atomically.
 
-``model.json`` holds the format version, the config, the replica count, the class labels and the
-fitted statistics (latent domain, reconstruction check); ``weights.pt`` holds the state dict, read
-back with ``torch.load(weights_only=True)``, which unpickles tensors only and never runs code from
-the file. This module knows the files, not the :class:`~vaec.classifier.VAEC` class: it saves and
-returns a :class:`SavedModel`, which ``VAEC.save`` / ``VAEC.load`` convert.
-
-Loading checks a folder before anything is built from it: the sizes in ``model.json`` against
-:data:`LIMITS`, and the shape of every tensor in ``weights.pt`` against the network those sizes
-describe. A hand-edited or damaged folder is one :class:`ModelFileError` naming the file, not a
-160 GB allocation or a traceback.
+``model.json`` is read back through :class:`ModelFile`, ``weights.pt`` (the state dict) with
+``torch.load(weights_only=True)``, which never runs code from the file. A folder is checked
+before anything is built from it (``model.json`` against its schema and :data:`LIMITS`, every
+tensor's shape against the network it describes): a hand-edited or damaged folder is one
+:class:`ModelFileError` naming the file and the field, not a 160 GB allocation or a traceback.
+:func:`atomic_write` writes a temporary file beside the target, flushes it and renames it over,
+so a reader never sees a half-written file; a failed write (a full disk) is the OSError it is.
 """
 
 from __future__ import annotations
@@ -18,33 +15,28 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vaec.atomic_files import atomic_write_bytes, atomic_write_text
-from vaec.config import ConfigError, VAECConfig
-from vaec.domain import LatentDomain
-from vaec.model import VAECNet
-from vaec.reconstruction_check import ReconstructionCheck
+from vaec.config import VAECConfig, validation_message
+
+if TYPE_CHECKING:  # loaded where a model is saved or loaded: the atomic writes start without
+    import torch
+
+    from vaec.domain import LatentDomain, ReconstructionCheck
 
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-MODEL_FILE = "model.json"
-WEIGHTS_FILE = "weights.pt"
-# The largest sizes a model.json may ask for: far beyond the tables this project selects from,
-# far below what would exhaust a machine's memory while the files are being checked.
-LIMITS = {
-    "n_inputs": 1_000_000,
-    "n_classes": 100_000,
-    "latent_dim": 4_096,
-    "layer width": 65_536,
-    "n_replicas": 4_096,
-    "parameters": 2**31,  # 8 GB of float32
-}
+MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.pt"
+# The largest sizes model.json may ask for: far beyond our tables, far below a machine's memory.
+LIMITS = {"n_inputs": 1_000_000, "n_classes": 100_000, "latent_dim": 4_096, "layer width": 65_536,
+          "n_replicas": 4_096, "parameters": 2**31}  # parameters: 8 GB of float32
+_DTYPES = {"int": np.int64, "bool": np.bool_, "float": np.float64, "str": np.str_}
 
 
 class ModelFileError(ValueError):
@@ -53,23 +45,9 @@ class ModelFileError(ValueError):
 
 @dataclass
 class SavedModel:
-    """Everything a model folder holds.
-
-    Attributes
-    ----------
-    config : VAECConfig
-        Architecture and training settings.
-    n_replicas : int
-        Number of replicas in the weights.
-    classes : ndarray or None
-        Class labels in index order.
-    state : dict of str to Tensor
-        The network's state dict.
-    latent_domain : LatentDomain or None
-        Fitted latent domain of validity.
-    reconstruction_check : ReconstructionCheck or None
-        Fitted reconstruction errors of the training rows.
-    """
+    """Everything a model folder holds: the config, the replica count, the class labels in index
+    order (``None`` without classes), the network's state dict and the fitted statistics
+    (``None`` when not fitted)."""
 
     config: VAECConfig
     n_replicas: int
@@ -79,81 +57,141 @@ class SavedModel:
     reconstruction_check: ReconstructionCheck | None = None
 
 
-def _labels_to_json(classes: np.ndarray | None) -> dict[str, Any] | None:
-    if classes is None:
-        return None
-    kind = classes.dtype.kind
-    if kind in "iu":
-        return {"dtype": "int", "values": [int(c) for c in classes]}
-    if kind == "b":
-        return {"dtype": "bool", "values": [bool(c) for c in classes]}
-    if kind == "f":
-        return {"dtype": "float", "values": [float(c) for c in classes]}
-    return {"dtype": "str", "values": [str(c) for c in classes]}
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-def _labels_from_json(data: dict[str, Any] | None) -> np.ndarray | None:
-    if data is None:
-        return None
-    dtypes = {"int": np.int64, "bool": np.bool_, "float": np.float64, "str": np.str_}
-    return np.asarray(data["values"], dtype=dtypes[data["dtype"]])
+class _Labels(_Part):
+    dtype: Literal["int", "bool", "float", "str"]
+    values: list[bool | int | float | str]
+
+    def array(self) -> np.ndarray:
+        return np.asarray(self.values, dtype=_DTYPES[self.dtype])
+
+    @model_validator(mode="after")
+    def _of_the_dtype(self) -> _Labels:
+        try:
+            self.array()
+        except (TypeError, ValueError):
+            raise ValueError(f"classes: the values are not all of dtype {self.dtype}") from None
+        return self
 
 
-def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
-    """Write ``model.json`` and ``weights.pt`` into ``folder``, each atomically."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in saved.state.items()}, buffer)
-    atomic_write_bytes(folder / WEIGHTS_FILE, buffer.getvalue())
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "config": saved.config.to_dict(),
-        "n_replicas": saved.n_replicas,
-        "classes": _labels_to_json(saved.classes),
-        "latent_domain": saved.latent_domain.to_dict() if saved.latent_domain else None,
-        "reconstruction_check": (
-            saved.reconstruction_check.to_dict() if saved.reconstruction_check else None
-        ),
-    }
-    atomic_write_text(folder / MODEL_FILE, json.dumps(meta, indent=2, sort_keys=True))
-    return folder
+class _Isotropic(_Part):
+    center: list[float]
+    sigma: float = Field(gt=0)
+    n_samples: int = Field(ge=2)
 
 
-def _read_meta(meta_path: Path) -> dict[str, Any]:
+class _Diagonal(_Part):
+    mean: list[float]
+    std: list[float]
+    n_samples: int = Field(ge=3)
+
+
+class _LatentDomain(_Part):
+    format_version: Literal[1] = 1
+    isotropic: _Isotropic
+    diagonal: _Diagonal
+    n_draws: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    replica: int = Field(0, ge=0)
+
+    def build(self) -> LatentDomain:
+        from vaec.domain import DiagonalGaussian, IsotropicGaussian, LatentDomain
+
+        iso, diag = self.isotropic, self.diagonal
+        return LatentDomain(
+            IsotropicGaussian(np.asarray(iso.center), iso.sigma, iso.n_samples),
+            DiagonalGaussian(np.asarray(diag.mean), np.asarray(diag.std), diag.n_samples),
+            self.n_draws, self.seed, self.replica)
+
+
+class _ReconstructionCheck(_Part):
+    format_version: Literal[1] = 1
+    errors: list[float] = Field(min_length=2)
+    n_samples: int = Field(ge=2)
+
+    def build(self) -> ReconstructionCheck:
+        from vaec.domain import ReconstructionCheck
+
+        return ReconstructionCheck(np.asarray(self.errors), self.n_samples)
+
+
+class ModelFile(_Part):
+    """The contents of ``model.json``, validated field by field when read back (version 1
+    kept the fitted statistics under ``extras``; they are read from there)."""
+
+    format_version: Literal[1, 2] = FORMAT_VERSION
+    config: VAECConfig
+    n_replicas: int = Field(ge=1)
+    classes: _Labels | None = None
+    latent_domain: _LatentDomain | None = None
+    reconstruction_check: _ReconstructionCheck | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_1_extras(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("format_version") == 1:
+            data = {k: v for k, v in data.items() if k != "extras"} | dict(data.get("extras") or {})
+        return data
+
+    @model_validator(mode="after")
+    def _sizes_within_the_limits(self) -> ModelFile:
+        config = self.config
+        widths = [*config.encoder_widths, *config.decoder_layer_widths, *config.head_widths]
+        for name, value in [("n_inputs", config.n_inputs), ("n_classes", config.n_classes),
+                            ("latent_dim", config.latent_dim), ("n_replicas", self.n_replicas),
+                            *(("layer width", w) for w in widths)]:
+            if value > LIMITS[name]:
+                raise ValueError(f"{name} {value} is over the limit of {LIMITS[name]}")
+        if self.classes is not None and len(self.classes.values) != config.n_classes:
+            raise ValueError(f"classes does not hold n_classes={config.n_classes} labels")
+        return self
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value.tolist() if isinstance(value, np.ndarray) else value
+
+
+def _model_file(saved: SavedModel) -> dict[str, Any]:
+    """The JSON of ``model.json``: what :class:`ModelFile` reads back."""
+    classes, labels = saved.classes, None
+    if classes is not None:
+        kind = {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(classes.dtype.kind, "str")
+        labels = {"dtype": kind, "values": np.asarray(classes, dtype=_DTYPES[kind]).tolist()}
+    fitted = {name: None if value is None else {"format_version": 1, **_jsonable(asdict(value))}
+              for name, value in (("latent_domain", saved.latent_domain),
+                                  ("reconstruction_check", saved.reconstruction_check))}
+    return {"format_version": FORMAT_VERSION, "config": saved.config.model_dump(mode="json"),
+            "n_replicas": saved.n_replicas, "classes": labels, **fitted}
+
+
+def _read_model_file(path: Path, device: str | None) -> ModelFile:
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{meta_path}: cannot be read as JSON ({err})") from err
-    if not isinstance(meta, dict):
-        raise ModelFileError(f"{meta_path}: expected a JSON object")
-    version = meta.get("format_version")
-    if version not in READABLE_VERSIONS:
-        raise ModelFileError(
-            f"{meta_path}: format_version {version!r} is not one of {READABLE_VERSIONS}")
-    if not isinstance(meta.get("config"), dict):
-        raise ModelFileError(f"{meta_path}: 'config' is missing or not an object")
-    return meta
-
-
-def _check_sizes(config: VAECConfig, n_replicas: Any, meta_path: Path) -> int:
-    """The replica count, once every size of the config is within :data:`LIMITS`."""
-    if isinstance(n_replicas, bool) or not isinstance(n_replicas, int) or n_replicas < 1:
-        raise ModelFileError(f"{meta_path}: n_replicas must be a positive integer, got {n_replicas!r}")
-    widths = [*config.encoder_widths, *config.decoder_layer_widths, *config.head_widths]
-    sizes = [("n_inputs", config.n_inputs), ("n_classes", config.n_classes),
-             ("latent_dim", config.latent_dim), ("n_replicas", n_replicas),
-             *(("layer width", w) for w in widths)]
-    for name, value in sizes:
-        if value > LIMITS[name]:
-            raise ModelFileError(f"{meta_path}: {name} {value} is over the limit of {LIMITS[name]}")
-    return n_replicas
+        raise ModelFileError(f"{path}: cannot be read as JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: expected a JSON object")
+    if isinstance(data.get("config"), dict):
+        # "extra" is a key of early configs; the caller may load the model on another device
+        config = {k: v for k, v in data["config"].items() if k != "extra"}
+        data["config"] = config | ({} if device is None else {"device": device})
+    try:
+        return ModelFile.model_validate(data)
+    except ValidationError as err:
+        raise ModelFileError(f"{path}: {validation_message(err)}") from None
 
 
 def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
                 device: torch.device) -> dict[str, torch.Tensor]:
     """The weights, read only after the file's size fits ``expected`` and checked to have
     exactly its tensors and shapes."""
+    import torch
+
     n_values = sum(math.prod(shape) for shape in expected.values())
     if n_values > LIMITS["parameters"]:
         raise ModelFileError(f"{weights_path.parent / MODEL_FILE}: the network it describes has "
@@ -168,22 +206,29 @@ def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
     # RuntimeError, EOFError, KeyError, ...): any failure here is the file's
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelFileError(f"{weights_path}: not a readable weights file of tensors "
-                             f"({first})") from err
+        raise ModelFileError(f"{weights_path}: not a readable weights file of tensors ({first})") from err
     if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor) for t in state.values()):
         raise ModelFileError(f"{weights_path}: holds no state dict of tensors")
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        detail = ", ".join([*(f"{k} missing" for k in missing[:3]),
-                            *(f"{k} unexpected" for k in unexpected[:3])])
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        detail = ", ".join([f"{k} missing" for k in missing[:3]] + [f"{k} unexpected" for k in extra[:3]])
         raise ModelFileError(f"{weights_path}: its tensors do not match {MODEL_FILE} ({detail})")
     for name, shape in expected.items():
         if tuple(state[name].shape) != shape:
-            raise ModelFileError(
-                f"{weights_path}: {name} has shape {tuple(state[name].shape)} but {MODEL_FILE} "
-                f"describes {shape}")
+            raise ModelFileError(f"{weights_path}: {name} has shape {tuple(state[name].shape)} "
+                                 f"but {MODEL_FILE} describes {shape}")
     return state
+
+
+def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
+    """Write ``weights.pt`` and then ``model.json`` into ``folder``, each atomically."""
+    import torch
+
+    buffer, folder = io.BytesIO(), Path(folder)
+    torch.save({k: v.detach().cpu() for k, v in saved.state.items()}, buffer)
+    atomic_write_bytes(folder / WEIGHTS_FILE, buffer.getvalue())
+    atomic_write_text(folder / MODEL_FILE, json.dumps(_model_file(saved), indent=2, sort_keys=True))
+    return folder
 
 
 def load_model(folder: str | os.PathLike[str], device: str | None = None) -> SavedModel:
@@ -194,49 +239,62 @@ def load_model(folder: str | os.PathLike[str], device: str | None = None) -> Sav
     FileNotFoundError
         When ``model.json`` or ``weights.pt`` is missing.
     ModelFileError
-        When a file cannot be read, a size is over :data:`LIMITS`, or the weights do not have
-        the shapes ``model.json`` describes (checked before anything is built).
-    ConfigError
-        When the config in ``model.json`` is invalid (the message names the file).
+        When a file cannot be read, is invalid or over :data:`LIMITS`, or does not fit the other.
     """
-    folder = Path(folder)
-    meta_path, weights_path = folder / MODEL_FILE, folder / WEIGHTS_FILE
+    from vaec.model import VAECNet
+
+    meta_path, weights_path = Path(folder) / MODEL_FILE, Path(folder) / WEIGHTS_FILE
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
-    meta = _read_meta(meta_path)
-    # version 1 kept the fitted statistics under "extras"
-    fitted = (meta.get("extras") or {}) if meta["format_version"] == 1 else meta
-    config_data = dict(meta["config"])
-    config_data.pop("extra", None)
-    if device is not None:
-        config_data["device"] = device
-    try:
-        config = VAECConfig.from_dict(config_data)
-    except TypeError as err:  # a value of the wrong JSON type
-        raise ModelFileError(f"{meta_path}: bad config ({err})") from err
-    except ConfigError as err:
-        raise ConfigError(f"{meta_path}: {err}") from err
-    n_replicas = _check_sizes(config, meta.get("n_replicas"), meta_path)
-    classes = meta.get("classes")
-    if classes is not None and (not isinstance(classes, dict)
-                                or not isinstance(classes.get("values"), list)
-                                or len(classes["values"]) != config.n_classes):
-        raise ModelFileError(f"{meta_path}: 'classes' does not hold n_classes={config.n_classes} "
-                             "labels")
-    state = _read_state(weights_path, VAECNet.state_shapes(config, n_replicas),
+    meta = _read_model_file(meta_path, device)
+    config = meta.config
+    state = _read_state(weights_path, VAECNet.state_shapes(config, meta.n_replicas),
                         config.torch_device())
+    domain, check = meta.latent_domain, meta.reconstruction_check
+    return SavedModel(config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),
+                      state, None if domain is None else domain.build(),
+                      None if check is None else check.build())
+
+
+def _fsync(path: Path, flags: int = 0) -> None:
+    """Flush a file's data (or, with ``O_DIRECTORY``, a folder's entries) to disk."""
+    fd = os.open(path, os.O_RDONLY | flags)
     try:
-        domain = fitted.get("latent_domain")
-        check = fitted.get("reconstruction_check")
-        return SavedModel(
-            config=config,
-            n_replicas=n_replicas,
-            classes=_labels_from_json(classes),
-            state=state,
-            latent_domain=LatentDomain.from_dict(domain) if domain else None,
-            reconstruction_check=ReconstructionCheck.from_dict(check) if check else None,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ModelFileError(f"{meta_path}: malformed classes or fitted statistics "
-                             f"({type(err).__name__}: {err})") from err
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)``, flush it to disk, then rename ``tmp_path`` to ``path`` (whose
+    folder is created when missing); returns ``path``. ``write`` writes the content to the path
+    it is given and closes the file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates the file private; a report is for people to read
+        _fsync(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        _fsync(target.parent, getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # folders cannot be opened on Windows, some file systems refuse to sync
+        pass  # them; the data itself is safe
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))

@@ -1,6 +1,9 @@
-"""Figures of one model: learning curves and latent grids (matplotlib, Agg, object-oriented).
+"""Figures of one model: learning curves, latent grids and views, the latent domain.
 
-Each function takes data and returns a :class:`~matplotlib.figure.Figure`; the caller saves it.
+matplotlib's object-oriented API on the Agg backend: each function takes data and returns a
+:class:`~matplotlib.figure.Figure`, never shows or saves it; the caller saves. A neck wider than
+two is drawn as its first two principal components (fitted on the training z_mean), a
+one-dimensional one as a strip whose vertical position is jitter.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from sklearn.decomposition import PCA
+from matplotlib.patches import Circle
 
-from vaec.history import History
-from vaec.snapshots import LatentSnapshot
-from vaec.strategies import Strategy, get_strategy
-from vaec.tasks import score_names
+from vaec.config import Strategy, get_strategy
+from vaec.domain import LatentDomain
+from vaec.history import History, LatentSnapshot
+from vaec.tasks import CLASSIFICATION, Task
 
 SAMPLED_LIMIT = 5.0
 MEAN_LIMIT = 3.0
@@ -26,26 +29,33 @@ MEAN_LIMIT = 3.0
 # points so that overlapping classes stay visible.
 STRIP_JITTER = 0.4
 BEST_EPOCH_LABEL = "best epoch"
+CONTOURS = (1, 2, 3)
 
 
-def learning_curve_panels(
-    strategy: str | Strategy, task: str = "classification"
-) -> list[tuple[str, str]]:
+class _PCA:
+    """The first two principal components of the points it is fitted on (SVD of the centred
+    points, each component's sign fixed so its largest coefficient is positive)."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        self.mean = points.mean(axis=0)
+        _, _, vt = np.linalg.svd(points - self.mean, full_matrices=False)
+        signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
+        self.components = (vt * signs[:, None])[:2]
+
+    def transform(self, points: np.ndarray) -> np.ndarray:
+        return (points - self.mean) @ self.components.T
+
+
+def learning_curve_panels(strategy: str | Strategy, task: Task = CLASSIFICATION) -> list[tuple[str, str]]:
     """``(metric, title)`` of every learning-curve panel drawn for ``strategy``.
 
-    The task's score (accuracy; MAE for regression; reconstruction R² without a target) with
-    sampling off and on, total, KL and prediction loss always; reconstruction loss only when
-    the strategy counts it.
+    The task's :attr:`~vaec.tasks.Task.curve_score` with sampling off and on, total, KL and
+    prediction loss always; reconstruction loss only when the strategy counts it.
     """
     strategy = get_strategy(strategy)
-    score = score_names(task)[1 if task == "regression" else 0]
-    panels = [
-        (score, f"{score}, sampling off"),
-        (f"{score}_sampled", f"{score}, sampling on"),
-        ("total_loss", "total loss"),
-        ("kl_loss", "KL loss"),
-        ("prediction_loss", "prediction loss"),
-    ]
+    score = task.curve_score
+    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on"),
+              ("total_loss", "total loss"), ("kl_loss", "KL loss"), ("prediction_loss", "prediction loss")]
     if "reconstruction" in strategy.losses:
         panels.append(("reconstruction_loss", "reconstruction loss"))
     return panels
@@ -57,42 +67,24 @@ def _check_replica(replica: int, n_replicas: int) -> None:
 
 
 def plot_learning_curves(history: History, strategy: str | Strategy, replica: int = 0) -> Figure:
-    """Train and validation curves of one replica, the best epoch marked on every panel.
-
-    Parameters
-    ----------
-    history : History
-        Per-epoch metrics of a training run.
-    strategy : str or Strategy
-        The strategy that was trained; the reconstruction panel is drawn only when it counts
-        reconstruction loss.
-    replica : int, default=0
-        Which replica of the history to draw.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One axes per panel of :func:`learning_curve_panels`. Validation lines are left out
-        when the history has no validation values (all NaN).
-    """
+    """Train and validation curves of one replica of ``history``, one axes per panel of
+    :func:`learning_curve_panels` for the ``strategy`` that was trained, the best epoch marked on
+    every panel; validation lines are left out when the history has none (all NaN)."""
     strategy = get_strategy(strategy)
     _check_replica(replica, history.n_replicas)
-    frame = history.for_replica(replica)
+    columns = history.for_replica(replica)
     panels = learning_curve_panels(strategy, history.task)
-    n_cols = 3
-    n_rows = -(-len(panels) // n_cols)
-    fig = Figure(figsize=(4.2 * n_cols, 3.0 * n_rows), layout="constrained")
-    axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
+    n_rows = -(-len(panels) // 3)
+    fig = Figure(figsize=(4.2 * 3, 3.0 * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, 3, squeeze=False).ravel()
     best = history.best_epochs[replica]
     for ax, (metric, title) in zip(axes, panels, strict=False):
-        ax.plot(frame.index, frame[f"train_{metric}"], label="train", color="tab:blue")
-        val = frame[f"val_{metric}"]
-        if val.notna().any():
-            ax.plot(frame.index, val, label="validation", color="tab:orange")
+        ax.plot(history.epochs, columns[f"train_{metric}"], label="train", color="tab:blue")
+        if not np.isnan(columns[f"val_{metric}"]).all():
+            ax.plot(history.epochs, columns[f"val_{metric}"], label="validation", color="tab:orange")
         ax.axvline(best, color="tab:green", linestyle="--", linewidth=1,
                    label=f"{BEST_EPOCH_LABEL} {best}")
-        ax.set_title(title)
-        ax.set_xlabel("epoch")
+        ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
     for ax in axes[len(panels):]:
         ax.remove()
@@ -101,14 +93,11 @@ def plot_learning_curves(history: History, strategy: str | Strategy, replica: in
     return fig
 
 
-def _view(points: np.ndarray, projection: PCA | None, jitter: np.ndarray) -> np.ndarray:
-    """2-D view: the points themselves (2-D), a jittered strip (1-D), or a PCA (more)."""
-    if points.shape[1] == 2:
-        return points
+def _view(points: np.ndarray, projection: _PCA | None, jitter: np.ndarray) -> np.ndarray:
+    """2-D view: the points themselves (2-D), a jittered strip (1-D), or a projection (more)."""
     if points.shape[1] == 1:
         return np.column_stack([points[:, 0], jitter])
-    assert projection is not None
-    return projection.transform(points)
+    return points if projection is None else projection.transform(points)
 
 
 def _axis_labels(latent_dim: int, what: str) -> tuple[str, str]:
@@ -119,9 +108,8 @@ def _axis_labels(latent_dim: int, what: str) -> tuple[str, str]:
     return f"PC1 of {what}", f"PC2 of {what}"
 
 
-def scatter_by_target(
-    ax: Axes, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None
-) -> None:
+def scatter_by_target(ax: Axes, points: np.ndarray, labels: np.ndarray,
+                      class_names: Sequence[str] | None) -> None:
     """Points coloured by class index (a legend entry per class), or, for a continuous target
     (float values: regression), by value on one colour scale."""
     labels = np.asarray(labels)
@@ -136,50 +124,59 @@ def scatter_by_target(
                        color=cmap(index % 10), label=str(name))
 
 
-def _class_names(snapshot: LatentSnapshot, class_names: Sequence[str] | None) -> list[str] | None:
-    if np.asarray(snapshot.y_train).dtype.kind == "f":
-        return None  # a continuous target: no classes
-    labels = [snapshot.y_train] + ([snapshot.y_val] if snapshot.y_val is not None else [])
-    n_classes = int(max(int(np.max(part)) for part in labels if len(part))) + 1
+def _class_names(class_names: Sequence[str] | None, *labels: np.ndarray | None) -> list[str] | None:
+    """Legend names in class-index order (the indices when ``None``); none for a continuous
+    target."""
+    parts = [np.asarray(part) for part in labels if part is not None and len(part)]
+    if not parts or parts[0].dtype.kind == "f":
+        return None
+    n_classes = max(int(np.max(part)) for part in parts) + 1
     if class_names is None:
         return [str(i) for i in range(n_classes)]
-    names = [str(name) for name in class_names]
-    if len(names) < n_classes:
-        raise ValueError(
-            f"class_names has {len(names)} names but the labels reach class index {n_classes - 1}"
-        )
-    return names
+    if len(class_names) < n_classes:
+        raise ValueError(f"class_names has {len(class_names)} names but the labels reach class "
+                         f"index {n_classes - 1}")
+    return [str(name) for name in class_names]
 
 
-def plot_latent_grid(
-    snapshot: LatentSnapshot, replica: int = 0, class_names: Sequence[str] | None = None
-) -> Figure:
-    """Where the rows sit in the neck at one epoch; left column train, right validation.
+def _legend_below(fig: Figure, ax: Axes) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6),
+                   fontsize=8, markerscale=2)
 
-    Parameters
-    ----------
-    snapshot : LatentSnapshot
-        Sampled z and z_mean of one epoch.
-    replica : int, default=0
-        Which replica of the snapshot to draw.
-    class_names : sequence of str or None, default=None
-        Legend names in class-index order; the indices themselves when ``None``.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        Three rows of axes: sampled z on fixed [-5, 5] axes, z_mean on fixed [-3, 3], z_mean on
-        its own range; one column per split (train, and validation when the snapshot has it).
-        Points are coloured by class. With more than two latent dimensions the view is a PCA
-        fitted on the training z_mean (axes "PC1 of z_mean", ...); with one, a strip whose
-        vertical position is random jitter.
+def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.ndarray,
+                names: list[str] | None, limit: float | None, latent_dim: int) -> None:
+    """One panel of a latent grid: on fixed ``[-limit, limit]`` axes, or on the points' range."""
+    scatter_by_target(ax, points, labels, names)
+    if limit is None:
+        ax.set_title(f"{title}, own range")
+    else:
+        ax.set_xlim(-limit, limit)
+        if latent_dim > 1:
+            ax.set_ylim(-limit, limit)
+        ax.set_title(f"{title}, fixed [-{limit:g}, {limit:g}]")
+    if latent_dim == 1:
+        ax.set_ylim(-1.0, 1.0)
+    xlabel, ylabel = _axis_labels(latent_dim, what)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+
+
+def plot_latent_grid(snapshot: LatentSnapshot, replica: int = 0,
+                     class_names: Sequence[str] | None = None) -> Figure:
+    """Where the rows sit in the neck at one epoch (one replica of ``snapshot``).
+
+    Three rows of axes: sampled z on fixed [-5, 5] axes, z_mean on fixed [-3, 3], z_mean on its
+    own range; one column per split (train, and validation when the snapshot has it). Points
+    are coloured by class, named by ``class_names`` in class-index order (the indices when
+    ``None``).
     """
-    n_replicas = snapshot.train_z_mean.shape[0]
-    _check_replica(replica, n_replicas)
-    names = _class_names(snapshot, class_names)
-    train_mean = snapshot.train_z_mean[replica]
-    latent_dim = train_mean.shape[1]
-    projection = PCA(n_components=2).fit(train_mean) if latent_dim > 2 else None
+    _check_replica(replica, snapshot.train_z_mean.shape[0])
+    names = _class_names(class_names, snapshot.y_train, snapshot.y_val)
+    latent_dim = snapshot.train_z_mean.shape[2]
+    projection = _PCA(snapshot.train_z_mean[replica]) if latent_dim > 2 else None
     columns = [("train", snapshot.train_z, snapshot.train_z_mean, snapshot.y_train)]
     if snapshot.val_z is not None and snapshot.val_z_mean is not None:
         columns.append(("validation", snapshot.val_z, snapshot.val_z_mean, snapshot.y_val))
@@ -188,27 +185,10 @@ def plot_latent_grid(
     rng = np.random.default_rng(0)
     for col, (part, z, z_mean, labels) in enumerate(columns):
         jitter = rng.uniform(-STRIP_JITTER, STRIP_JITTER, size=len(labels))
-        rows = [
-            ("sampled z", _view(z[replica], projection, jitter), SAMPLED_LIMIT),
-            ("z_mean", _view(z_mean[replica], projection, jitter), MEAN_LIMIT),
-            ("z_mean", _view(z_mean[replica], projection, jitter), None),
-        ]
+        rows = [("sampled z", z, SAMPLED_LIMIT), ("z_mean", z_mean, MEAN_LIMIT), ("z_mean", z_mean, None)]
         for row, (what, points, limit) in enumerate(rows):
-            ax = axes[row, col]
-            scatter_by_target(ax, points, labels, names)
-            if limit is not None:
-                ax.set_xlim(-limit, limit)
-                if latent_dim > 1:
-                    ax.set_ylim(-limit, limit)
-                ax.set_title(f"{part}: {what}, fixed [-{limit:g}, {limit:g}]")
-            else:
-                ax.set_title(f"{part}: {what}, own range")
-            if latent_dim == 1:
-                ax.set_ylim(-1.0, 1.0)
-            xlabel, ylabel = _axis_labels(latent_dim, what)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
+            _grid_panel(axes[row, col], f"{part}: {what}", what,
+                        _view(points[replica], projection, jitter), labels, names, limit, latent_dim)
     if names is not None:
         axes[0, 0].legend(loc="upper right", fontsize=8, markerscale=2, title="class")
     fig.suptitle(f"latent space at epoch {snapshot.epoch} (latent_dim {latent_dim})")
@@ -224,28 +204,61 @@ def plot_latent_view(
 ) -> Figure:
     """Where the rows sit in the neck: z_mean of the training (and validation) rows, each
     panel on its own range. Class indices are coloured per class with a legend below; float
-    targets by value. A neck wider than two is shown as a PCA fitted on the training z_mean, a
-    one-dimensional one as a strip (vertical position: jitter)."""
+    targets by value."""
     z_mean_train = np.asarray(z_mean_train, dtype=float)
     latent_dim = z_mean_train.shape[1]
-    projection = PCA(n_components=2).fit(z_mean_train) if latent_dim > 2 else None
+    projection = _PCA(z_mean_train) if latent_dim > 2 else None
     panels = [("training rows", z_mean_train, y_train)]
     if z_mean_val is not None:
         panels.append(("validation rows", np.asarray(z_mean_val, dtype=float), y_val))
     fig = Figure(figsize=(5.2 * len(panels), 4.6), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     rng = np.random.default_rng(0)
-    names = class_names
-    if names is None and np.asarray(y_train).dtype.kind in "iub":
-        names = [str(i) for i in range(int(np.max(y_train)) + 1)]
+    names = _class_names(class_names, y_train)
     for ax, (title, points, labels) in zip(axes, panels, strict=True):
         jitter = rng.uniform(-STRIP_JITTER, STRIP_JITTER, size=len(points))
         scatter_by_target(ax, _view(points, projection, jitter), labels, names)
         xlabel, ylabel = _axis_labels(latent_dim, "z_mean")
         ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6),
-                   fontsize=8, markerscale=2)
+    _legend_below(fig, axes[0])
+    return fig
+
+
+def plot_latent_domain(
+    z_mean: np.ndarray,
+    labels: np.ndarray,
+    domain: LatentDomain,
+    class_names: Sequence[str] | None = None,
+) -> Figure:
+    """Scatter of z_mean coloured by class, with circles at 1, 2 and 3 sigma of the isotropic
+    Gaussian fitted to the sampled z. The principal-component view of a wider neck is an
+    orthonormal projection: the k-sigma ball still projects onto a disk of radius k sigma, but
+    a point drawn inside a disk may lie outside the ball in the hidden directions.
+    """
+    gaussian = domain.isotropic
+    centre, points = np.asarray(gaussian.center, dtype=float), np.asarray(z_mean, dtype=float)
+    latent_dim = points.shape[1]
+    if latent_dim == 1:  # a line: drawn at height 0, the circles mark the sigmas on it
+        points, centre = np.column_stack([points[:, 0], np.zeros(len(points))]), np.array([centre[0], 0.0])
+    elif latent_dim > 2:
+        pca = _PCA(points)
+        points, centre = pca.transform(points), pca.transform(centre[None])[0]
+    fig = Figure(figsize=(6.0, 6.4), layout="constrained")
+    ax = fig.subplots()
+    scatter_by_target(ax, points, labels, _class_names(class_names, labels))
+    for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
+        ax.add_patch(Circle(tuple(centre), k * gaussian.sigma, fill=False, color="black",
+                            linestyle=style, label=f"{k} sigma"))
+    reach = 3.2 * gaussian.sigma
+    low = np.minimum(points.min(axis=0), centre - reach)
+    high = np.maximum(points.max(axis=0), centre + reach)
+    # one span on both axes: circles stay round without blank margins
+    middle, half = (low + high) / 2, float((high - low).max()) / 2
+    xlabel, ylabel = ("z_mean (1-D)", "") if latent_dim == 1 else _axis_labels(latent_dim, "z_mean")
+    ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half),
+           aspect="equal", xlabel=xlabel, ylabel=ylabel,
+           title=f"domain of validity: sigma {gaussian.sigma:.2f} (fitted to the sampled z)")
+    _legend_below(fig, ax)
+    ax.grid(alpha=0.3)
     return fig

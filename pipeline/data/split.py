@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from vaec.tasks import get_task
+
 if TYPE_CHECKING:
     from pipeline.data.dataset import Dataset
 
@@ -89,24 +91,11 @@ class SplitData:
         )
 
 
-# A regression target is stratified on this many quantile bins (fewer on small tables).
-REGRESSION_BINS = 10
-
-
 def strata(y: np.ndarray | None, task: str = "classification", val_size: float = 0.2,
            test_size: float = 0.2) -> np.ndarray | None:
-    """What the split stratifies on: the classes; for regression the target's quantile bins
-    (so every part keeps the target's distribution); nothing without a target."""
-    if y is None or task == "unsupervised":
-        return None
-    if task != "regression":
-        return np.asarray(y)
-    values = np.asarray(y, dtype=np.float64)
-    smallest = min(f for f in (1.0 - val_size - test_size, val_size, test_size) if f > 0)
-    # every bin needs rows in every part
-    n_bins = int(max(1, min(REGRESSION_BINS, len(values) * smallest // 2)))
-    edges = np.quantile(values, np.linspace(0, 1, n_bins + 1)[1:-1])
-    return np.searchsorted(edges, values, side="right")
+    """What the split stratifies on (see :meth:`vaec.tasks.Task.strata`): the classes; for
+    regression the target's quantile bins; nothing without a target."""
+    return get_task(task).strata(y, val_size, test_size)
 
 
 def stratified_indices(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vaec.atomic_files import atomic_write
+from vaec.persistence import atomic_write
 
 
 class DataError(ValueError):

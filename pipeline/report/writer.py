@@ -19,9 +19,8 @@ from pipeline.report.markdown import render_markdown
 from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import REPORT_FILE
 from pipeline.result import PruningResult
-from vaec.atomic_files import atomic_write_bytes, atomic_write_text
-from vaec.plots import plot_latent_grid, plot_latent_view, plot_learning_curves
-from vaec.plots_domain import plot_latent_domain
+from vaec.persistence import atomic_write_bytes, atomic_write_text
+from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
 
 SELECTION_FILE = "selected_features.json"
 MODEL_FOLDER = "final_model"

@@ -37,7 +37,6 @@ from scipy import stats
 
 from vaec import VAEC
 from vaec.importance import ablation_scores
-from vaec.losses import prediction_losses, probabilities
 
 # Below this validation variance (the data are standardised on the training rows, where every
 # channel has variance 1) a channel is as good as constant on the validation rows: its R² is
@@ -123,11 +122,7 @@ def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         model.net.eval()
         logits = model.net(x, decode=False).logits
-        if model.config.task != "classification":
-            return prediction_losses(logits, target, model.config.task).double().cpu().numpy()
-        p = probabilities(logits)
-        truth = torch.nn.functional.one_hot(target, p.shape[-1]).to(p.dtype)
-        return (p - truth.unsqueeze(0)).pow(2).sum(dim=-1).double().cpu().numpy()
+        return model.config.task.row_losses(logits, target).double().cpu().numpy()
 
 
 @dataclass(frozen=True)

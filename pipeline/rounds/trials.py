@@ -21,7 +21,7 @@ from pipeline.rounds.shadows import (
     n_shadows,
 )
 from vaec import VAEC
-from vaec.tasks import score_names
+from vaec.tasks import get_task
 
 # Offsets of the round seed: the shadows and the subset of scoring rows draw from streams of
 # their own, so they do not depend on how the trials are grouped.
@@ -166,7 +166,7 @@ class TrialScores:
 
 def guard_score(task: str) -> str:
     """The validation score the accuracy guard watches: F1, R², or the reconstruction's R²."""
-    return {"classification": "f1", "regression": "r2"}.get(task, "reconstruction_r2")
+    return get_task(task).guard_score
 
 
 def scoring_rows(
@@ -268,7 +268,7 @@ def train_trials(
     r2 = channel_r2(model, X_val)
     n = len(channels)
     metrics = {name: np.array([row[f"val_{name}"] for row in best])
-               for name in score_names(split.task)}
+               for name in get_task(split.task).score_names}
     scores = TrialScores(
         trials=trials,
         channels=list(channels),

@@ -10,8 +10,7 @@ import pytest
 
 from flows.cli import main
 from pipeline.demo import LATENT_GRID_STRATEGIES, RUNS, SUMMARY_FILE, load_demo_data
-from vaec.history import history_columns
-from vaec.snapshots import snapshot_epochs
+from vaec.history import history_columns, snapshot_epochs
 
 STRATEGY_NAMES = [name for name, _ in RUNS]
 EPOCHS = 16

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
-from vaec import atomic_files
-from vaec.atomic_files import atomic_write_text
+import pytest
+
+from vaec import persistence
+from vaec.persistence import atomic_write_text
 
 
 def test_the_file_is_flushed_to_disk_before_it_is_renamed(tmp_path, monkeypatch):
@@ -20,8 +23,8 @@ def test_the_file_is_flushed_to_disk_before_it_is_renamed(tmp_path, monkeypatch)
         events.append(("replace", os.path.realpath(src), os.path.realpath(dst)))
         real_replace(src, dst)
 
-    monkeypatch.setattr(atomic_files.os, "fsync", fsync)
-    monkeypatch.setattr(atomic_files.os, "replace", replace)
+    monkeypatch.setattr(persistence.os, "fsync", fsync)
+    monkeypatch.setattr(persistence.os, "replace", replace)
     target = tmp_path / "report.json"
     atomic_write_text(target, '{"a": 1}')
 
@@ -32,3 +35,19 @@ def test_the_file_is_flushed_to_disk_before_it_is_renamed(tmp_path, monkeypatch)
     assert ("fsync", rename[1]) in events[:renamed_at]
     assert ("fsync", str(tmp_path.resolve())) in events[renamed_at:]
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_full_disk_is_an_os_error_and_leaves_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "report.json"
+    atomic_write_text(target, "old")
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(persistence.os, "fsync", no_space)
+    with pytest.raises(OSError, match="No space left") as info:
+        atomic_write_text(target, "new")
+    assert type(info.value) is OSError  # not a settings error: nothing was misconfigured
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+

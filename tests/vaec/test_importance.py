@@ -7,8 +7,12 @@ import torch
 
 from vaec.config import VAECConfig
 from vaec.importance import ablation_scores
-from vaec.losses import prediction_loss
 from vaec.model import VAECNet
+from vaec.tasks import CLASSIFICATION
+
+
+def prediction_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return CLASSIFICATION.prediction_losses(logits, target).mean(dim=-1)
 
 
 @pytest.mark.parametrize("encoder_widths", [(16, 8), ()])

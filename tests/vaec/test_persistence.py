@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -28,7 +29,8 @@ def test_round_trip_gives_identical_predictions(cancer, small_config, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X_val), model.predict(X_val))
     assert loaded.predict(X_val).dtype.kind == "U"
     assert loaded.config == model.config
-    assert loaded.latent_domain_.to_dict() == model.latent_domain_.to_dict()
+    np.testing.assert_array_equal(loaded.latent_domain_.diagonal.std, model.latent_domain_.diagonal.std)
+    assert loaded.latent_domain_.isotropic.sigma == model.latent_domain_.isotropic.sigma
     assert loaded.latent_domain_.replica == 1
     assert loaded.reconstruction_check_ is None
 
@@ -64,7 +66,7 @@ def test_unknown_config_keys_in_model_json_are_refused(cancer, small_config, tmp
     meta = json.loads((folder / "model.json").read_text())
     meta["config"]["lambda"] = "__import__('os')"
     (folder / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ConfigError, match="lambda"):
+    with pytest.raises(ModelFileError, match=r"model\.json: config\.lambda is not a setting$"):
         VAEC.load(folder)
 
 
@@ -179,6 +181,42 @@ def test_damaged_weights_are_one_error_naming_the_file(saved_folder, tmp_path, d
     with pytest.raises(ModelFileError, match=r"weights\.pt: not a readable weights file") as info:
         VAEC.load(folder)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("meta_changes", "config_changes", "words"),
+    [
+        ({"format_version": 3}, {}, "format_version must be one of 1 or 2, got 3"),
+        ({"n_replicas": "2"}, {}, "n_replicas must be a valid integer, got '2'"),
+        ({}, {"latent_dim": 0}, "config.latent_dim must be >= 1, got 0"),
+        ({}, {"task": "ranking"}, "task must be one of classification, regression, unsupervised"),
+        ({"classes": {"dtype": "int", "values": [0]}}, {}, "classes does not hold n_classes=2"),
+        ({"classes": {"dtype": "int", "values": ["a", "b"]}}, {}, "not all of dtype int"),
+        ({"latent_domain": {"format_version": 1, "n_draws": 2, "seed": 0,
+                            "isotropic": {"center": [0.0], "sigma": -1.0, "n_samples": 5},
+                            "diagonal": {"mean": [0.0], "std": [1.0], "n_samples": 5}}},
+         {}, "latent_domain.isotropic.sigma must be > 0.0, got -1.0"),
+        ({"reconstruction_check": {"format_version": 1, "errors": [0.1], "n_samples": 1}},
+         {}, "reconstruction_check.errors must have at least 2 items, got [0.1]"),
+    ],
+)
+def test_an_invalid_model_json_is_one_error_naming_the_file_and_the_field(
+    saved_folder, tmp_path, nothing_is_built, meta_changes, config_changes, words
+):
+    folder = _copy_with(saved_folder, tmp_path, meta_changes, config_changes)
+    with pytest.raises(ModelFileError, match=re.escape(words)) as info:
+        VAEC.load(folder)
+    assert str(info.value).startswith(str(folder / "model.json")) and "\n" not in str(info.value)
+
+
+def test_a_version_1_model_json_keeps_its_fitted_statistics_under_extras(saved_folder, tmp_path):
+    meta = json.loads((saved_folder / "model.json").read_text())
+    check = {"format_version": 1, "errors": [0.1, 0.2, 0.4], "n_samples": 3}
+    folder = _copy_with(saved_folder, tmp_path, {"format_version": 1,
+                                                  "extras": {"reconstruction_check": check}})
+    assert meta["reconstruction_check"] is None
+    loaded = VAEC.load(folder)
+    np.testing.assert_array_equal(loaded.reconstruction_check_.errors, [0.1, 0.2, 0.4])
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"format_version": 2}'])

@@ -5,18 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
 
-from vaec.history import METRICS, History
+from vaec.config import STRATEGIES
+from vaec.domain import LatentDomain
+from vaec.history import History, LatentSnapshot, metric_names
 from vaec.plots import (
     BEST_EPOCH_LABEL,
     MEAN_LIMIT,
     SAMPLED_LIMIT,
     learning_curve_panels,
+    plot_latent_domain,
     plot_latent_grid,
+    plot_latent_view,
     plot_learning_curves,
 )
-from vaec.snapshots import LatentSnapshot
-from vaec.strategies import STRATEGIES
+from vaec.tasks import REGRESSION
 
 N_EPOCHS = 40
 
@@ -24,10 +28,11 @@ N_EPOCHS = 40
 def make_history(best_epochs=(17,), with_validation=True, seed=0) -> History:
     rng = np.random.default_rng(seed)
     n_replicas = len(best_epochs)
-    values = rng.uniform(0.0, 1.0, size=(N_EPOCHS, n_replicas, 2 * len(METRICS)))
+    n_metrics = len(metric_names())
+    values = rng.uniform(0.0, 1.0, size=(N_EPOCHS, n_replicas, 2 * n_metrics))
     if not with_validation:
-        values[:, :, len(METRICS):] = np.nan
-    return History.from_array(values, list(best_epochs))
+        values[:, :, n_metrics:] = np.nan
+    return History(values, list(best_epochs))
 
 
 def make_snapshot(latent_dim=2, n_classes=2, n_replicas=1, with_validation=True, scale=1.0):
@@ -93,10 +98,19 @@ def test_curves_draw_the_history_values_of_the_chosen_replica():
     fig = plot_learning_curves(history, "all_parts", replica=1)
     ax = axes_by_title(fig)["KL loss"]
     train, val = data_lines(ax)
-    frame = history.for_replica(1)
-    np.testing.assert_allclose(train.get_ydata(), frame["train_kl_loss"])
-    np.testing.assert_allclose(val.get_ydata(), frame["val_kl_loss"])
+    kl = history.columns.index("train_kl_loss")
+    np.testing.assert_allclose(train.get_ydata(), history.values[:, 1, kl])
+    np.testing.assert_allclose(val.get_ydata(), history.values[:, 1, kl + len(metric_names())])
     np.testing.assert_array_equal(train.get_xdata(), np.arange(1, N_EPOCHS + 1))
+
+
+def test_curves_are_drawn_at_the_evaluated_epochs_with_the_task_score():
+    values = np.random.default_rng(0).uniform(size=(4, 1, 2 * len(metric_names(REGRESSION))))
+    history = History(values, [20], epochs=np.array([10, 20, 30, 40]), task=REGRESSION)
+    fig = plot_learning_curves(history, "all_parts")
+    (train, _) = data_lines(fig.axes[0])
+    np.testing.assert_array_equal(train.get_xdata(), [10, 20, 30, 40])
+    assert fig.axes[0].get_title() == "mae, sampling off"
 
 
 def test_all_nan_validation_draws_train_lines_only():
@@ -206,3 +220,26 @@ def test_latent_grid_rejects_too_few_class_names():
 def test_latent_grid_rejects_a_replica_out_of_range():
     with pytest.raises(ValueError, match="replica"):
         plot_latent_grid(make_snapshot(2), replica=1)
+
+
+def test_the_principal_component_view_is_scikit_learns_pca():
+    points = np.random.default_rng(3).standard_normal((200, 5)) * [3.0, 2.0, 1.0, 0.5, 0.1]
+    fig = plot_latent_view(points, np.arange(200) % 2)
+    drawn = np.vstack([c.get_offsets() for c in fig.axes[0].collections])
+    expected = PCA(n_components=2).fit_transform(points)
+    order = np.r_[np.arange(0, 200, 2), np.arange(1, 200, 2)]  # drawn class by class
+    np.testing.assert_allclose(drawn, expected[order], atol=1e-8)
+    assert fig.axes[0].get_xlabel() == "PC1 of z_mean"
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 4])
+def test_the_latent_domain_is_drawn_with_its_sigma_circles(latent_dim):
+    rng = np.random.default_rng(latent_dim)
+    z_mean = rng.standard_normal((100, latent_dim))
+    domain = LatentDomain.fit(z_mean, np.zeros_like(z_mean) - 2.0, n_draws=2, seed=0)
+    fig = plot_latent_domain(z_mean, np.arange(100) % 3, domain, class_names=["a", "b", "c"])
+    (ax,) = fig.axes
+    radii = sorted(p.get_radius() for p in ax.patches)
+    np.testing.assert_allclose(radii, [k * domain.isotropic.sigma for k in (1, 2, 3)])
+    assert len(ax.collections) == 3
+    assert ax.get_xlim()[1] - ax.get_xlim()[0] == pytest.approx(ax.get_ylim()[1] - ax.get_ylim()[0])

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from vaec import VAEC
-from vaec.reconstruction_check import MAX_STORED_ERRORS, ReconstructionCheck
+from vaec.domain import MAX_STORED_ERRORS, ReconstructionCheck
 
 
 def test_p_values_are_uniform_for_errors_from_the_training_distribution():
@@ -23,9 +23,8 @@ def test_p_values_are_uniform_for_errors_from_the_training_distribution():
 def test_p_values_are_exact_ranks_and_tiny_beyond_every_training_error():
     check = ReconstructionCheck.fit([0.3, 0.1, 0.2, 0.4])
     np.testing.assert_allclose(check.p_values([0.0, 0.2, 0.25, 10.0]), [1.0, 0.8, 0.6, 0.2])
-    back = ReconstructionCheck.from_dict(check.to_dict())
-    np.testing.assert_array_equal(back.errors, check.errors)
-    assert back.n_samples == 4
+    np.testing.assert_array_equal(check.errors, [0.1, 0.2, 0.3, 0.4])
+    assert check.n_samples == 4
 
 
 def test_bad_training_errors_are_refused():
@@ -44,12 +43,12 @@ def test_a_model_flags_rows_it_reconstructs_badly_and_keeps_the_check_when_saved
     model.fit_latent_domain(X)
     model.fit_reconstruction_check(X)
     frame = model.predict_with_confidence(X_val)
-    assert frame["reconstruction_p_value"].median() > 0.2
+    assert np.median(frame["reconstruction_p_value"]) > 0.2
     far = X_val.copy()
     far[:, :3] *= 5.0
     shifted = model.predict_with_confidence(far)
     assert (shifted["reconstruction_error"] > frame["reconstruction_error"]).mean() > 0.95
-    assert shifted["reconstruction_p_value"].median() < 0.05
+    assert np.median(shifted["reconstruction_p_value"]) < 0.05
     loaded = VAEC.load(model.save(tmp_path / "model"))
     np.testing.assert_array_equal(
         loaded.predict_with_confidence(far)["reconstruction_p_value"],
