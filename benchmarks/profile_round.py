@@ -34,9 +34,9 @@ import torch
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.fate import decide_round
 from pipeline.rounds.trials import train_trials
+from pipeline.settings import SelectionSettings
 from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "profile_round.md"
@@ -63,7 +63,7 @@ def load(name: str) -> pd.DataFrame:
 def profile_round(name: str) -> tuple[float, dict[str, float], dict[str, object]]:
     """Seconds of round 1 and of its phases."""
     dataset = load_dataset(load(name), "__target")
-    config = PruningConfig(test_size=0.0)
+    config = SelectionSettings(test_size=0.0)
     split = split_dataset(dataset, val_size=config.val_size, test_size=0.0, seed=config.seed)
     # one round first, unmeasured: torch's one-time start-up is not a round's cost
     train_trials(split, split.feature_names, config, round_index=0)

@@ -40,8 +40,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.trials import train_trials
+from pipeline.settings import SelectionSettings
 from vaec.persistence import atomic_write_bytes, atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
@@ -61,7 +61,7 @@ def one_round(n_rows: int, n_channels: int) -> dict[str, Any]:
     """Seconds of round 1 and the epochs its first trial trained."""
     X, y = table(n_rows, n_channels)
     frame = X.assign(__target=y)
-    config = PruningConfig(test_size=0.0)
+    config = SelectionSettings(test_size=0.0)
     split = split_dataset(load_dataset(frame, "__target"), val_size=0.2, test_size=0.0, seed=0)
     epochs: list[int] = []
     start = time.perf_counter()
@@ -80,7 +80,7 @@ def textbook(n_rows: int, n_channels: int, epochs: int, batch: int | None) -> fl
     values = X.to_numpy().copy()
     x, x_val = torch.from_numpy(values[:n_train]), torch.from_numpy(values[n_train:])
     target = torch.from_numpy(y[:n_train]).float()
-    config = PruningConfig().round_model_config(n_channels, 2, 1)
+    config = SelectionSettings().round_model_config(n_channels, 2, 1)
     widths = config.encoder_widths
 
     def mlp(sizes: list[int]) -> list[nn.Module]:

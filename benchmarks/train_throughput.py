@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from pipeline.demo import load_demo_data
-from pipeline.pruning_config import PruningConfig
+from pipeline.settings import SelectionSettings
 from vaec.config import ALL_PARTS, VAECConfig
 from vaec.model import VAECNet
 from vaec.persistence import atomic_write_text
@@ -123,7 +123,7 @@ def run_round(data, n_replicas: int, epochs: int) -> float:
     """Seconds of the training of a default pruning round (``n_replicas`` trials, early
     stopping off so every run trains ``epochs`` epochs)."""
     tensors = round_inputs(data)
-    config = PruningConfig().round_model_config(
+    config = SelectionSettings().round_model_config(
         n_inputs=tensors[0].shape[1], n_classes=2, round_index=1
     ).replace(epochs=epochs, early_stopping_patience=None)
     net = VAECNet(config, n_replicas)
@@ -136,7 +136,7 @@ def round_flops_per_model_epoch(data) -> float:
     """Floating-point operations of one model-epoch of the default round: 2 per multiply-add of
     every linear layer, forward and backward (3 passes), over the training rows."""
     tensors = round_inputs(data)
-    config = PruningConfig().round_model_config(n_inputs=tensors[0].shape[1], n_classes=2,
+    config = SelectionSettings().round_model_config(n_inputs=tensors[0].shape[1], n_classes=2,
                                                 round_index=1)
     sizes = [config.n_inputs, *config.encoder_widths]
     macs = sum(a * b for a, b in itertools.pairwise(sizes)) + 2 * sizes[-1] * config.latent_dim

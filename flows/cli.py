@@ -78,51 +78,95 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _value_parser(spec: Any) -> Callable[[str], Any]:
-    """Text -> value of a declared setting (``none`` for an optional one); the range is checked
-    later, by the declaration, so the command line says what the flow and the selector say."""
-    names = {int: "an integer", float: "a number", str: "a string"}
+def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | None, str]:
+    """Text -> value of a setting of this type (``none`` for an optional one), its choices, and
+    its placeholder; the range is checked by the settings model, so the command line says what
+    the flow and the selector say."""
+    import types
+    import typing
+
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    if optional or isinstance(annotation, types.UnionType):
+        (annotation,) = [a for a in args if a is not type(None)]
+    choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
+        typing.Literal else None
+    origin = typing.get_origin(annotation)
+    kind = str if choices else (int if origin is tuple else annotation)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
     def parse(text: str) -> Any:
-        if spec.optional and text.lower() == "none":
+        if optional and text.lower() == "none":
             return None
         try:
-            return spec.kind(text)
+            if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
+                return tuple(int(w) for w in text.split(",") if w.strip())
+            if kind is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                return text.lower() == "true"
+            return kind(text)
         except ValueError:
-            extra = " or 'none'" if spec.optional else ""
-            raise argparse.ArgumentTypeError(
-                f"expected {names[spec.kind]}{extra}, got {text!r}") from None
+            extra = " or 'none'" if optional else ""
+            what = "comma-separated integers" if origin is tuple else names.get(kind, "a value")
+            raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 
-    return parse
+    placeholder = "W,W" if origin is tuple else {int: "N", float: "X"}.get(kind, "VALUE")
+    return parse, choices, placeholder
 
 
-def add_settings_options(parser: argparse.ArgumentParser, specs: Sequence[Any]) -> None:
-    """One option per declared setting shown on the command line, grouped by its heading.
+METAVARS = {"data": "FILE", "target": "COLUMN", "reports_dir": "DIR", "run_name": "NAME",
+            "dask_address": "ADDRESS", "device": "DEVICE"}
 
-    An option left out is left out of the parameters too, so the declared default applies.
-    """
+
+def settings_fields() -> dict[str, Any]:
+    """Every setting of a run by its command-line name: the run's, the selection's and the
+    model's (flattened: ``--latent-dim``)."""
+    from flows.parameters import RunParameters
+    from pipeline.settings import SelectionSettings
+    from vaec.config import ModelSettings
+
+    own = [n for n in RunParameters.model_fields if n not in SelectionSettings.model_fields]
+    selection = [n for n in SelectionSettings.model_fields if n not in ("model", "final_model")]
+    fields = {n: RunParameters.model_fields[n] for n in own + selection}
+    return fields | dict(ModelSettings.model_fields)
+
+
+def _group(name: str) -> str:
+    from flows.parameters import GROUPS
+    from vaec.config import ModelSettings
+
+    if name in GROUPS:
+        return GROUPS[name]
+    if name in ("n_resamples", "resample", "keep_frequency"):
+        return "stability selection"
+    return "the models" if name in ModelSettings.model_fields else "selection"
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """One option per setting, grouped by its heading. An option left out is left out of the
+    parameters too, so the declared default applies."""
     groups: dict[str, Any] = {}
-    for spec in specs:
-        if "cli" not in spec.surfaces:
-            continue
-        if spec.group not in groups:
-            groups[spec.group] = parser.add_argument_group(spec.group)
-        shown = "none" if spec.default is None else spec.default
-        options: dict[str, Any] = {
-            "dest": spec.name, "default": argparse.SUPPRESS,
-            "help": f"{spec.help} (default {shown})",
-        }
-        if spec.choices:
-            options["choices"] = list(spec.choices)
+    for name, field in settings_fields().items():
+        group = _group(name)
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        parse, choices, placeholder = _value_parser(field.annotation)
+        placeholder = METAVARS.get(name, placeholder)
+        default = field.get_default(call_default_factory=True)
+        shown = "none" if default is None else ",".join(map(str, default)) if isinstance(
+            default, tuple) else default
+        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
+                                   "help": f"{field.description} (default {shown})"}
+        if choices:
+            options["choices"] = choices
         else:
-            options["type"] = _value_parser(spec)
-            options["metavar"] = spec.metavar or spec.name.upper()
-        groups[spec.group].add_argument(spec.option, **options)
+            options["type"], options["metavar"] = parse, placeholder
+        groups[group].add_argument("--" + name.replace("_", "-"), **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    from flows.parameters import PARAMETER_SPECS
     from pipeline.data.builtin import BUILTIN_DATASETS
 
     parser = argparse.ArgumentParser(
@@ -145,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the feature selection once: pruning rounds, the final model and the "
                     "report. Prints the kept channels and the path of report.html. Without "
                     "PREFECT_API_URL, Prefect starts a temporary local server for the run.")
-    add_settings_options(run, PARAMETER_SPECS)
+    add_settings_options(run)
 
     serve = commands.add_parser(
         "serve", parents=[common], help="serve the feature selection on a cron schedule",
@@ -156,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='the schedule, five cron fields, e.g. "0 3 * * *" (03:00 every day)')
     serve.add_argument("--name", default="scheduled",
                        help="deployment name (default scheduled)")
-    add_settings_options(serve, PARAMETER_SPECS)
+    add_settings_options(serve)
 
     report = commands.add_parser(
         "report", parents=[common], help="list the runs, or show one run's rounds",
@@ -213,14 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _as_option(message: str) -> str:
-    """A message that starts with a declared setting's name, with the option spelled instead
-    (``run_name must ...`` -> ``--run-name must ...``, ``reports_dir 'x' ...`` ->
-    ``--reports-dir 'x' ...``)."""
-    from flows.parameters import PARAMETER_SPECS
-
-    for spec in PARAMETER_SPECS:
-        if message.startswith((f"{spec.name} must ", f"{spec.name} '")):
-            return spec.option + message[len(spec.name):]
+    """A message that starts with a setting's name, with the option spelled instead
+    (``run_name must ...`` -> ``--run-name must ...``, ``model.latent_dim must`` ->
+    ``--latent-dim must``)."""
+    head, _, rest = message.partition(" ")
+    name = head.removeprefix("model.")
+    if name in settings_fields() and rest.startswith(("must ", "is ", "'")):
+        return "--" + name.replace("_", "-") + (" " + rest if rest else "")
     return message
 
 
@@ -236,30 +279,19 @@ def _options_named() -> Iterator[None]:
 
 
 def _parameters(args: argparse.Namespace) -> Any:
-    """:class:`SelectionParameters` from the options; a bad value is a :class:`UsageError`."""
-    from pydantic import ValidationError
+    """:class:`RunParameters` from the options; a bad value is a :class:`UsageError`."""
+    from flows.parameters import RunParameters
+    from vaec.config import ModelSettings
 
-    from flows.parameters import PARAMETER_SPECS, SelectionParameters
-
-    given = {spec.name: getattr(args, spec.name) for spec in PARAMETER_SPECS
-             if hasattr(args, spec.name)}
+    given = {name: getattr(args, name) for name in settings_fields() if hasattr(args, name)}
     if given.get("data") is not None and given.get("dataset") is not None:
         raise UsageError("give --dataset or --data, not both")
     if (given.get("data") is not None and given.get("target") is None
             and given.get("task", "auto") in ("classification", "regression")):
         raise UsageError(f"--target is required with --data for --task {given['task']}")
-    try:
-        return SelectionParameters(**given)
-    except ValidationError as err:
-        first = err.errors()[0]
-        message = first["msg"].removeprefix("Value error, ")
-        if first["loc"]:
-            option = "--" + str(first["loc"][0]).replace("_", "-")
-            message = f"{option}: {message} (got {first.get('input')!r})"
-        else:
-            # the declared checks name the setting first: spell it as the option
-            message = _as_option(message)
-        raise UsageError(message) from err
+    model = {k: given.pop(k) for k in list(given) if k in ModelSettings.model_fields}
+    with _options_named():
+        return RunParameters(**given, model=ModelSettings(**model))
 
 
 def _check_data(params: Any) -> None:

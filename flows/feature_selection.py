@@ -27,7 +27,7 @@ from flows.checkpoint import (
     save_resamples,
     save_rounds,
 )
-from flows.parameters import SelectionParameters, trial_groups
+from flows.parameters import RunParameters, trial_groups
 from flows.progress_relay import ProgressRelay
 from flows.run_warnings import warnings_to_log
 from flows.task_runners import make_task_runner
@@ -35,7 +35,6 @@ from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import Progress
-from pipeline.pruning_config import PruningConfig
 from pipeline.report.preflight import check_reports_folder
 from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
@@ -45,6 +44,7 @@ from pipeline.rounds.loop import PruningRun
 from pipeline.rounds.record import PruningRound
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.selection import run_selection
+from pipeline.settings import SelectionSettings
 from pipeline.stability.resamples import Resample, select_resample
 from pipeline.stability.result import ResampleSelection
 from pipeline.threads import threads_for, torch_threads
@@ -55,7 +55,7 @@ _PROGRESS = ProgressRelay()
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def load_data(params: SelectionParameters) -> Dataset:
+def load_data(params: RunParameters) -> Dataset:
     """Load and validate; bad data fails here, at once, with the pipeline's message."""
     return load_dataset(
         params.source, params.target, val_size=params.val_size, test_size=params.test_size,
@@ -67,7 +67,7 @@ def load_data(params: SelectionParameters) -> Dataset:
 def train_trial_group(
     split: SplitData,
     channels: list[str],
-    config: PruningConfig,
+    config: SelectionSettings,
     round_index: int,
     trials: list[int],
     threads: int | None,
@@ -87,7 +87,7 @@ def train_trial_group(
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def select_on_resample(
-    dataset: Dataset, config: PruningConfig, resample: Resample, threads: int | None
+    dataset: Dataset, config: SelectionSettings, resample: Resample, threads: int | None
 ) -> ResampleSelection:
     """One resample's whole selection; its rounds train in this task, with ``threads`` torch
     threads (``None``: decide where it runs, on a worker of a remote cluster)."""
@@ -99,7 +99,7 @@ def select_on_resample(
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def fit_final(
-    split: SplitData, channels: list[str], config: PruningConfig, on_epoch: Any = None
+    split: SplitData, channels: list[str], config: SelectionSettings, on_epoch: Any = None
 ) -> FinalModel:
     """The final encoder + head on the kept channels, with all of the process's threads; the
     epochs go to ``on_epoch`` (the relay's: it reaches this process's displays, and nobody
@@ -126,7 +126,7 @@ def write_run_report(
     )
 
 
-def _previous_diff(params: SelectionParameters, fingerprint: str, selected: list[str]) -> dict | None:
+def _previous_diff(params: RunParameters, fingerprint: str, selected: list[str]) -> dict | None:
     previous = previous_selection(params.reports_dir, fingerprint)
     if previous is None:
         return None
@@ -137,7 +137,7 @@ def _previous_diff(params: SelectionParameters, fingerprint: str, selected: list
 RunLogger = Logger | LoggerAdapter
 
 
-def _threads(params: SelectionParameters, concurrent: int) -> int | None:
+def _threads(params: RunParameters, concurrent: int) -> int | None:
     """Torch threads of each of ``concurrent`` tasks in one process; on a remote cluster each
     worker decides for itself (``None``)."""
     if params.task_runner == "dask" and params.dask_address:
@@ -146,7 +146,7 @@ def _threads(params: SelectionParameters, concurrent: int) -> int | None:
 
 
 def _plain_selection(
-    dataset: Dataset, config: PruningConfig, params: SelectionParameters, checkpoint: Path,
+    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Path,
     key: str, logger: RunLogger,
 ) -> tuple[PruningResult, int]:
     """The rounds, each round's trial groups fanned out; returns the result and the rounds
@@ -178,7 +178,7 @@ def _plain_selection(
 
 
 def _stability_selection(
-    dataset: Dataset, config: PruningConfig, params: SelectionParameters, checkpoint: Path,
+    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Path,
     key: str, logger: RunLogger,
 ) -> tuple[PruningResult, int]:
     """The resamples, one task each; returns the result and the resamples resumed from the
@@ -227,16 +227,16 @@ def stability_summary(result: PruningResult) -> dict[str, Any] | None:
 
 
 @flow(name="vaec-feature-selection")
-def feature_selection(params: SelectionParameters | None = None) -> dict[str, Any]:
+def feature_selection(params: RunParameters | None = None) -> dict[str, Any]:
     """Select the channels a joint VAE + classifier reconstructs, and report the run."""
-    params = params or SelectionParameters()
+    params = params or RunParameters()
     with warnings_to_log(get_run_logger()):
         return _select_and_report(params)
 
 
-def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
+def _select_and_report(params: RunParameters) -> dict[str, Any]:
     logger = get_run_logger()
-    config = params.pruning_config()
+    config = params.selection()
     # before anything trains: the report can be written, and the run name is free
     check_reports_folder(params.reports_dir, params.run_name)
     dataset = load_data(params)
@@ -269,7 +269,7 @@ def _select_and_report(params: SelectionParameters) -> dict[str, Any]:
 
 
 def run_feature_selection(
-    params: SelectionParameters, *, progress: Progress | None = None
+    params: RunParameters, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=params.workers)

@@ -1,95 +1,66 @@
-"""The parameters of the feature-selection flow, derived from the declared settings.
+"""The parameters of the feature-selection flow: the selection settings, and where the data comes
+from, where the report goes and where the trials train.
 
-:class:`SelectionParameters` is a pydantic model (Prefect shows it as a form and validates it)
-built from :class:`pipeline.pruning_config.PruningConfig`'s settings and the run's own settings
-below (data source, output, execution). Nothing is declared twice: a new selection setting
-appears here, on the command line and on the selector by itself.
+:class:`RunParameters` is :class:`pipeline.settings.SelectionSettings` with the run's own fields:
+one pydantic model, which Prefect shows as a form and validates, and from whose fields the
+command line builds its options. Nothing is declared twice.
 """
 
 from __future__ import annotations
 
-import typing
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import Field, model_validator
 
 from pipeline.data.builtin import BUILTIN_DATASETS
-from pipeline.pruning_config import PruningConfig
 from pipeline.report.run_folders import check_run_name
-from pipeline.settings import CLI, FLOW, SettingSpec, check_settings, setting, setting_specs
+from pipeline.settings import SelectionSettings
 from pipeline.threads import usable_cores
-from vaec.config import ConfigError
+from vaec.tasks import TASKS
 
-RUN_SURFACES = frozenset({CLI, FLOW})
-TASK_RUNNERS = ("thread", "dask")
-
-
-@dataclass
-class RunSettings:
-    """What to select from, where the report goes, and where the trials train."""
-
-    dataset: str | None = setting(
-        "breast_cancer", "built-in data set", choices=BUILTIN_DATASETS, metavar="NAME",
-        surfaces=RUN_SURFACES, group="data (one of --dataset or --data)")
-    data: str | None = setting(
-        None, "a CSV or Parquet file (needs --target)", metavar="FILE", surfaces=RUN_SURFACES,
-        group="data (one of --dataset or --data)")
-    target: str | None = setting(
-        None, "the target column of --data (none: select without a target, the unsupervised "
-        "task)", metavar="COLUMN", surfaces=RUN_SURFACES,
-        group="data (one of --dataset or --data)")
-    reports_dir: str = setting(
-        "reports", "folder that receives the run folders", metavar="DIR", surfaces=RUN_SURFACES,
-        group="output and execution")
-    run_name: str | None = setting(
-        None, "name of the run folder, a single folder name that is not taken yet (none: "
-        "<dataset>-<UTC timestamp>, with -2, -3, ... when that is taken)", metavar="NAME",
-        surfaces=RUN_SURFACES, group="output and execution")
-    task_runner: str = setting(
-        "thread", "where a round's trial groups (a stability selection's resamples) train: "
-        "local threads, or Dask (needs prefect-dask)", choices=TASK_RUNNERS, surfaces=RUN_SURFACES,
-        group="output and execution")
-    dask_address: str | None = setting(
-        None, "scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (none: a local "
-        "cluster started for the run)", metavar="ADDRESS", surfaces=RUN_SURFACES,
-        group="output and execution")
-    trial_groups: int | None = setting(
-        None, "split a round's trials into N groups trained in parallel (none: 1 with threads, "
-        "2 with Dask; a stability selection runs whole resamples in parallel instead)", low=1,
-        metavar="N", surfaces=RUN_SURFACES, group="output and execution")
+# the command line's help sections: the run's own fields, then every selection setting
+DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
+GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP,
+          "reports_dir": RUN_GROUP, "run_name": RUN_GROUP, "task_runner": RUN_GROUP,
+          "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP}
 
 
-PRUNING_SPECS = tuple(s for s in setting_specs(PruningConfig) if FLOW in s.surfaces)
-RUN_SPECS = setting_specs(RunSettings)
-PARAMETER_SPECS = RUN_SPECS + PRUNING_SPECS
+class RunParameters(SelectionSettings):
+    """What to select features from, how, and where the report goes.
 
+    Exactly one of ``dataset`` (a built-in name) and ``data`` (a CSV/Parquet path, with
+    ``target``) names the data; every other field is a :class:`SelectionSettings` field.
+    """
 
-def _annotation(spec: SettingSpec) -> Any:
-    base: Any = Literal[spec.choices] if spec.choices else (
-        dict[str, Any] if spec.kind is dict else spec.kind)
-    return base | None if spec.optional else base
-
-
-class _Parameters(BaseModel):
-    """The behaviour of :class:`SelectionParameters`; its fields are derived below."""
-
-    model_config = ConfigDict(extra="forbid")
+    dataset: Literal[BUILTIN_DATASETS] | None = Field(  # type: ignore[valid-type]
+        "breast_cancer", description="built-in data set")
+    data: str | None = Field(None, description="a CSV or Parquet file (needs --target)")
+    target: str | None = Field(
+        None, description="the target column of --data (none: select without a target, the "
+        "unsupervised task)")
+    reports_dir: str = Field("reports", description="folder that receives the run folders")
+    run_name: str | None = Field(
+        None, description="name of the run folder, a single folder name that is not taken yet "
+        "(none: <dataset>-<UTC timestamp>, with -2, -3, ... when that is taken)")
+    task_runner: Literal["thread", "dask"] = Field(
+        "thread", description="where a round's trial groups (a stability selection's "
+        "resamples) train: local threads, or Dask (needs prefect-dask)")
+    dask_address: str | None = Field(
+        None, description="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
+        "(none: a local cluster started for the run)")
+    trial_groups: int | None = Field(
+        None, ge=1, description="split a round's trials into N groups trained in parallel "
+        "(none: 1 with threads, 2 with Dask; a stability selection runs whole resamples in "
+        "parallel instead)")
 
     @model_validator(mode="after")
-    def _checked(self) -> _Parameters:
-        # the declared checks, the same ones the selector and PruningConfig apply
-        try:
-            check_settings(RunSettings(**{s.name: getattr(self, s.name) for s in RUN_SPECS}))
-            if self.run_name is not None:
-                check_run_name(self.run_name)
-            self.pruning_config()
-        except ConfigError as err:
-            raise ValueError(str(err)) from None
+    def _one_source(self) -> RunParameters:
+        if self.run_name is not None:
+            check_run_name(self.run_name)
         if self.data is not None:
-            if self.target is None and self.task in ("classification", "regression"):
+            if self.target is None and self.task in TASKS and TASKS[self.task].has_target:
                 raise ValueError(f"target is required with data for task {self.task!r}")
-            self.dataset = None
+            object.__setattr__(self, "dataset", None)
         elif self.dataset is None:
             raise ValueError("give dataset (a built-in name) or data (a CSV/Parquet file)")
         return self
@@ -113,28 +84,9 @@ class _Parameters(BaseModel):
             return max(2, min(self.n_resamples, usable_cores()))
         return max(2, self.groups)
 
-    def pruning_config(self) -> PruningConfig:
-        """The :class:`PruningConfig` these parameters stand for."""
-        return PruningConfig(**{s.name: getattr(self, s.name) for s in PRUNING_SPECS})
-
-
-def _field(spec: SettingSpec) -> tuple[Any, Any]:
-    if spec.kind is dict:
-        return _annotation(spec), Field(default_factory=dict, description=spec.help)
-    return _annotation(spec), Field(spec.default, description=spec.help)
-
-
-SelectionParameters = create_model(
-    "SelectionParameters",
-    __base__=_Parameters,
-    __module__=__name__,
-    __doc__="What to select features from, how, and where the report goes.\n\n"
-    "Exactly one of ``dataset`` (a built-in name) and ``data`` (a CSV/Parquet path, with "
-    "``target``) names the data; the selection fields are :class:`PruningConfig`'s.",
-    **{spec.name: _field(spec) for spec in PARAMETER_SPECS},
-)
-if typing.TYPE_CHECKING:
-    SelectionParameters = _Parameters
+    def selection(self) -> SelectionSettings:
+        """The selection settings alone (what the pipeline and the run's identity see)."""
+        return SelectionSettings(**{n: getattr(self, n) for n in SelectionSettings.model_fields})
 
 
 def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:
@@ -146,3 +98,6 @@ def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:
         groups.append(list(range(start, stop)))
         start = stop
     return groups
+
+
+__all__ = ["GROUPS", "RunParameters", "trial_groups"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.parameters import SelectionParameters
+from flows.parameters import RunParameters
 from vaec.config import ConfigError
 
 DEFAULT_DEPLOYMENT = "scheduled"
@@ -72,7 +72,7 @@ def check_cron(expression: str) -> str:
     return expression
 
 
-def served_parameters(params: SelectionParameters) -> SelectionParameters:
+def served_parameters(params: RunParameters) -> RunParameters:
     """``params`` with the data file and reports folder as absolute paths.
 
     Served runs execute in a process of their own, whose working directory need not be the one
@@ -84,12 +84,12 @@ def served_parameters(params: SelectionParameters) -> SelectionParameters:
     return params.model_copy(update=update)
 
 
-def serve(params: SelectionParameters, *, cron: str, name: str = DEFAULT_DEPLOYMENT) -> None:
+def serve(params: RunParameters, *, cron: str, name: str = DEFAULT_DEPLOYMENT) -> None:
     """Serve ``vaec-feature-selection`` with these parameters until interrupted.
 
     Parameters
     ----------
-    params : SelectionParameters
+    params : RunParameters
         The default parameters of every scheduled (and manually triggered) run.
     cron : str
         The schedule, checked with :func:`check_cron` first.

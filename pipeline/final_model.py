@@ -21,7 +21,8 @@ from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_sc
 
 from pipeline.data.split import SplitData
 from pipeline.data.tables import DataError, require_columns
-from pipeline.pruning_config import PruningConfig
+from pipeline.rounds.policy import final_model_config
+from pipeline.settings import SelectionSettings
 from vaec import VAEC, TrainingResult
 from vaec.config import get_strategy
 from vaec.persistence import atomic_write_text
@@ -146,7 +147,7 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) 
     """The task's two scores, as the training loop counts them but in the target's units:
     accuracy and F1 (binary: the second class positive); R² and MAE; the reconstruction's R²
     (mean over channels) and MAE."""
-    if split.task == "classification":
+    if split.task.has_classes:
         y_pred = model.predict(X)
         classes = split.classes
         if len(classes) == 2:
@@ -154,7 +155,7 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) 
         else:
             f1 = f1_score(y, y_pred, average="macro", zero_division=0)
         return {"accuracy": float(accuracy_score(y, y_pred)), "f1": float(f1)}
-    if split.task == "regression":
+    if split.task.has_values:
         y_pred = model.predict(X) * split.target_scale + split.target_mean
         return {"r2": float(r2_score(y, y_pred)), "mae": float(mean_absolute_error(y, y_pred))}
     reconstruction = model.reconstruct(X)
@@ -165,20 +166,21 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) 
 def fit_final_model(
     split: SplitData,
     channels: Sequence[str],
-    config: PruningConfig,
+    config: SelectionSettings,
     on_epoch: Callable[[int, int], None] | None = None,
 ) -> FinalModel:
     """Train ``config.final_strategy`` on ``channels`` (the autoencoder without a target); best
     epoch by the task's validation score."""
     start = time.perf_counter()
     data = split.columns(list(channels))
-    model_config = config.final_model_config(
+    model_config = final_model_config(
+        config,
         n_inputs=len(channels), n_classes=split.n_classes, n_rows=len(data.X_train),
         task=split.task,
     )
     model = VAEC(model_config, classes=split.classes)
     # without a target the final model is the autoencoder
-    strategy = "autoencoder" if split.task == "unsupervised" else config.final_strategy
+    strategy = config.final_strategy if split.task.has_target else "autoencoder"
     training = model.fit(strategy, data.X_train, split.head_target(data.y_train), data.X_val,
                          split.head_target(data.y_val), on_epoch=on_epoch)
     # the domain of validity of the head: where the training rows sit in the neck

@@ -10,8 +10,8 @@ import pandas as pd
 
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.record import PruningRound
+from pipeline.settings import SelectionSettings
 from pipeline.stability.measures import reaches_cut
 from pipeline.stability.result import STOP_STABILITY, StabilityResult
 
@@ -25,7 +25,7 @@ class PruningResult:
 
     Attributes
     ----------
-    config : PruningConfig
+    config : SelectionSettings
         The settings used.
     rounds : list of PruningRound
         Every round, in order; the last carries the stop reason. Empty for a stability
@@ -57,7 +57,7 @@ class PruningResult:
         Channels the accuracy guard brought back (dropped by the round before its stop).
     """
 
-    config: PruningConfig
+    config: SelectionSettings
     rounds: list[PruningRound]
     selected: list[str]
     stop_reason: str
@@ -73,7 +73,7 @@ class PruningResult:
     def build(
         cls,
         split: SplitData,
-        config: PruningConfig,
+        config: SelectionSettings,
         rounds: Sequence[PruningRound],
         kept: Sequence[str],
         final: FinalModel | None,
@@ -103,7 +103,7 @@ class PruningResult:
     def from_stability(
         cls,
         split: SplitData,
-        config: PruningConfig,
+        config: SelectionSettings,
         stability: StabilityResult,
         final: FinalModel | None,
         constant_columns: Sequence[str] = (),

@@ -16,10 +16,10 @@ from pipeline.data.split import split_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import NoProgress, Progress
-from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import OnRound, TrainRound, run_rounds
 from pipeline.rounds.record import PruningRound
+from pipeline.settings import SelectionSettings
 from pipeline.stability.resamples import OnResample, SelectResamples, run_stability_selection
 from pipeline.stability.result import ResampleSelection
 
@@ -28,7 +28,7 @@ FitFinal = Callable[..., FinalModel]
 
 def run_selection(
     dataset: Dataset,
-    config: PruningConfig,
+    config: SelectionSettings,
     *,
     rounds: Sequence[PruningRound] = (),
     train_round: TrainRound | None = None,
@@ -49,7 +49,7 @@ def run_selection(
     ----------
     dataset : Dataset
         The validated data (constant columns already set aside).
-    config : PruningConfig
+    config : SelectionSettings
         The selection settings, split fractions and seed included.
     rounds, train_round, on_round
         The plain selection's: rounds finished by an earlier, interrupted run (the loop resumes

@@ -1,9 +1,8 @@
-"""``VAECSelector``: iterative reconstruction pruning as a scikit-learn feature selector."""
+"""``VAECSelector``: the selection as a scikit-learn feature selector."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,58 +11,47 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from pipeline.data.dataset import dataset_from_arrays
+from pipeline.data.dataset import dataset_from_arrays, resolve_task
+from pipeline.final_model import fit_final_model, predictions_frame
+from pipeline.progress import LineProgress
+from pipeline.selection import run_selection
+from pipeline.settings import SelectionSettings, flat_fields
+from pipeline.threads import threads_for, torch_threads
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-from pipeline.data.dataset import resolve_task
-from pipeline.final_model import fit_final_model, predictions_frame
-from pipeline.progress import LineProgress
-from pipeline.pruning_config import PruningConfig
-from pipeline.selection import run_selection
-from pipeline.settings import (
-    SELECTOR,
-    keyword_init,
-    parameters_doc,
-    selector_defaults,
-    setting,
-    setting_specs,
-)
-from pipeline.threads import threads_for, torch_threads
 
-
-@dataclass
-class SelectorOptions:
-    """Settings of the selector alone (the command line and the flow always train the final
-    model)."""
-
-    fit_final_model: bool = setting(
-        True, "train the final model", surfaces=frozenset({SELECTOR}),
-        doc="Train the final model (``final_model_``); switch off when only the selection "
-        "matters.")
-    verbose: bool = setting(
-        False, "print a line per round", surfaces=frozenset({SELECTOR}),
-        doc="Print a line per round (and one for the final model) to stderr, with the "
-        "elapsed time: long fits show they are alive.")
-
-
-_PRUNING_SPECS = tuple(s for s in setting_specs(PruningConfig) if SELECTOR in s.surfaces)
-_SPECS = _PRUNING_SPECS + setting_specs(SelectorOptions)
+# the selector's names for two settings (scikit-learn's own spellings)
+RENAMED = {"seed": "random_state", "threads": "n_jobs"}
+# settings the selector leaves out: it measures nothing itself (the caller measures the
+# selection downstream), and the final model's own settings are the flow's and Python's
+NOT_ON_SELECTOR = ("test_size",)
 
 
 class VAECSelector(SelectorMixin, BaseEstimator):
-    """Keep the input channels a joint VAE + classifier can reconstruct.
+    """Keep the input channels that matter to a joint VAE + classifier, round by round.
 
     Each round trains ``n_trials`` joint variational autoencoder + classifier models (in one
-    vectorised pass) on the kept channels, scores every channel by its validation
-    reconstruction R^2 (mean over trials), and drops the worst channels below ``threshold``
-    (at most ``max_drop_fraction`` of them per round), until every kept channel passes or a stop
-    rule fires. A final encoder + classifier head is then trained on the kept channels.
+    vectorised pass) on the kept channels plus *shadow* channels (permuted copies, which carry
+    nothing), and tests every channel against the shadows: its importance to the head alone
+    (the rise of the head's loss when it is held at its mean), its cluster's importance
+    (correlated channels held at their means together, against shadow clusters) and, for a
+    channel in no cluster, whether the relevant channels reconstruct it (a stand-in). A channel
+    passing a test is kept (``relevant`` or ``redundant``); one at or under the shadows' average
+    everywhere is rejected at once; the rest go at most ``max_drop_fraction`` a round, worst
+    first. The loop ends when every channel passes (or at ``n_features_to_select``,
+    ``min_features``, or the accuracy guard); a final encoder + head is then trained on the
+    kept channels. ``criterion="reconstruction"`` is the method's original rule instead: keep
+    the channels reconstructed with R² of at least ``threshold``.
 
     With ``n_resamples`` of 2 or more it is a stability selection (Meinshausen & Bühlmann):
     the whole selection runs on that many seeded resamples of the rows, one after the other,
     and the channels kept in at least ``keep_frequency`` of them are selected; ``stability_``
     holds every channel's keep frequency and how stable the selections were.
+
+    Parameters
+    ----------
+    PARAMETERS
 
     Attributes
     ----------
@@ -125,29 +113,119 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
     Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
 
+    See Also
+    --------
+    sklearn.feature_selection.RFE : Recursive feature elimination by model weights.
+    sklearn.feature_selection.RFECV : RFE with the count chosen by cross-validation.
+
+    References
+    ----------
+    The method: a variational autoencoder trained jointly with a classifier head; channels are
+    dropped round by round until every channel kept earns its place (the project's method
+    note, "iterative reconstruction pruning").
+
+    N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical
+    Society B 72 (2010) 417-473.
+
+    S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
+    Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
+
     Examples
     --------
     >>> import numpy as np
     >>> from pipeline.selector import VAECSelector
     >>> rng = np.random.default_rng(0)
     >>> signal = rng.normal(size=(300, 1))
-    >>> X = np.hstack([signal + 0.1 * rng.normal(size=(300, 3)), rng.normal(size=(300, 2))])
+    >>> X = np.hstack([signal + 0.3 * rng.normal(size=(300, 2)), rng.normal(size=(300, 3))])
     >>> y = (signal[:, 0] > 0).astype(int)
-    >>> selector = VAECSelector(latent_dim=1, epochs=150, fit_final_model=False).fit(X, y)
+    >>> selector = VAECSelector(epochs=150, fit_final_model=False).fit(X, y)
     >>> selector.get_support().tolist()
-    [True, True, True, False, False]
+    [True, True, False, False, False]
     """
 
-    __init__ = keyword_init(selector_defaults(_SPECS))
+    def __init__(
+        self,
+        *,
+        criterion: Literal["relevance", "reconstruction"] = "relevance",
+        task: Literal["auto", "classification", "regression", "unsupervised"] = "auto",
+        n_trials: int = 3,
+        threshold: float = 0.6,
+        fdr: float = 0.05,
+        cluster_threshold: float | None = 0.5,
+        max_shadows: int = 100,
+        min_shadows: int = 10,
+        max_drop_fraction: float = 0.2,
+        min_features: int = 2,
+        n_features_to_select: int | None = None,
+        step: float = 0.35,
+        guard_level: float | None = 0.01,
+        final_strategy: Literal["all_parts", "var_mlp_classifier"] = "all_parts",
+        val_size: float = 0.2,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+        n_resamples: int = 1,
+        resample: Literal["subsample", "bootstrap"] = "subsample",
+        keep_frequency: float = 0.6,
+        latent_dim: int = 4,
+        encoder_widths: tuple[int, ...] = (32, 16),
+        decoder_widths: tuple[int, ...] | None = None,
+        head_widths: tuple[int, ...] = (16,),
+        activation: str = "elu",
+        dropout: float = 0.0,
+        reconstruction_weight: float = 1.0,
+        kl_weight: float = 0.01,
+        prediction_weight: float = 1.0,
+        learning_rate: float = 5e-3,
+        weight_decay: float = 0.0,
+        epochs: int = 300,
+        batch_size: int | None = None,
+        device: str = "cpu",
+        fit_final_model: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.criterion = criterion
+        self.task = task
+        self.n_trials = n_trials
+        self.threshold = threshold
+        self.fdr = fdr
+        self.cluster_threshold = cluster_threshold
+        self.max_shadows = max_shadows
+        self.min_shadows = min_shadows
+        self.max_drop_fraction = max_drop_fraction
+        self.min_features = min_features
+        self.n_features_to_select = n_features_to_select
+        self.step = step
+        self.guard_level = guard_level
+        self.final_strategy = final_strategy
+        self.val_size = val_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.n_resamples = n_resamples
+        self.resample = resample
+        self.keep_frequency = keep_frequency
+        self.latent_dim = latent_dim
+        self.encoder_widths = encoder_widths
+        self.decoder_widths = decoder_widths
+        self.head_widths = head_widths
+        self.activation = activation
+        self.dropout = dropout
+        self.reconstruction_weight = reconstruction_weight
+        self.kl_weight = kl_weight
+        self.prediction_weight = prediction_weight
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.device = device
+        self.fit_final_model = fit_final_model
+        self.verbose = verbose
 
-    def pruning_config(self) -> PruningConfig:
-        """The :class:`PruningConfig` these parameters stand for (no test split: the caller
-        measures the selection downstream)."""
-        values = {}
-        for spec in _PRUNING_SPECS:
-            value = getattr(self, spec.selector_name or spec.name)
-            values[spec.name] = {} if value is None and spec.kind is dict else value
-        return PruningConfig(**values, test_size=0.0)
+    def settings(self) -> SelectionSettings:
+        """The :class:`pipeline.settings.SelectionSettings` these parameters stand for (no test
+        split: the caller measures the selection downstream)."""
+        values = {name: getattr(self, RENAMED.get(name, name)) for name in flat_fields()
+                  if name not in NOT_ON_SELECTOR}
+        return SelectionSettings.from_flat(**values, test_size=0.0)
 
     def fit(self, X: Any, y: Any = None) -> VAECSelector:
         """Run the pruning loop on ``X``, ``y`` (and train the final model).
@@ -155,7 +233,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         ``y`` None selects without a target (``task`` ``auto`` or ``unsupervised``).
         """
         # initialization
-        config = self.pruning_config()
+        config = self.settings()
         if y is None:
             X = validate_data(self, X, dtype=np.float64)
         else:
@@ -177,7 +255,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.rounds_frame_ = result.rounds_frame()
         self.channels_frame_ = result.channel_fates()
         self.stop_reason_ = result.stop_reason
-        self.task_ = result.split.task
+        self.task_ = result.split.task.name
         self.stability_ = result.stability
         self.scaler_ = result.split.scaler
         self.scaled_features_ = list(result.split.feature_names)
@@ -230,6 +308,24 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         return tags
 
 
-VAECSelector.__doc__ = (VAECSelector.__doc__ or "").replace(
-    "    Attributes\n", parameters_doc(_SPECS, SELECTOR).lstrip("\n") + "\n    Attributes\n", 1
-)
+
+
+def _parameters_doc() -> str:
+    """The Parameters section: every setting's description, under the selector's name."""
+    lines = []
+    for name, field in flat_fields().items():
+        if name in NOT_ON_SELECTOR:
+            continue
+        default = field.get_default(call_default_factory=True)
+        lines += [f"    {RENAMED.get(name, name)} : default={default!r}",
+                  f"        {field.description[0].upper()}{field.description[1:]}."]
+    lines += ["    fit_final_model : default=True",
+              "        Train the final model (``final_model_``); switch off when only the selection "
+              "matters.",
+              "    verbose : default=False",
+              "        Print a line per round (and one for the final model) to stderr, with the "
+              "elapsed time."]
+    return "\n".join(lines)
+
+
+VAECSelector.__doc__ = (VAECSelector.__doc__ or "").replace("    PARAMETERS\n", _parameters_doc() + "\n\n", 1)

@@ -1,246 +1,173 @@
-"""Settings declared once: name, default, help, check.
+"""The selection settings, declared once: a pydantic model.
 
-A settings class is a dataclass whose fields are made with :func:`setting`. From it the rest is
-derived: :func:`check_settings` validates an instance (one-line :class:`~vaec.config.ConfigError`
-naming the setting), :func:`setting_specs` lists the declarations for the command line, the
-Prefect flow parameters and the selector's ``__init__``. Adding an option means adding one field.
-
-Plain Python only: the command line imports this to answer a usage error in well under a second.
+:class:`SelectionSettings` is the one declaration of every selection setting - default,
+description, bounds, the rules between settings. The model's own settings are the nested
+:class:`vaec.config.ModelSettings` (``model``), with one set of defaults. The Prefect flow takes
+the settings as its typed parameter (:class:`flows.parameters.RunParameters` adds where the data
+comes from and where the report goes), the command line builds one option per field from
+``model_fields`` (the model's fields flattened: ``--latent-dim``), and ``VAECSelector``'s
+explicit ``__init__`` lists the same names with the same defaults (a test checks it). A value
+out of range raises one :class:`vaec.config.ConfigError` whose message names the setting.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import inspect
-import math
 import numbers
-import textwrap
-import typing
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from vaec.config import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-CLI, FLOW, SELECTOR = "cli", "flow", "selector"
-EVERYWHERE = frozenset({CLI, FLOW, SELECTOR})
-_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-               dict: "a mapping"}
+from vaec.config import ConfigError, ModelSettings, validation_message
+
+__all__ = ["TASK_CHOICES", "ConfigError", "SelectionSettings", "flat_fields"]
+
+TASK_CHOICES = ("auto", "classification", "regression", "unsupervised")
+Task = Literal["auto", "classification", "regression", "unsupervised"]
+# the settings that only a stability selection reads: their value means nothing without it
+STABILITY_ONLY = ("resample", "keep_frequency")
+# upper bounds of the size settings: past them a run would not fit in memory or never end
+MAX_TRIALS, MAX_SHADOWS, MAX_RESAMPLES = 64, 10_000, 1_000
 
 
-@dataclass(frozen=True)
-class SettingSpec:
-    """One declared setting.
+class SelectionSettings(BaseModel):
+    """How channels are scored and dropped, round by round, and how the rows are split.
 
-    Attributes
-    ----------
-    name : str
-        Field name (the command line spells it ``--name-with-dashes``).
-    default : Any
-        Default value (``dict`` settings default to an empty mapping).
-    help : str
-        One line for the command line; the default is appended where it is shown.
-    doc : str or None
-        The longer description of docstrings (``help`` when not given).
-    kind : type
-        ``int``, ``float``, ``str``, ``bool`` or ``dict``.
-    optional : bool
-        ``None`` is allowed (spelled ``none`` on the command line).
-    low, high : float or None
-        Bounds; ``low_open`` / ``high_open`` make them strict.
-    choices : tuple of str or None
-        Allowed values of a ``str`` setting.
-    metavar : str or None
-        Placeholder in the command line's help.
-    surfaces : frozenset of str
-        Where the setting appears: ``cli``, ``flow``, ``selector``.
-    selector_name : str or None
-        The selector's parameter name when it differs (``seed`` is ``random_state`` there).
-    group : str
-        Heading of the command line's help section.
+    Raises
+    ------
+    ConfigError
+        When a value is out of range or two settings disagree; one line naming the setting.
     """
 
-    name: str
-    default: Any
-    help: str
-    kind: type
-    doc: str | None = None
-    optional: bool = False
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple[str, ...] | None = None
-    metavar: str | None = None
-    surfaces: frozenset[str] = EVERYWHERE
-    selector_name: str | None = None
-    group: str = "selection"
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    @property
-    def option(self) -> str:
-        """The command-line spelling, ``--n-trials``."""
-        return "--" + self.name.replace("_", "-")
+    criterion: Literal["relevance", "reconstruction"] = Field(
+        "relevance", description="what decides a channel's fate: relevance (its importance to "
+        "the head alone, with its cluster of correlated partners, or as a stand-in for relevant "
+        "channels, each tested against shadow channels) or reconstruction (the method's "
+        "original rule: kept when its R² reaches the threshold)")
+    task: Task = Field(
+        "auto", description="what the head learns: auto (from the target), classification, "
+        "regression, or unsupervised (no target: reconstruction only)")
+    n_trials: int = Field(3, ge=1, le=MAX_TRIALS,
+                          description="models trained per round to score the channels")
+    threshold: float = Field(
+        0.6, ge=-1.0, le=1.0, description="validation reconstruction R² a channel needs to stay "
+        "under criterion=reconstruction")
+    fdr: float = Field(
+        0.05, gt=0.0, lt=1.0, description="false-discovery rate of a round's shadow test "
+        "(Benjamini-Hochberg over the channels and clusters)")
+    cluster_threshold: float | None = Field(
+        0.5, gt=0.0, le=1.0, description="smallest absolute correlation of channels measured "
+        "together as a cluster, and the multiple correlation a stand-in needs with the relevant "
+        "channels (none: every channel alone)")
+    max_shadows: int = Field(
+        100, ge=2, le=MAX_SHADOWS,
+        description="most shadow channels per round (a seeded subset of the kept channels when more)")
+    min_shadows: int = Field(
+        10, ge=2, le=MAX_SHADOWS,
+        description="fewest shadow channels per round (small tables get several per channel)")
+    max_drop_fraction: float = Field(
+        0.2, gt=0.0, le=1.0,
+        description="largest fraction of the kept channels dropped in one round (at least one)")
+    min_features: int = Field(2, ge=1, description="never keep fewer channels than this")
+    n_features_to_select: int | None = Field(
+        None, ge=1, description="keep dropping the worst channels until exactly N are left "
+        "(none: stop when every kept channel passes)")
+    step: float = Field(
+        0.35, gt=0.0, le=1.0, description="with n_features_to_select: largest fraction of the "
+        "channels dropped in one round (RFE's step)")
+    guard_level: float | None = Field(
+        0.01, gt=0.0, lt=1.0, description="accuracy guard: stop, keeping the previous round's "
+        "channels, when a round's validation rows predict worse than the best round's in a "
+        "paired test at this level (none: no guard)")
+    final_strategy: Literal["all_parts", "var_mlp_classifier"] = Field(
+        "all_parts", description="how the final model on the kept channels is trained")
+    val_size: float = Field(
+        0.2, gt=0.0, lt=1.0,
+        description="validation fraction of the rows (scores, best epochs, the guard)")
+    test_size: float = Field(
+        0.2, ge=0.0, lt=1.0, description="test fraction of the rows, touched only by the final model")
+    threads: int | None = Field(
+        None, ge=1, description="torch threads of the process (none: its idle cores, shared "
+        "among the trial groups that train at once)")
+    seed: int = Field(0, ge=0, description="seed of the split and of every model")
+    n_resamples: int = Field(
+        1, ge=1, le=MAX_RESAMPLES, description="stability selection: run the whole selection "
+        "on B resamples of the rows and select the channels kept in at least keep_frequency of "
+        "them (1: no resampling)")
+    resample: Literal["subsample", "bootstrap"] = Field(
+        "subsample", description="how a resample draws its rows: subsample (half of every "
+        "class, without replacement) or bootstrap (training rows drawn again with replacement)")
+    keep_frequency: float = Field(
+        0.6, gt=0.5, le=1.0, description="share of the resamples that must keep a channel for "
+        "it to be selected (above 0.5; higher is stricter)")
+    model: ModelSettings = Field(
+        default_factory=ModelSettings, description="the round and final models' settings")
+    final_model: ModelSettings | None = Field(
+        None, description="the final model's own settings (none: model's)")
 
-    def allowed(self) -> str:
-        """What values are allowed, in words: ``an integer >= 1``, ``one of a, b``."""
-        if self.choices:
-            text = "one of " + ", ".join(self.choices)
-        else:
-            text = _KIND_NAMES[self.kind]
-            if self.low is not None and self.high is not None:
-                left, right = ("(" if self.low_open else "["), (")" if self.high_open else "]")
-                text += f" in {left}{self.low:g}, {self.high:g}{right}"
-            elif self.low is not None:
-                text += f" {'>' if self.low_open else '>='} {self.low:g}"
-            elif self.high is not None:
-                text += f" {'<' if self.high_open else '<='} {self.high:g}"
-        return text + (" or None" if self.optional else "")
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            raise ConfigError(validation_message(err)) from None
 
-    def check(self, value: Any) -> Any:
-        """The value normalised (numpy scalars to Python numbers), or a :class:`ConfigError`."""
-        if value is None:
-            if self.optional:
-                return None
-            raise ConfigError(f"{self.name} must be {self.allowed()}, got None")
-        value = self._normalised(value)
-        if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}")
-        if self.kind in (int, float):
-            below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
-            above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
-            if below or above or (self.kind is float and math.isnan(value)):
-                raise ConfigError(f"{self.name} must be {self.allowed()}, got {value!r}")
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_numbers(cls, value: Any) -> Any:
+        # numpy scalars count as plain numbers (a bool stays a bool, never a number)
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            return bool(value)
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real):
+            return float(value)
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            return value
         return value
 
-    def _normalised(self, value: Any) -> Any:
-        wrong = ConfigError(f"{self.name} must be {self.allowed()}, got {value!r}")
-        is_bool = isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's too
-        if self.kind is bool:
-            if is_bool:
-                return bool(value)
-            raise wrong
-        # numpy integers and floats are numbers.Integral / numbers.Real; bools are not numbers here
-        if self.kind is int:
-            if isinstance(value, numbers.Integral) and not is_bool:
-                return int(value)
-            raise wrong
-        if self.kind is float:
-            if isinstance(value, numbers.Real) and not is_bool:
-                return float(value)
-            raise wrong
-        if self.kind is str:
-            if isinstance(value, str):
-                return value
-            raise wrong
-        if self.kind is dict:
-            if isinstance(value, typing.Mapping):
-                return dict(value)
-            raise wrong
-        raise TypeError(f"setting {self.name} has an unknown kind {self.kind!r}")
+    @model_validator(mode="after")
+    def _settings_agree(self) -> SelectionSettings:
+        k = self.n_features_to_select
+        if k is not None and k < self.min_features:
+            raise ValueError(f"n_features_to_select must be >= min_features ({self.min_features}), "
+                             f"got {k}")
+        if self.min_shadows > self.max_shadows:
+            raise ValueError(f"min_shadows must be <= max_shadows, got {self.min_shadows} > "
+                             f"{self.max_shadows}")
+        if self.val_size + self.test_size >= 1:
+            raise ValueError(f"val_size + test_size must be < 1, got {self.val_size} + "
+                             f"{self.test_size}")
+        if self.n_resamples == 1:
+            # the cut and the draw mean nothing without resamples: a value given is a mistake
+            for name in STABILITY_ONLY:
+                default = type(self).model_fields[name].default
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name} must stay at its default ({default!r}) unless "
+                                     f"n_resamples >= 2: it applies only to stability "
+                                     f"selection; got {getattr(self, name)!r}")
+        return self
+
+    @classmethod
+    def from_flat(cls, **values: Any) -> SelectionSettings:
+        """The settings from flat names, the model's among them (as the command line and the
+        selector spell them): ``SelectionSettings.from_flat(fdr=0.1, latent_dim=2)``."""
+        model = {k: values.pop(k) for k in list(values) if k in ModelSettings.model_fields}
+        return cls(**values, model=ModelSettings(**model))
+
+    def replace(self, **changes: Any) -> SelectionSettings:
+        """A validated copy with some settings changed."""
+        return type(self)(**{**dict(self), **changes})
+
+    @property
+    def final(self) -> ModelSettings:
+        """The final model's settings."""
+        return self.final_model or self.model
 
 
-def setting(
-    default: Any,
-    help: str,
-    **options: Any,
-) -> Any:
-    """A dataclass field that declares a setting; see :class:`SettingSpec` for ``options``."""
-    metadata = {"setting": {"help": help, **options}}
-    if isinstance(default, dict):
-        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-@functools.cache
-def setting_specs(cls: type) -> tuple[SettingSpec, ...]:
-    """The declared settings of a settings dataclass, in field order."""
-    hints = typing.get_type_hints(cls)
-    specs = []
-    for f in dataclasses.fields(cls):
-        declared = f.metadata.get("setting")
-        if declared is None:
-            continue
-        kind, optional = _kind(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        specs.append(SettingSpec(name=f.name, default=default, kind=kind, optional=optional, **declared))
-    return tuple(specs)
-
-
-def _kind(annotation: Any) -> tuple[type, bool]:
-    """``int | None`` -> ``(int, True)``; ``dict[str, Any]`` -> ``(dict, False)``."""
-    args = typing.get_args(annotation)
-    optional = type(None) in args
-    if optional:
-        (annotation,) = [a for a in args if a is not type(None)]
-    origin = typing.get_origin(annotation) or annotation
-    if origin not in _KIND_NAMES:
-        raise TypeError(f"settings support int, float, str, bool and dict, not {annotation!r}")
-    return origin, optional
-
-
-def check_settings(instance: Any) -> None:
-    """Check and normalise every declared setting of ``instance`` in place."""
-    for spec in setting_specs(type(instance)):
-        object.__setattr__(instance, spec.name, spec.check(getattr(instance, spec.name)))
-
-
-def _type_text(spec: SettingSpec) -> str:
-    if spec.choices:
-        text = "{" + ", ".join(f'"{c}"' for c in spec.choices) + "}"
-    else:
-        text = {int: "int", float: "float", str: "str", bool: "bool", dict: "dict"}[spec.kind]
-    if spec.optional:
-        text += " or None"
-    default = "{}" if spec.kind is dict else repr(spec.default)
-    return f"{text}, default={default}"
-
-
-def parameters_doc(specs: tuple[SettingSpec, ...], surface: str | None = None,
-                   indent: str = "    ") -> str:
-    """A numpydoc ``Parameters`` section of the settings (those shown on ``surface``)."""
-    lines = ["", f"{indent}Parameters", f"{indent}----------"]
-    for spec in specs:
-        if surface is not None and surface not in spec.surfaces:
-            continue
-        name = spec.selector_name if surface == SELECTOR and spec.selector_name else spec.name
-        lines.append(f"{indent}{name} : {_type_text(spec)}")
-        text = spec.doc or (spec.help[0].upper() + spec.help[1:] + ".")
-        lines += [indent * 2 + line for line in textwrap.wrap(text, 88)]
-    return "\n".join(lines) + "\n"
-
-
-def selector_defaults(specs: tuple[SettingSpec, ...]) -> dict[str, Any]:
-    """The selector's parameter names and defaults for ``specs`` (those shown on the selector).
-
-    A ``dict`` setting defaults to ``None`` there: scikit-learn wants immutable defaults.
-    """
-    return {
-        (spec.selector_name or spec.name): (None if spec.kind is dict else spec.default)
-        for spec in specs
-        if SELECTOR in spec.surfaces
-    }
-
-
-def keyword_init(defaults: dict[str, Any]) -> Callable[..., None]:
-    """An ``__init__`` that stores keyword arguments named in ``defaults`` (and only those).
-
-    Its signature lists them keyword-only with their defaults, so ``inspect.signature`` (and
-    scikit-learn's ``get_params``/``clone``) see ordinary parameters.
-    """
-
-    def __init__(self: Any, **params: Any) -> None:
-        unknown = sorted(set(params) - set(defaults))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__}() got unexpected keyword argument(s): {', '.join(unknown)}"
-            )
-        for name, default in defaults.items():
-            setattr(self, name, params.get(name, default))
-
-    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-           for name, default in defaults.items()]
-    )
-    return __init__
+def flat_fields() -> dict[str, Any]:
+    """Every setting a person sets by name - the selection's and the model's, side by side - with
+    its pydantic field (the command line's options and the selector's parameters)."""
+    fields = {n: f for n, f in SelectionSettings.model_fields.items()
+              if n not in ("model", "final_model")}
+    return fields | dict(ModelSettings.model_fields)

@@ -42,9 +42,10 @@ class Task:
     guard_score, curve_score : str
         The validation score a pruning round reports for its guard; the score drawn in the
         learning curves.
-    has_target, has_classes : bool
-        Whether the head learns a target (without one only the autoencoder trains), and whether
-        it is class labels (probabilities, class indices, strata per class).
+    has_target, has_classes, has_values : bool
+        Whether the head learns a target (without one only the autoencoder trains), whether it
+        is class labels (probabilities, class indices, strata per class), and whether it is a
+        quantity (the head learns it standardised; predictions come back in its units).
     lower_is_better : frozenset of str
         Scores where smaller is better (an error, not a fit).
     """
@@ -55,6 +56,7 @@ class Task:
     curve_score: str
     has_target: bool = True
     has_classes: bool = False
+    has_values: bool = False
     lower_is_better: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
@@ -150,7 +152,7 @@ CLASSIFICATION = _Classification(
     has_classes=True)
 REGRESSION = _Regression(
     "regression", ("r2", "mae"), guard_score="r2", curve_score="mae",
-    lower_is_better=frozenset({"mae"}))
+    has_values=True, lower_is_better=frozenset({"mae"}))
 UNSUPERVISED = Task(
     "unsupervised", ("reconstruction_r2", "reconstruction_mae"), guard_score="reconstruction_r2",
     curve_score="reconstruction_r2", has_target=False,

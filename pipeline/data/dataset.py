@@ -21,36 +21,33 @@ import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
 from pipeline.data.tables import TABLE_SUFFIXES, DataError, read_table, validate_frame
-from pipeline.pruning_config import TASK_CHOICES
+from pipeline.settings import TASK_CHOICES
+from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
 
 # More distinct integer values than this make a numeric target a quantity, not classes.
 MAX_CLASSES = 20
 
 
-def resolve_task(task: str, y: Any | None, target: str | None = None) -> str:
-    """The task ``task`` stands for with this target (``auto`` decided as the module says)."""
-    import numpy as np
-    import pandas as pd
-
-    if task not in TASK_CHOICES:
+def resolve_task(task: str | Task, y: Any | None, target: str | None = None) -> Task:
+    """The :class:`vaec.tasks.Task` the ``task`` setting stands for with this target (``auto``
+    decided as the module says)."""
+    if task not in TASK_CHOICES and not isinstance(task, Task):
         raise DataError(f"task must be one of {', '.join(TASK_CHOICES)}; got {task!r}")
+    if task in TASKS:
+        chosen = get_task(task)
+        if chosen.has_target != (y is not None):
+            raise DataError(f"task {chosen.name!r} needs a target column; none was given"
+                            if chosen.has_target else f"task {chosen.name!r} takes no target, "
+                            f"but target column {target!r} was given")
+        return chosen
     if y is None:
-        if task not in ("auto", "unsupervised"):
-            raise DataError(f"task {task!r} needs a target column; none was given")
-        return "unsupervised"
-    if task == "unsupervised":
-        raise DataError(
-            f"task 'unsupervised' takes no target, but target column {target!r} was given")
-    if task != "auto":
-        return task
+        return UNSUPERVISED
     values = pd.Series(np.asarray(y).ravel()).dropna()
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-        return "classification"
+        return CLASSIFICATION
     numbers = values.to_numpy(dtype=np.float64)
     fractional = not np.allclose(numbers, np.round(numbers))
-    if fractional or values.nunique() > MAX_CLASSES:
-        return "regression"
-    return "classification"
+    return REGRESSION if fractional or values.nunique() > MAX_CLASSES else CLASSIFICATION
 
 
 # Rows hashed at a time: the values of a tall table are hashed without a second copy of it.
@@ -135,7 +132,7 @@ class Dataset:
             "name": self.name,
             "source": self.source,
             "target": self.target,
-            "task": self.task,
+            "task": self.task.name,
             "content_hash": self.content_hash,
             "n_rows": len(self.frame),
             "n_features": len(self.feature_names),
@@ -143,11 +140,11 @@ class Dataset:
             "feature_names": list(self.feature_names),
             "constant_columns": list(self.constant_columns),
         }
-        if self.task == "classification":
+        if self.task.has_classes:
             counts = self.frame[self.target].value_counts().sort_index()
             summary["n_classes"] = len(counts)
             summary["class_counts"] = {str(k): int(v) for k, v in counts.items()}
-        elif self.task == "regression":
+        elif self.task.has_values:
             values = self.frame[self.target].astype(np.float64)
             summary["target_stats"] = {"mean": float(values.mean()), "std": float(values.std()),
                                        "min": float(values.min()), "max": float(values.max())}

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from vaec.tasks import get_task
+from vaec.tasks import CLASSIFICATION, Task, get_task
 
 if TYPE_CHECKING:
     from pipeline.data.dataset import Dataset
@@ -47,23 +47,23 @@ class SplitData:
     y_test: np.ndarray | None
     scaler: StandardScaler
     target: str | None = None
-    task: str = "classification"
+    task: Task = CLASSIFICATION
     target_mean: float = 0.0
     target_scale: float = 1.0
 
     @property
     def classes(self) -> np.ndarray | None:
         """Sorted class labels of the training part (classification only)."""
-        return np.unique(self.y_train) if self.task == "classification" else None
+        return np.unique(self.y_train) if self.task.has_classes else None
 
     @property
     def n_classes(self) -> int:
         """Classes the head tells apart (1 for regression and the unsupervised task)."""
-        return len(self.classes) if self.task == "classification" else 1
+        return len(self.classes) if self.task.has_classes else 1
 
     def head_target(self, y: np.ndarray | None) -> np.ndarray | None:
         """What the head is trained on: the labels, or the standardised regression target."""
-        if y is None or self.task != "regression":
+        if y is None or not self.task.has_values:
             return y
         return ((np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_scale).astype(
             np.float32)
@@ -91,7 +91,7 @@ class SplitData:
         )
 
 
-def strata(y: np.ndarray | None, task: str = "classification", val_size: float = 0.2,
+def strata(y: np.ndarray | None, task: str | Task = CLASSIFICATION, val_size: float = 0.2,
            test_size: float = 0.2) -> np.ndarray | None:
     """What the split stratifies on (see :meth:`vaec.tasks.Task.strata`): the classes; for
     regression the target's quantile bins; nothing without a target."""
@@ -104,7 +104,7 @@ def stratified_indices(
     val_size: float = 0.2,
     test_size: float = 0.2,
     seed: int = 0,
-    task: str = "classification",
+    task: str | Task = CLASSIFICATION,
     n_rows: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Row indices of a stratified train / validation / test split (fractions of the whole).
@@ -135,7 +135,7 @@ def split_and_scale(
     test_size: float = 0.2,
     seed: int = 0,
     target: str | None = None,
-    task: str = "classification",
+    task: str | Task = CLASSIFICATION,
 ) -> SplitData:
     """Stratified split into train / validation / test (fractions of the whole), then scaling.
 
@@ -157,7 +157,7 @@ def split_rows(
     test: np.ndarray | None = None,
     *,
     target: str | None = None,
-    task: str = "classification",
+    task: str | Task = CLASSIFICATION,
 ) -> SplitData:
     """The parts at these row positions (``train`` may repeat rows), scaled by a scaler fitted
     on the training rows only."""
@@ -172,7 +172,8 @@ def split_rows(
         return None if y is None or rows is None else y[rows]
 
     target_mean, target_scale = 0.0, 1.0
-    if task == "regression":
+    task = get_task(task)
+    if task.has_values:
         target_mean = float(np.mean(y[train]))
         target_scale = float(np.std(y[train])) or 1.0
     return SplitData(

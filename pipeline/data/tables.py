@@ -164,9 +164,9 @@ def validate_frame(
         raise DataError(
             f"need at least 2 feature columns{besides}, got {features.shape[1]} feature(s)"
         )
-    if task == "classification":
+    if task.has_classes:
         check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
-    elif task == "regression":
+    elif task.has_values:
         check_regression_target(frame[target].to_numpy(), target)
     return check_features(features)
 

@@ -56,7 +56,7 @@ def report_content(
         "schema_version": SCHEMA_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint,
-        "config": result.config.to_dict(),
+        "config": result.config.model_dump(mode="json"),
         "data": data_summary,
         "rounds": [r.to_dict() for r in result.rounds],
         "stop_reason": result.stop_reason,

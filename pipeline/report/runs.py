@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.pruning_config import PruningConfig
 from pipeline.report.round_table import round_rows
+from pipeline.settings import SelectionSettings
 
 SCHEMA_VERSION = 1
 REPORT_FILE = "report.json"
@@ -45,7 +45,7 @@ class RunInfo:
     fingerprint: str | None
 
 
-def run_fingerprint(data_summary: dict[str, Any], config: PruningConfig) -> str:
+def run_fingerprint(data_summary: dict[str, Any], config: SelectionSettings) -> str:
     """Stable hash of the data's description (name, source, shape, columns, classes) and the
     pruning config: what makes two runs the same job, so a run is compared with the previous
     one even when the values of the data have changed (see :func:`resume_key` for the key that
@@ -54,13 +54,13 @@ def run_fingerprint(data_summary: dict[str, Any], config: PruningConfig) -> str:
             "constant_columns")
     payload = {
         "data": {k: data_summary.get(k) for k in keys},
-        "config": config.to_dict(),
+        "config": config.model_dump(mode="json"),
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def resume_key(data_summary: dict[str, Any], config: PruningConfig) -> str:
+def resume_key(data_summary: dict[str, Any], config: SelectionSettings) -> str:
     """:func:`run_fingerprint` joined with the hash of the data's values
     (``data_summary["content_hash"]``): finished rounds are reused only on the very same data."""
     content = data_summary.get("content_hash")

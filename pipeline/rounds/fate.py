@@ -1,6 +1,6 @@
 """The rule that decides what a pruning round drops, and the accuracy guard.
 
-Two rules (``PruningConfig.criterion``):
+Two rules (``SelectionSettings.criterion``):
 
 * ``relevance`` (the default). Every round trains on shadow channels too (permuted copies, a
   null with no relation to anything) and measures two things per channel against them:
@@ -57,7 +57,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.record import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
@@ -68,6 +67,8 @@ from pipeline.rounds.record import (
 )
 from pipeline.rounds.relevance import per_channel, per_trial, reconstruction_fates, relevance_fates
 from pipeline.rounds.trials import TrialScores
+from pipeline.settings import SelectionSettings
+from vaec.tasks import Task
 
 # Smallest total rise in loss that can fire the guard, in rows' worth.
 MIN_ROWS_WORTH = 5
@@ -117,7 +118,7 @@ class GuardTest:
 
 
 def guard_test(
-    losses: np.ndarray, best: np.ndarray, best_index: int, level: float, task: str
+    losses: np.ndarray, best: np.ndarray, best_index: int, level: float, task: Task
 ) -> GuardTest:
     """Test whether ``losses`` (this round's per-row validation losses) are larger than
     ``best`` (the best round's, on the same rows)."""
@@ -130,7 +131,7 @@ def guard_test(
         p = float(stats.t.sf(t, df=len(rise) - 1))
     else:
         t, p = (math.inf, 0.0) if mean > 0 else (0.0, 1.0)
-    worth = float(rise.sum()) / ROW_WORTH.get(task, 1.0)
+    worth = float(rise.sum()) / ROW_WORTH.get(task.name, 1.0)
     return GuardTest(compared_with=best_index, rows=len(rise), mean_rise=mean, rows_worth=worth,
                      t=float(t), p=p, fired=p < level and worth >= MIN_ROWS_WORTH)
 
@@ -138,7 +139,7 @@ def guard_test(
 def decide_round(
     index: int,
     scores: TrialScores,
-    config: PruningConfig,
+    config: SelectionSettings,
     best: PruningRound | None,
     previous: PruningRound | None = None,
 ) -> PruningRound:

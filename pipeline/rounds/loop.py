@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
 from pipeline.progress import NoProgress, Progress
-from pipeline.pruning_config import PruningConfig
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, PruningRound, restorable
 from pipeline.rounds.trials import TrialScores, train_trials
+from pipeline.settings import SelectionSettings
 
 # train_round(run, channels) trains the next round's trials on the kept channels (channels None)
 # or on the given ones (the accuracy guard's control)
@@ -32,7 +32,7 @@ class PruningRun:
     ----------
     split : SplitData
         Scaled train/validation(/test) data with feature names.
-    config : PruningConfig
+    config : SelectionSettings
         Scores, thresholds and stop rules.
     rounds : sequence of PruningRound, optional
         Rounds finished earlier (e.g. read back after a crash); the run resumes after them.
@@ -57,7 +57,7 @@ class PruningRun:
     def __init__(
         self,
         split: SplitData,
-        config: PruningConfig,
+        config: SelectionSettings,
         rounds: Sequence[PruningRound] = (),
         constant_columns: Sequence[str] = (),
     ) -> None:
@@ -178,7 +178,7 @@ class PruningRun:
 
 def run_rounds(
     split: SplitData,
-    config: PruningConfig,
+    config: SelectionSettings,
     *,
     constant_columns: Sequence[str] = (),
     rounds: Sequence[PruningRound] = (),
@@ -201,7 +201,7 @@ def run_rounds(
         return run.train_trials(on_epoch=progress.epoch, channels=channels)
 
     while not run.done:
-        progress.round_started(run.next_index, len(run.kept), config.epochs)
+        progress.round_started(run.next_index, len(run.kept), config.model.epochs)
         record = run.record_round(train(), control=train)
         progress.round_finished(record, len(run.kept))
         if on_round is not None:

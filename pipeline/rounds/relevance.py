@@ -25,7 +25,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.record import (
     BELOW,
     PASSES,
@@ -40,6 +39,7 @@ from pipeline.rounds.record import (
 from pipeline.rounds.scores import ScoreTest, passing_p, passing_t, test_against_shadows
 from pipeline.rounds.shadows import CLUSTER_SIZE_BINS, size_bin
 from pipeline.rounds.trials import TrialScores
+from pipeline.settings import SelectionSettings
 
 # Smallest spread of the shadows' scores: importance on its effect scale (the square root of
 # nats per row), R² in its own unit.
@@ -219,7 +219,7 @@ def _stand_in_tests(
 
 
 def relevance_fates(
-    record: PruningRound, scores: TrialScores, config: PruningConfig
+    record: PruningRound, scores: TrialScores, config: SelectionSettings
 ) -> tuple[list[str], list[str]]:
     """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels.
 
@@ -231,7 +231,7 @@ def relevance_fates(
     importance, own_t, own_p, member_shadows = _own_tests(scores)
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
     cluster_t, cluster_p, cluster_shadows = _cluster_tests(scores)
-    supervised = scores.task != "unsupervised"
+    supervised = scores.task.has_target
     # one family: every channel's own test and every cluster's (without a target, shared R²)
     p_bar = passing_p(np.concatenate([own_p, cluster_p]) if supervised else shared.p, config.fdr)
     reject_t = REJECT_T
@@ -295,7 +295,7 @@ def relevance_fates(
             [c for c in worst_first if record.decision[c] == UNCERTAIN])
 
 
-def reconstruction_fates(record: PruningRound, config: PruningConfig) -> list[str]:
+def reconstruction_fates(record: PruningRound, config: SelectionSettings) -> list[str]:
     """Fill the reconstruction rule's fields; return the candidates (under the threshold)."""
     record.evidence = dict(record.score_mean)
     record.decision = {c: (PASSES if m >= config.threshold else BELOW)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.data.split import SplitData
-from pipeline.pruning_config import PruningConfig
+from pipeline.rounds.policy import guard_rows, round_model_config, scoring_rows
 from pipeline.rounds.scores import ablation_channel_scores, channel_r2, row_losses, second_moments
 from pipeline.rounds.shadows import (
     ShadowClusters,
@@ -20,28 +20,14 @@ from pipeline.rounds.shadows import (
     make_shadows,
     n_shadows,
 )
+from pipeline.settings import SelectionSettings
 from vaec import VAEC
-from vaec.tasks import get_task
+from vaec.tasks import CLASSIFICATION, Task, get_task
 
 # Offsets of the round seed: the shadows and the subset of scoring rows draw from streams of
 # their own, so they do not depend on how the trials are grouped.
 _SHADOW_SEED, _ROWS_SEED, _CLUSTER_SEED = 17, 29, 43
-# Rows behind importance and shared R²: all of them up to a budget of rows x columns (the cost
-# of the scoring pass), never fewer than MIN_SCORING_ROWS.
-SCORING_BUDGET = 1_000_000
-MIN_SCORING_ROWS, MAX_SCORING_ROWS = 500, 4000
 
-
-# Validation rows the accuracy guard compares (a fixed seeded subset of a larger split: the same rows in
-# every round).
-GUARD_ROWS = 5000
-
-
-def guard_rows(n_val: int, seed: int) -> np.ndarray | None:
-    """The validation rows the guard compares (``None``: all of them)."""
-    if n_val <= GUARD_ROWS:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n_val, GUARD_ROWS, replace=False))
 
 
 @dataclass
@@ -107,7 +93,7 @@ class TrialScores:
     val_score: np.ndarray
     val_metrics: dict[str, np.ndarray]
     seconds: float
-    task: str = "classification"
+    task: Task = CLASSIFICATION
     importance: np.ndarray | None = None
     importance_se: np.ndarray | None = None
     shared_r2: np.ndarray | None = None
@@ -123,6 +109,9 @@ class TrialScores:
     val_row_loss: np.ndarray | None = None
     moments_train: np.ndarray | None = None
     moments_val: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.task = get_task(self.task)
 
     @classmethod
     def combine(cls, parts: Sequence[TrialScores]) -> TrialScores:
@@ -164,38 +153,7 @@ class TrialScores:
         )
 
 
-def guard_score(task: str) -> str:
-    """The validation score the accuracy guard watches: F1, R², or the reconstruction's R²."""
-    return get_task(task).guard_score
-
-
-def scoring_rows(
-    X_train: np.ndarray,
-    y_train: np.ndarray | None,
-    X_val: np.ndarray,
-    y_val: np.ndarray | None,
-    seed: int,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows behind importance and shared R²: training and validation rows together.
-
-    Every row counts: on a small table the validation rows alone leave the test with little
-    power, and weakly relevant channels would be lost to noise. Scoring rows the models trained
-    on is fair here because the shadows are trained on them too: a model that memorised its
-    training rows favours shadows as much as real channels, and each channel is judged against
-    the shadows. Past a budget of :data:`SCORING_BUDGET` rows x columns (at least
-    :data:`MIN_SCORING_ROWS`, at most :data:`MAX_SCORING_ROWS` rows) a seeded subset is taken:
-    the scores are means over rows, and more rows only cost time.
-    """
-    X = np.vstack([X_train, X_val])
-    y = None if y_train is None else np.concatenate([y_train, y_val])
-    n_rows = int(np.clip(SCORING_BUDGET // X.shape[1], MIN_SCORING_ROWS, MAX_SCORING_ROWS))
-    if len(X) > n_rows:
-        keep = np.sort(np.random.default_rng(seed).choice(len(X), n_rows, replace=False))
-        X, y = X[keep], (None if y is None else y[keep])
-    return X, y
-
-
-def round_shadows(data: SplitData, config: PruningConfig, round_index: int) -> Shadows | None:
+def round_shadows(data: SplitData, config: SelectionSettings, round_index: int) -> Shadows | None:
     """The shadows of a round (the same for every trial group), or None for the pure
     reconstruction rule."""
     if config.criterion != "relevance":
@@ -206,12 +164,12 @@ def round_shadows(data: SplitData, config: PruningConfig, round_index: int) -> S
 
 
 def round_clusters(
-    data: SplitData, config: PruningConfig, round_index: int
+    data: SplitData, config: SelectionSettings, round_index: int
 ) -> tuple[list[list[int]], ShadowClusters | None]:
     """The round's clusters of two or more correlated channels (positions among its channels)
     and their shadow clusters; none without a target (reconstruction alone decides there) or
     under the pure reconstruction rule."""
-    if config.criterion != "relevance" or data.task == "unsupervised":
+    if config.criterion != "relevance" or not data.task.has_target:
         return [], None
     seed = config.seed + 1000 * round_index + _CLUSTER_SEED
     clusters = [c for c in correlation_clusters(data.X_train, config.cluster_threshold, seed)
@@ -226,7 +184,7 @@ def round_clusters(
 def train_trials(
     split: SplitData,
     channels: Sequence[str],
-    config: PruningConfig,
+    config: SelectionSettings,
     round_index: int,
     trials: Sequence[int] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
@@ -251,7 +209,8 @@ def train_trials(
     if cluster_shadows is not None:
         X_train = np.hstack([X_train, cluster_shadows.train])
         X_val = np.hstack([X_val, cluster_shadows.val])
-    model_config = config.round_model_config(
+    model_config = round_model_config(
+        config,
         n_inputs=X_train.shape[1], n_classes=split.n_classes, round_index=round_index,
         n_rows=len(X_train), task=split.task,
     )
@@ -259,7 +218,7 @@ def train_trials(
     model = VAEC(model_config, n_replicas=len(trials), classes=split.classes)
     y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
     # without a target there is nothing to predict: the rounds train the autoencoder
-    strategy = "autoencoder" if split.task == "unsupervised" else "all_parts"
+    strategy = "all_parts" if split.task.has_target else "autoencoder"
     result = model.fit(
         strategy, X_train, y_train, X_val, y_val, record_snapshots=False, on_epoch=on_epoch,
     )
@@ -268,17 +227,17 @@ def train_trials(
     r2 = channel_r2(model, X_val)
     n = len(channels)
     metrics = {name: np.array([row[f"val_{name}"] for row in best])
-               for name in get_task(split.task).score_names}
+               for name in split.task.score_names}
     scores = TrialScores(
         trials=trials,
         channels=list(channels),
         r2=r2[:, :n],
-        val_score=metrics[guard_score(split.task)],
+        val_score=metrics[split.task.guard_score],
         val_metrics=metrics,
         seconds=0.0,
         task=split.task,
     )
-    if split.task != "unsupervised":
+    if split.task.has_target:
         rows = guard_rows(len(X_val), config.seed)
         picked = slice(None) if rows is None else rows
         scores.val_row_loss = row_losses(model, X_val[picked], y_val[picked])
@@ -299,7 +258,7 @@ def train_trials(
         scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:singles]
         scores.shadow_sources = [channels[s] for s in shadows.sources]
         scores.shadow_r2 = r2[:, n:singles]
-        if split.task != "unsupervised":
+        if split.task.has_target:
             scores.moments_train = second_moments(X_train[:, :singles])
             scores.moments_val = second_moments(X_val[:, :singles])
         if cluster_shadows is not None:

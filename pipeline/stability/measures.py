@@ -1,6 +1,6 @@
 """Stability selection on plain arrays: resampled rows, keep frequencies, how stable a selection is.
 
-A stability run (``PruningConfig.n_resamples`` of 2 or more) repeats the whole selection on
+A stability run (``SelectionSettings.n_resamples`` of 2 or more) repeats the whole selection on
 ``B`` resamples of the rows and keeps the channels selected in at least ``keep_frequency`` of
 them (Meinshausen & Bühlmann). This module is its arithmetic, on numpy arrays:
 

@@ -19,7 +19,6 @@ checkpoint after each. Step by step:
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,8 +29,8 @@ from pipeline.data.dataset import Dataset
 from pipeline.data.split import split_rows, strata, stratified_indices
 from pipeline.data.tables import DataError, minimum_class_size
 from pipeline.progress import NoProgress, Progress
-from pipeline.pruning_config import RESAMPLES, SUBSAMPLE, PruningConfig
 from pipeline.rounds.loop import run_rounds
+from pipeline.settings import SelectionSettings
 from pipeline.stability.result import ResampleSelection, StabilityResult
 
 # --- drawing the rows ------------------------------------------------------------------------------
@@ -67,15 +66,15 @@ def stratified_bootstrap(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def check_resamplable(y: np.ndarray, kind: str, val_fraction: float) -> None:
     """Raise :class:`DataError` when a class is too small to give every resample training and
     validation rows of it."""
-    if kind not in RESAMPLES:
-        raise ValueError(f"resample must be one of {', '.join(RESAMPLES)}, got {kind!r}")
+    if kind not in ("subsample", "bootstrap"):
+        raise ValueError(f"resample must be subsample or bootstrap, got {kind!r}")
     need = minimum_class_size(val_fraction, 0.0)
     labels, counts = np.unique(np.asarray(y), return_counts=True)
     for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-        rows = count // 2 if kind == SUBSAMPLE else count
+        rows = count // 2 if kind == "subsample" else count
         if rows < need:
-            detail = f"{count} rows, {rows} in half of them" if kind == SUBSAMPLE else f"{count} rows"
-            hint = " (or resample='bootstrap')" if kind == SUBSAMPLE else ""
+            detail = f"{count} rows, {rows} in half of them" if kind == "subsample" else f"{count} rows"
+            hint = " (or resample='bootstrap')" if kind == "subsample" else ""
             raise DataError(
                 f"resample={kind!r}: class {label!r} has {detail}; every resample needs at "
                 f"least {need} of each class for its training and validation rows{hint}"
@@ -110,7 +109,7 @@ def resample_split(
     y = np.asarray(y)
     check_resamplable(y, kind, val_fraction)
     rng = np.random.default_rng(seed)
-    if kind == SUBSAMPLE:
+    if kind == "subsample":
         rows = half_subsample(y, rng)
         train, val, _ = stratified_indices(y[rows], val_size=val_fraction, test_size=0.0, seed=seed)
         return np.sort(rows[train]), np.sort(rows[val])
@@ -147,13 +146,13 @@ SelectResamples = Callable[[Sequence[Resample]], Iterable[ResampleSelection]]
 OnResample = Callable[[list[ResampleSelection]], None]
 
 
-def resample_val_fraction(config: PruningConfig) -> float:
+def resample_val_fraction(config: SelectionSettings) -> float:
     """Share of a resample's rows that validate: the run's validation share of the rows it
     draws from (the training and validation rows)."""
     return config.val_size / (1.0 - config.test_size)
 
 
-def development_rows(dataset: Dataset, config: PruningConfig) -> np.ndarray:
+def development_rows(dataset: Dataset, config: SelectionSettings) -> np.ndarray:
     """The rows resamples draw from: the training and validation rows of the run's split."""
     if config.test_size == 0:
         return np.arange(len(dataset.frame))
@@ -164,7 +163,7 @@ def development_rows(dataset: Dataset, config: PruningConfig) -> np.ndarray:
     return np.sort(np.concatenate([train, val]))
 
 
-def plan_resamples(dataset: Dataset, config: PruningConfig) -> list[Resample]:
+def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample]:
     """Every resample's rows; raises :class:`DataError` before any training when the data
     cannot give them."""
     rows = development_rows(dataset, config)
@@ -195,17 +194,17 @@ def plan_resamples(dataset: Dataset, config: PruningConfig) -> list[Resample]:
     return plan
 
 
-def resample_config(config: PruningConfig, resample: Resample) -> PruningConfig:
+def resample_config(config: SelectionSettings, resample: Resample) -> SelectionSettings:
     """The settings of one resample's selection: the plain selection (no resampling, no test
     part) with the resample's seed."""
-    plain = {f.name: f.default for f in dataclasses.fields(PruningConfig)
-             if f.name in ("n_resamples", "resample", "keep_frequency")}
-    return dataclasses.replace(config, **plain, seed=resample.seed, test_size=0.0,
-                               val_size=resample_val_fraction(config))
+    plain = {name: SelectionSettings.model_fields[name].default
+             for name in ("n_resamples", "resample", "keep_frequency")}
+    return config.replace(**plain, seed=resample.seed, test_size=0.0,
+                          val_size=resample_val_fraction(config))
 
 
 def select_resample(
-    dataset: Dataset, config: PruningConfig, resample: Resample, progress: Progress | None = None
+    dataset: Dataset, config: SelectionSettings, resample: Resample, progress: Progress | None = None
 ) -> ResampleSelection:
     """One whole selection on one resample's rows, without a final model.
 
@@ -230,7 +229,7 @@ def select_resample(
 
 def run_stability_selection(
     dataset: Dataset,
-    config: PruningConfig,
+    config: SelectionSettings,
     *,
     done: Sequence[ResampleSelection] = (),
     select_resamples: SelectResamples | None = None,
@@ -244,7 +243,7 @@ def run_stability_selection(
     ----------
     dataset : Dataset
         The validated data (constant columns already set aside).
-    config : PruningConfig
+    config : SelectionSettings
         The settings; ``n_resamples >= 2``.
     done : sequence of ResampleSelection
         Resamples finished by an earlier, interrupted run: they are not run again.

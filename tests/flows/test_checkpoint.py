@@ -17,9 +17,9 @@ from flows.checkpoint import (
     save_rounds,
 )
 from pipeline.data.dataset import load_dataset
-from pipeline.pruning_config import PruningConfig
 from pipeline.report.runs import resume_key, run_fingerprint
 from pipeline.rounds.record import PruningRound
+from pipeline.settings import SelectionSettings
 from pipeline.stability.result import ResampleSelection
 
 from .conftest import structured_table
@@ -116,7 +116,7 @@ def test_the_resume_key_covers_the_values_not_just_the_shape():
     changed = table.copy()
     # same shape, columns and class counts; other values (noise0 now carries the factor)
     changed["noise0"], changed["s0"] = table["s0"].to_numpy(), table["noise0"].to_numpy()
-    config = PruningConfig()
+    config = SelectionSettings()
     before, after = (load_dataset(t, "label").summary() for t in (table, changed))
     assert {k: v for k, v in before.items() if k != "content_hash"} == \
         {k: v for k, v in after.items() if k != "content_hash"}
@@ -124,7 +124,7 @@ def test_the_resume_key_covers_the_values_not_just_the_shape():
     assert run_fingerprint(before, config) == run_fingerprint(after, config)
     assert resume_key(before, config) != resume_key(after, config)
     assert resume_key(before, config) == resume_key(load_dataset(table.copy(), "label").summary(), config)
-    assert resume_key(before, config) != resume_key(before, PruningConfig(threshold=0.7))
+    assert resume_key(before, config) != resume_key(before, SelectionSettings(threshold=0.7))
 
 
 def test_the_content_hash_does_not_depend_on_the_chunk_size(monkeypatch):

@@ -60,12 +60,12 @@ def workspace(tmp_path_factory) -> Path:
 def finished_run(workspace) -> Path:
     """A run folder written by the pipeline (what ``run`` writes), without Prefect."""
     from pipeline.data.dataset import load_dataset
-    from pipeline.pruning_config import PruningConfig
     from pipeline.report.writer import write_report
     from pipeline.selection import run_selection
+    from pipeline.settings import SelectionSettings
 
     dataset = load_dataset(workspace / "train.csv", "label")
-    config = PruningConfig(n_trials=2, epochs=60, latent_dim=2, max_drop_fraction=0.5,
+    config = SelectionSettings.from_flat(n_trials=2, epochs=60, latent_dim=2, max_drop_fraction=0.5,
                            guard_level=None)
     result = run_selection(dataset, config)
     return write_report(result, dataset.summary(), workspace / "reports", run_name="tiny")[0]
@@ -78,16 +78,16 @@ JUNK_REPORTS = {"schema-only": '{"schema_version": 1}', "a-list": "[]", "garbage
 def _job_checkpoint(workspace: Path, reports: Path) -> Path:
     """Where ``run`` with RUN_OPTIONS on train.csv keeps its checkpoint."""
     from flows.checkpoint import checkpoint_path
-    from flows.parameters import SelectionParameters
+    from flows.parameters import RunParameters
     from pipeline.data.dataset import load_dataset
     from pipeline.report.runs import run_fingerprint
 
     options = dict(zip(RUN_OPTIONS[::2], RUN_OPTIONS[1::2], strict=True))
-    params = SelectionParameters(
+    params = RunParameters(
         data=str(workspace / "train.csv"), target="label",
         **{k[2:].replace("-", "_"): (None if v == "none" else v) for k, v in options.items()})
     summary = load_dataset(params.source, "label").summary()
-    return checkpoint_path(reports, run_fingerprint(summary, params.pruning_config()))
+    return checkpoint_path(reports, run_fingerprint(summary, params.selection()))
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_run_draws_no_progress_when_output_is_not_a_terminal(command_run):
         (["--data", "train.csv", "--dataset", "wine", "--target", "label"], ["--dataset", "--data"]),
         (["--epochs", "-3"], ["--epochs", "-3"]),
         (["--epochs", "three"], ["--epochs", "three"]),
-        (["--threshold", "2"], ["--threshold", "[-1, 1]"]),
+        (["--threshold", "2"], ["--threshold", "<= 1.0", "2.0"]),
         (["--guard-level", "-1"], ["--guard-level"]),
         (["--val-size", "0.5", "--test-size", "0.5"], ["val_size + test_size"]),
         (["--data", "train.csv", "--target", "no_such_column"], ["no_such_column"]),

@@ -16,7 +16,7 @@ from prefect import task
 
 from flows.checkpoint import CHECKPOINT_DIR
 from flows.feature_selection import feature_selection, run_feature_selection
-from flows.parameters import SelectionParameters
+from flows.parameters import RunParameters
 from pipeline.report.runs import read_report
 
 from .conftest import structured_table
@@ -28,8 +28,8 @@ STRUCTURED = ["s0", "s1", "s2", "s3"]
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 80, "max_drop_fraction": 0.5, "seed": 0}
 
 
-def params_for(csv: Path, reports: Path, **changes) -> SelectionParameters:
-    return SelectionParameters(
+def params_for(csv: Path, reports: Path, **changes) -> RunParameters:
+    return RunParameters(
         data=str(csv), target="label", reports_dir=str(reports), **{**TINY, **changes}
     )
 
@@ -116,8 +116,8 @@ def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_selection(
     script.write_text(
         "import sys\n"
         "from flows.feature_selection import feature_selection\n"
-        "from flows.parameters import SelectionParameters\n"
-        "feature_selection(SelectionParameters.model_validate_json(sys.argv[1]))\n"
+        "from flows.parameters import RunParameters\n"
+        "feature_selection(RunParameters.model_validate_json(sys.argv[1]))\n"
     )
     env = {**os.environ, "PREFECT_API_URL": prefect_api_url, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(

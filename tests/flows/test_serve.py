@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from flows.parameters import SelectionParameters
+from flows.parameters import RunParameters
 from flows.serve import check_cron, served_parameters
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_invalid_cron_expressions_are_one_line_errors(cron):
 
 def test_served_runs_get_absolute_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    params = SelectionParameters(data="in.csv", target="label", reports_dir="reports")
+    params = RunParameters(data="in.csv", target="label", reports_dir="reports")
     served = served_parameters(params)
     assert served.reports_dir == str(tmp_path.resolve() / "reports")
     assert served.data == str(tmp_path.resolve() / "in.csv")
@@ -56,7 +56,7 @@ def test_prefect_yaml_deploys_the_flow_to_the_process_pool():
     for schedule in deployment["schedules"]:
         check_cron(schedule["cron"])
     # the parameters are exactly what the flow accepts
-    SelectionParameters(**deployment["parameters"]["params"])
+    RunParameters(**deployment["parameters"]["params"])
 
 
 def test_prefect_yaml_entrypoint_loads_the_flow(monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 
 from flows.checkpoint import CHECKPOINT_DIR, checkpoint_path, save_resamples
 from flows.feature_selection import feature_selection, run_feature_selection
-from flows.parameters import SelectionParameters
+from flows.parameters import RunParameters
 from pipeline.data.dataset import load_dataset
 from pipeline.report.runs import read_report, resume_key, run_fingerprint
 from pipeline.selection import run_selection
@@ -24,8 +24,8 @@ STABLE = {"n_trials": 2, "latent_dim": 1, "epochs": 60, "max_drop_fraction": 0.5
           "threads": 1, "n_resamples": 3, "keep_frequency": 0.65}
 
 
-def params_for(csv, reports, **changes) -> SelectionParameters:
-    return SelectionParameters(data=str(csv), target="label", reports_dir=str(reports),
+def params_for(csv, reports, **changes) -> RunParameters:
+    return RunParameters(data=str(csv), target="label", reports_dir=str(reports),
                                **{**STABLE, **changes})
 
 
@@ -49,7 +49,7 @@ def test_the_flow_runs_the_resamples_as_tasks_and_selects_as_the_in_process_loop
 
     # the same data, settings and seed in one process, resamples one after the other
     in_process = run_selection(load_dataset(tmp_path / "stable.csv", "label"),
-                               params.pruning_config(), fit_final=None)
+                               params.selection(), fit_final=None)
     assert in_process.selected == flow["selected"]
     assert in_process.stability.frequency == frequencies(flow)
 
@@ -61,7 +61,7 @@ def test_a_rerun_resumes_after_the_resamples_a_killed_run_finished(prefect_api_u
     structured_table(seed=1).to_csv(tmp_path / "resume.csv", index=False)
     params = params_for(tmp_path / "resume.csv", tmp_path / "reports", run_name="resumed")
     dataset = load_dataset(tmp_path / "resume.csv", "label")
-    config = params.pruning_config()
+    config = params.selection()
     # what a run killed during its third resample leaves behind
     finished = []
     run_stability_selection(dataset, config, fit_final=None,
@@ -82,6 +82,6 @@ def test_on_dask_every_resample_is_a_task_and_the_selection_is_the_same(prefect_
     params = params_for(tmp_path / "dask.csv", tmp_path / "reports", task_runner="dask")
     flow = run_feature_selection(params)
     reference = run_selection(load_dataset(tmp_path / "dask.csv", "label"),
-                              params.pruning_config(), fit_final=None)
+                              params.selection(), fit_final=None)
     assert flow["selected"] == reference.selected
     assert frequencies(flow) == reference.stability.frequency

@@ -89,12 +89,12 @@ def test_unknown_name_and_missing_file_are_clear(tmp_path):
 
 def test_the_task_follows_the_target():
     frame = good_frame()
-    assert load_dataset(frame, "label").task == "classification"
-    assert load_dataset(frame.assign(label=frame["a"] * 3.5), "label").task == "regression"
+    assert load_dataset(frame, "label").task.name == "classification"
+    assert load_dataset(frame.assign(label=frame["a"] * 3.5), "label").task.name == "regression"
     many = frame.assign(label=np.arange(len(frame)))  # 60 distinct integers: a quantity
-    assert load_dataset(many, "label").task == "regression"
+    assert load_dataset(many, "label").task.name == "regression"
     unlabelled = load_dataset(frame.drop(columns="label"))
-    assert unlabelled.task == "unsupervised" and unlabelled.target is None
+    assert unlabelled.task.name == "unsupervised" and unlabelled.target is None
     assert unlabelled.feature_names == ["a", "b", "c"]
     with pytest.raises(DataError, match="takes no target"):
         load_dataset(frame, "label", task="unsupervised")
@@ -187,7 +187,7 @@ def test_a_float_target_forced_to_classes_is_one_short_line():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
     frame["y"] = rng.normal(size=300)  # a measurement, not classes
-    assert load_dataset(frame, "y").task == "regression"  # what auto makes of it
+    assert load_dataset(frame, "y").task.name == "regression"  # what auto makes of it
     with pytest.raises(DataError) as info:
         load_dataset(frame, "y", task="classification")
     message = str(info.value)

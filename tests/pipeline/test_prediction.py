@@ -11,8 +11,8 @@ from pipeline.data.dataset import load_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel
 from pipeline.prediction import predict_file, predict_frame
-from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
+from pipeline.settings import SelectionSettings
 
 
 def _raw_frame(n_rows: int = 160, seed: int = 0) -> pd.DataFrame:
@@ -35,7 +35,7 @@ def model_folder(tmp_path_factory):
     torch.set_num_threads(1)  # tiny models: threads only contend on a busy machine
     try:
         dataset = load_dataset(_raw_frame(), "label")
-        config = PruningConfig(
+        config = SelectionSettings.from_flat(
             n_trials=1, n_features_to_select=3, max_drop_fraction=0.5,
             guard_level=None, epochs=40,
         )

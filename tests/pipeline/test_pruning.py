@@ -7,15 +7,15 @@ import pytest
 
 from pipeline.data.split import split_and_scale
 from pipeline.final_model import fit_final_model
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.loop import PruningRun, run_rounds
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
 from pipeline.rounds.trials import TrialScores
+from pipeline.settings import SelectionSettings
 
 STRUCTURED = [f"s{i}" for i in range(6)]
 NOISE = [f"noise{i}" for i in range(4)]
 FAST = {"epochs": 120, "latent_dim": 2,
-        "model_options": {"encoder_widths": (16,), "head_widths": (8,)}}
+        "encoder_widths": (16,), "head_widths": (8,)}
 
 
 def structured_with_noise(n_rows: int = 300, seed: int = 0):
@@ -37,7 +37,7 @@ def split():
 
 @pytest.fixture(scope="module")
 def result(split):
-    config = PruningConfig(n_trials=2, **FAST, max_drop_fraction=0.3)
+    config = SelectionSettings.from_flat(n_trials=2, **FAST, max_drop_fraction=0.3)
     run = run_rounds(split, config)
     return run.finish(fit_final_model(split, run.kept, config))
 
@@ -91,14 +91,14 @@ def test_channel_fates_rank_kept_first(result):
 
 
 def test_same_seed_gives_the_same_selection(split, result):
-    config = PruningConfig(n_trials=2, **FAST, max_drop_fraction=0.3)
+    config = SelectionSettings.from_flat(n_trials=2, **FAST, max_drop_fraction=0.3)
     again = run_rounds(split, config)
     assert again.kept == result.selected
     assert [r.score_mean for r in again.rounds] == [r.score_mean for r in result.rounds]
 
 
 def test_n_features_to_select_stops_at_the_count(split):
-    config = PruningConfig(
+    config = SelectionSettings.from_flat(
         n_trials=1, **{**FAST, "epochs": 40}, n_features_to_select=3,
         max_drop_fraction=0.5, guard_level=None,
     )
@@ -108,7 +108,7 @@ def test_n_features_to_select_stops_at_the_count(split):
 
 
 def test_min_features_floor_stops_the_loop(split):
-    config = PruningConfig(
+    config = SelectionSettings.from_flat(
         n_trials=1, **{**FAST, "epochs": 40}, threshold=1.0, min_features=8,
         max_drop_fraction=0.5, guard_level=None,
     )
@@ -126,7 +126,7 @@ def hand_scores(channels, f1, bad=(), row_loss=0.3):
 
 
 def test_accuracy_guard_restores_the_previous_rounds_channels(split):
-    config = PruningConfig(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
+    config = SelectionSettings(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
     run = PruningRun(split, config)
     first = run.record_round(hand_scores(run.kept, 0.95, bad={"noise0"}))
     assert first.dropped == ["noise0"]
@@ -140,7 +140,7 @@ def test_accuracy_guard_restores_the_previous_rounds_channels(split):
 
 
 def test_the_guard_stops_only_when_the_best_rounds_channels_retrained_like_this_round_predict_better(split):
-    config = PruningConfig(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
+    config = SelectionSettings(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
 
     def run_until_the_guard(control_loss):
         run = PruningRun(split, config)
@@ -168,7 +168,7 @@ def test_the_guard_stops_only_when_the_best_rounds_channels_retrained_like_this_
 
 
 def test_finished_rounds_can_be_replayed_to_resume(split):
-    config = PruningConfig(n_trials=1, guard_level=None, max_drop_fraction=0.1,
+    config = SelectionSettings(n_trials=1, guard_level=None, max_drop_fraction=0.1,
                            criterion="reconstruction")
     run = PruningRun(split, config)
     run.record_round(hand_scores(run.kept, 0.9, bad={"noise0"}))
@@ -180,7 +180,7 @@ def test_finished_rounds_can_be_replayed_to_resume(split):
 
 
 def test_trials_split_into_groups_give_the_same_scores(split):
-    config = PruningConfig(n_trials=3, **{**FAST, "epochs": 30})
+    config = SelectionSettings.from_flat(n_trials=3, **{**FAST, "epochs": 30})
     run = PruningRun(split, config)
     together = run.train_trials()
     apart = TrialScores.combine([run.train_trials([2]), run.train_trials([0, 1])])
@@ -194,7 +194,7 @@ def test_k_is_exact_after_a_guard_stop(split):
     channels = STRUCTURED + NOISE
     strength = dict(zip(channels, [0.5, 0.4, 0.3, 0.2, 0.1, 0.09, 0.006, 0.005, 0.004, 0.003],
                         strict=True))
-    config = PruningConfig(n_trials=3, n_features_to_select=3, max_drop_fraction=0.2)
+    config = SelectionSettings(n_trials=3, n_features_to_select=3, max_drop_fraction=0.2)
     run = PruningRun(split, config)
     rows = np.random.default_rng(0).random(80)
     first = run.record_round(with_losses(

@@ -9,11 +9,11 @@ import pytest
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
-from pipeline.pruning_config import PruningConfig
 from pipeline.rounds.fate import decide_round
 from pipeline.rounds.scores import channel_r2
 from pipeline.rounds.trials import train_trials
 from pipeline.selection import run_selection
+from pipeline.settings import SelectionSettings
 from vaec import VAEC, VAECConfig
 
 
@@ -39,7 +39,7 @@ def mixed_table(n_rows: int = 600, seed: int = 0) -> pd.DataFrame:
 def first_round():
     dataset = load_dataset(mixed_table(), "label")
     # a one-dimensional neck has room for the factor of the copies, not for the lone channel
-    config = PruningConfig(test_size=0.0, latent_dim=1)
+    config = SelectionSettings.from_flat(test_size=0.0, latent_dim=1)
     split = split_dataset(dataset, val_size=0.2, test_size=0.0, seed=0)
     scores = train_trials(split, split.feature_names, config, round_index=1)
     return scores, decide_round(1, scores, config, None)
@@ -48,7 +48,7 @@ def first_round():
 def test_an_independent_informative_channel_is_relevant_though_it_reconstructs_badly(first_round):
     _, record = first_round
     # under the pure reconstruction rule (R² against the threshold, 0.6) it would be dropped
-    assert record.score_mean["lone"] < PruningConfig().threshold
+    assert record.score_mean["lone"] < SelectionSettings().threshold
     assert record.decision["lone"] == "relevant"
     ranked = record.ranked()
     assert all(ranked.index("lone") < ranked.index(f"noise{i}") for i in range(4))
@@ -93,7 +93,7 @@ def test_a_channel_constant_on_the_validation_rows_scores_r2_zero():
 
 def test_with_k_the_selection_keeps_the_relevant_channels_first():
     dataset = load_dataset(mixed_table(seed=1), "label")
-    result = run_selection(dataset, PruningConfig(n_features_to_select=2, test_size=0.0),
+    result = run_selection(dataset, SelectionSettings(n_features_to_select=2, test_size=0.0),
                            fit_final=None)
     assert len(result.selected) == 2
     assert "lone" in result.selected
@@ -114,8 +114,8 @@ def correlated_table(n_rows: int = 500, seed: int = 0) -> pd.DataFrame:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_a_correlated_null_pair_is_dropped_and_a_noisy_copy_of_a_relevant_channel_kept(seed):
-    config = PruningConfig(test_size=0.0, seed=seed, epochs=150, n_trials=3,
-                           model_options={"encoder_widths": (16,), "head_widths": (8,)})
+    config = SelectionSettings.from_flat(test_size=0.0, seed=seed, epochs=150, n_trials=3,
+                           **{"encoder_widths": (16,), "head_widths": (8,)})
     result = run_selection(load_dataset(correlated_table(seed=seed), "label"), config,
                            fit_final=None)
     assert {"a", "b", "copy_a"} <= set(result.selected)

@@ -11,7 +11,6 @@ import pytest
 
 from pipeline.data.dataset import load_dataset
 from pipeline.final_model import FinalModel
-from pipeline.pruning_config import PruningConfig
 from pipeline.report.run_folders import new_run_folder
 from pipeline.report.runs import (
     ReportError,
@@ -25,10 +24,11 @@ from pipeline.report.runs import (
 )
 from pipeline.report.writer import write_report
 from pipeline.selection import run_selection
+from pipeline.settings import SelectionSettings
 from vaec.config import ConfigError
 
 FAST = {"epochs": 40, "latent_dim": 2,
-        "model_options": {"encoder_widths": (16,), "head_widths": (8,)}}
+        "encoder_widths": (16,), "head_widths": (8,)}
 
 
 def write(*args, **kwargs):
@@ -45,7 +45,7 @@ def run():
     frame["flat"] = 0.0
     frame["label"] = (factor[:, 0] > 0).astype(int)
     dataset = load_dataset(frame, "label")
-    config = PruningConfig(n_trials=2, **FAST)
+    config = SelectionSettings.from_flat(n_trials=2, **FAST)
     result = run_selection(dataset, config)
     return dataset, result.split, config, result
 
@@ -144,7 +144,7 @@ def test_fingerprint_changes_with_data_or_settings(run):
     dataset, _, config, _ = run
     summary = dataset.summary()
     assert run_fingerprint(summary, config) == run_fingerprint(dict(summary), config)
-    assert run_fingerprint(summary, config) != run_fingerprint(summary, PruningConfig(threshold=0.7))
+    assert run_fingerprint(summary, config) != run_fingerprint(summary, SelectionSettings(threshold=0.7))
     assert run_fingerprint(summary, config) != run_fingerprint({**summary, "n_rows": 1}, config)
 
 

@@ -10,38 +10,45 @@ import torch
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
-from pipeline.pruning_config import TALL_ROWS, PruningConfig, tall_batch_size
+from pipeline.rounds import policy
 from pipeline.rounds.fate import decide_round
+from pipeline.rounds.policy import TALL_ROWS, round_model_config, tall_batch_size
 from pipeline.rounds.record import PASSING
 from pipeline.rounds.trials import train_trials
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
+from pipeline.settings import SelectionSettings
 from pipeline.threads import threads_for, usable_cores
 from vaec import ConfigError
 
 
 @pytest.mark.slow
-def test_recording_rounds_less_often_does_not_change_the_selection():
+def record_everything(monkeypatch):
+    """Round models that evaluate every epoch, on the training rows too."""
+    monkeypatch.setattr(policy, "ROUND_EVAL_EVERY", 1)
+    monkeypatch.setattr(policy, "ROUND_TRAIN_METRICS", True)
+
+
+def test_recording_rounds_less_often_does_not_change_the_selection(monkeypatch):
     dataset = load_dataset("madelon")
-    light = run_selection(dataset, PruningConfig(test_size=0.0), fit_final=None)
-    full = run_selection(
-        dataset,
-        PruningConfig(test_size=0.0, model_options={"eval_every": 1, "train_metrics": True}),
-        fit_final=None,
-    )
+    light = run_selection(dataset, SelectionSettings(test_size=0.0), fit_final=None)
+    record_everything(monkeypatch)
+    full = run_selection(dataset, SelectionSettings(test_size=0.0), fit_final=None)
     # (early stopping looks at other epochs, so a noise channel may leave a round sooner or
     # later; what is selected stays)
     assert light.selected == full.selected
 
 
-def test_recording_rounds_less_often_does_not_change_what_a_round_passes():
+def test_recording_rounds_less_often_does_not_change_what_a_round_passes(monkeypatch):
     # breast_cancer's channels are all related to the diagnosis, several only weakly: which of
     # those a whole selection keeps moves with any change in training, the first round's verdict
     # on the channels must not
     dataset = load_dataset("breast_cancer")
     verdicts = []
-    for options in ({}, {"eval_every": 1, "train_metrics": True}):
-        config = PruningConfig(test_size=0.0, model_options=options)
+    for everything in (False, True):
+        if everything:
+            record_everything(monkeypatch)
+        config = SelectionSettings(test_size=0.0)
         split = split_dataset(dataset, val_size=config.val_size, test_size=0.0, seed=0)
         record = decide_round(1, train_trials(split, split.feature_names, config, 1), config, None)
         verdicts.append({c: d in PASSING for c, d in record.decision.items()})
@@ -50,23 +57,23 @@ def test_recording_rounds_less_often_does_not_change_what_a_round_passes():
 
 
 def test_round_models_record_validation_only_and_stop_on_its_loss():
-    config = PruningConfig().round_model_config(n_inputs=5, n_classes=2, round_index=1)
+    config = round_model_config(SelectionSettings(), n_inputs=5, n_classes=2, round_index=1)
     assert not config.train_metrics and config.eval_every > 1
     assert config.early_stopping_on == "loss" and config.early_stopping_patience is not None
     assert not config.restore_best
 
 
 def test_tall_tables_train_on_seeded_mini_batches():
-    config = PruningConfig()
-    assert config.round_model_config(5, 2, 1, n_rows=TALL_ROWS).batch_size is None
-    tall = config.round_model_config(5, 2, 1, n_rows=TALL_ROWS + 1)
+    config = SelectionSettings()
+    assert round_model_config(config, 5, 2, 1, n_rows=TALL_ROWS).batch_size is None
+    tall = round_model_config(config, 5, 2, 1, n_rows=TALL_ROWS + 1)
     assert tall.batch_size == tall_batch_size(TALL_ROWS + 1)
     rng = np.random.default_rng(0)
     n = TALL_ROWS * 2
     frame = pd.DataFrame(rng.normal(size=(n, 6)), columns=[f"c{i}" for i in range(6)])
     frame["label"] = (frame["c0"] + frame["c1"] > 0).astype(int)
     dataset = load_dataset(frame, "label")
-    config = PruningConfig(test_size=0.0, epochs=20)
+    config = SelectionSettings.from_flat(test_size=0.0, epochs=20)
     first = run_selection(dataset, config, fit_final=None)
     again = run_selection(dataset, config, fit_final=None)
     assert first.rounds[0].score_mean == again.rounds[0].score_mean
@@ -85,8 +92,8 @@ def test_threads_are_shared_among_groups_and_restored_after_a_fit():
 
 
 def test_the_device_is_checked_before_any_training():
-    config = PruningConfig(device="cpu")
-    assert config.round_model_config(3, 2, 1).device == "cpu"
+    config = SelectionSettings.from_flat(device="cpu")
+    assert round_model_config(config, 3, 2, 1).device == "cpu"
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="device 'cuda'"):
             VAECSelector(device="cuda").fit(np.eye(4), [0, 1, 0, 1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.pruning_config import PruningConfig
 from pipeline.result import ranking_from_rounds
 from pipeline.rounds.fate import decide_round
 from pipeline.rounds.record import (
@@ -16,6 +15,7 @@ from pipeline.rounds.record import (
     PruningRound,
 )
 from pipeline.rounds.trials import TrialScores
+from pipeline.settings import SelectionSettings
 from vaec import ConfigError
 
 
@@ -27,9 +27,9 @@ def scores(r2_by_channel: dict[str, list[float]], f1: float = 0.9) -> TrialScore
                        {"accuracy": np.full(n, f1), "f1": np.full(n, f1)}, 0.1)
 
 
-def reconstruction_rule(**options) -> PruningConfig:
+def reconstruction_rule(**options) -> SelectionSettings:
     """The method's original rule: R² against the threshold."""
-    return PruningConfig(criterion="reconstruction", **options)
+    return SelectionSettings.from_flat(criterion="reconstruction", **options)
 
 
 def shadowed(importance: dict[str, float], shared: dict[str, float], f1: float = 0.9,
@@ -200,7 +200,7 @@ def test_relevant_channels_pass_and_noise_is_rejected():
                     "weak": 0.008},
         shared={"lone_signal": 0.0, "copy_a": 0.8, "copy_b": 0.8, "noise": -0.1, "weak": 0.0},
     )
-    record = decide_round(1, s, PruningConfig(), None)
+    record = decide_round(1, s, SelectionSettings(), None)
     assert record.decision["lone_signal"] == "relevant"
     # with a target, being reconstructable from the others keeps nothing
     assert record.decision["copy_a"] in ("rejected", "uncertain")
@@ -220,7 +220,7 @@ def test_copies_pass_with_their_cluster_and_a_correlated_pair_of_noise_does_not(
         shared={"signal": 0.8, "copy": 0.8, "null_a": 0.8, "null_b": 0.8},
         clusters={("signal", "copy"): 0.3, ("null_a", "null_b"): -0.004},
     )
-    record = decide_round(1, s, PruningConfig(), None)
+    record = decide_round(1, s, SelectionSettings(), None)
     assert record.decision["signal"] == "relevant"
     assert record.decision["copy"] == "redundant"
     assert record.stands_in_for("copy") == ["signal"] and record.partners("signal") == ["copy"]
@@ -237,7 +237,7 @@ def test_without_a_target_reconstructable_channels_pass():
         importance=dict.fromkeys(("a", "b", "noise"), 0.0),
         shared={"a": 0.8, "b": 0.8, "noise": -0.1}, task="unsupervised",
     )
-    record = decide_round(1, s, PruningConfig(), None)
+    record = decide_round(1, s, SelectionSettings(), None)
     assert record.decision == {"a": "reconstructable", "b": "reconstructable",
                                "noise": "rejected"}
 
@@ -247,7 +247,7 @@ def test_rejected_channels_all_go_and_uncertain_ones_under_the_cap():
     importance |= {f"s{i}": 0.3 for i in range(9)}
     shared = {c: (-0.1 if c.startswith("n") else 0.0) for c in importance}
     s = shadowed(importance=importance, shared=shared)
-    record = decide_round(1, s, PruningConfig(max_drop_fraction=0.2), None)
+    record = decide_round(1, s, SelectionSettings(max_drop_fraction=0.2), None)
     assert sorted(record.rejected) == [f"n{i}" for i in range(6)]
     uncertain = [c for c in record.dropped if c.startswith("u")]
     assert len(uncertain) == 2  # 20 % of the 14 that the rejections leave
@@ -257,7 +257,7 @@ def test_rejected_channels_all_go_and_uncertain_ones_under_the_cap():
 def test_with_k_passing_channels_go_too_least_important_first():
     importance = {f"s{i}": 0.1 * (i + 1) for i in range(6)}
     s = shadowed(importance=importance, shared=dict.fromkeys(importance, 0.0))
-    record = decide_round(1, s, PruningConfig(n_features_to_select=4, step=0.5), None)
+    record = decide_round(1, s, SelectionSettings(n_features_to_select=4, step=0.5), None)
     assert record.dropped == ["s0", "s1"]
     assert record.stop_reason == STOP_N_FEATURES  # the budget is reached: no round to confirm
     assert record.ranked()[:4] == ["s5", "s4", "s3", "s2"]
@@ -285,27 +285,6 @@ def test_round_record_survives_a_json_round_trip():
 )
 def test_bad_pruning_option_names_itself(option, value):
     with pytest.raises(ConfigError, match=option):
-        PruningConfig(**{option: value})
+        SelectionSettings.from_flat(**{option: value})
 
 
-def test_bad_model_option_fails_before_training():
-    with pytest.raises(ConfigError, match="latent_dims"):
-        PruningConfig(model_options={"latent_dims": 3})
-    with pytest.raises(ConfigError, match="n_inputs"):
-        PruningConfig(model_options={"n_inputs": 3})
-    with pytest.raises(ConfigError, match="kl_weight"):
-        PruningConfig(model_options={"kl_weight": -1.0})
-    with pytest.raises(ConfigError, match="latent_dim: each is a setting of its own"):
-        PruningConfig(model_options={"latent_dim": 3})
-    with pytest.raises(ConfigError, match="latent_dim"):
-        PruningConfig(latent_dim=0)
-
-
-def test_numpy_numbers_are_plain_numbers_to_the_settings():
-    config = PruningConfig(n_trials=np.int64(2), threshold=np.float32(0.5), seed=np.uint8(3))
-    assert type(config.n_trials) is int and type(config.threshold) is float
-    assert config.to_dict()["seed"] == 3
-    with pytest.raises(ConfigError, match="n_trials must be an integer"):
-        PruningConfig(n_trials=2.0)
-    with pytest.raises(ConfigError, match="n_trials"):
-        PruningConfig(n_trials=True)

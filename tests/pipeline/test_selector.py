@@ -80,7 +80,7 @@ def test_selector_predicts_with_latent_domain_confidence(fitted):
 def test_selector_works_inside_a_pipeline_with_cross_validation():
     X, y = structured_frame(n_rows=200)
     pipe = make_pipeline(
-        VAECSelector(latent_dim=1, epochs=60, n_trials=1, fit_final_model=False, model_options=FAST),
+        VAECSelector(latent_dim=1, epochs=60, n_trials=1, fit_final_model=False, **FAST),
         LogisticRegression(),
     )
     scores = cross_val_score(pipe, X, y, cv=3)
@@ -90,7 +90,7 @@ def test_selector_works_inside_a_pipeline_with_cross_validation():
 def test_same_seed_gives_the_same_support():
     X, y = structured_frame(n_rows=160)
     make = lambda: VAECSelector(  # noqa: E731
-        latent_dim=1, epochs=40, n_trials=2, fit_final_model=False, model_options=FAST
+        latent_dim=1, epochs=40, n_trials=2, fit_final_model=False, **FAST
     ).fit(X, y)
     first, second = make(), make()
     np.testing.assert_array_equal(first.support_, second.support_)
@@ -143,6 +143,6 @@ def test_numpy_numbers_from_a_parameter_grid_are_accepted():
     # GridSearchCV grids are often built with np.arange / np.linspace
     selector = VAECSelector().set_params(n_trials=np.int64(1), epochs=np.int32(5),
                                          threshold=np.float64(0.5), random_state=np.uint8(3))
-    config = selector.pruning_config()
-    assert (config.n_trials, config.epochs, config.seed) == (1, 5, 3)
+    config = selector.settings()
+    assert (config.n_trials, config.model.epochs, config.seed) == (1, 5, 3)
     assert type(config.n_trials) is int and type(config.threshold) is float

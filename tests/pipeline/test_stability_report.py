@@ -13,16 +13,16 @@ import pytest
 
 from flows.cli import main
 from pipeline.data.dataset import load_dataset
-from pipeline.pruning_config import PruningConfig
 from pipeline.report.content import report_content
 from pipeline.report.figures import plot_keep_frequency
 from pipeline.report.markdown import render_markdown
 from pipeline.report.runs import read_report
 from pipeline.report.writer import write_report
 from pipeline.selection import run_selection
+from pipeline.settings import SelectionSettings
 
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 40, "max_drop_fraction": 0.5, "threads": 1,
-        "model_options": {"encoder_widths": (16,), "head_widths": (8,)}}
+        "encoder_widths": (16,), "head_widths": (8,)}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def stability_run(tmp_path_factory):
     frame["flat"] = 0.0
     frame["label"] = (factor[:, 0] > 0).astype(int)
     dataset = load_dataset(frame, "label")
-    result = run_selection(dataset, PruningConfig(**TINY, n_resamples=3, keep_frequency=0.6))
+    result = run_selection(dataset, SelectionSettings.from_flat(**TINY, n_resamples=3, keep_frequency=0.6))
     folder, _ = write_report(result, dataset.summary(), tmp_path_factory.mktemp("reports"),
                              run_name="stable")
     return result, folder
@@ -107,7 +107,7 @@ def test_a_plain_report_has_no_stability_section():
     frame["noise"] = rng.normal(size=150)
     frame["label"] = (factor[:, 0] > 0).astype(int)
     dataset = load_dataset(frame, "label")
-    result = run_selection(dataset, PruningConfig(**{**TINY, "epochs": 20}))
+    result = run_selection(dataset, SelectionSettings.from_flat(**{**TINY, "epochs": 20}))
     report = report_content(result, dataset.summary(), fingerprint=None, diff=None, truth=None,
                             files={})
     assert report["stability"] is None and report["rounds"]

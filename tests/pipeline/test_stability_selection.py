@@ -10,14 +10,14 @@ import pytest
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import stratified_indices
 from pipeline.data.tables import DataError
-from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
+from pipeline.settings import SelectionSettings
 from pipeline.stability.resamples import plan_resamples, run_stability_selection, select_resample
 
 FAST = {"encoder_widths": (16,), "head_widths": (8,)}
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 60, "max_drop_fraction": 0.5, "threads": 1,
-        "model_options": FAST}
+        **FAST}
 SIGNAL = ["s0", "s1", "s2", "s3"]
 
 
@@ -64,7 +64,7 @@ def test_the_ranking_follows_the_keep_frequency(stable):
 def test_the_final_model_trains_on_all_the_rows_and_the_test_rows_are_never_resampled():
     X, y = structured_frame(n_rows=200)
     dataset = load_dataset(X.assign(label=y), "label")
-    config = PruningConfig(**TINY, n_resamples=3, test_size=0.2)
+    config = SelectionSettings.from_flat(**TINY, n_resamples=3, test_size=0.2)
     result = run_selection(dataset, config)
     _, _, test = stratified_indices(dataset.y, val_size=0.2, test_size=0.2, seed=config.seed)
     drawn = np.concatenate([np.concatenate([r.train, r.val]) for r in plan_resamples(dataset, config)])
@@ -77,7 +77,7 @@ def test_the_final_model_trains_on_all_the_rows_and_the_test_rows_are_never_resa
 def test_a_killed_run_resumes_after_its_finished_resamples():
     X, y = structured_frame(n_rows=160)
     dataset = load_dataset(X.assign(label=y), "label", test_size=0.0)
-    config = PruningConfig(**TINY, n_resamples=3, test_size=0.0)
+    config = SelectionSettings.from_flat(**TINY, n_resamples=3, test_size=0.0)
     saved = []
     whole = run_stability_selection(dataset, config,
                                     on_resample=lambda finished: saved.append(list(finished)))
@@ -97,7 +97,7 @@ def test_a_killed_run_resumes_after_its_finished_resamples():
     assert decided(resumed) == decided(whole)
     assert resumed.selected == whole.selected
     assert resumed.frequency == whole.frequency
-    other = PruningConfig(**{**TINY, "seed": 1}, n_resamples=3, test_size=0.0)
+    other = SelectionSettings.from_flat(**{**TINY, "seed": 1}, n_resamples=3, test_size=0.0)
     with pytest.raises(ValueError, match="does not belong to this run"):
         run_stability_selection(dataset, other, done=saved[1])
 
@@ -107,7 +107,7 @@ def test_a_column_constant_on_a_resample_is_set_aside_there():
     X["rare"] = 0.0
     X.loc[3, "rare"] = 1.0  # varies in the whole data, constant on a half without row 3
     dataset = load_dataset(X.assign(label=y), "label", test_size=0.0)
-    config = PruningConfig(**TINY, n_resamples=4, test_size=0.0)
+    config = SelectionSettings.from_flat(**TINY, n_resamples=4, test_size=0.0)
     plan = plan_resamples(dataset, config)
     assert {("rare" in r.constant_columns) for r in plan} == {True, False}
     resample = next(r for r in plan if "rare" in r.constant_columns)
@@ -141,8 +141,8 @@ def test_without_resamples_the_selection_is_exactly_the_plain_one():
     columns = {f"s{i}": factor + 0.2 * rng.normal(size=200) for i in range(3)}
     columns |= {f"noise{i}": rng.normal(size=200) for i in range(5)}
     frame = pd.DataFrame(columns).assign(label=(factor > 0).astype(int))
-    config = PruningConfig(n_trials=2, latent_dim=1, epochs=60, max_drop_fraction=0.25, threads=1,
-                           n_resamples=1, model_options=FAST)
+    config = SelectionSettings.from_flat(n_trials=2, latent_dim=1, epochs=60, max_drop_fraction=0.25,
+                                         threads=1, n_resamples=1, **FAST)
     result = run_selection(load_dataset(frame, "label"), config, fit_final=None)
     assert [(r.kept, r.dropped, r.stop_reason) for r in result.rounds] == PLAIN_ROUNDS
     assert result.ranking == PLAIN_RANKING
@@ -154,8 +154,8 @@ def test_resamples_of_a_regression_target_keep_its_spread_and_need_no_target_wit
     frame = pd.DataFrame(rng.normal(size=(400, 4)), columns=list("abcd"))
     frame["y"] = np.exp(rng.normal(size=400))  # skewed: a random half could miss the tail
     regression = load_dataset(frame, "y")
-    assert regression.task == "regression"
-    config = PruningConfig(n_resamples=4, test_size=0.0)
+    assert regression.task.name == "regression"
+    config = SelectionSettings(n_resamples=4, test_size=0.0)
     y = frame["y"].to_numpy()
     for resample in plan_resamples(regression, config):
         drawn = y[resample.train]

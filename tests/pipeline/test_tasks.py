@@ -9,9 +9,9 @@ from sklearn.datasets import make_friedman1
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import stratified_indices
-from pipeline.pruning_config import PruningConfig
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
+from pipeline.settings import SelectionSettings
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def friedman():
 def test_a_regression_selection_keeps_the_five_relevant_columns(friedman):
     frame, y = friedman
     dataset = load_dataset(frame.assign(y=y), "y")
-    assert dataset.task == "regression"
-    result = run_selection(dataset, PruningConfig(test_size=0.2, epochs=150))
+    assert dataset.task.name == "regression"
+    result = run_selection(dataset, SelectionSettings.from_flat(test_size=0.2, epochs=150))
     assert result.selected == [f"f{i}" for i in range(5)]
     assert set(result.rounds[0].val_metrics) == {"r2", "mae"}
     assert result.final.metrics["test_r2"] > 0.8
