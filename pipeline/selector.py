@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -88,7 +89,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         pairwise Jaccard and the bound on the expected number of noise features selected;
         ``None`` without resampling.
     result_ : pipeline.result.PruningResult
-        The whole run; its ``final`` is ``None`` when ``fit_final_model`` is False.
+        The whole run, without the data's rows (``result_.split`` keeps the names, the scaler,
+        the task and the classes); its ``final`` is ``None`` when ``fit_final_model`` is False.
     final_model_ : vaec.VAEC or None
         The final model on the selected features (it expects them scaled by ``scaler_``).
     scaler_ : sklearn.preprocessing.StandardScaler
@@ -249,7 +251,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
                 dataset, config, fit_final=fit_final_model if self.fit_final_model else None,
                 progress=LineProgress() if self.verbose else None,
             )
-        # final attributes
+        # final attributes (the result without the data's rows: a fitted selector pickles small)
+        result = dataclasses.replace(result, split=result.split.without_rows())
         self.result_ = result
         self.rounds_ = result.rounds
         self.rounds_frame_ = result.rounds_frame()

@@ -36,6 +36,8 @@ class SplitData:
     target_mean, target_scale : float
         Regression: the training rows' target mean and standard deviation; the head learns
         ``(y - target_mean) / target_scale`` (:meth:`head_target`).
+    labels : ndarray or None
+        The class labels when the rows are gone (:meth:`without_rows`).
     """
 
     feature_names: list[str]
@@ -50,11 +52,24 @@ class SplitData:
     task: Task = CLASSIFICATION
     target_mean: float = 0.0
     target_scale: float = 1.0
+    labels: np.ndarray | None = None
 
     @property
     def classes(self) -> np.ndarray | None:
         """Sorted class labels of the training part (classification only)."""
-        return np.unique(self.y_train) if self.task.has_classes else None
+        if not self.task.has_classes:
+            return None
+        return self.labels if self.labels is not None else np.unique(self.y_train)
+
+    def without_rows(self) -> SplitData:
+        """The same split with no rows: its names, scaler, task and classes, none of the data
+        (what a fitted selector keeps, so pickling it does not pickle the table)."""
+        def empty(X: np.ndarray | None) -> np.ndarray | None:
+            return None if X is None else X[:0]
+
+        return replace(self, X_train=self.X_train[:0], y_train=empty(self.y_train),
+                       X_val=self.X_val[:0], y_val=empty(self.y_val), X_test=empty(self.X_test),
+                       y_test=empty(self.y_test), labels=self.classes)
 
     @property
     def n_classes(self) -> int:

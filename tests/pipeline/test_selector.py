@@ -146,3 +146,15 @@ def test_numpy_numbers_from_a_parameter_grid_are_accepted():
     config = selector.settings()
     assert (config.n_trials, config.model.epochs, config.seed) == (1, 5, 3)
     assert type(config.n_trials) is int and type(config.threshold) is float
+
+
+def test_a_fitted_selector_keeps_no_rows_of_the_data():
+    import pickle
+
+    X, y = structured_frame(n_rows=2000)
+    selector = VAECSelector(epochs=10, n_trials=1, fit_final_model=False, **FAST).fit(X, y)
+    split = selector.result_.split
+    assert len(split.X_train) == len(split.X_val) == len(split.y_train) == 0
+    assert split.classes.tolist() == [0, 1] and split.feature_names == selector.scaled_features_
+    # what it pickles is the rounds' scores, not the table
+    assert len(pickle.dumps(selector)) < X.to_numpy().nbytes / 2
