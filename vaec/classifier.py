@@ -120,9 +120,12 @@ class VAEC:
     # training -------------------------------------------------------------------------------
     def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any | None = None,
             y_val: Any | None = None, *, record_snapshots: bool = True,
-            on_epoch: Callable[[int, int], None] | None = None) -> TrainingResult:
+            on_epoch: Callable[[int, int], None] | None = None, row_weights: Any = None,
+            val_row_weights: Any = None) -> TrainingResult:
         """Train with one strategy (by name or object); validation data picks the best epoch.
-        ``on_epoch(epoch, epochs)`` is told of every finished epoch."""
+        ``on_epoch(epoch, epochs)`` is told of every finished epoch. ``row_weights`` and
+        ``val_row_weights`` (``(replicas, rows)``) weigh every replica's training and
+        validation rows (see :func:`vaec.training.train`)."""
         strategy = get_strategy(strategy)
         x_t = self._features(X)
         y_t = self._targets(y, n_rows=len(x_t))
@@ -135,11 +138,24 @@ class VAEC:
             xv_t = self._features(X_val, "X_val")
             yv_t = self._targets(y_val, "y_val", n_rows=len(xv_t))
         result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
-                       record_snapshots=record_snapshots, on_epoch=on_epoch)
+                       record_snapshots=record_snapshots, on_epoch=on_epoch,
+                       row_weights=self._row_weights(row_weights, len(x_t)),
+                       val_row_weights=(None if xv_t is None
+                                        else self._row_weights(val_row_weights, len(xv_t))))
         # the fitted statistics described the network before this run
         self.latent_domain_ = self.reconstruction_check_ = None
         self.results.append(result)
         return result
+
+    def _row_weights(self, weights: Any, n_rows: int) -> torch.Tensor | None:
+        if weights is None:
+            return None
+        w = np.asarray(weights, dtype=np.float32)
+        if w.shape != (self.n_replicas, n_rows) or not np.isfinite(w).all() or (w < 0).any() \
+                or not (w.sum(axis=1) > 0).all():
+            raise InputError(f"row weights must be finite, >= 0, of shape ({self.n_replicas}, "
+                             f"{n_rows}) with rows for every replica, got shape {w.shape}")
+        return torch.from_numpy(w).to(self.device)
 
     def fit_all_parts(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None) -> TrainingResult:
         """Reconstruction + KL + prediction; encoder, decoder and head train."""

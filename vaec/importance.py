@@ -66,6 +66,7 @@ def ablation_scores(
     units: Sequence[Sequence[int]] | None = None,
     *,
     rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS,
+    weights: torch.Tensor | None = None,
 ) -> AblationScores:
     """Importance and own-reconstruction error of every unit held at 0 in turn.
 
@@ -83,6 +84,9 @@ def ablation_scores(
         on its own (unit ``c`` is channel ``c``).
     rows_times_channels : int
         Budget of one batch (rows x units evaluated together).
+    weights : Tensor of shape (replicas, rows) or None
+        What each row counts for in each replica's means (0 leaves it out: a cross-fitted
+        replica is scored on the rows it did not train on); ``None``: all rows alike.
 
     Returns
     -------
@@ -98,17 +102,22 @@ def ablation_scores(
     index, mask = unit_index(units, x.shape[1])
     index, mask = index.to(x.device), mask.to(x.dtype).to(x.device)
     chunk = max(1, rows_times_channels // max(x.shape[0] * index.shape[1], 1))
-    batches = [_batch_scores(net, x, y, pre, base, index[start:start + chunk], mask[start:start + chunk])
+    w = (torch.ones(net.n_replicas, x.shape[0], dtype=x.dtype, device=x.device) if weights is None
+         else weights.to(x.dtype).to(x.device))
+    w = (w / w.sum(dim=1, keepdim=True)).unsqueeze(1)  # (replicas, 1, rows), each summing to 1
+    batches = [_batch_scores(net, x, y, pre, base, index[start:start + chunk],
+                             mask[start:start + chunk], w)
                for start in range(0, len(index), chunk)]
     return AblationScores(*(torch.cat(parts, dim=1) for parts in zip(*batches, strict=True)))
 
 
 def _batch_scores(
     net: VAECNet, x: torch.Tensor, y: torch.Tensor, pre: torch.Tensor, base: torch.Tensor,
-    idx: torch.Tensor, m: torch.Tensor,
+    idx: torch.Tensor, m: torch.Tensor, w: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:class:`AblationScores` of one batch of units (``idx``, ``m``: ``(units, widest)``)
-    from the shared input-layer pass ``pre`` and the loss as it is, ``base``."""
+    from the shared input-layer pass ``pre`` and the loss as it is, ``base``; ``w`` (each
+    replica's row weights, summing to 1) makes the means over the rows."""
     (n_replicas, n_rows, n_hidden), width = pre.shape, len(idx)
     held = x[:, idx] * m  # (rows, units, widest): the members' values, padding at 0
     weight = net.encoder.input_layer.weight[:, idx]  # (replicas, units, widest, hidden)
@@ -126,5 +135,11 @@ def _batch_scores(
     out_b = decoder.out.bias[:, 0][:, idx]  # (replicas, units, widest)
     own = torch.einsum("runh,rhus->runs", hidden, out_w) + out_b.unsqueeze(2)
     error = (own - x[:, idx].unsqueeze(0).transpose(1, 2)).pow(2) * m.unsqueeze(1)
-    own_mse = error.sum(dim=-1).mean(dim=-1) / m.sum(dim=-1)
-    return rise.mean(dim=-1), rise.std(dim=-1) / n_rows**0.5, own_mse
+    own_mse = (error.sum(dim=-1) * w).sum(dim=-1) / m.sum(dim=-1)
+    mean = (rise * w).sum(dim=-1)
+    # the standard error of a weighted mean, sqrt(sum w² (x - mean)²) for weights summing to 1,
+    # with the small-sample correction of the standard deviation: with n equal weights it is
+    # the rows' standard deviation over sqrt(n)
+    n_eff = 1.0 / w.pow(2).sum(dim=-1)
+    se = (w * (rise - mean.unsqueeze(-1))).pow(2).sum(dim=-1).sqrt()
+    return mean, se * (n_eff / (n_eff - 1.0).clamp_min(1e-12)).sqrt(), own_mse

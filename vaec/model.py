@@ -231,22 +231,37 @@ class VAECNet(nn.Module):
 
 # losses of the autoencoder, each per replica (the leading dimension) ---------------------------
 
-def reconstruction_per_channel(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+Weights = torch.Tensor | None  # (replicas, rows): what each row counts for in each replica
+
+
+def row_mean(values: torch.Tensor, weights: Weights = None) -> torch.Tensor:
+    """Mean over the rows (dimension 1) of ``(replicas, rows, ...)`` values, each replica's rows
+    weighted by its row of ``weights`` when given (0 leaves a row out: cross-fitting)."""
+    if weights is None:
+        return values.mean(dim=1)
+    w = weights.reshape(*weights.shape, *([1] * (values.dim() - 2)))
+    return (values * w).sum(dim=1) / w.sum(dim=1)
+
+
+def reconstruction_per_channel(reconstruction: torch.Tensor, x: torch.Tensor,
+                               weights: Weights = None) -> torch.Tensor:
     """Mean squared error of every channel over the rows: ``(replicas, channels)``."""
-    return (reconstruction - x).pow(2).mean(dim=-2)
+    return row_mean((reconstruction - x).pow(2), weights)
 
 
-def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor,
+                        weights: Weights = None) -> torch.Tensor:
     """Mean over channels of :func:`reconstruction_per_channel`: ``(replicas,)``."""
-    return reconstruction_per_channel(reconstruction, x).mean(dim=-1)
+    return reconstruction_per_channel(reconstruction, x, weights).mean(dim=-1)
 
 
-def kl_per_dimension(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+def kl_per_dimension(z_mean: torch.Tensor, z_log_var: torch.Tensor,
+                     weights: Weights = None) -> torch.Tensor:
     """KL(N(mu, sigma²) || N(0, 1)) per latent dimension, averaged over the rows, by the closed
     form ``-log(sigma) + (sigma² + mu²) / 2 - 1/2``: ``(replicas, latent_dim)``."""
-    return (0.5 * (torch.exp(z_log_var) + z_mean.pow(2) - 1.0 - z_log_var)).mean(dim=-2)
+    return row_mean(0.5 * (torch.exp(z_log_var) + z_mean.pow(2) - 1.0 - z_log_var), weights)
 
 
-def kl_loss(z_mean: torch.Tensor, z_log_var: torch.Tensor) -> torch.Tensor:
+def kl_loss(z_mean: torch.Tensor, z_log_var: torch.Tensor, weights: Weights = None) -> torch.Tensor:
     """KL to N(0, I): the per-dimension terms summed; ``(replicas,)``."""
-    return kl_per_dimension(z_mean, z_log_var).sum(dim=-1)
+    return kl_per_dimension(z_mean, z_log_var, weights).sum(dim=-1)

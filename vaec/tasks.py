@@ -75,10 +75,12 @@ class Task:
         are several copies of it (the ablated passes of :mod:`vaec.importance`)."""
         return outputs.new_zeros(outputs.shape[:2])
 
-    def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int) -> Pair:
+    def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int,
+               weights: torch.Tensor | None = None) -> Pair:
         """The two :attr:`score_names` per replica of ``predicted`` against ``truth``: the head's
-        output with a target, the decoder's reconstruction of the input without one."""
-        return r2_and_mae(predicted, truth)
+        output with a target, the decoder's reconstruction of the input without one; each
+        replica's rows weighted by its row of ``weights`` (``(replicas, rows)``) when given."""
+        return r2_and_mae(predicted, truth, weights)
 
     def ranked_scores(self, selection_metric: str) -> tuple[str, str]:
         """The score that picks the best epoch, then the one that breaks its ties."""
@@ -108,8 +110,9 @@ class _Classification(Task):
         flat = outputs.reshape(-1, outputs.shape[-1])
         return F.cross_entropy(flat, target.repeat(n_replicas), reduction="none").view(n_replicas, n_rows)
 
-    def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int) -> Pair:
-        return accuracy_and_f1(predicted_class(predicted), truth, n_classes)
+    def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int,
+               weights: torch.Tensor | None = None) -> Pair:
+        return accuracy_and_f1(predicted_class(predicted), truth, n_classes, weights)
 
     def ranked_scores(self, selection_metric: str) -> tuple[str, str]:
         return ("f1", "accuracy") if selection_metric == "f1" else ("accuracy", "f1")
@@ -132,8 +135,9 @@ class _Regression(Task):
         target = target.repeat(outputs.shape[1] // target.shape[0])
         return (outputs.squeeze(-1) - target.to(outputs.dtype).unsqueeze(0)).pow(2)
 
-    def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int) -> Pair:
-        return r2_and_mae(predicted.squeeze(-1), truth)
+    def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int,
+               weights: torch.Tensor | None = None) -> Pair:
+        return r2_and_mae(predicted.squeeze(-1), truth, weights)
 
     def strata(self, y: Any, val_size: float = 0.2, test_size: float = 0.2) -> np.ndarray | None:
         # quantile bins keep the target's distribution in every part
@@ -187,7 +191,8 @@ def predicted_class(logits: torch.Tensor) -> torch.Tensor:
     return (logits.squeeze(-1) > 0).long() if logits.shape[-1] == 1 else logits.argmax(dim=-1)
 
 
-def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: int) -> Pair:
+def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: int,
+                    weights: torch.Tensor | None = None) -> Pair:
     """Accuracy and F1 per replica, each ``(replicas,)``, from one confusion matrix per replica,
     on the device (no host round trip per epoch). They agree with scikit-learn's
     ``accuracy_score`` and ``f1_score`` (``average='binary'`` with class 1 positive for two
@@ -197,7 +202,8 @@ def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: in
     n_replicas, cells = predicted.shape[0], n_classes * n_classes
     offsets = torch.arange(n_replicas, device=predicted.device).unsqueeze(1) * cells
     index = offsets + target.unsqueeze(0) * n_classes + predicted
-    counts = torch.bincount(index.reshape(-1), minlength=n_replicas * cells)
+    counts = torch.bincount(index.reshape(-1), minlength=n_replicas * cells,
+                            weights=None if weights is None else weights.reshape(-1).to(torch.float64))
     cm = counts.view(n_replicas, n_classes, n_classes).to(torch.float64)  # (replica, true, pred)
     true_pos = torch.diagonal(cm, dim1=1, dim2=2)
     accuracy = true_pos.sum(dim=1) / cm.sum(dim=(1, 2))
@@ -209,16 +215,23 @@ def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: in
     return accuracy, (f1_per_class * seen).sum(dim=1) / seen.sum(dim=1)
 
 
-def r2_and_mae(predicted: torch.Tensor, target: torch.Tensor) -> Pair:
+def r2_and_mae(predicted: torch.Tensor, target: torch.Tensor,
+               weights: torch.Tensor | None = None) -> Pair:
     """R² and mean absolute error per replica of ``(replicas, rows[, columns])`` predictions;
-    with columns (a reconstruction), R² is the mean of every column's, MAE over all cells."""
+    with columns (a reconstruction), R² is the mean of every column's, MAE over all cells; each
+    replica's rows weighted by its row of ``weights`` when given."""
     target = target.to(predicted.dtype).expand_as(predicted)
     error = predicted - target
     axis = -2 if predicted.dim() == 3 else -1
-    centred = target - target.mean(dim=axis, keepdim=True)
-    sse, sst = error.pow(2).sum(dim=axis), centred.pow(2).sum(dim=axis).clamp_min(1e-12)
+    w = (predicted.new_ones(predicted.shape[:2]) if weights is None else weights.to(predicted.dtype))
+    if predicted.dim() == 3:
+        w = w.unsqueeze(-1)
+    total = w.sum(dim=axis).clamp_min(1e-12)
+    centred = target - (w * target).sum(dim=axis, keepdim=True) / total.unsqueeze(axis)
+    sse = (w * error.pow(2)).sum(dim=axis)
+    sst = (w * centred.pow(2)).sum(dim=axis).clamp_min(1e-12)
     r2 = 1.0 - sse / sst
-    mae = error.abs().mean(dim=axis)
+    mae = (w * error.abs()).sum(dim=axis) / total
     if predicted.dim() == 3:
         r2, mae = r2.mean(dim=-1), mae.mean(dim=-1)
     return r2, mae

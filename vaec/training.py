@@ -15,7 +15,15 @@ import torch
 
 from vaec.config import Strategy, VAECConfig
 from vaec.history import History, LatentSnapshot, TrainingResult, metric_names, snapshot_epochs
-from vaec.model import Generators, VAECNet, kl_loss, reconstruction_loss, replica_generators
+from vaec.model import (
+    Generators,
+    VAECNet,
+    Weights,
+    kl_loss,
+    reconstruction_loss,
+    replica_generators,
+    row_mean,
+)
 
 # The evaluation noise has its own stream, so recording metrics never changes the training.
 _EVAL_SEED_OFFSET = 1_000_003
@@ -32,8 +40,9 @@ def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
 
 
 def _training_loss(net: VAECNet, x: torch.Tensor, y: torch.Tensor, strategy: Strategy,
-                   weights: dict[str, float], generator: Generators) -> torch.Tensor:
-    """Weighted total of the counted losses, summed over replicas (replicas stay independent)."""
+                   weights: dict[str, float], generator: Generators, rows: Weights) -> torch.Tensor:
+    """Weighted total of the counted losses, summed over replicas (replicas stay independent);
+    ``rows`` weighs each replica's rows (``None``: all alike)."""
     out = net(
         x, sample_head=strategy.sample_head, sample_decoder=strategy.sample_decoder,
         generator=generator, decode=bool(weights["reconstruction"]),
@@ -41,17 +50,17 @@ def _training_loss(net: VAECNet, x: torch.Tensor, y: torch.Tensor, strategy: Str
     )
     total = torch.zeros(net.n_replicas, device=x.device)
     if weights["kl"]:
-        total = total + weights["kl"] * kl_loss(out.z_mean, out.z_log_var)
+        total = total + weights["kl"] * kl_loss(out.z_mean, out.z_log_var, rows)
     if out.reconstruction is not None:
-        total = total + weights["reconstruction"] * reconstruction_loss(out.reconstruction, x)
+        total = total + weights["reconstruction"] * reconstruction_loss(out.reconstruction, x, rows)
     if out.logits is not None:
-        prediction = net.config.task.prediction_losses(out.logits, y).mean(dim=-1)
+        prediction = row_mean(net.config.task.prediction_losses(out.logits, y), rows)
         total = total + weights["prediction"] * prediction
     return total.sum()
 
 
 @torch.no_grad()
-def _evaluate(net: VAECNet, x: torch.Tensor, y: torch.Tensor, strategy: Strategy,
+def _evaluate(net: VAECNet, x: torch.Tensor, y: torch.Tensor, rows: Weights, strategy: Strategy,
               weights: dict[str, float], generator: Generators) -> torch.Tensor:
     """All metrics of every replica on one split, ``(replicas, metrics)`` in the order of
     :func:`vaec.history.metric_names`: the losses as the strategy trains (sampled z where it
@@ -61,16 +70,16 @@ def _evaluate(net: VAECNet, x: torch.Tensor, y: torch.Tensor, strategy: Strategy
     out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
     logits_mean = net.head(out.z_mean)
     logits_trained = out.logits if strategy.sample_head else logits_mean
-    rec = reconstruction_loss(out.reconstruction, x)
-    kl = kl_loss(out.z_mean, out.z_log_var)
-    pred = config.task.prediction_losses(logits_trained, y).mean(dim=-1)
+    rec = reconstruction_loss(out.reconstruction, x, rows)
+    kl = kl_loss(out.z_mean, out.z_log_var, rows)
+    pred = row_mean(config.task.prediction_losses(logits_trained, y), rows)
     total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
     if config.task.has_target:
         off, on, truth = logits_mean, out.logits, y
     else:
         off, on, truth = net.decoder(out.z_mean), out.reconstruction, x
-    scores = [*config.task.scores(off, truth, config.n_classes),
-              *config.task.scores(on, truth, config.n_classes)]
+    scores = [*config.task.scores(off, truth, config.n_classes, rows),
+              *config.task.scores(on, truth, config.n_classes, rows)]
     return torch.stack([c.to(torch.float64) for c in [total, rec, kl, pred, *scores]], dim=1)
 
 
@@ -154,21 +163,23 @@ class _Evaluation:
     drawing its own noise."""
 
     def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: torch.Tensor,
-                 y: torch.Tensor, x_val: torch.Tensor | None, y_val: torch.Tensor | None) -> None:
+                 y: torch.Tensor, x_val: torch.Tensor | None, y_val: torch.Tensor | None,
+                 rows: Weights = None, val_rows: Weights = None) -> None:
         config, n, device = net.config, net.n_replicas, x.device
-        self.net, self.strategy, self.weights, self.val = net, strategy, weights, (x_val, y_val)
+        self.net, self.strategy, self.weights = net, strategy, weights
+        self.val = (x_val, y_val, val_rows)
         self.train_noise = replica_generators(config.seed + _TRAIN_EVAL_SEED_OFFSET, n, device)
         self.val_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, n, device)
         self.has_val = x_val is not None and y_val is not None
         n_metrics = len(metric_names(config.task))
         self.select_offset = n_metrics if self.has_val else 0  # the split that picks the best
         self.nan_row = torch.full((n, n_metrics), torch.nan, dtype=torch.float64, device=device)
-        self.train = (x, y)
-        rows = config.train_metrics_rows
-        if rows is not None and x.shape[0] > rows:
+        self.train = (x, y, rows)
+        subset = config.train_metrics_rows
+        if subset is not None and x.shape[0] > subset:
             generator = torch.Generator().manual_seed(config.seed + _EVAL_SEED_OFFSET)
-            pick = torch.randperm(x.shape[0], generator=generator)[:rows].sort().values.to(device)
-            self.train = (x[pick], y[pick])
+            pick = torch.randperm(x.shape[0], generator=generator)[:subset].sort().values.to(device)
+            self.train = (x[pick], y[pick], None if rows is None else rows[:, pick])
 
     def __call__(self) -> torch.Tensor:
         net, strategy, weights = self.net, self.strategy, self.weights
@@ -215,8 +226,8 @@ def _training_mode(net: VAECNet, strategy: Strategy) -> None:
 
 def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
           x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None, *,
-          record_snapshots: bool = True,
-          on_epoch: Callable[[int, int], None] | None = None) -> TrainingResult:
+          record_snapshots: bool = True, on_epoch: Callable[[int, int], None] | None = None,
+          row_weights: Weights = None, val_row_weights: Weights = None) -> TrainingResult:
     """Train the parts of ``net`` that ``strategy`` names, on already-placed tensors.
 
     ``x`` is ``(rows, channels)`` float, ``y`` ``(rows,)`` the head's target (class indices,
@@ -228,7 +239,9 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
     learning curves), or - for models that only need their final weights and scores, such as a
     pruning round's trials - the validation split every ``eval_every`` epochs, with early
     stopping on the validation loss. ``on_epoch(epoch, epochs)`` is told of every finished
-    epoch (a progress display).
+    epoch (a progress display). ``row_weights`` and ``val_row_weights`` (``(replicas, rows)``) weigh each
+    replica's training and validation rows: 0/1 masks give every replica rows of its own in
+    one vectorised pass (cross-fitting: replica k trains without fold k and validates on it).
     """
     config, start, device = net.config, time.perf_counter(), x.device
     weights = _weights(config, strategy)
@@ -236,7 +249,7 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
     optimizer = _adamw(trainable, config)
     noise = replica_generators(config.seed, net.n_replicas, device)
     order = torch.Generator().manual_seed(config.seed)
-    evaluate = _Evaluation(net, strategy, weights, x, y, x_val, y_val)
+    evaluate = _Evaluation(net, strategy, weights, x, y, x_val, y_val, row_weights, val_row_weights)
     best = _Best(net, strategy, trainable, evaluate.select_offset, device)
     snap_at = set(snapshot_epochs(config.epochs)) if record_snapshots else set()
     rows, row_epochs, snapshots = [], [], []
@@ -244,8 +257,12 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
     _training_mode(net, strategy)
     for epoch in range(1, config.epochs + 1):
         for index in _batches(x.shape[0], config.batch_size, order):
-            xb, yb = (x, y) if index is None else (x[index.to(device)], y[index.to(device)])
-            loss = _training_loss(net, xb, yb, strategy, weights, noise)
+            if index is None:
+                xb, yb, wb = x, y, row_weights
+            else:
+                index = index.to(device)
+                xb, yb, wb = x[index], y[index], (None if row_weights is None else row_weights[:, index])
+            loss = _training_loss(net, xb, yb, strategy, weights, noise, wb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -78,3 +78,17 @@ def test_units_must_name_channels_of_the_input():
         ablation_scores(net, x, y, [[0, 3]])
     with pytest.raises(ValueError, match="at least one"):
         ablation_scores(net, x, y, [[0], []])
+
+
+def test_row_weights_score_each_replica_on_its_own_rows():
+    torch.manual_seed(2)
+    net = VAECNet(VAECConfig(n_inputs=5, n_classes=2, latent_dim=2), n_replicas=2).eval()
+    x, y = torch.randn(60, 5), torch.randint(0, 2, (60,))
+    mask = torch.zeros(2, 60)
+    mask[0, :25], mask[1, 25:] = 1.0, 1.0  # replica 0 is scored on rows 0-24, replica 1 on the rest
+    weighted = ablation_scores(net, x, y, [[0], [1, 3]], weights=mask)
+    for replica, rows in ((0, slice(0, 25)), (1, slice(25, 60))):
+        alone = ablation_scores(net, x[rows], y[rows], [[0], [1, 3]])
+        for name in ("importance", "importance_se", "own_reconstruction_mse"):
+            torch.testing.assert_close(getattr(weighted, name)[replica],
+                                       getattr(alone, name)[replica], atol=1e-5, rtol=1e-4)

@@ -149,3 +149,25 @@ def test_training_metrics_on_a_subset_leave_the_training_and_the_validation_alon
     assert np.abs(difference).max() < 0.2
     with pytest.raises(ValueError, match="train_metrics_rows"):
         config.replace(train_metrics_rows=0)
+
+
+def test_a_replica_trained_on_its_rows_of_a_mask_trains_like_a_lone_model_on_those_rows(
+        cancer, small_config):
+    # cross-fitting: replica k trains without fold k and validates on it, all in one pass
+    # (a deterministic strategy: the noise of a sampled z would differ with the row count)
+    X, y, _, _ = cancer
+    folds = np.arange(len(X)) % 3
+    train = np.stack([folds != k for k in range(3)]).astype(np.float32)
+    together = VAEC(small_config, n_replicas=3)
+    history = together.fit("mlp_classifier", X, y, X, y, row_weights=train,
+                           val_row_weights=1.0 - train).history
+    alone = VAEC(small_config.replace(seed=small_config.seed + 1))
+    alone_history = alone.fit("mlp_classifier", X[folds != 1], y[folds != 1], X[folds == 1],
+                              y[folds == 1]).history
+    # what sampling off measures (the sampled scores and the reconstruction draw noise per row)
+    val = ["val_total_loss", "val_kl_loss", "val_prediction_loss", "val_accuracy", "val_f1"]
+    together_val, alone_val = history.for_replica(1), alone_history.for_replica(0)
+    np.testing.assert_allclose(np.column_stack([together_val[c] for c in val]),
+                               np.column_stack([alone_val[c] for c in val]), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(together.predict_proba(X, replica=1), alone.predict_proba(X),
+                               atol=1e-3)
