@@ -161,6 +161,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         n_features_to_select: int | None = None,
         step: float = 0.35,
         guard_level: float | None = 0.01,
+        cross_fit_rows: int | None = 2000,
         final_strategy: Literal["all_parts", "var_mlp_classifier"] = "all_parts",
         val_size: float = 0.2,
         n_jobs: int | None = None,
@@ -198,6 +199,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.n_features_to_select = n_features_to_select
         self.step = step
         self.guard_level = guard_level
+        self.cross_fit_rows = cross_fit_rows
         self.final_strategy = final_strategy
         self.val_size = val_size
         self.n_jobs = n_jobs

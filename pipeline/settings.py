@@ -80,6 +80,10 @@ class SelectionSettings(BaseModel):
         0.01, gt=0.0, lt=1.0, description="accuracy guard: stop, keeping the previous round's "
         "channels, when a round's validation rows predict worse than the best round's in a "
         "paired test at this level (none: no guard)")
+    cross_fit_rows: int | None = Field(
+        2000, ge=0, description="on tables of at most this many training and validation rows, a "
+        "round's trials train on folds of all of them (trial k without fold k) and every row is "
+        "scored out of fold (none: always the split)")
     final_strategy: Literal["all_parts", "var_mlp_classifier"] = Field(
         "all_parts", description="how the final model on the kept channels is trained")
     val_size: float = Field(

@@ -168,7 +168,7 @@ def decide_round(
         seconds=scores.seconds,
     )
     if scores.val_row_loss is not None:
-        record.val_row_loss = [float(v) for v in scores.val_row_loss.mean(axis=0)]
+        record.val_row_loss = [float(v) for v in scores.row_losses()]
     record.trial_scores = {"r2": per_trial(channels, scores.r2)}
     if config.criterion == "relevance":
         rejected, uncertain = relevance_fates(record, scores, config)

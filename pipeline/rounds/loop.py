@@ -130,7 +130,7 @@ class PruningRun:
     ) -> PruningRound:
         """The record after the guard's control: stopped when the control also predicts
         better, decided without the guard otherwise; either way both tests are on it."""
-        losses = control.val_row_loss.mean(axis=0)
+        losses = control.row_losses()
         test = guard_test(record.val_row_loss, losses, best.index, self.config.guard_level,
                           scores.task)
         first = record.guard

@@ -44,7 +44,19 @@ from vaec.importance import ablation_scores
 MIN_VARIANCE = 1e-6
 
 
-def channel_r2(model: VAEC, X: np.ndarray) -> np.ndarray:
+def _row_shares(weights: np.ndarray | None, n_replicas: int, n_rows: int) -> np.ndarray:
+    """Every replica's row weights as shares summing to 1, ``(replicas, rows)``."""
+    w = np.ones((n_replicas, n_rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _variance(X: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Every channel's variance on every replica's rows, ``(replicas, channels)``."""
+    mean = shares @ X
+    return shares @ X**2 - mean**2
+
+
+def channel_r2(model: VAEC, X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """R² of every channel for every replica: ``1 - MSE_c / Var_c`` with sampling off.
 
     Parameters
@@ -53,6 +65,8 @@ def channel_r2(model: VAEC, X: np.ndarray) -> np.ndarray:
         A trained model (any number of replicas).
     X : ndarray of shape (rows, channels)
         Scaled data the model did not train on (the validation split).
+    weights : ndarray of shape (replicas, rows) or None
+        The rows each replica is scored on (cross-fitting: its own fold); ``None``: all.
 
     Returns
     -------
@@ -62,21 +76,23 @@ def channel_r2(model: VAEC, X: np.ndarray) -> np.ndarray:
     """
     X = np.asarray(X, dtype=np.float64)
     reconstruction = model.reconstruct(X, replica=None).astype(np.float64)
-    return _r2(((reconstruction - X[None]) ** 2).mean(axis=1), X)
+    shares = _row_shares(weights, len(reconstruction), len(X))
+    mse = np.einsum("rn,rnc->rc", shares, (reconstruction - X[None]) ** 2)
+    return _r2(mse, _variance(X, shares))
 
 
-def _r2(mse: np.ndarray, X: np.ndarray) -> np.ndarray:
-    variance = X.var(axis=0)
+def _r2(mse: np.ndarray, variance: np.ndarray) -> np.ndarray:
     defined = variance > MIN_VARIANCE
-    return np.where(defined[None], 1.0 - mse / np.where(defined, variance, 1.0)[None], 0.0)
+    return np.where(defined, 1.0 - mse / np.where(defined, variance, 1.0), 0.0)
 
 
 def ablation_channel_scores(
-    model: VAEC, X: np.ndarray, y: np.ndarray | None, units: list[list[int]] | None = None
+    model: VAEC, X: np.ndarray, y: np.ndarray | None, units: list[list[int]] | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance, its standard error and shared R² of every ablation unit for every replica,
     each ``(replicas, units)``; ``units`` lists the channel positions held at the mean together
-    (``None``: every channel alone).
+    (``None``: every channel alone), ``weights`` the rows each replica is scored on.
 
     * importance: the rise of the head's cross-entropy (nats per row, sampling off) when the
       unit is held at its training mean, and its standard error over the rows;
@@ -88,16 +104,16 @@ def ablation_channel_scores(
     """
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
-    scores = ablation_scores(model.net, x, target, units)
+    w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=model.device)
+    scores = ablation_scores(model.net, x, target, units, weights=w)
     importance = scores.importance.double().cpu().numpy()
     importance_se = scores.importance_se.double().cpu().numpy()
     own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
-    variance = np.asarray(X, dtype=np.float64).var(axis=0)
+    variance = _variance(np.asarray(X, dtype=np.float64),
+                         _row_shares(weights, len(importance), len(X)))
     if units is not None:
-        variance = np.array([variance[u].mean() for u in units])
-    defined = variance > MIN_VARIANCE
-    shared = np.where(defined[None], 1.0 - own_mse / np.where(defined, variance, 1.0)[None], 0.0)
-    return importance, importance_se, shared
+        variance = np.stack([variance[:, u].mean(axis=1) for u in units], axis=1)
+    return importance, importance_se, _r2(own_mse, variance)
 
 
 def second_moments(X: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from vaec.tasks import CLASSIFICATION, Task, get_task
 
 # Offsets of the round seed: the shadows and the subset of scoring rows draw from streams of
 # their own, so they do not depend on how the trials are grouped.
-_SHADOW_SEED, _ROWS_SEED, _CLUSTER_SEED = 17, 29, 43
+_SHADOW_SEED, _ROWS_SEED, _CLUSTER_SEED, _FOLD_SEED = 17, 29, 43, 61
 
 
 
@@ -109,9 +109,17 @@ class TrialScores:
     val_row_loss: np.ndarray | None = None
     moments_train: np.ndarray | None = None
     moments_val: np.ndarray | None = None
+    cross_fitted: bool = False
 
     def __post_init__(self) -> None:
         self.task = get_task(self.task)
+
+    def row_losses(self) -> np.ndarray | None:
+        """The head's loss on every validation row the guard compares, one value per row: the
+        mean over the trials, or cross-fitted, the trial that did not train on the row."""
+        if self.val_row_loss is None:
+            return None
+        return self.val_row_loss.sum(axis=0) if self.cross_fitted else self.val_row_loss.mean(axis=0)
 
     @classmethod
     def combine(cls, parts: Sequence[TrialScores]) -> TrialScores:
@@ -150,35 +158,98 @@ class TrialScores:
             val_row_loss=joined("val_row_loss"),
             moments_train=first.moments_train,
             moments_val=first.moments_val,
+            cross_fitted=first.cross_fitted,
         )
 
 
-def round_shadows(data: SplitData, config: SelectionSettings, round_index: int) -> Shadows | None:
-    """The shadows of a round (the same for every trial group), or None for the pure
-    reconstruction rule."""
-    if config.criterion != "relevance":
-        return None
-    count = n_shadows(len(data.feature_names), config.min_shadows, config.max_shadows)
-    seed = config.seed + 1000 * round_index + _SHADOW_SEED
-    return make_shadows(data.X_train, data.X_val, count, seed)
+@dataclass
+class RoundInputs:
+    """What a round's models train and are scored on: the kept channels, then the shadows and
+    the shadow clusters' columns, on the training and validation rows.
+
+    Cross-fitted (a small table, :func:`cross_fitted`), the training and validation rows are
+    both all the rows, and ``train_weights`` / ``val_weights`` (``(n_trials, rows)``, 0/1)
+    give trial ``k`` every row but fold ``k`` to train on and fold ``k`` to be scored on.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray | None
+    X_val: np.ndarray
+    y_val: np.ndarray | None
+    n_channels: int
+    shadows: Shadows | None
+    clusters: list[list[int]]
+    cluster_shadows: ShadowClusters | None
+    n_train_rows: int
+    train_weights: np.ndarray | None = None
+    val_weights: np.ndarray | None = None
+
+    @property
+    def singles(self) -> int:
+        """Columns of the channels and the lone shadows."""
+        return self.n_channels + (0 if self.shadows is None else len(self.shadows.sources))
 
 
-def round_clusters(
-    data: SplitData, config: SelectionSettings, round_index: int
-) -> tuple[list[list[int]], ShadowClusters | None]:
-    """The round's clusters of two or more correlated channels (positions among its channels)
-    and their shadow clusters; none without a target (reconstruction alone decides there) or
-    under the pure reconstruction rule."""
-    if config.criterion != "relevance" or not data.task.has_target:
-        return [], None
-    seed = config.seed + 1000 * round_index + _CLUSTER_SEED
-    clusters = [c for c in correlation_clusters(data.X_train, config.cluster_threshold, seed)
-                if len(c) > 1]
-    if not clusters:
-        return [], None
-    shadows = make_cluster_shadows(data.X_train, data.X_val, clusters,
-                                   max(2, config.min_shadows), config.max_shadows, seed)
-    return clusters, shadows
+def cross_fitted(split: SplitData, config: SelectionSettings) -> bool:
+    """Whether a round's trials train on folds of the training and validation rows (every row
+    scored out of fold) instead of the split: on tables of at most ``cross_fit_rows`` rows."""
+    rows = len(split.X_train) + len(split.X_val)
+    return config.cross_fit_rows is not None and rows <= config.cross_fit_rows and config.n_trials >= 2
+
+
+def _folds(y: np.ndarray | None, n_rows: int, config: SelectionSettings, round_index: int,
+           task: Task) -> np.ndarray:
+    """Every row's fold, stratified as the split is (the classes, a regression target's bins)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    groups = task.strata(y, 1.0 / config.n_trials, 0.0)
+    seed = config.seed + 1000 * round_index + _FOLD_SEED
+    if groups is not None and np.unique(groups, return_counts=True)[1].min() >= config.n_trials:
+        splitter = StratifiedKFold(config.n_trials, shuffle=True, random_state=seed)
+    else:
+        splitter, groups = KFold(config.n_trials, shuffle=True, random_state=seed), None
+    fold = np.empty(n_rows, dtype=np.int64)
+    for k, (_, rows) in enumerate(splitter.split(np.zeros(n_rows), groups)):
+        fold[rows] = k
+    return fold
+
+
+def round_inputs(
+    split: SplitData, channels: Sequence[str], config: SelectionSettings, round_index: int
+) -> RoundInputs:
+    """The kept channels with the round's shadows and shadow clusters (the same for every trial
+    group: they depend on the round only)."""
+    data = split.columns(list(channels))
+    y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
+    X_train, X_val = data.X_train, data.X_val
+    folded = cross_fitted(split, config)
+    if folded:
+        X_train = np.vstack([X_train, X_val])
+        y_train = None if y_train is None else np.concatenate([y_train, y_val])
+        X_val, y_val = X_train[:0], None if y_train is None else y_train[:0]
+    relevance = config.criterion == "relevance"
+    seed = config.seed + 1000 * round_index
+    shadows = make_shadows(X_train, X_val, n_shadows(len(channels), config.min_shadows,
+                                                     config.max_shadows), seed + _SHADOW_SEED) \
+        if relevance else None
+    clusters, cluster_shadows = [], None
+    if relevance and split.task.has_target:
+        clusters = [c for c in correlation_clusters(X_train, config.cluster_threshold,
+                                                    seed + _CLUSTER_SEED) if len(c) > 1]
+        if clusters:
+            cluster_shadows = make_cluster_shadows(X_train, X_val, clusters, max(2, config.min_shadows),
+                                                   config.max_shadows, seed + _CLUSTER_SEED)
+    extra = [s for s in (shadows, cluster_shadows) if s is not None]
+    X_train = np.hstack([X_train, *(s.train for s in extra)])
+    X_val = np.hstack([X_val, *(s.val for s in extra)])
+    inputs = RoundInputs(X_train, y_train, X_val, y_val, len(channels), shadows, clusters,
+                         cluster_shadows, n_train_rows=len(data.X_train))
+    if folded:
+        fold = _folds(y_train, len(X_train), config, round_index, split.task)
+        inputs.val_weights = np.stack([fold == k for k in range(config.n_trials)]).astype(np.float32)
+        inputs.train_weights = 1.0 - inputs.val_weights
+        inputs.X_val, inputs.y_val = inputs.X_train, inputs.y_train
+    return inputs
 
 
 def train_trials(
@@ -191,83 +262,83 @@ def train_trials(
 ) -> TrialScores:
     """Train the given trials of a round jointly (all parts) and score every channel.
 
-    The trials share one vectorised pass. Trial ``t`` gets the seed ``round seed + t`` whichever
-    group it is trained in, and the shadows and the scoring rows depend only on the
-    round, so splitting trials over workers gives the same scores.
+    The trials share one vectorised pass. Trial ``t`` gets the seed ``round seed + t`` (and,
+    cross-fitted, fold ``t``) whichever group it is trained in, and the shadows and the scoring
+    rows depend only on the round, so splitting trials over workers gives the same scores.
     """
     trials = list(range(config.n_trials)) if trials is None else list(trials)
     if not trials or trials != list(range(trials[0], trials[0] + len(trials))):
         raise ValueError(f"trials must be consecutive indices, got {trials}")
     start = time.perf_counter()
-    data = split.columns(list(channels))
-    shadows = round_shadows(data, config, round_index)
-    clusters, cluster_shadows = round_clusters(data, config, round_index)
-    X_train, X_val = data.X_train, data.X_val
-    if shadows is not None:
-        X_train = np.hstack([X_train, shadows.train])
-        X_val = np.hstack([X_val, shadows.val])
-    if cluster_shadows is not None:
-        X_train = np.hstack([X_train, cluster_shadows.train])
-        X_val = np.hstack([X_val, cluster_shadows.val])
+    inputs = round_inputs(split, channels, config, round_index)
+    picked = slice(trials[0], trials[-1] + 1)
+    train_w = None if inputs.train_weights is None else inputs.train_weights[picked]
+    val_w = None if inputs.val_weights is None else inputs.val_weights[picked]
     model_config = round_model_config(
-        config,
-        n_inputs=X_train.shape[1], n_classes=split.n_classes, round_index=round_index,
-        n_rows=len(X_train), task=split.task,
+        config, n_inputs=inputs.X_train.shape[1], n_classes=split.n_classes,
+        round_index=round_index, n_rows=len(inputs.X_train), task=split.task,
     )
-    model_config = model_config.replace(seed=model_config.seed + trials[0])
-    model = VAEC(model_config, n_replicas=len(trials), classes=split.classes)
-    y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
+    model = VAEC(model_config.replace(seed=model_config.seed + trials[0]), n_replicas=len(trials),
+                 classes=split.classes)
     # without a target there is nothing to predict: the rounds train the autoencoder
     strategy = "all_parts" if split.task.has_target else "autoencoder"
-    result = model.fit(
-        strategy, X_train, y_train, X_val, y_val, record_snapshots=False, on_epoch=on_epoch,
-    )
-    history = result.history
+    history = model.fit(strategy, inputs.X_train, inputs.y_train, inputs.X_val, inputs.y_val,
+                        record_snapshots=False, on_epoch=on_epoch, row_weights=train_w,
+                        val_row_weights=val_w).history
     best = [history.best_row(r) for r in range(len(trials))]
-    r2 = channel_r2(model, X_val)
-    n = len(channels)
     metrics = {name: np.array([row[f"val_{name}"] for row in best])
                for name in split.task.score_names}
-    scores = TrialScores(
-        trials=trials,
-        channels=list(channels),
-        r2=r2[:, :n],
-        val_score=metrics[split.task.guard_score],
-        val_metrics=metrics,
-        seconds=0.0,
-        task=split.task,
-    )
+    r2 = channel_r2(model, inputs.X_val, val_w)
+    scores = TrialScores(trials=trials, channels=list(channels), r2=r2[:, :inputs.n_channels],
+                         val_score=metrics[split.task.guard_score], val_metrics=metrics,
+                         seconds=0.0, task=split.task, cross_fitted=val_w is not None)
     if split.task.has_target:
-        rows = guard_rows(len(X_val), config.seed)
-        picked = slice(None) if rows is None else rows
-        scores.val_row_loss = row_losses(model, X_val[picked], y_val[picked])
-    if shadows is not None:
-        rows_seed = config.seed + 1000 * round_index + _ROWS_SEED
-        X_score, y_score = scoring_rows(X_train, y_train, X_val, y_val, rows_seed)
-        # every channel and shadow alone, then the clusters and the shadow clusters whole
-        # every channel and shadow alone (the members of shadow clusters too), then the
-        # clusters and the shadow clusters whole
-        singles = n + len(shadows.sources)
-        members = 0 if cluster_shadows is None else cluster_shadows.train.shape[1]
-        units = [[c] for c in range(singles + members)] + clusters
-        if cluster_shadows is not None:
-            units += [[singles + c for c in unit] for unit in cluster_shadows.units]
-        importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units)
-        scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:singles]
-        scores.importance_se = importance_se[:, :n]
-        scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:singles]
-        scores.shadow_sources = [channels[s] for s in shadows.sources]
-        scores.shadow_r2 = r2[:, n:singles]
-        if split.task.has_target:
-            scores.moments_train = second_moments(X_train[:, :singles])
-            scores.moments_val = second_moments(X_val[:, :singles])
-        if cluster_shadows is not None:
-            n_clusters = len(clusters)
-            scores.clusters = [[channels[c] for c in members] for members in clusters]
-            start = singles + members
-            scores.shadow_member_importance = importance[:, singles:start]
-            scores.cluster_importance = importance[:, start:start + n_clusters]
-            scores.shadow_cluster_sizes = [len(s) for s in cluster_shadows.sources]
-            scores.shadow_cluster_importance = importance[:, start + n_clusters:]
+        rows = guard_rows(len(inputs.X_val), config.seed)
+        pick = slice(None) if rows is None else rows
+        losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
+        # cross-fitted, a row counts in the trial that did not train on it only
+        scores.val_row_loss = losses if val_w is None else losses * val_w[:, pick]
+    if inputs.shadows is not None:
+        _ablation_scores(scores, model, inputs, r2, config, round_index, val_w)
     scores.seconds = time.perf_counter() - start
     return scores
+
+
+def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: np.ndarray,
+                     config: SelectionSettings, round_index: int, val_w: np.ndarray | None) -> None:
+    """Importance and shared R² of every channel, shadow, cluster and shadow cluster, into
+    ``scores``: on every row a trial did not train on when cross-fitted, else on the training
+    and validation rows (a seeded subset of a large table)."""
+    n, singles, shadows = inputs.n_channels, inputs.singles, inputs.shadows
+    if val_w is None:
+        X_score, y_score = scoring_rows(inputs.X_train, inputs.y_train, inputs.X_val,
+                                        inputs.y_val, config.seed + 1000 * round_index + _ROWS_SEED)
+    else:
+        X_score, y_score = inputs.X_val, inputs.y_val
+    # every channel and shadow alone (the members of shadow clusters too), then the clusters
+    # and the shadow clusters whole
+    cluster_shadows = inputs.cluster_shadows
+    members = 0 if cluster_shadows is None else cluster_shadows.train.shape[1]
+    units = [[c] for c in range(singles + members)] + inputs.clusters
+    if cluster_shadows is not None:
+        units += [[singles + c for c in unit] for unit in cluster_shadows.units]
+    importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units, val_w)
+    channels = scores.channels
+    scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:singles]
+    scores.importance_se = importance_se[:, :n]
+    scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:singles]
+    scores.shadow_sources = [channels[s] for s in shadows.sources]
+    scores.shadow_r2 = r2[:, n:singles]
+    if scores.task.has_target:
+        # the stand-ins' regressions: fitted on the training rows, scored on the validation rows
+        rows = np.vstack([inputs.X_train, inputs.X_val])[:, :singles] if val_w is None else \
+            inputs.X_train[:, :singles]
+        scores.moments_train = second_moments(rows[:inputs.n_train_rows])
+        scores.moments_val = second_moments(rows[inputs.n_train_rows:])
+    if cluster_shadows is not None:
+        start, n_clusters = singles + members, len(inputs.clusters)
+        scores.clusters = [[channels[c] for c in cluster] for cluster in inputs.clusters]
+        scores.shadow_member_importance = importance[:, singles:start]
+        scores.cluster_importance = importance[:, start:start + n_clusters]
+        scores.shadow_cluster_sizes = [len(s) for s in cluster_shadows.sources]
+        scores.shadow_cluster_importance = importance[:, start + n_clusters:]
