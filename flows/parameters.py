@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.data.builtin import BUILTIN_DATASETS
-from pipeline.report.run_folders import check_run_name
+from pipeline.report.store import check_run_name
 from pipeline.settings import SelectionSettings
 from pipeline.threads import usable_cores
 from vaec.tasks import TASKS
