@@ -55,20 +55,20 @@ def shown_channels(record: PruningRound) -> tuple[list[str], int]:
 
 
 def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
-    """Horizontal box plots, the first on top; returns how many values were clipped at ``low``."""
-    data = [np.asarray(v, dtype=float) for v in values]
+    """Horizontal box plots, the first on top (quartiles over the trials, their range, a tick at
+    the median); returns how many values were clipped at ``low``."""
+    # three artists for any number of channels: matplotlib's boxplot draws six per box
+    data = np.asarray(values, dtype=float)  # channels x trials
     clipped = 0
     if low is not None:
-        clipped = int(sum((d < low).sum() for d in data))
-        data = [np.maximum(d, low) for d in data]
+        clipped = int((data < low).sum())
+        data = np.maximum(data, low)
     positions = np.arange(len(data))[::-1]
-    parts = ax.boxplot(data, positions=positions, orientation="horizontal", widths=0.6,
-                       patch_artist=True, showfliers=False, whis=(0, 100))
-    for patch, colour in zip(parts["boxes"], colours, strict=True):
-        patch.set_facecolor(colour)
-        patch.set_alpha(0.75)
-    for median in parts["medians"]:
-        median.set_color("black")
+    q1, median, q3 = np.quantile(data, [0.25, 0.5, 0.75], axis=1)
+    ax.hlines(positions, data.min(axis=1), data.max(axis=1), color="0.3", linewidth=1, zorder=2)
+    ax.barh(positions, q3 - q1, left=q1, height=0.6, color=colours, alpha=0.75, edgecolor="0.3",
+            linewidth=0.6, zorder=3)
+    ax.vlines(median, positions - 0.3, positions + 0.3, color="black", linewidth=1.5, zorder=4)
     return clipped
 
 
@@ -221,12 +221,14 @@ PNG_DPI = 80
 
 
 def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
-    """The figure as PNG bytes; the figure is cleared after, so its memory goes at once."""
+    """The figure as PNG bytes (it is no pyplot figure: it goes with its last reference)."""
+    if fig.get_layout_engine() is not None:
+        # laid out once here: savefig would lay the figure out and draw it twice
+        fig.dpi = dpi
+        fig.get_layout_engine().execute(fig)
+        fig.set_layout_engine(None)
     buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=dpi)
-    finally:
-        fig.clear()
+    fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 

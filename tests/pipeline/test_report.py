@@ -151,18 +151,20 @@ def test_selection_diff_names_added_and_removed():
 
 
 def test_round_charts_draw_both_scores_as_boxes_with_the_shadow_band(run, folder):
-    from matplotlib.patches import PathPatch, Rectangle
-
     from pipeline.report.figures import plot_round_scores
 
     _, _, config, result = run
     record = result.rounds[0]
     fig = plot_round_scores(record, config.threshold)
     shared, importance = fig.axes[:2]
-    for ax in (shared, importance):
-        boxes = [p for p in ax.patches if isinstance(p, PathPatch)]
+    for ax, score in ((shared, "shared_r2"), (importance, "importance")):
+        (boxes,) = ax.containers
         assert len(boxes) == len(record.kept)  # one box per channel over the trials
-        bands = [p for p in ax.patches if isinstance(p, Rectangle)]
+        best = boxes[0]  # the best channel, drawn on top, its box over its trials' quartiles
+        assert best.get_y() + best.get_height() / 2 == len(record.kept) - 1
+        trials = np.asarray(record.trial_scores[score][record.ranked()[0]])
+        assert best.get_x() == pytest.approx(max(np.quantile(trials, 0.25), -1.0))
+        bands = [p for p in ax.patches if p not in boxes.patches]
         assert len(bands) == 1  # the shadows' middle 90 %
     labels = [t.get_text() for t in shared.get_yticklabels()]
     assert labels == record.ranked()  # best first, top to bottom
