@@ -63,8 +63,7 @@ def test_a_rerun_resumes_after_the_resamples_a_killed_run_finished(prefect_api_u
     config = params.selection()
     # what a run killed during its third resample leaves behind
     finished = []
-    run_stability_selection(dataset, config, fit_final=None,
-                            on_resample=lambda done: finished.append(list(done)))
+    run_stability_selection(dataset, config, on_resample=lambda done: finished.append(list(done)))
     checkpoint = Checkpoint.of(params.reports_dir, run_fingerprint(dataset.summary(), config),
                                resume_key(dataset.summary(), config))
     checkpoint.save(finished[1], "resamples")
