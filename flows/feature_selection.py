@@ -111,6 +111,7 @@ def write_run_report(
     fingerprint: str,
     diff: dict[str, Any] | None,
     folder: Path,
+    latent_grids: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Write the report into the run's folder (I/O: retried when the disk hiccups; a retry
     writes into the same folder)."""
@@ -119,6 +120,7 @@ def write_run_report(
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
         class_names=(dataset.class_names(result.split.classes)
                      if result.split.classes is not None else None),
+        latent_grids=latent_grids,
     )
 
 
@@ -243,7 +245,8 @@ def _select_and_report(params: RunParameters) -> dict[str, Any]:
         result, resumed = select(dataset, config, params, checkpoint, logger)
     diff = _previous_diff(params, fingerprint, result.selected)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
-    folder, report = write_run_report(result, dataset, fingerprint, diff, folder)
+    folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
+                                      params.latent_grids)
     publish_artifacts(report, folder, dataset.name)
     checkpoint.clear()
     logger.info("selected %d channels; dropped %d (%s); report: %s/report.html",

@@ -698,3 +698,11 @@ def test_a_killed_run_takes_its_temporary_server_with_it(workspace, tmp_path):
             process.kill()
         if server is not None and alive(server):
             server.kill()
+
+
+def test_the_latent_grids_of_every_snapshot_are_asked_for_not_drawn_by_default():
+    from flows.cli import _parameters, build_parser
+
+    parse = build_parser().parse_args
+    assert _parameters(parse(["run"])).latent_grids is False
+    assert _parameters(parse(["run", "--latent-grids", "true"])).latent_grids is True
