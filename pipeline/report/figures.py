@@ -86,6 +86,20 @@ def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False)
             Line2D([], [], color="black", linestyle="--", label="passing bar")]
 
 
+def _names_layout(fig: Figure, names: Sequence[str], legend_rows: int, title_lines: int) -> None:
+    """Margins for a chart of one row per name (its tick labels at :func:`_name_size`): a fixed
+    layout, because a constrained one costs as much as drawing the chart."""
+    width, height = fig.get_size_inches()
+    left = (0.62 * _name_size(names) / 72 * max(map(len, names), default=1) + 0.25) / width
+    fig.subplots_adjust(left=left, right=1 - 0.2 / width, wspace=0.04,
+                        bottom=(0.6 + 0.2 * legend_rows) / height,
+                        top=1 - (0.18 + 0.19 * title_lines) / height)
+
+
+def _name_size(names: Sequence[str]) -> int:
+    return 7 if len(names) > 30 else 8
+
+
 def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     """Every channel's scores over the round's trials as horizontal box plots, best first.
 
@@ -99,7 +113,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     colours = [COLOURS[_fate(record, c)] for c in channels]
     relevance = "importance" in record.trial_scores
     height = max(3.0, 0.22 * len(channels) + 1.6)
-    fig = Figure(figsize=(11.0 if relevance else 7.0, height), layout="constrained")
+    fig = Figure(figsize=(11.0 if relevance else 7.0, height))
     axes = fig.subplots(1, 2 if relevance else 1, sharey=True, squeeze=False)[0]
     positions = np.arange(len(channels))[::-1]
     notes = []
@@ -125,7 +139,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         handles.append(Line2D([], [], color="black", linestyle="--", label=f"threshold {threshold:g}"))
         ax.set_xlabel("validation reconstruction R²")
-    axes[0].set_yticks(positions, channels, fontsize=7 if len(channels) > 30 else 8)
+    axes[0].set_yticks(positions, channels, fontsize=_name_size(channels))
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
     if clipped:
@@ -136,8 +150,10 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     title = (f"round {record.index}: trained on {len(record.kept)}, dropped {len(record.dropped)}"
              + (f" ({len(record.rejected)} rejected with confidence)" if record.rejected else "")
              + (f", {len(record.spared)} spared" if record.spared else ""))
-    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8)
+    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10,
+                 y=1 - 0.08 / height, va="top")
+    fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 4), fontsize=8)
+    _names_layout(fig, channels, -(-len(handles) // 4), 1 + bool(notes))
     return fig
 
 
@@ -152,7 +168,8 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
     label = SCORE_LABELS.get(name, name)
     counts = [len(r.kept) for r in rounds]
     scores = [r.val_score for r in rounds]
-    fig = Figure(figsize=(7.5, 3.4), layout="constrained")
+    fig = Figure(figsize=(7.5, 3.4))
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.15, top=0.9)  # short labels: fixed
     ax = fig.subplots()
     ax.errorbar(counts, scores, yerr=[r.val_score_std for r in rounds], fmt="o-", capsize=3,
                 color="tab:blue", label="a round's models (mean ± sd over the trials)")
@@ -193,12 +210,12 @@ def plot_keep_frequency(
     colours = ["tab:blue" if c in chosen else
                "tab:orange" if reaches_cut(frequency[c], keep_frequency) else "tab:gray"
                for c in shown]
-    fig = Figure(figsize=(7.5, max(2.8, 0.22 * len(shown) + 1.6)), layout="constrained")
+    fig = Figure(figsize=(7.5, max(2.8, 0.22 * len(shown) + 1.6)))
     ax = fig.subplots()
     positions = np.arange(len(shown))[::-1]
     ax.barh(positions, values, color=colours, alpha=0.8)
     ax.axvline(keep_frequency, color="black", linestyle="--", linewidth=1)
-    ax.set_yticks(positions, shown, fontsize=7 if len(shown) > 30 else 8)
+    ax.set_yticks(positions, shown, fontsize=_name_size(shown))
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"share of the {n_resamples} resamples that kept the channel")
     ax.grid(axis="x", alpha=0.3)
@@ -211,7 +228,8 @@ def plot_keep_frequency(
     if hidden:
         title += f"\nthe {hidden} channels kept least often are not shown"
     ax.set_title(title, fontsize=10)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+    fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 3), fontsize=8)
+    _names_layout(fig, shown, -(-len(handles) // 3), 1 + bool(hidden))
     return fig
 
 
