@@ -44,7 +44,7 @@ from peers import Selection
 from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
-from pipeline.report.content import jsonable
+from pipeline.report.writer import jsonable
 from pipeline.selector import VAECSelector
 from pipeline.stability.measures import nogueira_interval, nogueira_variance, pairwise_jaccard
 from pipeline.stability.resamples import half_subsample

@@ -312,7 +312,7 @@ def command_run(args: argparse.Namespace) -> int:
         with _options_named():
             check_dask_installed()
     _check_data(params)
-    from pipeline.report.preflight import check_reports_folder
+    from pipeline.report.store import check_reports_folder
 
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
@@ -332,9 +332,11 @@ def command_run(args: argparse.Namespace) -> int:
               f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
               f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
     else:
-        print(f"kept {len(selected)} channels after {out['n_rounds']} rounds "
-              f"(stop: {out['stop_reason']}):")
+        rounds = f"{out['n_rounds']} round{'s' * (out['n_rounds'] != 1)}"
+        print(f"kept {len(selected)} channels after {rounds} (stop: {out['stop_reason']}):")
     print("  " + ", ".join(selected))
+    dropped = out.get("dropped") or []
+    print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
     metrics = out.get("metrics") or {}
     if metrics:
         print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
@@ -364,7 +366,7 @@ def command_serve(args: argparse.Namespace) -> int:
     # before the data: without a server, serve would wait for runs that never come
     with _options_named():
         check_server()
-    from pipeline.report.preflight import check_reports_folder
+    from pipeline.report.store import check_reports_folder
 
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
@@ -377,44 +379,39 @@ def command_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                     for r in [header, *rows])
-
-
 def command_report(args: argparse.Namespace) -> int:
-    """``vaec-select report``."""
-    from pipeline.report.round_table import markdown_table
-    from pipeline.report.runs import ReportError, list_runs, read_report
+    """``vaec-select report``: the runs, or one run's sentences and tables as its report holds
+    them."""
+    from pipeline.report.store import StoreError, list_runs, read_report
+    from pipeline.report.tables import Table
 
     if args.run is None:
         runs = list_runs(args.reports_dir)
         if not runs:
             print(f"no runs under {args.reports_dir}")
             return 0
-        rows = [[r.name, r.created, r.dataset, str(r.n_selected), r.stop_reason] for r in runs]
-        print(_table(["run", "created", "dataset", "selected", "stop reason"], rows))
+        print(Table(columns=["run", "created", "dataset", "selected", "stop reason"],
+                    rows=[[r.folder.name, r.created, r.dataset, str(len(r.selected)), r.stop_reason]
+                          for r in runs]).render("text"))
         return 0
     folder = Path(args.run)
     if not (folder / "report.json").is_file():
         folder = Path(args.reports_dir) / args.run
+    if not folder.is_dir():
+        raise UsageError(f"unknown run {args.run!r}: no folder {folder} "
+                         f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)")
     try:
         report = read_report(folder)
-    except ReportError as err:
+    except StoreError as err:
         raise UsageError(f"cannot read run {args.run!r}: {err}") from err
-    except OSError as err:
-        raise UsageError(f"unknown run {args.run!r}: {err} "
-                         f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)"
-                         ) from err
-    if report.get("stability"):
-        from pipeline.report.stability_table import summary_lines
-
-        print("\n".join(summary_lines(report["stability"])))
-    else:
-        print(markdown_table(report["rounds"]))
-    print(f"selected ({len(report['selected'])}): {', '.join(report['selected'])}")
-    print(f"stop reason: {report['stop_reason']}")
+    for line in report.notes:
+        print(line)
+    table = report.tables.get("keep_frequency") or report.tables.get("rounds")
+    if table is not None:
+        print("\n" + table.render("text") + "\n")
+    print(f"selected ({len(report.selected)}): {', '.join(report.selected)}")
+    print(f"dropped ({len(report.dropped)}): {', '.join(report.dropped) or 'none'}")
+    print(f"stop reason: {report.stop_reason}")
     print(f"report: {(folder / 'report.html').resolve()}")
     return 0
 

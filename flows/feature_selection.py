@@ -19,14 +19,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from flows.artifacts import publish_artifacts
-from flows.checkpoint import (
-    checkpoint_path,
-    clear,
-    load_resamples,
-    load_rounds,
-    save_resamples,
-    save_rounds,
-)
 from flows.parameters import RunParameters, trial_groups
 from flows.progress_relay import ProgressRelay
 from flows.run_warnings import warnings_to_log
@@ -35,10 +27,14 @@ from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import Progress
-from pipeline.report.preflight import check_reports_folder
-from pipeline.report.run_folders import new_run_folder
-from pipeline.report.runs import previous_selection, resume_key, run_fingerprint, selection_diff
-from pipeline.report.writer import write_report
+from pipeline.report.store import (
+    Checkpoint,
+    check_reports_folder,
+    list_runs,
+    resume_key,
+    run_fingerprint,
+)
+from pipeline.report.writer import new_run_folder, selection_diff, write_report
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import PruningRun
 from pipeline.rounds.record import PruningRound
@@ -115,6 +111,7 @@ def write_run_report(
     fingerprint: str,
     diff: dict[str, Any] | None,
     folder: Path,
+    latent_grids: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Write the report into the run's folder (I/O: retried when the disk hiccups; a retry
     writes into the same folder)."""
@@ -123,15 +120,15 @@ def write_run_report(
         fingerprint=fingerprint, diff=diff, truth=dataset.truth,
         class_names=(dataset.class_names(result.split.classes)
                      if result.split.classes is not None else None),
+        latent_grids=latent_grids,
     )
 
 
 def _previous_diff(params: RunParameters, fingerprint: str, selected: list[str]) -> dict | None:
-    previous = previous_selection(params.reports_dir, fingerprint)
-    if previous is None:
+    runs = list_runs(params.reports_dir, fingerprint)  # the newest first
+    if not runs:
         return None
-    name, previous_selected = previous
-    return selection_diff(previous_selected, selected, previous_run=name)
+    return selection_diff(runs[0].selected, selected, previous_run=runs[0].folder.name)
 
 
 RunLogger = Logger | LoggerAdapter
@@ -146,14 +143,14 @@ def _threads(params: RunParameters, concurrent: int) -> int | None:
 
 
 def _plain_selection(
-    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Path,
-    key: str, logger: RunLogger,
+    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Checkpoint,
+    logger: RunLogger,
 ) -> tuple[PruningResult, int]:
     """The rounds, each round's trial groups fanned out; returns the result and the rounds
     resumed from the checkpoint."""
-    done = load_rounds(checkpoint, key, dataset.feature_names)
+    done = checkpoint.load(dataset.feature_names)
     if done:
-        logger.info("resuming after round %d (%s)", len(done), checkpoint)
+        logger.info("resuming after round %d (%s)", len(done), checkpoint.path)
     groups = trial_groups(config.n_trials, params.groups)
     # groups that train at once in one process share its cores
     threads = _threads(params, len(groups))
@@ -167,7 +164,7 @@ def _plain_selection(
         return TrialScores.combine([f.result() for f in futures])
 
     def after_round(run: PruningRun, record: PruningRound) -> None:
-        save_rounds(checkpoint, key, run.rounds)
+        checkpoint.save(run.rounds)
         logger.info(record.summary(len(run.kept)))
 
     result = run_selection(
@@ -178,14 +175,14 @@ def _plain_selection(
 
 
 def _stability_selection(
-    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Path,
-    key: str, logger: RunLogger,
+    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Checkpoint,
+    logger: RunLogger,
 ) -> tuple[PruningResult, int]:
     """The resamples, one task each; returns the result and the resamples resumed from the
     checkpoint."""
-    done = load_resamples(checkpoint, key)
+    done = checkpoint.load()
     if done:
-        logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint)
+        logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint.path)
     threads = _threads(params, params.workers)
 
     def select_resamples(resamples: Sequence[Resample]) -> Iterator[ResampleSelection]:
@@ -196,7 +193,7 @@ def _stability_selection(
             yield selection
 
     def after_resample(finished: list[ResampleSelection]) -> None:
-        save_resamples(checkpoint, key, finished)
+        checkpoint.save(finished, "resamples")
 
     result = run_selection(
         dataset, config, resamples=done, select_resamples=select_resamples,
@@ -242,21 +239,24 @@ def _select_and_report(params: RunParameters) -> dict[str, Any]:
     dataset = load_data(params)
     summary = dataset.summary()
     fingerprint = run_fingerprint(summary, config)
-    checkpoint = checkpoint_path(params.reports_dir, fingerprint)
+    checkpoint = Checkpoint.of(params.reports_dir, fingerprint, resume_key(summary, config))
     select = _stability_selection if config.n_resamples > 1 else _plain_selection
     with torch_threads(threads_for(config.threads)):
-        result, resumed = select(dataset, config, params, checkpoint,
-                                 resume_key(summary, config), logger)
+        result, resumed = select(dataset, config, params, checkpoint, logger)
     diff = _previous_diff(params, fingerprint, result.selected)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
-    folder, report = write_run_report(result, dataset, fingerprint, diff, folder)
-    publish_artifacts(result, report, folder, dataset.name)
-    clear(checkpoint)
-    logger.info("selected %d channels; report: %s/report.html", len(result.selected), folder)
+    folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
+                                      params.latent_grids)
+    publish_artifacts(report, folder, dataset.name)
+    checkpoint.clear()
+    logger.info("selected %d channels; dropped %d (%s); report: %s/report.html",
+                len(result.selected), len(result.dropped), ", ".join(result.dropped) or "none",
+                folder)
     stability = stability_summary(result)
     return {
         "run_folder": str(folder),
         "selected": result.selected,
+        "dropped": result.dropped,
         "stop_reason": result.stop_reason,
         "n_rounds": len(result.rounds),
         "added": diff["added"] if diff else [],

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.data.builtin import BUILTIN_DATASETS
-from pipeline.report.run_folders import check_run_name
+from pipeline.report.store import check_run_name
 from pipeline.settings import SelectionSettings
 from pipeline.threads import usable_cores
 from vaec.tasks import TASKS
@@ -22,7 +22,7 @@ from vaec.tasks import TASKS
 DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
 GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP,
           "reports_dir": RUN_GROUP, "run_name": RUN_GROUP, "task_runner": RUN_GROUP,
-          "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP}
+          "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP, "latent_grids": RUN_GROUP}
 
 
 class RunParameters(SelectionSettings):
@@ -52,6 +52,10 @@ class RunParameters(SelectionSettings):
         None, ge=1, description="split a round's trials into N groups trained in parallel "
         "(none: 1 with threads, 2 with Dask; a stability selection runs whole resamples in "
         "parallel instead)")
+    latent_grids: bool = Field(
+        False, description="also write the fixed-range latent grid of every training snapshot "
+        "of the final model to final_model/latent/ (they take longer than the rest of the "
+        "report)")
 
     @model_validator(mode="after")
     def _one_source(self) -> RunParameters:

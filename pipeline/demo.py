@@ -9,7 +9,6 @@ writes learning curves, latent grids, histories and a ``summary.json`` to
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import SplitData, split_dataset
+from pipeline.report.figures import figure_png
 from vaec.classifier import VAEC
 from vaec.config import VAECConfig
 from vaec.history import TrainingResult
@@ -78,12 +78,7 @@ def score_on_test(model: VAEC, data: SplitData) -> dict[str, float]:
 
 
 def _save_figure(fig: Figure, path: Path) -> str:
-    buffer = io.BytesIO()
-    try:
-        fig.savefig(buffer, format="png", dpi=PNG_DPI)
-    finally:
-        fig.clear()
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, figure_png(fig, dpi=PNG_DPI))
     return path.name
 
 

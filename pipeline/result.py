@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
-from pipeline.rounds.record import PruningRound
+from pipeline.rounds.record import PASSING, PruningRound
 from pipeline.settings import SelectionSettings
 from pipeline.stability.measures import reaches_cut
 from pipeline.stability.result import STOP_STABILITY, StabilityResult
@@ -132,6 +132,16 @@ class PruningResult:
         if self.stability is not None:
             return [c for c in self.stability.ranked() if c not in kept] + list(self.cut)
         return [c for r in self.rounds for c in r.dropped if c not in kept] + list(self.cut)
+
+    @property
+    def unconfirmed(self) -> list[str]:
+        """Selected channels that passed no test in the last round that scored them: the drop
+        cap, a floor, ``n_features_to_select`` or the accuracy guard kept them, not their
+        evidence. In a stability selection: those under the cut kept for ``min_features``."""
+        if self.stability is not None:
+            return [c for c in self.selected if c in set(self.stability.floor)]
+        last = {c: record for record in self.rounds for c in record.kept}
+        return [c for c in self.selected if last[c].decision.get(c) not in PASSING]
 
     def rounds_frame(self) -> pd.DataFrame:
         """One row per channel per round: its scores (mean and standard deviation over the

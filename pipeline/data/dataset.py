@@ -8,8 +8,6 @@ a few integers) -> classification."""
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
 from pipeline.data.tables import TABLE_SUFFIXES, DataError, read_table, validate_frame
+from pipeline.report.store import frame_hash
 from pipeline.settings import TASK_CHOICES
 from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
 
@@ -48,26 +47,6 @@ def resolve_task(task: str | Task, y: Any | None, target: str | None = None) -> 
     numbers = values.to_numpy(dtype=np.float64)
     fractional = not np.allclose(numbers, np.round(numbers))
     return REGRESSION if fractional or values.nunique() > MAX_CLASSES else CLASSIFICATION
-
-
-# Rows hashed at a time: the values of a tall table are hashed without a second copy of it.
-HASH_CHUNK_ROWS = 65_536
-
-
-def frame_hash(frame: pd.DataFrame) -> str:
-    """A hash of a table's values, column names and dtypes, in order.
-
-    Two tables of the same shape, columns and class counts but other values hash differently
-    (a resumed run must not reuse rounds trained on other data). Rows are hashed in chunks of
-    :data:`HASH_CHUNK_ROWS` with :func:`pandas.util.hash_pandas_object`.
-    """
-    digest = hashlib.sha256()
-    header = [[str(c) for c in frame.columns], [str(t) for t in frame.dtypes], len(frame)]
-    digest.update(json.dumps(header).encode("utf-8"))
-    for start in range(0, len(frame), HASH_CHUNK_ROWS):
-        rows = pd.util.hash_pandas_object(frame.iloc[start:start + HASH_CHUNK_ROWS], index=False)
-        digest.update(rows.to_numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -123,7 +102,8 @@ class Dataset:
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """:func:`frame_hash` of the table the selection sees (features and target)."""
+        """:func:`pipeline.report.store.frame_hash` of the table the selection sees (features and
+        target)."""
         return frame_hash(self.frame)
 
     def summary(self) -> dict[str, Any]:

@@ -1,5 +1,2 @@
-"""The report of a pruning run: one folder per run under reports/.
-
-:mod:`pipeline.report.runs` (listing and reading run folders) loads without matplotlib or torch;
-:mod:`pipeline.report.writer` draws the figures and writes the folder.
-"""
+"""The report of a run (:mod:`~pipeline.report.writer`: its tables, figures and pages) and what a
+run leaves on disk (:mod:`~pipeline.report.store`, loaded without torch or matplotlib)."""

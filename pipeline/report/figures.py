@@ -1,12 +1,16 @@
-"""Figures of a pruning run: channel scores per round, kept count against accuracy, and a
-stability selection's keep frequencies.
+"""Figures of a run's report: channel scores per round, the validation score against the channels
+kept, a stability selection's keep frequencies, the final model's (:mod:`vaec.plots`).
 
-Each function takes data and returns a :class:`~matplotlib.figure.Figure`; the caller saves it.
+Each ``plot_*`` function takes data and returns a Figure; :func:`figure_png` makes every PNG.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import base64
+import functools
+import io
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -16,10 +20,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
-from pipeline.report.round_table import SCORE_LABELS
+from pipeline.report.tables import SCORE_LABELS, to_nats
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
 from pipeline.stability.measures import reaches_cut
+from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
+
+if TYPE_CHECKING:
+    from pipeline.result import PruningResult
 
 # wider tables show their best and worst channels, half each
 MAX_SHOWN = 80
@@ -46,26 +55,21 @@ def shown_channels(record: PruningRound) -> tuple[list[str], int]:
 
 
 def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
-    """Horizontal box plots, the first on top; returns how many values were clipped at ``low``."""
-    data = [np.asarray(v, dtype=float) for v in values]
+    """Horizontal box plots, the first on top (quartiles over the trials, their range, a tick at
+    the median); returns how many values were clipped at ``low``."""
+    # three artists for any number of channels: matplotlib's boxplot draws six per box
+    data = np.asarray(values, dtype=float)  # channels x trials
     clipped = 0
     if low is not None:
-        clipped = int(sum((d < low).sum() for d in data))
-        data = [np.maximum(d, low) for d in data]
+        clipped = int((data < low).sum())
+        data = np.maximum(data, low)
     positions = np.arange(len(data))[::-1]
-    parts = ax.boxplot(data, positions=positions, orientation="horizontal", widths=0.6,
-                       patch_artist=True, showfliers=False, whis=(0, 100))
-    for patch, colour in zip(parts["boxes"], colours, strict=True):
-        patch.set_facecolor(colour)
-        patch.set_alpha(0.75)
-    for median in parts["medians"]:
-        median.set_color("black")
+    q1, median, q3 = np.quantile(data, [0.25, 0.5, 0.75], axis=1)
+    ax.hlines(positions, data.min(axis=1), data.max(axis=1), color="0.3", linewidth=1, zorder=2)
+    ax.barh(positions, q3 - q1, left=q1, height=0.6, color=colours, alpha=0.75, edgecolor="0.3",
+            linewidth=0.6, zorder=3)
+    ax.vlines(median, positions - 0.3, positions + 0.3, color="black", linewidth=1.5, zorder=4)
     return clipped
-
-
-def _from_effect_scale(value: np.ndarray | float) -> np.ndarray:
-    """Back from the importance test's scale (signed square root) to nats per row."""
-    return np.sign(value) * np.square(value)
 
 
 def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False) -> list:
@@ -75,11 +79,25 @@ def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False)
     low, high = np.quantile(values, [0.05, 0.95])
     bar = shadow["mean"] + shadow["pass_t"] * shadow["std"] * np.sqrt(1 + 1 / shadow["n"])
     if effect_scale:
-        low, high, bar = (float(_from_effect_scale(v)) for v in (low, high, bar))
+        low, high, bar = (to_nats(float(v)) for v in (low, high, bar))
     ax.axvspan(low, high, color="0.6", alpha=0.25, zorder=0)
     ax.axvline(bar, color="black", linestyle="--", linewidth=1)
     return [Patch(color="0.6", alpha=0.4, label=f"{label} of the shadows (middle 90 %)"),
             Line2D([], [], color="black", linestyle="--", label="passing bar")]
+
+
+def _names_layout(fig: Figure, names: Sequence[str], legend_rows: int, title_lines: int) -> None:
+    """Margins for a chart of one row per name (its tick labels at :func:`_name_size`): a fixed
+    layout, because a constrained one costs as much as drawing the chart."""
+    width, height = fig.get_size_inches()
+    left = (0.62 * _name_size(names) / 72 * max(map(len, names), default=1) + 0.25) / width
+    fig.subplots_adjust(left=left, right=1 - 0.2 / width, wspace=0.04,
+                        bottom=(0.6 + 0.2 * legend_rows) / height,
+                        top=1 - (0.18 + 0.19 * title_lines) / height)
+
+
+def _name_size(names: Sequence[str]) -> int:
+    return 7 if len(names) > 30 else 8
 
 
 def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
@@ -95,7 +113,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     colours = [COLOURS[_fate(record, c)] for c in channels]
     relevance = "importance" in record.trial_scores
     height = max(3.0, 0.22 * len(channels) + 1.6)
-    fig = Figure(figsize=(11.0 if relevance else 7.0, height), layout="constrained")
+    fig = Figure(figsize=(11.0 if relevance else 7.0, height))
     axes = fig.subplots(1, 2 if relevance else 1, sharey=True, squeeze=False)[0]
     positions = np.arange(len(channels))[::-1]
     notes = []
@@ -121,7 +139,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
         ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
         handles.append(Line2D([], [], color="black", linestyle="--", label=f"threshold {threshold:g}"))
         ax.set_xlabel("validation reconstruction R²")
-    axes[0].set_yticks(positions, channels, fontsize=7 if len(channels) > 30 else 8)
+    axes[0].set_yticks(positions, channels, fontsize=_name_size(channels))
     for ax in axes:
         ax.grid(axis="x", alpha=0.3)
     if clipped:
@@ -132,38 +150,45 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     title = (f"round {record.index}: trained on {len(record.kept)}, dropped {len(record.dropped)}"
              + (f" ({len(record.rejected)} rejected with confidence)" if record.rejected else "")
              + (f", {len(record.spared)} spared" if record.spared else ""))
-    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8)
+    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10,
+                 y=1 - 0.08 / height, va="top")
+    fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 4), fontsize=8)
+    _names_layout(fig, channels, -(-len(handles) // 4), 1 + bool(notes))
     return fig
 
 
-def plot_rounds_summary(rounds: Sequence[PruningRound]) -> Figure:
-    """Channels trained on and the validation scores per round, on twin axes.
+def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = None,
+                        n_final: int | None = None) -> Figure:
+    """Every round's validation score (mean and spread over its trials) against the channels it
+    trained on, rounds left to right; round 1's (all columns) dotted, the final model's a star.
 
-    The accuracy axis starts at a floor that puts the rounds' scores in proportion (never above
-    0.5 under the lowest score), so one validation row does not look like a collapse.
+    The score axis starts at most 0.5 under the lowest, so one row does not look like a collapse.
     """
-    index = [r.index for r in rounds]
-    fig = Figure(figsize=(7.5, 3.8), layout="constrained")
+    name = rounds[0].score_name
+    label = SCORE_LABELS.get(name, name)
+    counts = [len(r.kept) for r in rounds]
+    scores = [r.val_score for r in rounds]
+    fig = Figure(figsize=(7.5, 3.4))
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.15, top=0.9)  # short labels: fixed
     ax = fig.subplots()
-    ax.bar(index, [len(r.kept) for r in rounds], color="tab:gray", alpha=0.5,
-           label="channels trained on")
-    ax.set_xlabel("round")
-    ax.set_ylabel("channels trained on")
-    ax.set_xticks(index)
-    twin = ax.twinx()
-    # scores where higher is better (MAE is left to the table)
-    names = [n for n in rounds[0].val_metrics if "mae" not in n]
-    lowest = 1.0
-    for name, style, colour in zip(names, ("o-", "s--"), ("tab:blue", "tab:orange"), strict=False):
-        values = [r.val_metrics[name] for r in rounds]
-        lowest = min(lowest, *values)
-        twin.plot(index, values, style, color=colour, label=f"val {SCORE_LABELS.get(name, name)}")
-    twin.set_ylim(min(0.5, lowest - 0.05), 1.0)
-    twin.set_ylabel("validation score (mean over trials)")
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
-    ax.set_title("channels and validation accuracy per round")
+    ax.errorbar(counts, scores, yerr=[r.val_score_std for r in rounds], fmt="o-", capsize=3,
+                color="tab:blue", label="a round's models (mean ± sd over the trials)")
+    for record, x, y in zip(rounds, counts, scores, strict=True):
+        ax.annotate(str(record.index), (x, y), xytext=(0, 6), textcoords="offset points",
+                    ha="center", fontsize=8)
+    ax.axhline(scores[0], color="0.4", linestyle=":", linewidth=1, label="all columns (round 1)")
+    lowest = min(scores)
+    if final is not None and n_final is not None:
+        ax.plot([n_final], [final], "*", color="tab:red", markersize=12, label="final model")
+        lowest = min(lowest, final)
+    ax.set_ylim(min(0.5, lowest - 0.05), 1.0)
+    ax.set_xlim(max(counts) + 0.5, min([*counts, n_final or counts[-1]]) - 0.5)  # fewer: right
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("channels trained on")
+    ax.set_ylabel(f"validation {label}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(f"validation {label} against the channels kept (numbers: rounds)", fontsize=10)
     return fig
 
 
@@ -174,12 +199,9 @@ def plot_keep_frequency(
     selected: Collection[str],
     n_resamples: int,
 ) -> Figure:
-    """A stability selection's keep frequency per channel as horizontal bars, most often kept
-    on top, with the cut drawn.
-
-    ``ranked`` lists the channels best first. Colours: selected, at or over the cut but not
-    selected (``n_features_to_select`` capped the count), under the cut. Wider tables show
-    their :data:`MAX_SHOWN` most frequent channels.
+    """A stability selection's keep frequency per channel as bars, ``ranked`` (best first) top to
+    bottom, with the cut; selected, over the cut but beyond ``n_features_to_select``, and under
+    the cut in three colours. Wider tables show their :data:`MAX_SHOWN` most frequent channels.
     """
     shown = list(ranked[:MAX_SHOWN])
     hidden = len(ranked) - len(shown)
@@ -188,12 +210,12 @@ def plot_keep_frequency(
     colours = ["tab:blue" if c in chosen else
                "tab:orange" if reaches_cut(frequency[c], keep_frequency) else "tab:gray"
                for c in shown]
-    fig = Figure(figsize=(7.5, max(2.8, 0.22 * len(shown) + 1.6)), layout="constrained")
+    fig = Figure(figsize=(7.5, max(2.8, 0.22 * len(shown) + 1.6)))
     ax = fig.subplots()
     positions = np.arange(len(shown))[::-1]
     ax.barh(positions, values, color=colours, alpha=0.8)
     ax.axvline(keep_frequency, color="black", linestyle="--", linewidth=1)
-    ax.set_yticks(positions, shown, fontsize=7 if len(shown) > 30 else 8)
+    ax.set_yticks(positions, shown, fontsize=_name_size(shown))
     ax.set_xlim(0, 1)
     ax.set_xlabel(f"share of the {n_resamples} resamples that kept the channel")
     ax.grid(axis="x", alpha=0.3)
@@ -206,5 +228,71 @@ def plot_keep_frequency(
     if hidden:
         title += f"\nthe {hidden} channels kept least often are not shown"
     ax.set_title(title, fontsize=10)
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+    fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 3), fontsize=8)
+    _names_layout(fig, shown, -(-len(handles) // 3), 1 + bool(hidden))
     return fig
+
+
+# The page is about 1200 px wide; the figures are 6-12.6 inches wide, so 80 dpi fits them
+# unscaled (the text stays readable) and keeps each PNG small to draw and to embed.
+PNG_DPI = 80
+
+
+def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
+    """The figure as PNG bytes (it is no pyplot figure: it goes with its last reference)."""
+    if fig.get_layout_engine() is not None:
+        # laid out once here: savefig would lay the figure out and draw it twice
+        fig.dpi = dpi
+        fig.get_layout_engine().execute(fig)
+        fig.set_layout_engine(None)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a ``data:`` URI, for a page that carries its images."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
+    """Every figure the page shows, each drawn once, as data URIs: ``score_by_count`` and
+    ``round_<k>`` (the rounds), ``stability``, ``curves``, ``latent`` and ``domain``."""
+    final, stability = result.final, result.stability
+    draw: dict[str, Callable[[], Figure]] = {}  # drawn, encoded and freed one at a time
+    if result.rounds:  # a stability selection has none of its own
+        score = final.metrics.get(f"val_{result.rounds[0].score_name}") if final else None
+        draw["score_by_count"] = lambda: plot_score_by_count(
+            result.rounds, score, len(final.channels) if final else None)
+    for record in result.rounds:
+        draw[f"round_{record.index}"] = functools.partial(
+            plot_round_scores, record, result.config.threshold)
+    if stability is not None:
+        draw["stability"] = lambda: plot_keep_frequency(
+            stability.ranked(), stability.frequency, stability.keep_frequency,
+            stability.selected, stability.n_resamples)
+    if final is not None and final.training is not None:
+        data, model = result.split.columns(final.channels), final.model
+        z_train, z_val = model.encode(data.X_train)[0], model.encode(data.X_val)[0]
+        # coloured by class index, or by the target's value (regression), or not at all
+        y_train, y_val = (np.searchsorted(model.classes_, y) if model.classes_ is not None else
+                          np.asarray(y if y is not None else np.zeros(len(z)), dtype=np.float64)
+                          for y, z in ((data.y_train, z_train), (data.y_val, z_val)))
+        draw["curves"] = lambda: plot_learning_curves(final.training.history,
+                                                      final.training.strategy)
+        draw["latent"] = lambda: plot_latent_view(z_train, y_train, z_val, y_val, class_names)
+        if model.latent_domain_ is not None:
+            draw["domain"] = lambda: plot_latent_domain(z_train, y_train, model.latent_domain_,
+                                                        class_names)
+    return {name: data_uri(figure_png(make())) for name, make in draw.items()}
+
+
+def latent_grid_pngs(
+    result: PruningResult, class_names: Sequence[str] | None
+) -> Iterator[tuple[str, bytes]]:
+    """``(file name, PNG)`` of every latent snapshot of the final model's training, at fixed
+    ranges (sampled z in [-5, 5], z_mean in [-3, 3]), as in the method note."""
+    training = result.final.training if result.final is not None else None
+    for snapshot in training.snapshots if training is not None else []:
+        yield (f"latent_epoch{snapshot.epoch:05d}.png",
+               figure_png(plot_latent_grid(snapshot, class_names=class_names), dpi=72))

@@ -1,92 +1,172 @@
-"""Write a run's report folder: report.json, report.md, report.html, selections, final model."""
+"""Write a run's report folder: report.json, report.md and report.html (from the Jinja2 templates
+in ``templates/``), selected_features.json and the final model.
+
+Every file is written to a temporary name and renamed, report.json last: a folder with a
+report.json is complete, and a failed write leaves an earlier attempt's files as they were.
+"""
 
 from __future__ import annotations
 
-import io
+import contextlib
+import datetime as dt
+import functools
+import itertools
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import numpy as np
-from matplotlib.figure import Figure
 
-from pipeline.report.content import jsonable, report_content
-from pipeline.report.figures import plot_keep_frequency, plot_round_scores, plot_rounds_summary
-from pipeline.report.html import figure_data_uri, render_html
-from pipeline.report.markdown import render_markdown
-from pipeline.report.run_folders import new_run_folder
-from pipeline.report.runs import REPORT_FILE
+from pipeline.report.figures import latent_grid_pngs, page_figures
+from pipeline.report.store import REPORT_FILE, REPORT_SCHEMA, check_run_name
+from pipeline.report.tables import Table, kept_after, kept_without_passing, report_tables
 from pipeline.result import PruningResult
+from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
 from vaec.persistence import atomic_write_bytes, atomic_write_text
-from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
 
-SELECTION_FILE = "selected_features.json"
-MODEL_FOLDER = "final_model"
-LATENT_FOLDER = "latent"
-
-
-def _uri(fig: Figure) -> str:
-    try:
-        return figure_data_uri(fig)
-    finally:
-        fig.clear()
+SELECTION_FILE, MODEL_FOLDER, LATENT_FOLDER = "selected_features.json", "final_model", "latent"
+STOP_WORDS = {
+    STOP_ALL_PASS: "every channel left passed",
+    STOP_MIN_FEATURES: "the floor of min_features channels was reached",
+    STOP_N_FEATURES: "the requested number of channels was reached",
+    STOP_ACCURACY_GUARD: "the accuracy guard ended the loop",
+}
+RESAMPLES = {"subsample": "half of every class, without replacement",
+             "bootstrap": "training rows drawn with replacement"}
 
 
-def figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
-    """Every figure of the report as a data URI."""
-    images = {}
-    if result.rounds:  # a stability selection has none of its own
-        images["summary"] = _uri(plot_rounds_summary(result.rounds))
-    for record in result.rounds:
-        images[f"round_{record.index}"] = _uri(plot_round_scores(record, result.config.threshold))
-    stability = result.stability
-    if stability is not None:
-        images["stability"] = _uri(plot_keep_frequency(
-            stability.ranked(), stability.frequency, stability.keep_frequency,
-            stability.selected, stability.n_resamples))
-    final = result.final
-    if final is None or final.training is None:
-        return images
-    training = final.training
-    images["curves"] = _uri(plot_learning_curves(training.history, training.strategy))
-    model = final.model
-    data = result.split.columns(final.channels)
-    z_train, _ = model.encode(data.X_train)
-    z_val, _ = model.encode(data.X_val)
-    y_train, y_val = _colour_values(model, data.y_train, len(z_train)), _colour_values(
-        model, data.y_val, len(z_val))
-    images["latent"] = _uri(plot_latent_view(z_train, y_train, z_val, y_val, class_names))
-    if training.snapshots:
-        images["latent_fixed"] = _uri(plot_latent_grid(training.snapshots[-1],
-                                                       class_names=class_names))
-    if model.latent_domain_ is not None:
-        images["domain"] = _uri(plot_latent_domain(z_train, y_train, model.latent_domain_,
-                                                   class_names))
-    return images
+def jsonable(value: Any) -> Any:
+    """Numpy scalars and arrays made JSON-native, NaN and infinities null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _colour_values(model: Any, y: np.ndarray | None, n_rows: int) -> np.ndarray:
-    """Class indices to colour by, or the target's values (regression), or nothing."""
-    if model.classes_ is not None:
-        return np.searchsorted(model.classes_, y)
-    return np.asarray(y if y is not None else np.zeros(n_rows), dtype=np.float64)
+def truth_scores(selected: list[str], truth: dict[str, list[str]]) -> dict[str, Any]:
+    """Recall and precision of the relevant (informative + redundant) columns."""
+    relevant, kept = set(truth.get("informative", [])) | set(truth.get("redundant", [])), set(selected)
+    return {"relevant": sorted(relevant),
+            "recall": len(relevant & kept) / len(relevant) if relevant else None,
+            "precision": len(relevant & kept) / len(kept) if kept else None,
+            "missed": sorted(relevant - kept), "noise_kept": sorted(kept - relevant)}
 
 
-def save_latent_grids(result: PruningResult, folder: Path, class_names: Sequence[str] | None) -> None:
-    """Every latent snapshot of the final model's training as a PNG in ``folder``."""
-    training = result.final.training if result.final is not None else None
-    if training is None:
-        return
-    for snapshot in training.snapshots:
-        fig = plot_latent_grid(snapshot, class_names=class_names)
-        buffer = io.BytesIO()
+def selection_diff(previous_selected: list[str], current_selected: list[str],
+                   previous_run: str | None = None) -> dict[str, Any]:
+    """Channels added and removed since the previous run's selection (see :func:`diff_text`)."""
+    before, now = set(previous_selected), set(current_selected)
+    return {"previous_run": previous_run,
+            "added": [c for c in current_selected if c not in before],
+            "removed": [c for c in previous_selected if c not in now],
+            "unchanged": len(before & now)}
+
+
+def diff_text(diff: dict[str, Any] | None) -> str:
+    """What changed since the previous run on the same data and settings, in one sentence."""
+    if not diff:
+        return "No earlier run with the same data and settings."
+    return (f"Compared with `{diff['previous_run']}`: added {', '.join(diff['added']) or 'none'}; "
+            f"removed {', '.join(diff['removed']) or 'none'}; {diff['unchanged']} unchanged.")
+
+
+def notes(result: PruningResult) -> list[str]:
+    """The report's opening sentences: why the loop stopped (with the guard's evidence, what it
+    brought back and the last cut), or what a stability selection ran and measured."""
+    text = _templates().get_template("notes.j2").render(
+        result=result, stops=STOP_WORDS, resamples=RESAMPLES)
+    return [line for line in text.splitlines() if line]
+
+
+def default_run_name(dataset_name: str) -> str:
+    """``<dataset>-<UTC timestamp>``, a visible single folder name whatever the data is called."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    name = "".join("_" if c in "/\\\0" else c for c in str(dataset_name)).lstrip(".")
+    return f"{name or 'run'}-{stamp}"
+
+
+def new_run_folder(reports_dir: str | os.PathLike[str], run_name: str | None,
+                   dataset_name: str) -> Path:
+    """Create the folder of a new run: ``run_name`` (which must be free), or
+    ``<dataset>-<UTC timestamp>`` with ``-2``, ``-3``, ... when two runs start in one second."""
+    root = Path(reports_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    if run_name is not None:
+        folder = root / check_run_name(run_name, root)
         try:
-            fig.savefig(buffer, format="png", dpi=72)
-        finally:
-            fig.clear()
-        atomic_write_bytes(folder / f"latent_epoch{snapshot.epoch:05d}.png", buffer.getvalue())
+            folder.mkdir()
+        except FileExistsError:  # made since the check: fine only while it is still empty
+            check_run_name(run_name, root)
+        return folder
+    base = default_run_name(dataset_name)
+    for n in itertools.count(1):
+        folder = root / (base if n == 1 else f"{base}-{n}")
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()  # atomic: of two runs asking for one name, one gets it
+            return folder
+    raise AssertionError("unreachable")
+
+
+def report_content(
+    result: PruningResult, data_summary: dict[str, Any], *, fingerprint: str | None,
+    diff: dict[str, Any] | None, truth: dict[str, list[str]] | None, files: dict[str, str],
+    tables: dict[str, Table] | None = None,
+) -> dict[str, Any]:
+    """Everything report.json holds, JSON-native: the run's data, and its opening sentences
+    (``notes``) and ``tables`` as rendered."""
+    final = result.final
+    assert final is not None and final.training is not None
+    tables = report_tables(result) if tables is None else tables
+    stability = result.stability
+
+    def records(frame: Any) -> list[dict[str, Any]]:
+        return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+
+    return jsonable({
+        "schema_version": REPORT_SCHEMA,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": fingerprint, "config": result.config.model_dump(mode="json"), "data": data_summary,
+        "rounds": [r.to_dict() for r in result.rounds], "stop_reason": result.stop_reason,
+        "cut": result.cut, "selected": result.selected, "dropped": result.dropped,
+        "restored": result.restored, "unconfirmed": result.unconfirmed,
+        "constant_columns": result.constant_columns, "ranking": result.ranking,
+        "channel_fates": records(result.channel_fates()),
+        "rounds_frame": records(result.rounds_frame()),
+        "final_model": {"strategy": final.strategy, "channels": final.channels,
+                        "metrics": final.metrics, "best_epoch": final.training.history.best_epoch,
+                        "epochs_run": final.training.epochs_run, "seconds": final.seconds},
+        "stability": stability.to_dict() if stability is not None else None,
+        "truth": truth_scores(result.selected, truth) if truth else None,
+        "diff": diff, "files": files, "notes": notes(result),
+        "tables": {name: table.model_dump() for name, table in tables.items()},
+    })
+
+
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=jinja2.select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+
+
+def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables: dict[str, Table],
+                images: dict[str, str], grids: Sequence[str] = ()) -> str:
+    """report.md (``kind`` ``md``) or report.html (``html``, its figures ``images``: data URIs
+    by name, see :func:`~pipeline.report.figures.page_figures`)."""
+    why = kept_without_passing(result)
+    return _templates().get_template(f"report.{kind}.j2").render(
+        report=report, data=report["data"], final=report["final_model"], tables=tables,
+        chips=[(c, why.get(c)) for c in result.selected], unconfirmed=list(why.items()),
+        diff=diff_text(report["diff"]), images=images, grids=list(grids),
+        rows=list(zip(result.rounds, kept_after(result), strict=True)))
 
 
 def write_report(
@@ -100,13 +180,14 @@ def write_report(
     diff: dict[str, Any] | None = None,
     truth: dict[str, list[str]] | None = None,
     class_names: Sequence[str] | None = None,
+    latent_grids: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Write the run folder; return it and the report's content (what report.json holds).
 
-    The folder is ``folder`` when given (made by :func:`new_run_folder`, e.g. written again
-    after a failed attempt), else a new one under ``reports_dir`` named ``run_name`` (see
-    :func:`new_run_folder`). Every file is written atomically and report.json comes last, so a
-    folder with a report.json is complete and a failed write leaves the previous files intact.
+    The folder is ``folder`` when given (e.g. written again after a failed attempt), else a new
+    one under ``reports_dir`` named ``run_name`` (:func:`new_run_folder`).
+    ``latent_grids`` also writes the latent grid of every snapshot of the final model's training
+    to ``final_model/latent/`` (off by default: they cost more than the rest of the report).
     """
     if result.final is None:
         raise ValueError("a report needs the final model: run the selection with fit_final")
@@ -114,22 +195,21 @@ def write_report(
         folder = new_run_folder(reports_dir, run_name, data_summary["name"])
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    images = figures(result, class_names)
+    images = page_figures(result, class_names)
+    result.final.save(folder / MODEL_FOLDER)
+    grids = []
+    for name, png in latent_grid_pngs(result, class_names) if latent_grids else ():
+        grids.append(f"{MODEL_FOLDER}/{LATENT_FOLDER}/{name}")
+        atomic_write_bytes(folder / grids[-1], png)
     files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,
              "final_model": MODEL_FOLDER}
-    result.final.save(folder / MODEL_FOLDER)
-    save_latent_grids(result, folder / MODEL_FOLDER / LATENT_FOLDER, class_names)
-    report = report_content(
-        result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth, files=files
-    )
-    selection = jsonable({
-        "selected": result.selected,
-        "target": data_summary.get("target"),
-        "dataset": data_summary.get("name"),
-        "fingerprint": fingerprint,
-    })
+    tables = report_tables(result)
+    report = report_content(result, data_summary, fingerprint=fingerprint, diff=diff,
+                            truth=truth, files=files, tables=tables)
+    selection = jsonable({"selected": result.selected, "target": data_summary.get("target"),
+                          "dataset": data_summary.get("name"), "fingerprint": fingerprint})
     atomic_write_text(folder / SELECTION_FILE, json.dumps(selection, indent=2))
-    atomic_write_text(folder / "report.md", render_markdown(report))
-    atomic_write_text(folder / "report.html", render_html(report, images))
+    atomic_write_text(folder / "report.md", render_page("md", result, report, tables, {}, grids))
+    atomic_write_text(folder / "report.html", render_page("html", result, report, tables, images, grids))
     atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2))
     return folder, report

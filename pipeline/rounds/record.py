@@ -162,6 +162,12 @@ class PruningRound:
         """Inverse of :meth:`to_dict`."""
         return cls(**data)
 
+    @property
+    def score_name(self) -> str:
+        """Name of :attr:`val_score` among :attr:`val_metrics` (the report's score charts and
+        round table lead with it)."""
+        return next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), "f1")
+
     def summary(self, n_kept: int) -> str:
         """One line for people: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept,
         val F1 0.931, 1.2 s``; ``n_kept`` is what the loop kept after it (after a guard stop,

@@ -61,7 +61,8 @@ class ResampleSelection:
 
     def summary(self) -> str:
         """One line: ``resample 3: kept 12 after 4 rounds (all_pass), 8.1 s``."""
-        return (f"resample {self.index}: kept {len(self.selected)} after {self.n_rounds} rounds "
+        rounds = f"{self.n_rounds} round{'s' * (self.n_rounds != 1)}"
+        return (f"resample {self.index}: kept {len(self.selected)} after {rounds} "
                 f"({self.stop_reason}), {self.seconds:.1f} s")
 
     def to_dict(self) -> dict[str, Any]:

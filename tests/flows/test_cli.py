@@ -19,6 +19,7 @@ from rich.console import Console
 
 from flows.cli import main
 from flows.progress import RoundProgress
+from pipeline.report.tables import Table
 from pipeline.rounds.record import PruningRound
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
@@ -77,17 +78,16 @@ JUNK_REPORTS = {"schema-only": '{"schema_version": 1}', "a-list": "[]", "garbage
 
 def _job_checkpoint(workspace: Path, reports: Path) -> Path:
     """Where ``run`` with RUN_OPTIONS on train.csv keeps its checkpoint."""
-    from flows.checkpoint import checkpoint_path
     from flows.parameters import RunParameters
     from pipeline.data.dataset import load_dataset
-    from pipeline.report.runs import run_fingerprint
+    from pipeline.report.store import CHECKPOINT_DIR, run_fingerprint
 
     options = dict(zip(RUN_OPTIONS[::2], RUN_OPTIONS[1::2], strict=True))
     params = RunParameters(
         data=str(workspace / "train.csv"), target="label",
         **{k[2:].replace("-", "_"): (None if v == "none" else v) for k, v in options.items()})
     summary = load_dataset(params.source, "label").summary()
-    return checkpoint_path(reports, run_fingerprint(summary, params.selection()))
+    return reports / CHECKPOINT_DIR / f"{run_fingerprint(summary, params.selection())}.json"
 
 
 @pytest.fixture(scope="module")
@@ -260,16 +260,21 @@ def test_report_lists_the_runs(finished_run, workspace):
 def test_report_of_one_run_prints_its_rounds(finished_run, workspace):
     code, out, err = run_main("report", "tiny", "--reports-dir", str(workspace / "reports"))
     assert code == 0, err
-    assert "| round | trained on | dropped | kept |" in out
-    rounds = json.loads((workspace / "reports" / "tiny" / "report.json").read_text())["rounds"]
-    assert out.count("\n| ") == len(rounds)
+    report = json.loads((workspace / "reports" / "tiny" / "report.json").read_text())
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("round  trained on  dropped"))
+    # the round table as the report stored it: the heading, then one line per round
+    assert lines[header + 1:header + 1 + len(report["rounds"])] == [
+        line.rstrip() for line in Table(**report["tables"]["rounds"]).render("text").splitlines()[1:]]
+    assert f"dropped ({len(report['dropped'])}): " in out
+    assert out.splitlines()[0] == report["notes"][0]
     assert str((workspace / "reports" / "tiny" / "report.html").resolve()) in out
 
 
 def test_report_takes_the_path_of_a_run_folder(finished_run, workspace):
     code, out, _ = run_main("report", str(workspace / "reports" / "tiny"))
     assert code == 0
-    assert "| round | trained on |" in out
+    assert "round  trained on  dropped" in out
 
 
 @pytest.fixture
@@ -693,3 +698,11 @@ def test_a_killed_run_takes_its_temporary_server_with_it(workspace, tmp_path):
             process.kill()
         if server is not None and alive(server):
             server.kill()
+
+
+def test_the_latent_grids_of_every_snapshot_are_asked_for_not_drawn_by_default():
+    from flows.cli import _parameters, build_parser
+
+    parse = build_parser().parse_args
+    assert _parameters(parse(["run"])).latent_grids is False
+    assert _parameters(parse(["run", "--latent-grids", "true"])).latent_grids is True

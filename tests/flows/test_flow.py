@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from prefect import task
 
-from flows.checkpoint import CHECKPOINT_DIR
 from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import RunParameters
-from pipeline.report.runs import read_report
+from pipeline.report.store import CHECKPOINT_DIR, read_report
 
 from .conftest import structured_table
 
@@ -63,7 +62,7 @@ def test_flow_drops_the_noise_channels_and_writes_the_report(first_run):
     folder = Path(result["run_folder"])
     assert folder == root / "reports" / "first"
     report = read_report(folder)
-    assert report["selected"] == STRUCTURED
+    assert report.selected == STRUCTURED and result["dropped"] == report.dropped
     assert (folder / "report.html").is_file()
     assert json.loads((folder / "selected_features.json").read_text())["selected"] == STRUCTURED
     assert not any((root / "reports" / CHECKPOINT_DIR).glob("*.json"))
@@ -81,7 +80,7 @@ def test_artifacts_hold_the_round_table_the_channel_fates_and_the_report_path(fi
     assert set(fates) == {*STRUCTURED, "noise0", "noise1", "noise2", "noise3"}
     assert all(fates[c]["status"] == "kept" for c in STRUCTURED)
     assert all(fates[f"noise{i}"]["status"] == "dropped" for i in range(4))
-    assert all(fates[f"noise{i}"]["round_dropped"] == 1 for i in range(4))
+    assert all(fates[f"noise{i}"]["left in round"] == "1" for i in range(4))
     link = read_artifact("table-report").data
     assert str((root / "reports" / "first").resolve()) in link
 
@@ -97,7 +96,7 @@ def test_a_later_run_reports_what_changed_since_the_previous_one(prefect_api_url
     result = feature_selection(params.model_copy(update={"run_name": "second"}))
     assert result["added"] == ["noise0"]
     assert result["removed"] == []
-    diff = read_report(result["run_folder"])["diff"]
+    diff = read_report(result["run_folder"]).diff
     assert diff["previous_run"] == "first"
     assert diff["added"] == ["noise0"]
     assert "noise0" in read_artifact("moving-rounds").data.split("previous run")[-1]
@@ -149,7 +148,7 @@ def test_a_killed_run_resumes_and_ends_with_the_uninterrupted_selection(
     assert resumed["resumed_rounds"] >= finished_before_kill
     assert resumed["selected"] == reference["selected"]
     assert resumed["n_rounds"] == reference["n_rounds"]
-    pairs = zip(*(read_report(r["run_folder"])["rounds"] for r in (resumed, reference)), strict=True)
+    pairs = zip(*(read_report(r["run_folder"]).rounds for r in (resumed, reference)), strict=True)
     for a, b in pairs:
         assert (a["kept"], a["dropped"], a["stop_reason"]) == (b["kept"], b["dropped"], b["stop_reason"])
         assert a["score_mean"] == pytest.approx(b["score_mean"], abs=1e-4)
@@ -192,7 +191,7 @@ def test_the_dask_runner_gives_the_same_selection_as_threads(prefect_api_url, tm
         params_for(tmp_path / "table.csv", tmp_path / "dask", task_runner="dask", trial_groups=2)
     )
     assert dask["selected"] == threads["selected"] == STRUCTURED
-    rounds = [read_report(r["run_folder"])["rounds"] for r in (threads, dask)]
+    rounds = [read_report(r["run_folder"]).rounds for r in (threads, dask)]
     assert [r["kept"] for r in rounds[0]] == [r["kept"] for r in rounds[1]]
     for a, b in zip(rounds[0], rounds[1], strict=True):
         assert a["score_mean"] == pytest.approx(b["score_mean"], abs=1e-5)

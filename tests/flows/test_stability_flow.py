@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from flows.checkpoint import CHECKPOINT_DIR, checkpoint_path, save_resamples
 from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import RunParameters
 from pipeline.data.dataset import load_dataset
-from pipeline.report.runs import read_report, resume_key, run_fingerprint
+from pipeline.report.store import CHECKPOINT_DIR, Checkpoint, read_report, resume_key, run_fingerprint
 from pipeline.selection import run_selection
 from pipeline.stability.resamples import run_stability_selection
 
@@ -30,7 +29,7 @@ def params_for(csv, reports, **changes) -> RunParameters:
 
 
 def frequencies(result):
-    return read_report(result["run_folder"])["stability"]["frequency"]
+    return read_report(result["run_folder"]).stability.frequency
 
 
 def test_the_flow_runs_the_resamples_as_tasks_and_selects_as_the_in_process_loop(
@@ -44,7 +43,7 @@ def test_the_flow_runs_the_resamples_as_tasks_and_selects_as_the_in_process_loop
     assert flow["stop_reason"] == "stability" and flow["n_rounds"] == 0
     assert flow["stability"]["n_resamples"] == 3 and flow["resumed_resamples"] == 0
     report = read_report(flow["run_folder"])
-    assert [r["index"] for r in report["stability"]["resamples"]] == [0, 1, 2]
+    assert [r["index"] for r in report.stability.resamples] == [0, 1, 2]
     assert not any((tmp_path / "reports" / CHECKPOINT_DIR).glob("*.json"))
 
     # the same data, settings and seed in one process, resamples one after the other
@@ -64,17 +63,17 @@ def test_a_rerun_resumes_after_the_resamples_a_killed_run_finished(prefect_api_u
     config = params.selection()
     # what a run killed during its third resample leaves behind
     finished = []
-    run_stability_selection(dataset, config, fit_final=None,
-                            on_resample=lambda done: finished.append(list(done)))
-    checkpoint = checkpoint_path(params.reports_dir, run_fingerprint(dataset.summary(), config))
-    save_resamples(checkpoint, resume_key(dataset.summary(), config), finished[1])
+    run_stability_selection(dataset, config, on_resample=lambda done: finished.append(list(done)))
+    checkpoint = Checkpoint.of(params.reports_dir, run_fingerprint(dataset.summary(), config),
+                               resume_key(dataset.summary(), config))
+    checkpoint.save(finished[1], "resamples")
 
     resumed = feature_selection(params)
     assert resumed["resumed_resamples"] == 2
     reference = run_selection(dataset, config, fit_final=None)
     assert resumed["selected"] == reference.selected
     assert frequencies(resumed) == reference.stability.frequency
-    assert not checkpoint.exists()
+    assert not checkpoint.path.exists()
 
 
 def test_on_dask_every_resample_is_a_task_and_the_selection_is_the_same(prefect_api_url, tmp_path):

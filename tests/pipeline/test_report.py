@@ -11,18 +11,14 @@ import pytest
 
 from pipeline.data.dataset import load_dataset
 from pipeline.final_model import FinalModel
-from pipeline.report.run_folders import new_run_folder
-from pipeline.report.runs import (
-    ReportError,
-    SkippedRunWarning,
-    find_previous_run,
+from pipeline.report.store import (
+    StoreError,
+    StoreWarning,
     list_runs,
-    previous_selection,
     read_report,
     run_fingerprint,
-    selection_diff,
 )
-from pipeline.report.writer import write_report
+from pipeline.report.writer import new_run_folder, selection_diff, write_report
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 from vaec.config import ConfigError
@@ -57,13 +53,14 @@ def folder(run, tmp_path_factory):
     fingerprint = run_fingerprint(dataset.summary(), config)
     folder, report = write_report(result, dataset.summary(), reports, fingerprint=fingerprint,
                                   truth={"informative": ["a", "b", "c"]})
-    assert report == read_report(folder)
+    assert json.loads((folder / "report.json").read_text()) == report
+    assert read_report(folder).selected == report["selected"]
     return folder
 
 
 def test_report_json_agrees_with_the_result(run, folder):
     _, _, _, result = run
-    report = read_report(folder)
+    report = json.loads((folder / "report.json").read_text())
     assert report["selected"] == result.selected
     assert len(report["rounds"]) == len(result.rounds)
     assert report["stop_reason"] == result.stop_reason
@@ -83,8 +80,9 @@ def test_html_is_self_contained_with_every_figure(run, folder):
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "http://" not in page and "https://" not in page
     _, _, _, result = run
-    # the summary, one chart per round, the learning curves, and latent grids
-    assert len(sources) >= 1 + len(result.rounds) + 1 + 1
+    # the score against the channel count, one chart per round, the learning curves, one
+    # latent view and the domain
+    assert len(sources) == 1 + len(result.rounds) + 3
     assert "<td>noise</td>" in page
 
 
@@ -114,7 +112,7 @@ def test_a_failing_write_keeps_the_previous_report(run, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("pipeline.report.writer.render_html", broken)
+    monkeypatch.setattr("pipeline.report.writer.render_page", broken)
     with pytest.raises(RuntimeError):  # a second attempt into the same folder
         write(result, dataset.summary(), folder=first)
     assert (first / "report.json").read_text() == before
@@ -133,11 +131,10 @@ def test_runs_are_listed_and_the_previous_run_is_found(run, tmp_path):
     new = write(result, dataset.summary(), tmp_path, run_name="new", fingerprint=fingerprint)
     (tmp_path / "half-written").mkdir()
     runs = list_runs(tmp_path)
-    assert [r.name for r in runs][-1] == "old"
-    assert {r.name for r in runs} == {"old", "other", "new"}
-    created = read_report(new)["created"]
-    assert find_previous_run(tmp_path, fingerprint, before=created) == old
-    assert find_previous_run(tmp_path, "unknown") is None
+    assert [r.folder.name for r in runs][-1] == "old"
+    assert {r.folder.name for r in runs} == {"old", "other", "new"}
+    assert [r.folder for r in list_runs(tmp_path, fingerprint)] == [new, old]  # the newest first
+    assert list_runs(tmp_path, "unknown") == []
 
 
 def test_fingerprint_changes_with_data_or_settings(run):
@@ -154,18 +151,20 @@ def test_selection_diff_names_added_and_removed():
 
 
 def test_round_charts_draw_both_scores_as_boxes_with_the_shadow_band(run, folder):
-    from matplotlib.patches import PathPatch, Rectangle
-
     from pipeline.report.figures import plot_round_scores
 
     _, _, config, result = run
     record = result.rounds[0]
     fig = plot_round_scores(record, config.threshold)
     shared, importance = fig.axes[:2]
-    for ax in (shared, importance):
-        boxes = [p for p in ax.patches if isinstance(p, PathPatch)]
+    for ax, score in ((shared, "shared_r2"), (importance, "importance")):
+        (boxes,) = ax.containers
         assert len(boxes) == len(record.kept)  # one box per channel over the trials
-        bands = [p for p in ax.patches if isinstance(p, Rectangle)]
+        best = boxes[0]  # the best channel, drawn on top, its box over its trials' quartiles
+        assert best.get_y() + best.get_height() / 2 == len(record.kept) - 1
+        trials = np.asarray(record.trial_scores[score][record.ranked()[0]])
+        assert best.get_x() == pytest.approx(max(np.quantile(trials, 0.25), -1.0))
+        bands = [p for p in ax.patches if p not in boxes.patches]
         assert len(bands) == 1  # the shadows' middle 90 %
     labels = [t.get_text() for t in shared.get_yticklabels()]
     assert labels == record.ranked()  # best first, top to bottom
@@ -206,20 +205,20 @@ def reports_with_junk(folder, tmp_path_factory):
 
 def test_junk_run_folders_are_skipped_with_one_warning_each(reports_with_junk):
     root, good, fingerprint = reports_with_junk
-    with pytest.warns(SkippedRunWarning) as caught:
+    with pytest.warns(StoreWarning) as caught:
         runs = list_runs(root)
-    assert [r.name for r in runs] == ["good"]
+    assert [r.folder.name for r in runs] == ["good"]
     named = sorted(str(w.message).split(f"{root}/")[1].split("/")[0] for w in caught)
     assert named == sorted([f"junk{i}" for i in range(len(JUNK))] + ["truncated"])
     assert all("\n" not in str(w.message) for w in caught)
-    with pytest.warns(SkippedRunWarning):
-        assert previous_selection(root, fingerprint) == ("good", read_report(good)["selected"])
+    with pytest.warns(StoreWarning):
+        assert list_runs(root, fingerprint)[0].selected == read_report(good).selected
 
 
 def test_a_junk_report_is_one_error_naming_its_file(reports_with_junk):
     root, _, _ = reports_with_junk
     for folder in ["junk0", "junk1", "junk2", "junk3", "junk4", "truncated"]:
-        with pytest.raises(ReportError, match=f"{folder}/report.json") as info:
+        with pytest.raises(StoreError, match=f"{folder}/report.json") as info:
             read_report(root / folder)
         assert "\n" not in str(info.value)
 
@@ -229,7 +228,7 @@ def test_folders_that_are_no_runs_are_left_out_quietly(run, tmp_path, recwarn):
     (tmp_path / ".checkpoints").mkdir()
     (tmp_path / "notes.txt").write_text("x")
     assert list_runs(tmp_path) == []
-    assert not [w for w in recwarn if issubclass(w.category, SkippedRunWarning)]
+    assert not [w for w in recwarn if issubclass(w.category, StoreWarning)]
 
 
 # run folders ---------------------------------------------------------------------------------
@@ -244,7 +243,7 @@ def test_a_named_run_never_writes_over_an_earlier_run(run, folder):
 
 
 def test_default_run_folders_of_the_same_second_get_a_suffix(tmp_path, monkeypatch):
-    monkeypatch.setattr("pipeline.report.run_folders.default_run_name",
+    monkeypatch.setattr("pipeline.report.writer.default_run_name",
                         lambda name: f"{name}-20300101T000000")
     folders = [new_run_folder(tmp_path, None, "wine") for _ in range(3)]
     assert [f.name for f in folders] == [
@@ -259,3 +258,54 @@ def test_a_run_name_is_a_single_folder_name(name, tmp_path):
         new_run_folder(tmp_path / "reports", name, "data")
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["reports"])
+
+
+# what the page shows, and what it costs ----------------------------------------------------------
+
+def test_report_writing_draws_no_latent_grids_unless_asked(run, tmp_path, monkeypatch):
+    import pipeline.report.figures as figures
+
+    dataset, _, _, result = run
+    drawn = []
+    grid = figures.plot_latent_grid
+    monkeypatch.setattr(figures, "plot_latent_grid",
+                        lambda snapshot, **kw: drawn.append(snapshot.epoch) or grid(snapshot, **kw))
+    plain = write(result, dataset.summary(), tmp_path, run_name="plain")
+    assert drawn == [] and not (plain / "final_model" / "latent").exists()
+    asked = write(result, dataset.summary(), tmp_path, run_name="asked", latent_grids=True)
+    snapshots = result.final.training.snapshots
+    assert drawn == [s.epoch for s in snapshots] and snapshots
+    files = sorted(p.name for p in (asked / "final_model" / "latent").iterdir())
+    assert files == [f"latent_epoch{s.epoch:05d}.png" for s in snapshots]
+    assert f'href="final_model/latent/{files[-1]}"' in (asked / "report.html").read_text()
+
+
+def test_the_channel_table_is_on_the_page_not_in_a_scrolling_box(folder):
+    page = (folder / "report.html").read_text()
+    assert "overflow" not in page and "max-height" not in page
+    report = json.loads((folder / "report.json").read_text())
+    assert len(re.findall(r'<tr class="(?:kept|dropped|cut|constant)', page)) == len(
+        report["channel_fates"])
+
+
+@pytest.fixture(scope="module")
+def floored(run, tmp_path_factory):
+    """The same data with a floor of every varying channel: the noise cannot go, and stays
+    without passing."""
+    dataset, _, _, _ = run
+    result = run_selection(dataset, SelectionSettings.from_flat(n_trials=2, min_features=4, **FAST))
+    folder, _ = write_report(result, dataset.summary(), tmp_path_factory.mktemp("floored"))
+    return result, folder
+
+
+def test_a_channel_kept_without_passing_does_not_look_confirmed(floored):
+    result, folder = floored
+    assert result.stop_reason == "min_features" and "noise" in result.unconfirmed
+    page = (folder / "report.html").read_text()
+    assert re.search(r'<span class="unconfirmed" title="kept without passing: [^"]*">noise \?</span>',
+                     page)
+    confirmed = set(result.selected) - set(result.unconfirmed)
+    assert all(f"<span>{c}</span>" in page for c in confirmed)
+    assert "noise (?)" in (folder / "report.md").read_text()
+    report = json.loads((folder / "report.json").read_text())
+    assert report["unconfirmed"] == result.unconfirmed

@@ -13,11 +13,10 @@ import pytest
 
 from flows.cli import main
 from pipeline.data.dataset import load_dataset
-from pipeline.report.content import report_content
 from pipeline.report.figures import plot_keep_frequency
-from pipeline.report.markdown import render_markdown
-from pipeline.report.runs import read_report
-from pipeline.report.writer import write_report
+from pipeline.report.store import read_report
+from pipeline.report.tables import report_tables
+from pipeline.report.writer import render_page, report_content, write_report
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 
@@ -42,7 +41,7 @@ def stability_run(tmp_path_factory):
 
 def test_report_json_has_the_stability_section_and_no_rounds(stability_run):
     result, folder = stability_run
-    report = read_report(folder)
+    report = read_report(folder).model_dump()
     stability = report["stability"]
     assert report["rounds"] == [] and report["stop_reason"] == "stability"
     assert stability["n_resamples"] == 3 and stability["keep_frequency"] == 0.6
@@ -111,5 +110,5 @@ def test_a_plain_report_has_no_stability_section():
     report = report_content(result, dataset.summary(), fingerprint=None, diff=None, truth=None,
                             files={})
     assert report["stability"] is None and report["rounds"]
-    text = render_markdown(report)
+    text = render_page("md", result, report, report_tables(result), {})
     assert "## Rounds" in text and "Stability selection" not in text
