@@ -203,10 +203,33 @@ def mrmr(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
     return Selection(X.columns.isin(chosen), seconds)
 
 
+def mrmr_regression(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
+    """mRMR for a numeric target (``mrmr_regression``: F-statistic relevance)."""
+    from mrmr import mrmr_regression as select
+
+    k = _require_k(k, "mRMR")
+    start = time.perf_counter()
+    chosen = select(X=X, y=pd.Series(y), K=k, n_jobs=1, show_progress=False)
+    seconds = time.perf_counter() - start
+    return Selection(X.columns.isin(chosen), seconds)
+
+
 def forest_importance(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
     """The ``k`` columns of highest impurity importance in a 100-tree random forest."""
     k = _require_k(k, "forest importance")
     forest = RandomForestClassifier(n_estimators=100, random_state=SEED, n_jobs=1)
+    selector = SelectFromModel(forest, threshold=-np.inf, max_features=k)
+    start = time.perf_counter()
+    selector.fit(X.to_numpy(), y)
+    return Selection(selector.get_support(), time.perf_counter() - start)
+
+
+def forest_importance_regression(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
+    """The ``k`` columns of highest impurity importance in a 100-tree regression forest."""
+    k = _require_k(k, "forest importance")
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(n_estimators=100, random_state=SEED, n_jobs=1)
     selector = SelectFromModel(forest, threshold=-np.inf, max_features=k)
     start = time.perf_counter()
     selector.fit(X.to_numpy(), y)
@@ -288,8 +311,10 @@ PEERS: dict[str, PeerSpec] = {
     "boruta": PeerSpec("Boruta", boruta, "own_or_k", regression=("Boruta", boruta_regression)),
     "lassonet": PeerSpec("LassoNet", lassonet, "k"),
     "kbest_mi": PeerSpec("SelectKBest(mutual_info)", mutual_info_kbest, "k"),
-    "mrmr": PeerSpec("mRMR", mrmr, "k"),
-    "forest_top": PeerSpec("random-forest importance top-k", forest_importance, "k", fixed_k_only=True),
+    "mrmr": PeerSpec("mRMR", mrmr, "k", regression=("mRMR", mrmr_regression)),
+    "forest_top": PeerSpec("random-forest importance top-k", forest_importance, "k",
+                           regression=("random-forest importance top-k",
+                                       forest_importance_regression)),
     "random": PeerSpec("random k columns", random_columns, "k", fixed_k_only=True),
     "leshy": PeerSpec("arfs Leshy", leshy, "own"),
     "grootcv": PeerSpec("arfs GrootCV", grootcv, "own"),

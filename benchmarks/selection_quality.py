@@ -71,11 +71,13 @@ from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"
 VAEC = "vaec"
+VAEC_AUTO = "vaec_auto"  # n_features_to_select="auto": the minimal subset
+OURS = (VAEC, VAEC_AUTO)
 QUICK_DATASETS = ("breast_cancer", "wine")
 MNIST_TEST_SIZE = 0.2
 RARE_PIXEL_FRACTION = 0.01
 # whose count LassoNet, SelectKBest and mRMR keep when the data set does not fix k
-COUNT_SOURCES = (VAEC, "boruta", "rfecv")
+COUNT_SOURCES = (VAEC_AUTO, VAEC, "boruta", "rfecv")
 ARFS_PEERS = ("leshy", "grootcv")
 
 
@@ -83,7 +85,7 @@ REGRESSION = "regression"
 REGRESSION_FOLDS = 5
 
 
-def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | None = None,
+def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | str | None = None,
                   task: str = "classification") -> Selection:
     """VAECSelector with its default parameters (``n_features_to_select=k`` when k is fixed).
 
@@ -98,18 +100,21 @@ def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | None = None,
     return Selection(selector.get_support(), seconds, f"stop: {selector.stop_reason_}")
 
 
-LABELS = {VAEC: "VAECSelector", **{key: spec.label for key, spec in peers.PEERS.items()}}
+LABELS = {VAEC: "VAECSelector", VAEC_AUTO: "VAECSelector(auto)",
+          **{key: spec.label for key, spec in peers.PEERS.items()}}
 
 
 def label(key: str, task: str = "classification") -> str:
     """The report's name of method ``key`` on a target of ``task`` (RFECV(ridge) on regression)."""
-    regression = key != VAEC and peers.PEERS[key].regression
+    regression = key not in OURS and peers.PEERS[key].regression
     return regression[0] if task == REGRESSION and regression else LABELS[key]
 
 
 def _method(key: str, task: str) -> peers.Peer:
     if key == VAEC:
         return lambda X, y, k: vaec_selector(X, y, k, task)
+    if key == VAEC_AUTO:
+        return lambda X, y, k: vaec_selector(X, y, "auto", task)
     spec = peers.PEERS[key]
     if task == REGRESSION:
         if spec.regression is None:
@@ -263,19 +268,19 @@ class Evaluation:
 
 
 def _applies(key: str, fixed_k: bool) -> bool:
-    if key == VAEC:
-        return True
+    if key in OURS:
+        return key == VAEC or not fixed_k
     spec = peers.PEERS[key]
     return spec.count != "own" if fixed_k else not spec.fixed_k_only
 
 
 def _handles(key: str, task: str) -> bool:
     """Whether method ``key`` has a variant for a target of ``task``."""
-    return key == VAEC or task != REGRESSION or peers.PEERS[key].regression is not None
+    return key in OURS or task != REGRESSION or peers.PEERS[key].regression is not None
 
 
 def _needs_k(key: str) -> bool:
-    return key != VAEC and peers.PEERS[key].count == "k"
+    return key not in OURS and peers.PEERS[key].count == "k"
 
 
 def methods_for(name: str, requested: list[str]) -> list[str]:
@@ -391,6 +396,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                            f"or a group: {', '.join(bench_data.GROUPS)}")
     parser.add_argument("--peers", help=f"comma-separated subset of {','.join(peers.PEERS)}")
     parser.add_argument("--skip-vaec", action="store_true", help="peers only")
+    parser.add_argument("--auto", action="store_true",
+                        help="also VAECSelector(n_features_to_select='auto'); the peers that take a "
+                             "count then match its count")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {', '.join(QUICK_DATASETS)}, one CV repeat")
     parser.add_argument("--repeats", type=int, default=3, help="CV repeats (3)")
@@ -425,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
     datasets = _split(args.datasets, bench_data.DATASETS, "data sets") or (
         list(QUICK_DATASETS) if args.quick else list(bench_data.SELECTION_SETS))
     chosen_peers = _split(args.peers, peers.PEERS, "peers") or list(peers.PEERS)
-    methods = ([] if args.skip_vaec else [VAEC]) + chosen_peers
+    methods = ([] if args.skip_vaec else [VAEC] + ([VAEC_AUTO] if args.auto else [])) + chosen_peers
     repeats = 1 if args.quick else args.repeats
     stem = args.output or ("selection_quality_quick" if args.quick else
                            "selection_quality_peers" if args.skip_vaec else "selection_quality")

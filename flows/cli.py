@@ -87,8 +87,16 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
 
     args = typing.get_args(annotation)
     optional = type(None) in args
+    words: list[str] = []  # a count or a word: int | Literal["auto"]
     if optional or isinstance(annotation, types.UnionType):
-        (annotation,) = [a for a in args if a is not type(None)]
+        kinds = [a for a in args if a is not type(None)]
+        words = [str(w) for a in kinds if typing.get_origin(a) is typing.Literal
+                 for w in typing.get_args(a)]
+        if words and len(kinds) > 1:
+            kinds = [a for a in kinds if typing.get_origin(a) is not typing.Literal]
+        (annotation,) = kinds
+        annotation = typing.get_args(annotation)[0] if typing.get_origin(annotation) is \
+            typing.Annotated else annotation
     choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
         typing.Literal else None
     origin = typing.get_origin(annotation)
@@ -98,6 +106,8 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
     def parse(text: str) -> Any:
         if optional and text.lower() == "none":
             return None
+        if text in words and not choices:
+            return text
         try:
             if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
                 return tuple(int(w) for w in text.split(",") if w.strip())
@@ -107,7 +117,8 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
                 return text.lower() == "true"
             return kind(text)
         except ValueError:
-            extra = " or 'none'" if optional else ""
+            extra = "".join(f", {w!r}" for w in words if not choices)
+            extra += " or 'none'" if optional else ""
             what = "comma-separated integers" if origin is tuple else names.get(kind, "a value")
             raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
+from pipeline.rounds.minimal import count_curve
 from pipeline.rounds.record import PASSING, PruningRound
 from pipeline.settings import SelectionSettings
 from pipeline.stability.measures import reaches_cut
@@ -142,6 +143,19 @@ class PruningResult:
             return [c for c in self.selected if c in set(self.stability.floor)]
         last = {c: record for record in self.rounds for c in record.kept}
         return [c for c in self.selected if last[c].decision.get(c) not in PASSING]
+
+    def count_frame(self) -> pd.DataFrame:
+        """The score by count, ``cv_results_``-style: one row per round that scored rows (all
+        columns first), with ``n_features``, ``mean_test_loss`` and its ``std_error`` over the
+        rows, ``mean_test_score`` (F1 or R²), ``on_path`` (past the all-relevant set, with
+        ``n_features_to_select="auto"``) and ``selected`` (the round whose channels were kept)."""
+        chosen = {len(self.selected)}
+        rows = [{"round": p.round, "n_features": p.n_features, "mean_test_loss": p.mean_loss,
+                 "std_error": p.std_error, "mean_test_score": p.score, "on_path": p.on_path,
+                 "selected": p.n_features in chosen}
+                for p in count_curve(self.rounds)]
+        return pd.DataFrame(rows, columns=["round", "n_features", "mean_test_loss", "std_error",
+                                           "mean_test_score", "on_path", "selected"])
 
     def rounds_frame(self) -> pd.DataFrame:
         """One row per channel per round: its scores (mean and standard deviation over the

@@ -92,10 +92,10 @@ def run_selection(
 
 
 def check_count(
-    feature_names: Sequence[str], k: int | None, constant_columns: Sequence[str] = ()
+    feature_names: Sequence[str], k: int | str | None, constant_columns: Sequence[str] = ()
 ) -> None:
     """Raise :class:`DataError` when ``n_features_to_select`` asks for more channels than vary."""
-    if k is not None and k > len(feature_names):
+    if isinstance(k, int) and k > len(feature_names):
         constant = f" ({len(constant_columns)} are constant)" if constant_columns else ""
         raise DataError(
             f"n_features_to_select={k} but the data has only {len(feature_names)} "

@@ -42,8 +42,11 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     everywhere is rejected at once; the rest go at most ``max_drop_fraction`` a round, worst
     first. The loop ends when every channel passes (or at ``n_features_to_select``,
     ``min_features``, or the accuracy guard); a final encoder + head is then trained on the
-    kept channels. ``criterion="reconstruction"`` is the method's original rule instead: keep
-    the channels reconstructed with R² of at least ``threshold``.
+    kept channels. ``n_features_to_select="auto"`` asks for the minimal subset: once every
+    channel passes, the least needed go on, round by round, down to ``min_features``, and the
+    fewest channels whose out-of-fold loss is within one standard error of the best are kept
+    (``cv_results_`` holds the curve). ``criterion="reconstruction"`` is the method's original
+    rule instead: keep the channels reconstructed with R² of at least ``threshold``.
 
     With ``n_resamples`` of 2 or more it is a stability selection (Meinshausen & Bühlmann):
     the whole selection runs on that many seeded resamples of the rows, one after the other,
@@ -80,9 +83,14 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         notebook (see :meth:`pipeline.result.PruningResult.rounds_frame`).
     channels_frame_ : pandas.DataFrame
         Every channel's fate: status, the round it left, its decision and scores then, its rank.
+    cv_results_ : pandas.DataFrame
+        The score by count, as RFECV's: one row per round (``n_features``, ``mean_test_loss``
+        per scored row with its ``std_error``, ``mean_test_score``, ``selected``); see
+        :meth:`pipeline.result.PruningResult.count_frame`.
     stop_reason_ : str
-        Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select`` or
-        ``accuracy_guard``; ``stability`` in a stability selection.
+        Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select``,
+        ``auto`` (the minimal subset) or ``accuracy_guard``; ``stability`` in a stability
+        selection.
     stability_ : pipeline.stability.result.StabilityResult or None
         A stability selection's resamples (selection, stop reason, rounds of each), every
         channel's keep frequency, the Nogueira stability index with its 95 % interval,
@@ -115,19 +123,6 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
     Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
 
-    See Also
-    --------
-    sklearn.feature_selection.RFE : Recursive feature elimination by model weights.
-    sklearn.feature_selection.RFECV : RFE with the count chosen by cross-validation.
-
-    References
-    ----------
-    The method: a variational autoencoder trained jointly with a classifier head; channels are
-    dropped round by round until every channel kept earns its place (the project's method
-    note, "iterative reconstruction pruning").
-
-    N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical
-    Society B 72 (2010) 417-473.
 
     S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
     Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
@@ -158,7 +153,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         min_shadows: int = 10,
         max_drop_fraction: float = 0.2,
         min_features: int = 2,
-        n_features_to_select: int | None = None,
+        n_features_to_select: int | Literal["auto"] | None = None,
         step: float = 0.35,
         guard_level: float | None = 0.01,
         cross_fit_rows: int | None = 2000,
@@ -259,6 +254,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.rounds_ = result.rounds
         self.rounds_frame_ = result.rounds_frame()
         self.channels_frame_ = result.channel_fates()
+        self.cv_results_ = result.count_frame()
         self.stop_reason_ = result.stop_reason
         self.task_ = result.split.task.name
         self.stability_ = result.stability

@@ -13,13 +13,16 @@ out of range raises one :class:`vaec.config.ConfigError` whose message names the
 from __future__ import annotations
 
 import numbers
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vaec.config import ConfigError, ModelSettings, validation_message
 
-__all__ = ["TASK_CHOICES", "ConfigError", "SelectionSettings", "flat_fields"]
+__all__ = ["AUTO", "TASK_CHOICES", "ConfigError", "SelectionSettings", "flat_fields"]
+
+# n_features_to_select="auto": the minimal subset (scikit-learn's spelling)
+AUTO = "auto"
 
 TASK_CHOICES = ("auto", "classification", "regression", "unsupervised")
 Task = Literal["auto", "classification", "regression", "unsupervised"]
@@ -70,12 +73,14 @@ class SelectionSettings(BaseModel):
         0.2, gt=0.0, le=1.0,
         description="largest fraction of the kept channels dropped in one round (at least one)")
     min_features: int = Field(2, ge=1, description="never keep fewer channels than this")
-    n_features_to_select: int | None = Field(
-        None, ge=1, description="keep dropping the worst channels until exactly N are left "
-        "(none: stop when every kept channel passes)")
+    n_features_to_select: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        None, description="keep dropping the worst channels until exactly N are left; 'auto': "
+        "once every channel passes, eliminate on to min_features and keep the smallest count "
+        "whose out-of-fold loss is within one standard error of the best (none: stop when "
+        "every kept channel passes)")
     step: float = Field(
-        0.35, gt=0.0, le=1.0, description="with n_features_to_select: largest fraction of the "
-        "channels dropped in one round (RFE's step)")
+        0.35, gt=0.0, le=1.0, description="with n_features_to_select (a count or 'auto'): "
+        "largest fraction of the channels dropped in one round (RFE's step)")
     guard_level: float | None = Field(
         0.01, gt=0.0, lt=1.0, description="accuracy guard: stop, keeping the previous round's "
         "channels, when a round's validation rows predict worse than the best round's in a "
@@ -130,10 +135,23 @@ class SelectionSettings(BaseModel):
             return value
         return value
 
+    @field_validator("n_features_to_select", mode="before")
+    @classmethod
+    def _count_or_auto(cls, value: Any) -> Any:
+        if value is None or value == AUTO:
+            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1:
+            return int(value)
+        raise ValueError(f"n_features_to_select must be a count >= 1, 'auto' or none, got "
+                         f"{value!r}")
+
     @model_validator(mode="after")
     def _settings_agree(self) -> SelectionSettings:
         k = self.n_features_to_select
-        if k is not None and k < self.min_features:
+        if k == AUTO and self.n_resamples > 1:
+            raise ValueError("n_features_to_select='auto' is for a plain selection; a stability "
+                             "selection (n_resamples >= 2) takes a count or none")
+        if isinstance(k, int) and k < self.min_features:
             raise ValueError(f"n_features_to_select must be >= min_features ({self.min_features}), "
                              f"got {k}")
         if self.min_shadows > self.max_shadows:

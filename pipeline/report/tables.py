@@ -21,6 +21,7 @@ from pipeline.rounds.record import (
     REJECTED,
     SCORE_LABELS,
     STOP_ACCURACY_GUARD,
+    STOP_AUTO,
     STOP_MIN_FEATURES,
     STOP_N_FEATURES,
     UNCERTAIN,
@@ -127,7 +128,8 @@ def kept_without_passing(result: PruningResult) -> dict[str, str]:
     """Why each selected channel that passed no test (:attr:`PruningResult.unconfirmed`) stayed."""
     reason = {STOP_ACCURACY_GUARD: "the accuracy guard ended the loop before it could go",
               STOP_MIN_FEATURES: "dropping it would go under min_features",
-              STOP_N_FEATURES: "n_features_to_select was reached first"}.get(
+              STOP_N_FEATURES: "n_features_to_select was reached first",
+              STOP_AUTO: "the minimal subset needs it"}.get(
         result.stop_reason, "the drop cap spared it" if result.stability is None else
         "under the keep-frequency cut, kept to reach min_features")
     return {c: "brought back by the accuracy guard" if c in result.restored else reason

@@ -25,7 +25,13 @@ from pipeline.report.figures import latent_grid_pngs, page_figures
 from pipeline.report.store import REPORT_FILE, REPORT_SCHEMA, check_run_name
 from pipeline.report.tables import Table, kept_after, kept_without_passing, report_tables
 from pipeline.result import PruningResult
-from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
+from pipeline.rounds.record import (
+    STOP_ACCURACY_GUARD,
+    STOP_ALL_PASS,
+    STOP_AUTO,
+    STOP_MIN_FEATURES,
+    STOP_N_FEATURES,
+)
 from vaec.persistence import atomic_write_bytes, atomic_write_text
 
 SELECTION_FILE, MODEL_FOLDER, LATENT_FOLDER = "selected_features.json", "final_model", "latent"
@@ -34,6 +40,8 @@ STOP_WORDS = {
     STOP_MIN_FEATURES: "the floor of min_features channels was reached",
     STOP_N_FEATURES: "the requested number of channels was reached",
     STOP_ACCURACY_GUARD: "the accuracy guard ended the loop",
+    STOP_AUTO: "the minimal subset was found: past the all-relevant set, the fewest channels "
+               "whose loss per row is within one standard error of the best round's",
 }
 RESAMPLES = {"subsample": "half of every class, without replacement",
              "bootstrap": "training rows drawn with replacement"}

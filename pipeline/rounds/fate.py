@@ -60,6 +60,7 @@ from scipy import stats
 from pipeline.rounds.record import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
+    STOP_AUTO,
     STOP_MIN_FEATURES,
     STOP_N_FEATURES,
     PruningRound,
@@ -67,7 +68,7 @@ from pipeline.rounds.record import (
 )
 from pipeline.rounds.relevance import per_channel, per_trial, reconstruction_fates, relevance_fates
 from pipeline.rounds.trials import TrialScores
-from pipeline.settings import SelectionSettings
+from pipeline.settings import AUTO, SelectionSettings
 from vaec.tasks import Task
 
 # Smallest total rise in loss that can fire the guard, in rows' worth.
@@ -136,6 +137,33 @@ def guard_test(
                      t=float(t), p=p, fired=p < level and worth >= MIN_ROWS_WORTH)
 
 
+def _target(
+    config: SelectionSettings, task: Task, previous: PruningRound | None
+) -> tuple[int | None, bool]:
+    """The count a round drops towards (``None``: until every channel passes) and whether the
+    round is on the minimal-subset path (``"auto"``, past a round where every channel passed:
+    towards ``min_features``)."""
+    k = config.n_features_to_select
+    if k != AUTO:
+        return k, False
+    on_path = task.has_target and previous is not None and previous.on_path
+    return (config.min_features if on_path else None), on_path
+
+
+def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[str]:
+    """``worst_first`` with only the worst channel of each cluster."""
+    cluster = {c: i for i, members in enumerate(clusters) for c in members}
+    seen: set[int] = set()
+    kept = []
+    for channel in worst_first:
+        i = cluster.get(channel)
+        if i is not None and i in seen:
+            continue
+        seen.add(i) if i is not None else None
+        kept.append(channel)
+    return kept
+
+
 def decide_round(
     index: int,
     scores: TrialScores,
@@ -175,8 +203,9 @@ def decide_round(
     else:
         rejected, uncertain = [], reconstruction_fates(record, config)
     level = config.guard_level
+    target, on_path = _target(config, scores.task, previous)
     if (level is not None and best is not None and best.val_row_loss and record.val_row_loss
-            and restorable(previous)):
+            and restorable(previous) and not on_path):
         test = guard_test(record.val_row_loss, best.val_row_loss, best.index, level, scores.task)
         record.guard = test.to_dict()
         if test.fired:
@@ -184,27 +213,34 @@ def decide_round(
             return record
 
     n_kept = len(channels)
-    target = config.n_features_to_select
-    floor = config.min_features if target is None else max(target, config.min_features)
-    if target is not None and n_kept <= target:
-        record.stop_reason = STOP_N_FEATURES
-        return record
     failing = rejected + uncertain
     if target is None and not failing:
-        record.stop_reason = STOP_ALL_PASS
+        if config.n_features_to_select != AUTO or not scores.task.has_target:
+            record.stop_reason = STOP_ALL_PASS
+            return record
+        # every channel passed: "auto" eliminates on, the least needed first
+        target, on_path = config.min_features, True
+    record.on_path = on_path
+    floor = config.min_features if target is None else max(target, config.min_features)
+    if target is not None and n_kept <= target:
+        record.stop_reason = STOP_AUTO if on_path else STOP_N_FEATURES
         return record
     # rejected channels all go; the rest under the cap; never below the floor
     capped = uncertain
     if target is not None:
+        rank = record.importance_lower if on_path and record.importance_lower else record.evidence
         passing = sorted((c for c in channels if c not in set(failing)),
-                         key=lambda c: (record.evidence[c], c))
+                         key=lambda c: (rank[c], c))
         capped = uncertain + passing
     # the cap is a fraction of what the rejections leave (RFE's step with a budget)
     fraction = config.max_drop_fraction if target is None else config.step
     cap = max(1, math.floor(fraction * (n_kept - len(rejected))))
+    if on_path:
+        # twins cover for each other when held out alone: one channel of a cluster a round
+        capped = _one_per_cluster(capped, record.clusters)
     drop = rejected + capped[:cap]
     drop = drop[: max(0, n_kept - floor)]
-    if target is not None and n_kept - len(drop) == target:
+    if target is not None and not on_path and n_kept - len(drop) == target:
         # the budget is reached: no round is needed to find that out
         record.stop_reason = STOP_N_FEATURES
     if not drop:

@@ -15,7 +15,8 @@ from pipeline.final_model import FinalModel
 from pipeline.progress import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
-from pipeline.rounds.record import STOP_ACCURACY_GUARD, PruningRound, restorable
+from pipeline.rounds.minimal import minimal_round
+from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_AUTO, PruningRound, restorable
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.settings import SelectionSettings
 
@@ -149,6 +150,9 @@ class PruningRun:
         self.rounds.append(record)
         self.kept = [c for c in self.kept if c not in set(record.dropped)]
         self.stop_reason = record.stop_reason
+        if record.stop_reason == STOP_AUTO:
+            # the minimal subset: the fewest channels within one standard error of the best
+            self.kept = list(minimal_round(self.rounds).kept)
         if record.stop_reason == STOP_ACCURACY_GUARD:
             # the accuracy fell with the last drop: what it dropped without confidence comes back
             before = self.rounds[-2]

@@ -17,7 +17,8 @@ STOP_ALL_PASS = "all_pass"
 STOP_MIN_FEATURES = "min_features"
 STOP_N_FEATURES = "n_features_to_select"
 STOP_ACCURACY_GUARD = "accuracy_guard"
-STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD)
+STOP_AUTO = "auto"
+STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD, STOP_AUTO)
 
 # with a target: relevant alone, or with the partners of its cluster (a redundant copy); without
 # a target: reconstructable from the other channels
@@ -76,6 +77,13 @@ class PruningRound:
         channels (:mod:`pipeline.rounds.relevance`).
     stands_for : dict of str to list of str
         For every channel that passed as a stand-in: the relevant channels it copies most.
+    importance_lower : dict of str to float
+        With a target, the lower bound of every channel's importance (mean minus two standard
+        errors over the rows): what ranks the channels once every one has passed and
+        ``n_features_to_select="auto"`` eliminates on towards the minimal subset.
+    on_path : bool
+        Whether the round is past the all-relevant set, on the minimal-subset path of
+        ``n_features_to_select="auto"`` (its channels all passed, or it follows such a round).
     val_row_loss : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
         without a target).
@@ -135,6 +143,8 @@ class PruningRound:
     guard: dict[str, Any] | None = None
     stand_in_r2: dict[str, float] = field(default_factory=dict)
     stands_for: dict[str, list[str]] = field(default_factory=dict)
+    importance_lower: dict[str, float] = field(default_factory=dict)
+    on_path: bool = False
 
     @property
     def mean_row_loss(self) -> float | None:

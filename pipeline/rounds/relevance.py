@@ -263,11 +263,13 @@ def relevance_fates(
         rejected = ~reconstructable & (shared.t < reject_t)
         fates = np.where(reconstructable, RECONSTRUCTABLE, np.where(rejected, REJECTED, UNCERTAIN))
         evidence = shared.t
-    if config.n_features_to_select is not None and supervised:
+    if supervised:
         # k is a budget: the channels the head surely needs most, by the lower bound of their
         # importance (a channel away from its mean on a few rows only has a wide one)
-        lower = scores.importance - LOWER_BOUND_Z * scores.importance_se
-        evidence = lower.mean(axis=0)
+        lower = (scores.importance - LOWER_BOUND_Z * scores.importance_se).mean(axis=0)
+        record.importance_lower = per_channel(channels, lower)
+        if isinstance(config.n_features_to_select, int):
+            evidence = lower
     record.importance_mean = per_channel(channels, importance.mean)
     record.importance_std = per_channel(channels, importance.std)
     record.shared_mean = per_channel(channels, shared.mean)

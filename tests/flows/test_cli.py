@@ -78,14 +78,13 @@ JUNK_REPORTS = {"schema-only": '{"schema_version": 1}', "a-list": "[]", "garbage
 
 def _job_checkpoint(workspace: Path, reports: Path) -> Path:
     """Where ``run`` with RUN_OPTIONS on train.csv keeps its checkpoint."""
-    from flows.parameters import RunParameters
+    from flows.cli import _parameters, build_parser
     from pipeline.data.dataset import load_dataset
     from pipeline.report.store import CHECKPOINT_DIR, run_fingerprint
 
-    options = dict(zip(RUN_OPTIONS[::2], RUN_OPTIONS[1::2], strict=True))
-    params = RunParameters(
-        data=str(workspace / "train.csv"), target="label",
-        **{k[2:].replace("-", "_"): (None if v == "none" else v) for k, v in options.items()})
+    args = build_parser().parse_args(
+        ["run", "--data", str(workspace / "train.csv"), "--target", "label", *RUN_OPTIONS])
+    params = _parameters(args)
     summary = load_dataset(params.source, "label").summary()
     return reports / CHECKPOINT_DIR / f"{run_fingerprint(summary, params.selection())}.json"
 

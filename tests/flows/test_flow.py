@@ -28,7 +28,7 @@ TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 80, "max_drop_fraction": 0.5, 
 
 
 def params_for(csv: Path, reports: Path, **changes) -> RunParameters:
-    return RunParameters(
+    return RunParameters.from_flat(
         data=str(csv), target="label", reports_dir=str(reports), **{**TINY, **changes}
     )
 

@@ -153,7 +153,7 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
         deployment = httpx.get(deployment_url, timeout=5).json()
         assert [s["schedule"]["cron"] for s in deployment["schedules"]] == [cron]
         params = deployment["parameters"]["params"]
-        assert params["dataset"] == "wine" and params["epochs"] == 10
+        assert params["dataset"] == "wine" and params["model"]["epochs"] == 10
         # served runs write where serve was started, whatever their working directory
         assert params["reports_dir"] == str(reports.resolve())
 

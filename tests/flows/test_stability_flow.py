@@ -24,7 +24,7 @@ STABLE = {"n_trials": 2, "latent_dim": 1, "epochs": 60, "max_drop_fraction": 0.5
 
 
 def params_for(csv, reports, **changes) -> RunParameters:
-    return RunParameters(data=str(csv), target="label", reports_dir=str(reports),
+    return RunParameters.from_flat(data=str(csv), target="label", reports_dir=str(reports),
                                **{**STABLE, **changes})
 
 

@@ -1,0 +1,75 @@
+"""The minimal subset of ``n_features_to_select="auto"``: the smallest count within one
+standard error of the best.
+
+Once every channel has passed (the all-relevant set), the loop eliminates on - the passing
+channels least needed first, by the lower bound of their importance, at most ``step`` of them
+per round - down to ``min_features``, and every round records the head's loss on every row it
+scores (out of fold on small tables, the validation rows otherwise). Over every round of the
+run, all columns included, :func:`count_curve` is the mean loss per row at each count with its
+standard error; :func:`minimal_round` picks the round with the fewest channels whose mean loss
+is at most the best round's plus the best round's standard error (the one-standard-error rule
+of cross-validated model choice: what is within the noise of the best is as good, and smaller).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.rounds.record import PruningRound
+
+
+@dataclass(frozen=True)
+class CountScore:
+    """One round's point on the score-by-count curve.
+
+    Attributes
+    ----------
+    round : int
+        The round.
+    n_features : int
+        Channels it trained on.
+    mean_loss, std_error : float
+        Mean loss per scored row (Brier score of the class probabilities, or squared error of
+        the standardised target) and its standard error over the rows.
+    score : float
+        The round's validation score (F1, or R²), mean over its trials.
+    on_path : bool
+        Whether the round is past the all-relevant set.
+    """
+
+    round: int
+    n_features: int
+    mean_loss: float
+    std_error: float
+    score: float
+    on_path: bool
+
+
+def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
+    """Every round that scored rows (rounds without a target score none), in order."""
+    points = []
+    for record in rounds:
+        losses = np.asarray(record.val_row_loss, dtype=np.float64)
+        if not len(losses):
+            continue
+        se = float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
+        points.append(CountScore(round=record.index, n_features=len(record.kept),
+                                 mean_loss=float(losses.mean()), std_error=se,
+                                 score=record.val_score, on_path=record.on_path))
+    return points
+
+
+def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
+    """The round with the fewest channels whose mean loss is within one standard error of
+    the best round's (the last round when no round scored rows)."""
+    points = count_curve(rounds)
+    if not points:
+        return rounds[-1]
+    best = min(points, key=lambda p: (p.mean_loss, p.n_features))
+    within = [p for p in points if p.mean_loss <= best.mean_loss + best.std_error]
+    chosen = min(within, key=lambda p: (p.n_features, p.mean_loss))
+    return next(r for r in rounds if r.index == chosen.round)

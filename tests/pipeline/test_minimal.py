@@ -1,0 +1,71 @@
+"""n_features_to_select="auto": elimination past the all-relevant set, and the 1-SE rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.rounds.minimal import count_curve, minimal_round
+from pipeline.rounds.record import STOP_AUTO, PruningRound
+from pipeline.selector import VAECSelector
+from pipeline.settings import SelectionSettings
+from vaec import ConfigError
+
+
+def record(index: int, n: int, losses: np.ndarray) -> PruningRound:
+    return PruningRound(index=index, kept=[f"c{i}" for i in range(n)], score_mean={},
+                        score_std={}, dropped=[], val_score=0.9, val_score_std=0.0,
+                        val_metrics={}, seconds=0.0, val_row_loss=[float(v) for v in losses])
+
+
+def test_the_fewest_channels_within_one_standard_error_of_the_best_are_chosen():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.0, 0.4, size=200)  # the standard error of a round's mean: about 0.008
+    rounds = [record(1, 12, base + 0.010), record(2, 8, base), record(3, 5, base + 0.005),
+              record(4, 3, base + 0.030), record(5, 2, base + 0.060)]
+    curve = count_curve(rounds)
+    assert [p.n_features for p in curve] == [12, 8, 5, 3, 2]
+    assert 0.005 < curve[1].std_error < 0.012
+    # 5 channels are within one standard error of the best (8); 3 are not
+    assert minimal_round(rounds).index == 3
+    # a curve where the fewest channels are best picks them
+    assert minimal_round([record(1, 6, base + 0.02), record(2, 2, base)]).index == 2
+
+
+def test_auto_is_refused_for_a_stability_selection_and_bad_counts_name_the_setting():
+    assert SelectionSettings(n_features_to_select="auto").n_features_to_select == "auto"
+    with pytest.raises(ConfigError, match="n_features_to_select='auto' is for a plain"):
+        SelectionSettings(n_features_to_select="auto", n_resamples=3)
+    with pytest.raises(ConfigError, match="n_features_to_select must be a count >= 1, 'auto'"):
+        SelectionSettings(n_features_to_select="most")
+
+
+def test_auto_keeps_fewer_channels_than_the_all_relevant_set_and_reports_the_curve():
+    # two drivers, each with a noisy copy (the all-relevant set: four), and three noise columns
+    rng = np.random.default_rng(1)
+    n = 500
+    x0, x1 = rng.normal(size=n), rng.normal(size=n)
+    X = pd.DataFrame({"x0": x0, "x1": x1, "copy0": x0 + 0.3 * rng.normal(size=n),
+                      "copy1": x1 + 0.3 * rng.normal(size=n),
+                      **{f"noise{i}": rng.normal(size=n) for i in range(3)}})
+    y = (x0 + x1 + 0.3 * rng.normal(size=n) > 0).astype(int)
+    options = dict(n_trials=2, epochs=120, fit_final_model=False, random_state=0)
+    auto = VAECSelector(n_features_to_select="auto", **options).fit(X, y)
+    assert auto.stop_reason_ == STOP_AUTO
+    kept = set(auto.get_feature_names_out())
+    assert not kept & {"noise0", "noise1", "noise2"}
+    # each driver is kept, or its copy: the minimal subset still predicts
+    assert kept & {"x0", "copy0"} and kept & {"x1", "copy1"}
+    all_relevant = VAECSelector(**options).fit(X, y)
+    assert {"x0", "x1", "copy0", "copy1"} <= set(all_relevant.get_feature_names_out())
+    assert auto.n_features_ < all_relevant.n_features_
+    curve = auto.cv_results_
+    assert curve["n_features"].iloc[0] == 7 and curve["n_features"].iloc[-1] == 2
+    assert curve["n_features"].is_monotonic_decreasing
+    chosen = curve[curve["selected"]]
+    assert list(chosen["n_features"]) == [auto.n_features_]
+    best = curve["mean_test_loss"].idxmin()
+    limit = curve.loc[best, "mean_test_loss"] + curve.loc[best, "std_error"]
+    assert chosen["mean_test_loss"].iloc[0] <= limit
+    assert (curve.loc[curve["n_features"] < auto.n_features_, "mean_test_loss"] > limit).all()
