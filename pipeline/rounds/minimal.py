@@ -6,8 +6,9 @@ channels least needed first, by the lower bound of their importance, at most ``s
 per round - down to ``min_features``, and every round records the head's loss on every row it
 scores (out of fold on small tables, the validation rows otherwise). Over every round of the
 run, all columns included, :func:`count_curve` is the mean loss per row at each count with its
-standard error; :func:`minimal_round` picks the round with the fewest channels whose mean loss
-is at most the best round's plus the best round's standard error (the one-standard-error rule
+standard error; :func:`minimal_round` picks, among the all-relevant set and the rounds after it,
+the round with the fewest channels whose mean loss is at most the best one's plus its standard
+error (the one-standard-error rule
 of cross-validated model choice: what is within the noise of the best is as good, and smaller).
 """
 
@@ -64,9 +65,12 @@ def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
 
 
 def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
-    """The round with the fewest channels whose mean loss is within one standard error of
-    the best round's (the last round when no round scored rows)."""
-    points = count_curve(rounds)
+    """Of the rounds on the path (the all-relevant set and after), the one with the fewest
+    channels whose mean loss is within one standard error of the best one's (the last round
+    when none scored rows). The rounds before the all-relevant set are not candidates: they
+    hold channels that failed the shadow test, and the minimal subset is never larger than
+    the all-relevant one."""
+    points = [p for p in count_curve(rounds) if p.on_path]
     if not points:
         return rounds[-1]
     best = min(points, key=lambda p: (p.mean_loss, p.n_features))

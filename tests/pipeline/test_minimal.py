@@ -13,10 +13,11 @@ from pipeline.settings import SelectionSettings
 from vaec import ConfigError
 
 
-def record(index: int, n: int, losses: np.ndarray) -> PruningRound:
+def record(index: int, n: int, losses: np.ndarray, on_path: bool = True) -> PruningRound:
     return PruningRound(index=index, kept=[f"c{i}" for i in range(n)], score_mean={},
                         score_std={}, dropped=[], val_score=0.9, val_score_std=0.0,
-                        val_metrics={}, seconds=0.0, val_row_loss=[float(v) for v in losses])
+                        val_metrics={}, seconds=0.0, val_row_loss=[float(v) for v in losses],
+                        on_path=on_path)
 
 
 def test_the_fewest_channels_within_one_standard_error_of_the_best_are_chosen():
@@ -31,6 +32,9 @@ def test_the_fewest_channels_within_one_standard_error_of_the_best_are_chosen():
     assert minimal_round(rounds).index == 3
     # a curve where the fewest channels are best picks them
     assert minimal_round([record(1, 6, base + 0.02), record(2, 2, base)]).index == 2
+    # rounds before the all-relevant set are never chosen, however low their loss
+    before = [record(1, 40, base - 0.1, on_path=False), record(2, 8, base), record(3, 4, base + 0.005)]
+    assert minimal_round(before).index == 3
 
 
 def test_auto_is_refused_for_a_stability_selection_and_bad_counts_name_the_setting():
