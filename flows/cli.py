@@ -273,7 +273,7 @@ def _as_option(message: str) -> str:
     ``--latent-dim must``)."""
     head, _, rest = message.partition(" ")
     name = head.removeprefix("model.")
-    if name in settings_fields() and rest.startswith(("must ", "is ", "'")):
+    if name in settings_fields() and rest.startswith(("must ", "is ", "needs ", "'")):
         return "--" + name.replace("_", "-") + (" " + rest if rest else "")
     return message
 
@@ -300,9 +300,41 @@ def _parameters(args: argparse.Namespace) -> Any:
     if (given.get("data") is not None and given.get("target") is None
             and given.get("task", "auto") in ("classification", "regression")):
         raise UsageError(f"--target is required with --data for --task {given['task']}")
+    if given.get("data") is not None and given.get("target") is None \
+            and given.get("task", "auto") == "auto":
+        raise UsageError("--data needs --target COLUMN (the column to select for), or --task "
+                         "unsupervised to select without one" + _label_hint(given["data"]))
     model = {k: given.pop(k) for k in list(given) if k in ModelSettings.model_fields}
     with _options_named():
         return RunParameters(**given, model=ModelSettings(**model))
+
+
+LABEL_NAMES = ("label", "target", "class", "y", "diagnosis", "outcome", "species", "churn")
+HINT_ROWS, FEW_VALUES = 200, 10
+
+
+def _label_hint(path: str) -> str:
+    """``; 'diagnosis' looks like a label`` when a CSV column is named like one, or its last
+    column holds a few distinct words or integers (read with the standard library: a usage
+    error needs no pandas)."""
+    import csv
+    import itertools
+
+    try:
+        with open(path, newline="") as handle:
+            rows = list(itertools.islice(csv.reader(handle), HINT_ROWS + 1))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ""
+    if not rows or not rows[0]:
+        return ""
+    header = rows[0]
+    named = [c for c in header if c.strip().lower() in LABEL_NAMES]
+    if named:
+        return f"; {named[0]!r} looks like a label"
+    values = {r[-1] for r in rows[1:] if len(r) == len(header)}
+    if 1 < len(values) <= FEW_VALUES and not any("." in v for v in values):
+        return f"; the last column, {header[-1]!r}, looks like a label"
+    return ""
 
 
 def _check_data(params: Any) -> None:
@@ -316,6 +348,7 @@ def _check_data(params: Any) -> None:
 
 def command_run(args: argparse.Namespace) -> int:
     """``vaec-select run``."""
+    from pipeline.rounds.record import SCORE_LABELS
     params = _parameters(args)
     if params.task_runner == "dask":
         from flows.task_runners import check_dask_installed
@@ -348,6 +381,11 @@ def command_run(args: argparse.Namespace) -> int:
     print("  " + ", ".join(selected))
     dropped = out.get("dropped") or []
     print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
+    cost = out.get("cost")
+    if cost:
+        label = SCORE_LABELS.get(cost["score"], cost["score"])
+        print(f"cost: validation {label} {cost['all']:.3f} with all {cost['n_all']} columns, "
+              f"{cost['kept']:.3f} with the {cost['n_kept']} kept (the round models)")
     metrics = out.get("metrics") or {}
     if metrics:
         print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))

@@ -158,7 +158,8 @@ def _plain_selection(
     def train_round(run: PruningRun, channels: list[str] | None = None) -> TrialScores:
         channels = run.kept if channels is None else channels
         futures = [
-            train_trial_group.submit(run.split, channels, config, run.next_index, group, threads)
+            train_trial_group.submit(run.split, channels, run.round_config, run.next_index, group,
+                                     threads)
             for group in groups
         ]
         return TrialScores.combine([f.result() for f in futures])
@@ -265,7 +266,22 @@ def _select_and_report(params: RunParameters) -> dict[str, Any]:
         "resumed_resamples": resumed if stability else 0,
         "stability": stability,
         "metrics": result.final.metrics if result.final is not None else {},
+        "cost": selection_cost(result),
     }
+
+
+def selection_cost(result: PruningResult) -> dict[str, Any] | None:
+    """What the selection cost, by the round models: the validation score with all columns
+    (round 1) and with the kept channels (the round that trained on exactly them, if any)."""
+    if not result.rounds:
+        return None
+    first = result.rounds[0]
+    name = first.score_name
+    same = [r for r in result.rounds if set(r.kept) == set(result.selected)]
+    if name not in first.val_metrics or not same:
+        return None
+    return {"score": name, "all": first.val_metrics[name], "n_all": len(first.kept),
+            "kept": same[-1].val_metrics[name], "n_kept": len(result.selected)}
 
 
 def run_feature_selection(

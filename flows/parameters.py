@@ -61,6 +61,9 @@ class RunParameters(SelectionSettings):
     def _one_source(self) -> RunParameters:
         if self.run_name is not None:
             check_run_name(self.run_name)
+        if self.dask_address is not None and self.task_runner != "dask":
+            raise ValueError("dask_address needs task_runner 'dask' (the thread runner would "
+                             f"ignore it), got task_runner {self.task_runner!r}")
         if self.data is not None:
             if self.target is None and self.task in TASKS and TASKS[self.task].has_target:
                 raise ValueError(f"target is required with data for task {self.task!r}")

@@ -97,8 +97,8 @@ class SelectionSettings(BaseModel):
     test_size: float = Field(
         0.2, ge=0.0, lt=1.0, description="test fraction of the rows, touched only by the final model")
     threads: int | None = Field(
-        None, ge=1, description="torch threads of the process (none: its idle cores, shared "
-        "among the trial groups that train at once)")
+        None, ge=1, description="torch threads of the process, shared among the trial groups "
+        "that train at once (none: one per training, whatever the machine's load)")
     seed: int = Field(0, ge=0, description="seed of the split and of every model")
     n_resamples: int = Field(
         1, ge=1, le=MAX_RESAMPLES, description="stability selection: run the whole selection "

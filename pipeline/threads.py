@@ -3,9 +3,9 @@
 Small models gain little from threads and lose a lot when the cores are shared: measured on two
 cores with another process busy, two torch threads made a round 10 to 100 times slower than one
 (the threads wait for each other on a core that is not theirs). So the count is a setting
-(``threads``); left unset it is the number of cores this process may use that are idle (the
-one-minute load average says how many are busy), divided among the trial groups that train at
-the same time in it.
+(``threads``); left unset it is one thread per training: the round models are bound by the cost
+of their many small operations, not by arithmetic, so one thread loses little, and the default
+never depends on how busy the machine is (the same command gives byte-identical weights).
 """
 
 from __future__ import annotations
@@ -23,21 +23,10 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def idle_cores() -> int:
-    """Usable cores minus those the one-minute load average says are busy (at least 1)."""
-    cores = usable_cores()
-    try:
-        busy = int(os.getloadavg()[0] + 0.5)
-    except (AttributeError, OSError):  # pragma: no cover - no load average here
-        busy = 0
-    return max(1, cores - busy)
-
-
 def threads_for(threads: int | None, concurrent: int = 1) -> int:
     """Threads for each of ``concurrent`` trainings sharing this process (``threads`` None:
-    the idle cores)."""
-    total = idle_cores() if threads is None else threads
-    return max(1, total // max(1, concurrent))
+    one each)."""
+    return 1 if threads is None else max(1, threads // max(1, concurrent))
 
 
 @contextlib.contextmanager

@@ -231,6 +231,10 @@ class Checkpoint:
             warnings.warn(f"cannot remove the checkpoint {self.path} ({err})", StoreWarning, stacklevel=2)
 
 
+# a folder name is at most 255 bytes; the run's own suffixes (-2, .partial) need room
+MAX_RUN_NAME_BYTES = 200
+
+
 def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None) -> str:
     """``name`` if it is one visible folder name (hidden ones are the runs' own) not taken under
     ``reports_dir`` (no run writes over another), else a :class:`ConfigError` naming ``run_name``."""
@@ -239,7 +243,16 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
             or any(s in name for s in separators) or Path(name).name != name):
         raise ConfigError(f"run_name must be a single folder name (no '/', '\\', '..' or "
                           f"leading '.'), got {name!r}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConfigError(f"run_name must not hold control characters (a newline, a tab), "
+                          f"got {name!r}")
+    if len(name.encode()) > MAX_RUN_NAME_BYTES:
+        raise ConfigError(f"run_name must be at most {MAX_RUN_NAME_BYTES} bytes (a folder name "
+                          f"the file system takes), got {len(name.encode())}")
     folder = None if reports_dir is None else Path(reports_dir) / name
+    if folder is not None and folder.is_symlink():
+        raise ConfigError(f"run_name {name!r} is taken: {folder} is a symbolic link (a run "
+                          "writes only a folder of its own under reports_dir)")
     if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ConfigError(f"run_name {name!r} is taken: {folder} already exists (choose another "
                           "name, or leave run_name out for a new <dataset>-<timestamp> folder)")

@@ -141,13 +141,12 @@ def _target(
     config: SelectionSettings, task: Task, previous: PruningRound | None
 ) -> tuple[int | None, bool]:
     """The count a round drops towards (``None``: until every channel passes) and whether the
-    round is on the minimal-subset path (``"auto"``, past a round where every channel passed:
-    towards ``min_features``)."""
+    round is on the minimal-subset path (``"auto"``, after a round where every channel passed).
+    """
     k = config.n_features_to_select
     if k != AUTO:
         return k, False
-    on_path = task.has_target and previous is not None and previous.on_path
-    return (config.min_features if on_path else None), on_path
+    return None, task.has_target and previous is not None and previous.on_path
 
 
 def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[str]:
@@ -162,6 +161,24 @@ def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[
         seen.add(i) if i is not None else None
         kept.append(channel)
     return kept
+
+
+def _path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
+    """A round on the minimal-subset path: the channels the head needs least go, by the lower
+    bound of their importance (a round on the path has too few shadows to test against), one
+    channel of a correlated cluster (twins cover for each other when held out alone) and at
+    most ``step`` of the channels a round, down to ``min_features``, where the path ends."""
+    record.on_path = True
+    n_kept = len(record.kept)
+    if n_kept <= config.min_features:
+        record.stop_reason = STOP_AUTO
+        return record
+    rank = record.importance_lower or record.evidence
+    worst_first = _one_per_cluster(sorted(record.kept, key=lambda c: (rank[c], c)),
+                                   record.clusters)
+    cap = max(1, math.floor(config.step * n_kept))
+    record.dropped = worst_first[: min(cap, n_kept - config.min_features)]
+    return record
 
 
 def decide_round(
@@ -214,33 +231,34 @@ def decide_round(
 
     n_kept = len(channels)
     failing = rejected + uncertain
+    if on_path:
+        return _path_step(record, config)
     if target is None and not failing:
         if config.n_features_to_select != AUTO or not scores.task.has_target:
             record.stop_reason = STOP_ALL_PASS
             return record
-        # every channel passed: "auto" eliminates on, the least needed first
-        target, on_path = config.min_features, True
-    record.on_path = on_path
+        # every channel passed: "auto" turns to the path; the next round trains on the same
+        # channels as the path's rounds train (see pipeline.rounds.minimal)
+        record.on_path = True
+        if n_kept <= config.min_features:
+            record.stop_reason = STOP_AUTO
+        return record
     floor = config.min_features if target is None else max(target, config.min_features)
     if target is not None and n_kept <= target:
-        record.stop_reason = STOP_AUTO if on_path else STOP_N_FEATURES
+        record.stop_reason = STOP_N_FEATURES
         return record
     # rejected channels all go; the rest under the cap; never below the floor
     capped = uncertain
     if target is not None:
-        rank = record.importance_lower if on_path and record.importance_lower else record.evidence
         passing = sorted((c for c in channels if c not in set(failing)),
-                         key=lambda c: (rank[c], c))
+                         key=lambda c: (record.evidence[c], c))
         capped = uncertain + passing
     # the cap is a fraction of what the rejections leave (RFE's step with a budget)
     fraction = config.max_drop_fraction if target is None else config.step
     cap = max(1, math.floor(fraction * (n_kept - len(rejected))))
-    if on_path:
-        # twins cover for each other when held out alone: one channel of a cluster a round
-        capped = _one_per_cluster(capped, record.clusters)
     drop = rejected + capped[:cap]
     drop = drop[: max(0, n_kept - floor)]
-    if target is not None and not on_path and n_kept - len(drop) == target:
+    if target is not None and n_kept - len(drop) == target:
         # the budget is reached: no round is needed to find that out
         record.stop_reason = STOP_N_FEATURES
     if not drop:

@@ -15,7 +15,7 @@ from pipeline.final_model import FinalModel
 from pipeline.progress import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
-from pipeline.rounds.minimal import minimal_round
+from pipeline.rounds.minimal import minimal_round, path_settings
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_AUTO, PruningRound, restorable
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.settings import SelectionSettings
@@ -83,6 +83,15 @@ class PruningRun:
         """Number of the next round."""
         return len(self.rounds) + 1
 
+    @property
+    def round_config(self) -> SelectionSettings:
+        """The settings the next round trains with: past the all-relevant set (the path of
+        ``n_features_to_select="auto"``), the fewest shadows (see
+        :func:`pipeline.rounds.minimal.path_settings`)."""
+        if self.rounds and self.rounds[-1].on_path:
+            return path_settings(self.config)
+        return self.config
+
     def train_trials(
         self,
         trials: Sequence[int] | None = None,
@@ -96,7 +105,8 @@ class PruningRun:
         """
         self._check_open()
         channels = self.kept if channels is None else list(channels)
-        return train_trials(self.split, channels, self.config, self.next_index, trials, on_epoch)
+        return train_trials(self.split, channels, self.round_config, self.next_index, trials,
+                            on_epoch)
 
     def record_round(
         self, scores: TrialScores, control: Callable[[list[str]], TrialScores] | None = None
