@@ -130,6 +130,11 @@ def test_run_prints_the_kept_channels_and_the_report(command_run, workspace):
     assert {"size", "size_copy"} & set(selected) and {"tone", "tone_copy"} & set(selected)
     assert f"kept {len(selected)} channels" in out
     assert ", ".join(selected) in out
+    # the dropped columns by name, and what the selection cost against all columns
+    dropped = json.loads((report / "report.json").read_text())["dropped"]
+    assert f"dropped {len(dropped)}:\n  " + ", ".join(dropped) in out
+    cost = next(line for line in out.splitlines() if line.startswith("cost: "))
+    assert "with all 6 columns" in cost and f"with the {len(selected)} kept" in cost
     assert f"report: {(report / 'report.html').resolve()}" in out
 
 
@@ -165,6 +170,10 @@ def test_run_draws_no_progress_when_output_is_not_a_terminal(command_run):
         (["--val-size", "0.5", "--test-size", "0.5"], ["val_size + test_size"]),
         (["--data", "train.csv", "--target", "no_such_column"], ["no_such_column"]),
         (["--task-runner", "ray"], ["--task-runner"]),
+        # a table without a target is refused, naming the way to mean it and the label
+        (["--data", "train.csv"], ["--target", "--task unsupervised", "'label' looks like"]),
+        (["--dask-address", "tcp://10.0.0.5:8786"], ["--dask-address", "task_runner 'dask'"]),
+        (["--n-features-to-select", "few"], ["--n-features-to-select", "'auto'"]),
     ],
 )
 def test_run_rejects_bad_arguments_before_any_work(args, words, workspace, monkeypatch):
@@ -206,6 +215,27 @@ def test_a_run_name_must_be_a_single_folder_name(workspace, never_trains, name):
                       "--reports-dir", str(workspace / "named-reports"), "--run-name", name)
     assert_usage_error(result, "--run-name", "single folder name")
     assert not (workspace / "escaped").exists()
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("two\nlines", "control characters"), ("x" * 300, "at most 200 bytes")])
+def test_a_run_name_a_file_system_cannot_take_is_refused(workspace, never_trains, name, words):
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(workspace / "named-reports"), "--run-name", name)
+    assert_usage_error(result, "--run-name", words)
+
+
+@pytest.mark.parametrize("points_to", ["outside", "dangling"])
+def test_a_run_name_that_is_a_symbolic_link_is_refused(workspace, never_trains, points_to):
+    reports = workspace / f"linked-reports-{points_to}"
+    reports.mkdir()
+    outside = workspace / "outside-folder"
+    outside.mkdir(exist_ok=True)
+    (reports / "linked").symlink_to(outside if points_to == "outside" else workspace / "gone")
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(reports), "--run-name", "linked")
+    assert_usage_error(result, "--run-name", "symbolic link")
+    assert not any(outside.iterdir())
 
 
 def test_a_taken_run_name_is_refused_before_any_training(finished_run, workspace, never_trains):

@@ -83,6 +83,14 @@ def test_tall_tables_train_on_seeded_mini_batches():
     assert {"c0", "c1"} <= set(first.selected)
 
 
+def test_the_default_thread_count_never_follows_the_machines_load(monkeypatch):
+    import os
+
+    for load in (0.0, 1.7, 40.0):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert threads_for(None) == 1 and threads_for(None, concurrent=2) == 1
+
+
 def test_threads_are_shared_among_groups_and_restored_after_a_fit():
     assert 1 <= threads_for(None) <= usable_cores()
     assert threads_for(4, concurrent=2) == 2 and threads_for(1, concurrent=3) == 1
