@@ -56,12 +56,14 @@ REFERENCE = "vaec_resampled"
 WITHIN = "within-run index "
 
 
-def vaec(n_resamples: int) -> Callable[[pd.DataFrame, np.ndarray, int], Selection]:
-    """VAECSelector with its defaults, ``n_resamples`` resamples, random_state ``seed``."""
+def vaec(n_resamples: int, k: int | str | None = None
+         ) -> Callable[[pd.DataFrame, np.ndarray, int], Selection]:
+    """VAECSelector with its defaults, ``n_resamples`` resamples, random_state ``seed`` (and
+    ``n_features_to_select=k``)."""
 
     def select(X: pd.DataFrame, y: np.ndarray, seed: int) -> Selection:
         selector = VAECSelector(random_state=seed, n_resamples=n_resamples, fit_final_model=False,
-                                n_jobs=1)
+                                n_jobs=1, n_features_to_select=k)
         start = time.perf_counter()
         selector.fit(X, y)
         seconds = time.perf_counter() - start
@@ -77,6 +79,7 @@ def method_table(resamples: int) -> dict[str, tuple[str, Callable[..., Selection
     """Key -> (label, ``select(X, y, seed)``)."""
     return {
         "vaec": ("VAECSelector", vaec(1)),
+        "vaec_auto": ("VAECSelector(auto)", vaec(1, "auto")),
         REFERENCE: (f"VAECSelector(n_resamples={resamples})", vaec(resamples)),
         "boruta": ("Boruta", lambda X, y, seed: peers.boruta(X, y, seed=seed)),
         "rfecv_forest": ("RFECV(random forest)", lambda X, y, seed: peers.rfecv_forest(X, y, seed=seed)),
@@ -139,7 +142,8 @@ def evaluate(name: str, methods: dict[str, tuple[str, Callable[..., Selection]]]
                         "within_run_nogueira": [float(n.removeprefix(WITHIN)) for n in notes
                                                 if n.startswith(WITHIN)] or None}
     for key, row in results.items():
-        row["p_vs_resampled"] = None if key == REFERENCE else compare(row, results[REFERENCE])
+        row["p_vs_resampled"] = (None if key == REFERENCE or REFERENCE not in results
+                                 else compare(row, results[REFERENCE]))
     return {"info": {"n_rows": len(y), "half_rows": len(halves[0]), "n_features": len(names),
                      "truth": {k: len(v) for k, v in (truth or {}).items()}},
             "methods": results}
@@ -210,6 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resamples", type=int, default=10,
                         help="n_resamples of the resampled VAECSelector (10)")
     parser.add_argument("--output", default="stability", help="file stem under benchmarks/results/")
+    parser.add_argument("--methods", help="comma-separated subset of vaec, vaec_auto, "
+                        f"{REFERENCE}, boruta, rfecv_forest (all but vaec_auto)")
     return parser.parse_args(argv)
 
 
@@ -222,6 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"unknown data sets: {', '.join(unknown)}")
     methods = method_table(args.resamples)
+    chosen = [m.strip() for m in (args.methods or "").split(",") if m.strip()] or [
+        m for m in methods if m != "vaec_auto"]
+    methods = {k: v for k, v in methods.items() if k in chosen}
     start = time.perf_counter()
     with threadpool_limits(1):
         results = {name: evaluate(name, methods, args.seeds) for name in datasets}
