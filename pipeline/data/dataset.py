@@ -8,6 +8,8 @@ a few integers) -> classification."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +21,25 @@ import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
 from pipeline.data.tables import TABLE_SUFFIXES, DataError, read_table, validate_frame
-from pipeline.report.store import frame_hash
 from pipeline.settings import TASK_CHOICES
 from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
 
 # More distinct integer values than this make a numeric target a quantity, not classes.
 MAX_CLASSES = 20
+HASH_CHUNK_ROWS = 65_536  # a tall table is hashed without a second copy of it
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """Hash of a table's values, column names and dtypes, in order."""
+    digest = hashlib.sha256()
+    header = [[str(c) for c in frame.columns], [str(t) for t in frame.dtypes], len(frame)]
+    digest.update(json.dumps(header).encode("utf-8"))
+    for start in range(0, len(frame), HASH_CHUNK_ROWS):
+        rows = pd.util.hash_pandas_object(frame.iloc[start:start + HASH_CHUNK_ROWS], index=False)
+        digest.update(rows.to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 
 
 def resolve_task(task: str | Task, y: Any | None, target: str | None = None) -> Task:
@@ -102,7 +117,7 @@ class Dataset:
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """:func:`pipeline.report.store.frame_hash` of the table the selection sees (features and
+        """:func:`frame_hash` of the table the selection sees (features and
         target)."""
         return frame_hash(self.frame)
 

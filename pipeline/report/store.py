@@ -23,7 +23,6 @@ from vaec.config import ConfigError
 from vaec.persistence import atomic_write_text
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from pipeline.rounds.record import PruningRound
     from pipeline.settings import SelectionSettings
@@ -33,7 +32,6 @@ REPORT_FILE, CHECKPOINT_DIR, CORRUPT_SUFFIX = "report.json", ".checkpoints", ".c
 REPORT_SCHEMA, CHECKPOINT_SCHEMA = 1, 1  # one schema version per kind of file
 MIN_FREE_BYTES = 64 * 2**20  # a report folder holds a few MB, the checkpoints some more
 MAX_REPORT_BYTES = 64 * 2**20  # 2000 channels over ten rounds make 20 MB: larger is no report
-HASH_CHUNK_ROWS = 65_536  # a tall table is hashed without a second copy of it
 M = TypeVar("M", bound=BaseModel)  # the model a file is read as
 
 
@@ -43,19 +41,6 @@ class StoreError(ValueError):
 
 class StoreWarning(UserWarning):
     """A file under the reports folder was skipped, set aside or not written; the run goes on."""
-
-
-def frame_hash(frame: pd.DataFrame) -> str:
-    """Hash of a table's values, column names and dtypes, in order."""
-    import pandas as pd
-
-    digest = hashlib.sha256()
-    header = [[str(c) for c in frame.columns], [str(t) for t in frame.dtypes], len(frame)]
-    digest.update(json.dumps(header).encode("utf-8"))
-    for start in range(0, len(frame), HASH_CHUNK_ROWS):
-        rows = pd.util.hash_pandas_object(frame.iloc[start:start + HASH_CHUNK_ROWS], index=False)
-        digest.update(rows.to_numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def run_fingerprint(data_summary: dict[str, Any], config: SelectionSettings) -> str:

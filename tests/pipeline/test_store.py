@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.data.dataset import load_dataset
+from pipeline.data import dataset
+from pipeline.data.dataset import frame_hash, load_dataset
 from pipeline.report import store
 from pipeline.report.store import (
     Checkpoint,
@@ -162,12 +163,12 @@ def test_the_resume_key_covers_the_values_not_just_the_shape():
 
 def test_the_content_hash_does_not_depend_on_the_chunk_size(monkeypatch):
     frame = table(n_rows=1000)
-    whole = store.frame_hash(frame)
+    whole = frame_hash(frame)
     assert load_dataset(frame, "label").content_hash == whole  # the data's own hash is this one
-    monkeypatch.setattr(store, "HASH_CHUNK_ROWS", 7)
-    assert store.frame_hash(frame) == whole
+    monkeypatch.setattr(dataset, "HASH_CHUNK_ROWS", 7)
+    assert frame_hash(frame) == whole
     frame.loc[999, "noise1"] = np.nextafter(frame.loc[999, "noise1"], np.inf)
-    assert store.frame_hash(frame) != whole
+    assert frame_hash(frame) != whole
 
 
 # report.json read back --------------------------------------------------------------------------
