@@ -141,7 +141,10 @@ class PruningResult:
         evidence. In a stability selection: those under the cut kept for ``min_features``."""
         if self.stability is not None:
             return [c for c in self.selected if c in set(self.stability.floor)]
-        last = {c: record for record in self.rounds for c in record.kept}
+        # past the all-relevant set (the minimal subset's path) no round tests the channels
+        first_on_path = next((i for i, r in enumerate(self.rounds) if r.on_path), None)
+        tested = self.rounds if first_on_path is None else self.rounds[: first_on_path + 1]
+        last = {c: record for record in tested for c in record.kept}
         return [c for c in self.selected if last[c].decision.get(c) not in PASSING]
 
     def count_frame(self) -> pd.DataFrame:

@@ -106,6 +106,8 @@ def round_table(result: PruningResult) -> Table:
 
     def why(record: PruningRound, channel: str) -> str:
         decision = record.decision.get(channel)
+        if record.on_path:  # the minimal subset's elimination: by importance, not a test
+            return "least needed"
         if decision in (None, BELOW):  # the reconstruction rule: its R²
             return f"R² {record.score_mean[channel]:.2f}"
         return decision if decision in (REJECTED, UNCERTAIN) else f"{decision}, cut to k"

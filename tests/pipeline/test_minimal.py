@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.report.tables import round_table
 from pipeline.rounds.minimal import count_curve, minimal_round
 from pipeline.rounds.record import STOP_AUTO, PruningRound
 from pipeline.selector import VAECSelector
@@ -73,3 +74,9 @@ def test_auto_keeps_fewer_channels_than_the_all_relevant_set_and_reports_the_cur
     limit = curve.loc[best, "mean_test_loss"] + curve.loc[best, "std_error"]
     assert chosen["mean_test_loss"].iloc[0] <= limit
     assert (curve.loc[curve["n_features"] < auto.n_features_, "mean_test_loss"] > limit).all()
+    # the path tests nothing: its drops read as such, and what it keeps passed before it
+    rows = round_table(auto.result_).rows
+    path_rows = [r for r, record in zip(rows, auto.rounds_, strict=True) if record.on_path
+                 and record.dropped]
+    assert path_rows and all("least needed" in " ".join(map(str, r)) for r in path_rows)
+    assert auto.result_.unconfirmed == []
