@@ -368,6 +368,7 @@ def command_run(args: argparse.Namespace) -> int:
     with temporary_server(), console_without_tracebacks(), \
             RoundProgress(enabled=sys.stderr.isatty()) as progress:
         out = run_feature_selection(params, progress=progress)
+        progress.stage("finishing the run")
     selected = out["selected"]
     stability = out.get("stability")
     if stability:

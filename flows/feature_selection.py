@@ -244,10 +244,12 @@ def _select_and_report(params: RunParameters) -> dict[str, Any]:
     select = _stability_selection if config.n_resamples > 1 else _plain_selection
     with torch_threads(threads_for(config.threads)):
         result, resumed = select(dataset, config, params, checkpoint, logger)
+    _PROGRESS.stage("writing the report")
     diff = _previous_diff(params, fingerprint, result.selected)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
     folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
                                       params.latent_grids)
+    _PROGRESS.stage("publishing the run's artifacts")
     publish_artifacts(report, folder, dataset.name)
     checkpoint.clear()
     logger.info("selected %d channels; dropped %d (%s); report: %s/report.html",

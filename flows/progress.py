@@ -96,6 +96,11 @@ class RoundProgress(NoProgress):
             self._bars.reset(self._epochs, total=None,
                              description=f"final model on {n_channels} channels")
 
+    def stage(self, what: str) -> None:
+        """The bar says what is happening now (a step without epochs: it spins)."""
+        if self._bars is not None and self._epochs is not None:
+            self._bars.reset(self._epochs, total=None, unit="", description=what)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,

@@ -67,6 +67,10 @@ class ProgressRelay(NoProgress):
         for display in self.displays:
             display.final_started(n_channels)
 
+    def stage(self, what: str) -> None:
+        for display in self.displays:
+            display.stage(what)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # another process gets a relay of its own, without this process's displays
         return (type(self), ())

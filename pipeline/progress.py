@@ -1,5 +1,5 @@
 """What a selection tells a progress display: rounds starting and ending, epochs, resamples
-finishing (stability selection), the final model.
+finishing (stability selection), the final model, and the steps without epochs (the report).
 
 :func:`pipeline.selection.run_selection` calls a :class:`Progress`; the command line draws bars
 on a terminal, the selector's ``verbose`` prints a line per round, and by default nothing is
@@ -38,6 +38,10 @@ class Progress(Protocol):
     def final_started(self, n_channels: int) -> None:
         """The final model starts training."""
 
+    def stage(self, what: str) -> None:
+        """A step without epochs starts (``writing the report``), so nothing sits still
+        silently."""
+
 
 class NoProgress:
     """Shows nothing."""
@@ -58,6 +62,9 @@ class NoProgress:
         pass
 
     def final_started(self, n_channels: int) -> None:
+        pass
+
+    def stage(self, what: str) -> None:
         pass
 
 
@@ -88,3 +95,7 @@ class LineProgress(NoProgress):
         elapsed = time.perf_counter() - self.start
         print(f"[{elapsed:7.1f} s] final model on {n_channels} channels ...",
               file=self.stream, flush=True)
+
+    def stage(self, what: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        print(f"[{elapsed:7.1f} s] {what} ...", file=self.stream, flush=True)

@@ -578,6 +578,14 @@ def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
     text = shown.getvalue()
     assert "round 2: training on 4 channels" in text and "150/300" in text
     assert "round 2: trained on 4" in text
+    # a step without epochs says what it is instead of a bar sitting still
+    with RoundProgress(True, Console(file=io.StringIO(), force_terminal=True)) as progress:
+        progress.round_started(3, 4, epochs=300)
+        progress.epoch(300, 300)
+        progress.stage("writing the report")
+        bar = io.StringIO()
+        Console(file=bar, width=200).print(progress._bars.get_renderable())
+    assert "writing the report" in bar.getvalue() and "300/300" not in bar.getvalue()
     quiet = io.StringIO()
     with RoundProgress(False, Console(file=quiet, force_terminal=True)) as progress:
         progress.round_started(2, 4, epochs=300)
