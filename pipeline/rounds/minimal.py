@@ -11,7 +11,7 @@ fold on small tables, the validation rows otherwise). Over every round of the
 run, all columns included, :func:`count_curve` is the mean loss per row at each count with its
 standard error; :func:`minimal_round` picks, among the all-relevant set and the rounds after it,
 the round with the fewest channels whose mean loss is at most the best one's plus its standard
-error (the one-standard-error rule
+error, going down from the best count and stopping at the first count past that limit (the one-standard-error rule
 of cross-validated model choice: what is within the noise of the best is as good, and smaller).
 """
 
@@ -80,8 +80,9 @@ def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
 
 def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
     """Of the rounds on the path (the all-relevant set and after), the one with the fewest
-    channels whose mean loss is within one standard error of the best one's (the last round
-    when none scored rows). The rounds before the all-relevant set are not candidates: they
+    channels whose mean loss is within one standard error of the best one's, reached from the
+    best count down without passing a count outside it (the last round when none scored
+    rows). The rounds before the all-relevant set are not candidates: they
     hold channels that failed the shadow test, and the minimal subset is never larger than
     the all-relevant one."""
     # the first round on the path only turns to it (trained with every shadow, it drops
@@ -90,6 +91,13 @@ def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
     if not points:
         return rounds[-1]
     best = min(points, key=lambda p: (p.mean_loss, p.n_features))
-    within = [p for p in points if p.mean_loss <= best.mean_loss + best.std_error]
-    chosen = min(within, key=lambda p: (p.n_features, p.mean_loss))
+    limit = best.mean_loss + best.std_error
+    chosen = best
+    # down from the best count, while every count on the way stays within the limit: a lone
+    # low point further down is a round's noise, not a smaller subset as good
+    for point in sorted((p for p in points if p.n_features < best.n_features),
+                        key=lambda p: -p.n_features):
+        if point.mean_loss > limit:
+            break
+        chosen = point
     return next(r for r in rounds if r.index == chosen.round)
