@@ -11,8 +11,9 @@ fold on small tables, the validation rows otherwise). Over every round of the
 run, all columns included, :func:`count_curve` is the mean loss per row at each count with its
 standard error; :func:`minimal_round` picks, among the all-relevant set and the rounds after it,
 the round with the fewest channels whose mean loss is at most the best one's plus its standard
-error, going down from the best count and stopping at the first count past that limit (the one-standard-error rule
-of cross-validated model choice: what is within the noise of the best is as good, and smaller).
+error, going down from the best count and stopping at the first count past that limit (the
+one-standard-error rule of cross-validated model choice: what is within the noise of the best
+is as good, and smaller; a lone low point past a worse count is a round's noise).
 """
 
 from __future__ import annotations
