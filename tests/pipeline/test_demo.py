@@ -47,6 +47,7 @@ def test_unknown_dataset_is_rejected_by_name():
         load_demo_data("iris")
 
 
+@pytest.mark.slow
 def test_demo_writes_curves_histories_and_latent_grids_of_every_strategy(breast_cancer_demo):
     code, folder = breast_cancer_demo
     assert code == 0
@@ -79,6 +80,7 @@ def test_summary_has_the_settings_and_scores_of_every_strategy(breast_cancer_dem
             assert (folder / listed).is_file(), f"{name}: {listed}"
 
 
+@pytest.mark.slow
 def test_demo_classifiers_beat_the_majority_class_after_a_few_epochs(breast_cancer_demo):
     _, folder = breast_cancer_demo
     summary = json.loads((folder / SUMMARY_FILE).read_text())
@@ -87,6 +89,7 @@ def test_demo_classifiers_beat_the_majority_class_after_a_few_epochs(breast_canc
         assert summary["strategies"][name]["test_accuracy"] > majority + 0.15, name
 
 
+@pytest.mark.slow
 def test_demo_prints_a_table_of_every_strategy(tmp_path, capsys):
     code = main(["demo", "--dataset", "digits", "--epochs", "2", "--latent-dim", "5",
                  "--reports-dir", str(tmp_path)])

@@ -262,6 +262,7 @@ def test_a_run_name_is_a_single_folder_name(name, tmp_path):
 
 # what the page shows, and what it costs ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_report_writing_draws_no_latent_grids_unless_asked(run, tmp_path, monkeypatch):
     import pipeline.report.figures as figures
 

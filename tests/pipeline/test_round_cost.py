@@ -42,6 +42,7 @@ def test_recording_rounds_less_often_does_not_change_the_selection(monkeypatch):
     assert len(set(light.selected) ^ set(full.selected)) <= 1
 
 
+@pytest.mark.slow
 def test_recording_rounds_less_often_does_not_change_what_a_round_passes(monkeypatch):
     # breast_cancer's channels are all related to the diagnosis, several only weakly: which of
     # those a whole selection keeps moves with any change in training, the first round's verdict
@@ -66,6 +67,7 @@ def test_round_models_record_validation_only_and_stop_on_its_loss():
     assert not config.restore_best
 
 
+@pytest.mark.slow
 def test_tall_tables_train_on_seeded_mini_batches():
     config = SelectionSettings()
     assert round_model_config(config, 5, 2, 1, n_rows=TALL_ROWS).batch_size is None
