@@ -1,0 +1,332 @@
+"""The training step written out by hand: forward, the gradients of the losses, AdamW.
+
+A step of a small model is bound by the cost of calling an op, not by arithmetic: the eager
+step (autograd graph, ~250 ops and nodes, ``optimizer.step()`` bookkeeping) spends most of its
+time between the kernels. :class:`FusedStep` computes the same gradients with about a third of
+the calls:
+
+- no autograd graph: the backward of every layer is written out (the same ATen kernels
+  autograd calls: ``bmm`` of the transposed input, the bias' row sum, the activations'
+  ``*_backward`` ops), and only the parameters that train get a gradient;
+- the loss value is never formed: a step needs its gradient only (the recorded metrics come
+  from the evaluation, as before);
+- what is constant over the steps is computed once: every row's weight in each loss (row
+  weights, the means' divisors, the loss weights), the one-hot targets;
+- the noise is drawn into buffers kept from step to step, from the same per-replica streams in
+  the same order (the draws are bit for bit the eager step's);
+- AdamW is the fused kernel ``torch.optim.AdamW(fused=True)`` runs (``torch._fused_adamw_``),
+  called directly with state of its own.
+
+The numbers are the eager step's up to the order of floating-point sums (a gradient that
+reaches a tensor by several paths is added up in another order): the same to a few units in the
+last place per step. :func:`fused_step_supported` says when the step applies; the training loop
+runs the eager step otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vaec.config import Strategy
+from vaec.model import LOG_VAR_MAX, LOG_VAR_MIN, ReplicaLinear, VAECNet
+
+# activation -> (forward, backward(grad, pre-activation, output)), as nn's modules and autograd
+_Forward = Callable[[torch.Tensor], torch.Tensor]
+_Backward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+_aten = torch.ops.aten
+ACTIVATIONS: dict[str, tuple[_Forward, _Backward]] = {
+    "elu": (F.elu, lambda g, a, h: _aten.elu_backward(g, 1.0, 1, 1, False, a)),
+    "relu": (torch.relu, lambda g, a, h: _aten.threshold_backward(g, h, 0)),
+    "tanh": (torch.tanh, lambda g, a, h: _aten.tanh_backward(g, h)),
+    "gelu": (F.gelu, lambda g, a, h: _aten.gelu_backward(g, a)),
+    "silu": (F.silu, lambda g, a, h: _aten.silu_backward(g, a)),
+    "leaky_relu": (F.leaky_relu, lambda g, a, h: _aten.leaky_relu_backward(g, a, 0.01, False)),
+}
+# AdamW's defaults (torch.optim.AdamW), which the eager step uses
+BETAS, EPS = (0.9, 0.999), 1e-8
+
+
+def fused_step_supported(net: VAECNet, strategy: Strategy, weights: dict[str, float]) -> str | None:
+    """Why the fused step cannot train ``net`` with ``strategy`` (``None``: it can).
+
+    It covers every strategy, task, activation and row weighting of the training loop, and
+    leaves to the eager step: dropout (its masks come from the global generator), a head
+    trained for a task without a target (nothing reaches it), and a step where no loss counts
+    or no loss reaches a part that trains.
+    """
+    config = net.config
+    if config.dropout > 0:
+        return "dropout"
+    if config.activation not in ACTIVATIONS:
+        return f"activation {config.activation!r}"
+    if weights["prediction"] and not config.task.has_target:
+        return "a prediction loss without a target"
+    if not any(weights.values()):
+        return "no loss counts"
+    trains = strategy.trains
+    if not ("encoder" in trains or ("decoder" in trains and weights["reconstruction"])
+            or ("head" in trains and weights["prediction"])):
+        return "no part that trains is reached by a loss"
+    return None
+
+
+def _layers(module: torch.nn.Module) -> list[ReplicaLinear]:
+    return [m for m in module.modules() if isinstance(m, ReplicaLinear)]
+
+
+@dataclass
+class _Chain:
+    """Linear layers applied in turn, an activation after each but the last when ``last_act``
+    is False (a trunk has one after every layer; an MLP with an output layer not after it)."""
+
+    layers: list[ReplicaLinear]
+    act_after_last: bool
+
+    def forward(self, h: torch.Tensor, act: _Forward) -> tuple[torch.Tensor, list[tuple]]:
+        cache = []
+        for i, layer in enumerate(self.layers):
+            a = torch.baddbmm(layer.bias, h, layer.weight)
+            out = act(a) if (i < len(self.layers) - 1 or self.act_after_last) else a
+            cache.append((h, a, out))
+            h = out
+        return h, cache
+
+    def backward(self, g: torch.Tensor, cache: list[tuple], act_back: _Backward, train: bool,
+                 grads: list[torch.Tensor], input_grad: bool) -> torch.Tensor | None:
+        """The gradient at the chain's input (``None`` unless ``input_grad``); the layers'
+        weight and bias gradients are appended to ``grads`` (last layer first) when ``train``."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            h, a, out = cache[i]
+            if i < len(self.layers) - 1 or self.act_after_last:
+                g = act_back(g, a, out)
+            if train:
+                grads.append(torch.bmm(h.transpose(1, 2), g))
+                grads.append(g.sum(dim=1, keepdim=True))
+            if i == 0 and not input_grad:
+                return None
+            g = torch.bmm(g, self.layers[i].weight.transpose(1, 2))
+        return g
+
+
+class _Constants:
+    """What a step's gradients need of one batch that does not change between steps: each row's
+    factor in every loss (loss weight x row weight / the means' divisors) and the targets."""
+
+    def __init__(self, net: VAECNet, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
+                 weights: dict[str, float]) -> None:
+        n, dtype, device = x.shape[0], x.dtype, x.device
+        n_replicas = net.n_replicas
+
+        def factor(weight: float, per_row: float = 1.0) -> torch.Tensor:
+            upstream = torch.full((n_replicas, 1), weight, dtype=dtype, device=device)
+            if per_row != 1.0:
+                upstream = upstream / per_row
+            if rows is None:
+                return (upstream / n).unsqueeze(1)  # (replicas, 1, 1)
+            # row_mean: (values * w).sum(1) / w.sum(1)
+            return ((upstream / rows.sum(dim=1, keepdim=True)).unsqueeze(-1)
+                    * rows.unsqueeze(-1))  # (replicas, rows, 1)
+
+        self.x = net.expand(x)
+        self.reconstruction = factor(weights["reconstruction"], x.shape[1]) * 2.0
+        self.kl = factor(weights["kl"])
+        self.kl_half = self.kl * 0.5
+        self.prediction = factor(weights["prediction"])
+        task, n_outputs = net.config.task, net.config.task.n_outputs(net.config.n_classes)
+        self.target = None
+        if weights["prediction"]:
+            if task.has_classes and n_outputs > 1:
+                self.target = F.one_hot(y, n_outputs).to(dtype).unsqueeze(0)
+            else:
+                self.target = y.to(dtype).view(1, -1, 1)
+        self.kind = "softmax" if task.has_classes and n_outputs > 1 else (
+            "sigmoid" if task.has_classes else "squared")
+
+
+class FusedStep:
+    """One training step of every replica of ``net`` (forward, gradients, AdamW) without
+    autograd; see the module's description. Call it as ``step(x, y, rows, generators)``.
+
+    Parameters
+    ----------
+    net : VAECNet
+        The network; its parameters are updated in place.
+    strategy : Strategy
+        Which losses count, which parts train, which part sees sampled z.
+    weights : dict of str to float
+        The weight of every loss (0 for those the strategy does not count).
+    learning_rate, weight_decay : float
+        AdamW's.
+    """
+
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
+                 learning_rate: float, weight_decay: float) -> None:
+        reason = fused_step_supported(net, strategy, weights)
+        if reason is not None:
+            raise ValueError(f"the fused step does not cover this training ({reason})")
+        self.net, self.strategy, self.weights = net, strategy, weights
+        self.lr, self.weight_decay = learning_rate, weight_decay
+        self.act, self.act_back = ACTIVATIONS[net.config.activation]
+        enc = net.encoder
+        self.trunk = _Chain(_layers(enc.trunk), act_after_last=True)
+        self.decoder = _Chain([*_layers(net.decoder.trunk), net.decoder.out], act_after_last=False)
+        self.head = _Chain([*_layers(net.head.trunk), net.head.out], act_after_last=False)
+        self.decode, self.classify = bool(weights["reconstruction"]), bool(weights["prediction"])
+        self.sample_decoder = self.decode and strategy.sample_decoder
+        self.sample_head = self.classify and strategy.sample_head
+        trains = strategy.trains
+        self.train_encoder = "encoder" in trains
+        self.train_decoder = "decoder" in trains and self.decode
+        self.train_head = "head" in trains and self.classify
+        # z_log_var gets a gradient where the loss depends on it (the KL, a sampled z)
+        self.uses_log_var = bool(weights["kl"]) or self.sample_decoder or self.sample_head
+        self.params = self._parameters()
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        # one step count shared by every parameter (the kernel only reads it): one increment
+        self.step_count = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
+        self.steps = [self.step_count] * len(self.params)
+        self._constants: dict[int, _Constants] = {}
+        self._noise: dict[tuple[int, ...], list[torch.Tensor]] = {}
+
+    def _parameters(self) -> list[torch.Tensor]:
+        """The parameters that get a gradient, in the order :meth:`gradients` gives them."""
+        params: list[torch.Tensor] = []
+
+        def chain(c: _Chain) -> None:
+            for layer in reversed(c.layers):
+                params.extend([layer.weight, layer.bias])
+
+        if self.train_decoder:
+            chain(self.decoder)
+        if self.train_head:
+            chain(self.head)
+        if self.train_encoder:
+            enc = self.net.encoder
+            params.extend([enc.z_mean.weight, enc.z_mean.bias])
+            if self.uses_log_var:
+                params.extend([enc.z_log_var.weight, enc.z_log_var.bias])
+            chain(self.trunk)
+        return params
+
+    def constants(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
+                  cache: bool) -> _Constants:
+        """The batch's constants; a full batch's (``cache``) are computed once."""
+        if not cache:
+            return _Constants(self.net, x, y, rows, self.weights)
+        key = x.shape[0]
+        if key not in self._constants:
+            self._constants = {key: _Constants(self.net, x, y, rows, self.weights)}
+        return self._constants[key]
+
+    def _draw(self, shape: tuple[int, ...], generators: Sequence[torch.Generator] | torch.Generator | None,
+              like: torch.Tensor, slot: int) -> torch.Tensor:
+        """A draw of N(0, 1) noise of ``shape`` into a kept buffer: replica ``r`` from its own
+        generator, exactly as :func:`vaec.model.sample_latent` draws it."""
+        key = (*shape, slot)
+        if key not in self._noise:
+            buffer = torch.empty(shape, dtype=like.dtype, device=like.device)
+            self._noise[key] = [buffer, *buffer.unbind(0)]
+        buffer, *views = self._noise[key]
+        if isinstance(generators, Sequence):
+            for view, gen in zip(views, generators, strict=True):
+                view.normal_(generator=gen)
+        else:
+            buffer.normal_(generator=generators)
+        return buffer
+
+    @torch.no_grad()
+    def gradients(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
+                  generators: Sequence[torch.Generator] | torch.Generator | None,
+                  full_batch: bool = False) -> list[torch.Tensor]:
+        """The gradient of the training loss (summed over replicas) for every parameter of
+        :attr:`params`, drawing the step's noise from ``generators``."""
+        c = self.constants(x, y, rows, full_batch)
+        act, back = self.act, self.act_back
+        enc = self.net.encoder
+        hidden, trunk_cache = self.trunk.forward(c.x, act)
+        z_mean = torch.baddbmm(enc.z_mean.bias, hidden, enc.z_mean.weight)
+        log_var_raw = torch.baddbmm(enc.z_log_var.bias, hidden, enc.z_log_var.weight)
+        log_var = log_var_raw.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
+        std = eps_d = eps_h = None
+        if self.sample_decoder or self.sample_head:
+            std = torch.exp(0.5 * log_var)
+        grads: list[torch.Tensor] = []
+        need_z = self.train_encoder
+        g_mean = g_std = None
+        if self.decode:
+            z = z_mean
+            if self.sample_decoder:
+                eps_d = self._draw(z_mean.shape, generators, z_mean, 0)
+                z = z_mean + std * eps_d  # as sample_latent: the forward is the eager one
+            rec, cache = self.decoder.forward(z, act)
+            if self.train_decoder or need_z:
+                g = (rec - c.x) * c.reconstruction
+                g_z = self.decoder.backward(g, cache, back, self.train_decoder, grads, need_z)
+                if need_z:
+                    g_mean = g_z
+                    if self.sample_decoder:
+                        g_std = g_z * eps_d
+        if self.classify:
+            z = z_mean
+            if self.sample_head:
+                eps_h = self._draw(z_mean.shape, generators, z_mean, 1)
+                z = z_mean + std * eps_h
+            logits, cache = self.head.forward(z, act)
+            if self.train_head or need_z:
+                g = self._prediction_gradient(logits, c)
+                g_z = self.head.backward(g, cache, back, self.train_head, grads, need_z)
+                if need_z:
+                    g_mean = g_z if g_mean is None else g_mean + g_z
+                    if self.sample_head:
+                        g_std = g_z * eps_h if g_std is None else torch.addcmul(g_std, g_z, eps_h)
+        if not need_z:
+            return grads
+        g_log_var = None
+        if self.weights["kl"]:
+            kl_mean = z_mean * c.kl
+            g_mean = kl_mean if g_mean is None else g_mean + kl_mean
+            g_log_var = (torch.exp(log_var) - 1.0) * c.kl_half
+        if g_std is not None:
+            g_from_std = g_std * std * 0.5
+            g_log_var = g_from_std if g_log_var is None else g_log_var + g_from_std
+        grads.append(torch.bmm(hidden.transpose(1, 2), g_mean))
+        grads.append(g_mean.sum(dim=1, keepdim=True))
+        g_hidden = torch.bmm(g_mean, enc.z_mean.weight.transpose(1, 2))
+        if self.uses_log_var:
+            # clamp passes the gradient where it did not clip
+            g_log_var = g_log_var * (log_var == log_var_raw)
+            grads.append(torch.bmm(hidden.transpose(1, 2), g_log_var))
+            grads.append(g_log_var.sum(dim=1, keepdim=True))
+            g_hidden = torch.baddbmm(g_hidden, g_log_var, enc.z_log_var.weight.transpose(1, 2))
+        if self.trunk.layers:
+            self.trunk.backward(g_hidden, trunk_cache, back, True, grads, input_grad=False)
+        return grads
+
+    @staticmethod
+    def _prediction_gradient(outputs: torch.Tensor, c: _Constants) -> torch.Tensor:
+        """d(loss)/d(head output) of every row: cross-entropy's ``p - onehot``, binary
+        cross-entropy's ``sigmoid - y``, squared error's ``2 (output - y)``, each times the row's
+        factor."""
+        if c.kind == "softmax":
+            return (torch.softmax(outputs, dim=-1) - c.target) * c.prediction
+        if c.kind == "sigmoid":
+            return (torch.sigmoid(outputs) - c.target) * c.prediction
+        return (outputs - c.target) * (2.0 * c.prediction)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
+                 generators: Sequence[torch.Generator] | torch.Generator | None,
+                 full_batch: bool = False) -> None:
+        grads = self.gradients(x, y, rows, generators, full_batch)
+        self.step_count.add_(1)
+        torch._fused_adamw_(
+            self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
+            amsgrad=False, lr=self.lr, beta1=BETAS[0], beta2=BETAS[1],
+            weight_decay=self.weight_decay, eps=EPS, maximize=False,
+            grad_scale=None, found_inf=None,
+        )
