@@ -26,7 +26,6 @@ runs the eager step otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -78,37 +77,48 @@ def _layers(module: torch.nn.Module) -> list[ReplicaLinear]:
     return [m for m in module.modules() if isinstance(m, ReplicaLinear)]
 
 
-@dataclass
 class _Chain:
-    """Linear layers applied in turn, an activation after each but the last when ``last_act``
-    is False (a trunk has one after every layer; an MLP with an output layer not after it)."""
+    """Linear layers applied in turn, an activation after each but the last unless
+    ``act_after_last`` (a trunk has one after every layer; an MLP's output layer has none).
 
-    layers: list[ReplicaLinear]
-    act_after_last: bool
+    The weights, biases and transposed weights are kept as tensors (views of the parameters,
+    which the optimizer updates in place): no module attribute look-up or transpose per step.
+    """
+
+    def __init__(self, layers: list[ReplicaLinear], act_after_last: bool) -> None:
+        self.layers = layers
+        self.weights = [layer.weight for layer in layers]
+        self.biases = [layer.bias for layer in layers]
+        self.weights_t = [w.detach().transpose(1, 2) for w in self.weights]
+        count = len(layers)
+        self.activated = [i < count - 1 or act_after_last for i in range(count)]
 
     def forward(self, h: torch.Tensor, act: _Forward) -> tuple[torch.Tensor, list[tuple]]:
         cache = []
-        for i, layer in enumerate(self.layers):
-            a = torch.baddbmm(layer.bias, h, layer.weight)
-            out = act(a) if (i < len(self.layers) - 1 or self.act_after_last) else a
+        for weight, bias, activated in zip(self.weights, self.biases, self.activated, strict=True):
+            a = torch.baddbmm(bias, h, weight)
+            out = act(a) if activated else a
             cache.append((h, a, out))
             h = out
         return h, cache
 
     def backward(self, g: torch.Tensor, cache: list[tuple], act_back: _Backward, train: bool,
-                 grads: list[torch.Tensor], input_grad: bool) -> torch.Tensor | None:
+                 grads: list[torch.Tensor], input_grad: bool,
+                 first_input_t: torch.Tensor | None = None) -> torch.Tensor | None:
         """The gradient at the chain's input (``None`` unless ``input_grad``); the layers'
-        weight and bias gradients are appended to ``grads`` (last layer first) when ``train``."""
+        weight and bias gradients are appended to ``grads`` (last layer first) when ``train``.
+        ``first_input_t`` is the first layer's input transposed, when it is kept."""
         for i in range(len(self.layers) - 1, -1, -1):
             h, a, out = cache[i]
-            if i < len(self.layers) - 1 or self.act_after_last:
+            if self.activated[i]:
                 g = act_back(g, a, out)
             if train:
-                grads.append(torch.bmm(h.transpose(1, 2), g))
+                h_t = first_input_t if i == 0 and first_input_t is not None else h.transpose(1, 2)
+                grads.append(torch.bmm(h_t, g))
                 grads.append(g.sum(dim=1, keepdim=True))
             if i == 0 and not input_grad:
                 return None
-            g = torch.bmm(g, self.layers[i].weight.transpose(1, 2))
+            g = torch.bmm(g, self.weights_t[i])
         return g
 
 
@@ -132,6 +142,7 @@ class _Constants:
                     * rows.unsqueeze(-1))  # (replicas, rows, 1)
 
         self.x = net.expand(x)
+        self.x_t = self.x.transpose(1, 2)
         self.reconstruction = factor(weights["reconstruction"], x.shape[1]) * 2.0
         self.kl = factor(weights["kl"])
         self.kl_half = self.kl * 0.5
@@ -143,8 +154,6 @@ class _Constants:
                 self.target = F.one_hot(y, n_outputs).to(dtype).unsqueeze(0)
             else:
                 self.target = y.to(dtype).view(1, -1, 1)
-        self.kind = "softmax" if task.has_classes and n_outputs > 1 else (
-            "sigmoid" if task.has_classes else "squared")
 
 
 class FusedStep:
@@ -175,7 +184,14 @@ class FusedStep:
         self.trunk = _Chain(_layers(enc.trunk), act_after_last=True)
         self.decoder = _Chain([*_layers(net.decoder.trunk), net.decoder.out], act_after_last=False)
         self.head = _Chain([*_layers(net.head.trunk), net.head.out], act_after_last=False)
+        self.z_mean_w, self.z_mean_b = enc.z_mean.weight, enc.z_mean.bias
+        self.z_log_var_w, self.z_log_var_b = enc.z_log_var.weight, enc.z_log_var.bias
+        self.z_mean_t = self.z_mean_w.detach().transpose(1, 2)
+        self.z_log_var_t = self.z_log_var_w.detach().transpose(1, 2)
         self.decode, self.classify = bool(weights["reconstruction"]), bool(weights["prediction"])
+        task, n_outputs = net.config.task, net.config.task.n_outputs(net.config.n_classes)
+        self.output_kind = "softmax" if task.has_classes and n_outputs > 1 else (
+            "sigmoid" if task.has_classes else "squared")
         self.sample_decoder = self.decode and strategy.sample_decoder
         self.sample_head = self.classify and strategy.sample_head
         trains = strategy.trains
@@ -239,6 +255,15 @@ class FusedStep:
             buffer.normal_(generator=generators)
         return buffer
 
+    def draw_noise(self, n_rows: int, generators: Sequence[torch.Generator] | torch.Generator | None,
+                   like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The step's draws of the decoder's and the head's noise (``None`` where that part
+        sees z_mean), in the eager step's order: the decoder's first."""
+        shape = (self.net.n_replicas, n_rows, self.net.config.latent_dim)
+        eps_d = self._draw(shape, generators, like, 0) if self.sample_decoder else None
+        eps_h = self._draw(shape, generators, like, 1) if self.sample_head else None
+        return eps_d, eps_h
+
     @torch.no_grad()
     def gradients(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
                   generators: Sequence[torch.Generator] | torch.Generator | None,
@@ -246,39 +271,43 @@ class FusedStep:
         """The gradient of the training loss (summed over replicas) for every parameter of
         :attr:`params`, drawing the step's noise from ``generators``."""
         c = self.constants(x, y, rows, full_batch)
+        eps_d, eps_h = self.draw_noise(x.shape[0], generators, x)
+        return self.gradients_given(c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction,
+                                    c.target, eps_d, eps_h)
+
+    def gradients_given(self, x: torch.Tensor, x_t: torch.Tensor, f_rec: torch.Tensor,
+                        f_kl: torch.Tensor, f_kl_half: torch.Tensor, f_pred: torch.Tensor,
+                        target: torch.Tensor | None, eps_d: torch.Tensor | None,
+                        eps_h: torch.Tensor | None) -> list[torch.Tensor]:
+        """:meth:`gradients` of a batch's constants (:class:`_Constants`: the input with the
+        replica dimension and transposed, every loss's row factors, the target) and drawn
+        noise: tensors in, tensors out, nothing drawn (the part ``torch.compile`` compiles)."""
         act, back = self.act, self.act_back
-        enc = self.net.encoder
-        hidden, trunk_cache = self.trunk.forward(c.x, act)
-        z_mean = torch.baddbmm(enc.z_mean.bias, hidden, enc.z_mean.weight)
-        log_var_raw = torch.baddbmm(enc.z_log_var.bias, hidden, enc.z_log_var.weight)
+        hidden, trunk_cache = self.trunk.forward(x, act)
+        z_mean = torch.baddbmm(self.z_mean_b, hidden, self.z_mean_w)
+        log_var_raw = torch.baddbmm(self.z_log_var_b, hidden, self.z_log_var_w)
         log_var = log_var_raw.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
-        std = eps_d = eps_h = None
+        std = None
         if self.sample_decoder or self.sample_head:
             std = torch.exp(0.5 * log_var)
         grads: list[torch.Tensor] = []
         need_z = self.train_encoder
         g_mean = g_std = None
         if self.decode:
-            z = z_mean
-            if self.sample_decoder:
-                eps_d = self._draw(z_mean.shape, generators, z_mean, 0)
-                z = z_mean + std * eps_d  # as sample_latent: the forward is the eager one
+            z = z_mean + std * eps_d if self.sample_decoder else z_mean  # as sample_latent
             rec, cache = self.decoder.forward(z, act)
             if self.train_decoder or need_z:
-                g = (rec - c.x) * c.reconstruction
+                g = (rec - x) * f_rec
                 g_z = self.decoder.backward(g, cache, back, self.train_decoder, grads, need_z)
                 if need_z:
                     g_mean = g_z
                     if self.sample_decoder:
                         g_std = g_z * eps_d
         if self.classify:
-            z = z_mean
-            if self.sample_head:
-                eps_h = self._draw(z_mean.shape, generators, z_mean, 1)
-                z = z_mean + std * eps_h
+            z = z_mean + std * eps_h if self.sample_head else z_mean
             logits, cache = self.head.forward(z, act)
             if self.train_head or need_z:
-                g = self._prediction_gradient(logits, c)
+                g = self._prediction_gradient(logits, target, f_pred)
                 g_z = self.head.backward(g, cache, back, self.train_head, grads, need_z)
                 if need_z:
                     g_mean = g_z if g_mean is None else g_mean + g_z
@@ -288,41 +317,41 @@ class FusedStep:
             return grads
         g_log_var = None
         if self.weights["kl"]:
-            kl_mean = z_mean * c.kl
+            kl_mean = z_mean * f_kl
             g_mean = kl_mean if g_mean is None else g_mean + kl_mean
-            g_log_var = (torch.exp(log_var) - 1.0) * c.kl_half
+            g_log_var = (torch.exp(log_var) - 1.0) * f_kl_half
         if g_std is not None:
             g_from_std = g_std * std * 0.5
             g_log_var = g_from_std if g_log_var is None else g_log_var + g_from_std
-        grads.append(torch.bmm(hidden.transpose(1, 2), g_mean))
+        hidden_t = x_t if not self.trunk.layers else hidden.transpose(1, 2)
+        grads.append(torch.bmm(hidden_t, g_mean))
         grads.append(g_mean.sum(dim=1, keepdim=True))
-        g_hidden = torch.bmm(g_mean, enc.z_mean.weight.transpose(1, 2))
+        g_hidden = torch.bmm(g_mean, self.z_mean_t)
         if self.uses_log_var:
             # clamp passes the gradient where it did not clip
             g_log_var = g_log_var * (log_var == log_var_raw)
-            grads.append(torch.bmm(hidden.transpose(1, 2), g_log_var))
+            grads.append(torch.bmm(hidden_t, g_log_var))
             grads.append(g_log_var.sum(dim=1, keepdim=True))
-            g_hidden = torch.baddbmm(g_hidden, g_log_var, enc.z_log_var.weight.transpose(1, 2))
+            g_hidden = torch.baddbmm(g_hidden, g_log_var, self.z_log_var_t)
         if self.trunk.layers:
-            self.trunk.backward(g_hidden, trunk_cache, back, True, grads, input_grad=False)
+            self.trunk.backward(g_hidden, trunk_cache, back, True, grads, input_grad=False,
+                                first_input_t=x_t)
         return grads
 
-    @staticmethod
-    def _prediction_gradient(outputs: torch.Tensor, c: _Constants) -> torch.Tensor:
+    def _prediction_gradient(self, outputs: torch.Tensor, target: torch.Tensor,
+                             factor: torch.Tensor) -> torch.Tensor:
         """d(loss)/d(head output) of every row: cross-entropy's ``p - onehot``, binary
         cross-entropy's ``sigmoid - y``, squared error's ``2 (output - y)``, each times the row's
         factor."""
-        if c.kind == "softmax":
-            return (torch.softmax(outputs, dim=-1) - c.target) * c.prediction
-        if c.kind == "sigmoid":
-            return (torch.sigmoid(outputs) - c.target) * c.prediction
-        return (outputs - c.target) * (2.0 * c.prediction)
+        if self.output_kind == "softmax":
+            return (torch.softmax(outputs, dim=-1) - target) * factor
+        if self.output_kind == "sigmoid":
+            return (torch.sigmoid(outputs) - target) * factor
+        return (outputs - target) * (2.0 * factor)
 
-    @torch.no_grad()
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
-                 generators: Sequence[torch.Generator] | torch.Generator | None,
-                 full_batch: bool = False) -> None:
-        grads = self.gradients(x, y, rows, generators, full_batch)
+    def update(self, grads: list[torch.Tensor]) -> None:
+        """AdamW on :attr:`params` with ``grads``: the kernel ``torch.optim.AdamW(fused=True)``
+        runs, with the same defaults."""
         self.step_count.add_(1)
         torch._fused_adamw_(
             self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps,
@@ -330,3 +359,9 @@ class FusedStep:
             weight_decay=self.weight_decay, eps=EPS, maximize=False,
             grad_scale=None, found_inf=None,
         )
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, rows: torch.Tensor | None,
+                 generators: Sequence[torch.Generator] | torch.Generator | None,
+                 full_batch: bool = False) -> None:
+        self.update(self.gradients(x, y, rows, generators, full_batch))

@@ -4,9 +4,10 @@
 
 - ``auto`` (the default): :class:`vaec.fused.FusedStep` wherever it applies, else eager;
 - ``eager``: the loss through autograd, ``backward()`` and ``torch.optim.AdamW``;
-- ``compiled``: the eager step under ``torch.compile``, and eager where compiling is not
-  available or fails. Compiling costs tens of seconds for every new shape of the model, more
-  than it saves on a pruning round of a few seconds, so nothing compiles unless asked.
+- ``compiled``: ``torch.compile`` of the fused step's gradients where the fused step applies
+  (of the eager step elsewhere), and the eager step where compiling is not available or fails.
+  Compiling costs tens of seconds for every network (a pruning round builds a new one), more
+  than it saves on a round of a few seconds, so nothing compiles unless asked.
 
 Every step is called as ``step(x, y, rows, generators, full_batch)``.
 """
@@ -79,15 +80,22 @@ class EagerStep:
 
 
 class CompiledStep(EagerStep):
-    """The eager step under ``torch.compile`` (graph breaks allowed); when compiling fails the
-    step runs eagerly from then on, with one warning."""
+    """A step under ``torch.compile`` (graph breaks allowed): the fused step's gradients where
+    it applies (its noise drawn outside the graph, its AdamW the one fused kernel), else the
+    eager step. When compiling fails the eager step runs from then on, with one warning."""
 
     def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
-                 trainable: list[torch.Tensor]) -> None:
+                 trainable: list[torch.Tensor], fused: bool | None = None) -> None:
         super().__init__(net, strategy, weights, trainable)
-        self.compiled: Callable[..., None] | None = None
+        if fused is None:
+            fused = fused_step_supported(net, strategy, weights) is None
+        config = net.config
+        self.fused = FusedStep(net, strategy, weights, config.learning_rate,
+                               config.weight_decay) if fused else None
+        target = self.fused.gradients_given if self.fused is not None else self.step
+        self.compiled: Callable[..., object] | None = None
         try:
-            self.compiled = torch.compile(self.step, fullgraph=False, backend=COMPILE_BACKEND)
+            self.compiled = torch.compile(target, fullgraph=False, backend=COMPILE_BACKEND)
         except Exception as err:  # compile unavailable on this platform or Python
             self._give_up(err)
 
@@ -96,15 +104,33 @@ class CompiledStep(EagerStep):
                       "training eagerly", RuntimeWarning, stacklevel=3)
         self.compiled = None
 
+    def _run_compiled(self, *args: object) -> tuple[bool, object]:
+        """(whether it ran, what it returned) of the compiled function on ``args``: it does not
+        run when compiling is off or fails (then off from now on)."""
+        if self.compiled is None:
+            return False, None
+        try:
+            return True, self.compiled(*args)
+        except Exception as err:
+            self._give_up(err)
+            return False, None
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor, rows: Weights,
                  generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
-        if self.compiled is not None:
-            try:
-                self.compiled(x, y, rows, generators)
-                return
-            except Exception as err:
-                self._give_up(err)
-        self.step(x, y, rows, generators)
+        if self.fused is None:
+            ran, _ = self._run_compiled(x, y, rows, generators)
+            if not ran:
+                self.step(x, y, rows, generators)
+            return
+        fused = self.fused
+        c = fused.constants(x, y, rows, full_batch)
+        eps_d, eps_h = fused.draw_noise(x.shape[0], generators, x)
+        args = (c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction, c.target, eps_d, eps_h)
+        with torch.no_grad():
+            ran, grads = self._run_compiled(*args)
+            if not ran:  # the same draws, eagerly
+                grads = fused.gradients_given(*args)
+        fused.update(grads)
 
 
 def make_step(net: VAECNet, strategy: Strategy, weights: dict[str, float],

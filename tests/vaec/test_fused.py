@@ -120,7 +120,10 @@ def _train_states(config, x, y):
 
 
 @pytest.mark.parametrize("where", ["compile", "call"])
-def test_compiled_step_falls_back_to_eager(monkeypatch, where):
+@pytest.mark.parametrize(("dropout", "uncompiled"), [(0.0, "auto"), (0.2, "eager")])
+def test_compiled_step_falls_back_to_the_uncompiled_step(monkeypatch, where, dropout, uncompiled):
+    """Where compiling fails, training is exactly what the step it compiles gives: the fused
+    one, or the eager one where the fused step does not apply (dropout)."""
     def broken(*args, **kwargs):
         raise RuntimeError("no compiler here")
 
@@ -129,11 +132,14 @@ def test_compiled_step_falls_back_to_eager(monkeypatch, where):
     else:
         monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: broken)
     x, y = _data("classification", 2, rows=30)
-    config = VAECConfig(n_inputs=7, n_classes=2, epochs=4, seed=1, restore_best=False)
+    config = VAECConfig(n_inputs=7, n_classes=2, epochs=4, seed=1, restore_best=False,
+                        dropout=dropout)
+    torch.manual_seed(0)  # dropout's masks
     with pytest.warns(RuntimeWarning, match="training eagerly"):
         compiled = _train_states(config.replace(training_step="compiled"), x, y)
-    eager = _train_states(config.replace(training_step="eager"), x, y)
-    for name, value in eager.items():
+    torch.manual_seed(0)
+    expected = _train_states(config.replace(training_step=uncompiled), x, y)
+    for name, value in expected.items():
         assert torch.equal(compiled[name], value), name
 
 
@@ -149,4 +155,21 @@ def test_compiled_step_compiles_the_eager_step(monkeypatch):
     net, strategy = VAECNet(config), STRATEGIES["all_parts"]
     step = make_step(net, strategy, _weights(config, strategy), _trainable(net, strategy))
     assert isinstance(step, CompiledStep) and step.compiled is not None
+    assert step.fused is not None  # the fused step's gradients are what compiles
     assert calls == [{"fullgraph": False, "backend": steps.COMPILE_BACKEND}]
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_compiled_step_trains_as_the_uncompiled_one(monkeypatch, dropout):
+    """torch.compile of the step (with its cheapest backend, which only traces) trains the
+    model the uncompiled step trains."""
+    monkeypatch.setattr(steps, "COMPILE_BACKEND", "eager")
+    x, y = _data("classification", 2, rows=30)
+    config = VAECConfig(n_inputs=7, n_classes=2, epochs=3, seed=2, restore_best=False,
+                        dropout=dropout)
+    torch.manual_seed(0)
+    compiled = _train_states(config.replace(training_step="compiled"), x, y)
+    torch.manual_seed(0)
+    expected = _train_states(config.replace(training_step="auto" if not dropout else "eager"), x, y)
+    for name, value in expected.items():
+        torch.testing.assert_close(compiled[name], value, rtol=1e-5, atol=1e-6, msg=name)
