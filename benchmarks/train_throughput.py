@@ -9,8 +9,9 @@ same process, interleaved run by run, on one torch thread:
 - ``eager``: autograd, ``backward()`` and ``torch.optim.AdamW(fused=True)`` (the step before the
   fused one);
 - ``fused``: the hand-fused step of ``vaec.fused`` (``training_step="auto"``, the default);
-- ``compiled`` (``--compiled``): ``torch.compile`` of the eager step; its first epoch holds the
-  compile, reported apart from the steady rate.
+- ``compiled`` (``--compiled``): ``torch.compile`` of the fused step's gradients
+  (``training_step="compiled"``); its first epoch holds the compile, reported apart from the
+  rate after it.
 
 on three shapes: the default round as this benchmark has always measured it (breast_cancer's
 341 training rows, its 30 channels and 30 shadows, validation every 10 epochs), round 1 of
@@ -358,8 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         "## Pruning rounds: 3 trials, validation every 10 epochs, early stopping off\n\n"
         "`eager step` is the step before the fused one (autograd, `backward()`, "
         "`torch.optim.AdamW(fused=True)`); `fused step` is `vaec.fused.FusedStep`, the default "
-        "(`training_step=\"auto\"`); `compiled step` is `torch.compile` of the eager step "
-        "(`training_step=\"compiled\"`), whose first epoch holds the compile.\n\n"
+        "(`training_step=\"auto\"`); `compiled step` is `torch.compile` of the fused step's "
+        "gradients (`training_step=\"compiled\"`), whose first epoch holds the compile.\n\n"
         + shapes_table(rows, flops, roofline) + "\n\n"
         f"Roofline: a 2048 x 2048 float32 matrix product runs at {roofline:.1f} GFLOP/s on "
         "one thread (torch.matmul, a warm-up and 5 products); a model-epoch's FLOP count is "

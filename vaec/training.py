@@ -150,6 +150,7 @@ class _Evaluation:
                  rows: Weights = None, val_rows: Weights = None) -> None:
         config, n, device = net.config, net.n_replicas, x.device
         self.net, self.strategy, self.weights = net, strategy, weights
+        self.modes_matter = _modes_matter(config)
         self.val = (x_val, y_val, val_rows)
         self.train_noise = replica_generators(config.seed + _TRAIN_EVAL_SEED_OFFSET, n, device)
         self.val_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, n, device)
@@ -166,7 +167,8 @@ class _Evaluation:
 
     def __call__(self) -> torch.Tensor:
         net, strategy, weights = self.net, self.strategy, self.weights
-        net.eval()
+        if self.modes_matter:
+            net.eval()
         train = (_evaluate(net, *self.train, strategy, weights, self.train_noise)
                  if net.config.train_metrics else self.nan_row)
         val = _evaluate(net, *self.val, strategy, weights, self.val_noise) if self.has_val else self.nan_row
@@ -188,6 +190,13 @@ def _trainable(net: VAECNet, strategy: Strategy) -> list[torch.Tensor]:
     for p in trainable:
         p.requires_grad_(True)
     return trainable
+
+
+def _modes_matter(config: VAECConfig) -> bool:
+    """Whether training and evaluation mode compute differently: with dropout only (the
+    network has no other layer that looks at the mode), so without it the loop does not switch
+    (a switch walks every module)."""
+    return config.dropout > 0
 
 
 def _training_mode(net: VAECNet, strategy: Strategy) -> None:
@@ -248,7 +257,8 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
             snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, evaluate.val_noise))
         if stop:
             break
-        _training_mode(net, strategy)
+        if evaluate.modes_matter:
+            _training_mode(net, strategy)
 
     best.restore()
     for p in net.parameters():
