@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compiled", action="store_true",
                         help="also the compiled step (tens of seconds of compiling per shape)")
     parser.add_argument("--no-wide", action="store_true", help="leave out the MNIST round")
+    parser.add_argument("--no-selections", action="store_true",
+                        help="leave out the selections with each step (step_selections.py)")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -347,6 +349,21 @@ def main(argv: list[str] | None = None) -> int:
     roofline = sgemm_roofline(1)
     flops = {s.label: round_flops_per_model_epoch(s) for s in shapes}
     textbook = textbook_rows(data, args.epochs, args.textbook_epochs, args.replicas, args.repeats)
+    selections = ""
+    if not args.no_selections:
+        sys.path.insert(0, str(Path(__file__).parent))
+        import step_selections
+
+        table, same = step_selections.compare()
+        selections = (
+            "\n## The selections with each step\n\n"
+            "The fused step's gradients equal the eager step's up to the order of floating-point "
+            "sums (`tests/vaec/test_fused.py`: to 1e-5 for every strategy, task, activation and "
+            "row weighting; the noise and the forward pass are bit for bit the eager ones), so "
+            "two trainings from one seed part in the last bits and drift apart over the epochs. "
+            "The selections of the default settings, every round trained with each step "
+            f"(`benchmarks/step_selections.py`): {'all the same' if same else 'NOT all the same'}."
+            "\n\n" + table + "\n")
     load_end = os.getloadavg()
     text = (
         "# Training throughput: the training steps of vaec.training.train\n\n"
@@ -368,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         "one thread (torch.matmul, a warm-up and 5 products); a model-epoch's FLOP count is "
         "2 per multiply-add of every linear layer, 3 passes, over the training rows.\n\n"
         "## The seed prototype's model (latent_dim 2), evaluated every epoch on both splits\n\n"
-        + textbook_table(textbook) + "\n"
+        + textbook_table(textbook) + "\n" + selections
     )
     print(text)
     if not args.no_write:
