@@ -34,6 +34,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -252,7 +253,8 @@ def shape_rows(shape: Shape, steps: list[str], repeats: int, n_replicas: int = 3
                      "first": statistics.median(t[1] for t in times[step]),
                      "rate": n_replicas * epochs / seconds, "cpu_rate": n_replicas * epochs / cpu})
     if "compiled" in steps:
-        # once: every new network compiles again (a round builds one), so a run is its compile
+        # once: every new network compiles again (a round builds one), so a run is its compile;
+        # torch's on-disk cache starts empty (main), as for a round of a shape not seen before
         seconds, first, cpu = shape.run("compiled", n_replicas)
         steady = n_replicas * (epochs - 1) / max(seconds - first, 1e-9)
         rows.append({"shape": shape.label, "step": "compiled", "epochs": epochs,
@@ -334,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.compiled:  # compiles from scratch, not from an earlier run's cache
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")
     load = os.getloadavg()
     data, _ = load_demo_data("breast_cancer", seed=0)
     steps = ["eager", "auto", *(["compiled"] if args.compiled else [])]
@@ -379,7 +383,8 @@ def main(argv: list[str] | None = None) -> int:
         "`eager step` is the step before the fused one (autograd, `backward()`, "
         "`torch.optim.AdamW(fused=True)`); `fused step` is `vaec.fused.FusedStep`, the default "
         "(`training_step=\"auto\"`); `compiled step` is `torch.compile` of the fused step's "
-        "gradients (`training_step=\"compiled\"`), whose first epoch holds the compile.\n\n"
+        "gradients (`training_step=\"compiled\"`), whose first epoch holds the compile "
+        "(from an empty cache, as for a round of a shape not compiled before).\n\n"
         + shapes_table(rows, flops, roofline) + "\n\n"
         f"Roofline: a 2048 x 2048 float32 matrix product runs at {roofline:.1f} GFLOP/s on "
         "one thread (torch.matmul, a warm-up and 5 products); a model-epoch's FLOP count is "
