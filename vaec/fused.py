@@ -25,6 +25,7 @@ runs the eager step otherwise.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -49,17 +50,29 @@ ACTIVATIONS: dict[str, tuple[_Forward, _Backward]] = {
 BETAS, EPS = (0.9, 0.999), 1e-8
 
 
+@functools.cache
+def fused_adamw_available(device_type: str) -> bool:
+    """Whether this torch has the fused AdamW kernel on that device (the CPU's came in 2.4)."""
+    try:
+        torch.optim.AdamW([torch.zeros(1, device=device_type)], fused=True)
+    except (RuntimeError, TypeError):
+        return False
+    return True
+
+
 def fused_step_supported(net: VAECNet, strategy: Strategy, weights: dict[str, float]) -> str | None:
     """Why the fused step cannot train ``net`` with ``strategy`` (``None``: it can).
 
     It covers every strategy, task, activation and row weighting of the training loop, and
     leaves to the eager step: dropout (its masks come from the global generator), a head
-    trained for a task without a target (nothing reaches it), and a step where no loss counts
-    or no loss reaches a part that trains.
+    trained for a task without a target (nothing reaches it), a step where no loss counts or
+    no loss reaches a part that trains, and a torch without the fused AdamW kernel.
     """
     config = net.config
     if config.dropout > 0:
         return "dropout"
+    if not fused_adamw_available(net.encoder.z_mean.weight.device.type):
+        return "no fused AdamW kernel in this torch"
     if config.activation not in ACTIVATIONS:
         return f"activation {config.activation!r}"
     if weights["prediction"] and not config.task.has_target:

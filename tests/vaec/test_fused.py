@@ -106,6 +106,17 @@ def test_dropout_trains_eagerly():
         FusedStep(net, strategy, weights, 1e-3, 0.0)
 
 
+def test_a_torch_without_fused_adamw_trains_eagerly(monkeypatch):
+    from vaec import fused
+
+    monkeypatch.setattr(fused, "fused_adamw_available", lambda device_type: False)
+    config = VAECConfig(n_inputs=5, n_classes=2)
+    net, strategy = VAECNet(config), STRATEGIES["all_parts"]
+    weights = _weights(config, strategy)
+    assert fused_step_supported(net, strategy, weights) == "no fused AdamW kernel in this torch"
+    assert type(make_step(net, strategy, weights, _trainable(net, strategy))) is EagerStep
+
+
 def test_eager_setting_trains_eagerly():
     config = VAECConfig(n_inputs=5, n_classes=2, training_step="eager")
     net, strategy = VAECNet(config), STRATEGIES["all_parts"]
