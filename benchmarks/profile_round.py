@@ -44,8 +44,7 @@ RESULTS = Path(__file__).parent / "results" / "profile_round.md"
 PHASES = {
     "data (kept columns, shadows)": [("pipeline/data/split.py", "columns"),
                                       ("pipeline/rounds/shadows.py", "make_shadows")],
-    "training steps": [("vaec/training.py", "_training_loss"), ("torch/_tensor.py", "backward"),
-                       ("torch/optim/optimizer.py", "wrapper")],
+    "training steps": [("vaec/fused.py", "__call__"), ("vaec/steps.py", "__call__")],
     "evaluation (recorded metrics)": [("vaec/training.py", "_evaluate")],
     "R² of every channel": [("pipeline/rounds/scores.py", "channel_r2")],
     "importance + shared R² (ablation pass)": [("pipeline/rounds/scores.py", "ablation_channel_scores")],

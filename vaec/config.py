@@ -200,6 +200,12 @@ class VAECConfig(ModelSettings):
     train_metrics_rows: int | None = Field(
         None, ge=1, description="evaluate the training metrics on a fixed seeded subset of this "
         "many rows (None: all); on a tall table evaluating every row costs about an epoch")
+    training_step: Literal["auto", "eager", "compiled"] = Field(
+        "auto", description="how a training step runs: auto (the hand-fused forward, gradients "
+        "and AdamW of vaec.fused where they apply, else eager), eager (autograd and "
+        "torch.optim.AdamW), or compiled (torch.compile of the eager step, eager where compiling "
+        "is unavailable or fails; compiling costs tens of seconds per model shape, more than a "
+        "pruning round takes)")
 
     @model_validator(mode="after")
     def _classes_fit_the_task(self) -> VAECConfig:

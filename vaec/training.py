@@ -1,6 +1,8 @@
 """The one training loop. A :class:`~vaec.config.Strategy` tells it what to optimise.
 
 Tensors are placed on the device once; the full batch is one step when ``batch_size`` is None.
+A step is the hand-fused one where it applies (:mod:`vaec.steps` chooses, by
+``config.training_step``).
 Per-epoch metrics stay on the device until the end (no host round trip per epoch), and the best
 epoch of every replica is tracked with tensor ops.
 """
@@ -24,6 +26,7 @@ from vaec.model import (
     replica_generators,
     row_mean,
 )
+from vaec.steps import make_step
 
 # The evaluation noise has its own stream, so recording metrics never changes the training.
 _EVAL_SEED_OFFSET = 1_000_003
@@ -37,26 +40,6 @@ def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
     weights = {"reconstruction": config.reconstruction_weight, "kl": config.kl_weight,
                "prediction": config.prediction_weight}
     return {name: (w if name in strategy.losses else 0.0) for name, w in weights.items()}
-
-
-def _training_loss(net: VAECNet, x: torch.Tensor, y: torch.Tensor, strategy: Strategy,
-                   weights: dict[str, float], generator: Generators, rows: Weights) -> torch.Tensor:
-    """Weighted total of the counted losses, summed over replicas (replicas stay independent);
-    ``rows`` weighs each replica's rows (``None``: all alike)."""
-    out = net(
-        x, sample_head=strategy.sample_head, sample_decoder=strategy.sample_decoder,
-        generator=generator, decode=bool(weights["reconstruction"]),
-        classify=bool(weights["prediction"]),
-    )
-    total = torch.zeros(net.n_replicas, device=x.device)
-    if weights["kl"]:
-        total = total + weights["kl"] * kl_loss(out.z_mean, out.z_log_var, rows)
-    if out.reconstruction is not None:
-        total = total + weights["reconstruction"] * reconstruction_loss(out.reconstruction, x, rows)
-    if out.logits is not None:
-        prediction = row_mean(net.config.task.prediction_losses(out.logits, y), rows)
-        total = total + weights["prediction"] * prediction
-    return total.sum()
 
 
 @torch.no_grad()
@@ -167,6 +150,7 @@ class _Evaluation:
                  rows: Weights = None, val_rows: Weights = None) -> None:
         config, n, device = net.config, net.n_replicas, x.device
         self.net, self.strategy, self.weights = net, strategy, weights
+        self.modes_matter = _modes_matter(config)
         self.val = (x_val, y_val, val_rows)
         self.train_noise = replica_generators(config.seed + _TRAIN_EVAL_SEED_OFFSET, n, device)
         self.val_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, n, device)
@@ -183,7 +167,8 @@ class _Evaluation:
 
     def __call__(self) -> torch.Tensor:
         net, strategy, weights = self.net, self.strategy, self.weights
-        net.eval()
+        if self.modes_matter:
+            net.eval()
         train = (_evaluate(net, *self.train, strategy, weights, self.train_noise)
                  if net.config.train_metrics else self.nan_row)
         val = _evaluate(net, *self.val, strategy, weights, self.val_noise) if self.has_val else self.nan_row
@@ -197,16 +182,6 @@ def _batches(n_rows: int, batch_size: int | None, generator: torch.Generator) ->
     return list(torch.randperm(n_rows, generator=generator).split(batch_size))
 
 
-def _adamw(parameters: list[torch.Tensor], config: VAECConfig) -> torch.optim.Optimizer:
-    """AdamW as one fused kernel where this torch has it (a step of a small model is mostly
-    per-parameter overhead), else the multi-tensor version."""
-    options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
-    try:
-        return torch.optim.AdamW(parameters, fused=True, **options)
-    except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device
-        return torch.optim.AdamW(parameters, foreach=True, **options)
-
-
 def _trainable(net: VAECNet, strategy: Strategy) -> list[torch.Tensor]:
     """The parameters of the parts the strategy trains; every other one is frozen."""
     trainable = [p for name in strategy.trains for p in net.part(name).parameters()]
@@ -215,6 +190,13 @@ def _trainable(net: VAECNet, strategy: Strategy) -> list[torch.Tensor]:
     for p in trainable:
         p.requires_grad_(True)
     return trainable
+
+
+def _modes_matter(config: VAECConfig) -> bool:
+    """Whether training and evaluation mode compute differently: with dropout only (the
+    network has no other layer that looks at the mode), so without it the loop does not switch
+    (a switch walks every module)."""
+    return config.dropout > 0
 
 
 def _training_mode(net: VAECNet, strategy: Strategy) -> None:
@@ -246,7 +228,7 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
     config, start, device = net.config, time.perf_counter(), x.device
     weights = _weights(config, strategy)
     trainable = _trainable(net, strategy)
-    optimizer = _adamw(trainable, config)
+    step = make_step(net, strategy, weights, trainable)
     noise = replica_generators(config.seed, net.n_replicas, device)
     order = torch.Generator().manual_seed(config.seed)
     evaluate = _Evaluation(net, strategy, weights, x, y, x_val, y_val, row_weights, val_row_weights)
@@ -262,10 +244,7 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
             else:
                 index = index.to(device)
                 xb, yb, wb = x[index], y[index], (None if row_weights is None else row_weights[:, index])
-            loss = _training_loss(net, xb, yb, strategy, weights, noise, wb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            step(xb, yb, wb, noise, index is None)
         if on_epoch is not None:
             on_epoch(epoch, config.epochs)
         if epoch % config.eval_every and epoch != config.epochs and epoch not in snap_at:
@@ -278,7 +257,8 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
             snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, evaluate.val_noise))
         if stop:
             break
-        _training_mode(net, strategy)
+        if evaluate.modes_matter:
+            _training_mode(net, strategy)
 
     best.restore()
     for p in net.parameters():
