@@ -151,7 +151,7 @@ def _plain_selection(
     done = checkpoint.load(dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint.path)
-    groups = trial_groups(config.n_trials, params.groups)
+    groups = trial_groups(config.n_trials, params.n_trial_groups)
     # groups that train at once in one process share its cores
     threads = _threads(params, len(groups))
 

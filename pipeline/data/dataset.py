@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from pipeline.data.tables import (
 )
 from pipeline.settings import TASK_CHOICES
 from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
+
+if TYPE_CHECKING:
+    from pipeline.data.encoding import TableEncoder
 
 # More distinct integer values than this make a numeric target a quantity, not classes.
 MAX_CLASSES = 20
@@ -127,6 +130,13 @@ class Dataset:
         """Whether every feature column is numeric without gaps (channels are the columns)."""
         return all(self.kinds.get(c, NUMERIC) == NUMERIC for c in self.feature_names) and \
             not self.features.isna().to_numpy().any()
+
+    def encoder(self, max_levels: int = 10) -> TableEncoder:
+        """An unfitted :class:`pipeline.data.encoding.TableEncoder` of the feature columns."""
+        from pipeline.data.encoding import TableEncoder
+
+        return TableEncoder({c: self.kinds.get(c, NUMERIC) for c in self.feature_names},
+                            max_levels=max_levels, groups=self.groups)
 
     def class_names(self, classes: Any) -> list[str]:
         """Names of ``classes`` (labels in index order) for legends: readable when known."""
@@ -292,6 +302,34 @@ def _file_key(path: Path, *options: Any) -> tuple[Any, ...] | None:
     except OSError:
         return None
     return (str(path.resolve()), stat.st_mtime_ns, stat.st_size, *options)
+
+
+def dataset_from_frame(
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.0,
+    task: str = "auto",
+    categorical: Sequence[str] = (),
+    keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (),
+) -> Dataset:
+    """A validated :class:`Dataset` of a raw feature table (any column kinds, gaps allowed)
+    and its target (the selector's input; ``y`` None for the unsupervised task)."""
+    frame = X.rename(columns=str).reset_index(drop=True)
+    target = None
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) != len(frame):
+            raise DataError(f"X has {len(frame)} rows but y has {len(y)}")
+        target = "y"
+        while target in frame.columns:  # never collide with a feature name
+            target += "_"
+        frame[target] = y
+    return _validated(frame, target, val_size=val_size, test_size=test_size, task=task,
+                      name="dataframe", truth=None, source="dataframe", categorical=categorical,
+                      keep_columns=keep_columns, groups=groups)
 
 
 def dataset_from_arrays(

@@ -166,6 +166,12 @@ def development_rows(dataset: Dataset, config: SelectionSettings) -> np.ndarray:
 def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample]:
     """Every resample's rows; raises :class:`DataError` before any training when the data
     cannot give them."""
+    if not dataset.numeric:
+        raw = [c for c in dataset.feature_names if dataset.kinds.get(c, "numeric") != "numeric"
+               or dataset.frame[c].isna().any()]
+        raise DataError(f"n_resamples={config.n_resamples}: a stability selection takes numeric "
+                        f"columns without gaps; encode or impute {', '.join(map(repr, raw[:8]))} "
+                        "first, or select once (n_resamples=1)")
     rows = development_rows(dataset, config)
     fraction = resample_val_fraction(config)
     # resamples keep what the split keeps: the classes, a regression target's quantile bins
