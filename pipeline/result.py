@@ -167,6 +167,12 @@ class PruningResult:
         kept = {self.column_of(c) for c in self.selected}
         return [c for c in self.columns if c in kept]
 
+    @property
+    def dropped_columns(self) -> list[str]:
+        """The user's columns none of whose channels was kept, in the order they left."""
+        kept = set(self.selected_columns)
+        return list(dict.fromkeys(c for c in map(self.column_of, self.dropped) if c not in kept))
+
     def column_ranking(self) -> dict[str, int]:
         """:attr:`ranking` of the user's columns: a column ranks as its best channel, and the
         ranks are made consecutive again (1 for the selected columns); constant columns last."""
