@@ -76,7 +76,9 @@ def run_selection(
         stability = run_stability_selection(dataset, config, done=resamples,
                                             select_resamples=select_resamples,
                                             on_resample=on_resample, progress=progress)
-        kept = list(stability.selected)
+        # the resamples select columns: the final model trains on their channels
+        chosen = set(stability.selected)
+        kept = [c for c in split.feature_names if split.column_of(c) in chosen]
     else:
         run = run_rounds(split, config, constant_columns=dataset.constant_columns, rounds=rounds,
                          train_round=train_round, on_round=on_round, progress=progress)

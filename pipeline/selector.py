@@ -332,12 +332,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         if self.final_model_ is None:
             raise RuntimeError("no final model: fit with fit_final_model=True to predict")
-        if isinstance(X, pd.DataFrame) and self.encoder_ is not None:
-            raw = X.rename(columns=str)
-            require_columns(raw, list(self.encoder_.encodings_), "column(s) seen in fit")
-            channels = pd.DataFrame(self.encoder_.transform(raw), index=X.index,
-                                    columns=self.encoder_.channel_names_)
-            return predictions_frame(self.result_.final, channels, n_sigma)
+        if isinstance(X, pd.DataFrame) and self.result_.final.encoder is not None:
+            return predictions_frame(self.result_.final, X, n_sigma)
         index = X.index if isinstance(X, pd.DataFrame) else None
         X = validate_data(self, X, reset=False, dtype=np.float64)
         raw = pd.DataFrame(X, columns=self._input_names(), index=index)

@@ -23,7 +23,7 @@ The channels of one column form a **group**: they are scored, kept and dropped t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -204,6 +204,21 @@ class TableEncoder:
         for channel, unit in self.unit_of().items():
             units.setdefault(unit, []).append(channel)
         return [members for members in units.values() if len(members) > 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what :meth:`from_dict` needs to encode new rows (no row of the data)."""
+        return {"kinds": self.kinds, "max_levels": self.max_levels, "groups": self.groups,
+                "encodings": [asdict(e) for e in self.encodings_.values()]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableEncoder:
+        """A fitted encoder from :meth:`to_dict`."""
+        encoder = cls(dict(data["kinds"]), int(data["max_levels"]), data.get("groups", ()))
+        encoder.encodings_ = {e["column"]: ColumnEncoding(**e) for e in data["encodings"]}
+        encoder.channel_names_ = [ch for e in encoder.encodings_.values() for ch in e.channels]
+        encoder.column_of_ = {ch: e.column for e in encoder.encodings_.values()
+                              for ch in e.channels}
+        return encoder
 
     @property
     def channels_are_columns(self) -> bool:

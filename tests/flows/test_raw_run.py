@@ -57,3 +57,11 @@ def test_a_raw_table_runs_and_the_report_speaks_its_columns(tmp_path):
                      "--data", str(tmp_path / "t.csv"), "--out", str(tmp_path / "kept.csv")]) == 0
     kept = pd.read_csv(tmp_path / "kept.csv")
     assert list(kept.columns) == [*selection["selected"], "y"]
+    # predict takes the raw table too: the final model encodes it as in training
+    new = raw_csv_table(30, seed=1).drop(columns="y")
+    new.loc[:4, "color"] = "violet"  # a level never seen
+    new.to_csv(tmp_path / "new.csv", index=False)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["predict", "--model", str(folder / "final_model"), "--data",
+                     str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 30

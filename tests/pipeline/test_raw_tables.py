@@ -89,3 +89,27 @@ def test_a_raw_table_gives_the_same_selection_twice():
         first, second = make(), make()
     np.testing.assert_array_equal(first.support_, second.support_)
     np.testing.assert_array_equal(first.ranking_, second.ranking_)
+
+
+def test_the_saved_final_model_encodes_raw_rows_as_in_training(fitted, tmp_path):
+    from pipeline.final_model import FinalModel, predictions_frame
+
+    selector, X, _ = fitted
+    final = selector.result_.final
+    loaded = FinalModel.load(final.save(tmp_path / "final_model"))
+    new = X.iloc[:10].copy()
+    new.loc[new.index[:3], "color"] = "violet"
+    pd.testing.assert_frame_equal(predictions_frame(loaded, new), predictions_frame(final, new))
+
+
+def test_a_stability_selection_on_a_raw_table_counts_the_columns():
+    X, y = raw_table(n_rows=200, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        selector = VAECSelector(epochs=30, n_resamples=2, keep_frequency=1.0, **FAST).fit(X, y)
+    frequency = selector.stability_.frequency
+    assert set(frequency) == set(X.columns) - {"customer"}
+    assert frequency["color"] == 1.0 and "color" in selector.get_feature_names_out()
+    assert selector.final_model_ is not None
+    assert {selector.result_.split.column_of(c) for c in selector.result_.final.channels} == \
+        set(selector.get_feature_names_out())
