@@ -100,6 +100,9 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
     choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
         typing.Literal else None
     origin = typing.get_origin(annotation)
+    item = typing.get_args(annotation)[0] if origin is tuple else None
+    if typing.get_origin(item) is typing.Annotated:
+        item = typing.get_args(item)[0]
     kind = str if choices else (int if origin is tuple else annotation)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
@@ -109,6 +112,11 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
         if text in words and not choices:
             return text
         try:
+            if origin is tuple and item is str:  # column names: a,b
+                return tuple(w.strip() for w in text.split(",") if w.strip())
+            if origin is tuple and item is not int:  # groups of column names: a,b;c,d
+                return tuple(tuple(w.strip() for w in part.split(",") if w.strip())
+                             for part in text.split(";") if part.strip())
             if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
                 return tuple(int(w) for w in text.split(",") if w.strip())
             if kind is bool:
@@ -122,7 +130,8 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
             what = "comma-separated integers" if origin is tuple else names.get(kind, "a value")
             raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 
-    placeholder = "W,W" if origin is tuple else {int: "N", float: "X"}.get(kind, "VALUE")
+    placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
+        if origin is tuple else {int: "N", float: "X"}.get(kind, "VALUE")
     return parse, choices, placeholder
 
 
@@ -166,7 +175,7 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
         placeholder = METAVARS.get(name, placeholder)
         default = field.get_default(call_default_factory=True)
         shown = "none" if default is None else ",".join(map(str, default)) if isinstance(
-            default, tuple) else default
+            default, tuple) and default else "none" if default == () else default
         options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
                                    "help": f"{field.description} (default {shown})"}
         if choices:
@@ -343,7 +352,8 @@ def _check_data(params: Any) -> None:
     from pipeline.data.dataset import load_dataset
 
     load_dataset(params.source, params.target, val_size=params.val_size,
-                 test_size=params.test_size, task=params.task)
+                 test_size=params.test_size, task=params.task, categorical=params.categorical,
+                 keep_columns=params.keep_columns, groups=params.groups)
 
 
 def command_run(args: argparse.Namespace) -> int:

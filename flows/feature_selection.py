@@ -55,7 +55,8 @@ def load_data(params: RunParameters) -> Dataset:
     """Load and validate; bad data fails here, at once, with the pipeline's message."""
     return load_dataset(
         params.source, params.target, val_size=params.val_size, test_size=params.test_size,
-        task=params.task,
+        task=params.task, categorical=params.categorical, keep_columns=params.keep_columns,
+        groups=params.groups,
     )
 
 
@@ -151,7 +152,7 @@ def _plain_selection(
     done = checkpoint.load(dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint.path)
-    groups = trial_groups(config.n_trials, params.groups)
+    groups = trial_groups(config.n_trials, params.n_trial_groups)
     # groups that train at once in one process share its cores
     threads = _threads(params, len(groups))
 
@@ -245,21 +246,22 @@ def _select_and_report(params: RunParameters) -> dict[str, Any]:
     with torch_threads(threads_for(config.threads)):
         result, resumed = select(dataset, config, params, checkpoint, logger)
     _PROGRESS.stage("writing the report")
-    diff = _previous_diff(params, fingerprint, result.selected)
+    diff = _previous_diff(params, fingerprint, result.selected_columns)
     folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
     folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
                                       params.latent_grids)
     _PROGRESS.stage("publishing the run's artifacts")
     publish_artifacts(report, folder, dataset.name)
     checkpoint.clear()
-    logger.info("selected %d channels; dropped %d (%s); report: %s/report.html",
-                len(result.selected), len(result.dropped), ", ".join(result.dropped) or "none",
+    logger.info("selected %d columns; dropped %d (%s); report: %s/report.html",
+                len(result.selected_columns), len(result.dropped_columns),
+                ", ".join(result.dropped_columns) or "none",
                 folder)
     stability = stability_summary(result)
     return {
         "run_folder": str(folder),
-        "selected": result.selected,
-        "dropped": result.dropped,
+        "selected": result.selected_columns,
+        "dropped": result.dropped_columns,
         "stop_reason": result.stop_reason,
         "n_rounds": len(result.rounds),
         "added": diff["added"] if diff else [],
@@ -282,8 +284,9 @@ def selection_cost(result: PruningResult) -> dict[str, Any] | None:
     same = [r for r in result.rounds if set(r.kept) == set(result.selected)]
     if name not in first.val_metrics or not same:
         return None
-    return {"score": name, "all": first.val_metrics[name], "n_all": len(first.kept),
-            "kept": same[-1].val_metrics[name], "n_kept": len(result.selected)}
+    columns = {result.column_of(c) for c in first.kept}  # in the user's columns
+    return {"score": name, "all": first.val_metrics[name], "n_all": len(columns),
+            "kept": same[-1].val_metrics[name], "n_kept": len(result.selected_columns)}
 
 
 def run_feature_selection(

@@ -78,7 +78,7 @@ class RunParameters(SelectionSettings):
         return self.data if self.data is not None else str(self.dataset)
 
     @property
-    def groups(self) -> int:
+    def n_trial_groups(self) -> int:
         """How many trial groups a round is split into (never more than the trials)."""
         default = 2 if self.task_runner == "dask" else 1
         return min(self.trial_groups or default, self.n_trials)
@@ -89,7 +89,7 @@ class RunParameters(SelectionSettings):
         in a stability selection the resamples, one per usable core (at least 2)."""
         if self.n_resamples > 1:
             return max(2, min(self.n_resamples, usable_cores()))
-        return max(2, self.groups)
+        return max(2, self.n_trial_groups)
 
     def selection(self) -> SelectionSettings:
         """The selection settings alone (what the pipeline and the run's identity see)."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from pipeline.settings import SelectionSettings
 from vaec import VAEC, TrainingResult
 from vaec.config import get_strategy
 from vaec.persistence import atomic_write_text
+
+if TYPE_CHECKING:
+    from pipeline.data.encoding import TableEncoder
 
 PREPROCESSING_FILE = "preprocessing.json"
 HISTORY_FILE = "history.csv"
@@ -59,6 +63,9 @@ class FinalModel:
         given back in the target's units.
     training : TrainingResult or None
         History, best epoch and latent snapshots of its training (``None`` when loaded).
+    encoder : TableEncoder or None
+        How a raw table's columns become ``channels`` (a table that was encoded: categories,
+        dates, gaps); ``None`` when the channels are the columns.
     seconds : float
         Wall-clock seconds of the training.
     """
@@ -74,10 +81,17 @@ class FinalModel:
     target_scale: float = 1.0
     training: TrainingResult | None = field(default=None, repr=False)
     seconds: float = 0.0
+    encoder: TableEncoder | None = None
 
     def scaled(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's channels of a raw table, standardised as in training."""
+        """The model's channels of a raw table, standardised as in training (a table that was
+        encoded is encoded the same way: unseen levels and gaps included)."""
         frame = frame.rename(columns=str)
+        if self.encoder is not None and not set(self.channels) <= set(frame.columns):
+            columns = list(self.encoder.encodings_)
+            require_columns(frame, columns, "column(s) of the training table")
+            frame = pd.DataFrame(self.encoder.transform(frame[columns]), index=frame.index,
+                                 columns=self.encoder.channel_names_)
         require_columns(frame, self.channels, "of the model's channels")
         try:
             raw = frame[self.channels].to_numpy(dtype=np.float64)
@@ -101,6 +115,7 @@ class FinalModel:
             "target_scale": self.target_scale,
             "strategy": self.strategy,
             "metrics": self.metrics,
+            "encoder": None if self.encoder is None else self.encoder.to_dict(),
         }
         atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(preprocessing, indent=2))
         if self.training is not None:
@@ -140,7 +155,20 @@ class FinalModel:
             mean=mean, scale=scale, target=preprocessing.get("target"),
             target_mean=float(preprocessing.get("target_mean", 0.0)),
             target_scale=float(preprocessing.get("target_scale", 1.0)),
+            encoder=_encoder(preprocessing.get("encoder"), path),
         )
+
+
+def _encoder(data: Any, path: Path) -> TableEncoder | None:
+    """The encoder stored in a preprocessing file (None when the channels are the columns)."""
+    if data is None:
+        return None
+    from pipeline.data.encoding import TableEncoder
+
+    try:
+        return TableEncoder.from_dict(data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{path}: not a readable encoder ({type(err).__name__}: {err})") from err
 
 
 def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
@@ -206,6 +234,8 @@ def fit_final_model(
         target_scale=split.target_scale,
         training=training,
         seconds=time.perf_counter() - start,
+        encoder=None if split.encoder is None or split.encoder.channels_are_columns
+        else split.encoder,
     )
 
 

@@ -147,6 +147,64 @@ class PruningResult:
         last = {c: record for record in tested for c in record.kept}
         return [c for c in self.selected if last[c].decision.get(c) not in PASSING]
 
+    def column_of(self, channel: str) -> str:
+        """The user's column a channel comes from."""
+        return channel if self.split is None else self.split.column_of(channel)
+
+    @property
+    def columns(self) -> list[str]:
+        """The user's feature columns the run trained on, in the table's order."""
+        encoder = None if self.split is None else self.split.encoder
+        if encoder is not None:
+            return list(encoder.encodings_)
+        return list(dict.fromkeys(self.column_of(c) for c in self.ranking
+                                  if c not in set(self.constant_columns)))
+
+    @property
+    def selected_columns(self) -> list[str]:
+        """The user's columns whose channels were kept (all or none of a column's go), in the
+        table's order."""
+        kept = {self.column_of(c) for c in self.selected}
+        return [c for c in self.columns if c in kept]
+
+    @property
+    def dropped_columns(self) -> list[str]:
+        """The user's columns none of whose channels was kept, in the order they left."""
+        kept = set(self.selected_columns)
+        return list(dict.fromkeys(c for c in map(self.column_of, self.dropped) if c not in kept))
+
+    def column_ranking(self) -> dict[str, int]:
+        """:attr:`ranking` of the user's columns: a column ranks as its best channel, and the
+        ranks are made consecutive again (1 for the selected columns); constant columns last."""
+        best: dict[str, int] = {}
+        for channel, rank in self.ranking.items():
+            column = self.column_of(channel)
+            best[column] = min(best.get(column, rank), rank)
+        dense = {rank: i for i, rank in enumerate(sorted(set(best.values())), start=1)}
+        return {c: dense[r] for c, r in best.items()}
+
+    def column_fates(self) -> pd.DataFrame:
+        """:meth:`channel_fates` of the user's columns, best rank first: a column's row is its
+        best channel's, with the column's ``kind``, ``encoding``, its ``channels`` and the
+        ``missing_rows`` of its training rows."""
+        fates = self.channel_fates()
+        fates.insert(0, "column", [self.column_of(c) for c in fates["channel"]])
+        fates = fates.drop_duplicates("column", keep="first").reset_index(drop=True)
+        encoder = None if self.split is None else self.split.encoder
+        encodings = {} if encoder is None else encoder.encodings_
+        ranks = self.column_ranking()
+
+        def of(column: str, name: str, default: Any = None) -> Any:
+            encoding = encodings.get(column)
+            return default if encoding is None else getattr(encoding, name)
+
+        fates["rank"] = [ranks[c] for c in fates["column"]]
+        fates["kind"] = [of(c, "kind", "numeric") for c in fates["column"]]
+        fates["encoding"] = [of(c, "encoding", "as is") for c in fates["column"]]
+        fates["channels"] = [of(c, "channels", [c]) for c in fates["column"]]
+        fates["missing_rows"] = [of(c, "missing_rows", 0) for c in fates["column"]]
+        return fates.drop(columns=["channel"])
+
     def count_frame(self) -> pd.DataFrame:
         """The score by count, ``cv_results_``-style: one row per round that scored rows (all
         columns first), with ``n_features``, ``mean_test_loss`` and its ``std_error`` over the

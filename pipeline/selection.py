@@ -71,12 +71,14 @@ def run_selection(
                          "this config asks for resamples (n_resamples > 1)")
     progress = progress or NoProgress()
     split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size,
-                          seed=config.seed)
+                          seed=config.seed, max_levels=config.max_levels)
     if stable:
         stability = run_stability_selection(dataset, config, done=resamples,
                                             select_resamples=select_resamples,
                                             on_resample=on_resample, progress=progress)
-        kept = list(stability.selected)
+        # the resamples select columns: the final model trains on their channels
+        chosen = set(stability.selected)
+        kept = [c for c in split.feature_names if split.column_of(c) in chosen]
     else:
         run = run_rounds(split, config, constant_columns=dataset.constant_columns, rounds=rounds,
                          train_round=train_round, on_round=on_round, progress=progress)

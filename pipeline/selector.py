@@ -10,9 +10,10 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from pipeline.data.dataset import dataset_from_arrays, resolve_task
+from pipeline.data.dataset import dataset_from_arrays, dataset_from_frame, resolve_task
+from pipeline.data.tables import require_columns
 from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.progress import LineProgress
 from pipeline.selection import run_selection
@@ -82,7 +83,14 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         trials), their t against the shadows, the shadows' level, the decision; to plot in a
         notebook (see :meth:`pipeline.result.PruningResult.rounds_frame`).
     channels_frame_ : pandas.DataFrame
-        Every channel's fate: status, the round it left, its decision and scores then, its rank.
+        Every input column's fate, by the user's column names: its kind and encoding, its
+        channels, the gaps of its training rows, status, the round it left, its (best
+        channel's) decision and scores then, its rank.
+    encoder_ : pipeline.data.encoding.TableEncoder or None
+        How a DataFrame's columns became the channels (fitted on the training rows): one-hot or
+        frequency-encoded categories, date parts, imputed gaps with their indicators.
+    identifier_columns_ : list of str
+        Columns set aside as identifiers (ranked last; ``keep_columns`` keeps them).
     cv_results_ : pandas.DataFrame
         The score by count, as RFECV's: one row per round (``n_features``, ``mean_test_loss``
         per scored row with its ``std_error``, ``mean_test_score``, ``selected``); see
@@ -164,6 +172,10 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         n_resamples: int = 1,
         resample: Literal["subsample", "bootstrap"] = "subsample",
         keep_frequency: float = 0.6,
+        max_levels: int = 10,
+        categorical: tuple[str, ...] = (),
+        keep_columns: tuple[str, ...] = (),
+        groups: tuple[tuple[str, ...], ...] = (),
         latent_dim: int = 4,
         encoder_widths: tuple[int, ...] = (32, 16),
         decoder_widths: tuple[int, ...] | None = None,
@@ -202,6 +214,10 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.n_resamples = n_resamples
         self.resample = resample
         self.keep_frequency = keep_frequency
+        self.max_levels = max_levels
+        self.categorical = categorical
+        self.keep_columns = keep_columns
+        self.groups = groups
         self.latent_dim = latent_dim
         self.encoder_widths = encoder_widths
         self.decoder_widths = decoder_widths
@@ -233,15 +249,24 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         """
         # initialization
         config = self.settings()
-        if y is None:
-            X = validate_data(self, X, dtype=np.float64)
+        if isinstance(X, pd.DataFrame):
+            # a raw table: its columns keep their kinds, gaps are imputed (see
+            # pipeline.data.encoding); the checks name the columns
+            y = self._raw_input(X, y, config)
+            dataset = dataset_from_frame(
+                X, y, val_size=config.val_size, test_size=0.0, task=config.task,
+                categorical=config.categorical, keep_columns=config.keep_columns,
+                groups=config.groups)
         else:
-            X, y = validate_data(self, X, y, dtype=np.float64)
-            if resolve_task(config.task, y) == "classification":
-                check_classification_targets(y)
+            if y is None:
+                X = validate_data(self, X, dtype=np.float64)
+            else:
+                X, y = validate_data(self, X, y, dtype=np.float64)
+                if resolve_task(config.task, y) == "classification":
+                    check_classification_targets(y)
+            dataset = dataset_from_arrays(X, y, self._input_names(), val_size=config.val_size,
+                                          test_size=0.0, task=config.task)
         names = self._input_names()
-        dataset = dataset_from_arrays(X, y, names, val_size=config.val_size, test_size=0.0,
-                                      task=config.task)
         # elimination, then the final model
         with torch_threads(threads_for(config.threads)):
             result = run_selection(
@@ -253,19 +278,47 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.result_ = result
         self.rounds_ = result.rounds
         self.rounds_frame_ = result.rounds_frame()
-        self.channels_frame_ = result.channel_fates()
         self.cv_results_ = result.count_frame()
         self.stop_reason_ = result.stop_reason
         self.task_ = result.split.task.name
         self.stability_ = result.stability
         self.scaler_ = result.split.scaler
         self.scaled_features_ = list(result.split.feature_names)
+        self.encoder_ = result.split.encoder
+        self.identifier_columns_ = list(dataset.identifier_columns)
         self.final_model_ = result.final.model if result.final is not None else None
-        selected = set(result.selected)
+        selected = set(result.selected_columns)
         self.support_ = np.array([n in selected for n in names])
         self.n_features_ = int(self.support_.sum())
-        self.ranking_ = np.array([result.ranking[n] for n in names])
+        ranks = result.column_ranking()
+        worst = max(ranks.values(), default=1) + 1  # identifiers set aside: never trained on
+        self.ranking_ = np.array([ranks.get(n, worst) for n in names])
+        self.channels_frame_ = result.column_fates()
         return self
+
+    def _raw_input(self, X: pd.DataFrame, y: Any, config: SelectionSettings) -> Any:
+        """Record the input's columns as scikit-learn does and check ``y``; the values are the
+        data checks' to judge (they name the columns)."""
+        for name in ("feature_names_in_", "n_features_in_"):
+            self.__dict__.pop(name, None)
+        self.n_features_in_ = X.shape[1]
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        if y is not None:
+            y = column_or_1d(y, warn=True)
+            if resolve_task(config.task, y) == "classification":
+                check_classification_targets(y)
+        return y
+
+    def transform(self, X: Any) -> Any:
+        """The selected columns of ``X``: a DataFrame gives back its own columns, values as
+        given (categories, dates, gaps and all); an array the selected columns."""
+        check_is_fitted(self, "support_")
+        if isinstance(X, pd.DataFrame):
+            names = self._input_names()
+            X = X.rename(columns=str)
+            require_columns(X, names, "column(s) seen in fit")
+            return X[[n for n, keep in zip(names, self.support_, strict=True) if keep]]
+        return super().transform(X)
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
         """Predictions of the final model on raw ``X`` with their latent-domain confidence.
@@ -279,6 +332,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         check_is_fitted(self, "support_")
         if self.final_model_ is None:
             raise RuntimeError("no final model: fit with fit_final_model=True to predict")
+        if isinstance(X, pd.DataFrame) and self.result_.final.encoder is not None:
+            return predictions_frame(self.result_.final, X, n_sigma)
         index = X.index if isinstance(X, pd.DataFrame) else None
         X = validate_data(self, X, reset=False, dtype=np.float64)
         raw = pd.DataFrame(X, columns=self._input_names(), index=index)

@@ -110,6 +110,19 @@ class SelectionSettings(BaseModel):
     keep_frequency: float = Field(
         0.6, gt=0.5, le=1.0, description="share of the resamples that must keep a channel for "
         "it to be selected (above 0.5; higher is stricter)")
+    max_levels: int = Field(
+        10, ge=2, le=1000, description="most levels of a categorical column encoded one-hot "
+        "(rare levels pooled into 'other', a gap a level of its own); a column with more is "
+        "encoded by the share of the training rows that have its level")
+    categorical: tuple[str, ...] = Field(
+        (), description="columns treated as categories whatever their type (integer codes), "
+        "comma-separated on the command line")
+    keep_columns: tuple[str, ...] = Field(
+        (), description="columns that look like identifiers (every value different, or free "
+        "text) but are kept as features")
+    groups: tuple[tuple[str, ...], ...] = Field(
+        (), description="columns scored, kept and dropped as one unit, besides the channels "
+        "of one column (on the command line: a,b;c,d)")
     model: ModelSettings = Field(
         default_factory=ModelSettings, description="the round and final models' settings")
     final_model: ModelSettings | None = Field(
@@ -133,6 +146,21 @@ class SelectionSettings(BaseModel):
             return float(value)
         if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
             return value
+        return value
+
+    @field_validator("categorical", "keep_columns", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _column_groups(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return tuple(tuple(str(c) for c in g) if isinstance(g, (list, tuple)) else g
+                         for g in value)
         return value
 
     @field_validator("n_features_to_select", mode="before")
@@ -160,6 +188,9 @@ class SelectionSettings(BaseModel):
         if self.val_size + self.test_size >= 1:
             raise ValueError(f"val_size + test_size must be < 1, got {self.val_size} + "
                              f"{self.test_size}")
+        short = [g for g in self.groups if len(g) < 2]
+        if short:
+            raise ValueError(f"groups must each name at least 2 columns, got {list(short[0])}")
         if self.n_resamples == 1:
             # the cut and the draw mean nothing without resamples: a value given is a mistake
             for name in STABILITY_ONLY:

@@ -11,18 +11,29 @@ import functools
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
-from pipeline.data.tables import TABLE_SUFFIXES, DataError, read_table, validate_frame
+from pipeline.data.kinds import NUMERIC, detect_kinds, identifiers
+from pipeline.data.tables import (
+    TABLE_SUFFIXES,
+    DataError,
+    check_unique_names,
+    read_table,
+    validate_frame,
+)
 from pipeline.settings import TASK_CHOICES
 from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
+
+if TYPE_CHECKING:
+    from pipeline.data.encoding import TableEncoder
 
 # More distinct integer values than this make a numeric target a quantity, not classes.
 MAX_CLASSES = 20
@@ -88,6 +99,12 @@ class Dataset:
         Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
     task : str
         ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.data.dataset`).
+    kinds : dict of str to str
+        The kind of every feature column (:mod:`pipeline.data.kinds`), constant ones included.
+    identifier_columns : list of str
+        Columns set aside as identifiers (never trained on).
+    groups : list of list of str
+        Columns the user asked to be scored as one unit.
     """
 
     name: str
@@ -99,6 +116,27 @@ class Dataset:
     source: str
     label_names: dict[Any, str] | None = None
     task: str = "classification"
+    kinds: dict[str, str] = field(default_factory=dict)
+    identifier_columns: list[str] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)
+
+    @property
+    def features(self) -> pd.DataFrame:
+        """The feature columns as given (before any encoding)."""
+        return self.frame[self.feature_names]
+
+    @property
+    def numeric(self) -> bool:
+        """Whether every feature column is numeric without gaps (channels are the columns)."""
+        return all(self.kinds.get(c, NUMERIC) == NUMERIC for c in self.feature_names) and \
+            not self.features.isna().to_numpy().any()
+
+    def encoder(self, max_levels: int = 10) -> TableEncoder:
+        """An unfitted :class:`pipeline.data.encoding.TableEncoder` of the feature columns."""
+        from pipeline.data.encoding import TableEncoder
+
+        return TableEncoder({c: self.kinds.get(c, NUMERIC) for c in self.feature_names},
+                            max_levels=max_levels, groups=self.groups)
 
     def class_names(self, classes: Any) -> list[str]:
         """Names of ``classes`` (labels in index order) for legends: readable when known."""
@@ -107,7 +145,10 @@ class Dataset:
 
     @property
     def X(self) -> np.ndarray:
-        """Feature matrix (float64)."""
+        """Feature matrix (float64) of a numeric table (:attr:`numeric`)."""
+        if not self.numeric:
+            raise DataError("this table has columns that are not numbers, or gaps: its "
+                            "channels come from pipeline.data.encoding.TableEncoder")
         return self.frame[self.feature_names].to_numpy(dtype=np.float64)
 
     @property
@@ -134,6 +175,8 @@ class Dataset:
             "n_classes": None,
             "feature_names": list(self.feature_names),
             "constant_columns": list(self.constant_columns),
+            "identifier_columns": list(self.identifier_columns),
+            "kinds": {c: self.kinds[c] for c in self.feature_names if c in self.kinds},
         }
         if self.task.has_classes:
             counts = self.frame[self.target].value_counts().sort_index()
@@ -153,18 +196,32 @@ def _validated(
     val_size: float,
     test_size: float,
     task: str = "auto",
+    categorical: Sequence[str] = (),
+    keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (),
     **fields: Any,
 ) -> Dataset:
     frame.columns = [str(c) for c in frame.columns]
+    check_unique_names(frame)
     if target is not None and target not in frame.columns:
         validate_frame(frame, target)  # names the missing target
     y = None if target is None else frame[target].to_numpy()
     task = resolve_task(task, y, target)
-    constant = validate_frame(frame, target, val_size=val_size, test_size=test_size, task=task)
-    frame = frame.drop(columns=constant)
-    features = [c for c in frame.columns if c != target]
-    return Dataset(frame=frame, target=target, feature_names=features, constant_columns=constant,
-                   task=task, **fields)
+    features = frame.drop(columns=[target]) if target is not None else frame
+    kinds = detect_kinds(features, categorical=categorical, keep_columns=keep_columns)
+    constant = validate_frame(frame, target, val_size=val_size, test_size=test_size, task=task,
+                              kinds=kinds, categorical=categorical, keep_columns=keep_columns,
+                              groups=groups)
+    aside = [c for c in identifiers(kinds) if c not in set(constant)]
+    if aside:
+        warnings.warn(f"set aside as identifiers (every value different, or free text): "
+                      f"{', '.join(map(repr, aside))}; keep_columns keeps them", stacklevel=3)
+    frame = frame.drop(columns=constant + aside)
+    names = [c for c in frame.columns if c != target]
+    kept_groups = [[c for c in g if c in set(names)] for g in groups]
+    return Dataset(frame=frame, target=target, feature_names=names, constant_columns=constant,
+                   task=task, kinds=kinds, identifier_columns=aside,
+                   groups=[g for g in kept_groups if len(g) > 1], **fields)
 
 
 # The last built-in set or file loaded, reused while the file is unchanged: the command line
@@ -181,6 +238,9 @@ def load_dataset(
     val_size: float = 0.2,
     test_size: float = 0.2,
     task: str = "auto",
+    categorical: Sequence[str] = (),
+    keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (),
 ) -> Dataset:
     """Load and validate a data set; raises :class:`DataError` before any training.
 
@@ -198,19 +258,25 @@ def load_dataset(
     task : str
         ``auto`` (decided from the target, see :mod:`pipeline.data.dataset`), ``classification``,
         ``regression`` or ``unsupervised``.
+    categorical, keep_columns, groups
+        Columns to treat as categories, identifier-like columns to keep, and groups of columns
+        scored as one unit (see :mod:`pipeline.data.kinds`).
     """
     global _last_file
+    columns = {"categorical": tuple(categorical), "keep_columns": tuple(keep_columns),
+               "groups": tuple(tuple(g) for g in groups)}
     if isinstance(source, pd.DataFrame):
         return _validated(source.copy(), target, val_size=val_size, test_size=test_size,
-                          task=task, name="dataframe", truth=None, source="dataframe")
+                          task=task, name="dataframe", truth=None, source="dataframe", **columns)
     if isinstance(source, str) and source in BUILTIN_DATASETS:
-        key = ("builtin", source, target, val_size, test_size, task, repr(madelon_options))
+        key = ("builtin", source, target, val_size, test_size, task, repr(madelon_options),
+               repr(columns))
         if _last_file is not None and _last_file[0] == key:
             return _last_file[1]
         frame, truth, label_names = builtin_frame(source, madelon_options)
         dataset = _validated(frame, target or BUILTIN_TARGET, val_size=val_size,
                              test_size=test_size, task=task, name=source, truth=truth,
-                             source=f"builtin:{source}", label_names=label_names)
+                             source=f"builtin:{source}", label_names=label_names, **columns)
         _last_file = (key, dataset)
         return dataset
     path = Path(source)
@@ -219,11 +285,12 @@ def load_dataset(
             f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
             f"or a {'/'.join(TABLE_SUFFIXES)} file"
         )
-    key = _file_key(path, target, val_size, test_size, task)
+    key = _file_key(path, target, val_size, test_size, task, repr(columns))
     if key is not None and _last_file is not None and _last_file[0] == key:
         return _last_file[1]
     dataset = _validated(read_table(path), target, val_size=val_size, test_size=test_size,
-                         task=task, name=path.stem, truth=None, source=str(path.resolve()))
+                         task=task, name=path.stem, truth=None, source=str(path.resolve()),
+                         **columns)
     if key is not None:
         _last_file = (key, dataset)
     return dataset
@@ -235,6 +302,34 @@ def _file_key(path: Path, *options: Any) -> tuple[Any, ...] | None:
     except OSError:
         return None
     return (str(path.resolve()), stat.st_mtime_ns, stat.st_size, *options)
+
+
+def dataset_from_frame(
+    X: pd.DataFrame,
+    y: np.ndarray | None,
+    *,
+    val_size: float = 0.2,
+    test_size: float = 0.0,
+    task: str = "auto",
+    categorical: Sequence[str] = (),
+    keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (),
+) -> Dataset:
+    """A validated :class:`Dataset` of a raw feature table (any column kinds, gaps allowed)
+    and its target (the selector's input; ``y`` None for the unsupervised task)."""
+    frame = X.rename(columns=str).reset_index(drop=True)
+    target = None
+    if y is not None:
+        y = np.asarray(y).ravel()
+        if len(y) != len(frame):
+            raise DataError(f"X has {len(frame)} rows but y has {len(y)}")
+        target = "y"
+        while target in frame.columns:  # never collide with a feature name
+            target += "_"
+        frame[target] = y
+    return _validated(frame, target, val_size=val_size, test_size=test_size, task=task,
+                      name="dataframe", truth=None, source="dataframe", categorical=categorical,
+                      keep_columns=keep_columns, groups=groups)
 
 
 def dataset_from_arrays(

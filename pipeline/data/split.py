@@ -13,6 +13,7 @@ from vaec.tasks import CLASSIFICATION, Task, get_task
 
 if TYPE_CHECKING:
     from pipeline.data.dataset import Dataset
+    from pipeline.data.encoding import TableEncoder
 
 
 @dataclass
@@ -38,6 +39,9 @@ class SplitData:
         ``(y - target_mean) / target_scale`` (:meth:`head_target`).
     labels : ndarray or None
         The class labels when the rows are gone (:meth:`without_rows`).
+    encoder : TableEncoder or None
+        How the user's columns became the channels ``feature_names`` (fitted on the training
+        rows); None when the channels are given as they are.
     """
 
     feature_names: list[str]
@@ -53,6 +57,26 @@ class SplitData:
     target_mean: float = 0.0
     target_scale: float = 1.0
     labels: np.ndarray | None = None
+    encoder: TableEncoder | None = None
+
+    def column_of(self, channel: str) -> str:
+        """The user's column a channel comes from (the channel itself without an encoder)."""
+        return channel if self.encoder is None else self.encoder.column_of_.get(channel, channel)
+
+    def unit_of(self, channel: str) -> str:
+        """What a channel is kept or dropped with: its column, or the user's group of columns."""
+        return channel if self.encoder is None else self.encoder.unit_of().get(channel, channel)
+
+    def channel_groups(self, channels: list[str] | None = None) -> list[list[str]]:
+        """The groups of two or more channels scored as one unit (the channels of one column,
+        or of a user's group), restricted to ``channels`` when given."""
+        if self.encoder is None:
+            return []
+        groups = self.encoder.channel_groups()
+        if channels is not None:
+            present = set(channels)
+            groups = [[c for c in g if c in present] for g in groups]
+        return [g for g in groups if len(g) > 1]
 
     @property
     def classes(self) -> np.ndarray | None:
@@ -208,11 +232,26 @@ def split_rows(
 
 
 def split_dataset(
-    dataset: Dataset, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0
+    dataset: Dataset, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0,
+    max_levels: int = 10,
 ) -> SplitData:
-    """:func:`split_and_scale` of a loaded :class:`pipeline.data.dataset.Dataset`."""
-    return split_and_scale(
-        dataset.X, dataset.y, list(dataset.feature_names),
-        val_size=val_size, test_size=test_size, seed=seed, target=dataset.target,
-        task=dataset.task,
-    )
+    """:func:`split_and_scale` of a loaded :class:`pipeline.data.dataset.Dataset`, its columns
+    encoded as channels by a :class:`pipeline.data.encoding.TableEncoder` fitted on the
+    training rows (a numeric table without gaps: the channels are its columns)."""
+    train, val, test = stratified_indices(dataset.y, val_size=val_size, test_size=test_size,
+                                          seed=seed, task=dataset.task, n_rows=len(dataset.frame))
+    return encode_rows(dataset, train, val, test, max_levels=max_levels)
+
+
+def encode_rows(
+    dataset: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray | None = None, *,
+    max_levels: int = 10,
+) -> SplitData:
+    """The parts of ``dataset`` at these rows, its columns encoded by an encoder fitted on the
+    training rows, then scaled (see :func:`split_rows`)."""
+    encoder = dataset.encoder(max_levels).fit(dataset.features.iloc[train])
+    X = encoder.transform(dataset.features)
+    split = split_rows(X, dataset.y, encoder.channel_names_, train, val, test,
+                       target=dataset.target, task=dataset.task)
+    split.encoder = encoder
+    return split

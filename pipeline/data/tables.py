@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,32 +103,90 @@ def _measurement_hint(labels: pd.Series) -> str:
             "task='regression' treats it as one)")
 
 
-def check_features(features: pd.DataFrame) -> list[str]:
-    """Numeric, finite, at least two varying columns; return the constant ones."""
-    non_numeric = [
-        c for c in features.columns
-        if not (pd.api.types.is_numeric_dtype(features[c]) or pd.api.types.is_bool_dtype(features[c]))
-    ]
-    if non_numeric:
-        raise DataError(
-            f"feature columns must be numeric; not numeric: {_names(non_numeric)} "
-            "(encode or drop them first)"
-        )
-    values = features.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        per_column = bad.sum(axis=0)
-        detail = ", ".join(
-            f"{features.columns[i]!r} ({per_column[i]} rows)" for i in np.flatnonzero(per_column)
-        )
-        raise DataError(f"NaN or infinite values in feature columns: {detail}")
-    constant = [str(c) for c, v in zip(features.columns, values.T, strict=True) if np.ptp(v) == 0]
-    if len(features.columns) - len(constant) < 2:
-        raise DataError(
-            f"need at least 2 non-constant feature columns, found "
-            f"{len(features.columns) - len(constant)} (constant: {_names(constant)})"
-        )
+def _unknown(named: Sequence[str], columns: Sequence[str], setting: str) -> list[str]:
+    """A problem for every name in a setting that is not a feature column."""
+    unknown = [n for n in named if n not in set(columns)]
+    if not unknown:
+        return []
+    return [f"{setting} names {_names(unknown)}, not feature column(s) (check the spelling; "
+            "the target is not a feature)"]
+
+
+def column_problems(
+    features: pd.DataFrame,
+    kinds: dict[str, str],
+    *,
+    categorical: Sequence[str] = (),
+    keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (),
+) -> list[str]:
+    """Every problem of the feature columns, each naming its columns and the fix (empty when
+    the table can be trained on)."""
+    columns = [str(c) for c in features.columns]
+    problems = _unknown(categorical, columns, "categorical")
+    problems += _unknown(keep_columns, columns, "keep_columns")
+    grouped = [c for group in groups for c in group]
+    problems += _unknown(grouped, columns, "groups")
+    twice = sorted({c for c in grouped if grouped.count(c) > 1})
+    if twice:
+        problems.append(f"groups name {_names(twice)} more than once (a column belongs to one "
+                        "group)")
+    empty = [c for c in columns if features[c].isna().all()]
+    if empty:
+        problems.append(f"no values at all in {_names(empty)} (drop the column)")
+    infinite = []
+    for name, kind in kinds.items():
+        if kind == "numeric" and name not in empty:
+            values = features[name].to_numpy(dtype=np.float64, na_value=np.nan)
+            n = int(np.isinf(values).sum())
+            if n:
+                infinite.append(f"{name!r} ({n} rows)")
+    if infinite:
+        problems.append("infinite values in " + ", ".join(infinite) + " (replace them with a "
+                        "number, or leave the cells empty to have them imputed)")
+    return problems
+
+
+def constant_columns(features: pd.DataFrame) -> list[str]:
+    """Columns with one value (gaps count as a value) on every row."""
+    return [str(c) for c in features.columns if features[c].nunique(dropna=False) <= 1]
+
+
+def check_features(
+    features: pd.DataFrame,
+    kinds: dict[str, str],
+    problems: Sequence[str] = (),
+    **settings: Any,
+) -> list[str]:
+    """Raise one :class:`DataError` listing ``problems`` and every problem of the feature
+    columns (:func:`column_problems`); return the constant columns (to drop)."""
+    problems = list(problems) + column_problems(features, kinds, **settings)
+    constant = constant_columns(features)
+    usable = [c for c, kind in kinds.items() if kind != "identifier" and c not in set(constant)]
+    if len(usable) < 2:
+        aside = [c for c, kind in kinds.items() if kind == "identifier"]
+        detail = f"constant: {_names(constant)}" if constant else "none constant"
+        detail += f"; identifiers set aside: {_names(aside)} (keep_columns keeps them)" \
+            if aside else ""
+        problems.append(f"need at least 2 non-constant feature columns, found {len(usable)} "
+                        f"({detail})")
+    raise_problems(problems)
     return constant
+
+
+def raise_problems(problems: Sequence[str]) -> None:
+    """One :class:`DataError` naming every problem of a table (nothing when there is none)."""
+    if len(problems) == 1:
+        raise DataError(problems[0])
+    if problems:
+        raise DataError(f"{len(problems)} problems in the table: " + "; ".join(problems))
+
+
+def check_unique_names(frame: pd.DataFrame) -> None:
+    """Refuse a table that names a column twice."""
+    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if duplicated:
+        raise DataError(f"duplicate column names: {_names(duplicated)}")
 
 
 def validate_frame(
@@ -137,23 +196,28 @@ def validate_frame(
     val_size: float = 0.2,
     test_size: float = 0.2,
     task: str = "classification",
+    kinds: dict[str, str] | None = None,
+    **settings: Any,
 ) -> list[str]:
     """Check a table before any training; return the constant feature columns (to drop).
 
     ``task`` is resolved already (classification, regression or unsupervised; the last has no
-    target column).
+    target column). ``kinds`` are the feature columns' kinds (:mod:`pipeline.data.kinds`,
+    detected when None); ``settings`` are ``categorical``, ``keep_columns`` and ``groups``.
+    Every problem of the target and the feature columns is reported in one message.
 
     Raises
     ------
     DataError
-        Missing target, duplicate column names, non-numeric features, NaN/inf, fewer than two
-        classes, a class too small for the split, a regression target with NaN or without
-        spread, fewer than two varying feature columns, or fractions out of range.
+        Missing target, duplicate column names, empty columns, infinite values, settings that
+        name no column, fewer than two classes, a class too small for the split, a regression
+        target with gaps or without spread, fewer than two varying feature columns, or
+        fractions out of range.
     """
+    from pipeline.data.kinds import detect_kinds
+
     check_fractions(val_size, test_size)
-    duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
-    if duplicated:
-        raise DataError(f"duplicate column names: {_names(duplicated)}")
+    check_unique_names(frame)
     if target is not None and target not in frame.columns:
         raise DataError(
             f"target column {target!r} not found; columns are {_names(list(frame.columns))}"
@@ -164,11 +228,18 @@ def validate_frame(
         raise DataError(
             f"need at least 2 feature columns{besides}, got {features.shape[1]} feature(s)"
         )
-    if task.has_classes:
-        check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
-    elif task.has_values:
-        check_regression_target(frame[target].to_numpy(), target)
-    return check_features(features)
+    problems = []
+    try:
+        if task.has_classes:
+            check_target(frame[target].to_numpy(), target, val_size=val_size, test_size=test_size)
+        elif task.has_values:
+            check_regression_target(frame[target].to_numpy(), target)
+    except DataError as err:
+        problems.append(str(err))
+    if kinds is None:
+        kinds = detect_kinds(features, categorical=settings.get("categorical", ()),
+                             keep_columns=settings.get("keep_columns", ()))
+    return check_features(features, kinds, problems, **settings)
 
 
 CSV_SUFFIXES = (".csv",)

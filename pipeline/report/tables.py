@@ -196,6 +196,24 @@ def channel_table(result: PruningResult) -> Table:
     return Table.from_frame(pd.DataFrame(cells), classes, notes)
 
 
+def column_table(result: PruningResult) -> Table:
+    """Every user column of a raw table, best rank first: its kind, how it became channels, the
+    gaps of its training rows, and its fate (its channels are kept or dropped together)."""
+    fates = result.column_fates()
+    rows = [[str(f["rank"]), str(f["column"]), str(f["kind"]), str(f["encoding"]),
+             ", ".join(f["channels"]) if len(f["channels"]) <= MAX_LISTED
+             else f"{len(f['channels'])} channels", str(f["missing_rows"]), str(f["status"])]
+            for f in fates.to_dict("records")]
+    return Table(columns=["rank", "column", "kind", "encoding", "channels",
+                          "gaps (training rows)", "status"], rows=rows)
+
+
+def encodes_columns(result: PruningResult) -> bool:
+    """Whether the run's channels are not simply its columns (a raw table was encoded)."""
+    encoder = None if result.split is None else result.split.encoder
+    return encoder is not None and not encoder.channels_are_columns
+
+
 def stability_tables(stability: StabilityResult) -> dict[str, Table]:
     """A stability selection's ``keep_frequency`` table (every channel, most often kept first:
     :meth:`StabilityResult.ranked`) and its ``resamples``."""
@@ -239,6 +257,8 @@ def score_table(result: PruningResult) -> Table:
 def report_tables(result: PruningResult) -> dict[str, Table]:
     """Every table of a run's report, by name."""
     tables = {"scores": score_table(result), "channels": channel_table(result)}
+    if encodes_columns(result):
+        tables["columns"] = column_table(result)
     if result.rounds:
         tables["rounds"] = round_table(result)
     if result.stability is not None:

@@ -142,7 +142,9 @@ def report_content(
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "fingerprint": fingerprint, "config": result.config.model_dump(mode="json"), "data": data_summary,
         "rounds": [r.to_dict() for r in result.rounds], "stop_reason": result.stop_reason,
-        "cut": result.cut, "selected": result.selected, "dropped": result.dropped,
+        "cut": result.cut, "selected": result.selected_columns,
+        "dropped": result.dropped_columns, "selected_channels": result.selected,
+        "column_fates": records(result.column_fates()),
         "restored": result.restored, "unconfirmed": result.unconfirmed,
         "constant_columns": result.constant_columns, "ranking": result.ranking,
         "channel_fates": records(result.channel_fates()),
@@ -169,10 +171,12 @@ def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables
                 images: dict[str, str], grids: Sequence[str] = ()) -> str:
     """report.md (``kind`` ``md``) or report.html (``html``, its figures ``images``: data URIs
     by name, see :func:`~pipeline.report.figures.page_figures`)."""
-    why = kept_without_passing(result)
+    why: dict[str, str] = {}
+    for channel, reason in kept_without_passing(result).items():  # by the user's columns
+        why.setdefault(result.column_of(channel), reason)
     return _templates().get_template(f"report.{kind}.j2").render(
         report=report, data=report["data"], final=report["final_model"], tables=tables,
-        chips=[(c, why.get(c)) for c in result.selected], unconfirmed=list(why.items()),
+        chips=[(c, why.get(c)) for c in result.selected_columns], unconfirmed=list(why.items()),
         diff=diff_text(report["diff"]), images=images, grids=list(grids),
         rows=list(zip(result.rounds, kept_after(result), strict=True)))
 
@@ -214,7 +218,8 @@ def write_report(
     tables = report_tables(result)
     report = report_content(result, data_summary, fingerprint=fingerprint, diff=diff,
                             truth=truth, files=files, tables=tables)
-    selection = jsonable({"selected": result.selected, "target": data_summary.get("target"),
+    selection = jsonable({"selected": result.selected_columns, "channels": result.selected,
+                          "target": data_summary.get("target"),
                           "dataset": data_summary.get("name"), "fingerprint": fingerprint})
     atomic_write_text(folder / SELECTION_FILE, json.dumps(selection, indent=2))
     atomic_write_text(folder / "report.md", render_page("md", result, report, tables, {}, grids))

@@ -57,6 +57,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from pipeline.rounds.groups import group_fates, share_best, whole_groups
 from pipeline.rounds.record import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
@@ -177,7 +178,8 @@ def _path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
     worst_first = _one_per_cluster(sorted(record.kept, key=lambda c: (rank[c], c)),
                                    record.clusters)
     cap = max(1, math.floor(config.step * n_kept))
-    record.dropped = worst_first[: min(cap, n_kept - config.min_features)]
+    record.dropped = whole_groups(worst_first[:cap], record.groups, record.kept,
+                                  config.min_features)
     return record
 
 
@@ -219,6 +221,12 @@ def decide_round(
         rejected, uncertain = relevance_fates(record, scores, config)
     else:
         rejected, uncertain = [], reconstruction_fates(record, config)
+    if scores.groups:
+        # the channels of one column (or of a user's group) are decided as one
+        rejected, uncertain = group_fates(record.decision, record.evidence, scores.groups,
+                                          rejected, uncertain)
+        share_best(record.importance_lower, scores.groups)
+    record.groups = [list(g) for g in scores.groups]
     level = config.guard_level
     target, on_path = _target(config, scores.task, previous)
     if (level is not None and best is not None and best.val_row_loss and record.val_row_loss
@@ -256,8 +264,7 @@ def decide_round(
     # the cap is a fraction of what the rejections leave (RFE's step with a budget)
     fraction = config.max_drop_fraction if target is None else config.step
     cap = max(1, math.floor(fraction * (n_kept - len(rejected))))
-    drop = rejected + capped[:cap]
-    drop = drop[: max(0, n_kept - floor)]
+    drop = whole_groups(rejected + capped[:cap], scores.groups, channels, floor)
     if target is not None and n_kept - len(drop) == target:
         # the budget is reached: no round is needed to find that out
         record.stop_reason = STOP_N_FEATURES

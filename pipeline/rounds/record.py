@@ -81,6 +81,8 @@ class PruningRound:
         With a target, the lower bound of every channel's importance (mean minus two standard
         errors over the rows): what ranks the channels once every one has passed and
         ``n_features_to_select="auto"`` eliminates on towards the minimal subset.
+    groups : list of list of str
+        The groups of channels (of one column, or of a user's group) decided as one unit.
     on_path : bool
         Whether the round is past the all-relevant set, on the minimal-subset path of
         ``n_features_to_select="auto"`` (its channels all passed, or it follows such a round).
@@ -145,6 +147,7 @@ class PruningRound:
     stands_for: dict[str, list[str]] = field(default_factory=dict)
     importance_lower: dict[str, float] = field(default_factory=dict)
     on_path: bool = False
+    groups: list[list[str]] = field(default_factory=list)
 
     @property
     def mean_row_loss(self) -> float | None:

@@ -245,15 +245,21 @@ def relevance_fates(
     # decided on the p-values (the t bar is for people: the band drawn in the report)
     stand_t, stand_summary = np.full(len(channels), np.nan), {}
     if supervised:
-        passes_alone = own_p <= p_bar
+        # a channel of a group (one column's channels) is judged by its group's test alone:
+        # the group is the unit, and its members' own tests would give it many chances
+        grouped = np.zeros(len(channels), dtype=bool)
+        grouped[[position[c] for g in scores.groups for c in g if c in position]] = True
         passes_with = member_p <= p_bar
+        passes_alone = np.where(grouped, passes_with, own_p <= p_bar)
         stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
             scores, passes_alone, config.fdr, config.cluster_threshold)
+        stands_in &= ~grouped
         redundant = passes_with | stands_in
-        rejected = ~passes_alone & ~redundant & (own_t < reject_t) & (member_t < reject_t)
+        judged_t = np.where(grouped, member_t, own_t)
+        rejected = ~passes_alone & ~redundant & (judged_t < reject_t) & (member_t < reject_t)
         fates = np.where(passes_alone, RELEVANT, np.where(
             redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
-        evidence = np.maximum(own_t, member_t)
+        evidence = np.maximum(judged_t, member_t)
         evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
         record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
                               if not np.isnan(v)}

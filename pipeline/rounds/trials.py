@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.data.split import SplitData
+from pipeline.rounds.groups import cluster_units
 from pipeline.rounds.policy import guard_rows, round_model_config, scoring_rows
 from pipeline.rounds.scores import ablation_channel_scores, channel_r2, row_losses, second_moments
 from pipeline.rounds.shadows import (
@@ -55,8 +56,11 @@ class TrialScores:
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
     clusters : list of list of str
-        The clusters of two or more correlated channels (see :mod:`pipeline.rounds.shadows`); every
-        other channel is a cluster of its own.
+        The clusters of two or more correlated channels (see :mod:`pipeline.rounds.shadows`) and
+        the groups (the channels of one column, see :mod:`pipeline.rounds.groups`); every other
+        channel is a cluster of its own.
+    groups : list of list of str
+        The groups of two or more channels decided as one unit.
     cluster_importance : ndarray of shape (n_trials, n_clusters) or None
         Importance of every cluster of ``clusters``: the rise of the head's loss when all its
         channels are held at their means together.
@@ -102,6 +106,7 @@ class TrialScores:
     shadow_shared_r2: np.ndarray | None = None
     shadow_importance: np.ndarray | None = None
     clusters: list[list[str]] = field(default_factory=list)
+    groups: list[list[str]] = field(default_factory=list)
     cluster_importance: np.ndarray | None = None
     shadow_cluster_sizes: list[int] = field(default_factory=list)
     shadow_cluster_importance: np.ndarray | None = None
@@ -151,6 +156,7 @@ class TrialScores:
             shadow_shared_r2=joined("shadow_shared_r2"),
             shadow_importance=joined("shadow_importance"),
             clusters=[list(c) for c in first.clusters],
+            groups=[list(g) for g in first.groups],
             cluster_importance=joined("cluster_importance"),
             shadow_cluster_sizes=list(first.shadow_cluster_sizes),
             shadow_cluster_importance=joined("shadow_cluster_importance"),
@@ -234,8 +240,13 @@ def round_inputs(
         if relevance else None
     clusters, cluster_shadows = [], None
     if relevance and split.task.has_target:
-        clusters = [c for c in correlation_clusters(X_train, config.cluster_threshold,
-                                                    seed + _CLUSTER_SEED) if len(c) > 1]
+        # a group is a cluster ablated whole; correlation clusters form among the rest
+        position = {c: i for i, c in enumerate(channels)}
+        groups = [[position[c] for c in g] for g in split.channel_groups(list(channels))]
+        loose = sorted(set(range(len(channels))) - {i for g in groups for i in g})
+        correlated = correlation_clusters(X_train[:, loose], config.cluster_threshold,
+                                          seed + _CLUSTER_SEED) if loose else []
+        clusters = cluster_units(groups, [[loose[i] for i in c] for c in correlated])
         if clusters:
             cluster_shadows = make_cluster_shadows(X_train, X_val, clusters, max(2, config.min_shadows),
                                                    config.max_shadows, seed + _CLUSTER_SEED)
@@ -291,7 +302,8 @@ def train_trials(
     r2 = channel_r2(model, inputs.X_val, val_w)
     scores = TrialScores(trials=trials, channels=list(channels), r2=r2[:, :inputs.n_channels],
                          val_score=metrics[split.task.guard_score], val_metrics=metrics,
-                         seconds=0.0, task=split.task, cross_fitted=val_w is not None)
+                         seconds=0.0, task=split.task, cross_fitted=val_w is not None,
+                         groups=split.channel_groups(list(channels)))
     if split.task.has_target:
         rows = guard_rows(len(inputs.X_val), config.seed)
         pick = slice(None) if rows is None else rows

@@ -19,6 +19,7 @@ checkpoint after each. Step by step:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.dataset import Dataset
-from pipeline.data.split import split_rows, strata, stratified_indices
-from pipeline.data.tables import DataError, minimum_class_size
+from pipeline.data.split import encode_rows, strata, stratified_indices
+from pipeline.data.tables import DataError, constant_columns, minimum_class_size
 from pipeline.progress import NoProgress, Progress
 from pipeline.rounds.loop import run_rounds
 from pipeline.settings import SelectionSettings
@@ -175,15 +176,15 @@ def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample
         check_resamplable(y, config.resample, fraction)
     except DataError as err:
         raise DataError(f"n_resamples={config.n_resamples}: {err}") from None
-    X = dataset.X
+    features = dataset.features
     names = list(dataset.feature_names)
     plan = []
     for index in range(config.n_resamples):
         seed = resample_seed(config.seed, index)
         train, val = resample_split(y, config.resample, fraction, seed)
         train, val = rows[train], rows[val]
-        seen = X[np.concatenate([train, val])]
-        constant = tuple(n for n, column in zip(names, seen.T, strict=True) if np.ptp(column) == 0)
+        seen = features.iloc[np.concatenate([train, val])]
+        constant = tuple(constant_columns(seen))
         varying = [n for n in names if n not in set(constant)]
         if len(varying) < 2 or (config.n_features_to_select or 0) > len(varying):
             raise DataError(
@@ -213,15 +214,16 @@ def select_resample(
     start = time.perf_counter()
     constant = set(resample.constant_columns)
     varying = [n for n in dataset.feature_names if n not in constant]
-    X = dataset.frame[varying].to_numpy(dtype=np.float64)
-    split = split_rows(X, dataset.y, varying, resample.train, resample.val, target=dataset.target,
-                       task=dataset.task)
+    # the resample's own encoder, fitted on its training rows; its selection in the columns
+    split = encode_rows(dataclasses.replace(dataset, feature_names=varying), resample.train,
+                        resample.val, max_levels=config.max_levels)
     result = run_rounds(split, resample_config(config, resample),
                         constant_columns=list(resample.constant_columns),
                         progress=progress).finish()
     return ResampleSelection(
         index=resample.index, seed=resample.seed, n_train=len(resample.train),
-        n_val=len(resample.val), selected=result.selected, ranking=result.ranking,
+        n_val=len(resample.val), selected=result.selected_columns,
+        ranking=result.column_ranking(),
         stop_reason=result.stop_reason, n_rounds=len(result.rounds),
         seconds=time.perf_counter() - start, constant_columns=list(resample.constant_columns),
     )

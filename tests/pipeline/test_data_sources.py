@@ -26,8 +26,9 @@ def good_frame(n_rows: int = 60) -> pd.DataFrame:
     ("damage", "message"),
     [
         (lambda f: f.drop(columns="label"), r"target column 'label' not found; columns are 'a'"),
-        (lambda f: f.assign(b=["x"] * len(f)), r"not numeric: 'b'"),
-        (lambda f: f.assign(a=[np.nan, np.inf] + [0.5] * (len(f) - 2)), r"'a' \(2 rows\)"),
+        (lambda f: f.assign(b=["x"] * len(f), c=1.0), r"at least 2 non-constant .*'b', 'c'"),
+        (lambda f: f.assign(a=[np.nan, np.inf, -np.inf] + [0.5] * (len(f) - 3)),
+         r"infinite values in 'a' \(2 rows\)"),
         (lambda f: f.assign(label=0), r"'label' has 1 class"),
         (lambda f: f.assign(label=[2] * 2 + [0] * (len(f) - 2)), r"class 2 has 2 rows"),
         (lambda f: f.assign(b=1.0, c=2.0), r"at least 2 non-constant .*'b', 'c'"),
@@ -150,7 +151,7 @@ def test_arrays_are_validated_like_tables():
     assert dataset.constant_columns == ["x1"]
     # the target never takes a feature's name
     assert dataset.feature_names == ["x0", "y"] and dataset.target not in ("x0", "x1", "y")
-    X[5, 2] = np.nan
+    X[5, 2] = np.inf
     with pytest.raises(DataError, match=r"'x2' \(1 rows\)"):
         dataset_from_arrays(X, np.arange(20) % 2, ["x0", "x1", "x2"])
 

@@ -101,11 +101,12 @@ def test_same_seed_gives_the_same_support():
     assert [r.score_mean for r in first.rounds_] == [r.score_mean for r in second.rounds_]
 
 
-def test_nan_input_is_refused_before_training():
+def test_nan_in_an_array_is_refused_before_training():
+    # an array has no column kinds to impute by (a DataFrame's gaps are imputed)
     X, y = structured_frame(n_rows=60)
     X.iloc[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        VAECSelector(epochs=5).fit(X, y)
+        VAECSelector(epochs=5).fit(X.to_numpy(), y)
 
 
 def test_single_class_target_is_refused():
@@ -134,8 +135,8 @@ def test_results_are_frames_and_the_round_charts_are_figures(fitted):
         assert first.loc[channel, "decision"] == record.decision[channel]
         assert first.loc[channel, "dropped"] == (channel in record.dropped)
     fates = selector.channels_frame_
-    assert set(fates["channel"]) == set(X.columns)
-    assert (fates.set_index("channel").loc[list(X.columns), "rank"] == selector.ranking_).all()
+    assert set(fates["column"]) == set(X.columns)
+    assert (fates.set_index("column").loc[list(X.columns), "rank"] == selector.ranking_).all()
     figures = selector.plot_rounds()
     assert len(figures) == len(selector.rounds_)
     assert [ax.get_xlabel() for ax in figures[0].axes[:2]] == [

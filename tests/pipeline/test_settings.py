@@ -116,3 +116,14 @@ def test_stability_settings_are_checked_together_before_any_training(changes, me
 def test_a_stability_run_may_also_keep_a_fixed_count():
     settings = SelectionSettings(n_resamples=5, n_features_to_select=3, keep_frequency=0.9)
     assert (settings.n_resamples, settings.n_features_to_select) == (5, 3)
+
+
+def test_column_settings_take_lists_and_name_a_short_group():
+    settings = SelectionSettings(categorical=["zip"], keep_columns="id", groups=[["a", "b"]])
+    assert settings.categorical == ("zip",) and settings.keep_columns == ("id",)
+    assert settings.groups == (("a", "b"),)
+    with pytest.raises(ConfigError, match="groups must each name at least 2 columns"):
+        SelectionSettings(groups=[["a"]])
+    args = build_parser().parse_args(["run", "--groups", "a,b;c,d", "--categorical", "zip,code"])
+    params = _parameters(args)
+    assert params.groups == (("a", "b"), ("c", "d")) and params.categorical == ("zip", "code")
