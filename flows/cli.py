@@ -185,11 +185,21 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
         groups[group].add_argument("--" + name.replace("_", "-"), **options)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the error and where ``--help`` lists
+    the options) instead of the whole usage text; exit code 2 as argparse's own."""
+
+    def error(self, message: str) -> Any:  # argparse's hook: never returns
+        print(f"{self.prog}: error: {_first_line(message)} ({self.prog} --help lists the "
+              "options)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every command."""
+    """The argument parser of every command (subcommand parsers are of the same class)."""
     from pipeline.data.builtin import BUILTIN_DATASETS
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Feature selection by iterative reconstruction pruning with a joint "
                     "variational autoencoder + classifier.",
@@ -199,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", default=False,
                         help="on a failure, print the traceback too (before or after COMMAND)")
     # --debug is accepted after the command as well; SUPPRESS keeps the top-level value
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="on a failure, print the traceback too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -569,6 +579,16 @@ def _one_line_warnings() -> Iterator[None]:
         yield
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments; an option the command does not know is reported by that command's parser,
+    so its hint names the command's ``--help``."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vaec-select``.
 
@@ -593,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = False
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = _parse(build_parser(), argv)
         except SystemExit as done:  # --help, --version, or argparse's own usage error
             return done.code if isinstance(done.code, int) else EXIT_USAGE
         debug = args.debug

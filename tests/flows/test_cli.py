@@ -198,6 +198,23 @@ def test_usage_errors_and_the_run_listing_load_no_heavy_library(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "[2, 0, 2, 0] []", result.stderr
 
 
+@pytest.mark.parametrize(("args", "words"), [
+    (["run", "--bogus"], ["unrecognized arguments: --bogus", "vaec-select run --help"]),
+    (["run", "--epochs", "x"], ["--epochs", "'x'", "vaec-select run --help"]),
+    (["serve", "--dataset", "wine"], ["--cron", "vaec-select serve --help"]),
+    (["no-such-command"], ["'no-such-command'", "vaec-select --help"]),
+])
+def test_a_bad_option_is_one_line_with_a_help_hint_not_the_usage(args, words):
+    result = subprocess.run([sys.executable, "-m", "flows.cli", *args], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("vaec-select") and ": error: " in line
+    assert "usage:" not in result.stderr
+    for word in words:
+        assert word in line, line
+
+
 @pytest.fixture
 def never_trains(monkeypatch):
     """``run`` must stop before the flow starts: starting it fails the test."""
