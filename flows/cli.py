@@ -231,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", default="scheduled",
                        help="deployment name (default scheduled)")
     add_settings_options(serve)
+    for action in serve._actions:  # every scheduled run writes a folder of its own
+        if action.dest == "run_name":
+            action.help = ("start of every scheduled run's folder name: NAME-<UTC timestamp> "
+                           "(default <dataset>-<UTC timestamp>)")
 
     report = commands.add_parser(
         "report", parents=[common], help="list the runs, or show one run's rounds",
@@ -438,8 +442,8 @@ def command_serve(args: argparse.Namespace) -> int:
         check_server()
     from pipeline.report.store import check_reports_folder
 
-    with _options_named():
-        check_reports_folder(params.reports_dir, params.run_name)
+    with _options_named():  # a served run name is a prefix: every run has a folder of its own
+        check_reports_folder(params.reports_dir)
     _check_data(params)
     from flows.console_tracebacks import console_without_tracebacks
     from flows.serve import serve

@@ -226,18 +226,25 @@ def stability_summary(result: PruningResult) -> dict[str, Any] | None:
 
 
 @flow(name="vaec-feature-selection")
-def feature_selection(params: RunParameters | None = None) -> dict[str, Any]:
-    """Select the channels a joint VAE + classifier reconstructs, and report the run."""
+def feature_selection(
+    params: RunParameters | None = None, run_name_is_prefix: bool = False
+) -> dict[str, Any]:
+    """Select the channels a joint VAE + classifier reconstructs, and report the run.
+
+    With ``run_name_is_prefix`` (scheduled runs) ``params.run_name`` starts the folder name of
+    every run, ``<run_name>-<UTC timestamp>``, instead of naming one folder.
+    """
     params = params or RunParameters()
     with warnings_to_log(get_run_logger()):
-        return _select_and_report(params)
+        return _select_and_report(params, run_name_is_prefix)
 
 
-def _select_and_report(params: RunParameters) -> dict[str, Any]:
+def _select_and_report(params: RunParameters, run_name_is_prefix: bool = False) -> dict[str, Any]:
     logger = get_run_logger()
     config = params.selection()
+    run_name = None if run_name_is_prefix else params.run_name
     # before anything trains: the report can be written, and the run name is free
-    check_reports_folder(params.reports_dir, params.run_name)
+    check_reports_folder(params.reports_dir, run_name)
     dataset = load_data(params)
     summary = dataset.summary()
     fingerprint = run_fingerprint(summary, config)
@@ -247,7 +254,8 @@ def _select_and_report(params: RunParameters) -> dict[str, Any]:
         result, resumed = select(dataset, config, params, checkpoint, logger)
     _PROGRESS.stage("writing the report")
     diff = _previous_diff(params, fingerprint, result.selected_columns)
-    folder = new_run_folder(params.reports_dir, params.run_name, dataset.name)
+    prefix = params.run_name if run_name_is_prefix and params.run_name else dataset.name
+    folder = new_run_folder(params.reports_dir, run_name, prefix)
     folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
                                       params.latent_grids)
     _PROGRESS.stage("publishing the run's artifacts")

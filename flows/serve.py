@@ -103,7 +103,8 @@ def serve(params: RunParameters, *, cron: str, name: str = DEFAULT_DEPLOYMENT) -
     feature_selection.serve(
         name=name,
         cron=cron,
-        parameters={"params": params.model_dump(mode="json")},
+        # every run gets a folder of its own: run_name-<UTC timestamp>
+        parameters={"params": params.model_dump(mode="json"), "run_name_is_prefix": True},
         description=f"vaec-select feature selection on {params.source}, cron {cron!r}",
         tags=["vaec-select"],
         # one run at a time: a run already uses every core for its trials

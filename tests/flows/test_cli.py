@@ -566,6 +566,22 @@ def test_version_and_every_help():
     assert "(default 0.6)" in run_help
 
 
+def test_serve_help_says_a_run_name_is_a_prefix():
+    _, out, _ = run_main("serve", "--help")
+    assert "NAME-<UTC timestamp>" in " ".join(out.split())
+
+
+def test_serve_takes_the_name_of_a_finished_run_as_a_prefix(finished_run, never_serves,
+                                                            monkeypatch):
+    import flows.serve
+
+    monkeypatch.setattr(flows.serve, "check_server", lambda: "http://127.0.0.1:4200/api")
+    result = run_main("serve", "--cron", "0 3 * * *", "--data", "train.csv", "--target", "label",
+                      "--reports-dir", str(finished_run.parent), "--run-name", finished_run.name)
+    # past the run-name check, stopped by never_serves at the data
+    assert "got past the server check" in result[2] and "is taken" not in result[2]
+
+
 # the progress display ----------------------------------------------------------------------
 
 def _second_round(stop_reason: str | None = None) -> PruningRound:

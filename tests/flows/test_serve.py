@@ -157,15 +157,24 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
         # served runs write where serve was started, whatever their working directory
         assert params["reports_dir"] == str(reports.resolve())
 
-        trigger = subprocess.run(
-            [sys.executable, "-m", "prefect", "deployment", "run", f"{FLOW_NAME}/{name}"],
-            env=client_env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        )
-        assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+        assert deployment["parameters"]["run_name_is_prefix"] is True
 
-        report = reports / "served" / "report.json"
-        _wait(report.is_file, RUN_TIMEOUT, "report.json of the triggered run", watched)
-        assert (reports / "served" / "selected_features.json").is_file()
+        # two runs of one served name: each writes a folder of its own, served-<timestamp>
+        for _ in range(2):
+            trigger = subprocess.run(
+                [sys.executable, "-m", "prefect", "deployment", "run", f"{FLOW_NAME}/{name}"],
+                env=client_env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+            )
+            assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+
+        def reports_written() -> list[Path]:
+            return sorted(reports.glob("served-*/report.json"))
+
+        _wait(lambda: len(reports_written()) == 2, 2 * RUN_TIMEOUT,
+              "report.json of both triggered runs", watched)
+        assert not (reports / "served").exists()
+        for report in reports_written():
+            assert (report.parent / "selected_features.json").is_file()
     finally:
         _stop(served)
         _stop(server)
