@@ -380,19 +380,27 @@ def command_run(args: argparse.Namespace) -> int:
         with _options_named():
             check_dask_installed()
     _check_data(params)
-    from pipeline.report.store import check_reports_folder
+    from pipeline.report.claim import release
+    from pipeline.report.store import check_reports_folder, claim_named_run
 
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
+        # before the server starts: of two runs of one name, one trains and the other stops here
+        claimed = None if params.run_name is None else claim_named_run(
+            params.reports_dir, params.run_name)
     from flows.console_tracebacks import console_without_tracebacks
     from flows.feature_selection import run_feature_selection
     from flows.progress import RoundProgress
     from flows.temporary_server import temporary_server
 
-    with temporary_server(), console_without_tracebacks(), \
-            RoundProgress(enabled=sys.stderr.isatty()) as progress:
-        out = run_feature_selection(params, progress=progress)
-        progress.stage("finishing the run")
+    try:
+        with temporary_server(), console_without_tracebacks(), \
+                RoundProgress(enabled=sys.stderr.isatty()) as progress:
+            out = run_feature_selection(params, progress=progress)
+            progress.stage("finishing the run")
+    finally:
+        if claimed is not None:
+            release(claimed)
     selected = out["selected"]
     stability = out.get("stability")
     if stability:

@@ -27,9 +27,11 @@ from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.progress import Progress
+from pipeline.report.claim import release
 from pipeline.report.store import (
     Checkpoint,
     check_reports_folder,
+    claim_named_run,
     list_runs,
     resume_key,
     run_fingerprint,
@@ -240,11 +242,24 @@ def feature_selection(
 
 
 def _select_and_report(params: RunParameters, run_name_is_prefix: bool = False) -> dict[str, Any]:
-    logger = get_run_logger()
-    config = params.selection()
     run_name = None if run_name_is_prefix else params.run_name
     # before anything trains: the report can be written, and the run name is free
     check_reports_folder(params.reports_dir, run_name)
+    if run_name is None:
+        return _select_and_write(params, run_name_is_prefix)
+    # a named run's folder is this run's alone until it ends (a rerun of an unfinished one
+    # takes it up again)
+    claimed = claim_named_run(params.reports_dir, run_name)
+    try:
+        return _select_and_write(params, run_name_is_prefix)
+    finally:
+        release(claimed)
+
+
+def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[str, Any]:
+    logger = get_run_logger()
+    config = params.selection()
+    run_name = None if run_name_is_prefix else params.run_name
     dataset = load_data(params)
     summary = dataset.summary()
     fingerprint = run_fingerprint(summary, config)

@@ -222,7 +222,9 @@ MAX_RUN_NAME_BYTES = 200
 
 def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None) -> str:
     """``name`` if it is one visible folder name (hidden ones are the runs' own) not taken under
-    ``reports_dir`` (no run writes over another), else a :class:`ConfigError` naming ``run_name``."""
+    ``reports_dir`` (no run writes over another: a finished run's folder, one another run is
+    writing, or a folder no run made; see :mod:`pipeline.report.claim`), else a
+    :class:`ConfigError` naming ``run_name``."""
     separators = {"/", "\\", os.sep, os.altsep} - {None}
     if (not isinstance(name, str) or not name.strip() or name.startswith(".") or "\0" in name
             or any(s in name for s in separators) or Path(name).name != name):
@@ -234,14 +236,22 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
     if len(name.encode()) > MAX_RUN_NAME_BYTES:
         raise ConfigError(f"run_name must be at most {MAX_RUN_NAME_BYTES} bytes (a folder name "
                           f"the file system takes), got {len(name.encode())}")
-    folder = None if reports_dir is None else Path(reports_dir) / name
-    if folder is not None and folder.is_symlink():
-        raise ConfigError(f"run_name {name!r} is taken: {folder} is a symbolic link (a run "
-                          "writes only a folder of its own under reports_dir)")
-    if folder is not None and folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ConfigError(f"run_name {name!r} is taken: {folder} already exists (choose another "
-                          "name, or leave run_name out for a new <dataset>-<timestamp> folder)")
+    if reports_dir is not None:
+        from pipeline.report.claim import taken_reason
+
+        reason = taken_reason(Path(reports_dir) / name, REPORT_FILE)
+        if reason is not None:
+            raise ConfigError(f"run_name {name!r} is taken: {reason} (choose another name, or "
+                              "leave run_name out for a new <dataset>-<timestamp> folder)")
     return name
+
+
+def claim_named_run(reports_dir: str | os.PathLike[str], run_name: str) -> Path:
+    """The folder of the run named ``run_name``, created or taken up and claimed by this
+    process before it trains (:func:`pipeline.report.claim.claim_run_folder`)."""
+    from pipeline.report.claim import claim_run_folder
+
+    return claim_run_folder(Path(reports_dir) / check_run_name(run_name), REPORT_FILE)
 
 
 def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | None = None,
@@ -251,7 +261,8 @@ def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | No
     root = Path(reports_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(root / ".write-check", "report").unlink()  # written as a report is
+        # written as a report is; a name of this process's own, as runs may start at once
+        atomic_write_text(root / f".write-check-{os.getpid()}", "report").unlink()
         free = shutil.disk_usage(root).free
     except OSError as err:
         raise ConfigError(f"reports_dir {str(root)!r} is not writable: {err.strerror or err}") from err

@@ -21,8 +21,9 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from pipeline.report.claim import is_claimed, release
 from pipeline.report.figures import latent_grid_pngs, page_figures
-from pipeline.report.store import REPORT_FILE, REPORT_SCHEMA, check_run_name
+from pipeline.report.store import REPORT_FILE, REPORT_SCHEMA, claim_named_run
 from pipeline.report.tables import Table, kept_after, kept_without_passing, report_tables
 from pipeline.result import PruningResult
 from pipeline.rounds.record import (
@@ -102,17 +103,13 @@ def default_run_name(dataset_name: str) -> str:
 
 def new_run_folder(reports_dir: str | os.PathLike[str], run_name: str | None,
                    dataset_name: str) -> Path:
-    """Create the folder of a new run: ``run_name`` (which must be free), or
+    """Create the folder of a new run: ``run_name`` (which must be free, or claimed by this
+    process already, or an unfinished run's), or
     ``<dataset>-<UTC timestamp>`` with ``-2``, ``-3``, ... when two runs start in one second."""
     root = Path(reports_dir)
     root.mkdir(parents=True, exist_ok=True)
-    if run_name is not None:
-        folder = root / check_run_name(run_name, root)
-        try:
-            folder.mkdir()
-        except FileExistsError:  # made since the check: fine only while it is still empty
-            check_run_name(run_name, root)
-        return folder
+    if run_name is not None:  # claimed before training, or now (see pipeline.report.claim)
+        return claim_named_run(root, run_name)
     base = default_run_name(dataset_name)
     for n in itertools.count(1):
         folder = root / (base if n == 1 else f"{base}-{n}")
@@ -203,9 +200,25 @@ def write_report(
     """
     if result.final is None:
         raise ValueError("a report needs the final model: run the selection with fit_final")
+    claimed_here = folder is None and run_name is not None and not is_claimed(
+        Path(reports_dir) / run_name)
     if folder is None:
         folder = new_run_folder(reports_dir, run_name, data_summary["name"])
     folder = Path(folder)
+    try:
+        return _write_folder(result, data_summary, folder, fingerprint=fingerprint, diff=diff,
+                             truth=truth, class_names=class_names, latent_grids=latent_grids)
+    finally:
+        if claimed_here:  # a claim this call took ends with it; a caller's stays the caller's
+            release(folder)
+
+
+def _write_folder(
+    result: PruningResult, data_summary: dict[str, Any], folder: Path, *,
+    fingerprint: str | None, diff: dict[str, Any] | None, truth: dict[str, list[str]] | None,
+    class_names: Sequence[str] | None, latent_grids: bool,
+) -> tuple[Path, dict[str, Any]]:
+    assert result.final is not None
     folder.mkdir(parents=True, exist_ok=True)
     images = page_figures(result, class_names)
     result.final.save(folder / MODEL_FOLDER)

@@ -263,6 +263,57 @@ def test_a_taken_run_name_is_refused_before_any_training(finished_run, workspace
     assert (finished_run / "report.json").read_bytes() == before
 
 
+@pytest.fixture
+def claim_held_elsewhere(tmp_path):
+    """Another process holding the claim of ``reports/busy``, as a run training under that name
+    does; yields the reports folder and ends the process afterwards."""
+    reports = tmp_path / "reports"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys\n"
+         "from pipeline.report.store import claim_named_run\n"
+         "claim_named_run(sys.argv[1], 'busy')\n"
+         "print('held', flush=True)\n"
+         "sys.stdin.read()\n", str(reports)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield reports
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def test_a_run_name_another_run_is_writing_is_refused_before_any_training(
+        claim_held_elsewhere, workspace, never_trains):
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(claim_held_elsewhere), "--run-name", "busy")
+    assert_usage_error(result, "--run-name 'busy' is taken", "another run is writing")
+    assert len(result[2].strip().splitlines()) == 1
+
+
+def test_an_unfinished_named_run_is_taken_up_again_by_its_name(workspace, never_trains,
+                                                               tmp_path):
+    from pipeline.report.claim import CLAIM_FILE
+
+    folder = tmp_path / "reports" / "killed"  # what a run killed before its report leaves
+    (folder / "final_model").mkdir(parents=True)
+    (folder / CLAIM_FILE).touch()
+    (folder / "report.md").write_text("half")
+    _, _, err = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                         "--reports-dir", str(tmp_path / "reports"), "--run-name", "killed")
+    assert "the run started" in err and "is taken" not in err
+
+
+def test_a_folder_no_run_made_is_not_taken_for_a_run(workspace, never_trains, tmp_path):
+    (tmp_path / "reports" / "mine").mkdir(parents=True)
+    (tmp_path / "reports" / "mine" / "notes.txt").write_text("my own")
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(tmp_path / "reports"), "--run-name", "mine")
+    assert_usage_error(result, "--run-name", "is taken", "no run's folder")
+    assert (tmp_path / "reports" / "mine" / "notes.txt").read_text() == "my own"
+
+
 def test_an_unwritable_reports_folder_is_found_before_any_training(workspace, never_trains):
     (workspace / "a-file").write_text("not a folder")
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
@@ -722,6 +773,36 @@ def test_the_command_trains_on_a_two_worker_dask_cluster_with_its_progress_bars(
     expected = json.loads((finished_run / "selected_features.json").read_text())["selected"]
     assert selected["selected"] == expected
     assert f"kept {len(expected)} channels" in out.decode()
+
+
+@pytest.mark.slow
+def test_of_two_runs_of_one_name_at_once_one_trains_and_the_other_stops_before(
+        prefect_api_url, workspace, tmp_path):
+    command = [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+               "--target", "label", *RUN_OPTIONS, "--reports-dir", str(tmp_path / "reports"),
+               "--run-name", "twice"]
+    logs = [(tmp_path / f"out{n}", tmp_path / f"err{n}") for n in range(2)]
+    runs = []
+    for out, err in logs:  # files: a full pipe would stall a run
+        with open(out, "w") as stdout, open(err, "w") as stderr:
+            runs.append(subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1",
+                                                       "PREFECT_API_URL": prefect_api_url},
+                                         stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr))
+    try:
+        done = [(r.wait(timeout=600), out.read_text(), err.read_text())
+                for r, (out, err) in zip(runs, logs, strict=True)]
+    finally:
+        for r in runs:
+            if r.poll() is None:
+                r.kill()
+    assert sorted(code for code, _, _ in done) == [0, 2], [err[-2000:] for _, _, err in done]
+    _, _, lost = next(d for d in done if d[0] == 2)
+    (line,) = lost.strip().splitlines()  # one line, before the flow started
+    assert "--run-name 'twice' is taken: another run is writing" in line
+    _, won, _ = next(d for d in done if d[0] == 0)
+    selected = json.loads(
+        (tmp_path / "reports" / "twice" / "selected_features.json").read_text())["selected"]
+    assert f"kept {len(selected)} channels" in won
 
 
 @pytest.mark.slow
