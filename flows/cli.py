@@ -295,9 +295,9 @@ def _as_option(message: str) -> str:
     (``run_name must ...`` -> ``--run-name must ...``, ``model.latent_dim must`` ->
     ``--latent-dim must``)."""
     head, _, rest = message.partition(" ")
-    name = head.removeprefix("model.")
+    name, bracket, index = head.removeprefix("model.").partition("[")  # encoder_widths[0]
     if name in settings_fields() and rest.startswith(("must ", "is ", "needs ", "'")):
-        return "--" + name.replace("_", "-") + (" " + rest if rest else "")
+        return "--" + name.replace("_", "-") + bracket + index + (" " + rest if rest else "")
     return message
 
 
@@ -361,13 +361,17 @@ def _label_hint(path: str) -> str:
 
 
 def _check_data(params: Any) -> None:
-    """Load the data now so a bad file or column fails before Prefect starts or anything trains
-    (the flow reuses what was loaded)."""
+    """Load the data now so a bad file or column, or a round larger than the memory, fails
+    before Prefect starts or anything trains (the flow reuses what was loaded)."""
     from pipeline.data.dataset import load_dataset
+    from pipeline.memory import check_selection_memory
 
-    load_dataset(params.source, params.target, val_size=params.val_size,
-                 test_size=params.test_size, task=params.task, categorical=params.categorical,
-                 keep_columns=params.keep_columns, groups=params.groups)
+    dataset = load_dataset(params.source, params.target, val_size=params.val_size,
+                           test_size=params.test_size, task=params.task,
+                           categorical=params.categorical, keep_columns=params.keep_columns,
+                           groups=params.groups)
+    with _options_named():  # a round the machine cannot hold: what to lower, before the server
+        check_selection_memory(dataset, params.selection())
 
 
 def command_run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.data.split import split_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel, fit_final_model
+from pipeline.memory import check_selection_memory
 from pipeline.progress import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import OnRound, TrainRound, run_rounds
@@ -65,6 +66,7 @@ def run_selection(
         Told of rounds or resamples, epochs and the final model.
     """
     check_count(dataset.feature_names, config.n_features_to_select, dataset.constant_columns)
+    check_selection_memory(dataset, config)  # before anything is allocated
     stable = config.n_resamples > 1
     if stable and (rounds or train_round is not None or on_round is not None):
         raise ValueError("rounds, train_round and on_round belong to a plain selection; "

@@ -30,7 +30,9 @@ from vaec.tasks import TASKS, Task, get_task
 if TYPE_CHECKING:  # torch loads only when a device other than the CPU is checked
     import torch
 
-Width = Annotated[int, Field(ge=1)]
+# upper bounds of the size settings: past them a model would not fit in memory or never end
+MAX_LATENT_DIM, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH_SIZE = 4_096, 65_536, 1_000_000, 100_000_000
+Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
 TaskField = Annotated[
     Task,
     BeforeValidator(get_task),
@@ -115,7 +117,8 @@ class ModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    latent_dim: int = Field(4, ge=1, description="width of the neck (the Gaussian latent space)")
+    latent_dim: int = Field(4, ge=1, le=MAX_LATENT_DIM,
+                            description="width of the neck (the Gaussian latent space)")
     encoder_widths: tuple[Width, ...] = Field(
         (32, 16), description="hidden layer widths of the encoder, from the input to the neck")
     decoder_widths: tuple[Width, ...] | None = Field(
@@ -131,9 +134,10 @@ class ModelSettings(BaseModel):
     prediction_weight: float = Field(1.0, ge=0.0, description="weight of the prediction loss")
     learning_rate: float = Field(5e-3, gt=0.0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
-    epochs: int = Field(300, ge=1, description="training epochs")
+    epochs: int = Field(300, ge=1, le=MAX_EPOCHS, description="training epochs")
     batch_size: int | None = Field(
-        None, ge=1, description="rows per step, seeded shuffled mini-batches (None: full batch)")
+        None, ge=1, le=MAX_BATCH_SIZE,
+        description="rows per step, seeded shuffled mini-batches (None: full batch)")
     device: str = Field("cpu", description="'cpu', or 'cuda' / 'cuda:N' when a GPU is present")
 
     def __init__(self, **data: Any) -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vaec.config import VAECConfig, validation_message
+from vaec.config import MAX_LATENT_DIM, MAX_WIDTH, VAECConfig, validation_message
 
 if TYPE_CHECKING:  # loaded where a model is saved or loaded: the atomic writes start without
     import torch
@@ -34,7 +34,8 @@ if TYPE_CHECKING:  # loaded where a model is saved or loaded: the atomic writes 
 FORMAT_VERSION = 2
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.pt"
 # The largest sizes model.json may ask for: far beyond our tables, far below a machine's memory.
-LIMITS = {"n_inputs": 1_000_000, "n_classes": 100_000, "latent_dim": 4_096, "layer width": 65_536,
+LIMITS = {"n_inputs": 1_000_000, "n_classes": 100_000, "latent_dim": MAX_LATENT_DIM,
+          "layer width": MAX_WIDTH,
           "n_replicas": 4_096, "parameters": 2**31}  # parameters: 8 GB of float32
 _DTYPES = {"int": np.int64, "bool": np.bool_, "float": np.float64, "str": np.str_}
 

@@ -314,6 +314,36 @@ def test_a_folder_no_run_made_is_not_taken_for_a_run(workspace, never_trains, tm
     assert (tmp_path / "reports" / "mine" / "notes.txt").read_text() == "my own"
 
 
+@pytest.mark.parametrize(("args", "words"), [
+    (["--latent-dim", "100000000"], ["--latent-dim", "<= 4096"]),
+    (["--encoder-widths", "100000,4"], ["--encoder-widths", "<= 65536"]),
+    (["--epochs", "10000000000"], ["--epochs", "<= 1000000"]),
+    (["--batch-size", "1000000000"], ["--batch-size", "<="]),
+    (["--n-trials", "1000"], ["--n-trials", "<= 64"]),
+    (["--max-shadows", "100000"], ["--max-shadows", "<="]),
+])
+def test_every_size_setting_has_an_upper_bound(workspace, never_trains, args, words):
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      *args, "--reports-dir", str(workspace / "bounded-reports"))
+    assert_usage_error(result, *words)
+
+
+def test_a_round_larger_than_the_memory_is_refused_before_the_server_starts(
+        workspace, never_trains, monkeypatch):
+    import flows.temporary_server
+    import pipeline.memory
+
+    monkeypatch.setattr(pipeline.memory, "available_bytes", lambda: 2**20)
+    def temporary_server():
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--reports-dir", str(workspace / "memory-reports"))
+    assert_usage_error(result, "of memory", "1 MB available", "--n-trials", "--latent-dim")
+    assert len(result[2].strip().splitlines()) == 1
+
+
 def test_an_unwritable_reports_folder_is_found_before_any_training(workspace, never_trains):
     (workspace / "a-file").write_text("not a folder")
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",

@@ -142,7 +142,8 @@ def nothing_is_built(monkeypatch):
 @pytest.mark.parametrize(
     ("meta_changes", "config_changes", "words"),
     [
-        ({}, {"encoder_widths": [200_000, 200_000]}, "layer width 200000 is over the limit"),
+        # a width past ModelSettings' own bound is refused by the config's check
+        ({}, {"encoder_widths": [200_000, 200_000]}, r"encoder_widths\[0\] must be <= 65536"),
         ({}, {"n_inputs": 10**9}, "n_inputs 1000000000 is over the limit"),
         ({"n_replicas": 10**6}, {}, "n_replicas 1000000 is over the limit"),
         ({}, {"encoder_widths": [30_000, 30_000]}, "parameters, over the limit"),

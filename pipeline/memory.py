@@ -1,0 +1,104 @@
+"""How much memory a pruning round asks for, checked against what the machine has before
+anything is allocated: a round too large for the machine is one line saying what to lower, not
+the kernel's out-of-memory kill minutes later.
+
+The estimate is deliberately rough and generous: every replica of a round holds the activations
+of all its rows through every layer (the values, their gradients and the pre-activations), its
+weights with their gradients and the optimiser's two moments, and the round's inputs (channels
+plus shadows, train and validation) are held a few times over as float64 arrays; the total is
+doubled for what the estimate leaves out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vaec.config import ConfigError, ModelSettings
+
+if TYPE_CHECKING:
+    from pipeline.data.dataset import Dataset
+    from pipeline.settings import SelectionSettings
+
+FLOAT_BYTES, ARRAY_BYTES = 4, 8  # the network trains in float32; the tables are float64
+ACTIVATION_COPIES = 4  # values, gradients, pre-activations and the loss's own per layer
+PARAMETER_COPIES = 4  # weights, gradients, two AdamW moments
+INPUT_COPIES = 3  # the table, the shadows stacked beside it, the tensors on the device
+SAFETY_FACTOR = 2.0
+TO_LOWER = ("--n-trials, --latent-dim, --encoder-widths, --decoder-widths, --head-widths or "
+            "--max-shadows, or use fewer rows")
+
+
+def round_bytes(n_rows: int, n_channels: int, n_shadows: int, n_replicas: int,
+                model: ModelSettings, n_outputs: int = 1) -> int:
+    """The estimated peak bytes of one round: ``n_replicas`` models trained together on
+    ``n_rows`` rows of ``n_channels`` channels and ``n_shadows`` shadow channels."""
+    n_inputs = n_channels + n_shadows
+    encoder = [n_inputs, *model.encoder_widths, 2 * model.latent_dim]  # mean and log-variance
+    decoder = [model.latent_dim, *model.decoder_layer_widths, n_inputs]
+    head = [model.latent_dim, *model.head_widths, n_outputs]
+    layers = [encoder, decoder, head]
+    units = sum(sum(widths) for widths in layers)
+    weights = sum(a * b + b for widths in layers for a, b in itertools.pairwise(widths))
+    per_replica = (n_rows * units * ACTIVATION_COPIES + weights * PARAMETER_COPIES) * FLOAT_BYTES
+    inputs = n_rows * n_inputs * ARRAY_BYTES * INPUT_COPIES
+    return int(SAFETY_FACTOR * (n_replicas * per_replica + inputs))
+
+
+def available_bytes() -> int | None:
+    """Memory the machine can give a new allocation now (``None`` when it cannot tell): psutil's
+    when installed, else the kernel's MemAvailable, else the free pages."""
+    try:
+        import psutil
+    except ImportError:
+        pass
+    else:
+        return int(psutil.virtual_memory().available)
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.1f} GB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.0f} MB"
+
+
+def check_round_memory(n_rows: int, n_channels: int, n_shadows: int, n_replicas: int,
+                       model: ModelSettings, n_outputs: int = 1,
+                       available: int | None = None) -> int:
+    """Return :func:`round_bytes`, or raise :class:`ConfigError` (one line saying what to
+    lower) when it is more than the memory ``available`` (default :func:`available_bytes`)."""
+    needed = round_bytes(n_rows, n_channels, n_shadows, n_replicas, model, n_outputs)
+    available = available_bytes() if available is None else available
+    if available is not None and needed > available:
+        raise ConfigError(
+            f"a round needs about {_size(needed)} of memory ({n_rows} rows x ({n_channels} "
+            f"channels + {n_shadows} shadows) x {n_replicas} models x the layer widths), more "
+            f"than the {_size(available)} available: lower {TO_LOWER}")
+    return needed
+
+
+def check_selection_memory(dataset: Dataset, config: SelectionSettings,
+                           available: int | None = None) -> int:
+    """:func:`check_round_memory` of the first (largest) round of a selection on ``dataset``:
+    every row, every channel and the most shadows the settings give them (channel and cluster
+    shadows), ``n_trials`` models."""
+    from pipeline.rounds.shadows import n_shadows
+
+    n_channels = len(dataset.feature_names)
+    shadows = 0
+    if config.criterion == "relevance":
+        shadows = 2 * n_shadows(n_channels, config.min_shadows, config.max_shadows)
+    n_outputs = dataset.frame[dataset.target].nunique() if dataset.task.has_classes else 1
+    models = [config.model] + ([config.final_model] if config.final_model is not None else [])
+    return max(check_round_memory(len(dataset.frame), n_channels, shadows, config.n_trials,
+                                  model, int(n_outputs), available) for model in models)
