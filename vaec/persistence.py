@@ -16,6 +16,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -187,6 +188,16 @@ def _read_model_file(path: Path, device: str | None) -> ModelFile:
         raise ModelFileError(f"{path}: {validation_message(err)}") from None
 
 
+def _expanded_size(path: Path) -> int | None:
+    """The uncompressed size of the archive's members (torch.save writes a zip archive), from
+    its directory alone; ``None`` when the file is no zip archive (torch.load judges it)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+
+
 def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
                 device: torch.device) -> dict[str, torch.Tensor]:
     """The weights, read only after the file's size fits ``expected`` and checked to have
@@ -197,10 +208,16 @@ def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
     if n_values > LIMITS["parameters"]:
         raise ModelFileError(f"{weights_path.parent / MODEL_FILE}: the network it describes has "
                              f"{n_values} parameters, over the limit of {LIMITS['parameters']}")
-    # a file far larger than the tensors it should hold is not read into memory
-    if weights_path.stat().st_size > 8 * n_values + 2**20:
+    # a file far larger than the tensors it should hold is not read into memory, nor one that
+    # would expand to that (a compressed archive's sizes are in its directory, read first)
+    most = 8 * n_values + 2**20
+    if weights_path.stat().st_size > most:
         raise ModelFileError(f"{weights_path}: {weights_path.stat().st_size} bytes is far more "
                              f"than the {n_values} values {MODEL_FILE} describes")
+    expanded = _expanded_size(weights_path)
+    if expanded is not None and expanded > most:
+        raise ModelFileError(f"{weights_path}: expands to {expanded} bytes, far more than the "
+                             f"{n_values} values {MODEL_FILE} describes; not read")
     try:
         state = torch.load(weights_path, map_location=device, weights_only=True)
     # what the tensor-only unpickler raises on a damaged file varies (UnpicklingError,

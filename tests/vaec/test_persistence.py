@@ -139,6 +139,30 @@ def nothing_is_built(monkeypatch):
     monkeypatch.setattr(classifier, "VAECNet", built)
 
 
+def test_weights_that_would_expand_to_a_gigabyte_are_refused_unread(tmp_path, monkeypatch):
+    import zipfile
+
+    import torch
+
+    def load(*args, **kwargs):
+        raise AssertionError("weights.pt was read")
+
+    # a model whose honest weights file is a few MB, so the bomb's size on disk passes
+    config = VAECConfig(n_inputs=1000, n_classes=2, encoder_widths=(1024, 512), head_widths=(4,))
+    folder = VAEC(config, n_replicas=2).save(tmp_path / "model")
+    chunk = bytes(2**20)
+    with zipfile.ZipFile(folder / "weights.pt", "w", compression=zipfile.ZIP_DEFLATED,
+                         compresslevel=1) as archive, \
+            archive.open("archive/data/0", "w", force_zip64=True) as member:
+        for _ in range(1024):  # 1 GB of zeros, a few MB on disk
+            member.write(chunk)
+    assert (folder / "weights.pt").stat().st_size < 8 * 2**20
+    monkeypatch.setattr(torch, "load", load)
+    with pytest.raises(ModelFileError, match="expands to 1073741824 bytes") as info:
+        VAEC.load(folder)
+    assert "weights.pt" in str(info.value) and "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("meta_changes", "config_changes", "words"),
     [
