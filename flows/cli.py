@@ -361,16 +361,23 @@ def _label_hint(path: str) -> str:
 
 
 def _check_data(params: Any) -> None:
-    """Load the data now so a bad file or column, or a round larger than the memory, fails
-    before Prefect starts or anything trains (the flow reuses what was loaded)."""
+    """Load the data now so a bad file or column, a count of channels the data does not have,
+    or a round larger than the memory fails before Prefect starts or anything trains (the flow
+    reuses what was loaded)."""
     from pipeline.data.dataset import load_dataset
+    from pipeline.data.tables import DataError
     from pipeline.memory import check_selection_memory
+    from pipeline.selection import check_count
 
     dataset = load_dataset(params.source, params.target, val_size=params.val_size,
                            test_size=params.test_size, task=params.task,
                            categorical=params.categorical, keep_columns=params.keep_columns,
                            groups=params.groups)
-    with _options_named():  # a round the machine cannot hold: what to lower, before the server
+    try:  # every check that needs only the data and the settings, before the server starts
+        check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
+    except DataError as err:
+        raise UsageError(_as_option(str(err))) from err
+    with _options_named():  # a round the machine cannot hold: what to lower
         check_selection_memory(dataset, params.selection())
 
 

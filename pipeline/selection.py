@@ -102,6 +102,6 @@ def check_count(
     if isinstance(k, int) and k > len(feature_names):
         constant = f" ({len(constant_columns)} are constant)" if constant_columns else ""
         raise DataError(
-            f"n_features_to_select={k} but the data has only {len(feature_names)} "
+            f"n_features_to_select is {k} but the data has only {len(feature_names)} "
             f"varying feature columns{constant}"
         )

@@ -344,6 +344,21 @@ def test_a_round_larger_than_the_memory_is_refused_before_the_server_starts(
     assert len(result[2].strip().splitlines()) == 1
 
 
+def test_more_channels_than_the_data_has_is_refused_before_the_server_starts(
+        workspace, never_trains, monkeypatch):
+    import flows.temporary_server
+
+    def temporary_server():
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+    result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                      "--n-features-to-select", "100",
+                      "--reports-dir", str(workspace / "count-reports"))
+    assert_usage_error(result, "--n-features-to-select is 100", "only 6 varying")
+    assert len(result[2].strip().splitlines()) == 1
+
+
 def test_an_unwritable_reports_folder_is_found_before_any_training(workspace, never_trains):
     (workspace / "a-file").write_text("not a folder")
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
