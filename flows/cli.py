@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "predicted_probability, the latent-domain distance, flags and p-values, "
                     "and predicted_confidence.")
     predict.add_argument("--model", required=True, metavar="DIR",
-                         help="a run's final_model folder")
+                         help="a run's folder, or its final_model folder")
     predict.add_argument("--data", required=True, metavar="FILE",
                          help="input CSV or Parquet file holding the model's channels")
     predict.add_argument("--out", required=True, metavar="FILE",

@@ -11,6 +11,16 @@ from pipeline.data.tables import DataError, check_output_path, read_table, write
 from pipeline.final_model import FinalModel, predictions_frame
 
 PREDICTION_PREFIX = "predicted_"
+MODEL_FOLDER, PREPROCESSING_FILE = "final_model", "preprocessing.json"
+
+
+def model_folder(folder: str | os.PathLike[str]) -> Path:
+    """The final model's folder of ``folder``: a run folder stands for its ``final_model/``,
+    a model folder for itself."""
+    folder = Path(folder)
+    if not (folder / PREPROCESSING_FILE).is_file() and (folder / MODEL_FOLDER).is_dir():
+        return folder / MODEL_FOLDER
+    return folder
 
 
 def predict_frame(
@@ -21,7 +31,7 @@ def predict_frame(
     Parameters
     ----------
     folder : path
-        A run's ``final_model`` folder.
+        A run's folder or its ``final_model`` folder.
     frame : DataFrame
         Raw rows holding (at least) the model's channels, unscaled; other columns are kept.
     n_sigma : float
@@ -40,7 +50,7 @@ def predict_frame(
         When ``frame`` already has one of those columns (a table predicted before): the output
         would hold two columns of one name.
     """
-    predictions = predictions_frame(FinalModel.load(folder), frame, n_sigma)
+    predictions = predictions_frame(FinalModel.load(model_folder(folder)), frame, n_sigma)
     predictions = predictions.add_prefix(PREDICTION_PREFIX)
     clash = [str(c) for c in predictions.columns if c in set(map(str, frame.columns))]
     if clash:

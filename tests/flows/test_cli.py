@@ -510,6 +510,15 @@ def test_predict_writes_one_row_per_input_row(finished_run, workspace):
     assert (out["predicted_class"] == truth).mean() > 0.8
 
 
+def test_predict_takes_a_run_folder_for_its_final_model(finished_run, workspace):
+    by_model, by_run = workspace / "by-model.csv", workspace / "by-run.csv"
+    for model, out in ((finished_run / "final_model", by_model), (finished_run, by_run)):
+        code, _, err = run_main("predict", "--model", str(model),
+                                "--data", str(workspace / "new.csv"), "--out", str(out))
+        assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(by_run), pd.read_csv(by_model))
+
+
 def test_predict_names_a_missing_channel(finished_run, workspace):
     model = workspace / "reports" / "tiny" / "final_model"
     channel = json.loads((model / "preprocessing.json").read_text())["channels"][-1]
