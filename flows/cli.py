@@ -260,16 +260,24 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", parents=[common], help="predict with a run's final model, with latent-domain confidence",
         description="Predict the class of every row of a raw (unscaled) table with a run's "
                     "final model; the output has the input's columns plus predicted_class, "
-                    "predicted_probability, the latent-domain distance, flags and p-values, "
-                    "and predicted_confidence.")
+                    "predicted_probability (predicted_prediction for a regression target), "
+                    "and the domain test: predicted_reconstruction_p_value (the share of "
+                    "training rows reconstructed at least as badly) and predicted_in_domain "
+                    "(that p-value is at least 0.05).")
     predict.add_argument("--model", required=True, metavar="DIR",
                          help="a run's folder, or its final_model folder")
     predict.add_argument("--data", required=True, metavar="FILE",
                          help="input CSV or Parquet file holding the model's channels")
     predict.add_argument("--out", required=True, metavar="FILE",
                          help="output CSV or Parquet file (by suffix); never an input file")
+    predict.add_argument("--all-confidence", action="store_true", default=False,
+                         help="also the reconstruction error and the method's proposed latent "
+                              "scores, prefixed predicted_proposed_ (sigma distance, tail "
+                              "probability, within-N-sigma flags, per-dimension t-test "
+                              "p-values, confidence); they place a row among the classes but "
+                              "do not flag rows outside the training domain")
     predict.add_argument("--n-sigma", type=_positive_float, default=3.0, metavar="N",
-                         help="N of the within-N-sigma domain flag (default 3)")
+                         help="N of the within-N-sigma flag of --all-confidence (default 3)")
 
     demo = commands.add_parser(
         "demo", parents=[common], help="train the model's five training strategies on a built-in data set",
@@ -521,7 +529,9 @@ def command_predict(args: argparse.Namespace) -> int:
     """``vaec-select predict``."""
     from pipeline.prediction import predict_file
 
-    print(f"wrote {predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma)}")
+    written = predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma,
+                           all_confidence=args.all_confidence)
+    print(f"wrote {written}")
     return 0
 
 

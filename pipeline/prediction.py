@@ -23,10 +23,20 @@ def model_folder(folder: str | os.PathLike[str]) -> Path:
     return folder
 
 
+DOMAIN_LEVEL = 0.05  # a row reconstructed worse than 95 % of the training rows is flagged
+PREDICTION_COLUMNS = ("class", "probability", "prediction")
+# the domain test that flags out-of-domain rows (benchmarks/confidence.py), and its flag
+DOMAIN_COLUMNS = ("reconstruction_p_value", "in_domain")
+# the method's proposed latent scores: they place a row among the classes but do not flag
+# out-of-domain rows (the encoder maps unknown rows towards the centre)
+PROPOSED_PREFIX = "proposed_"
+
+
 def predict_frame(
-    folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: float = 3.0
+    folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: float = 3.0, *,
+    all_confidence: bool = False, level: float = DOMAIN_LEVEL,
 ) -> pd.DataFrame:
-    """The input table with the prediction and its latent-domain confidence appended.
+    """The input table with the prediction and its domain test appended.
 
     Parameters
     ----------
@@ -35,14 +45,21 @@ def predict_frame(
     frame : DataFrame
         Raw rows holding (at least) the model's channels, unscaled; other columns are kept.
     n_sigma : float
-        The N of the ``within_N_sigma`` flag.
+        The N of the ``within_N_sigma`` flag (with ``all_confidence``).
+    all_confidence : bool
+        Also the reconstruction error and the method's proposed latent scores
+        (``proposed_sigma_distance``, ``proposed_tail_probability``,
+        ``proposed_within_*_sigma``, ``proposed_p_value_z*``, ``proposed_confidence``).
+    level : float
+        ``in_domain`` is false for rows whose reconstruction p-value is below it.
 
     Returns
     -------
     DataFrame
-        ``frame``'s columns, then those of :meth:`vaec.VAEC.predict_with_confidence`
-        (``class``, ``probability``, ``sigma_distance``, ``tail_probability``,
-        ``within_*_sigma``, ``p_value_z*``, ``confidence``, ...) prefixed ``predicted_``.
+        ``frame``'s columns, then ``class`` and ``probability`` (``prediction`` for a
+        regression target), ``reconstruction_p_value`` and ``in_domain`` (models whose decoder
+        was trained), and with ``all_confidence`` the rest; all prefixed ``predicted_``.
+        :meth:`vaec.VAEC.predict_with_confidence` gives every score unprefixed.
 
     Raises
     ------
@@ -50,7 +67,17 @@ def predict_frame(
         When ``frame`` already has one of those columns (a table predicted before): the output
         would hold two columns of one name.
     """
-    predictions = predictions_frame(FinalModel.load(model_folder(folder)), frame, n_sigma)
+    scores = predictions_frame(FinalModel.load(model_folder(folder)), frame, n_sigma)
+    if "reconstruction_p_value" in scores:
+        scores["in_domain"] = scores["reconstruction_p_value"] >= level
+    shown = [c for c in (*PREDICTION_COLUMNS, *DOMAIN_COLUMNS) if c in scores]
+    predictions = scores[shown]
+    if all_confidence:
+        rest = [c for c in scores.columns if c not in shown]
+        latent = [c for c in rest if not c.startswith("reconstruction_")]
+        proposed = scores[latent].add_prefix(PROPOSED_PREFIX)
+        predictions = pd.concat([predictions, scores[[c for c in rest if c not in latent]],
+                                 proposed], axis=1)
     predictions = predictions.add_prefix(PREDICTION_PREFIX)
     clash = [str(c) for c in predictions.columns if c in set(map(str, frame.columns))]
     if clash:
@@ -80,6 +107,7 @@ def predict_file(
     out_path: str | os.PathLike[str],
     *,
     n_sigma: float = 3.0,
+    all_confidence: bool = False,
 ) -> Path:
     """Predict every row of a CSV/Parquet file and write the result atomically.
 
@@ -87,4 +115,6 @@ def predict_file(
     (:func:`check_predict_output`); see :func:`predict_frame`.
     """
     check_predict_output(out_path, data_path, folder)
-    return write_table(predict_frame(folder, read_table(data_path), n_sigma), out_path)
+    predictions = predict_frame(folder, read_table(data_path), n_sigma,
+                                all_confidence=all_confidence)
+    return write_table(predictions, out_path)

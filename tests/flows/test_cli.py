@@ -503,11 +503,21 @@ def test_predict_writes_one_row_per_input_row(finished_run, workspace):
     out = pd.read_csv(workspace / "predicted.csv")
     assert len(out) == 25
     assert list(out.columns[:len(CHANNELS)]) == CHANNELS
-    for column in ("predicted_class", "predicted_probability", "predicted_within_2_sigma",
-                   "predicted_confidence"):
-        assert column in out.columns
+    # the prediction and the domain test that works; the method's latent scores are asked for
+    assert list(out.columns[len(CHANNELS):]) == [
+        "predicted_class", "predicted_probability", "predicted_reconstruction_p_value",
+        "predicted_in_domain"]
     truth = raw_table(25, seed=1)["label"]
     assert (out["predicted_class"] == truth).mean() > 0.8
+    code, _, err = run_main("predict", "--model", str(model), "--data", str(workspace / "new.csv"),
+                            "--out", str(workspace / "predicted-all.csv"), "--n-sigma", "2",
+                            "--all-confidence")
+    assert code == 0, err
+    every = pd.read_csv(workspace / "predicted-all.csv")
+    for column in ("predicted_proposed_within_2_sigma", "predicted_proposed_confidence",
+                   "predicted_proposed_sigma_distance", "predicted_reconstruction_error"):
+        assert column in every.columns
+    pd.testing.assert_frame_equal(every[out.columns], out)
 
 
 def test_predict_takes_a_run_folder_for_its_final_model(finished_run, workspace):

@@ -60,14 +60,28 @@ def test_the_saved_final_model_loads_with_its_channels_scaling_and_metrics(model
     )
 
 
-def test_predictions_keep_the_input_columns_and_add_confidence(model_folder):
+def test_predictions_add_the_prediction_and_the_domain_test_that_works(model_folder):
     folder, _ = model_folder
     frame = _raw_frame(n_rows=60, seed=1)
-    out = predict_frame(folder, frame, n_sigma=2.5)
+    out = predict_frame(folder, frame)
+    assert list(out.columns) == [*frame.columns, "predicted_class", "predicted_probability",
+                                 "predicted_reconstruction_p_value", "predicted_in_domain"]
+    assert (out["predicted_in_domain"] == (out["predicted_reconstruction_p_value"] >= 0.05)).all()
+    # unscaled rows far outside the training range fail the domain test
+    far = frame.copy()
+    far[["size", "size_copy", "tone", "noise"]] *= 1000.0
+    assert not predict_frame(folder, far)["predicted_in_domain"].any()
+
+
+def test_predictions_keep_the_input_columns_and_add_every_score_when_asked(model_folder):
+    folder, _ = model_folder
+    frame = _raw_frame(n_rows=60, seed=1)
+    out = predict_frame(folder, frame, n_sigma=2.5, all_confidence=True)
     assert len(out) == len(frame)
     assert list(out.columns[: frame.shape[1]]) == list(frame.columns)
-    for column in ("predicted_class", "predicted_probability", "predicted_sigma_distance",
-                   "predicted_within_2.5_sigma", "predicted_confidence",
+    for column in ("predicted_class", "predicted_probability", "predicted_proposed_sigma_distance",
+                   "predicted_proposed_within_2.5_sigma", "predicted_proposed_confidence",
+                   "predicted_proposed_p_value_z0",
                    "predicted_reconstruction_error", "predicted_reconstruction_p_value"):
         assert column in out.columns
     # the predictions are the model's on the rows scaled as in training, and they are right
@@ -88,9 +102,9 @@ def test_raw_values_are_scaled_as_in_training(model_folder):
     # and unscaled input far outside the training range is flagged as outside the domain
     far = frame.copy()
     far[["size", "size_copy", "tone", "noise"]] *= 1000.0
-    out = predict_frame(model_folder, far)
-    assert out["predicted_sigma_distance"].mean() > predict_frame(
-        model_folder, frame)["predicted_sigma_distance"].mean()
+    out = predict_frame(model_folder, far, all_confidence=True)
+    assert out["predicted_proposed_sigma_distance"].mean() > predict_frame(
+        model_folder, frame, all_confidence=True)["predicted_proposed_sigma_distance"].mean()
 
 
 def test_a_missing_channel_is_named(model_folder):
