@@ -612,6 +612,15 @@ def _one_line_warnings() -> Iterator[None]:
         yield
 
 
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` at once: the trials still training in the task runner's
+    worker threads cannot be interrupted, and the interpreter would wait for them at exit."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """The arguments; an option the command does not know is reported by that command's parser,
     so its hint names the command's ``--help``."""
@@ -636,6 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code: 0 on success, 1 when the work failed, 2 for bad arguments or data (before
         any work), 130 when interrupted.
     """
+    argv_given = argv is not None  # called from Python, not as the process's command
     argv = list(sys.argv[1:] if argv is None else argv)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
@@ -657,8 +667,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(err))
         return _crash(err, debug)
     except KeyboardInterrupt:
+        # the run's context managers have unwound: the progress display is closed, the
+        # temporary server stopped, the checkpoint of the finished rounds kept
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        if argv_given:
+            return EXIT_INTERRUPTED
+        _exit_now(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,10 @@ def _tied_server_class() -> type:
             # its Popen call is handed a preexec_fn for the duration of this call.
             real = prefect_server.subprocess
             tied = types.SimpleNamespace(**vars(real))
-            tied.Popen = functools.partial(real.Popen, preexec_fn=hook)
+            # a session of its own: Ctrl-C at a terminal signals the whole foreground process
+            # group, and a server stopped under the run leaves it retrying a closed port for
+            # minutes; the run stops it itself when it ends, however it ends
+            tied.Popen = functools.partial(real.Popen, preexec_fn=hook, start_new_session=True)
             prefect_server.subprocess = tied
             try:
                 return super()._run_uvicorn_command()

@@ -915,6 +915,46 @@ def test_a_killed_run_takes_its_temporary_server_with_it(workspace, tmp_path):
             server.kill()
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_the_run_keeps_its_checkpoint_and_stops_its_server(workspace, tmp_path):
+    import signal
+
+    import psutil
+
+    reports = tmp_path / "reports"
+    # a session of its own, as a shell's foreground job: Ctrl-C signals the whole group
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", "--epochs", "3000", "--max-drop-fraction", "0.2",
+         "--reports-dir", str(reports)],
+        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    servers: list[psutil.Process] = []
+    try:
+        shown = []
+        for line in process.stdout:
+            shown.append(line)
+            if "round 1: trained on" in line:
+                servers = [c for c in psutil.Process(process.pid).children(recursive=True)
+                           if "prefect.server.api.server:create_app" in " ".join(c.cmdline())]
+                os.killpg(process.pid, signal.SIGINT)
+                break
+        assert servers, "".join(shown)[-3000:]
+        shown.append(process.stdout.read())
+        process.wait(timeout=120)  # a hang guard, not a measure
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(shown)
+    assert process.returncode == 130, output[-3000:]
+    assert output.strip().splitlines()[-1] == "vaec-select: interrupted"
+    assert "ConnectError" not in output
+    (checkpoint,) = (reports / ".checkpoints").glob("*.json")  # the finished round is kept
+    assert json.loads(checkpoint.read_text())["rounds"]
+    psutil.wait_procs(servers, timeout=30)
+    assert not any(s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in servers)
+
+
 def test_the_latent_grids_of_every_snapshot_are_asked_for_not_drawn_by_default():
     from flows.cli import _parameters, build_parser
 
