@@ -293,8 +293,14 @@ def test_a_run_name_another_run_is_writing_is_refused_before_any_training(
 
 
 def test_an_unfinished_named_run_is_taken_up_again_by_its_name(workspace, never_trains,
-                                                               tmp_path):
+                                                               tmp_path, monkeypatch):
+    import flows.temporary_server
     from pipeline.report.claim import CLAIM_FILE
+
+    def temporary_server():  # past every check: where the server would start
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
 
     folder = tmp_path / "reports" / "killed"  # what a run killed before its report leaves
     (folder / "final_model").mkdir(parents=True)
