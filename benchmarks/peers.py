@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -214,26 +214,26 @@ def mrmr_regression(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Sel
     return Selection(X.columns.isin(chosen), seconds)
 
 
-def forest_importance(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
-    """The ``k`` columns of highest impurity importance in a 100-tree random forest."""
-    k = _require_k(k, "forest importance")
-    forest = RandomForestClassifier(n_estimators=100, random_state=SEED, n_jobs=1)
-    selector = SelectFromModel(forest, threshold=-np.inf, max_features=k)
+def _forest_top(forest: Any, X: pd.DataFrame, y: np.ndarray, k: int | None) -> Selection:
+    """The ``k`` columns of highest impurity importance in ``forest``."""
+    selector = SelectFromModel(forest, threshold=-np.inf, max_features=_require_k(k, "forest importance"))
     start = time.perf_counter()
     selector.fit(X.to_numpy(), y)
     return Selection(selector.get_support(), time.perf_counter() - start)
+
+
+def forest_importance(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
+    """The ``k`` columns of highest impurity importance in a 100-tree random forest."""
+    return _forest_top(RandomForestClassifier(n_estimators=100, random_state=SEED, n_jobs=1),
+                       X, y, k)
 
 
 def forest_importance_regression(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
     """The ``k`` columns of highest impurity importance in a 100-tree regression forest."""
-    k = _require_k(k, "forest importance")
     from sklearn.ensemble import RandomForestRegressor
 
-    forest = RandomForestRegressor(n_estimators=100, random_state=SEED, n_jobs=1)
-    selector = SelectFromModel(forest, threshold=-np.inf, max_features=k)
-    start = time.perf_counter()
-    selector.fit(X.to_numpy(), y)
-    return Selection(selector.get_support(), time.perf_counter() - start)
+    return _forest_top(RandomForestRegressor(n_estimators=100, random_state=SEED, n_jobs=1),
+                       X, y, k)
 
 
 def random_columns(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
