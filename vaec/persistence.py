@@ -284,13 +284,23 @@ def _fsync(path: Path, flags: int = 0) -> None:
         os.close(fd)
 
 
+def _naming(err: OSError, target: Path) -> OSError:
+    """``err`` naming the file that was being written (a full disk's error names none, or the
+    temporary file), so one line says which file failed."""
+    return type(err)(err.errno, err.strerror or str(err), str(target))
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)``, flush it to disk, then rename ``tmp_path`` to ``path`` (whose
     folder is created when missing); returns ``path``. ``write`` writes the content to the path
     it is given and closes the file."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=target.parent)
+    except OSError as err:
+        raise _naming(err, target) from err
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -298,6 +308,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         os.chmod(tmp, 0o644)  # mkstemp creates the file private; a report is for people to read
         _fsync(tmp)
         os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _naming(err, target) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

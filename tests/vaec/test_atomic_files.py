@@ -48,6 +48,9 @@ def test_a_full_disk_is_an_os_error_and_leaves_the_old_file(tmp_path, monkeypatc
     with pytest.raises(OSError, match="No space left") as info:
         atomic_write_text(target, "new")
     assert type(info.value) is OSError  # not a settings error: nothing was misconfigured
+    # the one line names the file being written, not the temporary one (or none)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    assert str(target) in str(info.value)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
