@@ -300,7 +300,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                         dir=target.parent)
     except OSError as err:
-        raise _naming(err, target) from err
+        raise _naming(err, target) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -310,7 +310,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         os.replace(tmp, target)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise _naming(err, target) from err
+        raise _naming(err, target) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
