@@ -6,28 +6,18 @@ import contextlib
 import io
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from flows.cli import main
 
+from ..customer_table import customer_table
+
 
 def raw_csv_table(n_rows: int = 240, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    color = rng.choice(["red", "green", "blue", "black"], size=n_rows)
-    frame = pd.DataFrame({
-        "customer": [f"C{i:05d}" for i in range(n_rows)],
-        "color": color,
-        "noise_a": rng.normal(size=n_rows),
-        "noise_b": rng.normal(size=n_rows),
-        "flag": rng.random(n_rows) > 0.5,
-        "opened": (pd.Timestamp("2020-01-01")
-                   + pd.to_timedelta(rng.integers(0, 900, n_rows), "D")).strftime("%Y-%m-%d"),
-        "y": np.isin(color, ["red", "green"]).astype(int),
-    })
-    frame.loc[rng.random(n_rows) < 0.1, "noise_a"] = np.nan
-    return frame
+    """The shared customer table as a CSV holds it: dates as text, the target ``y`` a column."""
+    frame, y = customer_table(n_rows, seed)
+    return frame.assign(opened=frame["opened"].dt.strftime("%Y-%m-%d"), y=y)
 
 
 @pytest.mark.slow

@@ -10,25 +10,15 @@ import pytest
 
 from pipeline.selector import VAECSelector
 
+from ..customer_table import customer_table
+
 FAST = {"encoder_widths": (16,), "head_widths": (8,), "latent_dim": 2, "n_trials": 2}
 
 
 def raw_table(n_rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """A categorical column that alone decides the class, numeric noise with gaps, a boolean,
     a date and an identifier."""
-    rng = np.random.default_rng(seed)
-    color = rng.choice(["red", "green", "blue", "black"], size=n_rows)
-    frame = pd.DataFrame({
-        "customer": [f"C{i:05d}" for i in range(n_rows)],
-        "color": color,
-        "noise_a": rng.normal(size=n_rows),
-        "noise_b": rng.normal(size=n_rows),
-        "flag": rng.random(n_rows) > 0.5,
-        "opened": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n_rows), "D"),
-    })
-    frame.loc[rng.random(n_rows) < 0.1, "noise_a"] = np.nan
-    y = np.isin(color, ["red", "green"]).astype(int)
-    return frame, y
+    return customer_table(n_rows, seed)
 
 
 @pytest.fixture(scope="module")
