@@ -192,26 +192,27 @@ def mutual_info_kbest(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> S
     return Selection(selector.get_support(), time.perf_counter() - start)
 
 
+def _mrmr(select: Any, X: pd.DataFrame, y: np.ndarray, k: int | None) -> Selection:
+    """The ``k`` columns mrmr-selection's ``select`` (classif or regression) picks."""
+    k = _require_k(k, "mRMR")
+    start = time.perf_counter()
+    chosen = select(X=X, y=pd.Series(y), K=k, n_jobs=1, show_progress=False)
+    seconds = time.perf_counter() - start
+    return Selection(X.columns.isin(chosen), seconds)
+
+
 def mrmr(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
     """mRMR (mrmr-selection's ``mrmr_classif``: F-statistic relevance, correlation redundancy)."""
     from mrmr import mrmr_classif
 
-    k = _require_k(k, "mRMR")
-    start = time.perf_counter()
-    chosen = mrmr_classif(X=X, y=pd.Series(y), K=k, n_jobs=1, show_progress=False)
-    seconds = time.perf_counter() - start
-    return Selection(X.columns.isin(chosen), seconds)
+    return _mrmr(mrmr_classif, X, y, k)
 
 
 def mrmr_regression(X: pd.DataFrame, y: np.ndarray, k: int | None = None) -> Selection:
     """mRMR for a numeric target (``mrmr_regression``: F-statistic relevance)."""
     from mrmr import mrmr_regression as select
 
-    k = _require_k(k, "mRMR")
-    start = time.perf_counter()
-    chosen = select(X=X, y=pd.Series(y), K=k, n_jobs=1, show_progress=False)
-    seconds = time.perf_counter() - start
-    return Selection(X.columns.isin(chosen), seconds)
+    return _mrmr(select, X, y, k)
 
 
 def _forest_top(forest: Any, X: pd.DataFrame, y: np.ndarray, k: int | None) -> Selection:
