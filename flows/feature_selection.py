@@ -302,14 +302,13 @@ def selection_cost(result: PruningResult) -> dict[str, Any] | None:
     (round 1) and with the kept channels (the round that trained on exactly them, if any)."""
     if not result.rounds:
         return None
-    first = result.rounds[0]
+    first, same = result.rounds[0], result.selected_round
     name = first.score_name
-    same = [r for r in result.rounds if set(r.kept) == set(result.selected)]
-    if name not in first.val_metrics or not same:
+    if name not in first.val_metrics or same is None:
         return None
     columns = {result.column_of(c) for c in first.kept}  # in the user's columns
     return {"score": name, "all": first.val_metrics[name], "n_all": len(columns),
-            "kept": same[-1].val_metrics[name], "n_kept": len(result.selected_columns)}
+            "kept": same.val_metrics[name], "n_kept": len(result.selected_columns)}
 
 
 def run_feature_selection(

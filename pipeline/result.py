@@ -205,15 +205,23 @@ class PruningResult:
         fates["missing_rows"] = [of(c, "missing_rows", 0) for c in fates["column"]]
         return fates.drop(columns=["channel"])
 
+    @property
+    def selected_round(self) -> PruningRound | None:
+        """The last round that trained on exactly the selected channels (``None`` when none
+        did: the guard brought channels back, a last cut made the count, or a stability
+        selection, which has no rounds of its own)."""
+        selected = set(self.selected)
+        return next((r for r in reversed(self.rounds) if set(r.kept) == selected), None)
+
     def count_frame(self) -> pd.DataFrame:
         """The score by count, ``cv_results_``-style: one row per round that scored rows (all
         columns first), with ``n_features``, ``mean_test_loss`` and its ``std_error`` over the
         rows, ``mean_test_score`` (F1 or R²), ``on_path`` (past the all-relevant set, with
         ``n_features_to_select="auto"``) and ``selected`` (the round whose channels were kept)."""
-        chosen = {len(self.selected)}
+        chosen = self.selected_round
         rows = [{"round": p.round, "n_features": p.n_features, "mean_test_loss": p.mean_loss,
                  "std_error": p.std_error, "mean_test_score": p.score, "on_path": p.on_path,
-                 "selected": p.n_features in chosen}
+                 "selected": chosen is not None and p.round == chosen.index}
                 for p in count_curve(self.rounds)]
         return pd.DataFrame(rows, columns=["round", "n_features", "mean_test_loss", "std_error",
                                            "mean_test_score", "on_path", "selected"])
