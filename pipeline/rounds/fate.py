@@ -157,10 +157,10 @@ def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[
     kept = []
     for channel in worst_first:
         i = cluster.get(channel)
-        if i is not None and i in seen:
-            continue
-        seen.add(i) if i is not None else None
-        kept.append(channel)
+        if i is None or i not in seen:
+            kept.append(channel)
+            if i is not None:
+                seen.add(i)
     return kept
 
 
