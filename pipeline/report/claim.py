@@ -65,6 +65,12 @@ def taken_reason(folder: Path, report_file: str) -> str | None:
     return None  # empty, or an unfinished run's: taken up again
 
 
+def taken_error(name: str, reason: str) -> ConfigError:
+    """The one line that says a run name is taken, and why."""
+    return ConfigError(f"run_name {name!r} is taken: {reason} (choose another name, or leave "
+                       "run_name out for a new <dataset>-<timestamp> folder)")
+
+
 def claim_run_folder(folder: str | os.PathLike[str], report_file: str) -> Path:
     """Create (or take up) ``folder`` and lock it for this process until :func:`release`.
 
@@ -83,8 +89,7 @@ def claim_run_folder(folder: str | os.PathLike[str], report_file: str) -> Path:
         folder.mkdir(parents=True)
     reason = taken_reason(folder, report_file)
     if reason is not None:
-        raise ConfigError(f"run_name {name!r} is taken: {reason} (choose another name, or "
-                          "leave run_name out for a new <dataset>-<timestamp> folder)")
+        raise taken_error(name, reason)
     fd = os.open(folder / CLAIM_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         if fcntl is not None:

@@ -237,12 +237,11 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
         raise ConfigError(f"run_name must be at most {MAX_RUN_NAME_BYTES} bytes (a folder name "
                           f"the file system takes), got {len(name.encode())}")
     if reports_dir is not None:
-        from pipeline.report.claim import taken_reason
+        from pipeline.report.claim import taken_error, taken_reason
 
         reason = taken_reason(Path(reports_dir) / name, REPORT_FILE)
         if reason is not None:
-            raise ConfigError(f"run_name {name!r} is taken: {reason} (choose another name, or "
-                              "leave run_name out for a new <dataset>-<timestamp> folder)")
+            raise taken_error(name, reason)
     return name
 
 
