@@ -85,6 +85,9 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
     import types
     import typing
 
+    def bare(kind: Any) -> Any:  # Annotated[int, Field(ge=1)] -> int
+        return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+
     args = typing.get_args(annotation)
     optional = type(None) in args
     words: list[str] = []  # a count or a word: int | Literal["auto"]
@@ -95,14 +98,11 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
         if words and len(kinds) > 1:
             kinds = [a for a in kinds if typing.get_origin(a) is not typing.Literal]
         (annotation,) = kinds
-        annotation = typing.get_args(annotation)[0] if typing.get_origin(annotation) is \
-            typing.Annotated else annotation
+        annotation = bare(annotation)
     choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
         typing.Literal else None
     origin = typing.get_origin(annotation)
-    item = typing.get_args(annotation)[0] if origin is tuple else None
-    if typing.get_origin(item) is typing.Annotated:
-        item = typing.get_args(item)[0]
+    item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
     kind = str if choices else (int if origin is tuple else annotation)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
