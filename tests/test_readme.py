@@ -47,10 +47,14 @@ def test_a_readme_sample_runs_as_it_stands_and_warns_nothing(code, tmp_path, mon
     monkeypatch.chdir(tmp_path)  # samples that write files write here
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
+        names: dict = {"__name__": "__readme__"}
+        exec(compile(code, str(README), "exec"), names)
     # the README's own settings (wine, breast_cancer, the defaults) give no cause for a warning;
     # a sample that shows one says so on its line (# warns: 'customer')
     expected = re.findall(r"# warns: '([^']+)'", code)
     unexpected = [str(w.message) for w in caught if _ours(w)
                   and not any(repr(name) in str(w.message) for name in expected)]
     assert unexpected == []
+    if "stability" in names:  # the stability sample's numbers mean what the README says
+        stability, kept = names["stability"], names["selector"].get_feature_names_out()
+        assert stability.nogueira > 0.5 and not any(c.startswith("noise") for c in kept)

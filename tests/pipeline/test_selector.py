@@ -162,3 +162,14 @@ def test_a_fitted_selector_keeps_no_rows_of_the_data():
     assert split.classes.tolist() == [0, 1] and split.feature_names == selector.scaled_features_
     # what it pickles is the rounds' scores, not the table
     assert len(pickle.dumps(selector)) < X.to_numpy().nbytes / 2
+
+
+def test_the_same_command_saves_the_same_weights(tmp_path):
+    # the default thread count is fixed (not the machine's load), so the final model's weights
+    # are the same bytes from one fit to the next
+    X, y = structured_frame(n_rows=120)
+    saved = []
+    for name in ("first", "second"):
+        selector = VAECSelector(latent_dim=1, epochs=30, n_trials=2, **FAST).fit(X, y)
+        saved.append(selector.final_model_.save(tmp_path / name) / "weights.pt")
+    assert saved[0].read_bytes() == saved[1].read_bytes()
