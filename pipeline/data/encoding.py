@@ -13,8 +13,11 @@ Every feature column becomes one or more numeric channels (:class:`ColumnEncodin
 * categorical with more levels: one channel ``<column>[frequency]``, the share of the training
   rows that have the row's level (target-free and bounded; unseen levels get the pooled rare
   levels' share);
-* datetime: ``<column>[day]`` (days since 1970-01-01), ``<column>[month]`` and
-  ``<column>[weekday]``, imputed and flagged as numeric columns are.
+* datetime: ``<column>[day]`` (days since 1970-01-01), the season as a point on a circle,
+  ``<column>[season_cos]`` and ``<column>[season_sin]`` (of the day of the year: December
+  lies beside January, and summer against winter is a straight cut, where a month number
+  makes it a bump a small head fits poorly), and ``<column>[weekday]``; imputed and flagged as
+  numeric columns are.
 
 The channels of one column form a **group**: they are scored, kept and dropped together (see
 :mod:`pipeline.rounds.groups`), and reported under the column's name.
@@ -34,7 +37,7 @@ from pipeline.data.kinds import BOOLEAN, DATETIME, NUMERIC
 # a level on fewer training rows than this is pooled into "other"
 MIN_LEVEL_ROWS = 5
 OTHER, MISSING = "other", "missing"
-DATE_PARTS = ("day", "month", "weekday")
+DATE_PARTS = ("day", "season_cos", "season_sin", "weekday")
 ONE_HOT, FREQUENCY, DATE, SCALED, BINARY = "one-hot", "frequency", "date parts", "as is", "0/1"
 
 
@@ -93,8 +96,9 @@ def _date_parts(values: pd.Series) -> np.ndarray:
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
     day = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+    angle = 2 * np.pi * (dates.dt.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan) - 1) / 365.25
     return np.column_stack([day.to_numpy(dtype=np.float64, na_value=np.nan),
-                            dates.dt.month.to_numpy(dtype=np.float64, na_value=np.nan),
+                            np.cos(angle), np.sin(angle),
                             dates.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)])
 
 

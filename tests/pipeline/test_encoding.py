@@ -39,13 +39,17 @@ def test_numeric_gaps_get_the_training_median_and_an_indicator():
     np.testing.assert_array_equal(X, [[2.0, 1.0, 2.5], [5.0, 0.0, 1.0]])
 
 
-def test_dates_become_day_month_and_weekday():
+def test_dates_become_day_season_and_weekday():
     train = pd.DataFrame({"when": pd.to_datetime(["1970-01-02", "2024-03-01", None])})
     encoder = TableEncoder({"when": "datetime"}).fit(train)
-    assert encoder.channel_names_ == ["when[day]", "when[month]", "when[weekday]", "when[missing]"]
-    X = encoder.transform(pd.DataFrame({"when": ["1970-01-02", None]}))
-    np.testing.assert_array_equal(X[0], [1.0, 1.0, 4.0, 0.0])  # a Friday
-    assert X[1, 3] == 1.0
+    assert encoder.channel_names_ == ["when[day]", "when[season_cos]", "when[season_sin]",
+                                      "when[weekday]", "when[missing]"]
+    X = encoder.transform(pd.DataFrame({"when": ["1970-01-02", "2023-07-02", "2023-12-31", None]}))
+    np.testing.assert_allclose(X[0], [1.0, np.cos(2 * np.pi / 365.25), np.sin(2 * np.pi / 365.25),
+                                      4.0, 0.0])  # a Friday
+    # midsummer is opposite new year on the circle; new year's eve beside January
+    assert X[1, 1] < -0.99 and X[2, 1] > 0.99
+    assert X[3, 4] == 1.0
 
 
 def test_a_numeric_table_without_gaps_has_its_columns_as_channels():

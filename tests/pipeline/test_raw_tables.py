@@ -45,7 +45,8 @@ def test_the_fates_speak_the_users_columns_with_their_kinds(fitted):
     assert set(fates.index) == set(X.columns) - {"customer"}
     assert fates.loc["color", "kind"] == "categorical"
     assert fates.loc["color", "encoding"] == "one-hot"
-    assert fates.loc["opened", "channels"] == ["opened[day]", "opened[month]", "opened[weekday]"]
+    assert fates.loc["opened", "channels"] == ["opened[day]", "opened[season_cos]",
+                                               "opened[season_sin]", "opened[weekday]"]
     assert fates.loc["noise_a", "channels"] == ["noise_a", "noise_a[missing]"]
     assert fates.loc["noise_a", "missing_rows"] > 0
 
