@@ -43,8 +43,6 @@ def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
         raise ValueError(message) from None
     if not np.isfinite(w).all():
         raise ValueError("sample_weight has infinite values")
-    if not w.sum() > 0:
-        raise ValueError("sample_weight is zero on every row")
     return w
 
 
