@@ -46,7 +46,10 @@ the squared error of the standardised target; sampling off, mean over the trials
 larger than the best round's in a paired one-sided t test at ``guard_level`` **and** the total
 rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one row's worth: a row moved from certain
 to a coin flip, a Brier score of 0.5; for regression, one standard deviation of the target). A
-rise carried by two or three rows is neither.
+rise carried by two or three rows is neither. Weighted rows (``sample_weight`` times
+``class_weight``, see :mod:`pipeline.data.weights`) count as many rows as their weight, scaled
+to a mean of 1: the weighted mean rise, its standard error over Kish's effective count of rows
+(the t test's degrees of freedom) and the rows' worth; a row of weight 0 does not count.
 """
 
 from __future__ import annotations

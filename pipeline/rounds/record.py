@@ -56,8 +56,9 @@ class PruningRound:
     dropped : list of str
         Channels this round removed, worst first.
     val_score : float
-        The validation score the accuracy guard watches (F1; R² for regression; the
-        reconstruction's R² without a target), sampling off, best epoch, mean over trials.
+        The round's validation score (F1, or balanced accuracy on imbalanced or class-weighted
+        classes, see :mod:`pipeline.data.weights`; R² for regression; the reconstruction's R²
+        without a target), sampling off, best epoch, mean over trials.
     val_score_std : float
         Its standard deviation over trials.
     val_metrics : dict of str to float
