@@ -103,7 +103,7 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
         typing.Literal else None
     origin = typing.get_origin(annotation)
     item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
-    kind = str if choices else (int if origin is tuple else annotation)
+    kind = str if choices else (int if origin is tuple else dict if origin is dict else annotation)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
     def parse(text: str) -> Any:
@@ -119,6 +119,11 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
                              for part in text.split(";") if part.strip())
             if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
                 return tuple(int(w) for w in text.split(",") if w.strip())
+            if origin is dict:  # weights by label: 0:1,1:5
+                pairs = [part.rsplit(":", 1) for part in text.split(",") if part.strip()]
+                if not pairs or any(len(p) != 2 for p in pairs):
+                    raise ValueError(text)
+                return {label.strip(): float(value) for label, value in pairs}
             if kind is bool:
                 if text.lower() not in ("true", "false"):
                     raise ValueError(text)
@@ -127,11 +132,13 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
         except ValueError:
             extra = "".join(f", {w!r}" for w in words if not choices)
             extra += " or 'none'" if optional else ""
-            what = "comma-separated integers" if origin is tuple else names.get(kind, "a value")
+            what = "comma-separated integers" if origin is tuple else \
+                "comma-separated label:weight pairs" if origin is dict else names.get(kind, "a value")
             raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 
     placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
-        if origin is tuple else {int: "N", float: "X"}.get(kind, "VALUE")
+        if origin is tuple else "CLASS:W,CLASS:W" if origin is dict else \
+        {int: "N", float: "X"}.get(kind, "VALUE")
     return parse, choices, placeholder
 
 

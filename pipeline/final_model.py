@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    r2_score,
+)
 
 from pipeline.data.split import SplitData
 from pipeline.data.tables import DataError, require_columns
@@ -50,8 +57,11 @@ class FinalModel:
         Training strategy used.
     metrics : dict of str to float
         ``val_accuracy``, ``val_f1`` and, when the split has a test part, ``test_accuracy``,
-        ``test_f1`` (sampling off); for regression ``val_r2``, ``val_mae`` (in the target's
-        units), ...; without a target the reconstruction's ``val_reconstruction_r2``, ...
+        ``test_f1`` (sampling off), with ``val_balanced_accuracy`` and
+        ``test_balanced_accuracy`` when the classes are imbalanced or weighted by class (see
+        :mod:`pipeline.data.weights`); every row weighted as the split weighs it; for
+        regression ``val_r2``, ``val_mae`` (in the target's units), ...; without a target the
+        reconstruction's ``val_reconstruction_r2``, ...
         The test split is touched only here.
     mean, scale : ndarray
         The training scaler's mean and scale of ``channels``: raw values go in as
@@ -171,24 +181,34 @@ def _encoder(data: Any, path: Path) -> TableEncoder | None:
         raise DataError(f"{path}: not a readable encoder ({type(err).__name__}: {err})") from err
 
 
-def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
+def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
+            w: np.ndarray | None = None) -> dict[str, float]:
     """The task's two scores, as the training loop counts them but in the target's units:
-    accuracy and F1 (binary: the second class positive); R² and MAE; the reconstruction's R²
-    (mean over channels) and MAE."""
+    accuracy and F1 (binary: the second class positive), and balanced accuracy when the split
+    asks for it (imbalanced classes or a class weight); R² and MAE; the reconstruction's R²
+    (mean over channels) and MAE. Every row weighted by ``w`` when given."""
     if split.task.has_classes:
         y_pred = model.predict(X)
         classes = split.classes
         if len(classes) == 2:
-            f1 = f1_score(y, y_pred, average="binary", pos_label=classes[1], zero_division=0)
+            f1 = f1_score(y, y_pred, average="binary", pos_label=classes[1], zero_division=0,
+                          sample_weight=w)
         else:
-            f1 = f1_score(y, y_pred, average="macro", zero_division=0)
-        return {"accuracy": float(accuracy_score(y, y_pred)), "f1": float(f1)}
+            f1 = f1_score(y, y_pred, average="macro", zero_division=0, sample_weight=w)
+        scores = {"accuracy": float(accuracy_score(y, y_pred, sample_weight=w)), "f1": float(f1)}
+        if split.balanced:
+            with warnings.catch_warnings():  # a class absent from these rows: left out
+                warnings.simplefilter("ignore", UserWarning)
+                scores["balanced_accuracy"] = float(
+                    balanced_accuracy_score(y, y_pred, sample_weight=w))
+        return scores
     if split.task.has_values:
         y_pred = model.predict(X) * split.target_scale + split.target_mean
-        return {"r2": float(r2_score(y, y_pred)), "mae": float(mean_absolute_error(y, y_pred))}
+        return {"r2": float(r2_score(y, y_pred, sample_weight=w)),
+                "mae": float(mean_absolute_error(y, y_pred, sample_weight=w))}
     reconstruction = model.reconstruct(X)
-    return {"reconstruction_r2": float(r2_score(X, reconstruction)),
-            "reconstruction_mae": float(mean_absolute_error(X, reconstruction))}
+    return {"reconstruction_r2": float(r2_score(X, reconstruction, sample_weight=w)),
+            "reconstruction_mae": float(mean_absolute_error(X, reconstruction, sample_weight=w))}
 
 
 def fit_final_model(
@@ -210,18 +230,20 @@ def fit_final_model(
     # without a target the final model is the autoencoder
     strategy = config.final_strategy if split.task.has_target else "autoencoder"
     training = model.fit(strategy, data.X_train, split.head_target(data.y_train), data.X_val,
-                         split.head_target(data.y_val), on_epoch=on_epoch)
+                         split.head_target(data.y_val), on_epoch=on_epoch,
+                         row_weights=None if data.w_train is None else data.w_train[None],
+                         val_row_weights=None if data.w_val is None else data.w_val[None])
     # the domain of validity of the head: where the training rows sit in the neck
     model.fit_latent_domain(data.X_train, seed=model_config.seed)
     if "decoder" in get_strategy(strategy).trains:
         # a trained decoder reconstructs rows like the training rows: a second check
         model.fit_reconstruction_check(data.X_train)
     metrics: dict[str, float] = {}
-    parts = [("val", data.X_val, data.y_val)]
+    parts = [("val", data.X_val, data.y_val, data.w_val)]
     if data.X_test is not None:
-        parts.append(("test", data.X_test, data.y_test))
-    for name, X, y in parts:
-        metrics |= {f"{name}_{k}": v for k, v in _scores(model, split, X, y).items()}
+        parts.append(("test", data.X_test, data.y_test, data.w_test))
+    for name, X, y, w in parts:
+        metrics |= {f"{name}_{k}": v for k, v in _scores(model, split, X, y, w).items()}
     return FinalModel(
         model=model,
         channels=list(channels),

@@ -73,7 +73,8 @@ def run_selection(
                          "this config asks for resamples (n_resamples > 1)")
     progress = progress or NoProgress()
     split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size,
-                          seed=config.seed, max_levels=config.max_levels)
+                          seed=config.seed, max_levels=config.max_levels,
+                          class_weight=config.class_weight)
     if stable:
         stability = run_stability_selection(dataset, config, done=resamples,
                                             select_resamples=select_resamples,

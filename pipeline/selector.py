@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from pipeline.data.dataset import dataset_from_arrays, dataset_from_frame, resolve_task
 from pipeline.data.tables import require_columns
+from pipeline.data.weights import check_sample_weight
 from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.progress import LineProgress
 from pipeline.selection import run_selection
@@ -176,6 +177,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         categorical: tuple[str, ...] = (),
         keep_columns: tuple[str, ...] = (),
         groups: tuple[tuple[str, ...], ...] = (),
+        class_weight: Literal["balanced"] | dict[Any, float] | None = None,
         latent_dim: int = 4,
         encoder_widths: tuple[int, ...] = (32, 16),
         decoder_widths: tuple[int, ...] | None = None,
@@ -218,6 +220,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.categorical = categorical
         self.keep_columns = keep_columns
         self.groups = groups
+        self.class_weight = class_weight
         self.latent_dim = latent_dim
         self.encoder_widths = encoder_widths
         self.decoder_widths = decoder_widths
@@ -242,10 +245,16 @@ class VAECSelector(SelectorMixin, BaseEstimator):
                   if name not in NOT_ON_SELECTOR}
         return SelectionSettings.from_flat(**values, test_size=0.0)
 
-    def fit(self, X: Any, y: Any = None) -> VAECSelector:
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> VAECSelector:
         """Run the pruning loop on ``X``, ``y`` (and train the final model).
 
         ``y`` None selects without a target (``task`` ``auto`` or ``unsupervised``).
+        ``sample_weight`` (one non-negative value per row) is what every row counts for, times
+        its class's ``class_weight``: in the models' losses and in every score of the selection
+        (importance, shared R², the validation scores, the accuracy guard, the final model's
+        scores); a row of weight 0 counts as absent, one of weight 2 as twice. In a
+        :class:`~sklearn.pipeline.Pipeline` with metadata routing on, ask for it with
+        ``set_fit_request(sample_weight=True)``.
         """
         # initialization
         config = self.settings()
@@ -253,6 +262,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
             # a raw table: its columns keep their kinds, gaps are imputed (see
             # pipeline.data.encoding); the checks name the columns
             y = self._raw_input(X, y, config)
+            weights = check_sample_weight(sample_weight, len(X))
             dataset = dataset_from_frame(
                 X, y, val_size=config.val_size, test_size=0.0, task=config.task,
                 categorical=config.categorical, keep_columns=config.keep_columns,
@@ -264,8 +274,10 @@ class VAECSelector(SelectorMixin, BaseEstimator):
                 X, y = validate_data(self, X, y, dtype=np.float64)
                 if resolve_task(config.task, y) == "classification":
                     check_classification_targets(y)
+            weights = check_sample_weight(sample_weight, len(X))
             dataset = dataset_from_arrays(X, y, self._input_names(), val_size=config.val_size,
                                           test_size=0.0, task=config.task)
+        dataset.sample_weight = weights
         names = self._input_names()
         # elimination, then the final model
         with torch_threads(threads_for(config.threads)):

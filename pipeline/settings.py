@@ -12,6 +12,7 @@ out of range raises one :class:`vaec.config.ConfigError` whose message names the
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Annotated, Any, Literal
 
@@ -123,6 +124,11 @@ class SelectionSettings(BaseModel):
     groups: tuple[tuple[str, ...], ...] = Field(
         (), description="columns scored, kept and dropped as one unit, besides the channels "
         "of one column (on the command line: a,b;c,d)")
+    class_weight: Literal["balanced"] | dict[str, float] | None = Field(
+        None, description="what the rows of each class count for, multiplying any sample "
+        "weights: 'balanced' (n_rows / (n_classes * rows of the class), as scikit-learn's), "
+        "weights by class label (on the command line: 0:1,1:5; classes left out weigh 1), or "
+        "none (every class alike)")
     model: ModelSettings = Field(
         default_factory=ModelSettings, description="the round and final models' settings")
     final_model: ModelSettings | None = Field(
@@ -162,6 +168,21 @@ class SelectionSettings(BaseModel):
             return tuple(tuple(str(c) for c in g) if isinstance(g, (list, tuple)) else g
                          for g in value)
         return value
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weights(cls, value: Any) -> Any:
+        # the classes by their labels as text (labels may be numbers; JSON keys are text)
+        if not isinstance(value, dict):
+            return value
+        weights = {}
+        for label, weight in value.items():
+            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) \
+                    or not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"class_weight must map classes to finite weights >= 0, got "
+                                 f"{weight!r} for class {label!r}")
+            weights[str(label)] = float(weight)
+        return weights
 
     @field_validator("n_features_to_select", mode="before")
     @classmethod

@@ -105,6 +105,9 @@ class Dataset:
         Columns set aside as identifiers (never trained on).
     groups : list of list of str
         Columns the user asked to be scored as one unit.
+    sample_weight : ndarray of shape (rows,) or None
+        What every row counts for, as the caller gave it (see :mod:`pipeline.data.weights`);
+        ``None``: every row alike.
     """
 
     name: str
@@ -119,6 +122,7 @@ class Dataset:
     kinds: dict[str, str] = field(default_factory=dict)
     identifier_columns: list[str] = field(default_factory=list)
     groups: list[list[str]] = field(default_factory=list)
+    sample_weight: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def features(self) -> pd.DataFrame:

@@ -9,6 +9,8 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.data.tables import DataError
+from pipeline.data.weights import ClassWeight, balanced_scores, row_weights
 from vaec.tasks import CLASSIFICATION, Task, get_task
 
 if TYPE_CHECKING:
@@ -42,6 +44,12 @@ class SplitData:
     encoder : TableEncoder or None
         How the user's columns became the channels ``feature_names`` (fitted on the training
         rows); None when the channels are given as they are.
+    w_train, w_val, w_test : ndarray or None
+        What every row of the part counts for (``sample_weight`` times ``class_weight``, see
+        :mod:`pipeline.data.weights`); ``None``: every row alike.
+    balanced : bool
+        Whether the classification is scored by balanced accuracy (imbalanced classes, or a
+        class weight given).
     """
 
     feature_names: list[str]
@@ -58,6 +66,15 @@ class SplitData:
     target_scale: float = 1.0
     labels: np.ndarray | None = None
     encoder: TableEncoder | None = None
+    w_train: np.ndarray | None = None
+    w_val: np.ndarray | None = None
+    w_test: np.ndarray | None = None
+    balanced: bool = False
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the rows carry weights."""
+        return self.w_train is not None
 
     def column_of(self, channel: str) -> str:
         """The user's column a channel comes from (the channel itself without an encoder)."""
@@ -93,7 +110,8 @@ class SplitData:
 
         return replace(self, X_train=self.X_train[:0], y_train=empty(self.y_train),
                        X_val=self.X_val[:0], y_val=empty(self.y_val), X_test=empty(self.X_test),
-                       y_test=empty(self.y_test), labels=self.classes)
+                       y_test=empty(self.y_test), labels=self.classes, w_train=empty(self.w_train),
+                       w_val=empty(self.w_val), w_test=empty(self.w_test))
 
     @property
     def n_classes(self) -> int:
@@ -197,9 +215,10 @@ def split_rows(
     *,
     target: str | None = None,
     task: str | Task = CLASSIFICATION,
+    weights: np.ndarray | None = None,
 ) -> SplitData:
     """The parts at these row positions (``train`` may repeat rows), scaled by a scaler fitted
-    on the training rows only."""
+    on the training rows only; ``weights`` (one per row) go with their rows."""
     X = np.asarray(X, dtype=np.float64)
     y = None if y is None else np.asarray(y)
     scaler = StandardScaler().fit(X[train])
@@ -209,6 +228,14 @@ def split_rows(
 
     def part(rows: np.ndarray | None) -> np.ndarray | None:
         return None if y is None or rows is None else y[rows]
+
+    def weigh(rows: np.ndarray | None, part: str) -> np.ndarray | None:
+        if weights is None or rows is None:
+            return None
+        w = np.asarray(weights, dtype=np.float64)[rows]
+        if not w.sum() > 0:
+            raise DataError(f"sample_weight is zero on every {part} row of the split")
+        return w
 
     target_mean, target_scale = 0.0, 1.0
     task = get_task(task)
@@ -228,30 +255,38 @@ def split_rows(
         task=task,
         target_mean=target_mean,
         target_scale=target_scale,
+        w_train=weigh(train, "training"),
+        w_val=weigh(val, "validation"),
+        w_test=weigh(test, "test"),
     )
 
 
 def split_dataset(
     dataset: Dataset, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0,
-    max_levels: int = 10,
+    max_levels: int = 10, class_weight: ClassWeight = None,
 ) -> SplitData:
     """:func:`split_and_scale` of a loaded :class:`pipeline.data.dataset.Dataset`, its columns
     encoded as channels by a :class:`pipeline.data.encoding.TableEncoder` fitted on the
     training rows (a numeric table without gaps: the channels are its columns)."""
     train, val, test = stratified_indices(dataset.y, val_size=val_size, test_size=test_size,
                                           seed=seed, task=dataset.task, n_rows=len(dataset.frame))
-    return encode_rows(dataset, train, val, test, max_levels=max_levels)
+    return encode_rows(dataset, train, val, test, max_levels=max_levels,
+                       class_weight=class_weight)
 
 
 def encode_rows(
     dataset: Dataset, train: np.ndarray, val: np.ndarray, test: np.ndarray | None = None, *,
-    max_levels: int = 10,
+    max_levels: int = 10, class_weight: ClassWeight = None,
 ) -> SplitData:
     """The parts of ``dataset`` at these rows, its columns encoded by an encoder fitted on the
-    training rows, then scaled (see :func:`split_rows`)."""
+    training rows, then scaled (see :func:`split_rows`); every row weighted by the dataset's
+    ``sample_weight`` times ``class_weight`` (see :mod:`pipeline.data.weights`)."""
     encoder = dataset.encoder(max_levels).fit(dataset.features.iloc[train])
     X = encoder.transform(dataset.features)
-    split = split_rows(X, dataset.y, encoder.channel_names_, train, val, test,
-                       target=dataset.target, task=dataset.task)
+    y = dataset.y
+    weights = row_weights(y, dataset.task, dataset.sample_weight, class_weight)
+    split = split_rows(X, y, encoder.channel_names_, train, val, test,
+                       target=dataset.target, task=dataset.task, weights=weights)
     split.encoder = encoder
+    split.balanced = balanced_scores(y, dataset.task, class_weight, weights)
     return split

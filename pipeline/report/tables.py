@@ -251,6 +251,13 @@ def score_table(result: PruningResult) -> Table:
     notes = ["The all-columns scores are round 1's: its trials trained on every channel beside "
              "the shadows (mean over the trials), on the same validation rows; the test rows are "
              "the final model's alone."] if first is not None else []
+    if result.split.balanced:
+        notes.append("The classes are imbalanced or weighted by class: balanced accuracy (the "
+                     "mean of the classes' recalls) is the score to read; accuracy and F1 speak "
+                     "mostly of the large class.")
+    if result.split.weighted:
+        notes.append("Every score weighs the rows as the training did (sample_weight times "
+                     "class_weight).")
     return Table(columns=columns, rows=rows, notes=notes)
 
 

@@ -46,7 +46,10 @@ the squared error of the standardised target; sampling off, mean over the trials
 larger than the best round's in a paired one-sided t test at ``guard_level`` **and** the total
 rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one row's worth: a row moved from certain
 to a coin flip, a Brier score of 0.5; for regression, one standard deviation of the target). A
-rise carried by two or three rows is neither.
+rise carried by two or three rows is neither. Weighted rows (``sample_weight`` times
+``class_weight``, see :mod:`pipeline.data.weights`) count as many rows as their weight, scaled
+to a mean of 1: the weighted mean rise, its standard error over Kish's effective count of rows
+(the t test's degrees of freedom) and the rows' worth; a row of weight 0 does not count.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from pipeline.rounds.record import (
     STOP_N_FEATURES,
     PruningRound,
     restorable,
+    row_mean_se,
 )
 from pipeline.rounds.relevance import per_channel, per_trial, reconstruction_fates, relevance_fates
 from pipeline.rounds.trials import TrialScores
@@ -120,20 +124,29 @@ class GuardTest:
 
 
 def guard_test(
-    losses: np.ndarray, best: np.ndarray, best_index: int, level: float, task: Task
+    losses: np.ndarray, best: np.ndarray, best_index: int, level: float, task: Task,
+    weights: np.ndarray | None = None,
 ) -> GuardTest:
     """Test whether ``losses`` (this round's per-row validation losses) are larger than
-    ``best`` (the best round's, on the same rows)."""
+    ``best`` (the best round's, on the same rows); with ``weights`` (one per row) every row
+    counts as that many rows (scaled to a mean of 1: the rows' worth stays in rows), in the
+    weighted mean, its standard error and the effective count of rows behind the t test."""
     losses, best = np.asarray(losses, dtype=np.float64), np.asarray(best, dtype=np.float64)
     rise = losses - best
-    mean = float(rise.mean())
-    spread = float(rise.std(ddof=1)) if len(rise) > 1 else 0.0
-    if spread > 0:
-        t = mean / (spread / math.sqrt(len(rise)))
-        p = float(stats.t.sf(t, df=len(rise) - 1))
+    if weights is None:
+        mean = float(rise.mean())
+        spread = float(rise.std(ddof=1)) if len(rise) > 1 else 0.0
+        se, df, total = spread / math.sqrt(len(rise)), len(rise) - 1, float(rise.sum())
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        mean, se, n_eff = row_mean_se(rise, w)
+        df, total = n_eff - 1.0, float(w @ rise) / float(w.mean())
+    if se > 0 and df > 0:
+        t = mean / se
+        p = float(stats.t.sf(t, df=df))
     else:
         t, p = (math.inf, 0.0) if mean > 0 else (0.0, 1.0)
-    worth = float(rise.sum()) / ROW_WORTH.get(task.name, 1.0)
+    worth = total / ROW_WORTH.get(task.name, 1.0)
     return GuardTest(compared_with=best_index, rows=len(rise), mean_rise=mean, rows_worth=worth,
                      t=float(t), p=p, fired=p < level and worth >= MIN_ROWS_WORTH)
 
@@ -216,6 +229,8 @@ def decide_round(
     )
     if scores.val_row_loss is not None:
         record.val_row_loss = [float(v) for v in scores.row_losses()]
+        if scores.val_row_weight is not None:
+            record.val_row_weight = [float(v) for v in scores.val_row_weight]
     record.trial_scores = {"r2": per_trial(channels, scores.r2)}
     if config.criterion == "relevance":
         rejected, uncertain = relevance_fates(record, scores, config)
@@ -231,7 +246,8 @@ def decide_round(
     target, on_path = _target(config, scores.task, previous)
     if (level is not None and best is not None and best.val_row_loss and record.val_row_loss
             and restorable(previous) and not on_path):
-        test = guard_test(record.val_row_loss, best.val_row_loss, best.index, level, scores.task)
+        test = guard_test(record.val_row_loss, best.val_row_loss, best.index, level, scores.task,
+                          record.val_row_weight or None)
         record.guard = test.to_dict()
         if test.fired:
             record.stop_reason = STOP_ACCURACY_GUARD

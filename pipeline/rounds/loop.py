@@ -143,7 +143,7 @@ class PruningRun:
         better, decided without the guard otherwise; either way both tests are on it."""
         losses = control.row_losses()
         test = guard_test(record.val_row_loss, losses, best.index, self.config.guard_level,
-                          scores.task)
+                          scores.task, record.val_row_weight or None)
         first = record.guard
         if not test.fired:
             record = decide_round(self.next_index, scores, self.config, None, previous)

@@ -18,13 +18,10 @@ is as good, and smaller; a lone low point past a worse count is a round's noise)
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from pipeline.rounds.record import PruningRound
+from pipeline.rounds.record import PruningRound, row_mean_se
 from pipeline.settings import SelectionSettings
 
 # shadows of a round on the path: the fewest there may be (the path ranks by importance, which
@@ -69,12 +66,11 @@ def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
     """Every round that scored rows (rounds without a target score none), in order."""
     points = []
     for record in rounds:
-        losses = np.asarray(record.val_row_loss, dtype=np.float64)
-        if not len(losses):
+        if not record.val_row_loss:
             continue
-        se = float(losses.std(ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else 0.0
+        mean, se, _ = row_mean_se(record.val_row_loss, record.val_row_weight or None)
         points.append(CountScore(round=record.index, n_features=len(record.kept),
-                                 mean_loss=float(losses.mean()), std_error=se,
+                                 mean_loss=mean, std_error=se,
                                  score=record.val_score, on_path=record.on_path))
     return points
 

@@ -95,8 +95,11 @@ def scoring_rows(
     X_val: np.ndarray,
     y_val: np.ndarray | None,
     seed: int,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows behind importance and shared R²: training and validation rows together.
+    w_train: np.ndarray | None = None,
+    w_val: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The rows behind importance and shared R²: training and validation rows together, with
+    their weights (``None`` when the rows carry none).
 
     Every row counts: on a small table the validation rows alone leave the test with little
     power, and weakly relevant channels would be lost to noise. Scoring rows the models trained
@@ -108,11 +111,12 @@ def scoring_rows(
     """
     X = np.vstack([X_train, X_val])
     y = None if y_train is None else np.concatenate([y_train, y_val])
+    w = None if w_train is None else np.concatenate([w_train, w_val])
     n_rows = int(np.clip(SCORING_BUDGET // X.shape[1], MIN_SCORING_ROWS, MAX_SCORING_ROWS))
     if len(X) > n_rows:
         keep = np.sort(np.random.default_rng(seed).choice(len(X), n_rows, replace=False))
-        X, y = X[keep], (None if y is None else y[keep])
-    return X, y
+        X, y, w = X[keep], (None if y is None else y[keep]), (None if w is None else w[keep])
+    return X, y, w
 
 
 def guard_rows(n_val: int, seed: int) -> np.ndarray | None:

@@ -8,6 +8,8 @@ stops are named here, once; :mod:`pipeline.rounds.relevance` decides them and
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -28,8 +30,12 @@ PASSES, BELOW = "passes", "below threshold"  # the reconstruction rule's two fat
 PASSING = (RELEVANT, REDUNDANT, RECONSTRUCTABLE, PASSES)
 
 # how a summary line names the validation scores, and how many drops it names
-SCORE_LABELS = {"accuracy": "acc", "f1": "F1", "r2": "R²", "mae": "MAE",
+SCORE_LABELS = {"accuracy": "acc", "balanced_accuracy": "balanced acc", "f1": "F1", "r2": "R²",
+                "mae": "MAE",
                 "reconstruction_r2": "reconstruction R²", "reconstruction_mae": "reconstruction MAE"}
+# the round's validation score is the first of these it recorded (balanced accuracy only when
+# the split asks for it: imbalanced classes or a class weight, see pipeline.data.weights)
+SCORE_ORDER = ("balanced_accuracy", "f1", "r2", "reconstruction_r2")
 MAX_NAMED_DROPS = 6
 # at or under this t a channel does no better than the average shadow
 REJECT_T = 0.0
@@ -50,8 +56,9 @@ class PruningRound:
     dropped : list of str
         Channels this round removed, worst first.
     val_score : float
-        The validation score the accuracy guard watches (F1; R² for regression; the
-        reconstruction's R² without a target), sampling off, best epoch, mean over trials.
+        The round's validation score (F1, or balanced accuracy on imbalanced or class-weighted
+        classes, see :mod:`pipeline.data.weights`; R² for regression; the reconstruction's R²
+        without a target), sampling off, best epoch, mean over trials.
     val_score_std : float
         Its standard deviation over trials.
     val_metrics : dict of str to float
@@ -89,6 +96,9 @@ class PruningRound:
     val_row_loss : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
         without a target).
+    val_row_weight : list of float
+        What each of those rows counts for (empty: every row alike; see
+        :mod:`pipeline.data.weights`).
     guard : dict or None
         The guard's test against the best earlier round (:class:`pipeline.rounds.fate.GuardTest`
         fields), when it was run.
@@ -142,6 +152,7 @@ class PruningRound:
     t_cluster: dict[str, float] = field(default_factory=dict)
     cluster_importance_mean: dict[str, float] = field(default_factory=dict)
     val_row_loss: list[float] = field(default_factory=list)
+    val_row_weight: list[float] = field(default_factory=list)
     guard: dict[str, Any] | None = None
     stand_in_r2: dict[str, float] = field(default_factory=dict)
     stands_for: dict[str, list[str]] = field(default_factory=dict)
@@ -151,8 +162,11 @@ class PruningRound:
 
     @property
     def mean_row_loss(self) -> float | None:
-        """Mean validation loss per row (what picks the best round for the guard)."""
-        return float(np.mean(self.val_row_loss)) if self.val_row_loss else None
+        """Mean validation loss per row, weighted as the rows are (what picks the best round
+        for the guard)."""
+        if not self.val_row_loss:
+            return None
+        return row_mean_se(self.val_row_loss, self.val_row_weight or None)[0]
 
     def partners(self, channel: str) -> list[str]:
         """The other channels of ``channel``'s cluster (none for a channel alone)."""
@@ -179,7 +193,7 @@ class PruningRound:
     def score_name(self) -> str:
         """Name of :attr:`val_score` among :attr:`val_metrics` (the report's score charts and
         round table lead with it)."""
-        return next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), "f1")
+        return next((n for n in SCORE_ORDER if n in self.val_metrics), "f1")
 
     def summary(self, n_kept: int) -> str:
         """One line for people: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept,
@@ -193,7 +207,7 @@ class PruningRound:
             more = len(self.dropped) - MAX_NAMED_DROPS
             names = f" ({shown}{f' and {more} more' if more > 0 else ''})" if self.dropped else ""
             what = f"dropped {len(self.dropped)}{names} → {n_kept} kept"
-        score = next((n for n in ("f1", "r2", "reconstruction_r2") if n in self.val_metrics), None)
+        score = next((n for n in SCORE_ORDER if n in self.val_metrics), None)
         value = "" if score is None else f", val {SCORE_LABELS[score]} {self.val_metrics[score]:.3f}"
         line = f"round {self.index}: trained on {len(self.kept)}, {what}{value}, {self.seconds:.1f} s"
         return line + (f", stop: {self.stop_reason}" if self.stop_reason else "")
@@ -213,3 +227,23 @@ def restorable(previous: PruningRound | None) -> list[str]:
     rejected = set(previous.rejected)
     return [c for c in previous.dropped
             if c not in rejected and previous.evidence.get(c, 1.0) > REJECT_T]
+
+
+def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None
+                ) -> tuple[float, float, float]:
+    """The mean of per-row values, its standard error and the rows it stands for (``n``; with
+    ``weights``, Kish's effective count ``(sum w)² / sum w²``): the weighted mean and the
+    standard error of a weighted mean with the small-sample correction, which are the plain
+    ones for equal weights."""
+    x = np.asarray(values, dtype=np.float64)
+    if weights is None:
+        se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
+        return float(x.mean()), se, float(len(x))
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mean = float(w @ x)
+    n_eff = 1.0 / float(w @ w)
+    if n_eff <= 1.0:
+        return mean, 0.0, n_eff
+    se = math.sqrt(float(w**2 @ (x - mean) ** 2) * n_eff / (n_eff - 1.0))
+    return mean, se, n_eff

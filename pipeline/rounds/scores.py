@@ -29,6 +29,7 @@ lost for the sake of a family-wise guarantee nobody asked for.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ from scipy import stats
 
 from vaec import VAEC
 from vaec.importance import ablation_scores
+from vaec.tasks import predicted_class
 
 # Below this validation variance (the data are standardised on the training rows, where every
 # channel has variance 1) a channel is as good as constant on the validation rows: its R² is
@@ -139,6 +141,29 @@ def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         model.net.eval()
         logits = model.net(x, decode=False).logits
         return model.config.task.row_losses(logits, target).double().cpu().numpy()
+
+
+def balanced_accuracy(model: VAEC, X: np.ndarray, y: np.ndarray,
+                      weights: np.ndarray | None = None) -> np.ndarray:
+    """Balanced accuracy (the mean of the classes' recalls, scikit-learn's
+    ``balanced_accuracy_score``) of every replica, ``(replicas,)``, sampling off; each replica's
+    rows weighted by its row of ``weights`` (0 leaves a row out)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
+    truth = model.class_indices(y).cpu().numpy()
+    with torch.no_grad():
+        model.net.eval()
+        predicted = predicted_class(model.net(x, decode=False).logits).cpu().numpy()
+    scores = []
+    for r, guess in enumerate(predicted):
+        w = None if weights is None else np.asarray(weights[r], dtype=np.float64)
+        seen = slice(None) if w is None else w > 0
+        with warnings.catch_warnings():  # a class no row of the fold has: its recall is left out
+            warnings.simplefilter("ignore", UserWarning)
+            scores.append(balanced_accuracy_score(truth[seen], guess[seen],
+                                                  sample_weight=None if w is None else w[seen]))
+    return np.asarray(scores, dtype=np.float64)
 
 
 @dataclass(frozen=True)

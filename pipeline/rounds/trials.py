@@ -12,7 +12,13 @@ import numpy as np
 from pipeline.data.split import SplitData
 from pipeline.rounds.groups import cluster_units
 from pipeline.rounds.policy import guard_rows, round_model_config, scoring_rows
-from pipeline.rounds.scores import ablation_channel_scores, channel_r2, row_losses, second_moments
+from pipeline.rounds.scores import (
+    ablation_channel_scores,
+    balanced_accuracy,
+    channel_r2,
+    row_losses,
+    second_moments,
+)
 from pipeline.rounds.shadows import (
     ShadowClusters,
     Shadows,
@@ -73,8 +79,9 @@ class TrialScores:
         a real cluster member's own importance (the neck spends capacity on a correlated group,
         noise or not, and a head can lean on it; a lone shadow gets none).
     val_score : ndarray of shape (n_trials,)
-        The task's guard score on validation (F1; R² for regression; reconstruction R²
-        without a target), sampling off, at each trial's best epoch.
+        The task's validation score (F1, or balanced accuracy when the split asks for it,
+        see :mod:`pipeline.data.weights`; R² for regression; reconstruction R² without a
+        target), sampling off, at each trial's best epoch (balanced accuracy: at its last).
     val_metrics : dict of str to ndarray of shape (n_trials,)
         Both of the task's validation scores (``accuracy`` and ``f1``; ``r2`` and ``mae``;
         ``reconstruction_r2`` and ``reconstruction_mae``).
@@ -85,6 +92,8 @@ class TrialScores:
     val_row_loss : ndarray of shape (n_trials, rows) or None
         The head's loss on every validation row the accuracy guard compares (see
         :mod:`pipeline.rounds.fate`), sampling off; ``None`` without a target.
+    val_row_weight : ndarray of shape (rows,) or None
+        What each of those rows counts for (``None``: every row alike).
     seconds : float
         Wall-clock seconds of the training and scoring.
     task : str
@@ -112,6 +121,7 @@ class TrialScores:
     shadow_cluster_importance: np.ndarray | None = None
     shadow_member_importance: np.ndarray | None = None
     val_row_loss: np.ndarray | None = None
+    val_row_weight: np.ndarray | None = None
     moments_train: np.ndarray | None = None
     moments_val: np.ndarray | None = None
     cross_fitted: bool = False
@@ -162,6 +172,7 @@ class TrialScores:
             shadow_cluster_importance=joined("shadow_cluster_importance"),
             shadow_member_importance=joined("shadow_member_importance"),
             val_row_loss=joined("val_row_loss"),
+            val_row_weight=first.val_row_weight,
             moments_train=first.moments_train,
             moments_val=first.moments_val,
             cross_fitted=first.cross_fitted,
@@ -174,8 +185,11 @@ class RoundInputs:
     the shadow clusters' columns, on the training and validation rows.
 
     Cross-fitted (a small table, :func:`cross_fitted`), the training and validation rows are
-    both all the rows, and ``train_weights`` / ``val_weights`` (``(n_trials, rows)``, 0/1)
-    give trial ``k`` every row but fold ``k`` to train on and fold ``k`` to be scored on.
+    both all the rows, ``fold_mask`` (``(n_trials, rows)``, 0/1) marks fold ``k`` for trial
+    ``k``, and ``train_weights`` / ``val_weights`` (``(n_trials, rows)``) give trial ``k`` every
+    row but fold ``k`` to train on and fold ``k`` to be scored on. With weighted rows
+    (``row_weight``, one per validation row; ``train_row_weight``, one per training row) those
+    weights carry them too, cross-fitted or not.
     """
 
     X_train: np.ndarray
@@ -189,6 +203,14 @@ class RoundInputs:
     n_train_rows: int
     train_weights: np.ndarray | None = None
     val_weights: np.ndarray | None = None
+    fold_mask: np.ndarray | None = None
+    row_weight: np.ndarray | None = None
+    train_row_weight: np.ndarray | None = None
+
+    @property
+    def cross_fitted(self) -> bool:
+        """Whether every trial is scored on its own fold of all the rows."""
+        return self.fold_mask is not None
 
     @property
     def singles(self) -> int:
@@ -228,11 +250,14 @@ def round_inputs(
     data = split.columns(list(channels))
     y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
     X_train, X_val = data.X_train, data.X_val
+    w_train, w_val = split.w_train, split.w_val
     folded = cross_fitted(split, config)
     if folded:
         X_train = np.vstack([X_train, X_val])
         y_train = None if y_train is None else np.concatenate([y_train, y_val])
         X_val, y_val = X_train[:0], None if y_train is None else y_train[:0]
+        w_train = None if w_train is None else np.concatenate([w_train, w_val])
+        w_val = w_train
     relevance = config.criterion == "relevance"
     seed = config.seed + 1000 * round_index
     shadows = make_shadows(X_train, X_val, n_shadows(len(channels), config.min_shadows,
@@ -254,13 +279,25 @@ def round_inputs(
     X_train = np.hstack([X_train, *(s.train for s in extra)])
     X_val = np.hstack([X_val, *(s.val for s in extra)])
     inputs = RoundInputs(X_train, y_train, X_val, y_val, len(channels), shadows, clusters,
-                         cluster_shadows, n_train_rows=len(data.X_train))
+                         cluster_shadows, n_train_rows=len(data.X_train), row_weight=w_val,
+                         train_row_weight=w_train)
     if folded:
         fold = _folds(y_train, len(X_train), config, round_index, split.task)
-        inputs.val_weights = np.stack([fold == k for k in range(config.n_trials)]).astype(np.float32)
-        inputs.train_weights = 1.0 - inputs.val_weights
+        inputs.fold_mask = np.stack([fold == k for k in range(config.n_trials)]).astype(np.float32)
+        inputs.val_weights = inputs.fold_mask
+        inputs.train_weights = 1.0 - inputs.fold_mask
         inputs.X_val, inputs.y_val = inputs.X_train, inputs.y_train
+    if w_train is not None:
+        # every trial's rows carry the rows' weights (times its fold's mask when cross-fitted)
+        inputs.train_weights = _trial_weights(inputs.train_weights, w_train, config.n_trials)
+        inputs.val_weights = _trial_weights(inputs.val_weights, w_val, config.n_trials)
     return inputs
+
+
+def _trial_weights(mask: np.ndarray | None, weights: np.ndarray, n_trials: int) -> np.ndarray:
+    """``(n_trials, rows)`` weights: the rows' weights for every trial, times its mask."""
+    w = weights.astype(np.float32)[None]
+    return np.repeat(w, n_trials, axis=0) if mask is None else mask * w
 
 
 def train_trials(
@@ -300,16 +337,23 @@ def train_trials(
     metrics = {name: np.array([row[f"val_{name}"] for row in best])
                for name in split.task.score_names}
     r2 = channel_r2(model, inputs.X_val, val_w)
+    score_name = split.task.guard_score
+    if split.balanced:
+        metrics["balanced_accuracy"] = balanced_accuracy(model, inputs.X_val, inputs.y_val, val_w)
+        score_name = "balanced_accuracy"
     scores = TrialScores(trials=trials, channels=list(channels), r2=r2[:, :inputs.n_channels],
-                         val_score=metrics[split.task.guard_score], val_metrics=metrics,
-                         seconds=0.0, task=split.task, cross_fitted=val_w is not None,
+                         val_score=metrics[score_name], val_metrics=metrics,
+                         seconds=0.0, task=split.task, cross_fitted=inputs.cross_fitted,
                          groups=split.channel_groups(list(channels)))
     if split.task.has_target:
         rows = guard_rows(len(inputs.X_val), config.seed)
         pick = slice(None) if rows is None else rows
         losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
         # cross-fitted, a row counts in the trial that did not train on it only
-        scores.val_row_loss = losses if val_w is None else losses * val_w[:, pick]
+        scores.val_row_loss = losses if inputs.fold_mask is None else \
+            losses * inputs.fold_mask[picked][:, pick]
+        if inputs.row_weight is not None:
+            scores.val_row_weight = inputs.row_weight[pick]
     if inputs.shadows is not None:
         _ablation_scores(scores, model, inputs, r2, config, round_index, val_w)
     scores.seconds = time.perf_counter() - start
@@ -322,9 +366,13 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     ``scores``: on every row a trial did not train on when cross-fitted, else on the training
     and validation rows (a seeded subset of a large table)."""
     n, singles, shadows = inputs.n_channels, inputs.singles, inputs.shadows
-    if val_w is None:
-        X_score, y_score = scoring_rows(inputs.X_train, inputs.y_train, inputs.X_val,
-                                        inputs.y_val, config.seed + 1000 * round_index + _ROWS_SEED)
+    score_w = val_w
+    if not inputs.cross_fitted:
+        X_score, y_score, w_score = scoring_rows(
+            inputs.X_train, inputs.y_train, inputs.X_val, inputs.y_val,
+            config.seed + 1000 * round_index + _ROWS_SEED,
+            inputs.train_row_weight, inputs.row_weight)
+        score_w = None if w_score is None else np.repeat(w_score[None], len(scores.trials), axis=0)
     else:
         X_score, y_score = inputs.X_val, inputs.y_val
     # every channel and shadow alone (the members of shadow clusters too), then the clusters
@@ -334,7 +382,8 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     units = [[c] for c in range(singles + members)] + inputs.clusters
     if cluster_shadows is not None:
         units += [[singles + c for c in unit] for unit in cluster_shadows.units]
-    importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units, val_w)
+    importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units,
+                                                                score_w)
     channels = scores.channels
     scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:singles]
     scores.importance_se = importance_se[:, :n]
@@ -343,8 +392,8 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     scores.shadow_r2 = r2[:, n:singles]
     if scores.task.has_target:
         # the stand-ins' regressions: fitted on the training rows, scored on the validation rows
-        rows = np.vstack([inputs.X_train, inputs.X_val])[:, :singles] if val_w is None else \
-            inputs.X_train[:, :singles]
+        rows = np.vstack([inputs.X_train, inputs.X_val])[:, :singles] if not inputs.cross_fitted \
+            else inputs.X_train[:, :singles]
         scores.moments_train = second_moments(rows[:inputs.n_train_rows])
         scores.moments_val = second_moments(rows[inputs.n_train_rows:])
     if cluster_shadows is not None:

@@ -216,7 +216,8 @@ def select_resample(
     varying = [n for n in dataset.feature_names if n not in constant]
     # the resample's own encoder, fitted on its training rows; its selection in the columns
     split = encode_rows(dataclasses.replace(dataset, feature_names=varying), resample.train,
-                        resample.val, max_levels=config.max_levels)
+                        resample.val, max_levels=config.max_levels,
+                        class_weight=config.class_weight)
     result = run_rounds(split, resample_config(config, resample),
                         constant_columns=list(resample.constant_columns),
                         progress=progress).finish()

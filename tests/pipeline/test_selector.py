@@ -115,10 +115,19 @@ def test_single_class_target_is_refused():
         VAECSelector(epochs=5).fit(X, np.zeros(len(X), dtype=int))
 
 
-# scikit-learn's own checks, all of them: none is expected to fail. The one pytest reports as
-# skipped is scikit-learn's array-API check, which runs only when SCIPY_ARRAY_API is set.
+# scikit-learn's own checks, all of them: one is expected to fail, by design (below). The one
+# pytest reports as skipped is scikit-learn's array-API check, which runs only when
+# SCIPY_ARRAY_API is set.
+def _expected_failures(estimator: VAECSelector) -> dict[str, str]:
+    return {"check_sample_weight_equivalence_on_dense_data":
+            "a weight counts a row as its copies in the losses and scores, but the stratified "
+            "split, the scaler and the shadows' permutations see every row once: repeated rows "
+            "are another split (and a table the check thins to 3 rows a class cannot be split)"}
+
+
 @parametrize_with_checks(
-    [VAECSelector(epochs=3, n_trials=1, latent_dim=1, fit_final_model=False, val_size=0.3)]
+    [VAECSelector(epochs=3, n_trials=1, latent_dim=1, fit_final_model=False, val_size=0.3)],
+    expected_failed_checks=_expected_failures,
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)

@@ -127,3 +127,18 @@ def test_column_settings_take_lists_and_name_a_short_group():
     args = build_parser().parse_args(["run", "--groups", "a,b;c,d", "--categorical", "zip,code"])
     params = _parameters(args)
     assert params.groups == (("a", "b"), ("c", "d")) and params.categorical == ("zip", "code")
+
+
+def test_class_weight_is_a_word_or_weights_by_label_on_the_command_line_and_in_python():
+    def parsed(*argv: str) -> RunParameters:
+        return _parameters(build_parser().parse_args(["run", *argv]))
+
+    assert parsed("--class-weight", "balanced").class_weight == "balanced"
+    assert parsed("--class-weight", "0:1,1:5").class_weight == {"0": 1.0, "1": 5.0}
+    assert parsed().class_weight is None
+    with pytest.raises(SystemExit):
+        parsed("--class-weight", "heavy")
+    # labels are matched as text: numbers given in Python become their text
+    assert VAECSelector(class_weight={0: 1, 1: 5}).settings().class_weight == {"0": 1.0, "1": 5.0}
+    with pytest.raises(ConfigError, match="class_weight must map classes to finite weights >= 0"):
+        SelectionSettings(class_weight={"1": -2.0})
