@@ -177,12 +177,12 @@ class Kept(NamedTuple):
     note: str
 
 
-def vaec(table: Table, seed: int = SEED) -> Kept:
+def vaec(table: Table, seed: int = SEED, **settings: object) -> Kept:
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        selector = VAECSelector(random_state=seed, fit_final_model=False,
-                                groups=table.groups).fit(table.X, table.y)
+        selector = VAECSelector(random_state=seed, fit_final_model=False, groups=table.groups,
+                                **settings).fit(table.X, table.y)
     seconds = time.perf_counter() - start
     aside = selector.identifier_columns_
     note = f"stop: {selector.stop_reason_}; {len(selector.scaled_features_)} channels"
@@ -232,7 +232,14 @@ def boruta(table: Table) -> Kept:
                                   f"{int(selector.support_.sum())}")
 
 
-METHODS: dict[str, Callable[[Table], Kept]] = {"VAECSelector": vaec, "Boruta (encoded)": boruta}
+def vaec_balanced(table: Table) -> Kept:
+    """The selector with its classes weighed equally (``class_weight="balanced"``)."""
+    return vaec(table, class_weight=None if table.regression else "balanced")
+
+
+METHODS: dict[str, Callable[[Table], Kept]] = {
+    "VAECSelector": vaec, "VAECSelector(class_weight='balanced')": vaec_balanced,
+    "Boruta (encoded)": boruta}
 
 
 def truth_cell(table: Table, columns: list[str]) -> str:
