@@ -70,8 +70,10 @@ def train_trial_group(
     round_index: int,
     trials: list[int],
     threads: int | None,
+    on_path: bool = False,
 ) -> TrialScores:
-    """Train one group of a round's trials (one vectorised pass) and score the channels.
+    """Train one group of a round's trials (one vectorised pass) and score the channels
+    (``on_path``: a round on the minimal-subset path).
 
     ``threads`` is this group's share of its process's cores (``None``: decide where it runs,
     on a worker of a remote cluster).
@@ -81,7 +83,7 @@ def train_trial_group(
     torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
     # one group speaks for the round's epochs
     on_epoch = _PROGRESS.epoch if trials[0] == 0 else None
-    return train_trials(split, channels, config, round_index, trials, on_epoch)
+    return train_trials(split, channels, config, round_index, trials, on_epoch, on_path=on_path)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -162,7 +164,7 @@ def _plain_selection(
         channels = run.kept if channels is None else channels
         futures = [
             train_trial_group.submit(run.split, channels, run.round_config, run.next_index, group,
-                                     threads)
+                                     threads, run.on_path)
             for group in groups
         ]
         return TrialScores.combine([f.result() for f in futures])

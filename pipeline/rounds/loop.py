@@ -88,9 +88,14 @@ class PruningRun:
         """The settings the next round trains with: past the all-relevant set (the path of
         ``n_features_to_select="auto"``), the fewest shadows (see
         :func:`pipeline.rounds.minimal.path_settings`)."""
-        if self.rounds and self.rounds[-1].on_path:
+        if self.on_path:
             return path_settings(self.config)
         return self.config
+
+    @property
+    def on_path(self) -> bool:
+        """Whether the next round is on the minimal-subset path."""
+        return bool(self.rounds) and self.rounds[-1].on_path
 
     def train_trials(
         self,
@@ -106,7 +111,7 @@ class PruningRun:
         self._check_open()
         channels = self.kept if channels is None else list(channels)
         return train_trials(self.split, channels, self.round_config, self.next_index, trials,
-                            on_epoch)
+                            on_epoch, on_path=self.on_path)
 
     def record_round(
         self, scores: TrialScores, control: Callable[[list[str]], TrialScores] | None = None

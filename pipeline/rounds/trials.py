@@ -307,8 +307,11 @@ def train_trials(
     round_index: int,
     trials: Sequence[int] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
+    on_path: bool = False,
 ) -> TrialScores:
-    """Train the given trials of a round jointly (all parts) and score every channel.
+    """Train the given trials of a round jointly (all parts) and score every channel
+    (``on_path``: a round on the minimal-subset path, see
+    :func:`pipeline.rounds.policy.round_model_config`).
 
     The trials share one vectorised pass. Trial ``t`` gets the seed ``round seed + t`` (and,
     cross-fitted, fold ``t``) whichever group it is trained in, and the shadows and the scoring
@@ -324,7 +327,7 @@ def train_trials(
     val_w = None if inputs.val_weights is None else inputs.val_weights[picked]
     model_config = round_model_config(
         config, n_inputs=inputs.X_train.shape[1], n_classes=split.n_classes,
-        round_index=round_index, n_rows=len(inputs.X_train), task=split.task,
+        round_index=round_index, n_rows=len(inputs.X_train), task=split.task, on_path=on_path,
     )
     model = VAEC(model_config.replace(seed=model_config.seed + trials[0]), n_replicas=len(trials),
                  classes=split.classes)
