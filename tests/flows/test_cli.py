@@ -560,6 +560,40 @@ def test_predict_with_damaged_weights_is_one_error_naming_the_file(finished_run,
     assert not (tmp_path / "never.csv").exists()
 
 
+def test_predict_with_nan_weights_is_one_error_naming_the_file(finished_run, tmp_path):
+    import shutil
+
+    import torch
+
+    model = tmp_path / "final_model"
+    shutil.copytree(finished_run / "final_model", model)
+    state = torch.load(model / "weights.pt", weights_only=True)
+    name = next(iter(state))
+    state[name].view(-1)[:] = float("nan")
+    torch.save(state, model / "weights.pt")
+    result = run_main("predict", "--model", str(model), "--data", str(finished_run.parent.parent
+                      / "new.csv"), "--out", str(tmp_path / "never.csv"))
+    assert_usage_error(result, "weights.pt", name, "NaN", "lower learning_rate")
+    assert len(result[2].strip().splitlines()) == 1
+    assert not (tmp_path / "never.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_diverged_training_is_one_line_saying_what_to_lower(prefect_api_url, workspace,
+                                                              tmp_path):
+    env = {**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--learning-rate", "1e6",
+         "--reports-dir", str(tmp_path / "reports")],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("vaec-select: error: TrainingDivergedError: training diverged: ")
+    assert "NaN or infinite" in line and "(lower learning_rate, now 1e+06)" in line, line
+    assert "Traceback" not in result.stderr
+
+
 def test_predict_never_writes_into_the_model_folder(finished_run, workspace):
     model = finished_run / "final_model"
     before = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
@@ -967,3 +1001,49 @@ def test_the_latent_grids_of_every_snapshot_are_asked_for_not_drawn_by_default()
     parse = build_parser().parse_args
     assert _parameters(parse(["run"])).latent_grids is False
     assert _parameters(parse(["run", "--latent-grids", "true"])).latent_grids is True
+
+
+FULL_DISK_RUN = """
+import errno, os, sys
+from vaec import persistence
+real_fsync = persistence.os.fsync
+
+def fsync(fd):  # the disk fills up after the check before training, as the report is written
+    path = os.path.realpath(f"/proc/self/fd/{fd}")  # (the checkpoints still fit)
+    if os.sep + "reports" + os.sep in path + os.sep and not any(
+            part in path for part in (".checkpoints", ".write-check")):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    real_fsync(fd)
+
+persistence.os.fsync = fsync
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_names_the_file_and_leaves_no_half_written_run(prefect_api_url, workspace,
+                                                                      tmp_path):
+    reports = tmp_path / "reports"
+    env = {**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_RUN, "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--reports-dir", str(reports)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("vaec-select: error: OSError: [Errno 28] No space left on device: ")
+    assert f"{reports}{os.sep}train-" in line and "weights.pt" in line, line
+    assert "Traceback" not in result.stderr and "report:" not in result.stdout
+    # the half-written run folder is gone; the checkpoint of the finished rounds stays
+    assert sorted(p.name for p in reports.iterdir()) == [".checkpoints"]
+    (checkpoint,) = (reports / ".checkpoints").glob("*.json")
+    rounds = len(json.loads(checkpoint.read_text())["rounds"])
+    # with room on the disk again, the same command resumes after the finished rounds
+    again = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--reports-dir", str(reports)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming after round {rounds}" in again.stderr
+    assert "report:" in again.stdout and not checkpoint.exists()
