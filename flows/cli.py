@@ -368,7 +368,7 @@ def _label_hint(path: str) -> str:
     return ""
 
 
-def _check_data(params: Any) -> None:
+def _check_data(params: Any) -> Any:
     """Load the data now so a bad file or column, a count of channels the data does not have,
     or a round larger than the memory fails before Prefect starts or anything trains (the flow
     reuses what was loaded)."""
@@ -387,6 +387,47 @@ def _check_data(params: Any) -> None:
         raise UsageError(_as_option(str(err))) from err
     with _options_named():  # a round the machine cannot hold: what to lower
         check_selection_memory(dataset, params.selection())
+    return dataset
+
+
+def _finished_work(params: Any, fingerprint: str, started: str) -> str:
+    """What a run that must stop now leaves on disk: its report, or its checkpoint."""
+    from pipeline.report.store import CHECKPOINT_DIR, list_runs
+
+    with warnings.catch_warnings():  # an unreadable old run is no news here
+        warnings.simplefilter("ignore")
+        reports = [r for r in list_runs(params.reports_dir, fingerprint) if r.created >= started]
+    if reports:
+        return f"the report is written: {(reports[0].folder / 'report.html').resolve()}"
+    checkpoint = Path(params.reports_dir) / CHECKPOINT_DIR / f"{fingerprint}.json"
+    if checkpoint.is_file():
+        return (f"the finished work is kept in {checkpoint.resolve()} (the same command "
+                "resumes from it)")
+    return "nothing had finished"
+
+
+@contextlib.contextmanager
+def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterator[None]:
+    """Within the block, a shared server (``url``) that stops answering ends the process at
+    once with one line saying what is kept (exit 1); Prefect's client would retry for minutes."""
+    if url is None:
+        yield
+        return
+    import datetime as dt
+
+    from flows.server_watch import ServerWatch
+    from pipeline.report.store import run_fingerprint
+
+    fingerprint = run_fingerprint(dataset.summary(), params.selection())
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def gone(reason: str) -> None:
+        print(f"{PROG}: error: the Prefect server at {url} is gone ({reason}); "
+              f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
+        _exit_now(EXIT_FAILURE)
+
+    with ServerWatch(url, gone):
+        yield
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -398,7 +439,10 @@ def command_run(args: argparse.Namespace) -> int:
 
         with _options_named():
             check_dask_installed()
-    _check_data(params)
+    from flows.server_watch import check_run_server
+
+    shared = check_run_server()  # before the data: a run on a server that is not there
+    dataset = _check_data(params)
     from pipeline.report.claim import release
     from pipeline.report.store import check_reports_folder, claim_named_run
 
@@ -414,6 +458,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     try:
         with temporary_server(), console_without_tracebacks(), \
+                _stop_when_server_goes(shared, params, dataset), \
                 RoundProgress(enabled=sys.stderr.isatty()) as progress:
             out = run_feature_selection(params, progress=progress)
             progress.stage("finishing the run")

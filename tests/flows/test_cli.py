@@ -706,6 +706,17 @@ def test_serve_refuses_to_start_without_a_reachable_server(never_serves, url):
     assert len(result[2].strip().splitlines()) == 1
 
 
+def test_run_refuses_a_prefect_api_url_nobody_answers_before_loading_the_data(never_serves):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{_free_port()}/api"
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        result = run_main("run", "--dataset", "wine")
+    assert_usage_error(result, f"PREFECT_API_URL={url}", "nothing answers (ConnectError)",
+                       "unset PREFECT_API_URL")
+    assert len(result[2].strip().splitlines()) == 1
+
+
 def test_version_and_every_help():
     code, out, _ = run_main("--version")
     assert code == 0 and out.startswith("vaec-select 0.")
@@ -1047,3 +1058,117 @@ def test_a_full_disk_names_the_file_and_leaves_no_half_written_run(prefect_api_u
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming after round {rounds}" in again.stderr
     assert "report:" in again.stdout and not checkpoint.exists()
+
+
+@contextlib.contextmanager
+def shared_server(tmp_path: Path):
+    """``prefect server start`` in a session of its own (so the whole of it can be killed);
+    yields its process and API URL once it answers."""
+    import httpx
+
+    port = _free_port()
+    env = {**_clean_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server-home")}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            assert server.poll() is None, "the Prefect server did not start"
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the Prefect server did not answer in 240 s")
+        yield server, url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 9)
+        server.wait(timeout=60)
+
+
+def _kill_group(process: subprocess.Popen) -> float:
+    """SIGKILL a process's whole session; returns when it was sent."""
+    os.killpg(process.pid, 9)
+    return time.monotonic()
+
+
+@pytest.mark.slow
+def test_a_shared_server_killed_mid_run_ends_the_run_in_seconds_keeping_its_rounds(
+        workspace, tmp_path):
+    reports = tmp_path / "reports"
+    with shared_server(tmp_path) as (server, url):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+             "--target", "label", "--epochs", "3000", "--max-drop-fraction", "0.2",
+             "--reports-dir", str(reports)],
+            env={**_clean_env(tmp_path), "PREFECT_API_URL": url}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            shown = []
+            for line in run.stdout:
+                shown.append(line)
+                if "round 1: trained on" in line:
+                    killed = _kill_group(server)
+                    break
+            else:
+                raise AssertionError("".join(shown)[-3000:])
+            shown.append(run.stdout.read())
+            run.wait(timeout=300)  # a hang guard; the measure is below
+            seconds = time.monotonic() - killed
+        finally:
+            if run.poll() is None:
+                run.kill()
+    output = "".join(shown)
+    assert run.returncode == 1, output[-3000:]
+    last = output.strip().splitlines()[-1]
+    assert last.startswith(f"vaec-select: error: the Prefect server at {url} is gone (no answer "
+                           "for "), last
+    assert " s: ConnectError); " in last
+    (checkpoint,) = (reports / ".checkpoints").glob("*.json")
+    assert json.loads(checkpoint.read_text())["rounds"]  # round 1 at least
+    assert f"the finished work is kept in {checkpoint.resolve()}" in last
+    assert seconds < 60, f"{seconds:.0f} s from the kill to the exit"
+
+
+KILLED_AFTER_THE_REPORT = """
+import os, signal, sys, time
+import flows.feature_selection as flow
+publish = flow.publish_artifacts
+
+def server_dies_then_publish(*args, **kwargs):  # the report is on disk; the server goes
+    os.killpg(int(os.environ["SERVER_PGID"]), signal.SIGKILL)
+    with open(os.environ["KILLED_AT"], "w") as stamp:
+        stamp.write(repr(time.time()))
+    return publish(*args, **kwargs)
+
+flow.publish_artifacts = server_dies_then_publish
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_shared_server_killed_after_the_report_ends_the_run_in_seconds_naming_it(
+        workspace, tmp_path):
+    reports = tmp_path / "reports"
+    stamp = tmp_path / "killed-at"
+    with shared_server(tmp_path) as (server, url):
+        result = subprocess.run(
+            [sys.executable, "-c", KILLED_AFTER_THE_REPORT, "run", "--data",
+             str(workspace / "train.csv"), "--target", "label", *RUN_OPTIONS,
+             "--reports-dir", str(reports), "--run-name", "kept"],
+            env={**_clean_env(tmp_path), "PREFECT_API_URL": url, "SERVER_PGID": str(server.pid),
+                 "KILLED_AT": str(stamp)}, capture_output=True, text=True, timeout=600)
+        seconds = time.time() - float(stamp.read_text())
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    report = (reports / "kept" / "report.html").resolve()
+    waited = last.split("no answer for ")[-1].split(" s:")[0]
+    assert last == (f"vaec-select: error: the Prefect server at {url} is gone (no answer for "
+                    f"{waited} s: ConnectError); the report is written: {report}"), last
+    assert (reports / "kept" / "report.json").is_file()
+    assert seconds < 60, f"{seconds:.0f} s from the kill to the exit"
