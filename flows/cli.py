@@ -283,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="train the model's five training strategies on a built-in data set",
         description="Train the five training strategies of the model (var_mlp_classifier, "
                     "all_parts, mlp_classifier, autoencoder then classifier_head) on a built-in "
-                    "data set and write their learning curves, latent grids, histories and a "
-                    "summary to REPORTS_DIR/<dataset>-demo/.")
+                    "data set and write one page, REPORTS_DIR/<dataset>-demo/report.html, with "
+                    "their scores, learning curves and latent grids (figures/), histories "
+                    "(histories/) and summary.json beside it; prints the page's path.")
     demo.add_argument("--dataset", default="breast_cancer", choices=list(BUILTIN_DATASETS),
                       help="built-in data set (default breast_cancer)")
     demo.add_argument("--epochs", type=_positive_int, default=300, metavar="N",
@@ -592,7 +593,7 @@ def command_demo(args: argparse.Namespace) -> int:
     summary = run_demo(args.dataset, epochs=args.epochs, reports_dir=args.reports_dir,
                        latent_dim=args.latent_dim, seed=args.seed)
     print(summary_table(summary))
-    print(f"wrote {Path(args.reports_dir) / f'{args.dataset}-demo'}")
+    print(f"report: {(Path(args.reports_dir) / f'{args.dataset}-demo' / summary['page']).resolve()}")
     return 0
 
 

@@ -49,13 +49,19 @@ class _PCA:
 def learning_curve_panels(strategy: str | Strategy, task: Task = CLASSIFICATION) -> list[tuple[str, str]]:
     """``(metric, title)`` of every learning-curve panel drawn for ``strategy``.
 
-    The task's :attr:`~vaec.tasks.Task.curve_score` with sampling off and on, total, KL and
-    prediction loss always; reconstruction loss only when the strategy counts it.
+    The task's :attr:`~vaec.tasks.Task.curve_score` with sampling off and on, total and KL loss,
+    and the prediction loss; reconstruction loss only when the strategy counts it. A strategy
+    that trains no head (``autoencoder``) has no panels of the head's score or loss, whose head
+    is as initialised (without a target the score is the reconstruction's and stays).
     """
     strategy = get_strategy(strategy)
     score = task.curve_score
-    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on"),
-              ("total_loss", "total loss"), ("kl_loss", "KL loss"), ("prediction_loss", "prediction loss")]
+    head = strategy.uses_prediction or not task.has_target
+    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on")] \
+        if head else []
+    panels += [("total_loss", "total loss"), ("kl_loss", "KL loss")]
+    if strategy.uses_prediction:
+        panels.append(("prediction_loss", "prediction loss"))
     if "reconstruction" in strategy.losses:
         panels.append(("reconstruction_loss", "reconstruction loss"))
     return panels

@@ -185,6 +185,12 @@ def _templates() -> jinja2.Environment:
         keep_trailing_newline=True)
 
 
+def render_template(name: str, **context: Any) -> str:
+    """One of the report's templates (``templates/<name>``) rendered with ``context``: the
+    pages share their style and tables."""
+    return _templates().get_template(name).render(**context)
+
+
 def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables: dict[str, Table],
                 images: dict[str, str], grids: Sequence[str] = ()) -> str:
     """report.md (``kind`` ``md``) or report.html (``html``, its figures ``images``: data URIs

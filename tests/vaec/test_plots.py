@@ -268,3 +268,9 @@ def test_the_domain_contours_follow_a_stretched_gaussian(latent_dim):
     points = np.vstack([c.get_offsets() for c in ax.collections])
     inside = two.contains_points(ax.transData.transform(points))
     assert inside.mean() == pytest.approx(1 - np.exp(-2.0), abs=0.03)
+
+
+def test_a_strategy_that_trains_no_head_draws_no_panel_of_the_head():
+    titles = [title for _, title in learning_curve_panels("autoencoder")]
+    assert titles == ["total loss", "KL loss", "reconstruction loss"]
+    assert "accuracy, sampling off" in [t for _, t in learning_curve_panels("classifier_head")]
