@@ -290,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="train the model's five training strategies on a built-in data set",
         description="Train the five training strategies of the model (var_mlp_classifier, "
                     "all_parts, mlp_classifier, autoencoder then classifier_head) on a built-in "
-                    "data set and write their learning curves, latent grids, histories and a "
-                    "summary to REPORTS_DIR/<dataset>-demo/.")
+                    "data set and write one page, REPORTS_DIR/<dataset>-demo/report.html, with "
+                    "their scores, learning curves and latent grids (figures/), histories "
+                    "(histories/) and summary.json beside it; prints the page's path.")
     demo.add_argument("--dataset", default="breast_cancer", choices=list(BUILTIN_DATASETS),
                       help="built-in data set (default breast_cancer)")
     demo.add_argument("--epochs", type=_positive_int, default=300, metavar="N",
@@ -375,7 +376,7 @@ def _label_hint(path: str) -> str:
     return ""
 
 
-def _check_data(params: Any) -> None:
+def _check_data(params: Any) -> Any:
     """Load the data now so a bad file or column, a count of channels the data does not have,
     or a round larger than the memory fails before Prefect starts or anything trains (the flow
     reuses what was loaded)."""
@@ -394,6 +395,47 @@ def _check_data(params: Any) -> None:
         raise UsageError(_as_option(str(err))) from err
     with _options_named():  # a round the machine cannot hold: what to lower
         check_selection_memory(dataset, params.selection())
+    return dataset
+
+
+def _finished_work(params: Any, fingerprint: str, started: str) -> str:
+    """What a run that must stop now leaves on disk: its report, or its checkpoint."""
+    from pipeline.report.store import CHECKPOINT_DIR, list_runs
+
+    with warnings.catch_warnings():  # an unreadable old run is no news here
+        warnings.simplefilter("ignore")
+        reports = [r for r in list_runs(params.reports_dir, fingerprint) if r.created >= started]
+    if reports:
+        return f"the report is written: {(reports[0].folder / 'report.html').resolve()}"
+    checkpoint = Path(params.reports_dir) / CHECKPOINT_DIR / f"{fingerprint}.json"
+    if checkpoint.is_file():
+        return (f"the finished work is kept in {checkpoint.resolve()} (the same command "
+                "resumes from it)")
+    return "nothing had finished"
+
+
+@contextlib.contextmanager
+def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterator[None]:
+    """Within the block, a shared server (``url``) that stops answering ends the process at
+    once with one line saying what is kept (exit 1); Prefect's client would retry for minutes."""
+    if url is None:
+        yield
+        return
+    import datetime as dt
+
+    from flows.server_watch import ServerWatch
+    from pipeline.report.store import run_fingerprint
+
+    fingerprint = run_fingerprint(dataset.summary(), params.selection())
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def gone(reason: str) -> None:
+        print(f"{PROG}: error: the Prefect server at {url} is gone ({reason}); "
+              f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
+        _exit_now(EXIT_FAILURE)
+
+    with ServerWatch(url, gone):
+        yield
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -405,7 +447,10 @@ def command_run(args: argparse.Namespace) -> int:
 
         with _options_named():
             check_dask_installed()
-    _check_data(params)
+    from flows.server_watch import check_run_server
+
+    shared = check_run_server()  # before the data: a run on a server that is not there
+    dataset = _check_data(params)
     from pipeline.report.claim import release
     from pipeline.report.store import check_reports_folder, claim_named_run
 
@@ -421,6 +466,7 @@ def command_run(args: argparse.Namespace) -> int:
 
     try:
         with temporary_server(), console_without_tracebacks(), \
+                _stop_when_server_goes(shared, params, dataset), \
                 RoundProgress(enabled=sys.stderr.isatty()) as progress:
             out = run_feature_selection(params, progress=progress)
             progress.stage("finishing the run")
@@ -554,7 +600,7 @@ def command_demo(args: argparse.Namespace) -> int:
     summary = run_demo(args.dataset, epochs=args.epochs, reports_dir=args.reports_dir,
                        latent_dim=args.latent_dim, seed=args.seed)
     print(summary_table(summary))
-    print(f"wrote {Path(args.reports_dir) / f'{args.dataset}-demo'}")
+    print(f"report: {(Path(args.reports_dir) / f'{args.dataset}-demo' / summary['page']).resolve()}")
     return 0
 
 

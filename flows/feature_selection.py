@@ -36,7 +36,7 @@ from pipeline.report.store import (
     resume_key,
     run_fingerprint,
 )
-from pipeline.report.writer import new_run_folder, selection_diff, write_report
+from pipeline.report.writer import discard_unfinished, new_run_folder, selection_diff, write_report
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import PruningRun
 from pipeline.rounds.record import PruningRound
@@ -273,8 +273,13 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     diff = _previous_diff(params, fingerprint, result.selected_columns)
     prefix = params.run_name if run_name_is_prefix and params.run_name else dataset.name
     folder = new_run_folder(params.reports_dir, run_name, prefix)
-    folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
-                                      params.latent_grids)
+    try:
+        folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
+                                          params.latent_grids)
+    except Exception:
+        # no half-written run folder; the checkpoint stays, so the same command resumes
+        discard_unfinished(folder)
+        raise
     _PROGRESS.stage("publishing the run's artifacts")
     publish_artifacts(report, folder, dataset.name)
     checkpoint.clear()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.parameters import RunParameters
+from flows.server_watch import HEALTH_TIMEOUT_SECONDS, health_problem, problem_text
 from vaec.config import ConfigError
 
 DEFAULT_DEPLOYMENT = "scheduled"
-HEALTH_TIMEOUT_SECONDS = 5.0
 START_A_SERVER = ("start one with 'prefect server start' and set "
                   "PREFECT_API_URL=http://127.0.0.1:4200/api")
 
@@ -26,22 +26,16 @@ def check_server(timeout: float = HEALTH_TIMEOUT_SECONDS) -> str:
         One line saying how to start a server or set ``PREFECT_API_URL``, when it is not set
         or nothing answers there.
     """
-    import httpx
     from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value()
     if not url:
         raise ConfigError(f"serve needs a running Prefect server and PREFECT_API_URL is not set: "
                           f"{START_A_SERVER}")
-    try:
-        status = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout).status_code
-    except httpx.HTTPError as err:
-        raise ConfigError(f"no Prefect server answers at PREFECT_API_URL={url} "
-                          f"({type(err).__name__}): {START_A_SERVER}") from None
-    # a server that wants credentials (Prefect Cloud) is there; Prefect reports the rest
-    if status not in (200, 401, 403):
-        raise ConfigError(f"PREFECT_API_URL={url} answers HTTP {status} to a health check, not as "
-                          f"a Prefect server's API (it ends in /api): {START_A_SERVER}")
+    problem = health_problem(url, timeout)
+    if problem is not None:
+        raise ConfigError(f"no Prefect server at PREFECT_API_URL={url}: {problem_text(problem[0])}; "
+                          f"{START_A_SERVER}")
     return url
 
 

@@ -3,12 +3,15 @@
 ``vaec-select demo --dataset breast_cancer`` splits the data (stratified 60/20/20, the pipeline's
 split), scales it on the training rows, trains ``var_mlp_classifier``, ``all_parts``,
 ``mlp_classifier`` and ``autoencoder`` followed by ``classifier_head`` on the same model, and
-writes learning curves, latent grids, histories and a ``summary.json`` to
-``<reports-dir>/<dataset>-demo/``.
+writes ``<reports-dir>/<dataset>-demo/``: one page, ``report.html`` (rendered with the run
+report's templates), its learning curves and latent grids in ``figures/``, every strategy's
+history in ``histories/``, and ``summary.json``. A strategy that trains no head (``autoencoder``)
+has no test scores: its head is as it was initialised.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from pathlib import Path
@@ -21,8 +24,10 @@ from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import SplitData, split_dataset
 from pipeline.report.figures import figure_png
+from pipeline.report.tables import Table
+from pipeline.report.writer import render_template
 from vaec.classifier import VAEC
-from vaec.config import VAECConfig
+from vaec.config import VAECConfig, get_strategy
 from vaec.history import TrainingResult
 from vaec.persistence import atomic_write_bytes, atomic_write_text
 from vaec.plots import plot_latent_grid, plot_learning_curves
@@ -39,7 +44,8 @@ RUNS = (
 )
 # The head-only run leaves the encoder, hence the latent space, unchanged: no grids for it.
 LATENT_GRID_STRATEGIES = ("var_mlp_classifier", "all_parts", "autoencoder", "mlp_classifier")
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE, PAGE_FILE = "summary.json", "report.html"
+FIGURES, HISTORIES = "figures", "histories"
 PNG_DPI = 80
 
 
@@ -77,21 +83,31 @@ def score_on_test(model: VAEC, data: SplitData) -> dict[str, float]:
     }
 
 
-def _save_figure(fig: Figure, path: Path) -> str:
-    atomic_write_bytes(path, figure_png(fig, dpi=PNG_DPI))
-    return path.name
+def _save_figure(fig: Figure, folder: Path, name: str) -> str:
+    atomic_write_bytes(folder / FIGURES / name, figure_png(fig, dpi=PNG_DPI))
+    return f"{FIGURES}/{name}"
 
 
-def _write_run(result: TrainingResult, class_names: list[str], folder: Path) -> list[str]:
-    """Learning curves, latent grids and history of one run; the file names written."""
+def _write_run(result: TrainingResult, class_names: list[str], folder: Path) -> dict[str, Any]:
+    """Learning curves, latent grids and history of one run: their paths in the folder."""
     name = result.strategy
-    files = [_save_figure(plot_learning_curves(result.history, name), folder / f"curves_{name}.png")]
-    if name in LATENT_GRID_STRATEGIES:
-        for snapshot in result.snapshots:
-            fig = plot_latent_grid(snapshot, class_names=class_names)
-            files.append(_save_figure(fig, folder / f"latent_{name}_epoch{snapshot.epoch:05d}.png"))
-    files.append(result.history.to_csv(folder / f"history_{name}.csv").name)
-    return files
+    grids = [_save_figure(plot_latent_grid(snapshot, class_names=class_names), folder,
+                          f"latent_{name}_epoch{snapshot.epoch:05d}.png")
+             for snapshot in (result.snapshots if name in LATENT_GRID_STRATEGIES else ())]
+    history = result.history.to_csv(folder / HISTORIES / f"history_{name}.csv")
+    return {"curves": _save_figure(plot_learning_curves(result.history, name), folder,
+                                   f"curves_{name}.png"),
+            "latent_grids": grids, "history": f"{HISTORIES}/{history.name}"}
+
+
+def _scores(model: VAEC, result: TrainingResult, data: SplitData) -> dict[str, Any]:
+    """The test scores and the best epoch's validation scores; a run that trains no head has
+    none (its head is as initialised), only its best validation reconstruction loss."""
+    best = result.history.best_row()
+    if not get_strategy(result.strategy).uses_prediction:
+        return {"val_reconstruction_loss": best["val_reconstruction_loss"]}
+    return {**score_on_test(model, data), "val_accuracy": best["val_accuracy"],
+            "val_f1": best["val_f1"]}
 
 
 def run_demo(
@@ -102,14 +118,15 @@ def run_demo(
     latent_dim: int = 2,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Train the five strategies on ``dataset`` and write the demo folder.
+    """Train the five strategies on ``dataset`` and write the demo folder (its page,
+    ``report.html``, links the figures and histories).
 
     Returns
     -------
     dict
         The content of ``summary.json``: the settings, the split sizes, and per strategy the
-        test accuracy and F1, the best epoch with its validation scores, the seconds of
-        training and the files written.
+        test accuracy and F1 (none for a strategy that trains no head), the best epoch with its
+        validation scores, the seconds of training and the files written.
     """
     data, class_names = load_demo_data(dataset, seed)
     config = demo_config(data, epochs=epochs, latent_dim=latent_dim, seed=seed)
@@ -119,18 +136,16 @@ def run_demo(
     for strategy, key in RUNS:
         model = models.setdefault(key, VAEC(config))
         result = model.fit(strategy, data.X_train, data.y_train, data.X_val, data.y_val)
-        best = result.history.best_row()
         strategies[strategy] = {
-            **score_on_test(model, data),
+            **_scores(model, result, data),
             "best_epoch": result.history.best_epoch,
-            "val_accuracy": float(best["val_accuracy"]),
-            "val_f1": float(best["val_f1"]),
             "epochs_run": result.epochs_run,
             "seconds": round(result.seconds, 3),
-            "files": _write_run(result, class_names, folder),
+            **_write_run(result, class_names, folder),
         }
     summary = {
         "dataset": dataset,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "seed": seed,
         "epochs": epochs,
         "latent_dim": latent_dim,
@@ -138,17 +153,32 @@ def run_demo(
         "class_names": class_names,
         "config": config.model_dump(mode="json"),
         "strategies": strategies,
+        "page": PAGE_FILE,
     }
     atomic_write_text(folder / SUMMARY_FILE, json.dumps(summary, indent=2))
+    descriptions = {name: get_strategy(name).description for name in strategies}
+    atomic_write_text(folder / PAGE_FILE, render_template(
+        "demo.html.j2", summary=summary, scores=scores_table(summary), descriptions=descriptions))
     return summary
+
+
+def _number(row: dict[str, Any], key: str, digits: int = 4) -> str:
+    return f"{row[key]:.{digits}f}" if key in row else "-"
+
+
+def scores_table(summary: dict[str, Any]) -> Table:
+    """Test accuracy and F1 per strategy ("-" for one that trains no head), the best epoch and
+    the seconds of training."""
+    rows = [[name, _number(row, "test_accuracy"), _number(row, "test_f1"),
+             str(row["best_epoch"]), f"{row['seconds']:.1f}"]
+            for name, row in summary["strategies"].items()]
+    headless = [name for name, row in summary["strategies"].items() if "test_accuracy" not in row]
+    notes = [f"{', '.join(headless)} trains no head: it has no test scores (its best epoch is "
+             "by the validation loss)."] if headless else []
+    return Table(columns=["strategy", "test accuracy", "test F1", "best epoch", "seconds"],
+                 rows=rows, notes=notes)
 
 
 def summary_table(summary: dict[str, Any]) -> str:
     """A plain-text table of test accuracy and F1 per strategy."""
-    lines = [f"{'strategy':<20} {'test acc':>9} {'test F1':>8} {'best epoch':>11} {'seconds':>8}"]
-    for name, row in summary["strategies"].items():
-        lines.append(
-            f"{name:<20} {row['test_accuracy']:>9.4f} {row['test_f1']:>8.4f} "
-            f"{row['best_epoch']:>11d} {row['seconds']:>8.1f}"
-        )
-    return "\n".join(lines)
+    return scores_table(summary).render("text")

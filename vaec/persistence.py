@@ -235,6 +235,10 @@ def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
         if tuple(state[name].shape) != shape:
             raise ModelFileError(f"{weights_path}: {name} has shape {tuple(state[name].shape)} "
                                  f"but {MODEL_FILE} describes {shape}")
+        if state[name].is_floating_point() and not bool(torch.isfinite(state[name]).all()):
+            raise ModelFileError(f"{weights_path}: {name} holds NaN or infinite values (the "
+                                 "model diverged in training: train it again with a lower "
+                                 "learning_rate)")
     return state
 
 

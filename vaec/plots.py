@@ -8,7 +8,7 @@ one-dimensional one as a strip whose vertical position is jitter.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib
 
@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle
+from matplotlib.patches import Ellipse
 
 from vaec.config import Strategy, get_strategy
 from vaec.domain import LatentDomain
@@ -49,13 +49,19 @@ class _PCA:
 def learning_curve_panels(strategy: str | Strategy, task: Task = CLASSIFICATION) -> list[tuple[str, str]]:
     """``(metric, title)`` of every learning-curve panel drawn for ``strategy``.
 
-    The task's :attr:`~vaec.tasks.Task.curve_score` with sampling off and on, total, KL and
-    prediction loss always; reconstruction loss only when the strategy counts it.
+    The task's :attr:`~vaec.tasks.Task.curve_score` with sampling off and on, total and KL loss,
+    and the prediction loss; reconstruction loss only when the strategy counts it. A strategy
+    that trains no head (``autoencoder``) has no panels of the head's score or loss, whose head
+    is as initialised (without a target the score is the reconstruction's and stays).
     """
     strategy = get_strategy(strategy)
     score = task.curve_score
-    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on"),
-              ("total_loss", "total loss"), ("kl_loss", "KL loss"), ("prediction_loss", "prediction loss")]
+    head = strategy.uses_prediction or not task.has_target
+    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on")] \
+        if head else []
+    panels += [("total_loss", "total loss"), ("kl_loss", "KL loss")]
+    if strategy.uses_prediction:
+        panels.append(("prediction_loss", "prediction loss"))
     if "reconstruction" in strategy.losses:
         panels.append(("reconstruction_loss", "reconstruction loss"))
     return panels
@@ -231,34 +237,49 @@ def plot_latent_domain(
     domain: LatentDomain,
     class_names: Sequence[str] | None = None,
 ) -> Figure:
-    """Scatter of z_mean coloured by class, with circles at 1, 2 and 3 sigma of the isotropic
-    Gaussian fitted to the sampled z. The principal-component view of a wider neck is an
-    orthonormal projection: the k-sigma ball still projects onto a disk of radius k sigma, but
-    a point drawn inside a disk may lie outside the ball in the hidden directions.
+    """Scatter of z_mean coloured by class, with the 1, 2 and 3 sigma contours of the Gaussian
+    the training z_mean follow in the plotted view: ellipses whose axes are the eigenvectors of
+    the points' covariance, half-widths ``k * sqrt(eigenvalue)``. The principal-component view
+    of a wider neck is a linear projection, so the contours are those of the projected
+    Gaussian. The title gives the isotropic sigma the sigma distance is measured in.
     """
-    gaussian = domain.isotropic
-    centre, points = np.asarray(gaussian.center, dtype=float), np.asarray(z_mean, dtype=float)
+    points = np.asarray(z_mean, dtype=float)
     latent_dim = points.shape[1]
-    if latent_dim == 1:  # a line: drawn at height 0, the circles mark the sigmas on it
-        points, centre = np.column_stack([points[:, 0], np.zeros(len(points))]), np.array([centre[0], 0.0])
+    if latent_dim == 1:  # a line: drawn at height 0, the contours mark the sigmas on it
+        points = np.column_stack([points[:, 0], np.zeros(len(points))])
     elif latent_dim > 2:
-        pca = _PCA(points)
-        points, centre = pca.transform(points), pca.transform(centre[None])[0]
+        points = _PCA(points).transform(points)
+    centre, contours = points.mean(axis=0), _sigma_contours(points)
     fig = Figure(figsize=(6.0, 6.4), layout="constrained")
     ax = fig.subplots()
     scatter_by_target(ax, points, labels, _class_names(class_names, labels))
     for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
-        ax.add_patch(Circle(tuple(centre), k * gaussian.sigma, fill=False, color="black",
-                            linestyle=style, label=f"{k} sigma"))
-    reach = 3.2 * gaussian.sigma
+        width, height, angle = contours(k)
+        ax.add_patch(Ellipse(tuple(centre), width, height, angle=angle, fill=False,
+                             color="black", linestyle=style, label=f"{k} sigma"))
+    width, height, _ = contours(CONTOURS[-1])
+    reach = 0.55 * max(width, height)
     low = np.minimum(points.min(axis=0), centre - reach)
     high = np.maximum(points.max(axis=0), centre + reach)
-    # one span on both axes: circles stay round without blank margins
+    # one span on both axes: the contours keep their shape without blank margins
     middle, half = (low + high) / 2, float((high - low).max()) / 2
     xlabel, ylabel = ("z_mean (1-D)", "") if latent_dim == 1 else _axis_labels(latent_dim, "z_mean")
     ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half),
            aspect="equal", xlabel=xlabel, ylabel=ylabel,
-           title=f"domain of validity: sigma {gaussian.sigma:.2f} (fitted to the sampled z)")
+           title=f"domain of validity: z_mean's Gaussian at 1, 2, 3 sigma\n"
+                 f"(isotropic sigma of the sampled z {domain.isotropic.sigma:.2f})")
     _legend_below(fig, ax)
     ax.grid(alpha=0.3)
     return fig
+
+
+def _sigma_contours(points: np.ndarray) -> Callable[[float], tuple[float, float, float]]:
+    """``k -> (width, height, angle in degrees)`` of the k-sigma ellipse of the Gaussian fitted
+    to 2-D ``points``; points on a line (a 1-D neck) get circles of the line's sigma."""
+    if np.ptp(points[:, 1]) == 0:
+        sd = float(points[:, 0].std(ddof=1))
+        return lambda k: (2 * k * sd, 2 * k * sd, 0.0)
+    values, vectors = np.linalg.eigh(np.cov(points, rowvar=False))
+    major, minor = np.sqrt(np.clip(values[::-1], 0.0, None))
+    angle = float(np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1])))
+    return lambda k: (2 * k * major, 2 * k * minor, angle)

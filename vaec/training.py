@@ -35,6 +35,19 @@ _EVAL_SEED_OFFSET = 1_000_003
 _TRAIN_EVAL_SEED_OFFSET = 2_000_003
 
 
+class TrainingDivergedError(RuntimeError):
+    """Training ended with NaN or infinite weights; the message says what to lower."""
+
+
+def _check_finite(net: VAECNet, strategy: Strategy, epoch: int) -> None:
+    """Raise :class:`TrainingDivergedError` when a weight of ``net`` is NaN or infinite."""
+    finite = torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()
+    if not bool(finite):
+        raise TrainingDivergedError(
+            f"training diverged: the {strategy.name} weights hold NaN or infinite values after "
+            f"epoch {epoch} (lower learning_rate, now {net.config.learning_rate:g})")
+
+
 def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
     """The weight of every loss, 0 for those the strategy does not count."""
     weights = {"reconstruction": config.reconstruction_weight, "kl": config.kl_weight,
@@ -260,6 +273,7 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
         if evaluate.modes_matter:
             _training_mode(net, strategy)
 
+    _check_finite(net, strategy, epoch)  # the last weights: a blow-up after the best epoch too
     best.restore()
     for p in net.parameters():
         p.requires_grad_(True)

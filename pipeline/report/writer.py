@@ -2,7 +2,8 @@
 in ``templates/``), selected_features.json and the final model.
 
 Every file is written to a temporary name and renamed, report.json last: a folder with a
-report.json is complete, and a failed write leaves an earlier attempt's files as they were.
+report.json is complete. A run whose report cannot be written (a full disk) removes what it
+wrote with :func:`discard_unfinished`, so no half-written folder is left for a run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from pipeline.report.claim import is_claimed, release
+from pipeline.report.claim import CLAIM_FILE, is_claimed, release
 from pipeline.report.figures import latent_grid_pngs, page_figures
 from pipeline.report.store import REPORT_FILE, REPORT_SCHEMA, claim_named_run
 from pipeline.report.tables import Table, kept_after, kept_without_passing, report_tables
@@ -119,6 +121,25 @@ def new_run_folder(reports_dir: str | os.PathLike[str], run_name: str | None,
     raise AssertionError("unreachable")
 
 
+def discard_unfinished(folder: str | os.PathLike[str]) -> None:
+    """Remove what a failed report write left in a run folder without report.json, and the
+    folder with it; a named run's claim stays, so the same command takes the folder up again.
+    What cannot be removed is left as it is (the folder has no report.json: no run lists it)."""
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / REPORT_FILE).exists():
+        return
+    for child in folder.iterdir():
+        if child.name == CLAIM_FILE:
+            continue
+        with contextlib.suppress(OSError):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty: no claim file in it
+
+
 def report_content(
     result: PruningResult, data_summary: dict[str, Any], *, fingerprint: str | None,
     diff: dict[str, Any] | None, truth: dict[str, list[str]] | None, files: dict[str, str],
@@ -162,6 +183,12 @@ def _templates() -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=jinja2.select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
+
+
+def render_template(name: str, **context: Any) -> str:
+    """One of the report's templates (``templates/<name>``) rendered with ``context``: the
+    pages share their style and tables."""
+    return _templates().get_template(name).render(**context)
 
 
 def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables: dict[str, Table],

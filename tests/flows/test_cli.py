@@ -560,6 +560,40 @@ def test_predict_with_damaged_weights_is_one_error_naming_the_file(finished_run,
     assert not (tmp_path / "never.csv").exists()
 
 
+def test_predict_with_nan_weights_is_one_error_naming_the_file(finished_run, tmp_path):
+    import shutil
+
+    import torch
+
+    model = tmp_path / "final_model"
+    shutil.copytree(finished_run / "final_model", model)
+    state = torch.load(model / "weights.pt", weights_only=True)
+    name = next(iter(state))
+    state[name].view(-1)[:] = float("nan")
+    torch.save(state, model / "weights.pt")
+    result = run_main("predict", "--model", str(model), "--data", str(finished_run.parent.parent
+                      / "new.csv"), "--out", str(tmp_path / "never.csv"))
+    assert_usage_error(result, "weights.pt", name, "NaN", "lower learning_rate")
+    assert len(result[2].strip().splitlines()) == 1
+    assert not (tmp_path / "never.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_diverged_training_is_one_line_saying_what_to_lower(prefect_api_url, workspace,
+                                                              tmp_path):
+    env = {**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--learning-rate", "1e6",
+         "--reports-dir", str(tmp_path / "reports")],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("vaec-select: error: TrainingDivergedError: training diverged: ")
+    assert "NaN or infinite" in line and "(lower learning_rate, now 1e+06)" in line, line
+    assert "Traceback" not in result.stderr
+
+
 def test_predict_never_writes_into_the_model_folder(finished_run, workspace):
     model = finished_run / "final_model"
     before = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
@@ -669,6 +703,17 @@ def test_serve_refuses_to_start_without_a_reachable_server(never_serves, url):
     assert_usage_error(result, "prefect server start", "PREFECT_API_URL")
     if url is not None:
         assert url in result[2]
+    assert len(result[2].strip().splitlines()) == 1
+
+
+def test_run_refuses_a_prefect_api_url_nobody_answers_before_loading_the_data(never_serves):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = f"http://127.0.0.1:{_free_port()}/api"
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        result = run_main("run", "--dataset", "wine")
+    assert_usage_error(result, f"PREFECT_API_URL={url}", "nothing answers (ConnectError)",
+                       "unset PREFECT_API_URL")
     assert len(result[2].strip().splitlines()) == 1
 
 
@@ -967,3 +1012,163 @@ def test_the_latent_grids_of_every_snapshot_are_asked_for_not_drawn_by_default()
     parse = build_parser().parse_args
     assert _parameters(parse(["run"])).latent_grids is False
     assert _parameters(parse(["run", "--latent-grids", "true"])).latent_grids is True
+
+
+FULL_DISK_RUN = """
+import errno, os, sys
+from vaec import persistence
+real_fsync = persistence.os.fsync
+
+def fsync(fd):  # the disk fills up after the check before training, as the report is written
+    path = os.path.realpath(f"/proc/self/fd/{fd}")  # (the checkpoints still fit)
+    if os.sep + "reports" + os.sep in path + os.sep and not any(
+            part in path for part in (".checkpoints", ".write-check")):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    real_fsync(fd)
+
+persistence.os.fsync = fsync
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_full_disk_names_the_file_and_leaves_no_half_written_run(prefect_api_url, workspace,
+                                                                      tmp_path):
+    reports = tmp_path / "reports"
+    env = {**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_RUN, "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--reports-dir", str(reports)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("vaec-select: error: OSError: [Errno 28] No space left on device: ")
+    assert f"{reports}{os.sep}train-" in line and "weights.pt" in line, line
+    assert "Traceback" not in result.stderr and "report:" not in result.stdout
+    # the half-written run folder is gone; the checkpoint of the finished rounds stays
+    assert sorted(p.name for p in reports.iterdir()) == [".checkpoints"]
+    (checkpoint,) = (reports / ".checkpoints").glob("*.json")
+    rounds = len(json.loads(checkpoint.read_text())["rounds"])
+    # with room on the disk again, the same command resumes after the finished rounds
+    again = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+         "--target", "label", *RUN_OPTIONS, "--reports-dir", str(reports)],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming after round {rounds}" in again.stderr
+    assert "report:" in again.stdout and not checkpoint.exists()
+
+
+@contextlib.contextmanager
+def shared_server(tmp_path: Path):
+    """``prefect server start`` in a session of its own (so the whole of it can be killed);
+    yields its process and API URL once it answers."""
+    import httpx
+
+    port = _free_port()
+    env = {**_clean_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server-home")}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1",
+         "--port", str(port)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            assert server.poll() is None, "the Prefect server did not start"
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the Prefect server did not answer in 240 s")
+        yield server, url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, 9)
+        server.wait(timeout=60)
+
+
+def _kill_group(process: subprocess.Popen) -> float:
+    """SIGKILL a process's whole session; returns when it was sent."""
+    os.killpg(process.pid, 9)
+    return time.monotonic()
+
+
+@pytest.mark.slow
+def test_a_shared_server_killed_mid_run_ends_the_run_in_seconds_keeping_its_rounds(
+        workspace, tmp_path):
+    reports = tmp_path / "reports"
+    with shared_server(tmp_path) as (server, url):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
+             "--target", "label", "--epochs", "3000", "--max-drop-fraction", "0.2",
+             "--reports-dir", str(reports)],
+            env={**_clean_env(tmp_path), "PREFECT_API_URL": url}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            shown = []
+            for line in run.stdout:
+                shown.append(line)
+                if "round 1: trained on" in line:
+                    killed = _kill_group(server)
+                    break
+            else:
+                raise AssertionError("".join(shown)[-3000:])
+            shown.append(run.stdout.read())
+            run.wait(timeout=300)  # a hang guard; the measure is below
+            seconds = time.monotonic() - killed
+        finally:
+            if run.poll() is None:
+                run.kill()
+    output = "".join(shown)
+    assert run.returncode == 1, output[-3000:]
+    last = output.strip().splitlines()[-1]
+    assert last.startswith(f"vaec-select: error: the Prefect server at {url} is gone (no answer "
+                           "for "), last
+    assert " s: ConnectError); " in last
+    (checkpoint,) = (reports / ".checkpoints").glob("*.json")
+    assert json.loads(checkpoint.read_text())["rounds"]  # round 1 at least
+    assert f"the finished work is kept in {checkpoint.resolve()}" in last
+    assert seconds < 60, f"{seconds:.0f} s from the kill to the exit"
+
+
+KILLED_AFTER_THE_REPORT = """
+import os, signal, sys, time
+import flows.feature_selection as flow
+publish = flow.publish_artifacts
+
+def server_dies_then_publish(*args, **kwargs):  # the report is on disk; the server goes
+    os.killpg(int(os.environ["SERVER_PGID"]), signal.SIGKILL)
+    with open(os.environ["KILLED_AT"], "w") as stamp:
+        stamp.write(repr(time.time()))
+    return publish(*args, **kwargs)
+
+flow.publish_artifacts = server_dies_then_publish
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_shared_server_killed_after_the_report_ends_the_run_in_seconds_naming_it(
+        workspace, tmp_path):
+    reports = tmp_path / "reports"
+    stamp = tmp_path / "killed-at"
+    with shared_server(tmp_path) as (server, url):
+        result = subprocess.run(
+            [sys.executable, "-c", KILLED_AFTER_THE_REPORT, "run", "--data",
+             str(workspace / "train.csv"), "--target", "label", *RUN_OPTIONS,
+             "--reports-dir", str(reports), "--run-name", "kept"],
+            env={**_clean_env(tmp_path), "PREFECT_API_URL": url, "SERVER_PGID": str(server.pid),
+                 "KILLED_AT": str(stamp)}, capture_output=True, text=True, timeout=600)
+        seconds = time.time() - float(stamp.read_text())
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    report = (reports / "kept" / "report.html").resolve()
+    waited = last.split("no answer for ")[-1].split(" s:")[0]
+    assert last == (f"vaec-select: error: the Prefect server at {url} is gone (no answer for "
+                    f"{waited} s: ConnectError); the report is written: {report}"), last
+    assert (reports / "kept" / "report.json").is_file()
+    assert seconds < 60, f"{seconds:.0f} s from the kill to the exit"

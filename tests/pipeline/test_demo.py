@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -52,16 +56,19 @@ def test_demo_writes_curves_histories_and_latent_grids_of_every_strategy(breast_
     code, folder = breast_cancer_demo
     assert code == 0
     for name in STRATEGY_NAMES:
-        assert (folder / f"curves_{name}.png").read_bytes().startswith(b"\x89PNG")
-        history = pd.read_csv(folder / f"history_{name}.csv")
+        assert (folder / "figures" / f"curves_{name}.png").read_bytes().startswith(b"\x89PNG")
+        history = pd.read_csv(folder / "histories" / f"history_{name}.csv")
         assert list(history.columns) == ["epoch", "replica", *history_columns()]
         assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
     for name in LATENT_GRID_STRATEGIES:
         for epoch in snapshot_epochs(EPOCHS):
-            assert (folder / f"latent_{name}_epoch{epoch:05d}.png").is_file()
+            assert (folder / "figures" / f"latent_{name}_epoch{epoch:05d}.png").is_file()
     # the head-only run does not move the latent space: no grids for it
-    assert not list(folder.glob("latent_classifier_head_*"))
-    assert not list(folder.glob(".*.tmp"))
+    assert not list(folder.glob("figures/latent_classifier_head_*"))
+    assert not list(folder.rglob(".*.tmp"))
+    # one page and its summary at the top, the rest in their folders
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "figures", "histories", "report.html", SUMMARY_FILE]
 
 
 def test_summary_has_the_settings_and_scores_of_every_strategy(breast_cancer_demo):
@@ -73,11 +80,36 @@ def test_summary_has_the_settings_and_scores_of_every_strategy(breast_cancer_dem
     assert summary["config"]["n_inputs"] == 30
     assert list(summary["strategies"]) == STRATEGY_NAMES
     for name, row in summary["strategies"].items():
-        history = pd.read_csv(folder / f"history_{name}.csv")
+        history = pd.read_csv(folder / row["history"])
         best = history[history["epoch"] == row["best_epoch"]].iloc[0]
-        assert row["val_f1"] == pytest.approx(best["val_f1"]), name
-        for listed in row["files"]:
+        score = "val_f1" if name != "autoencoder" else "val_reconstruction_loss"
+        assert row[score] == pytest.approx(best[score]), name
+        for listed in [row["curves"], row["history"], *row["latent_grids"]]:
             assert (folder / listed).is_file(), f"{name}: {listed}"
+
+
+def test_a_strategy_that_trains_no_head_reports_no_accuracy(breast_cancer_demo):
+    _, folder = breast_cancer_demo
+    strategies = json.loads((folder / SUMMARY_FILE).read_text())["strategies"]
+    autoencoder = strategies["autoencoder"]
+    assert not [k for k in autoencoder if "accuracy" in k or "f1" in k], autoencoder
+    assert "test_accuracy" in strategies["classifier_head"]  # the head on its encoder
+    page = (folder / "report.html").read_text()
+    (row,) = re.findall(r"<tr[^>]*><td>autoencoder</td>(.*?)</tr>", page)
+    assert re.findall(r"<td>([^<]*)</td>", row)[:2] == ["-", "-"]
+    assert "autoencoder trains no head: it has no test scores" in page
+
+
+def test_the_page_shows_every_strategy_and_links_only_files_in_the_folder(breast_cancer_demo):
+    _, folder = breast_cancer_demo
+    page = (folder / "report.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"#]+)"', page)
+    assert links and all((folder / link).is_file() for link in links), links
+    assert {f.relative_to(folder).as_posix() for f in (folder / "figures").iterdir()} == {
+        link for link in links if link.startswith("figures/")}  # every figure is on the page
+    for name in STRATEGY_NAMES:
+        assert f'<h2 id="{name}">{name}</h2>' in page
+        assert f'<img src="figures/curves_{name}.png"' in page
 
 
 @pytest.mark.slow
@@ -99,6 +131,21 @@ def test_demo_prints_a_table_of_every_strategy(tmp_path, capsys):
         assert name in printed
     summary = json.loads((tmp_path / "digits-demo" / SUMMARY_FILE).read_text())
     assert summary["config"]["latent_dim"] == 5 and summary["config"]["n_classes"] == 10
+
+
+@pytest.mark.slow
+def test_the_command_prints_the_path_of_the_demo_page(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "demo", "--dataset", "wine", "--epochs", "3",
+         "--reports-dir", str(tmp_path / "reports")],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (tmp_path / "reports" / "wine-demo" / "report.html").resolve()
+    assert result.stdout.strip().splitlines()[-1] == f"report: {page}"
+    assert page.is_file()
+    rows = [line.split() for line in result.stdout.splitlines()]
+    (autoencoder,) = [row for row in rows if row[:1] == ["autoencoder"] and len(row) == 5]
+    assert autoencoder[1:3] == ["-", "-"]  # no accuracy, no F1
 
 
 @pytest.mark.parametrize("option", [["--epochs", "0"], ["--latent-dim", "-1"], ["--dataset", "x"]])

@@ -310,3 +310,25 @@ def test_a_channel_kept_without_passing_does_not_look_confirmed(floored):
     assert "noise (?)" in (folder / "report.md").read_text()
     report = json.loads((folder / "report.json").read_text())
     assert report["unconfirmed"] == result.unconfirmed
+
+
+def test_an_unfinished_folder_is_removed_and_a_named_runs_claim_stays(tmp_path):
+    from pipeline.report.claim import CLAIM_FILE
+    from pipeline.report.writer import discard_unfinished
+
+    plain = new_run_folder(tmp_path, None, "wine")
+    (plain / "final_model").mkdir()
+    (plain / "final_model" / "weights.pt").write_bytes(b"half")
+    (plain / "report.md").write_text("half")
+    discard_unfinished(plain)
+    assert not plain.exists()
+
+    named = new_run_folder(tmp_path, "nightly", "wine")
+    (named / "selected_features.json").write_text("{}")
+    discard_unfinished(named)
+    assert [p.name for p in named.iterdir()] == [CLAIM_FILE]  # the same command takes it up
+
+    finished = new_run_folder(tmp_path, None, "digits")
+    (finished / "report.json").write_text("{}")
+    discard_unfinished(finished)  # a finished run is never touched
+    assert (finished / "report.json").is_file()

@@ -255,3 +255,16 @@ def test_a_damaged_model_json_is_one_error_naming_the_file(saved_folder, tmp_pat
 
 def test_an_untouched_folder_still_loads(saved_folder):
     assert VAEC.load(saved_folder).n_replicas == 2
+
+
+def test_weights_holding_nan_are_one_error_naming_the_file_and_the_tensor(saved_folder, tmp_path):
+    import torch
+
+    folder = _copy_with(saved_folder, tmp_path)
+    state = torch.load(folder / "weights.pt", weights_only=True)
+    name = next(iter(state))
+    state[name].view(-1)[0] = float("nan")
+    torch.save(state, folder / "weights.pt")
+    with pytest.raises(ModelFileError, match=rf"weights\.pt: {re.escape(name)} holds NaN") as info:
+        VAEC.load(folder)
+    assert "lower learning_rate" in str(info.value) and "\n" not in str(info.value)

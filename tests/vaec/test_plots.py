@@ -233,13 +233,44 @@ def test_the_principal_component_view_is_scikit_learns_pca():
 
 
 @pytest.mark.parametrize("latent_dim", [1, 2, 4])
-def test_the_latent_domain_is_drawn_with_its_sigma_circles(latent_dim):
+def test_the_latent_domain_is_drawn_with_three_sigma_contours(latent_dim):
     rng = np.random.default_rng(latent_dim)
     z_mean = rng.standard_normal((100, latent_dim))
     domain = LatentDomain.fit(z_mean, np.zeros_like(z_mean) - 2.0, n_draws=2, seed=0)
     fig = plot_latent_domain(z_mean, np.arange(100) % 3, domain, class_names=["a", "b", "c"])
     (ax,) = fig.axes
-    radii = sorted(p.get_radius() for p in ax.patches)
-    np.testing.assert_allclose(radii, [k * domain.isotropic.sigma for k in (1, 2, 3)])
+    widths = sorted(p.width for p in ax.patches)
+    np.testing.assert_allclose(np.array(widths) / widths[0], [1, 2, 3])
     assert len(ax.collections) == 3
     assert ax.get_xlim()[1] - ax.get_xlim()[0] == pytest.approx(ax.get_ylim()[1] - ax.get_ylim()[0])
+
+
+@pytest.mark.parametrize("latent_dim", [2, 4])
+def test_the_domain_contours_follow_a_stretched_gaussian(latent_dim):
+    """Points stretched 5:1 along a tilted direction: the ellipses lie along it, with axes of
+    k standard deviations along and across it, and hold the share of the points a Gaussian's
+    k-sigma ellipse holds."""
+    rng = np.random.default_rng(0)
+    tilt = np.radians(30.0)
+    along, across = np.array([np.cos(tilt), np.sin(tilt)]), np.array([-np.sin(tilt), np.cos(tilt)])
+    plane = rng.standard_normal((4000, 1)) * 5.0 * along + rng.standard_normal((4000, 1)) * across
+    z_mean = np.hstack([plane, 0.1 * rng.standard_normal((4000, latent_dim - 2))])
+    domain = LatentDomain.fit(z_mean, np.zeros_like(z_mean) - 4.0, n_draws=1, seed=0)
+    (ax,) = plot_latent_domain(z_mean, np.zeros(4000, dtype=int), domain).axes
+    one, two, three = sorted(ax.patches, key=lambda p: p.width)
+    for k, ellipse in zip((1, 2, 3), (one, two, three), strict=True):
+        assert ellipse.width == pytest.approx(2 * k * 5.0, rel=0.05)
+        assert ellipse.height == pytest.approx(2 * k * 1.0, rel=0.05)
+    expected = 30.0 if latent_dim == 2 else 0.0  # a wider neck is drawn along its PC1
+    off = (one.angle - expected) % 180.0
+    assert min(off, 180.0 - off) < 2.0
+    # the share of the plotted points inside the 2-sigma ellipse is a 2-D Gaussian's, 0.865
+    points = np.vstack([c.get_offsets() for c in ax.collections])
+    inside = two.contains_points(ax.transData.transform(points))
+    assert inside.mean() == pytest.approx(1 - np.exp(-2.0), abs=0.03)
+
+
+def test_a_strategy_that_trains_no_head_draws_no_panel_of_the_head():
+    titles = [title for _, title in learning_curve_panels("autoencoder")]
+    assert titles == ["total loss", "KL loss", "reconstruction loss"]
+    assert "accuracy, sampling off" in [t for _, t in learning_curve_panels("classifier_head")]

@@ -171,3 +171,13 @@ def test_a_replica_trained_on_its_rows_of_a_mask_trains_like_a_lone_model_on_tho
                                np.column_stack([alone_val[c] for c in val]), rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(together.predict_proba(X, replica=1), alone.predict_proba(X),
                                atol=1e-3)
+
+
+def test_a_diverged_training_is_one_error_saying_what_to_lower(cancer, small_config):
+    from vaec.training import TrainingDivergedError
+
+    X, y, X_val, y_val = cancer
+    model = VAEC(small_config.replace(epochs=20, learning_rate=1e6))
+    with pytest.raises(TrainingDivergedError, match=r"lower learning_rate, now 1e\+06") as info:
+        model.fit_all_parts(X, y, X_val, y_val)
+    assert "NaN or infinite" in str(info.value) and "\n" not in str(info.value)
