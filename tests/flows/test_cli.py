@@ -215,8 +215,40 @@ def test_a_bad_option_is_one_line_with_a_help_hint_not_the_usage(args, words):
         assert word in line, line
 
 
+class FakeServer:
+    """Stands in for Prefect's temporary server: what the command did with it, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def answers(self) -> bool:
+        return False
+
+    def wait(self) -> None:
+        self.events.append("waited")
+
+
 @pytest.fixture
-def never_trains(monkeypatch):
+def fake_server(monkeypatch) -> FakeServer:
+    """``run`` starts no server: the temporary server is a :class:`FakeServer`."""
+    import flows.temporary_server
+
+    server = FakeServer()
+
+    @contextlib.contextmanager
+    def temporary_server():
+        server.events.append("started")
+        try:
+            yield server
+        finally:
+            server.events.append("stopped")
+
+    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+    return server
+
+
+@pytest.fixture
+def never_trains(monkeypatch, fake_server):
     """``run`` must stop before the flow starts: starting it fails the test."""
     import flows.feature_selection
 
@@ -293,14 +325,8 @@ def test_a_run_name_another_run_is_writing_is_refused_before_any_training(
 
 
 def test_an_unfinished_named_run_is_taken_up_again_by_its_name(workspace, never_trains,
-                                                               tmp_path, monkeypatch):
-    import flows.temporary_server
+                                                               tmp_path):
     from pipeline.report.claim import CLAIM_FILE
-
-    def temporary_server():  # past every check: where the server would start
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
 
     folder = tmp_path / "reports" / "killed"  # what a run killed before its report leaves
     (folder / "final_model").mkdir(parents=True)
@@ -334,35 +360,57 @@ def test_every_size_setting_has_an_upper_bound(workspace, never_trains, args, wo
     assert_usage_error(result, *words)
 
 
-def test_a_round_larger_than_the_memory_is_refused_before_the_server_starts(
-        workspace, never_trains, monkeypatch):
-    import flows.temporary_server
+def test_a_round_larger_than_the_memory_is_refused_before_the_flow_waits_for_the_server(
+        workspace, never_trains, fake_server, monkeypatch):
     import pipeline.memory
 
     monkeypatch.setattr(pipeline.memory, "available_bytes", lambda: 2**20)
-    def temporary_server():
-        raise AssertionError("the server started")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
                       "--reports-dir", str(workspace / "memory-reports"))
     assert_usage_error(result, "of memory", "1 MB available", "--n-trials", "--latent-dim")
     assert len(result[2].strip().splitlines()) == 1
+    assert fake_server.events == ["started", "stopped"]  # booting meanwhile, never waited for
 
 
-def test_more_channels_than_the_data_has_is_refused_before_the_server_starts(
-        workspace, never_trains, monkeypatch):
-    import flows.temporary_server
-
-    def temporary_server():
-        raise AssertionError("the server started")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+def test_more_channels_than_the_data_has_is_refused_before_the_flow_waits_for_the_server(
+        workspace, never_trains, fake_server):
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
                       "--n-features-to-select", "100",
                       "--reports-dir", str(workspace / "count-reports"))
     assert_usage_error(result, "--n-features-to-select is 100", "only 6 varying")
     assert len(result[2].strip().splitlines()) == 1
+    assert fake_server.events == ["started", "stopped"]
+
+
+def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_flow(
+        workspace, fake_server, monkeypatch):
+    import flows.cli
+    import flows.feature_selection
+    from flows.progress import RoundProgress
+
+    real_check = flows.cli._check_data
+
+    def check_data(params):
+        fake_server.events.append("data loaded")
+        return real_check(params)
+
+    def run_feature_selection(*args, **kwargs):
+        fake_server.events.append("flow")
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(flows.cli, "_check_data", check_data)
+    monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
+    monkeypatch.setattr(RoundProgress, "stage", lambda self, what: fake_server.events.append(what))
+    code, _, err = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                            "--reports-dir", str(workspace / "order-reports"))
+    assert code == 1 and "stop here" in err
+    # the status line first, before anything slow; then the server, booting while the data loads
+    assert fake_server.events == [
+        "starting the run on train.csv", "started",
+        "loading train.csv (Prefect's local server is starting)", "data loaded",
+        "loading the libraries (Prefect's local server is starting)",
+        "waiting for Prefect's local server to start", "waited", "starting the flow run", "flow",
+        "stopped"]
 
 
 def test_an_unwritable_reports_folder_is_found_before_any_training(workspace, never_trains):
