@@ -36,6 +36,16 @@ def table(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def no_api_url(monkeypatch):
+    """No ``PREFECT_API_URL``, as in a fresh shell (the session's test server may have set it)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        yield
+
+
 def stand_in(monkeypatch, code: str) -> list[int]:
     """The server's command is ``python -c code``; returns the ports it was launched on."""
     ports: list[int] = []
@@ -104,7 +114,8 @@ def test_a_server_that_does_not_answer_in_time_is_one_error(monkeypatch):
         server.stop()
 
 
-def test_a_server_that_fails_to_start_ends_the_run_with_one_line(monkeypatch, table, tmp_path):
+def test_a_server_that_fails_to_start_ends_the_run_with_one_line(monkeypatch, no_api_url, table,
+                                                                  tmp_path):
     stand_in(monkeypatch, "raise SystemExit(1)")
     code, out, err = run_main("run", "--data", str(table), "--target", "label", *TINY_RUN,
                               "--reports-dir", str(tmp_path / "reports"))
@@ -127,7 +138,7 @@ def test_nothing_is_started_when_prefect_api_url_names_a_server(monkeypatch):
 
 @pytest.mark.slow
 def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
-        monkeypatch, table, tmp_path):
+        monkeypatch, no_api_url, table, tmp_path):
     from prefect.server.api.server import SubprocessASGIServer
 
     import flows.cli
@@ -136,9 +147,12 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
     real_launch, real_check = temporary.TemporaryServer.launch, flows.cli._check_data
     at_data: list[bool] = []
 
+    processes = []
+
     def launch(self):
         real_launch(self)
         launched.append(self)
+        processes.append(self.process)
 
     def check_data(params):
         (server,) = launched
@@ -147,14 +161,18 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
 
     monkeypatch.setattr(temporary.TemporaryServer, "launch", launch)
     monkeypatch.setattr(flows.cli, "_check_data", check_data)
+    before = SubprocessASGIServer._instances.get(None)
     code, out, err = run_main("run", "--data", str(table), "--target", "label", *TINY_RUN,
                               "--reports-dir", str(tmp_path / "reports"), "--run-name", "early")
     assert code == 0, err[-3000:]
     assert "kept" in out
     assert at_data == [False]  # the data loaded while the server was still starting
-    (server,) = launched
+    (server,), (process,) = launched, processes
     assert server.process is None and not server.ready
-    assert None not in SubprocessASGIServer._instances  # Prefect's handle is given back
+    assert process.poll() is not None  # the server's process ended, and was reaped
+    # Prefect's handle is given back
+    assert SubprocessASGIServer._instances.get(None) is before
+    assert server.port not in SubprocessASGIServer._instances
     assert "PREFECT_API_URL" not in os.environ
 
 
