@@ -176,11 +176,13 @@ def test_run_draws_no_progress_when_output_is_not_a_terminal(command_run):
         (["--n-features-to-select", "few"], ["--n-features-to-select", "'auto'"]),
     ],
 )
-def test_run_rejects_bad_arguments_before_any_work(args, words, workspace, monkeypatch):
+def test_run_rejects_bad_arguments_before_any_work(args, words, workspace, fake_server,
+                                                   monkeypatch):
     monkeypatch.chdir(workspace)
     result = run_main("run", *args, "--reports-dir", "bad-reports")
     assert_usage_error(result, *words)
     assert not (workspace / "bad-reports").exists()
+    assert "waited" not in fake_server.events
 
 
 def test_usage_errors_and_the_run_listing_load_no_heavy_library(tmp_path):
