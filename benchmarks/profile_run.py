@@ -6,7 +6,9 @@ changed):
 
 - import: the modules the run loads (torch, prefect, pandas and the project), timed before the
   run so the run itself finds them loaded;
-- Prefect server start: the temporary local server the run starts (``temporary_server``);
+- Prefect server: the temporary local server the run starts (``temporary_server``: its process
+  is started first, then waited for before the flow; here, with the imports done before the run,
+  almost nothing overlaps the wait, which the whole command's timing below shows);
 - data: loading and validating the table (the command line does it before the flow, which
   reuses it), and the split;
 - round k: the training and scoring of round k's trials, and its decision;
@@ -16,7 +18,15 @@ changed):
 - Prefect flow and task overhead: the rest of the run (flow and task runs reported to the
   server, the run's folder and checkpoint, the summary printed).
 
-    python benchmarks/profile_run.py [--threads 1] [--dataset breast_cancer]
+The whole command is also timed as people run it (``--runs N``, 3 by default): a process of its
+own on a terminal (a pseudo-terminal, so the progress display draws as at a shell), a fresh
+``PREFECT_HOME`` each run (the first run on a machine), and of each run: when the first text
+showed, when the command ended, and how long the command waited for Prefect's server (the part of
+the server's start that nothing else overlapped). ``--baseline REF`` times the command of that git
+revision beside this tree's, alternating run by run, so both see the same machine.
+
+    python benchmarks/profile_run.py [--threads 1] [--dataset breast_cancer] [--runs 3]
+                                     [--baseline REF]
 
 Writes benchmarks/results/profile_run.md.
 """
@@ -27,10 +37,15 @@ import argparse
 import contextlib
 import functools
 import importlib
+import json
 import os
 import platform
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,8 +80,8 @@ class Timers:
 
         setattr(module, attribute, timed)
 
-    def wrap_context(self, module: Any, attribute: str, name: str) -> None:
-        """Time the entry of the context manager ``module.attribute()`` (its start)."""
+    def wrap_context(self, module: Any, attribute: str, name: str, exit_name: str) -> None:
+        """Time the entry and the exit of the context manager ``module.attribute()``."""
         original = getattr(module, attribute)
 
         @contextlib.contextmanager
@@ -80,7 +95,7 @@ class Timers:
                 if not manager.__exit__(*sys.exc_info()):
                     raise
             else:
-                with self.part(name.replace("start", "stop")):
+                with self.part(exit_name):
                     manager.__exit__(None, None, None)
 
         setattr(module, attribute, timed)
@@ -106,7 +121,9 @@ def instrument(timers: Timers) -> None:
     from pipeline.final_model import FinalModel
 
     timers.wrap(cli, "_check_data", "data: load and validate (the command line, before the flow)")
-    timers.wrap_context(server, "temporary_server", "Prefect server start")
+    timers.wrap_context(server, "temporary_server", "Prefect server: its process started",
+                        "Prefect server stop")
+    timers.wrap(server.TemporaryServer, "wait", "Prefect server: waiting for it to answer")
     timers.wrap(flow, "load_dataset", "data: the flow's load (reuses the command line's)")
     timers.wrap(selection, "split_dataset", "data: split")
     timers.wrap(loop, "train_trials", _round_label)
@@ -146,14 +163,184 @@ def merged(timers: Timers) -> list[tuple[str, float]]:
     return list(totals.items())
 
 
+def _time_server_wait(timings: dict[str, float]) -> None:
+    """Add the seconds the command line spends waiting for Prefect's server to ``timings``
+    (light: only the server's module is imported, which imports Prefect when called)."""
+    import flows.temporary_server as server
+
+    def add(seconds: float) -> None:
+        timings["server wait"] = timings.get("server wait", 0.0) + seconds
+
+    if hasattr(server, "TemporaryServer"):  # started at once, waited for before the flow
+        original = server.TemporaryServer.wait
+
+        @functools.wraps(original)
+        def wait(self: Any, *args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                add(time.perf_counter() - start)
+
+        server.TemporaryServer.wait = wait
+        return
+    original_context = server.temporary_server  # started and waited for in one call
+
+    @contextlib.contextmanager
+    def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        manager = original_context(*args, **kwargs)
+        start = time.perf_counter()
+        value = manager.__enter__()
+        add(time.perf_counter() - start)
+        try:
+            yield value
+        except BaseException:
+            if not manager.__exit__(*sys.exc_info()):
+                raise
+        else:
+            manager.__exit__(None, None, None)
+
+    server.temporary_server = timed
+
+
+def child(args: argparse.Namespace) -> int:
+    """One whole command, in this process: what ``--runs`` starts."""
+    timings: dict[str, float] = {}
+    _time_server_wait(timings)
+    from flows.cli import main as cli_main
+
+    try:
+        return cli_main(["run", "--dataset", args.dataset, "--reports-dir", args.reports_dir,
+                         "--threads", str(args.threads)])
+    finally:
+        Path(args.timings).write_text(json.dumps(timings))
+
+
+TEXT = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|[\r\n\s]")
+
+
+def whole_run(tree: Path, dataset: str, threads: int) -> dict[str, float]:
+    """One command on a terminal, the code of ``tree``, a fresh PREFECT_HOME: seconds to the
+    first text shown, to the end, and of waiting for the server."""
+    import pty
+
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env.update({"PREFECT_HOME": str(Path(scratch) / "prefect-home"),
+                    "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"})
+        timings = Path(scratch) / "timings.json"
+        terminal, child_side = pty.openpty()
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, __file__, "--child", "--timings", str(timings), "--dataset",
+             dataset, "--threads", str(threads), "--reports-dir", str(Path(scratch) / "reports")],
+            env=env, cwd=scratch, stdin=subprocess.DEVNULL, stdout=child_side, stderr=child_side)
+        os.close(child_side)
+        first: list[float] = []
+        shown = bytearray()
+
+        def read() -> None:
+            while True:
+                try:
+                    chunk = os.read(terminal, 65536)
+                except OSError:  # the child side closed
+                    return
+                if not chunk:
+                    return
+                if not first and TEXT.sub("", chunk.decode(errors="replace")):
+                    first.append(time.perf_counter() - start)
+                shown.extend(chunk)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        code = process.wait()
+        end = time.perf_counter() - start
+        reader.join(timeout=30)
+        os.close(terminal)
+        if code != 0:
+            raise RuntimeError(f"the command failed ({code}): {shown.decode(errors='replace')[-2000:]}")
+        waited = json.loads(timings.read_text()).get("server wait", 0.0)
+        return {"first text shown": first[0] if first else end, "whole command": end,
+                "waiting for the server": waited}
+
+
+@contextlib.contextmanager
+def revision_tree(ref: str) -> Iterator[Path]:
+    """The files of git revision ``ref`` in a temporary folder."""
+    root = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as folder:
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        yield Path(folder)
+
+
+def whole_runs(runs: int, dataset: str, threads: int,
+               baseline: str | None) -> tuple[list[str], dict[str, list[dict[str, float]]]]:
+    """The whole command ``runs`` times, this tree's and (alternating) the baseline's."""
+    here = Path(__file__).resolve().parent.parent
+    with contextlib.ExitStack() as stack:
+        trees = {"this tree": here}
+        if baseline is not None:
+            trees = {f"before ({baseline})": stack.enter_context(revision_tree(baseline)),
+                     "after (this tree)": here}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        for _ in range(runs):
+            for name, tree in trees.items():
+                results[name].append(whole_run(tree, dataset, threads))
+                print(name, results[name][-1], flush=True)
+    figures = list(next(iter(results.values()))[0])
+    return figures, results
+
+
+def whole_table(figures: list[str], results: dict[str, list[dict[str, float]]]) -> list[str]:
+    """Medians (and each run) per figure, a column per tree."""
+    lines = ["| seconds (median of " + str(len(next(iter(results.values())))) + " runs) | "
+             + " | ".join(results) + " |", "|---|" + "---:|" * len(results)]
+    for figure in figures:
+        cells = []
+        for runs in results.values():
+            values = [run[figure] for run in runs]
+            cells.append(f"**{statistics.median(values):.1f}** ("
+                         + ", ".join(f"{v:.1f}" for v in values) + ")")
+        lines.append(f"| {figure} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="breast_cancer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the run (1)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="whole commands timed as a process of their own (3; 0: none)")
+    parser.add_argument("--baseline", default=None, metavar="REF",
+                        help="a git revision whose command is timed beside this tree's")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--timings", help=argparse.SUPPRESS)
+    parser.add_argument("--reports-dir", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
+    whole: list[str] = []
+    if args.runs:
+        load = os.getloadavg()
+        figures, results = whole_runs(args.runs, args.dataset, args.threads, args.baseline)
+        whole = ["## The whole command, as people run it", "",
+                 f"`vaec-select run --dataset {args.dataset} --threads {args.threads}` as a process "
+                 "of its own on a (pseudo-)terminal, a fresh `PREFECT_HOME` each run; "
+                 f"load average {load[0]:.2f} at the start"
+                 + (", the two trees alternating run by run" if args.baseline else "") + ". "
+                 "*First text shown*: from the start of the process to the first text on the "
+                 "terminal; *waiting for the server*: the time the command stood waiting for "
+                 "Prefect's temporary server (its start, less what the command did meanwhile).",
+                 "", *whole_table(figures, results), ""]
     from flows.cli import PREFECT_DEFAULTS
 
+    for name in [n for n in os.environ if n.startswith("PREFECT_")]:  # as the whole commands
+        del os.environ[name]
+    home = tempfile.TemporaryDirectory()  # a fresh PREFECT_HOME, as the whole commands have
+    os.environ["PREFECT_HOME"] = home.name
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     process_start = time.perf_counter()
@@ -180,13 +367,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     lines = [
-        f"# Where `vaec-select run --dataset {args.dataset}` spends its time", "",
+        f"# Where `vaec-select run --dataset {args.dataset}` spends its time", "", *whole,
+        "## Its parts, in one process", "",
         f"`python benchmarks/profile_run.py --threads {args.threads}` on {platform.machine()}, "
         f"Python {platform.python_version()}, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average "
         f"{load[0]:.2f} at the start (2 cores, shared). The command line runs in the "
         "benchmark's process; each part is the wall-clock time of the functions that do it "
-        "(timers put around them by the benchmark), the imports are timed before the run.",
+        "(timers put around them by the benchmark), the imports are timed before the run, so "
+        "here the server's boot overlaps only the data checks (the whole command, above, "
+        "overlaps it with the imports too).",
         "", f"**{total:.1f} s** from the first import to the run's end "
         f"(the run itself: {run_seconds:.1f} s).", "",
         "| part | seconds | share |", "|---|---:|---:|"]

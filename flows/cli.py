@@ -378,7 +378,7 @@ def _label_hint(path: str) -> str:
 
 def _check_data(params: Any) -> Any:
     """Load the data now so a bad file or column, a count of channels the data does not have,
-    or a round larger than the memory fails before Prefect starts or anything trains (the flow
+    or a round larger than the memory fails before the flow starts or anything trains (the flow
     reuses what was loaded)."""
     from pipeline.data.dataset import load_dataset
     from pipeline.data.tables import DataError
@@ -389,7 +389,7 @@ def _check_data(params: Any) -> Any:
                            test_size=params.test_size, task=params.task,
                            categorical=params.categorical, keep_columns=params.keep_columns,
                            groups=params.groups)
-    try:  # every check that needs only the data and the settings, before the server starts
+    try:  # every check that needs only the data and the settings, before the flow starts
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:
         raise UsageError(_as_option(str(err))) from err
@@ -439,50 +439,79 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """``vaec-select run``."""
-    from pipeline.rounds.record import SCORE_LABELS
+    """``vaec-select run``.
+
+    Prefect's temporary server (when no ``PREFECT_API_URL`` names one) starts first and boots
+    while the libraries load and the data is checked; the flow waits for it only then.
+    """
     params = _parameters(args)
     if params.task_runner == "dask":
         from flows.task_runners import check_dask_installed
 
         with _options_named():
             check_dask_installed()
-    from flows.server_watch import check_run_server
+    from flows.progress import RoundProgress
+    from flows.temporary_server import temporary_server
 
-    shared = check_run_server()  # before the data: a run on a server that is not there
-    dataset = _check_data(params)
-    from pipeline.report.claim import release
+    name = params.dataset or Path(params.source).name
+    claimed = None
+    try:
+        with RoundProgress(enabled=sys.stderr.isatty()) as progress:
+            progress.stage(f"starting the run on {name}")
+            with temporary_server() as server:
+                meanwhile = "" if server is None else " (Prefect's local server is starting)"
+                from flows.server_watch import check_run_server
+
+                shared = check_run_server()  # before the data: a run on a server that is not there
+                progress.stage(f"loading {name}{meanwhile}")
+                dataset = _check_data(params)
+                claimed = _claim(params)
+                progress.stage(f"loading the libraries{meanwhile}")
+                from flows.console_tracebacks import console_without_tracebacks
+                from flows.feature_selection import run_feature_selection
+
+                if server is not None and not server.answers():
+                    progress.stage("waiting for Prefect's local server to start")
+                if server is not None:
+                    server.wait()
+                progress.stage("starting the flow run")
+                with console_without_tracebacks(), _stop_when_server_goes(shared, params, dataset):
+                    out = run_feature_selection(params, progress=progress)
+                progress.stage("finishing the run")
+    finally:
+        if claimed is not None:
+            from pipeline.report.claim import release
+
+            release(claimed)
+    _print_summary(out)
+    return 0
+
+
+def _claim(params: Any) -> Any:
+    """Check the reports folder and claim the run's name (``None``: no name given): of two runs
+    of one name, one trains and the other stops here, before either trains."""
     from pipeline.report.store import check_reports_folder, claim_named_run
 
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
-        # before the server starts: of two runs of one name, one trains and the other stops here
-        claimed = None if params.run_name is None else claim_named_run(
+        return None if params.run_name is None else claim_named_run(
             params.reports_dir, params.run_name)
-    from flows.console_tracebacks import console_without_tracebacks
-    from flows.feature_selection import run_feature_selection
-    from flows.progress import RoundProgress
-    from flows.temporary_server import temporary_server
 
-    try:
-        with temporary_server(), console_without_tracebacks(), \
-                _stop_when_server_goes(shared, params, dataset), \
-                RoundProgress(enabled=sys.stderr.isatty()) as progress:
-            out = run_feature_selection(params, progress=progress)
-            progress.stage("finishing the run")
-    finally:
-        if claimed is not None:
-            release(claimed)
+
+def _print_summary(out: dict[str, Any]) -> None:
+    """What the run kept and dropped, what it cost, and where its report is."""
+    from pipeline.rounds.record import SCORE_LABELS
+
     selected = out["selected"]
     stability = out.get("stability")
     if stability:
-        print(f"kept {len(selected)} channels, each kept in at least "
+        print(f"kept {len(selected)} columns, each kept in at least "
               f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
               f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
               f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
     else:
         rounds = f"{out['n_rounds']} round{'s' * (out['n_rounds'] != 1)}"
-        print(f"kept {len(selected)} channels after {rounds} (stop: {out['stop_reason']}):")
+        print(f"kept {len(selected)} columns after {rounds} (stop: {out['stop_reason']}):")
     print("  " + ", ".join(selected))
     dropped = out.get("dropped") or []
     print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
@@ -498,7 +527,6 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
               f"removed {', '.join(out['removed']) or 'none'}")
     print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
-    return 0
 
 
 def _maybe(value: float | None) -> str:

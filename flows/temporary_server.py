@@ -1,16 +1,21 @@
-"""The temporary Prefect server of a run without ``PREFECT_API_URL``, tied to the run's process.
+"""The temporary Prefect server of a run without ``PREFECT_API_URL``: started at once, waited for
+only when the flow needs it, tied to the run's process.
 
 Without ``PREFECT_API_URL`` Prefect starts a temporary local server for a flow run (uvicorn in a
-child process, :class:`prefect.server.api.server.SubprocessASGIServer`) and stops it when the
-interpreter exits. A run that is killed (SIGKILL, the OOM killer, a scheduler's timeout) never
-gets to stop it: the server lives on as an orphan, holding a port and a few hundred MB.
+child process, :class:`prefect.server.api.server.SubprocessASGIServer`) when the flow starts,
+waits for it to answer (seconds: its imports, and its database's migrations on a first run),
+and stops it when the interpreter exits. A run that is killed (SIGKILL, the OOM killer, a
+scheduler's timeout) never gets to stop it: the server lives on as an orphan, holding a port and
+a few hundred MB.
 
-:func:`temporary_server` starts that server itself, from the calling (main) thread, in a child
-that the kernel signals when its parent dies (Linux's ``PR_SET_PDEATHSIG``), and registers it
-where Prefect looks for its temporary server (``SubprocessASGIServer._instances[None]``, as
-Prefect's own test harness does), so the flow uses it instead of starting another. The URL is
-also exported to child processes (Dask workers), which then report to this server instead of
-each starting a temporary server of their own.
+:class:`TemporaryServer` starts that server itself, from the calling (main) thread, in a child
+that the kernel signals when its parent dies (Linux's ``PR_SET_PDEATHSIG``), with the command
+line and environment Prefect gives it. Starting returns at once, so the server boots while the
+command line imports its libraries and loads the data; :meth:`TemporaryServer.wait` blocks until
+it answers and registers it where Prefect looks for its temporary server
+(``SubprocessASGIServer._instances[None]``, as Prefect's own test harness does), so the flow uses
+it instead of starting another. The URL is also exported to child processes (Dask workers),
+which then report to this server instead of each starting a temporary server of their own.
 """
 
 from __future__ import annotations
@@ -18,17 +23,33 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import functools
+import http.client
+import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
-import types
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 DRAIN_TIMEOUT_SECONDS = 10.0
+STOP_TIMEOUT_SECONDS = 5.0  # as Prefect's own stop: then the server is killed
+POLL_SECONDS = 0.1
+# uvicorn's exit code when its start-up fails; Prefect takes it for a port taken meanwhile and
+# starts the server again on another
+STARTUP_FAILURE = 3
+PORT_ATTEMPTS = 3
+HINT = " (PREFECT_API_URL can name a Prefect server that is already running)"
+
+log = logging.getLogger("prefect")
+
+
+class ServerStartError(RuntimeError):
+    """Prefect's temporary server did not start (the command line prints it as one line)."""
 
 
 def parent_death_hook() -> Callable[[], None] | None:
@@ -57,31 +78,145 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _tied_server_class() -> type:
-    from prefect.server.api import server as prefect_server
+def server_command(port: int) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of Prefect's temporary server on ``port``: those
+    ``SubprocessASGIServer._run_uvicorn_command`` builds, without importing Prefect's server
+    (seconds of imports this process would do before the server could start)."""
+    import prefect
+    from prefect.settings import get_current_settings
 
-    class TiedServer(prefect_server.SubprocessASGIServer):
-        """Prefect's temporary server, started in a child that dies with this process."""
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+               "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+           "PREFECT__SERVER_FINAL": "1",
+           **get_current_settings().to_environment_variables(exclude_unset=True)}
+    return command, env
 
-        def _run_uvicorn_command(self) -> Any:
-            hook = parent_death_hook()
-            if hook is None:
-                return super()._run_uvicorn_command()
-            # Prefect builds the server's command line; only the child's start-up changes, so
-            # its Popen call is handed a preexec_fn for the duration of this call.
-            real = prefect_server.subprocess
-            tied = types.SimpleNamespace(**vars(real))
-            # a session of its own: Ctrl-C at a terminal signals the whole foreground process
-            # group, and a server stopped under the run leaves it retrying a closed port for
-            # minutes; the run stops it itself when it ends, however it ends
-            tied.Popen = functools.partial(real.Popen, preexec_fn=hook, start_new_session=True)
-            prefect_server.subprocess = tied
-            try:
-                return super()._run_uvicorn_command()
-            finally:
-                prefect_server.subprocess = real
 
-    return TiedServer
+class TemporaryServer:
+    """Prefect's temporary local server, started in a child process that dies with this one.
+
+    :meth:`launch` starts it and returns at once; :meth:`wait` blocks until it answers and hands
+    it to Prefect; :meth:`stop` ends it. Launch and wait from the main thread: the kernel
+    signals the child when the *thread* that started it ends.
+
+    Parameters
+    ----------
+    timeout : float
+        Seconds :meth:`wait` gives the server to answer, counted from the launch.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready = False
+        self._launched_at = 0.0
+        self._exported: str | None = None
+        self._previous: Any = None
+
+    @property
+    def api_url(self) -> str:
+        """The server's API URL."""
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def launch(self) -> None:
+        """Start the server's process; does not wait for it."""
+        command, env = server_command(self.port)
+        log.info("Starting temporary server on http://127.0.0.1:%s", self.port)
+        # a session of its own: Ctrl-C at a terminal signals the whole foreground process
+        # group, and a server stopped under the run leaves it retrying a closed port for
+        # minutes; the run stops it itself when it ends, however it ends
+        self.process = subprocess.Popen(command, env=env, preexec_fn=parent_death_hook(),
+                                        start_new_session=True)
+        self._launched_at = time.monotonic()
+
+    def answers(self) -> bool:
+        """Whether the server answers its health check now."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # local: no proxy
+        try:
+            with opener.open(f"{self.api_url}/health", timeout=1) as response:
+                return response.status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+
+    def wait(self) -> None:
+        """Block until the server answers, then make it the temporary server of this process's
+        flows (and of its children's).
+
+        Raises
+        ------
+        ServerStartError
+            The server exited, or did not answer within ``timeout`` seconds of its launch.
+        """
+        if self.ready:
+            return
+        if self.process is None:
+            self.launch()
+        attempts = 1
+        while not self.answers():
+            assert self.process is not None
+            code = self.process.poll()
+            if code == STARTUP_FAILURE and attempts < PORT_ATTEMPTS:
+                attempts += 1
+                self.port = _free_port()
+                self.launch()
+                continue
+            if code is not None:
+                raise ServerStartError(
+                    f"Prefect's temporary server exited with code {code} while starting{HINT}")
+            if time.monotonic() - self._launched_at > self.timeout:
+                raise ServerStartError(f"Prefect's temporary server did not answer within "
+                                       f"{self.timeout:g} s{HINT}")
+            time.sleep(POLL_SECONDS)
+        self._register()
+        self.ready = True
+
+    def _register(self) -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        registered = SubprocessASGIServer(port=self.port)
+        registered.server_process = self.process
+        registered.running = True  # its start() returns at once: the server is up
+        self._previous = SubprocessASGIServer._instances.get(None)
+        SubprocessASGIServer._instances[None] = registered
+        self._exported = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = self.api_url
+
+    def _unregister(self) -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        if self._exported is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = self._exported
+        registered = SubprocessASGIServer._instances.pop(self.port, None)
+        if registered is not None:
+            registered.server_process, registered.running = None, False
+        if self._previous is not None:
+            SubprocessASGIServer._instances[None] = self._previous
+        else:
+            SubprocessASGIServer._instances.pop(None, None)
+
+    def stop(self) -> None:
+        """End the server: asked to stop once it is up, killed at once while it is still starting
+        (it holds nothing yet; each of its database migrations is a transaction of its own)."""
+        was_ready, self.ready = self.ready, False
+        if was_ready:
+            _drain_to_server()
+            self._unregister()
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if was_ready:
+            log.info("Stopping temporary server on http://127.0.0.1:%s", self.port)
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+                return
+        process.kill()
+        process.wait()
 
 
 def _drain_to_server() -> None:
@@ -97,40 +232,26 @@ def _drain_to_server() -> None:
 
 
 @contextlib.contextmanager
-def temporary_server() -> Iterator[str | None]:
-    """Within the block, flows of this process use a temporary server that dies with it.
+def temporary_server() -> Iterator[TemporaryServer | None]:
+    """Within the block, a temporary server that dies with this process is starting; call its
+    :meth:`~TemporaryServer.wait` before a flow runs. It is stopped when the block ends, however
+    it ends.
 
-    Yields the server's API URL, or ``None`` when nothing is started here: ``PREFECT_API_URL``
-    names a server already, or the platform cannot tie a child to its parent (then Prefect
-    starts and stops its temporary server as it always does). Call it from the main thread:
-    the kernel signals the child when the *thread* that started it ends.
+    Yields ``None`` when nothing is started here: ``PREFECT_API_URL`` names a server already, or
+    the platform cannot tie a child to its parent (then Prefect starts and stops its temporary
+    server as it always does). Call it from the main thread.
     """
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
 
     if PREFECT_API_URL.value() or parent_death_hook() is None:
         yield None  # a server of its own, or a platform where Prefect's default is all there is
         return
+    server = TemporaryServer(timeout=float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
     try:
-        server = _tied_server_class()(port=_free_port())
-        previous = SubprocessASGIServer._instances.get(None)
-    except (AttributeError, TypeError):  # Prefect's internals moved: fall back to its default
-        yield None
-        return
-    SubprocessASGIServer._instances[None] = server
-    exported = os.environ.get("PREFECT_API_URL")
-    try:
-        server.start()
-        os.environ["PREFECT_API_URL"] = server.api_url
-        yield server.api_url
+        server.launch()
+        yield server
     finally:
-        if exported is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
-            os.environ["PREFECT_API_URL"] = exported
-        _drain_to_server()
         server.stop()
-        if previous is not None:
-            SubprocessASGIServer._instances[None] = previous
-        else:
-            SubprocessASGIServer._instances.pop(None, None)

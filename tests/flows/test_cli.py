@@ -128,7 +128,7 @@ def test_run_prints_the_kept_channels_and_the_report(command_run, workspace):
     # the noise goes; at least one channel of each informative pair stays
     assert not {"noise_a", "noise_b"} & set(selected)
     assert {"size", "size_copy"} & set(selected) and {"tone", "tone_copy"} & set(selected)
-    assert f"kept {len(selected)} channels" in out
+    assert f"kept {len(selected)} columns" in out
     assert ", ".join(selected) in out
     # the dropped columns by name, and what the selection cost against all columns
     dropped = json.loads((report / "report.json").read_text())["dropped"]
@@ -176,11 +176,13 @@ def test_run_draws_no_progress_when_output_is_not_a_terminal(command_run):
         (["--n-features-to-select", "few"], ["--n-features-to-select", "'auto'"]),
     ],
 )
-def test_run_rejects_bad_arguments_before_any_work(args, words, workspace, monkeypatch):
+def test_run_rejects_bad_arguments_before_any_work(args, words, workspace, fake_server,
+                                                   monkeypatch):
     monkeypatch.chdir(workspace)
     result = run_main("run", *args, "--reports-dir", "bad-reports")
     assert_usage_error(result, *words)
     assert not (workspace / "bad-reports").exists()
+    assert "waited" not in fake_server.events
 
 
 def test_usage_errors_and_the_run_listing_load_no_heavy_library(tmp_path):
@@ -215,8 +217,40 @@ def test_a_bad_option_is_one_line_with_a_help_hint_not_the_usage(args, words):
         assert word in line, line
 
 
+class FakeServer:
+    """Stands in for Prefect's temporary server: what the command did with it, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def answers(self) -> bool:
+        return False
+
+    def wait(self) -> None:
+        self.events.append("waited")
+
+
 @pytest.fixture
-def never_trains(monkeypatch):
+def fake_server(monkeypatch) -> FakeServer:
+    """``run`` starts no server: the temporary server is a :class:`FakeServer`."""
+    import flows.temporary_server
+
+    server = FakeServer()
+
+    @contextlib.contextmanager
+    def temporary_server():
+        server.events.append("started")
+        try:
+            yield server
+        finally:
+            server.events.append("stopped")
+
+    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+    return server
+
+
+@pytest.fixture
+def never_trains(monkeypatch, fake_server):
     """``run`` must stop before the flow starts: starting it fails the test."""
     import flows.feature_selection
 
@@ -293,14 +327,8 @@ def test_a_run_name_another_run_is_writing_is_refused_before_any_training(
 
 
 def test_an_unfinished_named_run_is_taken_up_again_by_its_name(workspace, never_trains,
-                                                               tmp_path, monkeypatch):
-    import flows.temporary_server
+                                                               tmp_path):
     from pipeline.report.claim import CLAIM_FILE
-
-    def temporary_server():  # past every check: where the server would start
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
 
     folder = tmp_path / "reports" / "killed"  # what a run killed before its report leaves
     (folder / "final_model").mkdir(parents=True)
@@ -334,35 +362,57 @@ def test_every_size_setting_has_an_upper_bound(workspace, never_trains, args, wo
     assert_usage_error(result, *words)
 
 
-def test_a_round_larger_than_the_memory_is_refused_before_the_server_starts(
-        workspace, never_trains, monkeypatch):
-    import flows.temporary_server
+def test_a_round_larger_than_the_memory_is_refused_before_the_flow_waits_for_the_server(
+        workspace, never_trains, fake_server, monkeypatch):
     import pipeline.memory
 
     monkeypatch.setattr(pipeline.memory, "available_bytes", lambda: 2**20)
-    def temporary_server():
-        raise AssertionError("the server started")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
                       "--reports-dir", str(workspace / "memory-reports"))
     assert_usage_error(result, "of memory", "1 MB available", "--n-trials", "--latent-dim")
     assert len(result[2].strip().splitlines()) == 1
+    assert fake_server.events == ["started", "stopped"]  # booting meanwhile, never waited for
 
 
-def test_more_channels_than_the_data_has_is_refused_before_the_server_starts(
-        workspace, never_trains, monkeypatch):
-    import flows.temporary_server
-
-    def temporary_server():
-        raise AssertionError("the server started")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+def test_more_channels_than_the_data_has_is_refused_before_the_flow_waits_for_the_server(
+        workspace, never_trains, fake_server):
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
                       "--n-features-to-select", "100",
                       "--reports-dir", str(workspace / "count-reports"))
     assert_usage_error(result, "--n-features-to-select is 100", "only 6 varying")
     assert len(result[2].strip().splitlines()) == 1
+    assert fake_server.events == ["started", "stopped"]
+
+
+def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_flow(
+        workspace, fake_server, monkeypatch):
+    import flows.cli
+    import flows.feature_selection
+    from flows.progress import RoundProgress
+
+    real_check = flows.cli._check_data
+
+    def check_data(params):
+        fake_server.events.append("data loaded")
+        return real_check(params)
+
+    def run_feature_selection(*args, **kwargs):
+        fake_server.events.append("flow")
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(flows.cli, "_check_data", check_data)
+    monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
+    monkeypatch.setattr(RoundProgress, "stage", lambda self, what: fake_server.events.append(what))
+    code, _, err = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
+                            "--reports-dir", str(workspace / "order-reports"))
+    assert code == 1 and "stop here" in err
+    # the status line first, before anything slow; then the server, booting while the data loads
+    assert fake_server.events == [
+        "starting the run on train.csv", "started",
+        "loading train.csv (Prefect's local server is starting)", "data loaded",
+        "loading the libraries (Prefect's local server is starting)",
+        "waiting for Prefect's local server to start", "waited", "starting the flow run", "flow",
+        "stopped"]
 
 
 def test_an_unwritable_reports_folder_is_found_before_any_training(workspace, never_trains):
@@ -809,7 +859,7 @@ def test_the_installed_command_runs_end_to_end_on_its_own_server(workspace, tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     selected = json.loads(
         (tmp_path / "reports" / "e2e" / "selected_features.json").read_text())["selected"]
-    assert f"kept {len(selected)} channels" in result.stdout
+    assert f"kept {len(selected)} columns" in result.stdout
     assert (tmp_path / "reports" / "e2e" / "report.html").is_file()
 
 
@@ -887,7 +937,7 @@ def test_the_command_trains_on_a_two_worker_dask_cluster_with_its_progress_bars(
     # the same selection as in one process: every trial has its own seed and noise stream
     expected = json.loads((finished_run / "selected_features.json").read_text())["selected"]
     assert selected["selected"] == expected
-    assert f"kept {len(expected)} channels" in out.decode()
+    assert f"kept {len(expected)} columns" in out.decode()
 
 
 @pytest.mark.slow
@@ -917,7 +967,7 @@ def test_of_two_runs_of_one_name_at_once_one_trains_and_the_other_stops_before(
     _, won, _ = next(d for d in done if d[0] == 0)
     selected = json.loads(
         (tmp_path / "reports" / "twice" / "selected_features.json").read_text())["selected"]
-    assert f"kept {len(selected)} channels" in won
+    assert f"kept {len(selected)} columns" in won
 
 
 @pytest.mark.slow
