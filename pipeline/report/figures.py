@@ -1,8 +1,6 @@
 """Figures of a run's report: channel scores per round, the validation score against the channels
-kept, a stability selection's keep frequencies, the final model's (:mod:`vaec.plots`).
-
-Each ``plot_*`` function takes data and returns a Figure; :func:`figure_png` makes every PNG.
-"""
+kept, a stability selection's keep frequencies, the final model's (:mod:`vaec.plots`). Each
+``plot_*`` function takes data and returns a Figure; :func:`figure_png` makes every PNG."""
 
 from __future__ import annotations
 
@@ -22,7 +20,9 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from pipeline.report.count_figure import plot_count_curve
 from pipeline.report.tables import SCORE_LABELS, to_nats
+from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
 from pipeline.stability.measures import reaches_cut
 from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
@@ -40,9 +40,7 @@ COLOURS = {"passes": "tab:blue", "rejected": "tab:red", "dropped": "tab:orange",
 def _fate(record: PruningRound, channel: str) -> str:
     if channel in record.dropped:
         return "rejected" if record.decision.get(channel) == REJECTED else "dropped"
-    if record.decision.get(channel) in PASSING:
-        return "passes"
-    return "spared"
+    return "passes" if record.decision.get(channel) in PASSING else "spared"
 
 
 def shown_channels(record: PruningRound) -> tuple[list[str], int]:
@@ -256,14 +254,18 @@ def data_uri(png: bytes) -> str:
 
 
 def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
-    """Every figure the page shows, each drawn once, as data URIs: ``score_by_count`` and
-    ``round_<k>`` (the rounds), ``stability``, ``curves``, ``latent`` and ``domain``."""
+    """Every figure the page shows, each drawn once, as data URIs: ``score_by_count``,
+    ``count_curve`` (the minimal subset's) and ``round_<k>`` (the rounds), ``stability``,
+    ``curves``, ``latent`` and ``domain``."""
     final, stability = result.final, result.stability
     draw: dict[str, Callable[[], Figure]] = {}  # drawn, encoded and freed one at a time
     if result.rounds:  # a stability selection has none of its own
         score = final.metrics.get(f"val_{result.rounds[0].score_name}") if final else None
         draw["score_by_count"] = lambda: plot_score_by_count(
             result.rounds, score, len(final.channels) if final else None)
+        if result.selected_round is not None and path_points(result.rounds):
+            draw["count_curve"] = functools.partial(plot_count_curve, result.rounds,
+                                                    result.selected_round.index)
     for record in result.rounds:
         draw[f"round_{record.index}"] = functools.partial(
             plot_round_scores, record, result.config.threshold)

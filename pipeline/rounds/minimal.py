@@ -75,6 +75,13 @@ def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
     return points
 
 
+def path_points(rounds: Sequence[PruningRound]) -> list[CountScore]:
+    """The points of the curve the minimal count is chosen on: the rounds on the path but the
+    first, which only turns to it (trained with every shadow, it drops nothing); the rounds
+    after it are trained alike."""
+    return [p for p in count_curve(rounds) if p.on_path][1:]
+
+
 def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
     """Of the rounds on the path (the all-relevant set and after), the one with the fewest
     channels whose mean loss is within one standard error of the best one's, reached from the
@@ -82,9 +89,7 @@ def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
     rows). The rounds before the all-relevant set are not candidates: they
     hold channels that failed the shadow test, and the minimal subset is never larger than
     the all-relevant one."""
-    # the first round on the path only turns to it (trained with every shadow, it drops
-    # nothing): the curve is the rounds after it, trained alike
-    points = [p for p in count_curve(rounds) if p.on_path][1:]
+    points = path_points(rounds)
     if not points:
         return rounds[-1]
     best = min(points, key=lambda p: (p.mean_loss, p.n_features))

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.report.count_figure import plot_count_curve
 from pipeline.report.tables import round_table
-from pipeline.rounds.minimal import count_curve, minimal_round
+from pipeline.rounds.minimal import count_curve, minimal_round, path_points
 from pipeline.rounds.record import STOP_AUTO, PruningRound
 from pipeline.selector import VAECSelector
 from pipeline.settings import SelectionSettings
@@ -40,6 +41,24 @@ def test_the_fewest_channels_within_one_standard_error_of_the_best_are_chosen():
     # rounds before the all-relevant set are never chosen, however low their loss
     before = [record(1, 40, base - 0.1, on_path=False), record(2, 8, base), record(3, 4, base + 0.005)]
     assert minimal_round(before).index == 3
+
+
+def test_the_count_figure_draws_the_limit_the_count_was_chosen_by():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.0, 0.4, size=200)
+    rounds = [record(1, 12, base + 0.010), record(2, 8, base), record(3, 5, base + 0.005),
+              record(4, 3, base + 0.030), record(5, 2, base + 0.060)]
+    chosen = minimal_round(rounds)
+    ax = plot_count_curve(rounds, chosen.index).axes[0]
+    best = min(path_points(rounds), key=lambda p: p.mean_loss)
+    limit = next(line for line in ax.get_lines() if line.get_linestyle() == "--")
+    assert limit.get_ydata()[0] == pytest.approx(best.mean_loss + best.std_error)
+    star = next(line for line in ax.get_lines() if line.get_marker() == "*")
+    assert list(star.get_xdata()) == [5] and star.get_ydata()[0] <= limit.get_ydata()[0]
+    # the turning round (the first on the path) is not a point of the curve
+    assert 12 not in ax.get_lines()[0].get_xdata()
+    # a run with no path has no such figure
+    assert plot_count_curve([record(1, 6, base, on_path=False)], 1) is None
 
 
 def test_auto_is_refused_for_a_stability_selection_and_bad_counts_name_the_setting():
@@ -86,3 +105,8 @@ def test_auto_keeps_fewer_channels_than_the_all_relevant_set_and_reports_the_cur
                  and record.dropped]
     assert path_rows and all("least needed" in " ".join(map(str, r)) for r in path_rows)
     assert auto.result_.unconfirmed == []
+    # the report draws the curve the count was chosen on, and only for the minimal subset
+    from pipeline.report.figures import page_figures
+
+    assert "count_curve" in page_figures(auto.result_, None)
+    assert "count_curve" not in page_figures(all_relevant.result_, None)
