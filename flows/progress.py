@@ -56,9 +56,7 @@ class RoundProgress(NoProgress):
                 TimeRemainingColumn(), console=self.console, transient=True,
             )
             self._bars.start()
-            self._epochs = self._bars.add_task(
-                "loading the data (and starting Prefect's local server)", total=None,
-                unit="epochs")
+            self._epochs = self._bars.add_task("starting", total=None, unit="")
         return self
 
     def round_started(self, index: int, n_channels: int, epochs: int) -> None:
@@ -99,7 +97,9 @@ class RoundProgress(NoProgress):
     def stage(self, what: str) -> None:
         """The bar says what is happening now (a step without epochs: it spins)."""
         if self._bars is not None and self._epochs is not None:
-            self._bars.reset(self._epochs, total=None, unit="", description=what)
+            # a new bar: reset() keeps the last total, and a step without epochs has none
+            self._bars.remove_task(self._epochs)
+            self._epochs = self._bars.add_task(what, total=None, unit="")
 
     def __exit__(
         self,
