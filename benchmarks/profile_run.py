@@ -112,7 +112,7 @@ def _decision_label(round_index: int, *_: Any, **__: Any) -> str:
 
 def instrument(timers: Timers) -> None:
     """Put the timers around the parts of the run (the modules are imported by now)."""
-    import flows.cli as cli
+    import flows.commands as commands
     import flows.feature_selection as flow
     import flows.temporary_server as server
     import pipeline.report.writer as writer
@@ -120,7 +120,7 @@ def instrument(timers: Timers) -> None:
     import pipeline.selection as selection
     from pipeline.final_model import FinalModel
 
-    timers.wrap(cli, "_check_data", "data: load and validate (the command line, before the flow)")
+    timers.wrap(commands, "_check_data", "data: load and validate (the command line, before the flow)")
     timers.wrap_context(server, "temporary_server", "Prefect server: its process started",
                         "Prefect server stop")
     timers.wrap(server.TemporaryServer, "wait", "Prefect server: waiting for it to answer")

@@ -78,7 +78,8 @@ JUNK_REPORTS = {"schema-only": '{"schema_version": 1}', "a-list": "[]", "garbage
 
 def _job_checkpoint(workspace: Path, reports: Path) -> Path:
     """Where ``run`` with RUN_OPTIONS on train.csv keeps its checkpoint."""
-    from flows.cli import _parameters, build_parser
+    from flows.cli import build_parser
+    from flows.options import _parameters
     from pipeline.data.dataset import load_dataset
     from pipeline.report.store import CHECKPOINT_DIR, run_fingerprint
 
@@ -386,11 +387,11 @@ def test_more_channels_than_the_data_has_is_refused_before_the_flow_waits_for_th
 
 def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_flow(
         workspace, fake_server, monkeypatch):
-    import flows.cli
+    import flows.commands
     import flows.feature_selection
     from flows.progress import RoundProgress
 
-    real_check = flows.cli._check_data
+    real_check = flows.commands._check_data
 
     def check_data(params):
         fake_server.events.append("data loaded")
@@ -400,7 +401,7 @@ def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_fl
         fake_server.events.append("flow")
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(flows.cli, "_check_data", check_data)
+    monkeypatch.setattr(flows.commands, "_check_data", check_data)
     monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
     monkeypatch.setattr(RoundProgress, "stage", lambda self, what: fake_server.events.append(what))
     code, _, err = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
@@ -1058,7 +1059,8 @@ def test_ctrl_c_stops_the_run_keeps_its_checkpoint_and_stops_its_server(workspac
 
 
 def test_the_latent_grids_of_every_snapshot_are_asked_for_not_drawn_by_default():
-    from flows.cli import _parameters, build_parser
+    from flows.cli import build_parser
+    from flows.options import _parameters
 
     parse = build_parser().parse_args
     assert _parameters(parse(["run"])).latent_grids is False

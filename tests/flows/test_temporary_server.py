@@ -141,10 +141,10 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
         monkeypatch, no_api_url, table, tmp_path):
     from prefect.server.api.server import SubprocessASGIServer
 
-    import flows.cli
+    import flows.commands
 
     launched: list[temporary.TemporaryServer] = []
-    real_launch, real_check = temporary.TemporaryServer.launch, flows.cli._check_data
+    real_launch, real_check = temporary.TemporaryServer.launch, flows.commands._check_data
     at_data: list[bool] = []
 
     processes = []
@@ -160,7 +160,7 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
         return real_check(params)
 
     monkeypatch.setattr(temporary.TemporaryServer, "launch", launch)
-    monkeypatch.setattr(flows.cli, "_check_data", check_data)
+    monkeypatch.setattr(flows.commands, "_check_data", check_data)
     before = SubprocessASGIServer._instances.get(None)
     code, out, err = run_main("run", "--data", str(table), "--target", "label", *TINY_RUN,
                               "--reports-dir", str(tmp_path / "reports"), "--run-name", "early")

@@ -9,7 +9,8 @@ import inspect
 import numpy as np
 import pytest
 
-from flows.cli import _parameters, build_parser, settings_fields
+from flows.cli import build_parser
+from flows.options import _parameters, settings_fields
 from flows.parameters import RunParameters
 from pipeline.selector import NOT_ON_SELECTOR, RENAMED, VAECSelector
 from pipeline.settings import SelectionSettings, flat_fields

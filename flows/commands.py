@@ -1,0 +1,289 @@
+"""The commands of ``vaec-select``: run (the flow, on a temporary or a shared Prefect server),
+serve, report, transform, predict and demo. Each takes the parsed arguments and returns its exit
+code; bad arguments and bad data raise :class:`flows.options.UsageError` before any work."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flows.options import (
+    EXIT_FAILURE,
+    PROG,
+    UsageError,
+    _as_option,
+    _options_named,
+    _parameters,
+)
+
+
+def _check_data(params: Any) -> Any:
+    """Load the data now so a bad file or column, a count of channels the data does not have,
+    or a round larger than the memory fails before the flow starts or anything trains (the flow
+    reuses what was loaded)."""
+    from pipeline.data.dataset import load_dataset
+    from pipeline.data.tables import DataError
+    from pipeline.memory import check_selection_memory
+    from pipeline.selection import check_count
+
+    dataset = load_dataset(params.source, params.target, val_size=params.val_size,
+                           test_size=params.test_size, task=params.task,
+                           categorical=params.categorical, keep_columns=params.keep_columns,
+                           groups=params.groups)
+    try:  # every check that needs only the data and the settings, before the flow starts
+        check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
+    except DataError as err:
+        raise UsageError(_as_option(str(err))) from err
+    with _options_named():  # a round the machine cannot hold: what to lower
+        check_selection_memory(dataset, params.selection())
+    return dataset
+
+
+def _finished_work(params: Any, fingerprint: str, started: str) -> str:
+    """What a run that must stop now leaves on disk: its report, or its checkpoint."""
+    from pipeline.report.store import CHECKPOINT_DIR, list_runs
+
+    with warnings.catch_warnings():  # an unreadable old run is no news here
+        warnings.simplefilter("ignore")
+        reports = [r for r in list_runs(params.reports_dir, fingerprint) if r.created >= started]
+    if reports:
+        return f"the report is written: {(reports[0].folder / 'report.html').resolve()}"
+    checkpoint = Path(params.reports_dir) / CHECKPOINT_DIR / f"{fingerprint}.json"
+    if checkpoint.is_file():
+        return (f"the finished work is kept in {checkpoint.resolve()} (the same command "
+                "resumes from it)")
+    return "nothing had finished"
+
+
+@contextlib.contextmanager
+def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterator[None]:
+    """Within the block, a shared server (``url``) that stops answering ends the process at
+    once with one line saying what is kept (exit 1); Prefect's client would retry for minutes."""
+    if url is None:
+        yield
+        return
+    import datetime as dt
+
+    from flows.server_watch import ServerWatch
+    from pipeline.report.store import run_fingerprint
+
+    fingerprint = run_fingerprint(dataset.summary(), params.selection())
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+    def gone(reason: str) -> None:
+        print(f"{PROG}: error: the Prefect server at {url} is gone ({reason}); "
+              f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
+        _exit_now(EXIT_FAILURE)
+
+    with ServerWatch(url, gone):
+        yield
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """``vaec-select run``.
+
+    Prefect's temporary server (when no ``PREFECT_API_URL`` names one) starts first and boots
+    while the libraries load and the data is checked; the flow waits for it only then.
+    """
+    params = _parameters(args)
+    if params.task_runner == "dask":
+        from flows.task_runners import check_dask_installed
+
+        with _options_named():
+            check_dask_installed()
+    from flows.progress import RoundProgress
+    from flows.temporary_server import temporary_server
+
+    name = params.dataset or Path(params.source).name
+    claimed = None
+    try:
+        with RoundProgress(enabled=sys.stderr.isatty()) as progress:
+            progress.stage(f"starting the run on {name}")
+            with temporary_server() as server:
+                meanwhile = "" if server is None else " (Prefect's local server is starting)"
+                from flows.server_watch import check_run_server
+
+                shared = check_run_server()  # before the data: a run on a server that is not there
+                progress.stage(f"loading {name}{meanwhile}")
+                dataset = _check_data(params)
+                claimed = _claim(params)
+                progress.stage(f"loading the libraries{meanwhile}")
+                from flows.console_tracebacks import console_without_tracebacks
+                from flows.feature_selection import run_feature_selection
+
+                if server is not None and not server.answers():
+                    progress.stage("waiting for Prefect's local server to start")
+                if server is not None:
+                    server.wait()
+                progress.stage("starting the flow run")
+                with console_without_tracebacks(), _stop_when_server_goes(shared, params, dataset):
+                    out = run_feature_selection(params, progress=progress)
+                progress.stage("finishing the run")
+    finally:
+        if claimed is not None:
+            from pipeline.report.claim import release
+
+            release(claimed)
+    _print_summary(out)
+    return 0
+
+
+def _claim(params: Any) -> Any:
+    """Check the reports folder and claim the run's name (``None``: no name given): of two runs
+    of one name, one trains and the other stops here, before either trains."""
+    from pipeline.report.store import check_reports_folder, claim_named_run
+
+    with _options_named():
+        check_reports_folder(params.reports_dir, params.run_name)
+        return None if params.run_name is None else claim_named_run(
+            params.reports_dir, params.run_name)
+
+
+def _print_summary(out: dict[str, Any]) -> None:
+    """What the run kept and dropped, what it cost, and where its report is."""
+    from pipeline.rounds.record import SCORE_LABELS
+
+    selected = out["selected"]
+    stability = out.get("stability")
+    if stability:
+        print(f"kept {len(selected)} columns, each kept in at least "
+              f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
+              f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
+              f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
+    else:
+        rounds = f"{out['n_rounds']} round{'s' * (out['n_rounds'] != 1)}"
+        print(f"kept {len(selected)} columns after {rounds} (stop: {out['stop_reason']}):")
+    print("  " + ", ".join(selected))
+    dropped = out.get("dropped") or []
+    print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
+    cost = out.get("cost")
+    if cost:
+        label = SCORE_LABELS.get(cost["score"], cost["score"])
+        print(f"cost: validation {label} {cost['all']:.3f} with all {cost['n_all']} columns, "
+              f"{cost['kept']:.3f} with the {cost['n_kept']} kept (the round models)")
+    metrics = out.get("metrics") or {}
+    if metrics:
+        print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    if out["added"] or out["removed"]:
+        print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
+              f"removed {', '.join(out['removed']) or 'none'}")
+    print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
+
+
+def _maybe(value: float | None) -> str:
+    """A measure that may be undefined (NaN, or null in report.json)."""
+    return "undefined" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    """``vaec-select serve``."""
+    from flows.serve import check_cron
+
+    try:
+        check_cron(args.cron)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    params = _parameters(args)
+    from flows.serve import check_server
+
+    # before the data: without a server, serve would wait for runs that never come
+    with _options_named():
+        check_server()
+    from pipeline.report.store import check_reports_folder
+
+    with _options_named():  # a served run name is a prefix: every run has a folder of its own
+        check_reports_folder(params.reports_dir)
+    _check_data(params)
+    from flows.console_tracebacks import console_without_tracebacks
+    from flows.serve import serve
+
+    with console_without_tracebacks():
+        serve(params, cron=args.cron, name=args.name)
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    """``vaec-select report``: the runs, or one run's sentences and tables as its report holds
+    them."""
+    from pipeline.report.store import StoreError, list_runs, read_report
+    from pipeline.report.tables import Table
+
+    if args.run is None:
+        runs = list_runs(args.reports_dir)
+        if not runs:
+            print(f"no runs under {args.reports_dir}")
+            return 0
+        print(Table(columns=["run", "created", "dataset", "selected", "stop reason"],
+                    rows=[[r.folder.name, r.created, r.dataset, str(len(r.selected)), r.stop_reason]
+                          for r in runs]).render("text"))
+        return 0
+    folder = Path(args.run)
+    if not (folder / "report.json").is_file():
+        folder = Path(args.reports_dir) / args.run
+    if not folder.is_dir():
+        raise UsageError(f"unknown run {args.run!r}: no folder {folder} "
+                         f"('{PROG} report --reports-dir {args.reports_dir}' lists the runs)")
+    try:
+        report = read_report(folder)
+    except StoreError as err:
+        raise UsageError(f"cannot read run {args.run!r}: {err}") from err
+    for line in report.notes:
+        print(line)
+    table = report.tables.get("keep_frequency") or report.tables.get("rounds")
+    if table is not None:
+        print("\n" + table.render("text") + "\n")
+    print(f"selected ({len(report.selected)}): {', '.join(report.selected)}")
+    print(f"dropped ({len(report.dropped)}): {', '.join(report.dropped) or 'none'}")
+    print(f"stop reason: {report.stop_reason}")
+    print(f"report: {(folder / 'report.html').resolve()}")
+    return 0
+
+
+def command_transform(args: argparse.Namespace) -> int:
+    """``vaec-select transform``."""
+    from pipeline.transform import transform_file
+
+    print(f"wrote {transform_file(args.selection, args.data, args.out)}")
+    return 0
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    """``vaec-select predict``."""
+    from pipeline.prediction import predict_file
+
+    written = predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma,
+                           all_confidence=args.all_confidence)
+    print(f"wrote {written}")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    """``vaec-select demo``."""
+    import torch
+
+    from pipeline.demo import run_demo, summary_table
+
+    # These models are tiny: one intra-op thread is several times faster than two, whose
+    # synchronisation costs more than the matmuls (and collapses when the cores are busy).
+    torch.set_num_threads(1)
+    summary = run_demo(args.dataset, epochs=args.epochs, reports_dir=args.reports_dir,
+                       latent_dim=args.latent_dim, seed=args.seed)
+    print(summary_table(summary))
+    print(f"report: {(Path(args.reports_dir) / f'{args.dataset}-demo' / summary['page']).resolve()}")
+    return 0
+
+
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` at once: the trials still training in the task runner's
+    worker threads cannot be interrupted, and the interpreter would wait for them at exit."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

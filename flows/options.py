@@ -1,0 +1,268 @@
+"""The command line's options and settings: ``vaec-select run``'s options are built from the
+settings models' fields (:func:`add_settings_options`), and read back into
+:class:`flows.parameters.RunParameters` (:func:`_parameters`), whose checks become one-line usage
+errors that spell the option (:func:`_options_named`). Nothing here imports torch, pandas or
+prefect: ``--help`` and a usage error answer at once."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+PROG = "vaec-select"
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+FLOW_NAME = "vaec-feature-selection"
+
+# Prefect settings are read when prefect is first imported, so these go in before that.
+PREFECT_DEFAULTS = {
+    # no telemetry (nor its notice) from a machine that may have no outside network
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    # the temporary local server (no PREFECT_API_URL) can be slow to start on a busy machine
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+class UsageError(Exception):
+    """Bad arguments: printed as one line, exit code 2."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PROG)
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from vaec import __version__
+
+        return __version__
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
+    return value
+
+
+def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | None, str]:
+    """Text -> value of a setting of this type (``none`` for an optional one), its choices, and
+    its placeholder; the range is checked by the settings model, so the command line says what
+    the flow and the selector say."""
+    import types
+    import typing
+
+    def bare(kind: Any) -> Any:  # Annotated[int, Field(ge=1)] -> int
+        return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
+
+    args = typing.get_args(annotation)
+    optional = type(None) in args
+    words: list[str] = []  # a count or a word: int | Literal["auto"]
+    if optional or isinstance(annotation, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        words = [str(w) for a in kinds if typing.get_origin(a) is typing.Literal
+                 for w in typing.get_args(a)]
+        if words and len(kinds) > 1:
+            kinds = [a for a in kinds if typing.get_origin(a) is not typing.Literal]
+        (annotation,) = kinds
+        annotation = bare(annotation)
+    choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
+        typing.Literal else None
+    origin = typing.get_origin(annotation)
+    item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
+    kind = str if choices else (int if origin is tuple else dict if origin is dict else annotation)
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+    def parse(text: str) -> Any:
+        if optional and text.lower() == "none":
+            return None
+        if text in words and not choices:
+            return text
+        try:
+            if origin is tuple and item is str:  # column names: a,b
+                return tuple(w.strip() for w in text.split(",") if w.strip())
+            if origin is tuple and item is not int:  # groups of column names: a,b;c,d
+                return tuple(tuple(w.strip() for w in part.split(",") if w.strip())
+                             for part in text.split(";") if part.strip())
+            if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
+                return tuple(int(w) for w in text.split(",") if w.strip())
+            if origin is dict:  # weights by label: 0:1,1:5
+                pairs = [part.rsplit(":", 1) for part in text.split(",") if part.strip()]
+                if not pairs or any(len(p) != 2 for p in pairs):
+                    raise ValueError(text)
+                return {label.strip(): float(value) for label, value in pairs}
+            if kind is bool:
+                if text.lower() not in ("true", "false"):
+                    raise ValueError(text)
+                return text.lower() == "true"
+            return kind(text)
+        except ValueError:
+            extra = "".join(f", {w!r}" for w in words if not choices)
+            extra += " or 'none'" if optional else ""
+            what = "comma-separated integers" if origin is tuple else \
+                "comma-separated label:weight pairs" if origin is dict else names.get(kind, "a value")
+            raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
+
+    placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
+        if origin is tuple else "CLASS:W,CLASS:W" if origin is dict else \
+        {int: "N", float: "X"}.get(kind, "VALUE")
+    return parse, choices, placeholder
+
+
+METAVARS = {"data": "FILE", "target": "COLUMN", "reports_dir": "DIR", "run_name": "NAME",
+            "dask_address": "ADDRESS", "device": "DEVICE"}
+
+
+def settings_fields() -> dict[str, Any]:
+    """Every setting of a run by its command-line name: the run's, the selection's and the
+    model's (flattened: ``--latent-dim``)."""
+    from flows.parameters import RunParameters
+    from pipeline.settings import SelectionSettings
+    from vaec.config import ModelSettings
+
+    own = [n for n in RunParameters.model_fields if n not in SelectionSettings.model_fields]
+    selection = [n for n in SelectionSettings.model_fields if n not in ("model", "final_model")]
+    fields = {n: RunParameters.model_fields[n] for n in own + selection}
+    return fields | dict(ModelSettings.model_fields)
+
+
+def _group(name: str) -> str:
+    from flows.parameters import GROUPS
+    from vaec.config import ModelSettings
+
+    if name in GROUPS:
+        return GROUPS[name]
+    if name in ("n_resamples", "resample", "keep_frequency"):
+        return "stability selection"
+    return "the models" if name in ModelSettings.model_fields else "selection"
+
+
+def add_settings_options(parser: argparse.ArgumentParser) -> None:
+    """One option per setting, grouped by its heading. An option left out is left out of the
+    parameters too, so the declared default applies."""
+    groups: dict[str, Any] = {}
+    for name, field in settings_fields().items():
+        group = _group(name)
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        parse, choices, placeholder = _value_parser(field.annotation)
+        placeholder = METAVARS.get(name, placeholder)
+        default = field.get_default(call_default_factory=True)
+        shown = "none" if default is None else ",".join(map(str, default)) if isinstance(
+            default, tuple) and default else "none" if default == () else default
+        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
+                                   "help": f"{field.description} (default {shown})"}
+        if choices:
+            options["choices"] = choices
+        else:
+            options["type"], options["metavar"] = parse, placeholder
+        groups[group].add_argument("--" + name.replace("_", "-"), **options)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the error and where ``--help`` lists
+    the options) instead of the whole usage text; exit code 2 as argparse's own."""
+
+    def error(self, message: str) -> Any:  # argparse's hook: never returns
+        print(f"{self.prog}: error: {_first_line(message)} ({self.prog} --help lists the "
+              "options)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _as_option(message: str) -> str:
+    """A message that starts with a setting's name, with the option spelled instead
+    (``run_name must ...`` -> ``--run-name must ...``, ``model.latent_dim must`` ->
+    ``--latent-dim must``)."""
+    head, _, rest = message.partition(" ")
+    name, bracket, index = head.removeprefix("model.").partition("[")  # encoder_widths[0]
+    if name in settings_fields() and rest.startswith(("must ", "is ", "needs ", "'")):
+        return "--" + name.replace("_", "-") + bracket + index + (" " + rest if rest else "")
+    return message
+
+
+@contextlib.contextmanager
+def _options_named() -> Iterator[None]:
+    """Setting checks raised within the block become usage errors that spell the option."""
+    from vaec.config import ConfigError
+
+    try:
+        yield
+    except ConfigError as err:
+        raise UsageError(_as_option(str(err))) from err
+
+
+def _parameters(args: argparse.Namespace) -> Any:
+    """:class:`RunParameters` from the options; a bad value is a :class:`UsageError`."""
+    from flows.parameters import RunParameters
+    from vaec.config import ModelSettings
+
+    given = {name: getattr(args, name) for name in settings_fields() if hasattr(args, name)}
+    if given.get("data") is not None and given.get("dataset") is not None:
+        raise UsageError("give --dataset or --data, not both")
+    if (given.get("data") is not None and given.get("target") is None
+            and given.get("task", "auto") in ("classification", "regression")):
+        raise UsageError(f"--target is required with --data for --task {given['task']}")
+    if given.get("data") is not None and given.get("target") is None \
+            and given.get("task", "auto") == "auto":
+        raise UsageError("--data needs --target COLUMN (the column to select for), or --task "
+                         "unsupervised to select without one" + _label_hint(given["data"]))
+    model = {k: given.pop(k) for k in list(given) if k in ModelSettings.model_fields}
+    with _options_named():
+        return RunParameters(**given, model=ModelSettings(**model))
+
+
+LABEL_NAMES = ("label", "target", "class", "y", "diagnosis", "outcome", "species", "churn")
+HINT_ROWS, FEW_VALUES = 200, 10
+
+
+def _label_hint(path: str) -> str:
+    """``; 'diagnosis' looks like a label`` when a CSV column is named like one, or its last
+    column holds a few distinct words or integers (read with the standard library: a usage
+    error needs no pandas)."""
+    import csv
+    import itertools
+
+    try:
+        with open(path, newline="") as handle:
+            rows = list(itertools.islice(csv.reader(handle), HINT_ROWS + 1))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return ""
+    if not rows or not rows[0]:
+        return ""
+    header = rows[0]
+    named = [c for c in header if c.strip().lower() in LABEL_NAMES]
+    if named:
+        return f"; {named[0]!r} looks like a label"
+    values = {r[-1] for r in rows[1:] if len(r) == len(header)}
+    if 1 < len(values) <= FEW_VALUES and not any("." in v for v in values):
+        return f"; the last column, {header[-1]!r}, looks like a label"
+    return ""
