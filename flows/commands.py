@@ -78,7 +78,9 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
     def gone(reason: str) -> None:
-        print(f"{PROG}: error: the Prefect server at {url} is gone ({reason}); "
+        # on a line of its own: another thread (Prefect's client, its log handler) may have
+        # left half a line on the terminal when the server went away
+        print(f"\n{PROG}: error: the Prefect server at {url} is gone ({reason}); "
               f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
         _exit_now(EXIT_FAILURE)
 

@@ -1181,9 +1181,14 @@ def test_a_shared_server_killed_mid_run_ends_the_run_in_seconds_keeping_its_roun
     assert last.startswith(f"vaec-select: error: the Prefect server at {url} is gone (no answer "
                            "for "), last
     assert " s: ConnectError); " in last
-    (checkpoint,) = (reports / ".checkpoints").glob("*.json")
-    assert json.loads(checkpoint.read_text())["rounds"]  # round 1 at least
-    assert f"the finished work is kept in {checkpoint.resolve()}" in last
+    # what was finished is named: the checkpoint of its rounds, or (on a machine fast enough
+    # to finish the run in the grace the watch gives the server) the report
+    if "the report is written: " in last:
+        assert Path(last.split("the report is written: ")[1]).is_file()
+    else:
+        (checkpoint,) = (reports / ".checkpoints").glob("*.json")
+        assert json.loads(checkpoint.read_text())["rounds"]  # round 1 at least
+        assert f"the finished work is kept in {checkpoint.resolve()}" in last
     assert seconds < 60, f"{seconds:.0f} s from the kill to the exit"
 
 
