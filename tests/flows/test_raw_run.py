@@ -39,6 +39,9 @@ def test_a_raw_table_runs_and_the_report_speaks_its_columns(tmp_path):
         "color", "noise_a", "noise_b", "flag", "opened"}
     markdown = (folder / "report.md").read_text()
     assert "## Every column" in markdown
+    # the page counts the user's columns, not the channels they were encoded into
+    page = (folder / "report.html").read_text()
+    assert f"Selected: {len(report['selected'])} of 5 columns" in page and " · 5 columns · " in page
     assert "| opened | datetime | date parts |" in markdown
     assert "customer" in markdown  # named among the identifiers set aside
     # transform keeps the selected columns as they are in the file
