@@ -120,7 +120,8 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
         "PREFECT_UI_ENABLED": "false",
         "OMP_NUM_THREADS": "1",
     })
-    client_env = {**env, "PREFECT_API_URL": api}
+    # the served runner looks for due runs every second (its default: every 10 s)
+    client_env = {**env, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     name = "test-schedule"
     cron = "0 0 1 1 *"  # once a year: only the triggered run happens during the test
     reports = tmp_path / "reports"
