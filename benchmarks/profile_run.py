@@ -163,56 +163,29 @@ def merged(timers: Timers) -> list[tuple[str, float]]:
     return list(totals.items())
 
 
-def _time_server_wait(timings: dict[str, float]) -> None:
-    """Add the seconds the command line spends waiting for Prefect's server to ``timings``
+def _time_server_wait() -> Timers:
+    """Timers on the command line's wait for Prefect's server, its parts named ``server wait``
     (light: only the server's module is imported, which imports Prefect when called)."""
     import flows.temporary_server as server
 
-    def add(seconds: float) -> None:
-        timings["server wait"] = timings.get("server wait", 0.0) + seconds
-
+    timers = Timers()
     if hasattr(server, "TemporaryServer"):  # started at once, waited for before the flow
-        original = server.TemporaryServer.wait
-
-        @functools.wraps(original)
-        def wait(self: Any, *args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                add(time.perf_counter() - start)
-
-        server.TemporaryServer.wait = wait
-        return
-    original_context = server.temporary_server  # started and waited for in one call
-
-    @contextlib.contextmanager
-    def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        manager = original_context(*args, **kwargs)
-        start = time.perf_counter()
-        value = manager.__enter__()
-        add(time.perf_counter() - start)
-        try:
-            yield value
-        except BaseException:
-            if not manager.__exit__(*sys.exc_info()):
-                raise
-        else:
-            manager.__exit__(None, None, None)
-
-    server.temporary_server = timed
+        timers.wrap(server.TemporaryServer, "wait", "server wait")
+    else:  # started and waited for in one call, on entering the context
+        timers.wrap_context(server, "temporary_server", "server wait", "server stop")
+    return timers
 
 
 def child(args: argparse.Namespace) -> int:
     """One whole command, in this process: what ``--runs`` starts."""
-    timings: dict[str, float] = {}
-    _time_server_wait(timings)
+    timers = _time_server_wait()
     from flows.cli import main as cli_main
 
     try:
         return cli_main(["run", "--dataset", args.dataset, "--reports-dir", args.reports_dir,
                          "--threads", str(args.threads)])
     finally:
+        timings = {name: seconds for name, seconds in merged(timers) if name == "server wait"}
         Path(args.timings).write_text(json.dumps(timings))
 
 
