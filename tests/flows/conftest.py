@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,3 +28,13 @@ def structured_table(n_rows: int = 240, seed: int = 0, n_noise: int = 4) -> pd.D
     columns |= {f"noise{i}": rng.normal(size=n_rows) for i in range(n_noise)}
     columns["label"] = (factor > 0).astype(int)
     return pd.DataFrame(columns)
+
+
+def run_main(*args: str) -> tuple[int, str, str]:
+    """``vaec-select``'s ``main(args)`` in this process, with its stdout and stderr."""
+    from flows.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()

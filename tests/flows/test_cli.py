@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from flows.cli import main
 from flows.progress import RoundProgress
 from pipeline.report.tables import Table
 from pipeline.rounds.record import PruningRound
+
+from .conftest import run_main
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
 RUN_OPTIONS = ["--n-trials", "2", "--epochs", "60", "--latent-dim", "2", "--max-drop-fraction", "0.5",
@@ -39,14 +40,6 @@ def raw_table(n_rows: int, seed: int) -> pd.DataFrame:
         "noise_a": rng.normal(size=n_rows), "noise_b": rng.uniform(size=n_rows),
         "label": label,
     })
-
-
-def run_main(*args: str) -> tuple[int, str, str]:
-    """``main(args)`` with its stdout and stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ before the flow, gone when the command ends."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import subprocess
@@ -15,18 +14,10 @@ from pathlib import Path
 import pytest
 
 import flows.temporary_server as temporary
-from flows.cli import main
-from tests.flows.conftest import structured_table
+from tests.flows.conftest import run_main, structured_table
 
 TINY_RUN = ["--n-trials", "2", "--epochs", "40", "--latent-dim", "2", "--max-drop-fraction", "0.5",
             "--guard-level", "none"]
-
-
-def run_main(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
