@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.parameters import RunParameters
-from flows.server_watch import HEALTH_TIMEOUT_SECONDS, health_problem, problem_text
+from flows.server_watch import HEALTH_TIMEOUT_SECONDS, no_server_at
 from vaec.config import ConfigError
 
 DEFAULT_DEPLOYMENT = "scheduled"
@@ -32,10 +32,9 @@ def check_server(timeout: float = HEALTH_TIMEOUT_SECONDS) -> str:
     if not url:
         raise ConfigError(f"serve needs a running Prefect server and PREFECT_API_URL is not set: "
                           f"{START_A_SERVER}")
-    problem = health_problem(url, timeout)
-    if problem is not None:
-        raise ConfigError(f"no Prefect server at PREFECT_API_URL={url}: {problem_text(problem[0])}; "
-                          f"{START_A_SERVER}")
+    missing = no_server_at(url, timeout)
+    if missing is not None:
+        raise ConfigError(f"{missing}; {START_A_SERVER}")
     return url
 
 

@@ -96,6 +96,15 @@ class ServerWatch:
                 return
 
 
+def no_server_at(url: str, timeout: float) -> str | None:
+    """``no Prefect server at PREFECT_API_URL=<url>: <why>`` when nothing answers there as a
+    Prefect server's API; ``None`` when one does."""
+    problem = health_problem(url, timeout)
+    if problem is None:
+        return None
+    return f"no Prefect server at PREFECT_API_URL={url}: {problem_text(problem[0])}"
+
+
 def check_run_server(timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
     """``PREFECT_API_URL`` when it is set and a Prefect server answers there; ``None`` when it
     is unset (the run starts a temporary server of its own).
@@ -112,9 +121,8 @@ def check_run_server(timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
     url = PREFECT_API_URL.value()
     if not url:
         return None
-    problem = health_problem(url, timeout)
-    if problem is not None:
-        raise ConfigError(f"no Prefect server at PREFECT_API_URL={url}: "
-                          f"{problem_text(problem[0])}; start it, or unset PREFECT_API_URL and "
-                          "the run starts a temporary server")
+    missing = no_server_at(url, timeout)
+    if missing is not None:
+        raise ConfigError(f"{missing}; start it, or unset PREFECT_API_URL and the run starts a "
+                          "temporary server")
     return url
