@@ -22,11 +22,16 @@ def record(index: int, n: int, losses: np.ndarray, on_path: bool = True) -> Prun
                         on_path=on_path)
 
 
+def five_rounds() -> tuple[np.ndarray, list[PruningRound]]:
+    """Rows' losses and five rounds of 12 to 2 channels; 8 is the best, 5 within one standard
+    error of it (the standard error of a round's mean: about 0.008), 3 and 2 outside."""
+    base = np.random.default_rng(0).uniform(0.0, 0.4, size=200)
+    return base, [record(1, 12, base + 0.010), record(2, 8, base), record(3, 5, base + 0.005),
+                  record(4, 3, base + 0.030), record(5, 2, base + 0.060)]
+
+
 def test_the_fewest_channels_within_one_standard_error_of_the_best_are_chosen():
-    rng = np.random.default_rng(0)
-    base = rng.uniform(0.0, 0.4, size=200)  # the standard error of a round's mean: about 0.008
-    rounds = [record(1, 12, base + 0.010), record(2, 8, base), record(3, 5, base + 0.005),
-              record(4, 3, base + 0.030), record(5, 2, base + 0.060)]
+    base, rounds = five_rounds()
     curve = count_curve(rounds)
     assert [p.n_features for p in curve] == [12, 8, 5, 3, 2]
     assert 0.005 < curve[1].std_error < 0.012
@@ -44,10 +49,7 @@ def test_the_fewest_channels_within_one_standard_error_of_the_best_are_chosen():
 
 
 def test_the_count_figure_draws_the_limit_the_count_was_chosen_by():
-    rng = np.random.default_rng(0)
-    base = rng.uniform(0.0, 0.4, size=200)
-    rounds = [record(1, 12, base + 0.010), record(2, 8, base), record(3, 5, base + 0.005),
-              record(4, 3, base + 0.030), record(5, 2, base + 0.060)]
+    base, rounds = five_rounds()
     chosen = minimal_round(rounds)
     ax = plot_count_curve(rounds, chosen.index).axes[0]
     best = min(path_points(rounds), key=lambda p: p.mean_loss)
