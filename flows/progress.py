@@ -90,16 +90,17 @@ class RoundProgress(NoProgress):
 
     def final_started(self, n_channels: int) -> None:
         """A bar of epochs for the final model (the report follows)."""
-        if self._bars is not None and self._epochs is not None:
-            self._bars.reset(self._epochs, total=None,
-                             description=f"final model on {n_channels} channels")
+        self._fresh_bar(f"final model on {n_channels} channels", "epochs")
 
     def stage(self, what: str) -> None:
         """The bar says what is happening now (a step without epochs: it spins)."""
+        self._fresh_bar(what, "")
+
+    def _fresh_bar(self, description: str, unit: str) -> None:
+        """A bar with no total yet: reset() would keep the last round's (``0/300``)."""
         if self._bars is not None and self._epochs is not None:
-            # a new bar: reset() keeps the last total, and a step without epochs has none
             self._bars.remove_task(self._epochs)
-            self._epochs = self._bars.add_task(what, total=None, unit="")
+            self._epochs = self._bars.add_task(description, total=None, unit=unit)
 
     def __exit__(
         self,
