@@ -8,25 +8,36 @@ not a terminal the display draws nothing; the run's log lines say the same.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.text import Text
 
 from pipeline.progress import NoProgress
 from pipeline.rounds.record import PruningRound
 
 if TYPE_CHECKING:
     from pipeline.stability.result import ResampleSelection
+
+
+def _clock(seconds: float | None) -> str:
+    return "-:--:--" if seconds is None else str(timedelta(seconds=int(seconds)))
+
+
+class CountAndTime(ProgressColumn):
+    """``12/300 epochs · 0:00:02 · ETA 0:00:03`` for a bar with a total; the elapsed time alone
+    for a step without one (a spinning bar has nothing to count and no end to estimate)."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = _clock(task.finished_time if task.finished else task.elapsed)
+        if task.total is None:
+            return Text(elapsed, style="progress.elapsed")
+        count = f"{int(task.completed)}/{int(task.total)} {task.fields.get('unit', '')}".rstrip()
+        return Text(f"{count} · {elapsed} · ETA {_clock(task.time_remaining)}",
+                    style="progress.elapsed")
 
 
 class RoundProgress(NoProgress):
@@ -51,9 +62,8 @@ class RoundProgress(NoProgress):
     def __enter__(self) -> RoundProgress:
         if self.enabled:
             self._bars = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[unit]} ·"), TimeElapsedColumn(), TextColumn("· ETA"),
-                TimeRemainingColumn(), console=self.console, transient=True,
+                TextColumn("{task.description}"), BarColumn(), CountAndTime(),
+                console=self.console, transient=True,
             )
             self._bars.start()
             self._epochs = self._bars.add_task("starting", total=None, unit="")

@@ -819,7 +819,8 @@ def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
         progress.console.print(progress._bars.get_renderable())
         progress.round_finished(_second_round(), 3)
     text = shown.getvalue()
-    assert "round 2: training on 4 channels" in text and "150/300" in text
+    assert "round 2: training on 4 channels" in text and "150/300 epochs" in text
+    assert "· ETA " in text
     assert "round 2: trained on 4" in text
     # a step without epochs says what it is instead of a bar sitting still
     with RoundProgress(True, Console(file=io.StringIO(), force_terminal=True)) as progress:
@@ -828,8 +829,9 @@ def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
         progress.stage("writing the report")
         bar = io.StringIO()
         Console(file=bar, width=200).print(progress._bars.get_renderable())
-    # nor a count of the epochs before it
+    # nor a count of the epochs before it, nor an empty count or estimate of its own
     assert "writing the report" in bar.getvalue() and "/300" not in bar.getvalue()
+    assert "/?" not in bar.getvalue() and "ETA" not in bar.getvalue()
     quiet = io.StringIO()
     with RoundProgress(False, Console(file=quiet, force_terminal=True)) as progress:
         progress.round_started(2, 4, epochs=300)
