@@ -215,23 +215,7 @@ def decide_round(
     ``n_features_to_select``).
     """
     channels = list(scores.channels)
-    val_score = float(scores.val_score.mean())
-    record = PruningRound(
-        index=index,
-        kept=channels,
-        score_mean=per_channel(channels, scores.r2.mean(axis=0)),
-        score_std=per_channel(channels, scores.r2.std(axis=0)),
-        dropped=[],
-        val_score=val_score,
-        val_score_std=float(scores.val_score.std()),
-        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()},
-        seconds=scores.seconds,
-    )
-    if scores.val_row_loss is not None:
-        record.val_row_loss = [float(v) for v in scores.row_losses()]
-        if scores.val_row_weight is not None:
-            record.val_row_weight = [float(v) for v in scores.val_row_weight]
-    record.trial_scores = {"r2": per_trial(channels, scores.r2)}
+    record = _round_record(index, scores)
     if config.criterion == "relevance":
         rejected, uncertain = relevance_fates(record, scores, config)
     else:
@@ -242,17 +226,10 @@ def decide_round(
                                           rejected, uncertain)
         share_best(record.importance_lower, scores.groups)
     record.groups = [list(g) for g in scores.groups]
-    level = config.guard_level
     target, on_path = _target(config, scores.task, previous)
-    if (level is not None and best is not None and best.val_row_loss and record.val_row_loss
-            and restorable(previous) and not on_path):
-        test = guard_test(record.val_row_loss, best.val_row_loss, best.index, level, scores.task,
-                          record.val_row_weight or None)
-        record.guard = test.to_dict()
-        if test.fired:
-            record.stop_reason = STOP_ACCURACY_GUARD
-            return record
-
+    if not on_path and _guard_fires(record, config, scores.task, best, previous):
+        record.stop_reason = STOP_ACCURACY_GUARD
+        return record
     n_kept = len(channels)
     failing = rejected + uncertain
     if on_path:
@@ -267,8 +244,53 @@ def decide_round(
         if n_kept <= config.min_features:
             record.stop_reason = STOP_AUTO
         return record
+    return _drop_step(record, config, target, rejected, uncertain)
+
+
+def _round_record(index: int, scores: TrialScores) -> PruningRound:
+    """The round's record before any decision: its channels, their R² and the validation scores
+    (per row, when the trials give them: the guard's evidence)."""
+    channels = list(scores.channels)
+    record = PruningRound(
+        index=index,
+        kept=channels,
+        score_mean=per_channel(channels, scores.r2.mean(axis=0)),
+        score_std=per_channel(channels, scores.r2.std(axis=0)),
+        dropped=[],
+        val_score=float(scores.val_score.mean()),
+        val_score_std=float(scores.val_score.std()),
+        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()},
+        seconds=scores.seconds,
+    )
+    if scores.val_row_loss is not None:
+        record.val_row_loss = [float(v) for v in scores.row_losses()]
+        if scores.val_row_weight is not None:
+            record.val_row_weight = [float(v) for v in scores.val_row_weight]
+    record.trial_scores = {"r2": per_trial(channels, scores.r2)}
+    return record
+
+
+def _guard_fires(record: PruningRound, config: SelectionSettings, task: Task,
+                 best: PruningRound | None, previous: PruningRound | None) -> bool:
+    """Whether the validation rows predict surely worse than in ``best`` (the guard's paired
+    test, recorded on ``record``), when the previous round's drops may come back at all."""
+    level = config.guard_level
+    if (level is None or best is None or not best.val_row_loss or not record.val_row_loss
+            or not restorable(previous)):
+        return False
+    test = guard_test(record.val_row_loss, best.val_row_loss, best.index, level, task,
+                      record.val_row_weight or None)
+    record.guard = test.to_dict()
+    return test.fired
+
+def _drop_step(record: PruningRound, config: SelectionSettings, target: int | None,
+               rejected: list[str], uncertain: list[str]) -> PruningRound:
+    """What a round of the all-relevant rounds (or of the budget ``target``) drops: rejected
+    channels all go, uncertain ones (then, with a budget, passing ones) under the cap, whole
+    groups only, never below the floor; or why nothing can go."""
+    channels, failing = record.kept, rejected + uncertain
     floor = config.min_features if target is None else max(target, config.min_features)
-    if target is not None and n_kept <= target:
+    if target is not None and len(channels) <= target:
         record.stop_reason = STOP_N_FEATURES
         return record
     # rejected channels all go; the rest under the cap; never below the floor
@@ -279,9 +301,9 @@ def decide_round(
         capped = uncertain + passing
     # the cap is a fraction of what the rejections leave (RFE's step with a budget)
     fraction = config.max_drop_fraction if target is None else config.step
-    cap = max(1, math.floor(fraction * (n_kept - len(rejected))))
-    drop = whole_groups(rejected + capped[:cap], scores.groups, channels, floor)
-    if target is not None and n_kept - len(drop) == target:
+    cap = max(1, math.floor(fraction * (len(channels) - len(rejected))))
+    drop = whole_groups(rejected + capped[:cap], record.groups, channels, floor)
+    if target is not None and len(channels) - len(drop) == target:
         # the budget is reached: no round is needed to find that out
         record.stop_reason = STOP_N_FEATURES
     if not drop:

@@ -234,48 +234,23 @@ def relevance_fates(
     supervised = scores.task.has_target
     # one family: every channel's own test and every cluster's (without a target, shared R²)
     p_bar = passing_p(np.concatenate([own_p, cluster_p]) if supervised else shared.p, config.fdr)
-    reject_t = REJECT_T
-    # every channel's cluster test (a channel alone has none: it can only pass on its own)
-    member_t = np.full(len(channels), -np.inf)
-    member_p = np.ones(len(channels))
-    position = {c: i for i, c in enumerate(channels)}
-    for j, members in enumerate(scores.clusters):
-        for c in members:
-            member_t[position[c]], member_p[position[c]] = cluster_t[j], cluster_p[j]
     # decided on the p-values (the t bar is for people: the band drawn in the report)
-    stand_t, stand_summary = np.full(len(channels), np.nan), {}
+    stand_summary: dict = {}
     if supervised:
-        # a channel of a group (one column's channels) is judged by its group's test alone:
-        # the group is the unit, and its members' own tests would give it many chances
-        grouped = np.zeros(len(channels), dtype=bool)
-        grouped[[position[c] for g in scores.groups for c in g if c in position]] = True
-        passes_with = member_p <= p_bar
-        passes_alone = np.where(grouped, passes_with, own_p <= p_bar)
-        stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
-            scores, passes_alone, config.fdr, config.cluster_threshold)
-        stands_in &= ~grouped
-        redundant = passes_with | stands_in
-        judged_t = np.where(grouped, member_t, own_t)
-        rejected = ~passes_alone & ~redundant & (judged_t < reject_t) & (member_t < reject_t)
-        fates = np.where(passes_alone, RELEVANT, np.where(
-            redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
-        evidence = np.maximum(judged_t, member_t)
-        evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
-        record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
-                              if not np.isnan(v)}
-        record.stands_for = copies
-    else:
-        reconstructable = shared.p <= p_bar
-        rejected = ~reconstructable & (shared.t < reject_t)
-        fates = np.where(reconstructable, RECONSTRUCTABLE, np.where(rejected, REJECTED, UNCERTAIN))
-        evidence = shared.t
-    if supervised:
+        member_t, member_p = _member_tests(scores, cluster_t, cluster_p)
+        fates, evidence, stand_summary = _supervised_fates(
+            record, scores, config, (own_t, own_p), (member_t, member_p), p_bar)
         # k is a budget: the channels the head surely needs most, by the lower bound of their
         # importance (a channel away from its mean on a few rows only has a wide one)
         lower = (scores.importance - LOWER_BOUND_Z * scores.importance_se).mean(axis=0)
         record.importance_lower = per_channel(channels, lower)
         if isinstance(config.n_features_to_select, int):
             evidence = lower
+    else:
+        reconstructable = shared.p <= p_bar
+        rejected = ~reconstructable & (shared.t < REJECT_T)
+        fates = np.where(reconstructable, RECONSTRUCTABLE, np.where(rejected, REJECTED, UNCERTAIN))
+        evidence = shared.t
     record.importance_mean = per_channel(channels, importance.mean)
     record.importance_std = per_channel(channels, importance.std)
     record.shared_mean = per_channel(channels, shared.mean)
@@ -284,23 +259,72 @@ def relevance_fates(
     record.t_shared = per_channel(channels, shared.t)
     record.evidence = per_channel(channels, evidence)
     record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
+    _record_clusters(record, scores, cluster_t)
+    record.shadow = {
+        "importance": _shadow_summary(importance, passing_t(p_bar, importance.n_shadows),
+                                      REJECT_T),
+        "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows), REJECT_T),
+        "cluster_importance": cluster_shadows, "member_importance": member_shadows,
+        "stand_in_r2": stand_summary}
+    record.trial_scores.update(importance=per_trial(channels, scores.importance),
+                               shared_r2=per_trial(channels, scores.shared_r2))
+    worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
+    return ([c for c in worst_first if record.decision[c] == REJECTED],
+            [c for c in worst_first if record.decision[c] == UNCERTAIN])
+
+
+def _member_tests(scores: TrialScores, cluster_t: np.ndarray,
+                  cluster_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every channel's cluster test, t and p (a channel alone has none: it can only pass on its
+    own, so -inf and 1)."""
+    member_t = np.full(len(scores.channels), -np.inf)
+    member_p = np.ones(len(scores.channels))
+    position = {c: i for i, c in enumerate(scores.channels)}
+    for j, members in enumerate(scores.clusters):
+        for c in members:
+            member_t[position[c]], member_p[position[c]] = cluster_t[j], cluster_p[j]
+    return member_t, member_p
+
+
+def _supervised_fates(
+    record: PruningRound, scores: TrialScores, config: SelectionSettings,
+    own: tuple[np.ndarray, np.ndarray], member: tuple[np.ndarray, np.ndarray], p_bar: float,
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The fates with a target, each channel's evidence (the t it is ranked by) and the stand-in
+    test's summary; records which relevant channels each stand-in stands for."""
+    (own_t, own_p), (member_t, member_p) = own, member
+    channels = scores.channels
+    position = {c: i for i, c in enumerate(channels)}
+    # a channel of a group (one column's channels) is judged by its group's test alone:
+    # the group is the unit, and its members' own tests would give it many chances
+    grouped = np.zeros(len(channels), dtype=bool)
+    grouped[[position[c] for g in scores.groups for c in g if c in position]] = True
+    passes_with = member_p <= p_bar
+    passes_alone = np.where(grouped, passes_with, own_p <= p_bar)
+    stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
+        scores, passes_alone, config.fdr, config.cluster_threshold)
+    stands_in &= ~grouped
+    redundant = passes_with | stands_in
+    judged_t = np.where(grouped, member_t, own_t)
+    rejected = ~passes_alone & ~redundant & (judged_t < REJECT_T) & (member_t < REJECT_T)
+    fates = np.where(passes_alone, RELEVANT, np.where(
+        redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
+    evidence = np.maximum(judged_t, member_t)
+    evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
+    record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
+                          if not np.isnan(v)}
+    record.stands_for = copies
+    return fates, evidence, stand_summary
+
+
+def _record_clusters(record: PruningRound, scores: TrialScores, cluster_t: np.ndarray) -> None:
+    """Which channels were ablated together, and each cluster's t and mean importance."""
     record.clusters = [list(c) for c in scores.clusters]
     record.t_cluster = {c: float(cluster_t[j]) for j, members in enumerate(scores.clusters)
                         for c in members}
     record.cluster_importance_mean = {
         c: float(scores.cluster_importance[:, j].mean())
         for j, members in enumerate(scores.clusters) for c in members}
-    pass_t = passing_t(p_bar, importance.n_shadows)
-    record.shadow = {"importance": _shadow_summary(importance, pass_t, reject_t),
-                     "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows),
-                                                  reject_t),
-                     "cluster_importance": cluster_shadows, "member_importance": member_shadows,
-                     "stand_in_r2": stand_summary}
-    record.trial_scores.update(importance=per_trial(channels, scores.importance),
-                               shared_r2=per_trial(channels, scores.shared_r2))
-    worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
-    return ([c for c in worst_first if record.decision[c] == REJECTED],
-            [c for c in worst_first if record.decision[c] == UNCERTAIN])
 
 
 def reconstruction_fates(record: PruningRound, config: SelectionSettings) -> list[str]:
