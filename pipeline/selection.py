@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pipeline.data.dataset import Dataset
-from pipeline.data.split import split_dataset
+from pipeline.data.split import SplitData, split_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.memory import check_selection_memory
@@ -82,18 +82,21 @@ def run_selection(
         # the resamples select columns: the final model trains on their channels
         chosen = set(stability.selected)
         kept = [c for c in split.feature_names if split.column_of(c) in chosen]
-    else:
-        run = run_rounds(split, config, constant_columns=dataset.constant_columns, rounds=rounds,
-                         train_round=train_round, on_round=on_round, progress=progress)
-        kept = list(run.kept)
-    final = None
-    if fit_final is not None:
-        progress.final_started(len(kept))
-        final = fit_final(split, kept, config, on_epoch=progress.epoch)
-    if stable:
-        return PruningResult.from_stability(split, config, stability, final,
+        return PruningResult.from_stability(split, config, stability,
+                                            _final(split, kept, config, fit_final, progress),
                                             dataset.constant_columns)
-    return run.finish(final)
+    run = run_rounds(split, config, constant_columns=dataset.constant_columns, rounds=rounds,
+                     train_round=train_round, on_round=on_round, progress=progress)
+    return run.finish(_final(split, list(run.kept), config, fit_final, progress))
+
+
+def _final(split: SplitData, kept: list[str], config: SelectionSettings,
+           fit_final: FitFinal | None, progress: Progress) -> FinalModel | None:
+    """The final model on the kept channels, or ``None`` when ``fit_final`` is."""
+    if fit_final is None:
+        return None
+    progress.final_started(len(kept))
+    return fit_final(split, kept, config, on_epoch=progress.epoch)
 
 
 def check_count(

@@ -300,6 +300,19 @@ def _trial_weights(mask: np.ndarray | None, weights: np.ndarray, n_trials: int) 
     return np.repeat(w, n_trials, axis=0) if mask is None else mask * w
 
 
+def _guard_evidence(scores: TrialScores, model: VAEC, inputs: RoundInputs, seed: int,
+                    picked: slice) -> None:
+    """Every validation row's loss under each trial (the guard's paired evidence), on the rows
+    the guard samples; cross-fitted, a row counts in the trial that did not train on it only."""
+    rows = guard_rows(len(inputs.X_val), seed)
+    pick = slice(None) if rows is None else rows
+    losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
+    scores.val_row_loss = losses if inputs.fold_mask is None else \
+        losses * inputs.fold_mask[picked][:, pick]
+    if inputs.row_weight is not None:
+        scores.val_row_weight = inputs.row_weight[pick]
+
+
 def train_trials(
     split: SplitData,
     channels: Sequence[str],
@@ -349,14 +362,7 @@ def train_trials(
                          seconds=0.0, task=split.task, cross_fitted=inputs.cross_fitted,
                          groups=split.channel_groups(list(channels)))
     if split.task.has_target:
-        rows = guard_rows(len(inputs.X_val), config.seed)
-        pick = slice(None) if rows is None else rows
-        losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
-        # cross-fitted, a row counts in the trial that did not train on it only
-        scores.val_row_loss = losses if inputs.fold_mask is None else \
-            losses * inputs.fold_mask[picked][:, pick]
-        if inputs.row_weight is not None:
-            scores.val_row_weight = inputs.row_weight[pick]
+        _guard_evidence(scores, model, inputs, config.seed, picked)
     if inputs.shadows is not None:
         _ablation_scores(scores, model, inputs, r2, config, round_index, val_w)
     scores.seconds = time.perf_counter() - start
