@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -326,8 +327,19 @@ class FusedStep:
                     g_mean = g_z if g_mean is None else g_mean + g_z
                     if self.sample_head:
                         g_std = g_z * eps_h if g_std is None else torch.addcmul(g_std, g_z, eps_h)
-        if not need_z:
-            return grads
+        if need_z:
+            self._encoder_gradients(x_t, hidden, trunk_cache, z_mean, log_var, log_var_raw, std,
+                                    g_mean, g_std, f_kl, f_kl_half, grads)
+        return grads
+
+    def _encoder_gradients(self, x_t: torch.Tensor, hidden: torch.Tensor, trunk_cache: Any,
+                           z_mean: torch.Tensor, log_var: torch.Tensor,
+                           log_var_raw: torch.Tensor, std: torch.Tensor | None,
+                           g_mean: torch.Tensor | None, g_std: torch.Tensor | None,
+                           f_kl: torch.Tensor, f_kl_half: torch.Tensor,
+                           grads: list[torch.Tensor]) -> None:
+        """Append the encoder's gradients (the latent layers', then the trunk's) to ``grads``,
+        from the gradients reaching ``z_mean`` and the noise's scale, and the KL term's."""
         g_log_var = None
         if self.weights["kl"]:
             kl_mean = z_mean * f_kl
@@ -347,9 +359,8 @@ class FusedStep:
             grads.append(g_log_var.sum(dim=1, keepdim=True))
             g_hidden = torch.baddbmm(g_hidden, g_log_var, self.z_log_var_t)
         if self.trunk.layers:
-            self.trunk.backward(g_hidden, trunk_cache, back, True, grads, input_grad=False,
-                                first_input_t=x_t)
-        return grads
+            self.trunk.backward(g_hidden, trunk_cache, self.act_back, True, grads,
+                                input_grad=False, first_input_t=x_t)
 
     def _prediction_gradient(self, outputs: torch.Tensor, target: torch.Tensor,
                              factor: torch.Tensor) -> torch.Tensor:
