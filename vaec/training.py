@@ -10,7 +10,8 @@ epoch of every replica is tracked with tensor ops.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -219,6 +220,18 @@ def _training_mode(net: VAECNet, strategy: Strategy) -> None:
         net.part(name).train()
 
 
+def _epoch(step: Callable[..., None], x: torch.Tensor, y: torch.Tensor, row_weights: Weights,
+           noise: Any, batches: Iterable[torch.Tensor | None]) -> None:
+    """One pass over the rows: a step per batch (``None``: the whole split at once)."""
+    for index in batches:
+        if index is None:
+            step(x, y, row_weights, noise, True)
+            continue
+        index = index.to(x.device)
+        step(x[index], y[index], None if row_weights is None else row_weights[:, index], noise,
+             False)
+
+
 def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
           x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None, *,
           record_snapshots: bool = True, on_epoch: Callable[[int, int], None] | None = None,
@@ -251,13 +264,7 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
 
     _training_mode(net, strategy)
     for epoch in range(1, config.epochs + 1):
-        for index in _batches(x.shape[0], config.batch_size, order):
-            if index is None:
-                xb, yb, wb = x, y, row_weights
-            else:
-                index = index.to(device)
-                xb, yb, wb = x[index], y[index], (None if row_weights is None else row_weights[:, index])
-            step(xb, yb, wb, noise, index is None)
+        _epoch(step, x, y, row_weights, noise, _batches(x.shape[0], config.batch_size, order))
         if on_epoch is not None:
             on_epoch(epoch, config.epochs)
         if epoch % config.eval_every and epoch != config.epochs and epoch not in snap_at:
