@@ -12,7 +12,7 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from pipeline.data.dataset import dataset_from_arrays, dataset_from_frame, resolve_task
+from pipeline.data.dataset import Dataset, dataset_from_arrays, dataset_from_frame, resolve_task
 from pipeline.data.tables import require_columns
 from pipeline.data.weights import check_sample_weight
 from pipeline.final_model import fit_final_model, predictions_frame
@@ -195,48 +195,10 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         fit_final_model: bool = True,
         verbose: bool = False,
     ) -> None:
-        self.criterion = criterion
-        self.task = task
-        self.n_trials = n_trials
-        self.threshold = threshold
-        self.fdr = fdr
-        self.cluster_threshold = cluster_threshold
-        self.max_shadows = max_shadows
-        self.min_shadows = min_shadows
-        self.max_drop_fraction = max_drop_fraction
-        self.min_features = min_features
-        self.n_features_to_select = n_features_to_select
-        self.step = step
-        self.guard_level = guard_level
-        self.cross_fit_rows = cross_fit_rows
-        self.final_strategy = final_strategy
-        self.val_size = val_size
-        self.n_jobs = n_jobs
-        self.random_state = random_state
-        self.n_resamples = n_resamples
-        self.resample = resample
-        self.keep_frequency = keep_frequency
-        self.max_levels = max_levels
-        self.categorical = categorical
-        self.keep_columns = keep_columns
-        self.groups = groups
-        self.class_weight = class_weight
-        self.latent_dim = latent_dim
-        self.encoder_widths = encoder_widths
-        self.decoder_widths = decoder_widths
-        self.head_widths = head_widths
-        self.activation = activation
-        self.dropout = dropout
-        self.reconstruction_weight = reconstruction_weight
-        self.kl_weight = kl_weight
-        self.prediction_weight = prediction_weight
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.device = device
-        self.fit_final_model = fit_final_model
-        self.verbose = verbose
+        # scikit-learn's convention: every parameter kept as given, under its own name
+        given = dict(locals())
+        for name in self._get_param_names():
+            setattr(self, name, given[name])
 
     def settings(self) -> SelectionSettings:
         """The :class:`pipeline.settings.SelectionSettings` these parameters stand for (no test
@@ -256,28 +218,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         :class:`~sklearn.pipeline.Pipeline` with metadata routing on, ask for it with
         ``set_fit_request(sample_weight=True)``.
         """
-        # initialization
         config = self.settings()
-        if isinstance(X, pd.DataFrame):
-            # a raw table: its columns keep their kinds, gaps are imputed (see
-            # pipeline.data.encoding); the checks name the columns
-            y = self._raw_input(X, y, config)
-            weights = check_sample_weight(sample_weight, len(X))
-            dataset = dataset_from_frame(
-                X, y, val_size=config.val_size, test_size=0.0, task=config.task,
-                categorical=config.categorical, keep_columns=config.keep_columns,
-                groups=config.groups)
-        else:
-            if y is None:
-                X = validate_data(self, X, dtype=np.float64)
-            else:
-                X, y = validate_data(self, X, y, dtype=np.float64)
-                if resolve_task(config.task, y) == "classification":
-                    check_classification_targets(y)
-            weights = check_sample_weight(sample_weight, len(X))
-            dataset = dataset_from_arrays(X, y, self._input_names(), val_size=config.val_size,
-                                          test_size=0.0, task=config.task)
-        dataset.sample_weight = weights
+        dataset = self._dataset(X, y, sample_weight, config)
         names = self._input_names()
         # elimination, then the final model
         with torch_threads(threads_for(config.threads)):
@@ -307,6 +249,30 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.ranking_ = np.array([ranks.get(n, worst) for n in names])
         self.channels_frame_ = result.column_fates()
         return self
+
+    def _dataset(self, X: Any, y: Any, sample_weight: Any, config: SelectionSettings) -> Dataset:
+        """``X``, ``y`` and the weights as a validated :class:`Dataset`: a data frame as a raw
+        table (its columns keep their kinds, gaps are imputed, see
+        :mod:`pipeline.data.encoding`; the checks name the columns), anything else as numbers."""
+        if isinstance(X, pd.DataFrame):
+            y = self._raw_input(X, y, config)
+            weights = check_sample_weight(sample_weight, len(X))
+            dataset = dataset_from_frame(
+                X, y, val_size=config.val_size, test_size=0.0, task=config.task,
+                categorical=config.categorical, keep_columns=config.keep_columns,
+                groups=config.groups)
+        else:
+            if y is None:
+                X = validate_data(self, X, dtype=np.float64)
+            else:
+                X, y = validate_data(self, X, y, dtype=np.float64)
+                if resolve_task(config.task, y) == "classification":
+                    check_classification_targets(y)
+            weights = check_sample_weight(sample_weight, len(X))
+            dataset = dataset_from_arrays(X, y, self._input_names(), val_size=config.val_size,
+                                          test_size=0.0, task=config.task)
+        dataset.sample_weight = weights
+        return dataset
 
     def _raw_input(self, X: pd.DataFrame, y: Any, config: SelectionSettings) -> Any:
         """Record the input's columns as scikit-learn does and check ``y``; the values are the
