@@ -53,10 +53,21 @@ BETAS, EPS = (0.9, 0.999), 1e-8
 
 @functools.cache
 def fused_adamw_available(device_type: str) -> bool:
-    """Whether this torch has the fused AdamW kernel on that device (the CPU's came in 2.4)."""
+    """Whether this torch has the fused AdamW kernel on that device (the CPU's came in 2.4).
+
+    One step of the kernel on a one-element tensor asks it directly: building a
+    ``torch.optim.AdamW`` to find out would import ``torch._dynamo`` (seconds) on the way.
+    """
+    kernel = getattr(torch, "_fused_adamw_", None)
+    if kernel is None:
+        return False
+    one = [torch.zeros(1, device=device_type)]
     try:
-        torch.optim.AdamW([torch.zeros(1, device=device_type)], fused=True)
-    except (RuntimeError, TypeError):
+        kernel(one, [torch.ones_like(t) for t in one], [torch.zeros_like(t) for t in one],
+               [torch.zeros_like(t) for t in one], [], [torch.ones((), device=device_type)],
+               amsgrad=False, lr=1e-3, beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0,
+               eps=EPS, maximize=False, grad_scale=None, found_inf=None)
+    except (RuntimeError, TypeError, NotImplementedError):
         return False
     return True
 

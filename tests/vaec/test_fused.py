@@ -4,6 +4,9 @@ step falls back to the eager one where compiling fails."""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,6 +118,30 @@ def test_a_torch_without_fused_adamw_trains_eagerly(monkeypatch):
     weights = _weights(config, strategy)
     assert fused_step_supported(net, strategy, weights) == "no fused AdamW kernel in this torch"
     assert type(make_step(net, strategy, weights, _trainable(net, strategy))) is EagerStep
+
+
+def test_the_kernel_is_asked_directly_and_a_missing_or_failing_one_means_eager(monkeypatch):
+    from vaec import fused
+
+    assert fused.fused_adamw_available.__wrapped__("cpu")  # torch 2.4+ has the CPU kernel
+
+    def no_kernel(*args, **kwargs):
+        raise NotImplementedError("no fused AdamW on this device")
+
+    monkeypatch.setattr(torch, "_fused_adamw_", no_kernel)
+    assert not fused.fused_adamw_available.__wrapped__("cpu")
+    monkeypatch.delattr(torch, "_fused_adamw_")
+    assert not fused.fused_adamw_available.__wrapped__("cpu")
+
+
+@pytest.mark.slow
+def test_asking_for_the_kernel_does_not_import_dynamo():
+    # building torch.optim.AdamW imports torch._dynamo: seconds of every first round
+    code = ("import sys; from vaec.fused import fused_adamw_available; "
+            "assert fused_adamw_available('cpu'); print('torch._dynamo' in sys.modules)")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, cwd=Path(__file__).parents[2])
+    assert shown.stdout.strip() == "False"
 
 
 def test_eager_setting_trains_eagerly():
