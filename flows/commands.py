@@ -30,7 +30,7 @@ def _check_data(params: Any) -> Any:
     reuses what was loaded)."""
     from pipeline.data.dataset import load_dataset
     from pipeline.data.tables import DataError
-    from pipeline.memory import check_selection_memory
+    from pipeline.machine import check_selection_memory
     from pipeline.selection import check_count
 
     dataset = load_dataset(params.source, params.target, val_size=params.val_size,
@@ -117,8 +117,8 @@ def command_run(args: argparse.Namespace) -> int:
                 dataset = _check_data(params)
                 claimed = _claim(params)
                 progress.stage(f"loading the libraries{meanwhile}")
-                from flows.console_tracebacks import console_without_tracebacks
                 from flows.feature_selection import run_feature_selection
+                from flows.run_log import console_without_tracebacks
 
                 if server is not None and not server.answers():
                     progress.stage("waiting for Prefect's local server to start")
@@ -203,7 +203,7 @@ def command_serve(args: argparse.Namespace) -> int:
     with _options_named():  # a served run name is a prefix: every run has a folder of its own
         check_reports_folder(params.reports_dir)
     _check_data(params)
-    from flows.console_tracebacks import console_without_tracebacks
+    from flows.run_log import console_without_tracebacks
     from flows.serve import serve
 
     with console_without_tracebacks():
@@ -250,7 +250,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 def command_transform(args: argparse.Namespace) -> int:
     """``vaec-select transform``."""
-    from pipeline.transform import transform_file
+    from pipeline.apply import transform_file
 
     print(f"wrote {transform_file(args.selection, args.data, args.out)}")
     return 0
@@ -258,7 +258,7 @@ def command_transform(args: argparse.Namespace) -> int:
 
 def command_predict(args: argparse.Namespace) -> int:
     """``vaec-select predict``."""
-    from pipeline.prediction import predict_file
+    from pipeline.apply import predict_file
 
     written = predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma,
                            all_confidence=args.all_confidence)

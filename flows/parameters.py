@@ -13,9 +13,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.data.builtin import BUILTIN_DATASETS
+from pipeline.machine import usable_cores
 from pipeline.report.store import check_run_name
 from pipeline.settings import SelectionSettings
-from pipeline.threads import usable_cores
 from vaec.tasks import TASKS
 
 # the command line's help sections: the run's own fields, then every selection setting

@@ -358,9 +358,9 @@ def test_every_size_setting_has_an_upper_bound(workspace, never_trains, args, wo
 
 def test_a_round_larger_than_the_memory_is_refused_before_the_flow_waits_for_the_server(
         workspace, never_trains, fake_server, monkeypatch):
-    import pipeline.memory
+    import pipeline.machine
 
-    monkeypatch.setattr(pipeline.memory, "available_bytes", lambda: 2**20)
+    monkeypatch.setattr(pipeline.machine, "available_bytes", lambda: 2**20)
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
                       "--reports-dir", str(workspace / "memory-reports"))
     assert_usage_error(result, "of memory", "1 MB available", "--n-trials", "--latent-dim")
@@ -671,7 +671,7 @@ def test_prefect_console_lines_keep_their_message_and_leave_the_traceback_to_the
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from flows.console_tracebacks import console_without_tracebacks
+    from flows.run_log import console_without_tracebacks
 
     console = PrefectConsoleHandler(stream=io.StringIO())
     kept = []
