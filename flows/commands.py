@@ -36,7 +36,7 @@ def _check_data(params: Any) -> Any:
     dataset = load_dataset(params.source, params.target, val_size=params.val_size,
                            test_size=params.test_size, task=params.task,
                            categorical=params.categorical, keep_columns=params.keep_columns,
-                           groups=params.groups)
+                           groups=params.groups, weight_column=params.weight_column)
     try:  # every check that needs only the data and the settings, before the flow starts
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:

@@ -58,7 +58,7 @@ def load_data(params: RunParameters) -> Dataset:
     return load_dataset(
         params.source, params.target, val_size=params.val_size, test_size=params.test_size,
         task=params.task, categorical=params.categorical, keep_columns=params.keep_columns,
-        groups=params.groups,
+        groups=params.groups, weight_column=params.weight_column,
     )
 
 
