@@ -149,7 +149,8 @@ def _claim(params: Any) -> Any:
 
 
 def _print_summary(out: dict[str, Any]) -> None:
-    """What the run kept and dropped, what it cost, and where its report is."""
+    """What the run kept and dropped, what it cost, what weighed the rows, and where its report
+    is."""
     from pipeline.rounds.record import SCORE_LABELS
 
     selected = out["selected"]
@@ -176,6 +177,8 @@ def _print_summary(out: dict[str, Any]) -> None:
     if out["added"] or out["removed"]:
         print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
               f"removed {', '.join(out['removed']) or 'none'}")
+    if out.get("weight_column"):
+        print(f"rows weighted by column {out['weight_column']!r} (not a feature)")
     print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
 
 

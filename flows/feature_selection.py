@@ -290,6 +290,7 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     stability = stability_summary(result)
     return {
         "run_folder": str(folder),
+        "weight_column": dataset.weight_column,
         "selected": result.selected_columns,
         "dropped": result.dropped_columns,
         "stop_reason": result.stop_reason,
