@@ -246,6 +246,8 @@ def command_report(args: argparse.Namespace) -> int:
         print("\n" + table.render("text") + "\n")
     print(f"selected ({len(report.selected)}): {', '.join(report.selected)}")
     print(f"dropped ({len(report.dropped)}): {', '.join(report.dropped) or 'none'}")
+    if report.data.weight_column:
+        print(f"rows weighted by column {report.data.weight_column!r} (not a feature)")
     print(f"stop reason: {report.stop_reason}")
     print(f"report: {(folder / 'report.html').resolve()}")
     return 0

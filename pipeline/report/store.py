@@ -84,6 +84,7 @@ class DataSection(_File):
     """The ``data`` section of report.json."""
 
     name: str
+    weight_column: str | None = None
 
 
 class ReportFile(_File):

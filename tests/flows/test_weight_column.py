@@ -93,6 +93,8 @@ def test_a_run_weighed_by_a_column_trains_on_its_weights_and_says_so(prefect_api
     assert "w" not in selection["selected"] + report["dropped"]
     assert "rows weighted by column 'w' (not a feature)" in out.splitlines()[-2]
     assert "rows weighted by column w" in (folder / "report.md").read_text()
+    code, out, err = run_main("report", "weighted", "--reports-dir", str(reports))
+    assert code == 0 and "rows weighted by column 'w' (not a feature)" in out, err
     # the second half weighs nothing: b, which tells the class only there, is near the shadows
     t = report["rounds"][0]["t_importance"]
     assert t["a"] > 8 and t["b"] < 4, t
