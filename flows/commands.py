@@ -36,7 +36,7 @@ def _check_data(params: Any) -> Any:
     dataset = load_dataset(params.source, params.target, val_size=params.val_size,
                            test_size=params.test_size, task=params.task,
                            categorical=params.categorical, keep_columns=params.keep_columns,
-                           groups=params.groups)
+                           groups=params.groups, weight_column=params.weight_column)
     try:  # every check that needs only the data and the settings, before the flow starts
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:
@@ -149,7 +149,8 @@ def _claim(params: Any) -> Any:
 
 
 def _print_summary(out: dict[str, Any]) -> None:
-    """What the run kept and dropped, what it cost, and where its report is."""
+    """What the run kept and dropped, what it cost, what weighed the rows, and where its report
+    is."""
     from pipeline.rounds.record import SCORE_LABELS
 
     selected = out["selected"]
@@ -176,6 +177,8 @@ def _print_summary(out: dict[str, Any]) -> None:
     if out["added"] or out["removed"]:
         print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
               f"removed {', '.join(out['removed']) or 'none'}")
+    if out.get("weight_column"):
+        print(f"rows weighted by column {out['weight_column']!r} (not a feature)")
     print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
 
 
@@ -243,6 +246,8 @@ def command_report(args: argparse.Namespace) -> int:
         print("\n" + table.render("text") + "\n")
     print(f"selected ({len(report.selected)}): {', '.join(report.selected)}")
     print(f"dropped ({len(report.dropped)}): {', '.join(report.dropped) or 'none'}")
+    if report.data.weight_column:
+        print(f"rows weighted by column {report.data.weight_column!r} (not a feature)")
     print(f"stop reason: {report.stop_reason}")
     print(f"report: {(folder / 'report.html').resolve()}")
     return 0

@@ -58,7 +58,7 @@ def load_data(params: RunParameters) -> Dataset:
     return load_dataset(
         params.source, params.target, val_size=params.val_size, test_size=params.test_size,
         task=params.task, categorical=params.categorical, keep_columns=params.keep_columns,
-        groups=params.groups,
+        groups=params.groups, weight_column=params.weight_column,
     )
 
 
@@ -290,6 +290,7 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     stability = stability_summary(result)
     return {
         "run_folder": str(folder),
+        "weight_column": dataset.weight_column,
         "selected": result.selected_columns,
         "dropped": result.dropped_columns,
         "stop_reason": result.stop_reason,

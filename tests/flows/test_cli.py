@@ -211,49 +211,6 @@ def test_a_bad_option_is_one_line_with_a_help_hint_not_the_usage(args, words):
         assert word in line, line
 
 
-class FakeServer:
-    """Stands in for Prefect's temporary server: what the command did with it, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def answers(self) -> bool:
-        return False
-
-    def wait(self) -> None:
-        self.events.append("waited")
-
-
-@pytest.fixture
-def fake_server(monkeypatch) -> FakeServer:
-    """``run`` starts no server: the temporary server is a :class:`FakeServer`."""
-    import flows.temporary_server
-
-    server = FakeServer()
-
-    @contextlib.contextmanager
-    def temporary_server():
-        server.events.append("started")
-        try:
-            yield server
-        finally:
-            server.events.append("stopped")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
-    return server
-
-
-@pytest.fixture
-def never_trains(monkeypatch, fake_server):
-    """``run`` must stop before the flow starts: starting it fails the test."""
-    import flows.feature_selection
-
-    def run_feature_selection(*args, **kwargs):
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
-
-
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "a/b", "..", ".hidden"])
 def test_a_run_name_must_be_a_single_folder_name(workspace, never_trains, name):
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
