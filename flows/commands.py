@@ -30,13 +30,13 @@ def _check_data(params: Any) -> Any:
     reuses what was loaded)."""
     from pipeline.data.dataset import load_dataset
     from pipeline.data.tables import DataError
-    from pipeline.memory import check_selection_memory
+    from pipeline.machine import check_selection_memory
     from pipeline.selection import check_count
 
     dataset = load_dataset(params.source, params.target, val_size=params.val_size,
                            test_size=params.test_size, task=params.task,
                            categorical=params.categorical, keep_columns=params.keep_columns,
-                           groups=params.groups)
+                           groups=params.groups, weight_column=params.weight_column)
     try:  # every check that needs only the data and the settings, before the flow starts
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:
@@ -117,8 +117,8 @@ def command_run(args: argparse.Namespace) -> int:
                 dataset = _check_data(params)
                 claimed = _claim(params)
                 progress.stage(f"loading the libraries{meanwhile}")
-                from flows.console_tracebacks import console_without_tracebacks
                 from flows.feature_selection import run_feature_selection
+                from flows.run_log import console_without_tracebacks
 
                 if server is not None and not server.answers():
                     progress.stage("waiting for Prefect's local server to start")
@@ -149,7 +149,8 @@ def _claim(params: Any) -> Any:
 
 
 def _print_summary(out: dict[str, Any]) -> None:
-    """What the run kept and dropped, what it cost, and where its report is."""
+    """What the run kept and dropped, what it cost, what weighed the rows, and where its report
+    is."""
     from pipeline.rounds.record import SCORE_LABELS
 
     selected = out["selected"]
@@ -176,6 +177,8 @@ def _print_summary(out: dict[str, Any]) -> None:
     if out["added"] or out["removed"]:
         print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
               f"removed {', '.join(out['removed']) or 'none'}")
+    if out.get("weight_column"):
+        print(f"rows weighted by column {out['weight_column']!r} (not a feature)")
     print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
 
 
@@ -203,7 +206,7 @@ def command_serve(args: argparse.Namespace) -> int:
     with _options_named():  # a served run name is a prefix: every run has a folder of its own
         check_reports_folder(params.reports_dir)
     _check_data(params)
-    from flows.console_tracebacks import console_without_tracebacks
+    from flows.run_log import console_without_tracebacks
     from flows.serve import serve
 
     with console_without_tracebacks():
@@ -243,6 +246,8 @@ def command_report(args: argparse.Namespace) -> int:
         print("\n" + table.render("text") + "\n")
     print(f"selected ({len(report.selected)}): {', '.join(report.selected)}")
     print(f"dropped ({len(report.dropped)}): {', '.join(report.dropped) or 'none'}")
+    if report.data.weight_column:
+        print(f"rows weighted by column {report.data.weight_column!r} (not a feature)")
     print(f"stop reason: {report.stop_reason}")
     print(f"report: {(folder / 'report.html').resolve()}")
     return 0
@@ -250,7 +255,7 @@ def command_report(args: argparse.Namespace) -> int:
 
 def command_transform(args: argparse.Namespace) -> int:
     """``vaec-select transform``."""
-    from pipeline.transform import transform_file
+    from pipeline.apply import transform_file
 
     print(f"wrote {transform_file(args.selection, args.data, args.out)}")
     return 0
@@ -258,7 +263,7 @@ def command_transform(args: argparse.Namespace) -> int:
 
 def command_predict(args: argparse.Namespace) -> int:
     """``vaec-select predict``."""
-    from pipeline.prediction import predict_file
+    from pipeline.apply import predict_file
 
     written = predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma,
                            all_confidence=args.all_confidence)

@@ -20,13 +20,13 @@ from prefect.futures import as_completed
 
 from flows.artifacts import publish_artifacts
 from flows.parameters import RunParameters, trial_groups
-from flows.progress_relay import ProgressRelay
-from flows.run_warnings import warnings_to_log
+from flows.run_log import warnings_to_log
 from flows.task_runners import make_task_runner
 from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.progress import Progress
+from pipeline.machine import threads_for, torch_threads
+from pipeline.progress import Progress, ProgressRelay
 from pipeline.report.claim import release
 from pipeline.report.store import (
     Checkpoint,
@@ -45,10 +45,10 @@ from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 from pipeline.stability.resamples import Resample, select_resample
 from pipeline.stability.result import ResampleSelection
-from pipeline.threads import threads_for, torch_threads
 
 # The progress displays of this process (the command line's bars) hear of the run through this
-# relay; it is the only way the flow and its tasks reach them (see flows.progress_relay).
+# relay; it is the only way the flow and its tasks reach them (see
+# pipeline.progress.ProgressRelay).
 _PROGRESS = ProgressRelay()
 
 
@@ -58,7 +58,7 @@ def load_data(params: RunParameters) -> Dataset:
     return load_dataset(
         params.source, params.target, val_size=params.val_size, test_size=params.test_size,
         task=params.task, categorical=params.categorical, keep_columns=params.keep_columns,
-        groups=params.groups,
+        groups=params.groups, weight_column=params.weight_column,
     )
 
 
@@ -290,6 +290,7 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     stability = stability_summary(result)
     return {
         "run_folder": str(folder),
+        "weight_column": dataset.weight_column,
         "selected": result.selected_columns,
         "dropped": result.dropped_columns,
         "stop_reason": result.stop_reason,

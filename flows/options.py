@@ -138,7 +138,8 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
     return parse, choices, placeholder
 
 
-METAVARS = {"data": "FILE", "target": "COLUMN", "reports_dir": "DIR", "run_name": "NAME",
+METAVARS = {"data": "FILE", "target": "COLUMN", "weight_column": "COLUMN", "reports_dir": "DIR",
+            "run_name": "NAME",
             "dask_address": "ADDRESS", "device": "DEVICE"}
 
 

@@ -13,14 +13,15 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.data.builtin import BUILTIN_DATASETS
+from pipeline.machine import usable_cores
 from pipeline.report.store import check_run_name
 from pipeline.settings import SelectionSettings
-from pipeline.threads import usable_cores
 from vaec.tasks import TASKS
 
 # the command line's help sections: the run's own fields, then every selection setting
 DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
 GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP,
+          "weight_column": DATA_GROUP,
           "reports_dir": RUN_GROUP, "run_name": RUN_GROUP, "task_runner": RUN_GROUP,
           "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP, "latent_grids": RUN_GROUP}
 
@@ -29,7 +30,8 @@ class RunParameters(SelectionSettings):
     """What to select features from, how, and where the report goes.
 
     Exactly one of ``dataset`` (a built-in name) and ``data`` (a CSV/Parquet path, with
-    ``target``) names the data; every other field is a :class:`SelectionSettings` field.
+    ``target``, and optionally ``weight_column``) names the data; every other field is a
+    :class:`SelectionSettings` field.
     """
 
     dataset: Literal[BUILTIN_DATASETS] | None = Field(  # type: ignore[valid-type]
@@ -38,6 +40,10 @@ class RunParameters(SelectionSettings):
     target: str | None = Field(
         None, description="the target column of --data (none: select without a target, the "
         "unsupervised task)")
+    weight_column: str | None = Field(
+        None, description="a numeric column of --data that weighs its rows (a row of weight 2 "
+        "counts twice, 0 not at all) in the models' losses and every score; never a feature "
+        "(none: every row alike)")
     reports_dir: str = Field("reports", description="folder that receives the run folders")
     run_name: str | None = Field(
         None, description="name of the run folder, a single folder name that is not taken yet "
@@ -70,6 +76,12 @@ class RunParameters(SelectionSettings):
             object.__setattr__(self, "dataset", None)
         elif self.dataset is None:
             raise ValueError("give dataset (a built-in name) or data (a CSV/Parquet file)")
+        if self.weight_column is not None and self.data is None:
+            raise ValueError("weight_column needs data (a CSV/Parquet file that has the column); "
+                             "the built-in data sets have no weight column")
+        if self.weight_column is not None and self.target is None:
+            raise ValueError("weight_column needs target (the weights count the rows of a "
+                             "selection for a target)")
         return self
 
     @property

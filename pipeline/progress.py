@@ -3,14 +3,16 @@ finishing (stability selection), the final model, and the steps without epochs (
 
 :func:`pipeline.selection.run_selection` calls a :class:`Progress`; the command line draws bars
 on a terminal, the selector's ``verbose`` prints a line per round, and by default nothing is
-shown.
+shown. A :class:`ProgressRelay` hands every event on to the displays registered with it.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Protocol, TextIO
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
     from pipeline.rounds.record import PruningRound
@@ -99,3 +101,68 @@ class LineProgress(NoProgress):
     def stage(self, what: str) -> None:
         elapsed = time.perf_counter() - self.start
         print(f"[{elapsed:7.1f} s] {what} ...", file=self.stream, flush=True)
+
+
+class ProgressRelay(NoProgress):
+    """Every progress event to every display registered in this process.
+
+    A display (the command line's rich bars: a console with locks, a refresh thread) lives in
+    the process that draws it, while a flow's tasks may be shipped to other processes (Dask
+    workers): Prefect pickles the flow and its tasks with the module globals their code refers
+    to, and whenever it pickles a module by value everything those globals reach goes too. So
+    the relay keeps its displays on the instance, never in a module global, and a relay that is
+    pickled arrives empty: the displays stay where they draw, and a trial group trained
+    elsewhere simply tells nobody of its epochs.
+    """
+
+    def __init__(self) -> None:
+        self._displays: list[Progress] = []
+
+    @property
+    def displays(self) -> tuple[Progress, ...]:
+        """The displays registered now."""
+        return tuple(self._displays)
+
+    @contextmanager
+    def showing(self, display: Progress | None) -> Iterator[None]:
+        """Within the block, ``display`` (if any) is told of every event."""
+        if display is None:
+            yield
+            return
+        self._displays.append(display)
+        try:
+            yield
+        finally:
+            self._displays.remove(display)
+
+    def round_started(self, index: int, n_channels: int, epochs: int) -> None:
+        for display in self.displays:
+            display.round_started(index, n_channels, epochs)
+
+    def epoch(self, epoch: int, epochs: int) -> None:
+        for display in self.displays:
+            display.epoch(epoch, epochs)
+
+    def round_finished(self, record: PruningRound, n_kept: int) -> None:
+        for display in self.displays:
+            display.round_finished(record, n_kept)
+
+    def resamples_started(self, total: int, done: int) -> None:
+        for display in self.displays:
+            display.resamples_started(total, done)
+
+    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
+        for display in self.displays:
+            display.resample_finished(selection, done, total)
+
+    def final_started(self, n_channels: int) -> None:
+        for display in self.displays:
+            display.final_started(n_channels)
+
+    def stage(self, what: str) -> None:
+        for display in self.displays:
+            display.stage(what)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # another process gets a relay of its own, without this process's displays
+        return (type(self), ())

@@ -15,7 +15,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.data.split import SplitData, split_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.memory import check_selection_memory
+from pipeline.machine import check_selection_memory
 from pipeline.progress import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import OnRound, TrainRound, run_rounds

@@ -16,10 +16,10 @@ from pipeline.data.dataset import Dataset, dataset_from_arrays, dataset_from_fra
 from pipeline.data.tables import require_columns
 from pipeline.data.weights import check_sample_weight
 from pipeline.final_model import fit_final_model, predictions_frame
+from pipeline.machine import threads_for, torch_threads
 from pipeline.progress import LineProgress
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings, flat_fields
-from pipeline.threads import threads_for, torch_threads
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -29,6 +29,7 @@ from pipeline.data.tables import (
     read_table,
     validate_frame,
 )
+from pipeline.data.weights import pop_weight_column
 from pipeline.settings import TASK_CHOICES
 from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
 
@@ -108,6 +109,9 @@ class Dataset:
     sample_weight : ndarray of shape (rows,) or None
         What every row counts for, as the caller gave it (see :mod:`pipeline.data.weights`);
         ``None``: every row alike.
+    weight_column : str or None
+        The column of the table ``sample_weight`` came from (taken out of ``frame``: never a
+        feature); ``None``: the weights, if any, were given apart from the table.
     """
 
     name: str
@@ -123,6 +127,7 @@ class Dataset:
     identifier_columns: list[str] = field(default_factory=list)
     groups: list[list[str]] = field(default_factory=list)
     sample_weight: np.ndarray | None = field(default=None, repr=False)
+    weight_column: str | None = None
 
     @property
     def features(self) -> pd.DataFrame:
@@ -162,9 +167,13 @@ class Dataset:
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """:func:`frame_hash` of the table the selection sees (features and
-        target)."""
-        return frame_hash(self.frame)
+        """:func:`frame_hash` of the table the selection sees (features and target), with the
+        rows' weights when there are any: other weights are other data."""
+        if self.sample_weight is None:
+            return frame_hash(self.frame)
+        digest = hashlib.sha256(frame_hash(self.frame).encode("utf-8"))
+        digest.update(np.ascontiguousarray(self.sample_weight, dtype=np.float64).tobytes())
+        return digest.hexdigest()[:16]
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready description of the data (with the hash of its values)."""
@@ -181,6 +190,7 @@ class Dataset:
             "constant_columns": list(self.constant_columns),
             "identifier_columns": list(self.identifier_columns),
             "kinds": {c: self.kinds[c] for c in self.feature_names if c in self.kinds},
+            "weight_column": self.weight_column,
         }
         if self.task.has_classes:
             counts = self.frame[self.target].value_counts().sort_index()
@@ -203,12 +213,16 @@ def _validated(
     categorical: Sequence[str] = (),
     keep_columns: Sequence[str] = (),
     groups: Sequence[Sequence[str]] = (),
+    weight_column: str | None = None,
     **fields: Any,
 ) -> Dataset:
     frame.columns = [str(c) for c in frame.columns]
     check_unique_names(frame)
     if target is not None and target not in frame.columns:
         validate_frame(frame, target)  # names the missing target
+    weights = None
+    if weight_column is not None:  # out of the features before they are judged
+        frame, weights = pop_weight_column(frame, weight_column, target)
     y = None if target is None else frame[target].to_numpy()
     task = resolve_task(task, y, target)
     features = frame.drop(columns=[target]) if target is not None else frame
@@ -225,7 +239,8 @@ def _validated(
     kept_groups = [[c for c in g if c in set(names)] for g in groups]
     return Dataset(frame=frame, target=target, feature_names=names, constant_columns=constant,
                    task=task, kinds=kinds, identifier_columns=aside,
-                   groups=[g for g in kept_groups if len(g) > 1], **fields)
+                   groups=[g for g in kept_groups if len(g) > 1], sample_weight=weights,
+                   weight_column=weight_column, **fields)
 
 
 # The last built-in set or file loaded, reused while the file is unchanged: the command line
@@ -245,6 +260,7 @@ def load_dataset(
     categorical: Sequence[str] = (),
     keep_columns: Sequence[str] = (),
     groups: Sequence[Sequence[str]] = (),
+    weight_column: str | None = None,
 ) -> Dataset:
     """Load and validate a data set; raises :class:`DataError` before any training.
 
@@ -265,10 +281,13 @@ def load_dataset(
     categorical, keep_columns, groups
         Columns to treat as categories, identifier-like columns to keep, and groups of columns
         scored as one unit (see :mod:`pipeline.data.kinds`).
+    weight_column : str or None
+        A column of the table that holds what every row counts for: taken out of the features
+        into :attr:`Dataset.sample_weight` (see :func:`pipeline.data.weights.pop_weight_column`).
     """
     global _last_file
     columns = {"categorical": tuple(categorical), "keep_columns": tuple(keep_columns),
-               "groups": tuple(tuple(g) for g in groups)}
+               "groups": tuple(tuple(g) for g in groups), "weight_column": weight_column}
     if isinstance(source, pd.DataFrame):
         return _validated(source.copy(), target, val_size=val_size, test_size=test_size,
                           task=task, name="dataframe", truth=None, source="dataframe", **columns)

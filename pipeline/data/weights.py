@@ -5,18 +5,23 @@ A row of weight ``w`` counts as ``w`` copies of it in every loss the models trai
 every mean the selection scores (importance, shared R², the validation scores, the accuracy
 guard's row comparison, the final model's scores): weight 0 leaves the row out of them, weight
 2 counts it twice. The split, the scaler and the shadows' permutations see every row alike.
+
+A table can carry its weights as a column of its own (:func:`pop_weight_column`): it is taken out
+of the features (never a channel) before the table is checked.
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import _check_sample_weight
 
-from pipeline.data.tables import DataError
+from pipeline.data.tables import DataError, _names
 from vaec.tasks import Task, get_task
 
 # The classes are imbalanced when the largest has at least this many times the (weighted)
@@ -44,6 +49,36 @@ def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     if not np.isfinite(w).all():
         raise ValueError("sample_weight has infinite values")
     return w
+
+
+def pop_weight_column(frame: pd.DataFrame, name: str,
+                      target: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table without its weight column ``name``, and that column as the rows'
+    ``sample_weight`` (checked by :func:`check_sample_weight`); a bad one raises one
+    :class:`DataError` naming the column: missing (with the close names), the target, not
+    numbers, gaps, infinite or negative values, zero on every row."""
+    columns = [str(c) for c in frame.columns]
+    if name not in columns:
+        lowered = {c.lower(): c for c in columns}  # 'W' for 'w' is a close name too
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3)]
+        hint = f"close names: {_names(close)}" if close else f"columns are {_names(columns)}"
+        raise DataError(f"weight column {name!r} not found; {hint}")
+    if name == target:
+        raise DataError(f"weight column {name!r} is the target column; the weights need a "
+                        "column of their own")
+    values = frame[name]
+    if not pd.api.types.is_numeric_dtype(values):
+        words = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+        such = f" such as {str(words.iloc[0])!r}" if len(words) else ""
+        raise DataError(f"weight column {name!r} must hold numbers, got {values.dtype} "
+                        f"values{such}")
+    try:
+        weights = check_sample_weight(values.to_numpy(dtype=np.float64, na_value=np.nan),
+                                      len(frame))
+    except ValueError as err:
+        raise DataError(f"weight column {name!r}: {err}") from None
+    assert weights is not None
+    return frame.drop(columns=[name]), weights
 
 
 def class_row_weights(y: Any, class_weight: ClassWeight) -> np.ndarray | None:

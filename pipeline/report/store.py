@@ -44,11 +44,15 @@ class StoreWarning(UserWarning):
 
 
 def run_fingerprint(data_summary: dict[str, Any], config: SelectionSettings) -> str:
-    """Hash of the data's description (name, source, shape, columns, classes) and the settings:
-    what makes two runs the same job, compared with each other even when the values changed."""
+    """Hash of the data's description (name, source, shape, columns, classes, the column that
+    weighs the rows) and the settings: what makes two runs the same job, compared with each other
+    even when the values changed (the weights' values are in :func:`resume_key`)."""
     keys = ("name", "source", "target", "n_rows", "feature_names", "class_counts",
             "constant_columns")
-    payload = {"data": {k: data_summary.get(k) for k in keys}, "config": config.model_dump(mode="json")}
+    data = {k: data_summary.get(k) for k in keys}
+    if data_summary.get("weight_column") is not None:  # unweighted runs keep their fingerprints
+        data["weight_column"] = data_summary["weight_column"]
+    payload = {"data": data, "config": config.model_dump(mode="json")}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -80,6 +84,7 @@ class DataSection(_File):
     """The ``data`` section of report.json."""
 
     name: str
+    weight_column: str | None = None
 
 
 class ReportFile(_File):

@@ -260,6 +260,7 @@ def _write_folder(
                             truth=truth, files=files, tables=tables)
     selection = jsonable({"selected": result.selected_columns, "channels": result.selected,
                           "target": data_summary.get("target"),
+                          "weight_column": data_summary.get("weight_column"),
                           "dataset": data_summary.get("name"), "fingerprint": fingerprint})
     atomic_write_text(folder / SELECTION_FILE, json.dumps(selection, indent=2))
     atomic_write_text(folder / "report.md", render_page("md", result, report, tables, {}, grids))

@@ -1,4 +1,6 @@
-"""One temporary Prefect server (SQLite) for the whole test session."""
+"""One temporary Prefect server (SQLite) for the whole test session, and what the command-line
+tests share: a table with structure, ``main`` in this process, a stand-in for the temporary
+server and a run that must not train."""
 
 from __future__ import annotations
 
@@ -38,3 +40,46 @@ def run_main(*args: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args))
     return code, out.getvalue(), err.getvalue()
+
+
+class FakeServer:
+    """Stands in for Prefect's temporary server: what the command did with it, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def answers(self) -> bool:
+        return False
+
+    def wait(self) -> None:
+        self.events.append("waited")
+
+
+@pytest.fixture
+def fake_server(monkeypatch) -> FakeServer:
+    """``run`` starts no server: the temporary server is a :class:`FakeServer`."""
+    import flows.temporary_server
+
+    server = FakeServer()
+
+    @contextlib.contextmanager
+    def temporary_server():
+        server.events.append("started")
+        try:
+            yield server
+        finally:
+            server.events.append("stopped")
+
+    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+    return server
+
+
+@pytest.fixture
+def never_trains(monkeypatch, fake_server):
+    """``run`` must stop before the flow starts: starting it fails the test."""
+    import flows.feature_selection
+
+    def run_feature_selection(*args, **kwargs):
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)

@@ -211,49 +211,6 @@ def test_a_bad_option_is_one_line_with_a_help_hint_not_the_usage(args, words):
         assert word in line, line
 
 
-class FakeServer:
-    """Stands in for Prefect's temporary server: what the command did with it, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[str] = []
-
-    def answers(self) -> bool:
-        return False
-
-    def wait(self) -> None:
-        self.events.append("waited")
-
-
-@pytest.fixture
-def fake_server(monkeypatch) -> FakeServer:
-    """``run`` starts no server: the temporary server is a :class:`FakeServer`."""
-    import flows.temporary_server
-
-    server = FakeServer()
-
-    @contextlib.contextmanager
-    def temporary_server():
-        server.events.append("started")
-        try:
-            yield server
-        finally:
-            server.events.append("stopped")
-
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
-    return server
-
-
-@pytest.fixture
-def never_trains(monkeypatch, fake_server):
-    """``run`` must stop before the flow starts: starting it fails the test."""
-    import flows.feature_selection
-
-    def run_feature_selection(*args, **kwargs):
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
-
-
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute", "a/b", "..", ".hidden"])
 def test_a_run_name_must_be_a_single_folder_name(workspace, never_trains, name):
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
@@ -358,9 +315,9 @@ def test_every_size_setting_has_an_upper_bound(workspace, never_trains, args, wo
 
 def test_a_round_larger_than_the_memory_is_refused_before_the_flow_waits_for_the_server(
         workspace, never_trains, fake_server, monkeypatch):
-    import pipeline.memory
+    import pipeline.machine
 
-    monkeypatch.setattr(pipeline.memory, "available_bytes", lambda: 2**20)
+    monkeypatch.setattr(pipeline.machine, "available_bytes", lambda: 2**20)
     result = run_main("run", "--data", str(workspace / "train.csv"), "--target", "label",
                       "--reports-dir", str(workspace / "memory-reports"))
     assert_usage_error(result, "of memory", "1 MB available", "--n-trials", "--latent-dim")
@@ -671,7 +628,7 @@ def test_prefect_console_lines_keep_their_message_and_leave_the_traceback_to_the
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from flows.console_tracebacks import console_without_tracebacks
+    from flows.run_log import console_without_tracebacks
 
     console = PrefectConsoleHandler(stream=io.StringIO())
     kept = []

@@ -8,9 +8,9 @@ import cloudpickle
 from rich.console import Console
 
 import flows.feature_selection as flow_module
-import flows.progress_relay as relay_module
+import pipeline.progress as relay_module
 from flows.progress import RoundProgress
-from flows.progress_relay import ProgressRelay
+from pipeline.progress import ProgressRelay
 
 
 def test_shipping_the_flow_and_its_tasks_leaves_the_terminal_display_behind():

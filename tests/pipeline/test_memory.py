@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.data.dataset import load_dataset
-from pipeline.memory import check_round_memory, check_selection_memory, round_bytes
+from pipeline.machine import check_round_memory, check_selection_memory, round_bytes
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 from vaec.config import ConfigError, ModelSettings
@@ -39,13 +39,13 @@ def test_the_defaults_on_the_built_in_sets_fit_in_a_gigabyte():
 
 
 def test_a_selection_too_large_for_the_memory_stops_before_it_trains(monkeypatch):
-    import pipeline.memory
+    import pipeline.machine
     import pipeline.selection
 
     def split_dataset(*args, **kwargs):
         raise AssertionError("the selection started")
 
-    monkeypatch.setattr(pipeline.memory, "available_bytes", lambda: 2**20)
+    monkeypatch.setattr(pipeline.machine, "available_bytes", lambda: 2**20)
     monkeypatch.setattr(pipeline.selection, "split_dataset", split_dataset)
     with pytest.raises(ConfigError, match="of memory"):
         run_selection(load_dataset("wine"), SelectionSettings())

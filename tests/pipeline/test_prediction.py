@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from pipeline.apply import predict_file, predict_frame
 from pipeline.data.dataset import load_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel
-from pipeline.prediction import predict_file, predict_frame
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.apply import apply_selection, transform_file
 from pipeline.data.tables import DataError
-from pipeline.transform import apply_selection, transform_file
 
 
 @pytest.fixture

@@ -1,18 +1,28 @@
-"""How much memory a pruning round asks for, checked against what the machine has before
-anything is allocated: a round too large for the machine is one line saying what to lower, not
-the kernel's out-of-memory kill minutes later.
+"""What the machine gives a run: its cores (how many threads torch uses) and its memory (how
+much a pruning round asks for, checked before anything is allocated).
 
-The estimate is deliberately rough and generous: every replica of a round holds the activations
-of all its rows through every layer (the values, their gradients and the pre-activations), its
-weights with their gradients and the optimiser's two moments, and the round's inputs (channels
-plus shadows, train and validation) are held a few times over as float64 arrays; the total is
-doubled for what the estimate leaves out.
+**Threads**: one decision per process, never more than the cores. Small models gain little from
+threads and lose a lot when the cores are shared: measured on two cores with another process
+busy, two torch threads made a round 10 to 100 times slower than one (the threads wait for each
+other on a core that is not theirs). So the count is a setting (``threads``); left unset it is
+one thread per training: the round models are bound by the cost of their many small operations,
+not by arithmetic, so one thread loses little, and the default never depends on how busy the
+machine is (the same command gives byte-identical weights).
+
+**Memory**: a round too large for the machine is one line saying what to lower, not the
+kernel's out-of-memory kill minutes later. The estimate is deliberately rough and generous:
+every replica of a round holds the activations of all its rows through every layer (the values,
+their gradients and the pre-activations), its weights with their gradients and the optimiser's
+two moments, and the round's inputs (channels plus shadows, train and validation) are held a
+few times over as float64 arrays; the total is doubled for what the estimate leaves out.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,3 +112,32 @@ def check_selection_memory(dataset: Dataset, config: SelectionSettings,
     models = [config.model] + ([config.final_model] if config.final_model is not None else [])
     return max(check_round_memory(len(dataset.frame), n_channels, shadows, config.n_trials,
                                   model, int(n_outputs), available) for model in models)
+
+
+# threads ----------------------------------------------------------------------------------------
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the system tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_for(threads: int | None, concurrent: int = 1) -> int:
+    """Threads for each of ``concurrent`` trainings sharing this process (``threads`` None:
+    one each)."""
+    return 1 if threads is None else max(1, threads // max(1, concurrent))
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[int]:
+    """Run the block with ``count`` torch threads, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        torch.set_num_threads(before)
