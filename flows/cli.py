@@ -47,8 +47,6 @@ from flows.options import (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (subcommand parsers are of the same class)."""
-    from pipeline.data.builtin import BUILTIN_DATASETS
-
     parser = OneLineParser(
         prog=PROG,
         description="Feature selection by iterative reconstruction pruning with a joint "
@@ -64,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on a failure, print the traceback too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    for add in (_run_command, _serve_command, _report_command, _transform_command,
+                _predict_command, _demo_command):
+        add(commands, common)
+    return parser
+
+
+def _run_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``run``: the selection once, with every setting as an option."""
     run = commands.add_parser(
         "run", parents=[common], help="run the feature selection once",
         description="Run the feature selection once: pruning rounds, the final model and the "
@@ -71,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "PREFECT_API_URL, Prefect starts a temporary local server for the run.")
     add_settings_options(run)
 
+
+def _serve_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``serve``: the selection as a deployment on a cron schedule."""
     serve = commands.add_parser(
         "serve", parents=[common], help="serve the feature selection on a cron schedule",
         description=f"Serve the feature selection as the deployment {FLOW_NAME}/NAME on a "
@@ -86,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
             action.help = ("start of every scheduled run's folder name: NAME-<UTC timestamp> "
                            "(default <dataset>-<UTC timestamp>)")
 
+
+def _report_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``report``: the finished runs, or one run's rounds."""
     report = commands.add_parser(
         "report", parents=[common], help="list the runs, or show one run's rounds",
         description="Without RUN, list the finished runs, newest first; with RUN, print its "
@@ -95,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports-dir", default="reports", metavar="DIR",
                         help="folder holding the run folders (default reports)")
 
+
+def _transform_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``transform``: a run's selected columns of a table."""
     transform = commands.add_parser(
         "transform", parents=[common], help="keep a run's selected columns of a table",
         description="Write the selected columns of a table, in the selection's order, plus the "
@@ -106,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument("--out", required=True, metavar="FILE",
                            help="output CSV or Parquet file (by suffix); never an input file")
 
+
+def _predict_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``predict``: a run's final model on a raw table."""
     predict = commands.add_parser(
         "predict", parents=[common], help="predict with a run's final model, with latent-domain confidence",
         description="Predict the class of every row of a raw (unscaled) table with a run's "
@@ -129,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--n-sigma", type=_positive_float, default=3.0, metavar="N",
                          help="N of the within-N-sigma flag of --all-confidence (default 3)")
 
+
+def _demo_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``demo``: the model's five training strategies on a built-in data set."""
+    from pipeline.data.builtin import BUILTIN_DATASETS
+
     demo = commands.add_parser(
         "demo", parents=[common], help="train the model's five training strategies on a built-in data set",
         description="Train the five training strategies of the model (var_mlp_classifier, "
@@ -146,7 +169,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seed of the split and the model (default 0)")
     demo.add_argument("--reports-dir", default="reports", metavar="DIR",
                       help="parent folder of <dataset>-demo/ (default reports)")
-    return parser
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
