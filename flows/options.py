@@ -74,6 +74,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _converted(text: str, origin: Any, item: Any, kind: Any) -> Any:
+    """``text`` as a value of the setting's type (``origin`` and ``item``: a tuple's or dict's
+    and its items'); ValueError when it is not one."""
+    if origin is tuple and item is str:  # column names: a,b
+        return tuple(w.strip() for w in text.split(",") if w.strip())
+    if origin is tuple and item is not int:  # groups of column names: a,b;c,d
+        return tuple(tuple(w.strip() for w in part.split(",") if w.strip())
+                     for part in text.split(";") if part.strip())
+    if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
+        return tuple(int(w) for w in text.split(",") if w.strip())
+    if origin is dict:  # weights by label: 0:1,1:5
+        pairs = [part.rsplit(":", 1) for part in text.split(",") if part.strip()]
+        if not pairs or any(len(p) != 2 for p in pairs):
+            raise ValueError(text)
+        return {label.strip(): float(value) for label, value in pairs}
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(text)
+        return text.lower() == "true"
+    return kind(text)
+
+
 def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | None, str]:
     """Text -> value of a setting of this type (``none`` for an optional one), its choices, and
     its placeholder; the range is checked by the settings model, so the command line says what
@@ -108,23 +130,7 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
         if text in words and not choices:
             return text
         try:
-            if origin is tuple and item is str:  # column names: a,b
-                return tuple(w.strip() for w in text.split(",") if w.strip())
-            if origin is tuple and item is not int:  # groups of column names: a,b;c,d
-                return tuple(tuple(w.strip() for w in part.split(",") if w.strip())
-                             for part in text.split(";") if part.strip())
-            if origin is tuple:  # widths: 32,16 (an empty value: no hidden layer)
-                return tuple(int(w) for w in text.split(",") if w.strip())
-            if origin is dict:  # weights by label: 0:1,1:5
-                pairs = [part.rsplit(":", 1) for part in text.split(",") if part.strip()]
-                if not pairs or any(len(p) != 2 for p in pairs):
-                    raise ValueError(text)
-                return {label.strip(): float(value) for label, value in pairs}
-            if kind is bool:
-                if text.lower() not in ("true", "false"):
-                    raise ValueError(text)
-                return text.lower() == "true"
-            return kind(text)
+            return _converted(text, origin, item, kind)
         except ValueError:
             extra = "".join(f", {w!r}" for w in words if not choices)
             extra += " or 'none'" if optional else ""

@@ -70,7 +70,7 @@ def run_selection(
     stable = config.n_resamples > 1
     if stable and (rounds or train_round is not None or on_round is not None):
         raise ValueError("rounds, train_round and on_round belong to a plain selection; "
-                         "this config asks for resamples (n_resamples > 1)")
+                         "n_resamples > 1 asks for resamples")
     progress = progress or NoProgress()
     split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size,
                           seed=config.seed, max_levels=config.max_levels,
@@ -80,8 +80,7 @@ def run_selection(
                                             select_resamples=select_resamples,
                                             on_resample=on_resample, progress=progress)
         # the resamples select columns: the final model trains on their channels
-        chosen = set(stability.selected)
-        kept = [c for c in split.feature_names if split.column_of(c) in chosen]
+        kept = [c for c in split.feature_names if split.column_of(c) in set(stability.selected)]
         return PruningResult.from_stability(split, config, stability,
                                             _final(split, kept, config, fit_final, progress),
                                             dataset.constant_columns)

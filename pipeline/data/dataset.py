@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,35 +285,39 @@ def load_dataset(
         A column of the table that holds what every row counts for: taken out of the features
         into :attr:`Dataset.sample_weight` (see :func:`pipeline.data.weights.pop_weight_column`).
     """
-    global _last_file
     columns = {"categorical": tuple(categorical), "keep_columns": tuple(keep_columns),
                "groups": tuple(tuple(g) for g in groups), "weight_column": weight_column}
+    common = {"val_size": val_size, "test_size": test_size, "task": task, **columns}
     if isinstance(source, pd.DataFrame):
-        return _validated(source.copy(), target, val_size=val_size, test_size=test_size,
-                          task=task, name="dataframe", truth=None, source="dataframe", **columns)
+        return _validated(source.copy(), target, name="dataframe", truth=None,
+                          source="dataframe", **common)
     if isinstance(source, str) and source in BUILTIN_DATASETS:
-        key = ("builtin", source, target, val_size, test_size, task, repr(madelon_options),
-               repr(columns))
-        if _last_file is not None and _last_file[0] == key:
-            return _last_file[1]
-        frame, truth, label_names = builtin_frame(source, madelon_options)
-        dataset = _validated(frame, target or BUILTIN_TARGET, val_size=val_size,
-                             test_size=test_size, task=task, name=source, truth=truth,
-                             source=f"builtin:{source}", label_names=label_names, **columns)
-        _last_file = (key, dataset)
-        return dataset
+        def builtin() -> Dataset:
+            frame, truth, label_names = builtin_frame(source, madelon_options)
+            return _validated(frame, target or BUILTIN_TARGET, name=source, truth=truth,
+                              source=f"builtin:{source}", label_names=label_names, **common)
+
+        return _remembered(("builtin", source, target, val_size, test_size, task,
+                            repr(madelon_options), repr(columns)), builtin)
     path = Path(source)
     if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
         raise DataError(
             f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
             f"or a {'/'.join(TABLE_SUFFIXES)} file"
         )
-    key = _file_key(path, target, val_size, test_size, task, repr(columns))
+    return _remembered(
+        _file_key(path, target, val_size, test_size, task, repr(columns)),
+        lambda: _validated(read_table(path), target, name=path.stem, truth=None,
+                           source=str(path.resolve()), **common))
+
+
+def _remembered(key: tuple[Any, ...] | None, load: Callable[[], Dataset]) -> Dataset:
+    """The data set of the last load when ``key`` is that load's (``None``: never remembered),
+    else ``load()``, remembered under ``key``."""
+    global _last_file
     if key is not None and _last_file is not None and _last_file[0] == key:
         return _last_file[1]
-    dataset = _validated(read_table(path), target, val_size=val_size, test_size=test_size,
-                         task=task, name=path.stem, truth=None, source=str(path.resolve()),
-                         **columns)
+    dataset = load()
     if key is not None:
         _last_file = (key, dataset)
     return dataset
