@@ -71,6 +71,7 @@ def test_demo_writes_curves_histories_and_latent_grids_of_every_strategy(breast_
         "figures", "histories", "report.html", SUMMARY_FILE]
 
 
+@pytest.mark.slow  # the demo trains five models and draws their grids
 def test_summary_has_the_settings_and_scores_of_every_strategy(breast_cancer_demo):
     _, folder = breast_cancer_demo
     summary = json.loads((folder / SUMMARY_FILE).read_text())
@@ -88,6 +89,7 @@ def test_summary_has_the_settings_and_scores_of_every_strategy(breast_cancer_dem
             assert (folder / listed).is_file(), f"{name}: {listed}"
 
 
+@pytest.mark.slow  # the demo trains five models and draws their grids
 def test_a_strategy_that_trains_no_head_reports_no_accuracy(breast_cancer_demo):
     _, folder = breast_cancer_demo
     strategies = json.loads((folder / SUMMARY_FILE).read_text())["strategies"]
@@ -100,6 +102,7 @@ def test_a_strategy_that_trains_no_head_reports_no_accuracy(breast_cancer_demo):
     assert "autoencoder trains no head: it has no test scores" in page
 
 
+@pytest.mark.slow  # the demo trains five models and draws their grids
 def test_the_page_shows_every_strategy_and_links_only_files_in_the_folder(breast_cancer_demo):
     _, folder = breast_cancer_demo
     page = (folder / "report.html").read_text()

@@ -197,6 +197,7 @@ def test_compiled_step_compiles_the_eager_step(monkeypatch):
     assert calls == [{"fullgraph": False, "backend": steps.COMPILE_BACKEND}]
 
 
+@pytest.mark.slow  # torch.compile traces the step: seconds
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own, while tracing
 @pytest.mark.parametrize("dropout", [0.0, 0.2])
 def test_compiled_step_trains_as_the_uncompiled_one(monkeypatch, dropout):
