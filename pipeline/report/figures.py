@@ -25,6 +25,7 @@ from pipeline.report.tables import SCORE_LABELS, to_nats
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
 from pipeline.stability.measures import reaches_cut
+from vaec.layout import fixed_title
 from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
     ax.set_ylabel(f"validation {label}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"validation {label} against the channels kept (numbers: rounds)", fontsize=10)
+    fixed_title(ax, f"validation {label} against the channels kept (numbers: rounds)", fontsize=10)
     return fig
 
 
@@ -225,7 +226,7 @@ def plot_keep_frequency(
     title = f"keep frequency: {len(chosen)} of {len(ranked)} channels selected"
     if hidden:
         title += f"\nthe {hidden} channels kept least often are not shown"
-    ax.set_title(title, fontsize=10)
+    fixed_title(ax, title, fontsize=10)
     fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 3), fontsize=8)
     _names_layout(fig, shown, -(-len(handles) // 3), 1 + bool(hidden))
     return fig
