@@ -1,12 +1,11 @@
 """Figures of a run's report: channel scores per round, the validation score against the channels
 kept, a stability selection's keep frequencies, the final model's (:mod:`vaec.plots`). Each
-``plot_*`` function takes data and returns a Figure; :func:`figure_png` makes every PNG."""
+``plot_*`` function takes data and returns a Figure; :func:`~pipeline.report.png.figure_png`
+makes every PNG."""
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.report.count_figure import plot_count_curve
+from pipeline.report.png import data_uri, figure_png
 from pipeline.report.tables import SCORE_LABELS, to_nats
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
@@ -230,28 +230,6 @@ def plot_keep_frequency(
     fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 3), fontsize=8)
     _names_layout(fig, shown, -(-len(handles) // 3), 1 + bool(hidden))
     return fig
-
-
-# The page is about 1200 px wide; the figures are 6-12.6 inches wide, so 80 dpi fits them
-# unscaled (the text stays readable) and keeps each PNG small to draw and to embed.
-PNG_DPI = 80
-
-
-def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
-    """The figure as PNG bytes (it is no pyplot figure: it goes with its last reference)."""
-    if fig.get_layout_engine() is not None:
-        # laid out once here: savefig would lay the figure out and draw it twice
-        fig.dpi = dpi
-        fig.get_layout_engine().execute(fig)
-        fig.set_layout_engine(None)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    """A PNG as a ``data:`` URI, for a page that carries its images."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
