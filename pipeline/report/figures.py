@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -56,7 +57,7 @@ def shown_channels(record: PruningRound) -> tuple[list[str], int]:
 def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
     """Horizontal box plots, the first on top (quartiles over the trials, their range, a tick at
     the median); returns how many values were clipped at ``low``."""
-    # three artists for any number of channels: matplotlib's boxplot draws six per box
+    # three artists for any number of channels (boxplot draws six per box, barh one per bar)
     data = np.asarray(values, dtype=float)  # channels x trials
     clipped = 0
     if low is not None:
@@ -65,9 +66,12 @@ def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float |
     positions = np.arange(len(data))[::-1]
     q1, median, q3 = np.quantile(data, [0.25, 0.5, 0.75], axis=1)
     ax.hlines(positions, data.min(axis=1), data.max(axis=1), color="0.3", linewidth=1, zorder=2)
-    ax.barh(positions, q3 - q1, left=q1, height=0.6, color=colours, alpha=0.75, edgecolor="0.3",
-            linewidth=0.6, zorder=3)
-    ax.vlines(median, positions - 0.3, positions + 0.3, color="black", linewidth=1.5, zorder=4)
+    bottom, top = positions - 0.3, positions + 0.3
+    corners = np.stack([np.column_stack(xy) for xy in
+                        ((q1, bottom), (q3, bottom), (q3, top), (q1, top))], axis=1)
+    ax.add_collection(PolyCollection(corners, facecolors=colours, alpha=0.75, edgecolors="0.3",
+                                     linewidths=0.6, zorder=3))
+    ax.vlines(median, bottom, top, color="black", linewidth=1.5, zorder=4)
     return clipped
 
 
@@ -113,7 +117,8 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     relevance = "importance" in record.trial_scores
     height = max(3.0, 0.22 * len(channels) + 1.6)
     fig = Figure(figsize=(11.0 if relevance else 7.0, height))
-    axes = fig.subplots(1, 2 if relevance else 1, sharey=True, squeeze=False)[0]
+    # not sharey: a shared axis would draw the names' ticks again on the second panel
+    axes = fig.subplots(1, 2 if relevance else 1, squeeze=False)[0]
     positions = np.arange(len(channels))[::-1]
     notes = []
     handles: list = [Patch(color=COLOURS[k], alpha=0.75, label=k) for k in COLOURS
@@ -140,7 +145,10 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
         ax.set_xlabel("validation reconstruction R²")
     axes[0].set_yticks(positions, channels, fontsize=_name_size(channels))
     for ax in axes:
+        ax.set_ylim(-0.7, len(channels) - 0.3)
         ax.grid(axis="x", alpha=0.3)
+    for ax in axes[1:]:
+        ax.set_yticks([])
     if clipped:
         notes.append(f"{clipped} R² values under {R2_FLOOR:g} drawn at {R2_FLOOR:g}")
     if hidden:
