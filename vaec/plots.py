@@ -150,10 +150,13 @@ def _class_names(class_names: Sequence[str] | None, *labels: np.ndarray | None) 
 
 
 def _legend_below(fig: Figure, ax: Axes) -> None:
+    """The legend under the axes, its rows' room taken from the bottom margin."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncols=min(len(handles), 6),
-                   fontsize=8, markerscale=2)
+        ncols = min(len(handles), 6)
+        fig.legend(handles, labels, loc="lower center", ncols=ncols, fontsize=8, markerscale=2)
+        rows = -(-len(handles) // ncols)
+        fig.subplots_adjust(bottom=(0.6 + 0.22 * rows) / fig.get_size_inches()[1])
 
 
 def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.ndarray,
@@ -223,7 +226,7 @@ def plot_latent_view(
         panels.append(("validation rows", np.asarray(z_mean_val, dtype=float), y_val))
     fig = Figure(figsize=(5.2 * len(panels), 4.6))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    margins(fig, left=0.6, bottom=0.85, top=0.3, gaps=(0.75, 0.0))
+    margins(fig, left=0.8, bottom=0.6, top=0.3, gaps=(0.9, 0.0))
     rng = np.random.default_rng(0)
     names = _class_names(class_names, y_train)
     for ax, (title, points, labels) in zip(axes, panels, strict=True):
@@ -258,7 +261,7 @@ def plot_latent_domain(
     centre, contours = points.mean(axis=0), _sigma_contours(points)
     fig = Figure(figsize=(6.0, 6.4))
     ax = fig.subplots()
-    margins(fig, left=0.7, bottom=0.95, top=0.55)
+    margins(fig, left=0.8, bottom=0.6, top=0.55)
     scatter_by_target(ax, points, labels, _class_names(class_names, labels))
     for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
         width, height, angle = contours(k)

@@ -40,5 +40,5 @@ def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Fig
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     fixed_title(ax, "the minimal subset: the fewest channels within one standard error of the best",
-                 fontsize=10)
+                fontsize=10)
     return fig
