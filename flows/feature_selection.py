@@ -17,6 +17,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.utilities.annotations import quote
 
 from flows.artifacts import publish_artifacts
 from flows.parameters import RunParameters, trial_groups
@@ -274,8 +275,8 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     prefix = params.run_name if run_name_is_prefix and params.run_name else dataset.name
     folder = new_run_folder(params.reports_dir, run_name, prefix)
     try:
-        folder, report = write_run_report(result, dataset, fingerprint, diff, folder,
-                                          params.latent_grids)
+        folder, report = write_run_report(quote(result), quote(dataset), fingerprint, diff,
+                                          folder, params.latent_grids)  # quoted: not walked for futures
     except Exception:
         # no half-written run folder; the checkpoint stays, so the same command resumes
         discard_unfinished(folder)

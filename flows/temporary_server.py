@@ -240,10 +240,19 @@ def temporary_server() -> Iterator[TemporaryServer | None]:
     Yields ``None`` when nothing is started here: ``PREFECT_API_URL`` names a server already, or
     the platform cannot tie a child to its parent (then Prefect starts and stops its temporary
     server as it always does). Call it from the main thread.
+
+    The flows of the block skip two things that serve nothing on a server that lives and dies
+    with this process: the check of its API version (it runs this very installation; its first
+    ``/admin`` request costs a fresh server about a second) and the flow run's heartbeats, which
+    tell a server of a run that crashed (this one goes with the run; a heartbeat thread also
+    holds the flow's end for up to a second).
     """
     from prefect.settings import (
         PREFECT_API_URL,
+        PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
     )
 
     if PREFECT_API_URL.value() or parent_death_hook() is None:
@@ -252,6 +261,8 @@ def temporary_server() -> Iterator[TemporaryServer | None]:
     server = TemporaryServer(timeout=float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
     try:
         server.launch()
-        yield server
+        with temporary_settings(updates={PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False,
+                                         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield server
     finally:
         server.stop()

@@ -1,7 +1,8 @@
 """Figures of one model: learning curves, latent grids and views, the latent domain.
 
 matplotlib's object-oriented API on the Agg backend: each function takes data and returns a
-:class:`~matplotlib.figure.Figure`, never shows or saves it; the caller saves. A neck wider than
+:class:`~matplotlib.figure.Figure`, never shows or saves it; the caller saves. The figures a
+report shows have a fixed layout (:mod:`vaec.layout`). A neck wider than
 two is drawn as its first two principal components (fitted on the training z_mean), a
 one-dimensional one as a strip whose vertical position is jitter.
 """
@@ -21,6 +22,7 @@ from matplotlib.patches import Ellipse
 from vaec.config import Strategy, get_strategy
 from vaec.domain import LatentDomain
 from vaec.history import History, LatentSnapshot
+from vaec.layout import fixed_title, margins
 from vaec.tasks import CLASSIFICATION, Task
 
 SAMPLED_LIMIT = 5.0
@@ -81,8 +83,9 @@ def plot_learning_curves(history: History, strategy: str | Strategy, replica: in
     columns = history.for_replica(replica)
     panels = learning_curve_panels(strategy, history.task)
     n_rows = -(-len(panels) // 3)
-    fig = Figure(figsize=(4.2 * 3, 3.0 * n_rows), layout="constrained")
+    fig = Figure(figsize=(4.2 * 3, 3.0 * n_rows))
     axes = fig.subplots(n_rows, 3, squeeze=False).ravel()
+    margins(fig, left=0.55, bottom=0.45, top=0.75, gaps=(0.65, 0.7))
     best = history.best_epochs[replica]
     for ax, (metric, title) in zip(axes, panels, strict=False):
         ax.plot(history.epochs, columns[f"train_{metric}"], label="train", color="tab:blue")
@@ -90,7 +93,8 @@ def plot_learning_curves(history: History, strategy: str | Strategy, replica: in
             ax.plot(history.epochs, columns[f"val_{metric}"], label="validation", color="tab:orange")
         ax.axvline(best, color="tab:green", linestyle="--", linewidth=1,
                    label=f"{BEST_EPOCH_LABEL} {best}")
-        ax.set(title=title, xlabel="epoch")
+        fixed_title(ax, title)
+        ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     for ax in axes[len(panels):]:
         ax.remove()
@@ -146,10 +150,13 @@ def _class_names(class_names: Sequence[str] | None, *labels: np.ndarray | None) 
 
 
 def _legend_below(fig: Figure, ax: Axes) -> None:
+    """The legend under the axes, its rows' room taken from the bottom margin."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6),
-                   fontsize=8, markerscale=2)
+        ncols = min(len(handles), 6)
+        fig.legend(handles, labels, loc="lower center", ncols=ncols, fontsize=8, markerscale=2)
+        rows = -(-len(handles) // ncols)
+        fig.subplots_adjust(bottom=(0.6 + 0.22 * rows) / fig.get_size_inches()[1])
 
 
 def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.ndarray,
@@ -157,12 +164,12 @@ def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.
     """One panel of a latent grid: on fixed ``[-limit, limit]`` axes, or on the points' range."""
     scatter_by_target(ax, points, labels, names)
     if limit is None:
-        ax.set_title(f"{title}, own range")
+        fixed_title(ax, f"{title}, own range")
     else:
         ax.set_xlim(-limit, limit)
         if latent_dim > 1:
             ax.set_ylim(-limit, limit)
-        ax.set_title(f"{title}, fixed [-{limit:g}, {limit:g}]")
+        fixed_title(ax, f"{title}, fixed [-{limit:g}, {limit:g}]")
     if latent_dim == 1:
         ax.set_ylim(-1.0, 1.0)
     xlabel, ylabel = _axis_labels(latent_dim, what)
@@ -217,15 +224,17 @@ def plot_latent_view(
     panels = [("training rows", z_mean_train, y_train)]
     if z_mean_val is not None:
         panels.append(("validation rows", np.asarray(z_mean_val, dtype=float), y_val))
-    fig = Figure(figsize=(5.2 * len(panels), 4.6), layout="constrained")
+    fig = Figure(figsize=(5.2 * len(panels), 4.6))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    margins(fig, left=0.8, bottom=0.6, top=0.3, gaps=(0.9, 0.0))
     rng = np.random.default_rng(0)
     names = _class_names(class_names, y_train)
     for ax, (title, points, labels) in zip(axes, panels, strict=True):
         jitter = rng.uniform(-STRIP_JITTER, STRIP_JITTER, size=len(points))
         scatter_by_target(ax, _view(points, projection, jitter), labels, names)
         xlabel, ylabel = _axis_labels(latent_dim, "z_mean")
-        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        fixed_title(ax, title)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
     _legend_below(fig, axes[0])
     return fig
@@ -250,8 +259,9 @@ def plot_latent_domain(
     elif latent_dim > 2:
         points = _PCA(points).transform(points)
     centre, contours = points.mean(axis=0), _sigma_contours(points)
-    fig = Figure(figsize=(6.0, 6.4), layout="constrained")
+    fig = Figure(figsize=(6.0, 6.4))
     ax = fig.subplots()
+    margins(fig, left=0.8, bottom=0.6, top=0.55)
     scatter_by_target(ax, points, labels, _class_names(class_names, labels))
     for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
         width, height, angle = contours(k)
@@ -265,9 +275,9 @@ def plot_latent_domain(
     middle, half = (low + high) / 2, float((high - low).max()) / 2
     xlabel, ylabel = ("z_mean (1-D)", "") if latent_dim == 1 else _axis_labels(latent_dim, "z_mean")
     ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half),
-           aspect="equal", xlabel=xlabel, ylabel=ylabel,
-           title=f"domain of validity: z_mean's Gaussian at 1, 2, 3 sigma\n"
-                 f"(isotropic sigma of the sampled z {domain.isotropic.sigma:.2f})")
+           aspect="equal", xlabel=xlabel, ylabel=ylabel)
+    fixed_title(ax, f"domain of validity: z_mean's Gaussian at 1, 2, 3 sigma\n"
+                    f"(isotropic sigma of the sampled z {domain.isotropic.sigma:.2f})")
     _legend_below(fig, ax)
     ax.grid(alpha=0.3)
     return fig

@@ -10,6 +10,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PruningRound
+from vaec.layout import fixed_title
 
 
 def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Figure | None:
@@ -38,6 +39,6 @@ def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Fig
     ax.set_ylabel("loss per row")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title("the minimal subset: the fewest channels within one standard error of the best",
-                 fontsize=10)
+    fixed_title(ax, "the minimal subset: the fewest channels within one standard error of the best",
+                fontsize=10)
     return fig

@@ -1,12 +1,11 @@
 """Figures of a run's report: channel scores per round, the validation score against the channels
 kept, a stability selection's keep frequencies, the final model's (:mod:`vaec.plots`). Each
-``plot_*`` function takes data and returns a Figure; :func:`figure_png` makes every PNG."""
+``plot_*`` function takes data and returns a Figure; :func:`~pipeline.report.png.figure_png`
+makes every PNG."""
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -15,16 +14,19 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.report.count_figure import plot_count_curve
+from pipeline.report.png import data_uri, figure_png
 from pipeline.report.tables import SCORE_LABELS, to_nats
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
 from pipeline.stability.measures import reaches_cut
+from vaec.layout import fixed_title
 from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
 
 if TYPE_CHECKING:
@@ -55,7 +57,7 @@ def shown_channels(record: PruningRound) -> tuple[list[str], int]:
 def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
     """Horizontal box plots, the first on top (quartiles over the trials, their range, a tick at
     the median); returns how many values were clipped at ``low``."""
-    # three artists for any number of channels: matplotlib's boxplot draws six per box
+    # three artists for any number of channels (boxplot draws six per box, barh one per bar)
     data = np.asarray(values, dtype=float)  # channels x trials
     clipped = 0
     if low is not None:
@@ -64,9 +66,12 @@ def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float |
     positions = np.arange(len(data))[::-1]
     q1, median, q3 = np.quantile(data, [0.25, 0.5, 0.75], axis=1)
     ax.hlines(positions, data.min(axis=1), data.max(axis=1), color="0.3", linewidth=1, zorder=2)
-    ax.barh(positions, q3 - q1, left=q1, height=0.6, color=colours, alpha=0.75, edgecolor="0.3",
-            linewidth=0.6, zorder=3)
-    ax.vlines(median, positions - 0.3, positions + 0.3, color="black", linewidth=1.5, zorder=4)
+    bottom, top = positions - 0.3, positions + 0.3
+    corners = np.stack([np.column_stack(xy) for xy in
+                        ((q1, bottom), (q3, bottom), (q3, top), (q1, top))], axis=1)
+    ax.add_collection(PolyCollection(corners, facecolors=colours, alpha=0.75, edgecolors="0.3",
+                                     linewidths=0.6, zorder=3))
+    ax.vlines(median, bottom, top, color="black", linewidth=1.5, zorder=4)
     return clipped
 
 
@@ -112,7 +117,8 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     relevance = "importance" in record.trial_scores
     height = max(3.0, 0.22 * len(channels) + 1.6)
     fig = Figure(figsize=(11.0 if relevance else 7.0, height))
-    axes = fig.subplots(1, 2 if relevance else 1, sharey=True, squeeze=False)[0]
+    # not sharey: a shared axis would draw the names' ticks again on the second panel
+    axes = fig.subplots(1, 2 if relevance else 1, squeeze=False)[0]
     positions = np.arange(len(channels))[::-1]
     notes = []
     handles: list = [Patch(color=COLOURS[k], alpha=0.75, label=k) for k in COLOURS
@@ -139,7 +145,10 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
         ax.set_xlabel("validation reconstruction R²")
     axes[0].set_yticks(positions, channels, fontsize=_name_size(channels))
     for ax in axes:
+        ax.set_ylim(-0.7, len(channels) - 0.3)
         ax.grid(axis="x", alpha=0.3)
+    for ax in axes[1:]:
+        ax.set_yticks([])
     if clipped:
         notes.append(f"{clipped} R² values under {R2_FLOOR:g} drawn at {R2_FLOOR:g}")
     if hidden:
@@ -186,7 +195,7 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
     ax.set_ylabel(f"validation {label}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"validation {label} against the channels kept (numbers: rounds)", fontsize=10)
+    fixed_title(ax, f"validation {label} against the channels kept (numbers: rounds)", fontsize=10)
     return fig
 
 
@@ -225,32 +234,10 @@ def plot_keep_frequency(
     title = f"keep frequency: {len(chosen)} of {len(ranked)} channels selected"
     if hidden:
         title += f"\nthe {hidden} channels kept least often are not shown"
-    ax.set_title(title, fontsize=10)
+    fixed_title(ax, title, fontsize=10)
     fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 3), fontsize=8)
     _names_layout(fig, shown, -(-len(handles) // 3), 1 + bool(hidden))
     return fig
-
-
-# The page is about 1200 px wide; the figures are 6-12.6 inches wide, so 80 dpi fits them
-# unscaled (the text stays readable) and keeps each PNG small to draw and to embed.
-PNG_DPI = 80
-
-
-def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
-    """The figure as PNG bytes (it is no pyplot figure: it goes with its last reference)."""
-    if fig.get_layout_engine() is not None:
-        # laid out once here: savefig would lay the figure out and draw it twice
-        fig.dpi = dpi
-        fig.get_layout_engine().execute(fig)
-        fig.set_layout_engine(None)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
-
-
-def data_uri(png: bytes) -> str:
-    """A PNG as a ``data:`` URI, for a page that carries its images."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:

@@ -125,6 +125,22 @@ def test_nothing_is_started_when_prefect_api_url_names_a_server(monkeypatch):
         assert server is None
 
 
+def test_the_flows_of_the_block_skip_the_version_check_and_the_heartbeats(monkeypatch,
+                                                                          no_api_url):
+    from prefect.settings import get_current_settings
+
+    stand_in(monkeypatch, "import time; time.sleep(60)")
+    before = get_current_settings()
+    with temporary.temporary_server() as server:
+        assert server is not None
+        settings = get_current_settings()
+        assert settings.client.server_version_check_enabled is False
+        assert settings.flows.heartbeat_frequency is None
+    after = get_current_settings()
+    assert after.client.server_version_check_enabled == before.client.server_version_check_enabled
+    assert after.flows.heartbeat_frequency == before.flows.heartbeat_frequency
+
+
 # the real server -----------------------------------------------------------------------------
 
 @pytest.mark.slow
