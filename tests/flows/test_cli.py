@@ -888,19 +888,20 @@ def test_a_failed_run_is_one_line_and_exit_1(prefect_api_url, workspace, monkeyp
 
 @pytest.mark.slow
 def test_the_command_trains_on_a_two_worker_dask_cluster_with_its_progress_bars(
-    finished_run, workspace, tmp_path
+    prefect_api_url, finished_run, workspace, tmp_path
 ):
     import pty
     import threading
 
-    # stderr on a terminal: the progress bars are drawn, as for a person at a shell
+    # stderr on a terminal: the progress bars are drawn, as for a person at a shell; the run
+    # starts its own cluster (no --dask-address) on the session's Prefect server
     terminal, child_side = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", *RUN_OPTIONS, "--task-runner", "dask", "--trial-groups", "2",
          "--reports-dir", str(tmp_path / "reports"), "--run-name", "dask"],
-        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=child_side,
+        env={**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=child_side,
     )
     os.close(child_side)
     shown = bytearray()
