@@ -58,15 +58,19 @@ class ServerWatch:
         The API URL (``PREFECT_API_URL``).
     on_gone : callable
         Told why, e.g. ``"no answer for 6 s: ConnectError"``.
-    poll, refused_grace, slow_grace : float
-        Seconds between health checks (each waits at most ``poll``), and the grace periods.
+    poll, refused_grace, slow_grace : float, optional
+        Seconds between health checks (each waits at most ``poll``), and the grace periods; by
+        default this module's ``POLL_SECONDS``, ``REFUSED_GRACE_SECONDS`` and
+        ``SLOW_GRACE_SECONDS``, read when the watch is made (so setting them changes the watch
+        of every later run in the process).
     """
 
-    def __init__(self, url: str, on_gone: Callable[[str], None], *, poll: float = POLL_SECONDS,
-                 refused_grace: float = REFUSED_GRACE_SECONDS,
-                 slow_grace: float = SLOW_GRACE_SECONDS) -> None:
+    def __init__(self, url: str, on_gone: Callable[[str], None], *, poll: float | None = None,
+                 refused_grace: float | None = None, slow_grace: float | None = None) -> None:
         self.url, self.on_gone = url, on_gone
-        self.poll, self.refused_grace, self.slow_grace = poll, refused_grace, slow_grace
+        self.poll = POLL_SECONDS if poll is None else poll
+        self.refused_grace = REFUSED_GRACE_SECONDS if refused_grace is None else refused_grace
+        self.slow_grace = SLOW_GRACE_SECONDS if slow_grace is None else slow_grace
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="prefect-server-watch",
                                         daemon=True)

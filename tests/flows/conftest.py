@@ -22,6 +22,18 @@ def prefect_api_url():
         yield PREFECT_API_URL.value()
 
 
+@pytest.fixture(scope="session")
+def dask_address():
+    """The scheduler address of one two-worker Dask cluster for the in-process flow tests, so each
+    does not start (and import torch in) worker processes of its own. The cluster a run starts
+    for itself is the command test's (``test_cli``), which gives no address."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster:
+        yield cluster.scheduler_address
+
+
 def structured_table(n_rows: int = 240, seed: int = 0, n_noise: int = 4) -> pd.DataFrame:
     """Four copies of one factor that decides the label, plus pure-noise channels."""
     rng = np.random.default_rng(seed)

@@ -847,19 +847,20 @@ def test_a_failed_run_is_one_line_and_exit_1(prefect_api_url, workspace, monkeyp
 
 @pytest.mark.slow
 def test_the_command_trains_on_a_two_worker_dask_cluster_with_its_progress_bars(
-    finished_run, workspace, tmp_path
+    prefect_api_url, finished_run, workspace, tmp_path
 ):
     import pty
     import threading
 
-    # stderr on a terminal: the progress bars are drawn, as for a person at a shell
+    # stderr on a terminal: the progress bars are drawn, as for a person at a shell; the run
+    # starts its own cluster (no --dask-address) on the session's Prefect server
     terminal, child_side = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", *RUN_OPTIONS, "--task-runner", "dask", "--trial-groups", "2",
          "--reports-dir", str(tmp_path / "reports"), "--run-name", "dask"],
-        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=child_side,
+        env={**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=child_side,
     )
     os.close(child_side)
     shown = bytearray()
@@ -1101,15 +1102,29 @@ def _kill_group(process: subprocess.Popen) -> float:
     return time.monotonic()
 
 
+# the watch on the shared server asks every half second and gives a refusing server 1.5 s
+# (a run's own: every 2 s, 6 s), so the runs below end soon after the kill
+WATCH_SOON = """
+import flows.server_watch as watch
+watch.POLL_SECONDS, watch.REFUSED_GRACE_SECONDS = 0.5, 1.5
+"""
+
+RUN_WATCHING_SOON = WATCH_SOON + """
+import sys
+from flows.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 def test_a_shared_server_killed_mid_run_ends_the_run_in_seconds_keeping_its_rounds(
         workspace, tmp_path):
     reports = tmp_path / "reports"
     with shared_server(tmp_path) as (server, url):
         run = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
-             "--target", "label", "--epochs", "3000", "--max-drop-fraction", "0.2",
-             "--reports-dir", str(reports)],
+            [sys.executable, "-c", RUN_WATCHING_SOON, "run", "--data",
+             str(workspace / "train.csv"), "--target", "label", "--epochs", "3000",
+             "--max-drop-fraction", "0.2", "--reports-dir", str(reports)],
             env={**_clean_env(tmp_path), "PREFECT_API_URL": url}, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -1144,7 +1159,7 @@ def test_a_shared_server_killed_mid_run_ends_the_run_in_seconds_keeping_its_roun
     assert seconds < 60, f"{seconds:.0f} s from the kill to the exit"
 
 
-KILLED_AFTER_THE_REPORT = """
+KILLED_AFTER_THE_REPORT = WATCH_SOON + """
 import os, signal, sys, time
 import flows.feature_selection as flow
 publish = flow.publish_artifacts

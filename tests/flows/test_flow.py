@@ -186,11 +186,13 @@ def test_a_run_on_changed_data_never_resumes_the_rounds_of_the_old_data(
     assert checkpoint.with_name(checkpoint.name + ".corrupt").is_file()
 
 
-def test_the_dask_runner_gives_the_same_selection_as_threads(prefect_api_url, tmp_path):
+def test_the_dask_runner_gives_the_same_selection_as_threads(prefect_api_url, dask_address,
+                                                            tmp_path):
     structured_table().to_csv(tmp_path / "table.csv", index=False)
     threads = run_feature_selection(params_for(tmp_path / "table.csv", tmp_path / "threads"))
     dask = run_feature_selection(
-        params_for(tmp_path / "table.csv", tmp_path / "dask", task_runner="dask", trial_groups=2)
+        params_for(tmp_path / "table.csv", tmp_path / "dask", task_runner="dask",
+                   dask_address=dask_address, trial_groups=2)
     )
     assert dask["selected"] == threads["selected"] == STRUCTURED
     rounds = [read_report(r["run_folder"]).rounds for r in (threads, dask)]

@@ -1,9 +1,9 @@
-"""Scheduled runs: cron checks, and ``vaec-select serve`` against a real local Prefect server."""
+"""Scheduled runs: cron checks, and ``vaec-select serve`` against a real local Prefect server
+(the session's)."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +18,6 @@ from flows.serve import check_cron, served_parameters
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_NAME = "vaec-feature-selection"
-SERVER_START_TIMEOUT = 120
 DEPLOYMENT_TIMEOUT = 120
 RUN_TIMEOUT = 180
 
@@ -70,12 +69,6 @@ def test_prefect_yaml_entrypoint_loads_the_flow(monkeypatch):
 
 # serve against a real server ---------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stop(process: subprocess.Popen | None) -> None:
     if process is None or process.poll() is not None:
         return
@@ -109,35 +102,24 @@ def _get(url: str) -> httpx.Response | None:
 
 
 @pytest.mark.slow
-def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
+def test_serve_runs_a_triggered_flow_on_a_local_server(prefect_api_url, tmp_path):
+    from prefect.deployments import run_deployment
+
+    api = prefect_api_url
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
         "OMP_NUM_THREADS": "1",
     })
-    # the served runner looks for due runs every second (its default: every 10 s)
+    # serve talks to the session's server; the served runner looks for due runs every second
+    # (its default: every 10 s)
     client_env = {**env, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     name = "test-schedule"
     cron = "0 0 1 1 *"  # once a year: only the triggered run happens during the test
     reports = tmp_path / "reports"
-    server = served = None
+    served = None
     try:
-        server_log = tmp_path / "server.log"
-        with open(server_log, "w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start",
-                 "--host", "127.0.0.1", "--port", str(port)],
-                env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-            )
-        watched = {"prefect server": (server, server_log)}
-        _wait(lambda: (r := _get(f"{api}/health")) is not None and r.status_code == 200,
-              SERVER_START_TIMEOUT, "server health", watched)
-
         serve_log = tmp_path / "serve.log"
         with open(serve_log, "w") as log:
             served = subprocess.Popen(
@@ -146,7 +128,7 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
                  "--threshold", "-1", "--reports-dir", "reports", "--run-name", "served"],
                 env=client_env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
             )
-        watched["vaec-select serve"] = (served, serve_log)
+        watched = {"vaec-select serve": (served, serve_log)}
         deployment_url = f"{api}/deployments/name/{FLOW_NAME}/{name}"
         _wait(lambda: (r := _get(deployment_url)) is not None and r.status_code == 200,
               DEPLOYMENT_TIMEOUT, "deployment", watched)
@@ -160,13 +142,10 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
 
         assert deployment["parameters"]["run_name_is_prefix"] is True
 
-        # two runs of one served name: each writes a folder of its own, served-<timestamp>
+        # two runs of one served name (triggered as 'prefect deployment run' does, through the
+        # API): each writes a folder of its own, served-<timestamp>
         for _ in range(2):
-            trigger = subprocess.run(
-                [sys.executable, "-m", "prefect", "deployment", "run", f"{FLOW_NAME}/{name}"],
-                env=client_env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-            )
-            assert trigger.returncode == 0, trigger.stdout + trigger.stderr
+            run_deployment(f"{FLOW_NAME}/{name}", timeout=0)
 
         def reports_written() -> list[Path]:
             return sorted(reports.glob("served-*/report.json"))
@@ -178,4 +157,3 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(tmp_path):
             assert (report.parent / "selected_features.json").is_file()
     finally:
         _stop(served)
-        _stop(server)

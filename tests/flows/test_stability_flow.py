@@ -76,9 +76,11 @@ def test_a_rerun_resumes_after_the_resamples_a_killed_run_finished(prefect_api_u
     assert not checkpoint.path.exists()
 
 
-def test_on_dask_every_resample_is_a_task_and_the_selection_is_the_same(prefect_api_url, tmp_path):
+def test_on_dask_every_resample_is_a_task_and_the_selection_is_the_same(prefect_api_url,
+                                                                     dask_address, tmp_path):
     structured_table(seed=2).to_csv(tmp_path / "dask.csv", index=False)
-    params = params_for(tmp_path / "dask.csv", tmp_path / "reports", task_runner="dask")
+    params = params_for(tmp_path / "dask.csv", tmp_path / "reports", task_runner="dask",
+                        dask_address=dask_address)
     flow = run_feature_selection(params)
     reference = run_selection(load_dataset(tmp_path / "dask.csv", "label"),
                               params.selection(), fit_final=None)
