@@ -7,33 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
+from ..weighted_table import weighted_halves
 from .conftest import run_main
 from .test_cli import assert_usage_error
-
-
-def halves(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    """``a`` tells the class on the first half of the rows only, ``b`` on the second half only;
-    ``w`` weighs the first half 1 and the second 0."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    first = np.arange(n) < n // 2
-    signal = 2.0 * y - 1.0
-    return pd.DataFrame({
-        "a": np.where(first, signal, 0.0) + 0.5 * rng.normal(size=n),
-        "b": np.where(first, 0.0, signal) + 0.5 * rng.normal(size=n),
-        **{f"noise{i}": rng.normal(size=n) for i in range(3)},
-        "label": y, "w": first.astype(float),
-    })
 
 
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("weights")
-    table = halves()
+    table = weighted_halves(300)
     table.to_csv(root / "table.csv", index=False)
     table.assign(w=table["w"].where(table.index != 3, -1.0)).to_csv(root / "negative.csv",
                                                                     index=False)

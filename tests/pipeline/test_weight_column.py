@@ -15,6 +15,8 @@ from pipeline.report.store import resume_key, run_fingerprint
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 
+from ..weighted_table import weighted_halves
+
 
 def weighted_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
     """Two channels that tell the class, three of noise, a label and a weight column."""
@@ -114,24 +116,9 @@ def test_the_weights_are_part_of_the_run_and_other_weights_do_not_resume_it():
     assert run_fingerprint(before, config) == run_fingerprint(unweighted, config)
 
 
-def _two_halves(n: int = 400, seed: int = 0) -> pd.DataFrame:
-    """``a`` tells the class on the first half of the rows only, ``b`` on the second half only;
-    ``w`` weighs the first half 1 and the second 0."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    first = np.arange(n) < n // 2
-    signal = 2.0 * y - 1.0
-    return pd.DataFrame({
-        "a": np.where(first, signal, 0.0) + 0.5 * rng.normal(size=n),
-        "b": np.where(first, 0.0, signal) + 0.5 * rng.normal(size=n),
-        **{f"noise{i}": rng.normal(size=n) for i in range(3)},
-        "label": y, "w": first.astype(float),
-    })
-
-
 @pytest.mark.slow
 def test_the_rounds_train_on_the_weight_column_as_on_sample_weight():
-    table = _two_halves()
+    table = weighted_halves(400)
     config = SelectionSettings.from_flat(epochs=60, n_trials=2, seed=0, test_size=0.0)
     from_column = run_selection(load_dataset(table, "label", test_size=0.0, weight_column="w"),
                                 config, fit_final=None)
