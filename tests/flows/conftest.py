@@ -95,3 +95,12 @@ def never_trains(monkeypatch, fake_server):
         raise AssertionError("the run started")
 
     monkeypatch.setattr(flows.feature_selection, "run_feature_selection", run_feature_selection)
+
+
+def interruptible() -> None:
+    """``preexec_fn`` of a command a test interrupts as Ctrl-C would: SIGINT's default action, as
+    a shell's foreground job has it (a job started in the background inherits SIGINT ignored,
+    and the test would then run in such a job)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -21,7 +21,7 @@ from flows.progress import RoundProgress
 from pipeline.report.tables import Table
 from pipeline.rounds.record import PruningRound
 
-from .conftest import run_main
+from .conftest import interruptible, run_main
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
 RUN_OPTIONS = ["--n-trials", "2", "--epochs", "60", "--latent-dim", "2", "--max-drop-fraction", "0.5",
@@ -984,7 +984,8 @@ def test_ctrl_c_stops_the_run_keeps_its_checkpoint_and_stops_its_server(workspac
          "--target", "label", "--epochs", "3000", "--max-drop-fraction", "0.2",
          "--reports-dir", str(reports)],
         env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=interruptible)
     servers: list[psutil.Process] = []
     try:
         shown = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import flows.temporary_server as temporary
-from tests.flows.conftest import run_main, structured_table
+from tests.flows.conftest import interruptible, run_main, structured_table
 
 TINY_RUN = ["--n-trials", "2", "--epochs", "40", "--latent-dim", "2", "--max-drop-fraction", "0.5",
             "--guard-level", "none"]
@@ -198,7 +198,8 @@ def test_ctrl_c_while_the_server_starts_exits_130_and_takes_the_server_with_it(t
         [sys.executable, "-m", "flows.cli", "run", "--data", str(table), "--target", "label",
          *TINY_RUN, "--reports-dir", str(tmp_path / "reports")],
         env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=interruptible)
     servers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120
