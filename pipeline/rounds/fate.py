@@ -61,6 +61,7 @@ import numpy as np
 from scipy import stats
 
 from pipeline.rounds.groups import group_fates, share_best, whole_groups
+from pipeline.rounds.minimal import path_step
 from pipeline.rounds.record import (
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
@@ -163,39 +164,6 @@ def _target(
     return None, task.has_target and previous is not None and previous.on_path
 
 
-def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[str]:
-    """``worst_first`` with only the worst channel of each cluster."""
-    cluster = {c: i for i, members in enumerate(clusters) for c in members}
-    seen: set[int] = set()
-    kept = []
-    for channel in worst_first:
-        i = cluster.get(channel)
-        if i is None or i not in seen:
-            kept.append(channel)
-            if i is not None:
-                seen.add(i)
-    return kept
-
-
-def _path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
-    """A round on the minimal-subset path: the channels the head needs least go, by the lower
-    bound of their importance (a round on the path has too few shadows to test against), one
-    channel of a correlated cluster (twins cover for each other when held out alone) and at
-    most ``step`` of the channels a round, down to ``min_features``, where the path ends."""
-    record.on_path = True
-    n_kept = len(record.kept)
-    if n_kept <= config.min_features:
-        record.stop_reason = STOP_AUTO
-        return record
-    rank = record.importance_lower or record.evidence
-    worst_first = _one_per_cluster(sorted(record.kept, key=lambda c: (rank[c], c)),
-                                   record.clusters)
-    cap = max(1, math.floor(config.step * n_kept))
-    record.dropped = whole_groups(worst_first[:cap], record.groups, record.kept,
-                                  config.min_features)
-    return record
-
-
 def decide_round(
     index: int,
     scores: TrialScores,
@@ -233,7 +201,7 @@ def decide_round(
     n_kept = len(channels)
     failing = rejected + uncertain
     if on_path:
-        return _path_step(record, config)
+        return path_step(record, config)
     if target is None and not failing:
         if config.n_features_to_select != AUTO or not scores.task.has_target:
             record.stop_reason = STOP_ALL_PASS

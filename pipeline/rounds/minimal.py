@@ -3,9 +3,10 @@ standard error of the best.
 
 Once every channel has passed (the all-relevant set), the loop turns to the path: the next
 rounds train with the fewest shadows (:func:`path_settings`; a shadow is a noise column the
-round models overfit, worst on few channels) and eliminate - the channels least needed first,
-by the lower bound of their importance, one channel of a correlated cluster and at most
-``step`` of the channels a round - down to ``min_features``; the first of them trains on the
+round models overfit, worst on few channels) and eliminate (:func:`path_step`) - the channels
+least needed first, by the lower bound of their importance, one channel of a correlated
+cluster and at most ``step`` of the channels a round - down to ``min_features``; the first of
+them trains on the
 all-relevant set itself. Every round records the head's loss on every row it scores (out of
 fold on small tables, the validation rows otherwise). Over every round of the
 run, all columns included, :func:`count_curve` is the mean loss per row at each count with its
@@ -18,10 +19,12 @@ is as good, and smaller; a lone low point past a worse count is a round's noise)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.rounds.record import PruningRound, row_mean_se
+from pipeline.rounds.groups import whole_groups
+from pipeline.rounds.record import STOP_AUTO, PruningRound, row_mean_se
 from pipeline.settings import SelectionSettings
 
 # shadows of a round on the path: the fewest there may be (the path ranks by importance, which
@@ -103,3 +106,36 @@ def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
             break
         chosen = point
     return next(r for r in rounds if r.index == chosen.round)
+
+
+def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[str]:
+    """``worst_first`` with only the worst channel of each cluster."""
+    cluster = {c: i for i, members in enumerate(clusters) for c in members}
+    seen: set[int] = set()
+    kept = []
+    for channel in worst_first:
+        i = cluster.get(channel)
+        if i is None or i not in seen:
+            kept.append(channel)
+            if i is not None:
+                seen.add(i)
+    return kept
+
+
+def path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
+    """A round on the minimal-subset path: the channels the head needs least go, by the lower
+    bound of their importance (a round on the path has too few shadows to test against), one
+    channel of a correlated cluster (twins cover for each other when held out alone) and at
+    most ``step`` of the channels a round, down to ``min_features``, where the path ends."""
+    record.on_path = True
+    n_kept = len(record.kept)
+    if n_kept <= config.min_features:
+        record.stop_reason = STOP_AUTO
+        return record
+    rank = record.importance_lower or record.evidence
+    worst_first = _one_per_cluster(sorted(record.kept, key=lambda c: (rank[c], c)),
+                                   record.clusters)
+    cap = max(1, math.floor(config.step * n_kept))
+    record.dropped = whole_groups(worst_first[:cap], record.groups, record.kept,
+                                  config.min_features)
+    return record
