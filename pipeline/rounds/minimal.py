@@ -6,8 +6,7 @@ rounds train with the fewest shadows (:func:`path_settings`; a shadow is a noise
 round models overfit, worst on few channels) and eliminate (:func:`path_step`) - the channels
 least needed first, by the lower bound of their importance, one channel of a correlated
 cluster and at most ``step`` of the channels a round - down to ``min_features``; the first of
-them trains on the
-all-relevant set itself. Every round records the head's loss on every row it scores (out of
+them trains on the all-relevant set itself. Every round records the head's loss on every row it scores (out of
 fold on small tables, the validation rows otherwise). Over every round of the
 run, all columns included, :func:`count_curve` is the mean loss per row at each count with its
 standard error; :func:`minimal_round` picks, among the all-relevant set and the rounds after it,
