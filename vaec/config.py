@@ -7,7 +7,6 @@ either from bad values raises one :class:`ConfigError` whose one-line message na
 
 from __future__ import annotations
 
-import dataclasses
 import numbers
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -234,12 +233,6 @@ def _parameters_doc(cls: type[BaseModel], own: bool = False) -> str:
 
 ModelSettings.__doc__ = (ModelSettings.__doc__ or "") + _parameters_doc(ModelSettings)
 VAECConfig.__doc__ = (VAECConfig.__doc__ or "") + _parameters_doc(VAECConfig, own=True)
-
-
-def unknown_fields(cls: type, data: dict[str, Any]) -> list[str]:
-    """Keys of ``data`` that are not fields of ``cls`` (a pydantic model or a dataclass), sorted."""
-    names = cls.model_fields if issubclass(cls, BaseModel) else {f.name for f in dataclasses.fields(cls)}
-    return sorted(set(data) - set(names))
 
 
 # training strategies: which losses count and which parts train --------------------------------
