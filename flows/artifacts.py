@@ -27,6 +27,9 @@ def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> 
                  f"**Dropped ({len(report['dropped'])}):** {', '.join(report['dropped']) or 'none'}"
                  f"\n\n**Stop reason:** {report['stop_reason']}\n\n"
                  f"**Change since the previous run:** {diff_text(report.get('diff'))}\n")
+    if report["data"].get("weight_column"):
+        selection += (f"\n**Rows weighted by column:** {report['data']['weight_column']} "
+                      "(not a feature)\n")
     notes = "\n".join(f"- {line}" for line in report["notes"])
     if "keep_frequency" in tables:
         create_markdown_artifact(

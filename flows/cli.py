@@ -113,7 +113,7 @@ def _transform_command(commands: Any, common: argparse.ArgumentParser) -> None:
     transform = commands.add_parser(
         "transform", parents=[common], help="keep a run's selected columns of a table",
         description="Write the selected columns of a table, in the selection's order, plus the "
-                    "target column when the table has it.")
+                    "target column and a weighted run's weight column when the table has them.")
     transform.add_argument("--selection", required=True, metavar="FILE",
                            help="a run's selected_features.json")
     transform.add_argument("--data", required=True, metavar="FILE",

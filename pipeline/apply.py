@@ -23,13 +23,15 @@ def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFr
     frame : DataFrame
         A raw table with (at least) the selected columns.
     selection : dict
-        A parsed ``selected_features.json``: ``selected`` (column names, in order) and
-        ``target`` (kept as the last column when ``frame`` has it).
+        A parsed ``selected_features.json``: ``selected`` (column names, in order), ``target``
+        and ``weight_column`` (the rows' weights of a weighted run), each kept after them when
+        ``frame`` has it.
 
     Returns
     -------
     DataFrame
-        The selected columns in the selection's order, then the target if present.
+        The selected columns in the selection's order, then the target and the weight column
+        if present: what a downstream model of the same rows trains on.
 
     Raises
     ------
@@ -38,10 +40,11 @@ def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFr
         missing from ``frame`` (all of them are named).
     """
     selected, target = check_selection(selection)
+    weights = selection.get("weight_column")
     frame = frame.rename(columns=str)
     require_columns(frame, selected, "selected column(s)")
-    keep = selected + ([target] if target and target in frame.columns and target not in selected
-                       else [])
+    keep = selected + [c for c in (target, weights)
+                       if c and c in frame.columns and c not in selected]
     return frame[keep]
 
 
@@ -73,8 +76,10 @@ def check_selection(selection: Any, source: str = "the selection") -> tuple[list
         raise DataError(f"{source}: 'selected' lists {', '.join(map(repr, twice[:5]))} "
                         "more than once")
     target = selection.get("target")
-    if target is not None and not isinstance(target, str):
-        raise DataError(f"{source}: 'target' must be a column name or null, not {_shown(target)}")
+    for key in ("target", "weight_column"):
+        value = selection.get(key)
+        if value is not None and not isinstance(value, str):
+            raise DataError(f"{source}: '{key}' must be a column name or null, not {_shown(value)}")
     return selected, target
 
 

@@ -18,7 +18,7 @@ from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import RunParameters
 from pipeline.report.store import CHECKPOINT_DIR, read_report
 
-from .conftest import structured_table
+from .conftest import read_artifact, structured_table
 
 # every test here runs flows on the session's Prefect server
 pytestmark = pytest.mark.slow
@@ -31,20 +31,6 @@ def params_for(csv: Path, reports: Path, **changes) -> RunParameters:
     return RunParameters.from_flat(
         data=str(csv), target="label", reports_dir=str(reports), **{**TINY, **changes}
     )
-
-
-def read_artifact(key: str):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.client.schemas.sorting import ArtifactSort
-
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-            sort=ArtifactSort.CREATED_DESC,
-        )
-    assert found, f"no artifact {key}"
-    return found[0]
 
 
 @pytest.fixture(scope="module")

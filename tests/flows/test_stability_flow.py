@@ -12,8 +12,7 @@ from pipeline.report.store import CHECKPOINT_DIR, Checkpoint, read_report, resum
 from pipeline.selection import run_selection
 from pipeline.stability.resamples import run_stability_selection
 
-from .conftest import structured_table
-from .test_flow import read_artifact
+from .conftest import read_artifact, structured_table
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ..weighted_table import weighted_halves
-from .conftest import run_main
+from .conftest import read_artifact, run_main
 from .test_cli import assert_usage_error
 
 
@@ -79,6 +79,9 @@ def test_a_run_weighed_by_a_column_trains_on_its_weights_and_says_so(prefect_api
     assert "rows weighted by column w" in (folder / "report.md").read_text()
     code, out, err = run_main("report", "weighted", "--reports-dir", str(reports))
     assert code == 0 and "rows weighted by column 'w' (not a feature)" in out, err
+    # and the run's page in Prefect's UI
+    rounds = read_artifact("table-rounds").data
+    assert "**Rows weighted by column:** w (not a feature)" in rounds
     # the second half weighs nothing: b, which tells the class only there, is near the shadows
     t = report["rounds"][0]["t_importance"]
     assert t["a"] > 8 and t["b"] < 4, t

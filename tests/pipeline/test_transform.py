@@ -32,6 +32,16 @@ def test_selected_columns_keep_the_selection_order_then_the_target(frame):
     np.testing.assert_array_equal(out["c"], frame["c"])
 
 
+def test_a_weighted_run_keeps_its_weight_column_after_the_target_when_the_table_has_it(frame):
+    selection = {"selected": ["c", "a"], "target": "label", "weight_column": "w"}
+    weighted = frame.assign(w=np.arange(8.0))
+    out = apply_selection(weighted, selection)
+    assert list(out.columns) == ["c", "a", "label", "w"]
+    np.testing.assert_array_equal(out["w"], weighted["w"])
+    # new rows to score come without weights: only the selected columns are required
+    assert list(apply_selection(frame, selection).columns) == ["c", "a", "label"]
+
+
 def test_target_is_left_out_when_the_table_has_none(frame):
     out = apply_selection(frame.drop(columns="label"), {"selected": ["b"], "target": "label"})
     assert list(out.columns) == ["b"]
@@ -84,6 +94,7 @@ def test_a_file_without_a_selected_list_is_refused(frame, tmp_path):
         ({"selected": ["b", "a", "b"], "target": "label"}, "lists 'b' more than once"),
         ({"selected": [], "target": "label"}, "'selected' is empty"),
         ({"selected": ["a"], "target": ["x"]}, r"'target' must be a column name or null, not \['x'\]"),
+        ({"selected": ["a"], "weight_column": 3}, "'weight_column' must be a column name or null"),
         ({"selected": [["a"]], "target": "label"}, "must list column names"),
         ({"selected": [None], "target": "label"}, "must list column names"),
     ],
