@@ -60,7 +60,8 @@ def check_selection(selection: Any, source: str = "the selection") -> tuple[list
     ------
     DataError
         One line naming ``source``: no ``selected`` list, an empty one, an entry that is not a
-        column name, a name listed twice, or a ``target`` that is neither a name nor null.
+        column name, a name listed twice, or a ``target`` or ``weight_column`` that is neither
+        a name nor null.
     """
     if not isinstance(selection, dict) or not isinstance(selection.get("selected"), list):
         raise DataError(f"{source} has no 'selected' list; is it a selected_features.json?")

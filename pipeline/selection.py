@@ -80,7 +80,8 @@ def run_selection(
                                             select_resamples=select_resamples,
                                             on_resample=on_resample, progress=progress)
         # the resamples select columns: the final model trains on their channels
-        kept = [c for c in split.feature_names if split.column_of(c) in set(stability.selected)]
+        chosen = set(stability.selected)
+        kept = [c for c in split.feature_names if split.column_of(c) in chosen]
         return PruningResult.from_stability(split, config, stability,
                                             _final(split, kept, config, fit_final, progress),
                                             dataset.constant_columns)
