@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -119,3 +121,12 @@ def read_artifact(key: str):
         )
     assert found, f"no artifact {key}"
     return found[0]
+
+
+def fresh_shell_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a command run from a fresh shell: no Prefect server configured, a
+    Prefect home of its own under ``tmp_path``, one thread."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"})
+    return env

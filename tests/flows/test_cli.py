@@ -21,7 +21,7 @@ from flows.progress import RoundProgress
 from pipeline.report.tables import Table
 from pipeline.rounds.record import PruningRound
 
-from .conftest import interruptible, run_main
+from .conftest import fresh_shell_env, interruptible, run_main
 
 CHANNELS = ["size", "size_copy", "tone", "tone_copy", "noise_a", "noise_b"]
 RUN_OPTIONS = ["--n-trials", "2", "--epochs", "60", "--latent-dim", "2", "--max-drop-fraction", "0.5",
@@ -582,7 +582,7 @@ def test_predict_with_nan_weights_is_one_error_naming_the_file(finished_run, tmp
 @pytest.mark.slow
 def test_a_diverged_training_is_one_line_saying_what_to_lower(prefect_api_url, workspace,
                                                               tmp_path):
-    env = {**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    env = {**fresh_shell_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
     result = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", *RUN_OPTIONS, "--learning-rate", "1e6",
@@ -817,14 +817,6 @@ def test_the_installed_command_runs_end_to_end_on_its_own_server(workspace, tmp_
     assert (tmp_path / "reports" / "e2e" / "report.html").is_file()
 
 
-def _clean_env(tmp_path: Path) -> dict[str, str]:
-    """The environment of a fresh shell: no Prefect server configured."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"})
-    return env
-
-
 @pytest.mark.slow
 def test_a_failed_run_is_one_line_and_exit_1(prefect_api_url, workspace, monkeypatch):
     from prefect import task
@@ -859,7 +851,7 @@ def test_the_command_trains_on_a_two_worker_dask_cluster_with_its_progress_bars(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", *RUN_OPTIONS, "--task-runner", "dask", "--trial-groups", "2",
          "--reports-dir", str(tmp_path / "reports"), "--run-name", "dask"],
-        env={**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url},
+        env={**fresh_shell_env(tmp_path), "PREFECT_API_URL": prefect_api_url},
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=child_side,
     )
     os.close(child_side)
@@ -932,7 +924,7 @@ def test_a_killed_run_takes_its_temporary_server_with_it(workspace, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", "--epochs", "100000", "--reports-dir", str(tmp_path / "reports")],
-        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        env=fresh_shell_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
@@ -983,7 +975,7 @@ def test_ctrl_c_stops_the_run_keeps_its_checkpoint_and_stops_its_server(workspac
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", "--epochs", "3000", "--max-drop-fraction", "0.2",
          "--reports-dir", str(reports)],
-        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        env=fresh_shell_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
         preexec_fn=interruptible)
     servers: list[psutil.Process] = []
@@ -1043,7 +1035,7 @@ sys.exit(main(sys.argv[1:]))
 def test_a_full_disk_names_the_file_and_leaves_no_half_written_run(prefect_api_url, workspace,
                                                                       tmp_path):
     reports = tmp_path / "reports"
-    env = {**_clean_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
+    env = {**fresh_shell_env(tmp_path), "PREFECT_API_URL": prefect_api_url}
     result = subprocess.run(
         [sys.executable, "-c", FULL_DISK_RUN, "run", "--data", str(workspace / "train.csv"),
          "--target", "label", *RUN_OPTIONS, "--reports-dir", str(reports)],
@@ -1074,7 +1066,7 @@ def shared_server(tmp_path: Path):
     import httpx
 
     port = _free_port()
-    env = {**_clean_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server-home")}
+    env = {**fresh_shell_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server-home")}
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1",
          "--port", str(port)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -1126,7 +1118,7 @@ def test_a_shared_server_killed_mid_run_ends_the_run_in_seconds_keeping_its_roun
             [sys.executable, "-c", RUN_WATCHING_SOON, "run", "--data",
              str(workspace / "train.csv"), "--target", "label", "--epochs", "3000",
              "--max-drop-fraction", "0.2", "--reports-dir", str(reports)],
-            env={**_clean_env(tmp_path), "PREFECT_API_URL": url}, stdin=subprocess.DEVNULL,
+            env={**fresh_shell_env(tmp_path), "PREFECT_API_URL": url}, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             shown = []
@@ -1187,7 +1179,7 @@ def test_a_shared_server_killed_after_the_report_ends_the_run_in_seconds_naming_
             [sys.executable, "-c", KILLED_AFTER_THE_REPORT, "run", "--data",
              str(workspace / "train.csv"), "--target", "label", *RUN_OPTIONS,
              "--reports-dir", str(reports), "--run-name", "kept"],
-            env={**_clean_env(tmp_path), "PREFECT_API_URL": url, "SERVER_PGID": str(server.pid),
+            env={**fresh_shell_env(tmp_path), "PREFECT_API_URL": url, "SERVER_PGID": str(server.pid),
                  "KILLED_AT": str(stamp)}, capture_output=True, text=True, timeout=600)
         seconds = time.time() - float(stamp.read_text())
     assert result.returncode == 1, result.stderr[-3000:]

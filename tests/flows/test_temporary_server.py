@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import flows.temporary_server as temporary
-from tests.flows.conftest import interruptible, run_main, structured_table
+from tests.flows.conftest import fresh_shell_env, interruptible, run_main, structured_table
 
 TINY_RUN = ["--n-trials", "2", "--epochs", "40", "--latent-dim", "2", "--max-drop-fraction", "0.5",
             "--guard-level", "none"]
@@ -183,13 +183,6 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
     assert "PREFECT_API_URL" not in os.environ
 
 
-def _clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"})
-    return env
-
-
 @pytest.mark.slow
 def test_ctrl_c_while_the_server_starts_exits_130_and_takes_the_server_with_it(table, tmp_path):
     import psutil
@@ -197,7 +190,7 @@ def test_ctrl_c_while_the_server_starts_exits_130_and_takes_the_server_with_it(t
     process = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(table), "--target", "label",
          *TINY_RUN, "--reports-dir", str(tmp_path / "reports")],
-        env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        env=fresh_shell_env(tmp_path), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
         preexec_fn=interruptible)
     servers: list[psutil.Process] = []
