@@ -185,7 +185,7 @@ def decide_round(
     channels = list(scores.channels)
     record = _round_record(index, scores)
     if config.criterion == "relevance":
-        rejected, uncertain = relevance_fates(record, scores, config)
+        rejected, uncertain = relevance_fates(record, scores, config, previous)
     else:
         rejected, uncertain = [], reconstruction_fates(record, config)
     if scores.groups:

@@ -36,7 +36,13 @@ from pipeline.rounds.record import (
     UNCERTAIN,
     PruningRound,
 )
-from pipeline.rounds.scores import ScoreTest, passing_p, passing_t, test_against_shadows
+from pipeline.rounds.scores import (
+    ScoreTest,
+    passing_p,
+    passing_t,
+    pooled_t,
+    test_against_shadows,
+)
 from pipeline.rounds.shadows import CLUSTER_SIZE_BINS, size_bin
 from pipeline.rounds.trials import TrialScores
 from pipeline.settings import SelectionSettings
@@ -131,14 +137,15 @@ def _shadow_summary(test: ScoreTest, pass_t: float, reject_t: float) -> dict[str
 
 def _cluster_tests(
     scores: TrialScores,
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """Every cluster's importance (ablated whole, on the effect scale) tested against the shadow
-    clusters of its size bin: ``(t, p, per-bin shadow summaries)``, one t and p per cluster."""
+    clusters of its size bin: ``(t, p, degrees of freedom, per-bin shadow summaries)``, one t, p
+    and df per cluster."""
     n_clusters = len(scores.clusters)
-    t, p = np.zeros(n_clusters), np.ones(n_clusters)
+    t, p, df = np.zeros(n_clusters), np.ones(n_clusters), np.ones(n_clusters)
     summaries: list[dict[str, Any]] = []
     if not n_clusters:
-        return t, p, summaries
+        return t, p, df, summaries
     real_bins = np.array([size_bin(len(c)) for c in scores.clusters])
     shadow_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes])
     for b in np.unique(real_bins):
@@ -146,26 +153,31 @@ def _cluster_tests(
             effect_scale(scores.cluster_importance[:, real_bins == b]),
             effect_scale(scores.shadow_cluster_importance[:, shadow_bins == b]), EFFECT_FLOOR)
         t[real_bins == b], p[real_bins == b] = test.t, test.p
+        df[real_bins == b] = test.n_shadows - 1
         low, high = CLUSTER_SIZE_BINS[b]
         summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
-    return t, p, summaries
+    return t, p, df, summaries
 
 
-def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, list[dict]]:
+def _own_tests(
+    scores: TrialScores,
+) -> tuple[ScoreTest, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
     """Every channel's importance alone (effect scale) against the shadows of its own kind:
     a lone channel against the lone shadows, a member of a cluster against the members of the
     shadow clusters of its size bin (the neck spends capacity on a correlated group, noise or
     not, and a head can lean on it; a lone shadow gets none).
 
     Returns the lone shadows' test of every channel (its mean, spread and the band the report
-    draws), every channel's ``t`` and ``p`` against its own kind, and the members' nulls.
+    draws), every channel's ``t``, ``p`` and degrees of freedom against its own kind, and the
+    members' nulls.
     """
     alone = test_against_shadows(effect_scale(scores.importance),
                                  effect_scale(scores.shadow_importance), EFFECT_FLOOR)
     t, p = alone.t.copy(), alone.p.copy()
+    df = np.full(len(t), alone.n_shadows - 1.0)
     summaries: list[dict[str, Any]] = []
     if not scores.clusters:
-        return alone, t, p, summaries
+        return alone, t, p, df, summaries
     position = {c: i for i, c in enumerate(scores.channels)}
     member_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes
                             for _ in range(k)])
@@ -175,10 +187,10 @@ def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, 
         test = test_against_shadows(
             effect_scale(scores.importance[:, rows]),
             effect_scale(scores.shadow_member_importance[:, member_bins == b]), EFFECT_FLOOR)
-        t[rows], p[rows] = test.t, test.p
+        t[rows], p[rows], df[rows] = test.t, test.p, test.n_shadows - 1
         low, high = CLUSTER_SIZE_BINS[b]
         summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
-    return alone, t, p, summaries
+    return alone, t, p, df, summaries
 
 
 def _stand_in_tests(
@@ -219,27 +231,35 @@ def _stand_in_tests(
 
 
 def relevance_fates(
-    record: PruningRound, scores: TrialScores, config: SelectionSettings
+    record: PruningRound, scores: TrialScores, config: SelectionSettings,
+    previous: PruningRound | None = None,
 ) -> tuple[list[str], list[str]]:
     """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels.
 
     With a target a channel passes on its importance alone (``relevant``) or on its cluster's,
     ablated whole (``redundant``: it stands in for its partners); reconstruction never keeps a
-    channel. Without a target its shared R² decides (``reconstructable``).
+    channel. Without a target its shared R² decides (``reconstructable``). With a target the
+    fates read each test's t pooled with the ``previous`` round's
+    (:func:`pipeline.rounds.scores.pooled_t`); the record keeps this round's own t.
     """
     channels = scores.channels
-    importance, own_t, own_p, member_shadows = _own_tests(scores)
+    importance, own_t, own_p, own_df, member_shadows = _own_tests(scores)
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
-    cluster_t, cluster_p, cluster_shadows = _cluster_tests(scores)
+    cluster_t, cluster_p, cluster_df, cluster_shadows = _cluster_tests(scores)
     supervised = scores.task.has_target
+    if supervised and previous is not None:
+        pooled_own_t, own_p = pooled_t(channels, own_t, own_df, previous.t_importance)
+        pooled_cluster_t, cluster_p = _pooled_clusters(scores, cluster_t, cluster_df, previous)
+    else:
+        pooled_own_t, pooled_cluster_t = own_t, cluster_t
     # one family: every channel's own test and every cluster's (without a target, shared R²)
     p_bar = passing_p(np.concatenate([own_p, cluster_p]) if supervised else shared.p, config.fdr)
     # decided on the p-values (the t bar is for people: the band drawn in the report)
     stand_summary: dict = {}
     if supervised:
-        member_t, member_p = _member_tests(scores, cluster_t, cluster_p)
+        member_t, member_p = _member_tests(scores, pooled_cluster_t, cluster_p)
         fates, evidence, stand_summary = _supervised_fates(
-            record, scores, config, (own_t, own_p), (member_t, member_p), p_bar)
+            record, scores, config, (pooled_own_t, own_p), (member_t, member_p), p_bar)
         # k is a budget: the channels the head surely needs most, by the lower bound of their
         # importance (a channel away from its mean on a few rows only has a wide one)
         lower = (scores.importance - LOWER_BOUND_Z * scores.importance_se).mean(axis=0)
@@ -271,6 +291,19 @@ def relevance_fates(
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
     return ([c for c in worst_first if record.decision[c] == REJECTED],
             [c for c in worst_first if record.decision[c] == UNCERTAIN])
+
+
+def _pooled_clusters(scores: TrialScores, cluster_t: np.ndarray, cluster_df: np.ndarray,
+                     previous: PruningRound) -> tuple[np.ndarray, np.ndarray]:
+    """Every cluster's t pooled with the previous round's (the mean of its members' cluster t
+    there, over those that were in a cluster), and its p-value."""
+    names = [f"cluster {j}" for j in range(len(scores.clusters))]
+    before = {}
+    for name, members in zip(names, scores.clusters, strict=True):
+        earlier = [previous.t_cluster[c] for c in members if c in previous.t_cluster]
+        if earlier:
+            before[name] = float(np.mean(earlier))
+    return pooled_t(names, cluster_t, cluster_df, before)
 
 
 def _member_tests(scores: TrialScores, cluster_t: np.ndarray,
