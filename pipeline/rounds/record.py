@@ -71,8 +71,9 @@ class PruningRound:
     importance_mean, importance_std, shared_mean, shared_std : dict of str to float
         Importance to the head and shared R² per channel (the relevance rule).
     t_importance, t_shared : dict of str to float
-        Their prediction-interval t against the shadows (importance on its effect scale, the
-        signed square root, see :func:`effect_scale`).
+        Their prediction-interval t against the shadows in this round alone (importance on its
+        effect scale, the signed square root, see :func:`effect_scale`); the fates read the
+        importance's t pooled with the previous round's (``evidence``).
     clusters : list of list of str
         The clusters of correlated channels the round ablated together (clusters of one
         channel are left out).
@@ -104,7 +105,8 @@ class PruningRound:
         fields), when it was run.
     evidence : dict of str to float
         What ranks the channels, larger is better: the larger of its own and its cluster's
-        importance t (without a target, its shared R²'s t); with
+        importance t, each pooled with the previous round's (without a target, its shared R²'s
+        t); with
         ``n_features_to_select`` the lower bound of the importance (mean minus two standard
         errors over the rows: a budget of k goes to the channels the head surely needs
         most); under the reconstruction rule, the R².

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from pipeline.result import ranking_from_rounds
 from pipeline.rounds.fate import decide_round
@@ -14,6 +15,7 @@ from pipeline.rounds.record import (
     STOP_N_FEATURES,
     PruningRound,
 )
+from pipeline.rounds.scores import pooled_t
 from pipeline.rounds.trials import TrialScores
 from pipeline.settings import SelectionSettings
 from vaec import ConfigError
@@ -230,6 +232,46 @@ def test_copies_pass_with_their_cluster_and_a_correlated_pair_of_noise_does_not(
     assert record.clusters == [["signal", "copy"], ["null_a", "null_b"]]
     (null,) = record.shadow["cluster_importance"]
     assert null["sizes"] == [2, 2] and null["n"] == 40
+
+
+def test_a_round_reads_each_t_pooled_with_the_previous_rounds():
+    importance = {"signal": 0.2, "weak": 0.004, "new": 0.004, "fluke": 0.2}
+    s = shadowed(importance=importance, shared=dict.fromkeys(importance, 0.0))
+    alone = decide_round(2, s, SelectionSettings(), None)
+    assert alone.decision["weak"] == alone.decision["new"] == "uncertain"
+    assert alone.decision["fluke"] == "relevant"
+    previous = decide_round(1, s, SelectionSettings(), None)
+    # the round before: "weak" far above the shadows, "fluke" far below, "new" not tested
+    previous.t_importance = {"signal": alone.t_importance["signal"], "weak": 60.0,
+                             "fluke": -60.0}
+    record = decide_round(2, s, SelectionSettings(), None, previous)
+    assert record.decision["weak"] == "relevant"
+    assert record.decision["fluke"] == "rejected"
+    assert record.decision["new"] == "uncertain"  # nothing to pool: this round's t alone
+    assert record.decision["signal"] == "relevant"
+    assert record.evidence["weak"] == pytest.approx((alone.t_importance["weak"] + 60.0) / 2)
+    assert record.evidence["new"] == pytest.approx(alone.evidence["new"])
+    # the record keeps this round's own t: the next round pools with it
+    assert record.t_importance == alone.t_importance
+
+
+def test_pooled_t_keeps_the_false_discovery_rate_of_one_round():
+    """Two rounds' t of a null channel are correlated t variables (the same rows); their mean
+    passes a one-sided 5 % test no more often than one of them does."""
+    rng = np.random.default_rng(0)
+    n, df = 200_000, 9
+    shared, own = rng.normal(size=(2, n)), rng.normal(size=(2, n))
+    z = np.sqrt(0.6) * shared[0] + np.sqrt(0.4) * own  # correlation 0.6 between the rounds
+    t = z / np.sqrt(rng.chisquare(df, size=(2, n)) / df)
+    names = [str(i) for i in range(n)]
+    pooled, p = pooled_t(names, t[1], np.full(n, df), dict(zip(names, t[0], strict=True)))
+    assert pooled == pytest.approx((t[0] + t[1]) / 2)
+    assert np.mean(p <= 0.05) <= 0.05
+    assert np.mean(stats.t.sf(t[1], df) <= 0.05) == pytest.approx(0.05, abs=0.003)
+    # a test with no t this round (-inf) stays failed; a channel new to the round keeps its own
+    pooled, p = pooled_t(["a", "b"], np.array([-np.inf, 2.5]), np.array([9.0, 9.0]), {"a": 9.0})
+    assert pooled[0] == -np.inf and p[0] == 1.0
+    assert pooled[1] == 2.5 and p[1] == pytest.approx(stats.t.sf(2.5, 9))
 
 
 def test_without_a_target_reconstructable_channels_pass():
