@@ -21,7 +21,7 @@ Two rules (``SelectionSettings.criterion``):
   shadows' average, **uncertain** otherwise (dropped at most ``max_drop_fraction`` of the
   channels per round, worst first, and looked at again next round). Every channel's test and
   every cluster's form one family under Benjamini-Hochberg at ``fdr``; from the second round on
-  each test reads the mean of this round's t and the previous round's
+  (without a budget of k) each test reads the mean of this round's t and the previous round's
   (:func:`pipeline.rounds.scores.pooled_t`), so one round's low draw cannot drop a relevant
   channel. Being reconstructable
   from the other channels never keeps a channel when there is a target: correlated channels

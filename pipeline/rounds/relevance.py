@@ -238,8 +238,8 @@ def relevance_fates(
 
     With a target a channel passes on its importance alone (``relevant``) or on its cluster's,
     ablated whole (``redundant``: it stands in for its partners); reconstruction never keeps a
-    channel. Without a target its shared R² decides (``reconstructable``). With a target the
-    fates read each test's t pooled with the ``previous`` round's
+    channel. Without a target its shared R² decides (``reconstructable``). With a target and
+    no budget of k the fates read each test's t pooled with the ``previous`` round's
     (:func:`pipeline.rounds.scores.pooled_t`); the record keeps this round's own t.
     """
     channels = scores.channels
@@ -247,7 +247,9 @@ def relevance_fates(
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
     cluster_t, cluster_p, cluster_df, cluster_shadows = _cluster_tests(scores)
     supervised = scores.task.has_target
-    if supervised and previous is not None:
+    # the all-relevant test pools; with a budget of k the importance's lower bound ranks
+    budget = isinstance(config.n_features_to_select, int)
+    if supervised and previous is not None and not budget:
         pooled_own_t, own_p = pooled_t(channels, own_t, own_df, previous.t_importance)
         pooled_cluster_t, cluster_p = _pooled_clusters(scores, cluster_t, cluster_df, previous)
     else:

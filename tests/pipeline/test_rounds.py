@@ -253,6 +253,11 @@ def test_a_round_reads_each_t_pooled_with_the_previous_rounds():
     assert record.evidence["new"] == pytest.approx(alone.evidence["new"])
     # the record keeps this round's own t: the next round pools with it
     assert record.t_importance == alone.t_importance
+    # with a budget of k the rounds rank by the importance's lower bound: nothing is pooled
+    budget = SelectionSettings(n_features_to_select=3)
+    with_budget = decide_round(2, s, budget, None, previous)
+    assert with_budget.decision == decide_round(2, s, budget, None).decision
+    assert with_budget.decision["weak"] == "uncertain"
 
 
 def test_pooled_t_keeps_the_false_discovery_rate_of_one_round():
