@@ -222,13 +222,18 @@ class PruningRound:
 
 def restorable(previous: PruningRound | None) -> list[str]:
     """What the accuracy guard may bring back: the previous round's drops that were neither
-    rejected nor under the shadows' average (a fall in accuracy after dropping only noise is
-    validation noise)."""
+    rejected nor under the shadows' average, by the t the fate read (pooled with the round
+    before) and by that round's own tests alone (a fall in accuracy after dropping only noise
+    is validation noise)."""
     if previous is None:
         return []
     rejected = set(previous.rejected)
-    return [c for c in previous.dropped
-            if c not in rejected and previous.evidence.get(c, 1.0) > REJECT_T]
+
+    def above_shadows(c: str) -> bool:
+        own = max(previous.t_importance.get(c, math.inf), previous.t_cluster.get(c, -math.inf))
+        return previous.evidence.get(c, 1.0) > REJECT_T and own > REJECT_T
+
+    return [c for c in previous.dropped if c not in rejected and above_shadows(c)]
 
 
 def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None

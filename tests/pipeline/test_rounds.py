@@ -163,6 +163,14 @@ def test_the_guard_never_brings_back_rejected_or_below_shadow_channels():
     below.evidence["d"] = -0.5  # dropped as uncertain, but under the shadows' average
     record = decide_round(2, s, reconstruction_rule(), below, below)
     assert record.stop_reason is None and record.dropped == ["a"]
+    # over the shadows only with the round before's t pooled in: under them in its own round
+    pooled = previous_round(before)
+    pooled.evidence["d"], pooled.t_importance["d"] = 0.5, -0.5
+    record = decide_round(2, s, reconstruction_rule(), pooled, pooled)
+    assert record.stop_reason is None and record.dropped == ["a"]
+    pooled.t_importance["d"] = 0.5  # over them in its own round too: it may come back
+    record = decide_round(2, s, reconstruction_rule(), pooled, pooled)
+    assert record.stop_reason == STOP_ACCURACY_GUARD
 
 
 def test_ties_are_broken_by_name_not_column_order():
