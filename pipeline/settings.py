@@ -84,7 +84,7 @@ class SelectionSettings(BaseModel):
         "largest fraction of the channels dropped in one round (RFE's step)")
     guard_level: float | None = Field(
         0.01, gt=0.0, lt=1.0, description="accuracy guard: stop, keeping the previous round's "
-        "channels, when a round's validation rows predict worse than the best round's in a "
+        "channels, when a round's validation rows predict worse than round 1's (every channel) in a "
         "paired test at this level (none: no guard)")
     cross_fit_rows: int | None = Field(
         2000, ge=0, description="on tables of at most this many training and validation rows, a "

@@ -118,7 +118,7 @@ class PruningRun:
     ) -> PruningRound:
         """Decide the next round from its trial scores and advance the state.
 
-        When the accuracy guard fires and ``control`` is given, the best round's channels are
+        When the accuracy guard fires and ``control`` is given, round 1's channels (every one) are
         trained again under this round's seeds (``control(channels)``, e.g.
         :meth:`train_trials` with ``channels``): two rounds' models differ by their seeds and
         shadows as much as by their channels, so the guard stops the loop only when the
@@ -131,23 +131,25 @@ class PruningRun:
             raise ValueError(
                 f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}"
             )
-        scored = [r for r in self.rounds if r.mean_row_loss is not None]
-        best = min(scored, key=lambda r: r.mean_row_loss, default=None)
+        # the guard's reference: the first round, on every channel (see pipeline.rounds.fate)
+        reference = next((r for r in self.rounds if r.mean_row_loss is not None), None)
         previous = self.rounds[-1] if self.rounds else None
-        record = decide_round(self.next_index, scores, self.config, best, previous)
-        if record.stop_reason == STOP_ACCURACY_GUARD and control is not None and best is not None:
-            record = self._confirmed(record, scores, best, previous, control(list(best.kept)))
+        record = decide_round(self.next_index, scores, self.config, reference, previous)
+        if (record.stop_reason == STOP_ACCURACY_GUARD and control is not None
+                and reference is not None):
+            record = self._confirmed(record, scores, reference, previous,
+                                     control(list(reference.kept)))
         self._apply(record)
         return record
 
     def _confirmed(
-        self, record: PruningRound, scores: TrialScores, best: PruningRound,
+        self, record: PruningRound, scores: TrialScores, reference: PruningRound,
         previous: PruningRound | None, control: TrialScores,
     ) -> PruningRound:
         """The record after the guard's control: stopped when the control also predicts
         better, decided without the guard otherwise; either way both tests are on it."""
         losses = control.row_losses()
-        test = guard_test(record.val_row_loss, losses, best.index, self.config.guard_level,
+        test = guard_test(record.val_row_loss, losses, reference.index, self.config.guard_level,
                           scores.task, record.val_row_weight or None)
         first = record.guard
         if not test.fired:

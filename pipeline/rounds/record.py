@@ -101,7 +101,7 @@ class PruningRound:
         What each of those rows counts for (empty: every row alike; see
         :mod:`pipeline.data.weights`).
     guard : dict or None
-        The guard's test against the best earlier round (:class:`pipeline.rounds.fate.GuardTest`
+        The guard's test against round 1, every channel (:class:`pipeline.rounds.fate.GuardTest`
         fields), when it was run.
     evidence : dict of str to float
         What ranks the channels, larger is better: the larger of its own and its cluster's
@@ -164,8 +164,7 @@ class PruningRound:
 
     @property
     def mean_row_loss(self) -> float | None:
-        """Mean validation loss per row, weighted as the rows are (what picks the best round
-        for the guard)."""
+        """Mean validation loss per row, weighted as the rows are (what the guard compares)."""
         if not self.val_row_loss:
             return None
         return row_mean_se(self.val_row_loss, self.val_row_weight or None)[0]
@@ -202,7 +201,7 @@ class PruningRound:
         val F1 0.931, 1.2 s``; ``n_kept`` is what the loop kept after it (after a guard stop,
         the previous round's channels with the drops that came back)."""
         if self.stop_reason == STOP_ACCURACY_GUARD:
-            what = (f"the validation rows predicted worse than in the best round → the last "
+            what = (f"the validation rows predicted worse than in round 1 → the last "
                     f"round's doubtful drops come back, {n_kept} kept")
         else:
             shown = ", ".join(self.dropped[:MAX_NAMED_DROPS])
