@@ -139,7 +139,7 @@ def test_accuracy_guard_restores_the_previous_rounds_channels(split):
     assert run.kept == second_kept
 
 
-def test_the_guard_stops_only_when_the_best_rounds_channels_retrained_like_this_round_predict_better(split):
+def test_the_guard_stops_only_when_round_1s_channels_retrained_like_this_round_predict_better(split):
     config = SelectionSettings(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
 
     def run_until_the_guard(control_loss):
@@ -156,15 +156,32 @@ def test_the_guard_stops_only_when_the_best_rounds_channels_retrained_like_this_
                                   control=control)
         return run, record, asked
 
-    # retrained under this round's seeds, the best round's channels do as badly: seeds and
+    # retrained under this round's seeds, round 1's channels do as badly: seeds and
     # shadows, not the drop, made this round worse; the loop goes on
     run, record, asked = run_until_the_guard(control_loss=0.6)
-    assert asked == [run.rounds[0].kept]  # round 1: the lowest loss
+    assert asked == [run.rounds[0].kept]  # round 1: every channel
     assert record.stop_reason is None and record.dropped == ["noise2"]
     assert record.guard["control"]["fired"] is False and record.guard["fired"] is False
     # they do better: the guard stops and the drops come back
     run, record, _ = run_until_the_guard(control_loss=0.3)
     assert record.stop_reason == STOP_ACCURACY_GUARD and record.guard["control"]["fired"]
+
+
+def test_the_guard_compares_with_round_1_not_with_the_lowest_round_so_far(split):
+    """The lowest of several noisy round losses is biased low: a later round that merely comes
+    back to round 1's level must not fire the guard against it."""
+    config = SelectionSettings(n_trials=1, max_drop_fraction=0.1, criterion="reconstruction")
+    run = PruningRun(split, config)
+    run.record_round(hand_scores(run.kept, 0.95, bad={"noise0"}, row_loss=0.3))
+    lucky = run.record_round(hand_scores(run.kept, 0.97, bad={"noise1"}, row_loss=0.2))
+    assert lucky.mean_row_loss < run.rounds[0].mean_row_loss
+    # 0.1 a row worse than the lucky round, on 60 rows: 12 rows' worth, as sure as can be
+    back = run.record_round(hand_scores(run.kept, 0.95, bad={"noise2"}, row_loss=0.3))
+    assert back.stop_reason is None and back.dropped == ["noise2"]
+    assert back.guard["compared_with"] == 1 and not back.guard["fired"]
+    # worse than round 1: the guard fires against it
+    worse = run.record_round(hand_scores(run.kept, 0.8, bad={"noise3"}, row_loss=0.6))
+    assert worse.stop_reason == STOP_ACCURACY_GUARD and worse.guard["compared_with"] == 1
 
 
 def test_finished_rounds_can_be_replayed_to_resume(split):
