@@ -185,10 +185,9 @@ def decide_round(
 
     In order: the accuracy guard (the validation rows predict worse than in ``reference``, the
     first round, on every channel, see :mod:`pipeline.rounds.fate`, when the previous round
-    dropped channels that
-    may come back: they do and the loop ends; never without a target, where channels dropped
-    change what is reconstructed); then the rule's
-    fates (see the module docstring). Rejected channels all go; uncertain ones (then, with
+    dropped channels that may come back: they do and the loop ends; never without a target,
+    where channels dropped change what is reconstructed); then the rule's fates (see the module
+    docstring). Rejected channels all go; uncertain ones (then, with
     ``n_features_to_select``, passing ones) at most ``max_drop_fraction`` (``step``) of the
     channels per round, at least one; never below the floor (``min_features``, or
     ``n_features_to_select``).

@@ -250,7 +250,8 @@ def relevance_fates(
     # the all-relevant test pools; with a budget of k the importance's lower bound ranks
     budget = isinstance(config.n_features_to_select, int)
     if supervised and previous is not None and not budget:
-        pooled_own_t, own_p = pooled_t(channels, own_t, own_df, previous.t_importance)
+        before = [previous.t_importance.get(c, np.nan) for c in channels]
+        pooled_own_t, own_p = pooled_t(own_t, np.array(before), own_df)
         pooled_cluster_t, cluster_p = _pooled_clusters(scores, cluster_t, cluster_df, previous)
     else:
         pooled_own_t, pooled_cluster_t = own_t, cluster_t
@@ -299,13 +300,12 @@ def _pooled_clusters(scores: TrialScores, cluster_t: np.ndarray, cluster_df: np.
                      previous: PruningRound) -> tuple[np.ndarray, np.ndarray]:
     """Every cluster's t pooled with the previous round's (the mean of its members' cluster t
     there, over those that were in a cluster), and its p-value."""
-    names = [f"cluster {j}" for j in range(len(scores.clusters))]
-    before = {}
-    for name, members in zip(names, scores.clusters, strict=True):
+    before = np.full(len(scores.clusters), np.nan)
+    for j, members in enumerate(scores.clusters):
         earlier = [previous.t_cluster[c] for c in members if c in previous.t_cluster]
         if earlier:
-            before[name] = float(np.mean(earlier))
-    return pooled_t(names, cluster_t, cluster_df, before)
+            before[j] = np.mean(earlier)
+    return pooled_t(cluster_t, before, cluster_df)
 
 
 def _member_tests(scores: TrialScores, cluster_t: np.ndarray,

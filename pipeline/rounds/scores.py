@@ -226,28 +226,26 @@ def test_against_shadows(scores: np.ndarray, shadow_scores: np.ndarray, floor: f
 
 
 def pooled_t(
-    channels: list[str], t: np.ndarray, df: np.ndarray, previous: dict[str, float] | None
+    t: np.ndarray, before: np.ndarray, df: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every channel's ``t`` averaged with its ``t`` of the previous round, and its p-value.
+    """Every test's ``t`` averaged with its ``t`` of the previous round, and its p-value.
 
     A round's t carries the noise of its few trials' training as well as the rows' evidence: on
     a few hundred rows a relevant channel's t wanders by 2 from round to round, and a round
     that draws it low would drop it as uncertain. The mean of two rounds' t is steadier; under
     the null each is a t variable (with ``df`` degrees of freedom, this round's) and the mean of
-    two correlated ones spreads no wider, so the bar keeps its level. A channel with no t in
-    the previous round (the first round, or not tested that way there), or with a ``t`` of
-    ``-inf`` now (no such test this round), keeps this round's.
+    two correlated ones spreads no wider, so the bar keeps its level. A test with no t in the
+    previous round (NaN in ``before``: the first round, or not tested that way there), or with
+    a ``t`` of ``-inf`` now (no such test this round), keeps this round's.
 
     Parameters
     ----------
-    channels : list of str
-    t, df : ndarray of shape (channels,)
-        This round's t and its degrees of freedom.
-    previous : dict of str to float or None
-        The previous round's t per channel.
+    t, before, df : ndarray of shape (tests,)
+        This round's t, the previous round's (NaN where it had none) and this round's degrees
+        of freedom.
     """
     t = np.asarray(t, dtype=np.float64)
-    before = np.array([(previous or {}).get(c, np.nan) for c in channels], dtype=np.float64)
+    before = np.asarray(before, dtype=np.float64)
     pooled = np.where(np.isfinite(t) & np.isfinite(before), (t + before) / 2.0, t)
     p = np.where(np.isfinite(pooled), stats.t.sf(pooled, df=np.maximum(df, 1)),
                  np.where(pooled > 0, 0.0, 1.0))
