@@ -72,7 +72,7 @@ class Task:
 
     def prediction_losses(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of every row, ``(replicas, rows)``; ``target`` repeats to the rows when they
-        are several copies of it (the ablated passes of :mod:`vaec.importance`)."""
+        are several copies of it (the ablated passes of :func:`vaec.model.ablation_scores`)."""
         return outputs.new_zeros(outputs.shape[:2])
 
     def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int,
