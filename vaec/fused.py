@@ -1,13 +1,9 @@
 """The training step written out by hand: forward, the gradients of the losses, AdamW.
 
-A step of a small model is bound by the cost of calling an op, not by arithmetic, so
-:class:`FusedStep` computes the eager step's gradients with about a third of the calls: no
-autograd graph (every layer's backward written out with the ATen kernels autograd calls, only
-training parameters get a gradient), no loss value, the per-batch constants (row factors,
-one-hot targets) computed once, the noise drawn into kept buffers from the same per-replica
-streams in the same order, and AdamW as the fused kernel ``torch._fused_adamw_``. The numbers
-are the eager step's up to the order of floating-point sums. :func:`fused_step_supported` says
-when the step applies.
+A small model's step is bound by the cost of calling an op, so :class:`FusedStep` makes the eager
+step's gradients in a third of the calls: each layer's backward written out with autograd's ATen
+kernels, no loss value, per-batch constants computed once, the same noise drawn into kept buffers,
+AdamW as the kernel ``torch._fused_adamw_``. Equal to the eager step up to the order of sums.
 """
 
 from __future__ import annotations
@@ -41,28 +37,24 @@ BETAS, EPS = (0.9, 0.999), 1e-8
 
 @functools.cache
 def fused_adamw_available(device_type: str) -> bool:
-    """Whether this torch has the fused AdamW kernel on that device (the CPU's came in 2.4).
-    One step on a one-element tensor asks it; a ``torch.optim.AdamW`` would import dynamo."""
+    """Whether this torch has the fused AdamW kernel there (asked directly: AdamW imports dynamo)."""
     kernel = getattr(torch, "_fused_adamw_", None)
     if kernel is None:
         return False
     zero = torch.zeros(1, device=device_type)
     try:
         kernel([zero], [torch.ones_like(zero)], [torch.zeros_like(zero)], [torch.zeros_like(zero)], [],
-               [torch.ones((), device=device_type)],
-               amsgrad=False, lr=1e-3, beta1=BETAS[0], beta2=BETAS[1], weight_decay=0.0,
-               eps=EPS, maximize=False, grad_scale=None, found_inf=None)
+               [torch.ones((), device=device_type)], amsgrad=False, lr=1e-3, beta1=BETAS[0], beta2=BETAS[1],
+               weight_decay=0.0, eps=EPS, maximize=False, grad_scale=None, found_inf=None)
     except (RuntimeError, TypeError, NotImplementedError):
         return False
     return True
 
 
 def fused_step_supported(net: VAECNet, strategy: Strategy, weights: dict[str, float]) -> str | None:
-    """Why the fused step cannot train ``net`` with ``strategy`` (``None``: it can): dropout (its
-    masks come from the global generator), a prediction loss without a target, no loss that
-    counts or reaches a part that trains, no fused AdamW kernel."""
+    """Why the fused step cannot train ``net`` with ``strategy`` (``None``: it can)."""
     config = net.config
-    if config.dropout > 0:
+    if config.dropout > 0:  # its masks come from the global generator
         return "dropout"
     if not fused_adamw_available(net.encoder.z_mean.weight.device.type):
         return "no fused AdamW kernel in this torch"
@@ -79,26 +71,22 @@ def fused_step_supported(net: VAECNet, strategy: Strategy, weights: dict[str, fl
     return None
 
 
-def _layers(module: torch.nn.Module) -> list[ReplicaLinear]:
-    return [m for m in module.modules() if isinstance(m, ReplicaLinear)]
-
-
 class _Chain:
-    """Linear layers in turn, an activation after each but the last unless ``act_after_last``;
-    weights, biases and transposes are kept (views the optimizer updates in place)."""
+    """The linear layers of ``trunk`` in turn, each activated, then ``out`` (if any), not activated."""
 
-    def __init__(self, layers: list[ReplicaLinear], act_after_last: bool) -> None:
+    def __init__(self, trunk: torch.nn.Module, out: ReplicaLinear | None) -> None:
+        layers = [m for m in trunk.modules() if isinstance(m, ReplicaLinear)] + [out] * (out is not None)
         self.layers, self.weights, self.biases = layers, [m.weight for m in layers], [m.bias for m in layers]
         self.weights_t = [w.detach().transpose(1, 2) for w in self.weights]
-        self.activated = [i < len(layers) - 1 or act_after_last for i in range(len(layers))]
+        self.activated = [i < len(layers) - 1 or out is None for i in range(len(layers))]
+        self.params = [p for layer in reversed(layers) for p in (layer.weight, layer.bias)]  # last first
 
     def forward(self, h: Tensor, act: _Forward) -> tuple[Tensor, list[tuple]]:
         cache = []
         for weight, bias, activated in zip(self.weights, self.biases, self.activated, strict=True):
             a = torch.baddbmm(bias, h, weight)
-            out = act(a) if activated else a
-            cache.append((h, a, out))
-            h = out
+            cache.append((h, a, act(a) if activated else a))
+            h = cache[-1][2]
         return h, cache
 
     def backward(self, g: Tensor, cache: list[tuple], act_back: _Backward, train: bool, grads: list[Tensor],
@@ -126,8 +114,7 @@ class _Constants:
 
         def factor(weight: float, per_row: float = 1.0) -> Tensor:
             upstream = torch.full((n_replicas, 1), weight, dtype=dtype, device=device)
-            if per_row != 1.0:
-                upstream = upstream / per_row
+            upstream = upstream / per_row if per_row != 1.0 else upstream
             if rows is None:
                 return (upstream / n).unsqueeze(1)  # (replicas, 1, 1)
             # as row_mean, (values * w).sum(1) / w.sum(1): (replicas, rows, 1)
@@ -138,12 +125,9 @@ class _Constants:
         self.prediction = factor(weights["prediction"])
         self.reconstruction, self.kl_half = factor(weights["reconstruction"], x.shape[1]) * 2.0, self.kl * 0.5
         task, n_outputs = net.config.task, net.config.task.n_outputs(net.config.n_classes)
-        self.target = None
-        if weights["prediction"]:
-            if task.has_classes and n_outputs > 1:
-                self.target = F.one_hot(y, n_outputs).to(dtype).unsqueeze(0)
-            else:
-                self.target = y.to(dtype).view(1, -1, 1)
+        one_hot = task.has_classes and n_outputs > 1
+        self.target = None if not weights["prediction"] else (
+            F.one_hot(y, n_outputs).to(dtype).unsqueeze(0) if one_hot else y.to(dtype).view(1, -1, 1))
 
 
 class FusedStep:
@@ -152,10 +136,8 @@ class FusedStep:
 
     Parameters
     ----------
-    net, strategy : VAECNet, Strategy
-        The network (updated in place); which losses count, which parts train and sample.
-    weights : dict of str to float
-        The weight of every loss (0 for those the strategy does not count).
+    net, strategy, weights : VAECNet, Strategy, dict of str to float
+        The network (updated in place), what it trains, the weight of every loss (0: not counted).
     learning_rate, weight_decay : float
         AdamW's.
     """
@@ -169,9 +151,9 @@ class FusedStep:
         self.lr, self.weight_decay = learning_rate, weight_decay
         self.act, self.act_back = ACTIVATIONS[net.config.activation]
         enc, trains = net.encoder, strategy.trains
-        self.trunk = _Chain(_layers(enc.trunk), act_after_last=True)
-        self.decoder = _Chain([*_layers(net.decoder.trunk), net.decoder.out], act_after_last=False)
-        self.head = _Chain([*_layers(net.head.trunk), net.head.out], act_after_last=False)
+        self.trunk = _Chain(enc.trunk, None)
+        self.decoder = _Chain(net.decoder.trunk, net.decoder.out)
+        self.head = _Chain(net.head.trunk, net.head.out)
         self.z_mean_w, self.z_mean_b = enc.z_mean.weight, enc.z_mean.bias
         self.z_log_var_w, self.z_log_var_b = enc.z_log_var.weight, enc.z_log_var.bias
         self.z_mean_t = self.z_mean_w.detach().transpose(1, 2)
@@ -187,28 +169,19 @@ class FusedStep:
         self.train_head = "head" in trains and self.classify
         # z_log_var gets a gradient where the loss depends on it (the KL, a sampled z)
         self.uses_log_var = bool(weights["kl"]) or self.sample_decoder or self.sample_head
-        self.params = self._parameters()
+        # the parameters that get a gradient, in the order gradients_given gives them
+        self.params = self.decoder.params if self.train_decoder else []
+        self.params += self.head.params if self.train_head else []
+        if self.train_encoder:
+            self.params += [enc.z_mean.weight, enc.z_mean.bias]
+            self.params += [enc.z_log_var.weight, enc.z_log_var.bias] if self.uses_log_var else []
+            self.params += self.trunk.params
         self.exp_avg, self.exp_avg_sq = ([torch.zeros_like(p) for p in self.params] for _ in range(2))
         # one step count shared by every parameter (the kernel only reads it): one increment
         self.step_count = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         self.steps = [self.step_count] * len(self.params)
         self._constants: dict[int, _Constants] = {}
         self._noise: dict[tuple[int, ...], list[Tensor]] = {}
-
-    def _parameters(self) -> list[Tensor]:
-        """The parameters that get a gradient, in :meth:`gradients`' order."""
-        def chain(c: _Chain) -> list[Tensor]:
-            return [p for layer in reversed(c.layers) for p in (layer.weight, layer.bias)]
-
-        params = chain(self.decoder) if self.train_decoder else []
-        params += chain(self.head) if self.train_head else []
-        if self.train_encoder:
-            enc = self.net.encoder
-            params += [enc.z_mean.weight, enc.z_mean.bias]
-            if self.uses_log_var:
-                params += [enc.z_log_var.weight, enc.z_log_var.bias]
-            params += chain(self.trunk)
-        return params
 
     def constants(self, x: Tensor, y: Tensor, rows: Tensor | None, cache: bool) -> _Constants:
         """The batch's constants; a full batch's (``cache``) are computed once."""
@@ -236,9 +209,8 @@ class FusedStep:
     def draw_noise(self, n_rows: int, generators: Generators, like: Tensor) -> tuple[Tensor | None, ...]:
         """The decoder's, then the head's noise (``None`` where that part sees z_mean)."""
         shape = (self.net.n_replicas, n_rows, self.net.config.latent_dim)
-        eps_d = self._draw(shape, generators, like, 0) if self.sample_decoder else None
-        eps_h = self._draw(shape, generators, like, 1) if self.sample_head else None
-        return eps_d, eps_h
+        return (self._draw(shape, generators, like, 0) if self.sample_decoder else None,
+                self._draw(shape, generators, like, 1) if self.sample_head else None)
 
     @torch.no_grad()
     def gradients(self, x: Tensor, y: Tensor, rows: Tensor | None, generators: Generators,
@@ -252,8 +224,7 @@ class FusedStep:
     def gradients_given(self, x: Tensor, x_t: Tensor, f_rec: Tensor, f_kl: Tensor, f_kl_half: Tensor,
                         f_pred: Tensor, target: Tensor | None, eps_d: Tensor | None,
                         eps_h: Tensor | None) -> list[Tensor]:
-        """:meth:`gradients` of a batch's constants and drawn noise: tensors in, tensors out (the
-        part ``torch.compile`` compiles)."""
+        """:meth:`gradients` of a batch's constants and noise: tensors in and out (what gets compiled)."""
         act, back = self.act, self.act_back
         hidden, trunk_cache = self.trunk.forward(x, act)
         z_mean = torch.baddbmm(self.z_mean_b, hidden, self.z_mean_w)
@@ -266,12 +237,9 @@ class FusedStep:
             z = z_mean + std * eps_d if self.sample_decoder else z_mean  # as sample_latent
             rec, cache = self.decoder.forward(z, act)
             if self.train_decoder or need_z:
-                g = (rec - x) * f_rec
-                g_z = self.decoder.backward(g, cache, back, self.train_decoder, grads, need_z)
+                g_z = self.decoder.backward((rec - x) * f_rec, cache, back, self.train_decoder, grads, need_z)
                 if need_z:
-                    g_mean = g_z
-                    if self.sample_decoder:
-                        g_std = g_z * eps_d
+                    g_mean, g_std = g_z, (g_z * eps_d if self.sample_decoder else None)
         if self.classify:
             z = z_mean + std * eps_h if self.sample_head else z_mean
             logits, cache = self.head.forward(z, act)
@@ -289,17 +257,15 @@ class FusedStep:
 
     def _encoder_gradients(self, x_t: Tensor, hidden: Tensor, trunk_cache: Any, z_mean: Tensor,
                            log_var: Tensor, log_var_raw: Tensor, std: Tensor | None, g_mean: Tensor | None,
-                           g_std: Tensor | None, f_kl: Tensor, f_kl_half: Tensor, grads: list[Tensor],
-                           ) -> None:
+                           g_std: Tensor | None, f_kl: Tensor, f_kl_half: Tensor,
+                           grads: list[Tensor]) -> None:
         """Append the latent layers', then the trunk's gradients to ``grads``."""
         g_log_var = None
         if self.weights["kl"]:
-            kl_mean = z_mean * f_kl
-            g_mean = kl_mean if g_mean is None else g_mean + kl_mean
+            g_mean = z_mean * f_kl if g_mean is None else g_mean + z_mean * f_kl
             g_log_var = (torch.exp(log_var) - 1.0) * f_kl_half
         if g_std is not None:
-            g_from_std = g_std * std * 0.5
-            g_log_var = g_from_std if g_log_var is None else g_log_var + g_from_std
+            g_log_var = g_std * std * 0.5 if g_log_var is None else g_log_var + g_std * std * 0.5
         hidden_t = x_t if not self.trunk.layers else hidden.transpose(1, 2)
         grads += [torch.bmm(hidden_t, g_mean), g_mean.sum(dim=1, keepdim=True)]
         g_hidden = torch.bmm(g_mean, self.z_mean_t)
