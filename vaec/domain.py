@@ -177,17 +177,12 @@ class LatentDomain:
         columns = {"sigma_distance": distance,
                    "tail_probability": self.isotropic.tail_probability(z_mean)}
         for level in sorted({1.0, 2.0, n_sigma}):
-            columns[within_column(level)] = distance <= level
+            columns[f"within_{level:g}_sigma"] = distance <= level  # within_3_sigma, within_2.5_sigma
         p_values = self.diagonal.p_values(z_mean)
         for d in range(p_values.shape[1]):
             columns[f"p_value_z{d}"] = p_values[:, d]
         columns["confidence"] = self.diagonal.confidence(z_mean)
         return columns
-
-
-def within_column(n_sigma: float) -> str:
-    """Column name of the ``n_sigma`` flag: ``within_3_sigma``, ``within_2.5_sigma``."""
-    return f"within_{n_sigma:g}_sigma"
 
 
 def check_n_sigma(n_sigma: float) -> float:
