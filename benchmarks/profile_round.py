@@ -44,8 +44,8 @@ RESULTS = Path(__file__).parent / "results" / "profile_round.md"
 PHASES = {
     "data (kept columns, shadows)": [("pipeline/data/split.py", "columns"),
                                       ("pipeline/rounds/shadows.py", "make_shadows")],
-    "training steps": [("vaec/fused.py", "__call__"), ("vaec/steps.py", "__call__")],
-    "evaluation (recorded metrics)": [("vaec/training.py", "_evaluate")],
+    "training steps": [("vaec/fused.py", "__call__"), ("vaec/training.py", "__call__")],
+    "evaluation (recorded metrics)": [("vaec/history.py", "_evaluate")],
     "R² of every channel": [("pipeline/rounds/scores.py", "channel_r2")],
     "importance + shared R² (ablation pass)": [("pipeline/rounds/scores.py", "ablation_channel_scores")],
     "decision (shadow test, fates)": [("pipeline/rounds/fate.py", "decide_round")],

@@ -28,7 +28,7 @@ DATASETS = ("breast_cancer", "wine", "madelon")
 @contextlib.contextmanager
 def training_step(step: str) -> Iterator[None]:
     """Every training in the block runs ``step`` (``eager`` or ``auto``, the fused step)."""
-    import vaec.steps as steps
+    import vaec.training as steps
 
     original = steps.fused_step_supported
     if step == "eager":

@@ -1,7 +1,6 @@
 """``VAEC``: the variational autoencoder + classifier that people train and query. It owns one
-:class:`~vaec.model.VAECNet` (encoder, decoder, head shared by all strategies), the class labels
-and every training run's result, so that e.g. ``fit_autoencoder`` followed by
-``fit_classifier_head`` trains a head on the autoencoder's frozen encoder."""
+:class:`~vaec.model.VAECNet` shared by all strategies (``fit_autoencoder`` then
+``fit_classifier_head`` trains a head on the frozen encoder), the class labels and the results."""
 
 from __future__ import annotations
 
@@ -113,8 +112,7 @@ class VAEC:
         return torch.from_numpy(index.astype(np.int64)).to(self.device)
 
     def class_indices(self, y: Any) -> torch.Tensor:
-        """The target as the head is trained on it: class indices of the labels ``y`` (labels
-        the model has not seen are an error); the values themselves for regression."""
+        """The target as the head is trained on: class indices of the labels ``y``, or the values."""
         return self._targets(y)
 
     # training -------------------------------------------------------------------------------
@@ -122,10 +120,8 @@ class VAEC:
             y_val: Any | None = None, *, record_snapshots: bool = True,
             on_epoch: Callable[[int, int], None] | None = None, row_weights: Any = None,
             val_row_weights: Any = None) -> TrainingResult:
-        """Train with one strategy (by name or object); validation data picks the best epoch.
-        ``on_epoch(epoch, epochs)`` is told of every finished epoch. ``row_weights`` and
-        ``val_row_weights`` (``(replicas, rows)``) weigh every replica's training and
-        validation rows (see :func:`vaec.training.train`)."""
+        """Train with one strategy (by name or object); validation data picks the best epoch (see
+        :func:`vaec.training.train` for ``on_epoch``, ``row_weights`` and ``val_row_weights``)."""
         strategy = get_strategy(strategy)
         x_t = self._features(X)
         y_t = self._targets(y, n_rows=len(x_t))
@@ -192,15 +188,14 @@ class VAEC:
         return self.net(self._features(X), sample_head=sample, generator=generator)
 
     def _require(self, classes: bool) -> None:
-        """Refuse what the model's task cannot answer: class probabilities without classes, a
-        prediction without a target."""
+        """Refuse class probabilities without classes, a prediction without a target."""
         task = self.config.task
         if not (task.has_classes if classes else task.has_target):
             needs = "classification" if classes else "classification or regression"
             raise InputError(f"a model of task {task.name!r} cannot do this; it needs task {needs}")
 
     def predict_proba(self, X: Any, *, replica: int | None = 0, sample: bool = False,
-                             seed: int | None = None) -> np.ndarray:
+                      seed: int | None = None) -> np.ndarray:
         """Class probabilities ``(rows, n_classes)`` (classification); the head sees z_mean
         unless ``sample``. ``replica=None``: every replica, ``(replicas, rows, n_classes)``."""
         self._require(classes=True)
@@ -230,12 +225,9 @@ class VAEC:
     # latent-domain confidence ---------------------------------------------------------------
     def fit_latent_domain(self, X: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int | None = None,
                           replica: int = 0) -> LatentDomain:
-        """Fit the latent domain of validity to the training rows ``X``.
-
-        An isotropic Gaussian on ``n_draws`` sampled z per row (seeded by ``seed``, default the
-        config's) and a diagonal Gaussian on z_mean (:meth:`vaec.domain.LatentDomain.fit`);
-        kept as :attr:`latent_domain_` and saved with the model. Retraining discards it.
-        """
+        """Fit the latent domain of validity to the training rows ``X``
+        (:meth:`vaec.domain.LatentDomain.fit`, seeded by ``seed``, default the config's); kept as
+        :attr:`latent_domain_` and saved with the model. Retraining discards it."""
         if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet: train it before fit_latent_domain")
         z_mean, z_log_var = self.encode(X, replica=replica)
@@ -246,9 +238,8 @@ class VAEC:
         return self.latent_domain_
 
     def fit_reconstruction_check(self, X: Any, *, replica: int = 0) -> ReconstructionCheck:
-        """Keep the reconstruction errors of the training rows ``X`` (sampling off), against
-        which :meth:`predict_with_confidence` scores new rows; meaningful once a strategy has
-        trained the decoder. Kept as :attr:`reconstruction_check_` and saved with the model."""
+        """Keep the reconstruction errors of the training rows ``X`` (sampling off), against which
+        :meth:`predict_with_confidence` scores new rows; kept as :attr:`reconstruction_check_`."""
         self.reconstruction_check_ = ReconstructionCheck.fit(
             row_errors(X, self.reconstruct(X, replica=replica))
         )
@@ -256,12 +247,9 @@ class VAEC:
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> dict[str, np.ndarray]:
         """Prediction with the latent-domain scores of every row, as columns of equal length:
-        ``class`` and ``probability`` (classification; ``prediction`` for regression, none
-        without a target), then :meth:`vaec.domain.LatentDomain.scores` (``sigma_distance``,
-        ``tail_probability``, ``within_*_sigma``, ``p_value_z0`` ..., ``confidence``); after
-        :meth:`fit_reconstruction_check` also ``reconstruction_error`` (mean squared over the
-        channels) and ``reconstruction_p_value`` (share of training rows reconstructed at least
-        as badly)."""
+        ``class`` and ``probability`` (``prediction`` for regression, none without a target), the
+        :meth:`vaec.domain.LatentDomain.scores`, and after :meth:`fit_reconstruction_check`
+        ``reconstruction_error`` and ``reconstruction_p_value``."""
         domain = self.latent_domain_
         if domain is None:
             raise RuntimeError("the latent domain is not fitted (or the model was retrained since): "
@@ -283,8 +271,7 @@ class VAEC:
 
     # persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str]) -> Path:
-        """Write config, class labels, fitted statistics and weights to ``folder``
-        (:mod:`vaec.persistence`)."""
+        """Write config, class labels, fitted statistics and weights to ``folder``."""
         saved = SavedModel(self.config, self.n_replicas, self.classes_, self.net.state_dict(),
                            self.latent_domain_, self.reconstruction_check_)
         return save_model(saved, folder)

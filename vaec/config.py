@@ -49,8 +49,7 @@ class ConfigError(ValueError):
 
 
 def validation_message(error: ValidationError) -> str:
-    """The first problem of ``error`` in one line that names the field, e.g.
-    ``latent_dim must be >= 1, got 0``."""
+    """The first problem of ``error`` in one line naming the field: ``latent_dim must be >= 1, got 0``."""
     first = error.errors()[0]
     kind, ctx = first["type"], first.get("ctx") or {}
     name = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
@@ -102,11 +101,9 @@ def torch_device(name: str) -> torch.device:
 class ModelSettings(BaseModel):
     """The model's own settings: architecture, losses, optimiser, epochs.
 
-    The defaults are tuned for the pruning rounds on breast_cancer and madelon
-    (``benchmarks/selection_quality.py``): a neck wide enough for several independent
-    informative directions, and a KL weight that makes the neck pay for every direction it
-    encodes, so a lone noise channel is not worth a latent dimension. Every field carries its
-    description and bounds (``ModelSettings.model_fields``).
+    The defaults are tuned for the pruning rounds on breast_cancer and madelon: a neck wide
+    enough for several informative directions, a KL weight that makes a lone noise channel not
+    worth a latent dimension.
 
     Raises
     ------
@@ -173,12 +170,8 @@ class ModelSettings(BaseModel):
 
 class VAECConfig(ModelSettings):
     """Everything one VAEC model trains by: its :class:`ModelSettings`, the sizes the data
-    sets, the task, the seed and the training policy (best epoch, early stopping, what is
-    evaluated).
-
-    ``VAECConfig(n_inputs=30, n_classes=2)`` is the default model for 30 channels and two
-    classes; :meth:`replace` gives validated copies; ``model_dump(mode="json")`` the JSON form
-    (the task by name).
+    sets, the task, the seed and the training policy (best epoch, early stopping, evaluation).
+    ``VAECConfig(n_inputs=30, n_classes=2)`` is the default model for 30 channels, two classes.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -244,7 +237,7 @@ class Strategy:
     Parameters
     ----------
     name : str
-        Short name, e.g. ``all_parts`` (the seed prototype's names, which its users know).
+        Short name, e.g. ``all_parts``.
     losses, trains : frozenset of str
         The losses in the total (``reconstruction``, ``kl``, ``prediction``) and the parts whose
         weights change (``encoder``, ``decoder``, ``head``; the others are frozen).

@@ -1,17 +1,11 @@
 """The domain of validity of a model: where its training rows sit in the latent space and how
-well it reconstructs them, and scores of new rows against both (the method's "suggested use of
-the result").
+well it reconstructs them, and scores of new rows against both.
 
-* :class:`IsotropicGaussian` (one centre and one sigma, fitted to the *sampled* z): how many
-  sigmas a point lies from the centre of the region the head was trained on.
-* :class:`DiagonalGaussian` (a mean and a standard deviation per latent dimension, fitted to
-  z_mean): a p-value per dimension and one aggregate confidence.
-* :class:`ReconstructionCheck` (the training rows' reconstruction errors): a row from elsewhere
-  is reconstructed worse than the rows the decoder was trained on.
-
-Nothing here knows the network: the functions take arrays (``VAEC.fit_latent_domain`` and
-``VAEC.predict_with_confidence`` encode the rows). Training does not fit the domain by itself:
-which rows define it is the caller's choice, and pruning trials would pay for a fit nobody reads.
+:class:`IsotropicGaussian` (fitted to the *sampled* z) says how many sigmas a point lies from the
+centre, :class:`DiagonalGaussian` (fitted to z_mean) gives a p-value per dimension and one
+aggregate confidence, :class:`ReconstructionCheck` compares a row's reconstruction error with the
+training rows'. Nothing here knows the network: ``VAEC`` encodes the rows. Training does not fit
+the domain by itself: which rows define it is the caller's choice.
 """
 
 from __future__ import annotations
@@ -43,10 +37,8 @@ def _points(z: Any, name: str, latent_dim: int | None = None) -> np.ndarray:
 class IsotropicGaussian:
     """A Gaussian ``N(center, sigma² I)`` with one scalar sigma for every latent dimension.
 
-    Fitted by :meth:`fit`: ``center`` is the mean of the points and ``sigma²`` the pooled
-    per-dimension variance, ``mean over dims of var_d`` (each ``var_d`` with ``ddof=1``): the
-    unbiased estimate of a common variance when the dimensions are independent with equal
-    spread, the root-mean-square spread of the dimensions when they are not.
+    :meth:`fit` takes the points' mean and, as ``sigma²``, the mean over dimensions of their
+    variances (``ddof=1``): unbiased for a common variance of independent dimensions.
 
     Attributes
     ----------
@@ -80,13 +72,9 @@ class IsotropicGaussian:
         return np.linalg.norm(points - self.center, axis=1) / self.sigma
 
     def tail_probability(self, z: Any) -> np.ndarray:
-        """Probability that a draw of the Gaussian lies at least as far out as each row.
-
-        The squared sigma distance of a draw follows chi-square with ``latent_dim`` degrees of
-        freedom, so this is ``chi2.sf(distance², latent_dim)``. It calibrates the raw distance,
-        which grows like ``sqrt(latent_dim)`` for typical points: in 8 dimensions a point 3
-        sigma out is ordinary (tail probability ~0.26), in 1 dimension it is rare (~0.003).
-        """
+        """Probability that a draw of the Gaussian lies at least as far out as each row,
+        ``chi2.sf(distance², latent_dim)``: 3 sigma is ordinary in 8 dimensions (~0.26), rare in
+        one (~0.003)."""
         return stats.chi2.sf(self.distance(z) ** 2, df=self.latent_dim)
 
     def within_fraction(self, n_sigma: float) -> float:
@@ -98,18 +86,12 @@ class IsotropicGaussian:
 class DiagonalGaussian:
     """A Gaussian with a diagonal covariance, and p-values of new points against it.
 
-    **Per-dimension test.** A new point's coordinate ``x`` is one fresh observation, compared with
-    a sample of ``n`` whose mean ``m`` and standard deviation ``s`` (``ddof=1``) are estimates.
-    The right statistic is the prediction-interval t, ``t = (x - m) / (s * sqrt(1 + 1/n))``, which
-    follows Student's t with ``n - 1`` degrees of freedom when ``x`` comes from the same normal
-    population; the p-value is two-sided, ``2 * t.sf(|t|, n - 1)``. (A one-sample t-test of the
-    mean would ask a different question, about the mean of many new points.)
-
-    **Aggregate confidence.** Bonferroni on the smallest p-value: ``min(1, D * min_d p_d)``. It is a
-    valid p-value under any dependence between the dimensions (the latent coordinates of z_mean
-    are correlated in general, and a diagonal fit ignores that), whereas Fisher's method assumes
-    independent p-values and would be anti-conservative here. It also fires when a point is far
-    out in a single dimension, which is how a point leaves the domain along one latent direction.
+    A new coordinate ``x`` is one fresh observation against a sample of ``n`` with estimated mean
+    ``m`` and deviation ``s``: the prediction-interval ``t = (x - m) / (s * sqrt(1 + 1/n))``
+    follows Student's t with ``n - 1`` degrees of freedom; the p-value is two-sided. The aggregate
+    confidence is Bonferroni on the smallest, ``min(1, D * min_d p_d)``: valid under any
+    dependence between the dimensions (Fisher's method would not be), and it fires when a point is
+    far out in a single dimension.
 
     Attributes
     ----------
@@ -147,8 +129,7 @@ class DiagonalGaussian:
         return 2.0 * stats.t.sf(np.abs(t), df=self.n_samples - 1)
 
     def confidence(self, z: Any) -> np.ndarray:
-        """Bonferroni-combined p-value ``min(1, D * min_d p_d)`` of every row, ``(rows,)``;
-        small means "unlikely to be a sample of the training latent distribution"."""
+        """Bonferroni-combined p-value ``min(1, D * min_d p_d)`` of every row, ``(rows,)``."""
         return np.minimum(1.0, self.latent_dim * self.p_values(z).min(axis=1))
 
 
@@ -176,10 +157,8 @@ class LatentDomain:
     @classmethod
     def fit(cls, z_mean: Any, z_log_var: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int = 0,
             replica: int = 0) -> LatentDomain:
-        """Fit both Gaussians to the encoding ``(z_mean, z_log_var)`` of the rows that define
-        the domain (normally the training split): the isotropic one to ``n_draws``
-        reparameterised draws ``z_mean + exp(0.5 * z_log_var) * eps`` per row, seeded by
-        ``seed``; the diagonal one to z_mean. ``replica`` records whose encoding it is."""
+        """Fit the isotropic Gaussian to ``n_draws`` draws of z per row (seeded by ``seed``) of the
+        rows' encoding ``(z_mean, z_log_var)``, the diagonal one to z_mean."""
         for name, value, low in (("n_draws", n_draws, 1), ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -190,29 +169,20 @@ class LatentDomain:
         return cls(isotropic, DiagonalGaussian.fit(z_mean), n_draws, seed, replica)
 
     def scores(self, z_mean: np.ndarray, n_sigma: float = 3.0) -> dict[str, np.ndarray]:
-        """The domain's scores of every row (``z_mean``: where the head saw it).
-
-        ``sigma_distance`` (from the isotropic centre), ``tail_probability`` (its chi-square
-        calibration, :meth:`IsotropicGaussian.tail_probability`), ``within_1_sigma``,
-        ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ... (per latent
-        dimension, :class:`DiagonalGaussian`) and ``confidence`` (their Bonferroni combination).
-        """
+        """The domain's scores of every row's ``z_mean``: ``sigma_distance``, ``tail_probability``,
+        ``within_1_sigma``, ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ... and
+        ``confidence``."""
         n_sigma = check_n_sigma(n_sigma)
         distance = self.isotropic.distance(z_mean)
         columns = {"sigma_distance": distance,
                    "tail_probability": self.isotropic.tail_probability(z_mean)}
         for level in sorted({1.0, 2.0, n_sigma}):
-            columns[within_column(level)] = distance <= level
+            columns[f"within_{level:g}_sigma"] = distance <= level  # within_3_sigma, within_2.5_sigma
         p_values = self.diagonal.p_values(z_mean)
         for d in range(p_values.shape[1]):
             columns[f"p_value_z{d}"] = p_values[:, d]
         columns["confidence"] = self.diagonal.confidence(z_mean)
         return columns
-
-
-def within_column(n_sigma: float) -> str:
-    """Column name of the ``n_sigma`` flag: ``within_3_sigma``, ``within_2.5_sigma``."""
-    return f"within_{n_sigma:g}_sigma"
 
 
 def check_n_sigma(n_sigma: float) -> float:
@@ -228,8 +198,6 @@ def check_n_sigma(n_sigma: float) -> float:
 class ReconstructionCheck:
     """Empirical distribution of the training rows' reconstruction errors (mean squared over
     the channels, sampling off), and empirical p-values of new rows against it.
-
-    Meaningful for a model whose decoder was trained (``all_parts``, ``autoencoder``).
 
     Attributes
     ----------
@@ -256,8 +224,7 @@ class ReconstructionCheck:
         return cls(values, n_samples)
 
     def p_values(self, errors: Any) -> np.ndarray:
-        """Share of training rows reconstructed at least as badly as each error ``e``:
-        ``(1 + #{training errors >= e}) / (m + 1)``."""
+        """``(1 + #{training errors >= e}) / (m + 1)`` of each error ``e``."""
         values = np.asarray(errors, dtype=np.float64).ravel()
         at_least = len(self.errors) - np.searchsorted(self.errors, values, side="left")
         return (1.0 + at_least) / (len(self.errors) + 1.0)

@@ -1,4 +1,5 @@
-"""What a training run records: per-epoch metrics, latent snapshots, the run's result."""
+"""What a training run records and how: per-epoch metrics of both splits (the evaluation,
+with noise of its own so recording never changes the training), latent snapshots, the result."""
 
 from __future__ import annotations
 
@@ -10,10 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import Tensor
 
+from vaec.config import Strategy
+from vaec.model import (
+    Generators,
+    VAECNet,
+    Weights,
+    kl_loss,
+    reconstruction_loss,
+    replica_generators,
+    row_mean,
+)
 from vaec.persistence import atomic_write_text
 from vaec.tasks import CLASSIFICATION, Task
 
+# Each split's evaluation has a noise stream of its own: recording never changes the training, and
+# how many training rows are evaluated never changes the validation numbers.
+_EVAL_SEED_OFFSET, _TRAIN_EVAL_SEED_OFFSET = 1_000_003, 2_000_003
 LOSS_METRICS = ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss")
 SPLITS = ("train", "val")
 
@@ -149,3 +165,74 @@ class TrainingResult:
     def best_epochs(self) -> list[int]:
         """Best epoch of every replica."""
         return self.history.best_epochs
+
+
+@torch.no_grad()
+def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strategy,
+              weights: dict[str, float], generator: Generators) -> Tensor:
+    """All metrics of every replica on one split, ``(replicas, metrics)`` in :func:`metric_names`
+    order: the losses as trained, then the task's scores (of the head's output, or without a
+    target of the reconstruction) with sampling off and on."""
+    config = net.config
+    out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
+    logits_mean = net.head(out.z_mean)
+    logits_trained = out.logits if strategy.sample_head else logits_mean
+    rec = reconstruction_loss(out.reconstruction, x, rows)
+    kl = kl_loss(out.z_mean, out.z_log_var, rows)
+    pred = row_mean(config.task.prediction_losses(logits_trained, y), rows)
+    total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
+    if config.task.has_target:
+        off, on, truth = logits_mean, out.logits, y
+    else:
+        off, on, truth = net.decoder(out.z_mean), out.reconstruction, x
+    scores = [*config.task.scores(off, truth, config.n_classes, rows),
+              *config.task.scores(on, truth, config.n_classes, rows)]
+    return torch.stack([c.to(torch.float64) for c in [total, rec, kl, pred, *scores]], dim=1)
+
+
+@torch.no_grad()
+def take_snapshot(net: VAECNet, epoch: int, x: Tensor, y: Tensor, x_val: Tensor | None,
+              y_val: Tensor | None, generator: Generators) -> LatentSnapshot:
+    def latent(data: Tensor) -> tuple[np.ndarray, np.ndarray]:
+        out = net(data, sample_head=True, generator=generator, decode=False)
+        return out.z_head.cpu().numpy(), out.z_mean.cpu().numpy()
+
+    train_z, train_mean = latent(x)
+    val_z, val_mean = latent(x_val) if x_val is not None else (None, None)
+    y_val_np = y_val.cpu().numpy() if y_val is not None else None
+    return LatentSnapshot(epoch, train_z, train_mean, val_z, val_mean, y.cpu().numpy(), y_val_np)
+
+
+class Evaluation:
+    """One history row per call: the metrics of the training rows (all, or a fixed seeded subset
+    of ``train_metrics_rows``), then of the validation rows, each split drawing its own noise."""
+
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: Tensor,
+                 y: Tensor, x_val: Tensor | None, y_val: Tensor | None,
+                 rows: Weights = None, val_rows: Weights = None) -> None:
+        config, n, device = net.config, net.n_replicas, x.device
+        self.net, self.strategy, self.weights = net, strategy, weights
+        # only dropout looks at the mode: without it the loop does not switch (that walks every module)
+        self.modes_matter = config.dropout > 0
+        self.val = (x_val, y_val, val_rows)
+        self.train_noise = replica_generators(config.seed + _TRAIN_EVAL_SEED_OFFSET, n, device)
+        self.val_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, n, device)
+        self.has_val = x_val is not None and y_val is not None
+        n_metrics = len(metric_names(config.task))
+        self.select_offset = n_metrics if self.has_val else 0  # the split that picks the best
+        self.nan_row = torch.full((n, n_metrics), torch.nan, dtype=torch.float64, device=device)
+        self.train = (x, y, rows)
+        subset = config.train_metrics_rows
+        if subset is not None and x.shape[0] > subset:
+            generator = torch.Generator().manual_seed(config.seed + _EVAL_SEED_OFFSET)
+            pick = torch.randperm(x.shape[0], generator=generator)[:subset].sort().values.to(device)
+            self.train = (x[pick], y[pick], None if rows is None else rows[:, pick])
+
+    def __call__(self) -> Tensor:
+        net, strategy, weights = self.net, self.strategy, self.weights
+        if self.modes_matter:
+            net.eval()
+        train = (_evaluate(net, *self.train, strategy, weights, self.train_noise)
+                 if net.config.train_metrics else self.nan_row)
+        val = _evaluate(net, *self.val, strategy, weights, self.val_noise) if self.has_val else self.nan_row
+        return torch.cat([train, val], dim=1)

@@ -1,10 +1,8 @@
-"""The VAE + classifier network (encoder with a Gaussian neck, decoder, classifier head) and
-the losses of the autoencoder (the head's loss is its task's, :mod:`vaec.tasks`).
-
-Every layer carries a leading *replica* dimension: ``n_replicas`` independent models of the same
-architecture live in one module and run in one batched matmul (``torch.baddbmm``). A single model
-is the case ``n_replicas == 1``. Replica ``r`` is initialised exactly like a one-replica model
-seeded with ``seed + r``, so trials are reproducible one by one.
+"""The VAE + classifier network (encoder with a Gaussian neck, decoder, head), the autoencoder's
+losses and the ablation scores of the input channels. Every layer has a leading *replica*
+dimension (``n_replicas`` models in one batched matmul; replica ``r`` initialised as a lone model
+seeded ``seed + r``). A unit of channels is ablated by holding it at its mean, 0 on standardised
+data (permuting would put a rare spike on rows where it never occurs), from one shared pass.
 """
 
 from __future__ import annotations
@@ -15,36 +13,33 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from vaec.config import VAECConfig
 
 PARTS = ("encoder", "decoder", "head")
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU,
-    "leaky_relu": nn.LeakyReLU,
-}
-
+# rows x units in one ablation batch (its memory: about replicas * budget * hidden width floats)
+DEFAULT_ROWS_TIMES_CHANNELS = 250_000
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "tanh": nn.Tanh,
+                                             "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU}
 # Bounds keep exp(0.5 * log_var) finite early in training, when the encoder is still wild.
 LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 8.0
+Generators = torch.Generator | Sequence[torch.Generator] | None
 
 
 class VAECOutput(NamedTuple):
-    """What one forward pass gives, each with a leading replica dimension; ``reconstruction``
-    or ``logits`` is ``None`` when the pass was asked not to compute it."""
+    """One forward pass, each with a leading replica dimension (``None``: not computed)."""
 
-    z_mean: torch.Tensor
-    z_log_var: torch.Tensor
-    z_decoder: torch.Tensor
-    z_head: torch.Tensor
-    reconstruction: torch.Tensor | None
-    logits: torch.Tensor | None
+    z_mean: Tensor
+    z_log_var: Tensor
+    z_decoder: Tensor
+    z_head: Tensor
+    reconstruction: Tensor | None
+    logits: Tensor | None
 
 
 class ReplicaLinear(nn.Module):
-    """``n_replicas`` independent linear layers ``in_features -> out_features`` (as in
-    :class:`torch.nn.Linear`) applied as one batched matmul."""
+    """``n_replicas`` independent :class:`torch.nn.Linear` layers applied as one batched matmul."""
 
     def __init__(self, n_replicas: int, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -61,16 +56,14 @@ class ReplicaLinear(nn.Module):
                 self.weight[r].copy_(torch.rand(shape_w, generator=gen) * 2 * bound - bound)
                 self.bias[r].copy_(torch.rand((1, self.out_features), generator=gen) * 2 * bound - bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
 
 def _mlp(config: VAECConfig, n_replicas: int, sizes: list[int]) -> nn.Sequential:
-    """Hidden layers: linear, activation, optional dropout, for each consecutive pair of sizes."""
     layers: list[nn.Module] = []
     for n_in, n_out in itertools.pairwise(sizes):
-        layers.append(ReplicaLinear(n_replicas, n_in, n_out))
-        layers.append(_ACTIVATIONS[config.activation]())
+        layers += [ReplicaLinear(n_replicas, n_in, n_out), _ACTIVATIONS[config.activation]()]
         if config.dropout > 0:
             layers.append(nn.Dropout(config.dropout))
     return nn.Sequential(*layers)
@@ -83,38 +76,27 @@ class Encoder(nn.Module):
         super().__init__()
         sizes = [config.n_inputs, *config.encoder_widths]
         self.trunk = _mlp(config, n_replicas, sizes)
-        self.z_mean = ReplicaLinear(n_replicas, sizes[-1], config.latent_dim)
-        self.z_log_var = ReplicaLinear(n_replicas, sizes[-1], config.latent_dim)
+        self.z_mean, self.z_log_var = (ReplicaLinear(n_replicas, sizes[-1], config.latent_dim)
+                                       for _ in range(2))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         hidden = self.trunk(x)
-        log_var = self.z_log_var(hidden).clamp(LOG_VAR_MIN, LOG_VAR_MAX)
-        return self.z_mean(hidden), log_var
+        return self.z_mean(hidden), self.z_log_var(hidden).clamp(LOG_VAR_MIN, LOG_VAR_MAX)
 
     @property
     def input_layer(self) -> ReplicaLinear:
         """The linear layer that reads the input channels (the first of the path to z_mean)."""
         return self.trunk[0] if len(self.trunk) else self.z_mean
 
-    def z_mean_from_input_layer(self, pre_activation: torch.Tensor) -> torch.Tensor:
-        """z_mean from the output of :attr:`input_layer` (the rest of the path to z_mean): a
-        change of one input channel moves that output by a rank-one term, so changing each
-        channel in turn costs one small pass per channel instead of a full one."""
+    def z_mean_from_input_layer(self, pre_activation: Tensor) -> Tensor:
+        """z_mean from the output of :attr:`input_layer` (the rest of the path to z_mean)."""
         if not len(self.trunk):
             return pre_activation
         return self.z_mean(self.trunk[1:](pre_activation))
 
 
-Generators = torch.Generator | Sequence[torch.Generator] | None
-
-
-def sample_latent(z_mean: torch.Tensor, z_log_var: torch.Tensor,
-                  generator: Generators = None) -> torch.Tensor:
-    """Reparameterised draw ``z = z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``.
-
-    ``generator`` may be one generator per replica: then replica ``r`` draws its noise from its
-    own stream, so a model trains the same whether it is alone or one of many replicas.
-    """
+def sample_latent(z_mean: Tensor, z_log_var: Tensor, generator: Generators = None) -> Tensor:
+    """Draw ``z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``; a generator per replica or one."""
     options = {"device": z_mean.device, "dtype": z_mean.dtype}
     if isinstance(generator, Sequence):
         eps = torch.stack([torch.randn(z_mean.shape[1:], generator=g, **options) for g in generator])
@@ -125,14 +107,12 @@ def sample_latent(z_mean: torch.Tensor, z_log_var: torch.Tensor,
 
 def replica_generators(seed: int, n_replicas: int,
                        device: torch.device | str = "cpu") -> list[torch.Generator]:
-    """One generator per replica, seeded ``seed + r``: the one source of every replica's
-    initial weights (on the CPU) and noise streams (on the data's device)."""
+    """One generator per replica, seeded ``seed + r`` (weights on the CPU, noise on the device)."""
     return [torch.Generator(device=device).manual_seed(seed + r) for r in range(n_replicas)]
 
 
 class LatentMLP(nn.Module):
-    """Latent point -> hidden layers -> outputs: the decoder (one value per input channel) and
-    the classifier head (class logits, or the predicted value)."""
+    """Latent point -> hidden layers -> outputs: the decoder and the classifier head."""
 
     def __init__(self, config: VAECConfig, n_replicas: int, widths: Sequence[int], n_out: int) -> None:
         super().__init__()
@@ -140,7 +120,7 @@ class LatentMLP(nn.Module):
         self.trunk = _mlp(config, n_replicas, sizes)
         self.out = ReplicaLinear(n_replicas, sizes[-1], n_out)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: Tensor) -> Tensor:
         return self.out(self.trunk(z))
 
 
@@ -162,16 +142,13 @@ class VAECNet(nn.Module):
         self.config, self.n_replicas = config, n_replicas
         self.encoder = Encoder(config, n_replicas)
         self.decoder = LatentMLP(config, n_replicas, config.decoder_layer_widths, config.n_inputs)
-        n_outputs = config.task.n_outputs(config.n_classes)
-        self.head = LatentMLP(config, n_replicas, config.head_widths, n_outputs)
+        self.head = LatentMLP(config, n_replicas, config.head_widths, config.task.n_outputs(config.n_classes))
         if self.encoder.z_mean.weight.device.type != "meta":  # meta tensors hold no values
             self.reset_parameters(config.seed)
 
     @staticmethod
     def state_shapes(config: VAECConfig, n_replicas: int = 1) -> dict[str, tuple[int, ...]]:
-        """The shape of every tensor in the state dict of ``VAECNet(config, n_replicas)``,
-        worked out on the meta device: nothing is allocated however large the sizes are, so a
-        saved model's weights can be checked against its config before the network is built."""
+        """Shapes of ``VAECNet(config, n_replicas)``'s state dict, from the meta device (no memory)."""
         with torch.device("meta"):
             net = VAECNet(config, n_replicas)
         return {name: tuple(t.shape) for name, t in net.state_dict().items()}
@@ -189,31 +166,17 @@ class VAECNet(nn.Module):
             raise ValueError(f"part must be one of {', '.join(PARTS)}; got {name!r}")
         return getattr(self, name)
 
-    def expand(self, x: torch.Tensor) -> torch.Tensor:
+    def expand(self, x: Tensor) -> Tensor:
         """Give ``(rows, channels)`` input the replica dimension (a view, no copy)."""
         return x.unsqueeze(0).expand(self.n_replicas, -1, -1) if x.dim() == 2 else x
 
-    def forward(self, x: torch.Tensor, *, sample_head: bool = False, sample_decoder: bool | None = None,
+    def forward(self, x: Tensor, *, sample_head: bool = False, sample_decoder: bool | None = None,
                 generator: Generators = None, decode: bool = True, classify: bool = True) -> VAECOutput:
-        """Encode, route z to the decoder and the head, decode and classify.
-
-        This is the one place that decides which z each part sees; training, evaluation,
-        snapshots and inference all call it.
-
-        Parameters
-        ----------
-        x : Tensor
-            ``(rows, channels)`` or ``(replicas, rows, channels)``.
-        sample_head : bool
-            The head sees a reparameterised draw of z (``True``) or z_mean.
-        sample_decoder : bool or None
-            The same for the decoder; ``None`` follows ``sample_head``.
-        generator : torch.Generator, one per replica, or None
-            Noise of the draws. The decoder's draw is taken before the head's, and each part
-            that samples gets a draw of its own.
-        decode, classify : bool
-            Skip the decoder or the head (and their draws) when their output is not needed.
-        """
+        """Encode ``(rows, channels)`` or ``(replicas, rows, channels)``, route z to the decoder
+        and the head (the one place that decides which z each part sees), decode and classify.
+        ``sample_head``: the head sees a draw of z, not z_mean; ``sample_decoder`` the same for the
+        decoder (``None``: as the head); the decoder draws from ``generator`` first;
+        ``decode``/``classify`` False skip that part and its draw."""
         z_mean, z_log_var = self.encoder(self.expand(x))
         sample_decoder = sample_head if sample_decoder is None else sample_decoder
         z_decoder = z_head = z_mean
@@ -231,37 +194,107 @@ class VAECNet(nn.Module):
 
 # losses of the autoencoder, each per replica (the leading dimension) ---------------------------
 
-Weights = torch.Tensor | None  # (replicas, rows): what each row counts for in each replica
+Weights = Tensor | None  # (replicas, rows): what each row counts for in each replica
 
 
-def row_mean(values: torch.Tensor, weights: Weights = None) -> torch.Tensor:
-    """Mean over the rows (dimension 1) of ``(replicas, rows, ...)`` values, each replica's rows
-    weighted by its row of ``weights`` when given (0 leaves a row out: cross-fitting)."""
+def row_mean(values: Tensor, weights: Weights = None) -> Tensor:
+    """Mean over the rows (dimension 1), each replica's rows weighted by its row of ``weights``."""
     if weights is None:
         return values.mean(dim=1)
     w = weights.reshape(*weights.shape, *([1] * (values.dim() - 2)))
     return (values * w).sum(dim=1) / w.sum(dim=1)
 
 
-def reconstruction_per_channel(reconstruction: torch.Tensor, x: torch.Tensor,
-                               weights: Weights = None) -> torch.Tensor:
+def reconstruction_per_channel(reconstruction: Tensor, x: Tensor, weights: Weights = None) -> Tensor:
     """Mean squared error of every channel over the rows: ``(replicas, channels)``."""
     return row_mean((reconstruction - x).pow(2), weights)
 
 
-def reconstruction_loss(reconstruction: torch.Tensor, x: torch.Tensor,
-                        weights: Weights = None) -> torch.Tensor:
+def reconstruction_loss(reconstruction: Tensor, x: Tensor, weights: Weights = None) -> Tensor:
     """Mean over channels of :func:`reconstruction_per_channel`: ``(replicas,)``."""
     return reconstruction_per_channel(reconstruction, x, weights).mean(dim=-1)
 
 
-def kl_per_dimension(z_mean: torch.Tensor, z_log_var: torch.Tensor,
-                     weights: Weights = None) -> torch.Tensor:
-    """KL(N(mu, sigma²) || N(0, 1)) per latent dimension, averaged over the rows, by the closed
-    form ``-log(sigma) + (sigma² + mu²) / 2 - 1/2``: ``(replicas, latent_dim)``."""
+def kl_per_dimension(z_mean: Tensor, z_log_var: Tensor, weights: Weights = None) -> Tensor:
+    """KL(N(mu, sigma²) || N(0, 1)) per latent dimension, mean over the rows: ``(replicas, latent_dim)``."""
     return row_mean(0.5 * (torch.exp(z_log_var) + z_mean.pow(2) - 1.0 - z_log_var), weights)
 
 
-def kl_loss(z_mean: torch.Tensor, z_log_var: torch.Tensor, weights: Weights = None) -> torch.Tensor:
+def kl_loss(z_mean: Tensor, z_log_var: Tensor, weights: Weights = None) -> Tensor:
     """KL to N(0, I): the per-dimension terms summed; ``(replicas,)``."""
     return kl_per_dimension(z_mean, z_log_var, weights).sum(dim=-1)
+
+
+# ablation of the input channels ----------------------------------------------------------------
+
+class AblationScores(NamedTuple):
+    """Per replica and ablation unit, ``(replicas, units)``."""
+
+    importance: Tensor
+    importance_se: Tensor
+    own_reconstruction_mse: Tensor
+
+
+def unit_index(units: Sequence[Sequence[int]] | None, n_channels: int) -> tuple[Tensor, Tensor]:
+    """``units`` as a padded index matrix ``(units, widest)`` and its 0/1 mask."""
+    if units is None:
+        return torch.arange(n_channels).unsqueeze(1), torch.ones(n_channels, 1)
+    if not units or any(len(u) == 0 for u in units):
+        raise ValueError("every ablation unit needs at least one channel")
+    widest = max(len(u) for u in units)
+    index, mask = torch.zeros(len(units), widest, dtype=torch.long), torch.zeros(len(units), widest)
+    for i, members in enumerate(units):
+        if min(members) < 0 or max(members) >= n_channels:
+            raise ValueError(f"ablation unit {i} names a channel outside 0..{n_channels - 1}")
+        index[i, : len(members)] = torch.as_tensor(list(members), dtype=torch.long)
+        mask[i, : len(members)] = 1.0
+    return index, mask
+
+
+@torch.no_grad()
+def ablation_scores(net: VAECNet, x: Tensor, y: Tensor, units: Sequence[Sequence[int]] | None = None, *,
+                    rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS,
+                    weights: Tensor | None = None) -> AblationScores:
+    """Of every unit (channel positions held at 0 together; ``None``: each channel alone) of
+    standardised rows ``x``: ``importance``, the head's mean loss on target ``y`` with the unit held
+    at 0 minus as it is, its standard error over the rows, and the decoder's mean squared error on
+    the unit's channels with it held. ``weights`` ``(replicas, rows)``: what each row counts for
+    in each replica's means; ``rows_times_channels``: the budget of one batch."""
+    net.eval()
+    pre = net.encoder.input_layer(net.expand(x))  # (replicas, rows, hidden)
+    base = net.config.task.prediction_losses(net.head(net.encoder.z_mean_from_input_layer(pre)), y)
+    index, mask = unit_index(units, x.shape[1])
+    index, mask = index.to(x.device), mask.to(x.dtype).to(x.device)
+    chunk = max(1, rows_times_channels // max(x.shape[0] * index.shape[1], 1))
+    w = (torch.ones(net.n_replicas, x.shape[0], dtype=x.dtype, device=x.device) if weights is None
+         else weights.to(x.dtype).to(x.device))
+    w = (w / w.sum(dim=1, keepdim=True)).unsqueeze(1)  # (replicas, 1, rows), each summing to 1
+    batches = [_batch_scores(net, x, y, pre, base, index[start:start + chunk], mask[start:start + chunk], w)
+               for start in range(0, len(index), chunk)]
+    return AblationScores(*(torch.cat(parts, dim=1) for parts in zip(*batches, strict=True)))
+
+
+def _batch_scores(net: VAECNet, x: Tensor, y: Tensor, pre: Tensor, base: Tensor,
+                  idx: Tensor, m: Tensor, w: Tensor) -> tuple[Tensor, ...]:
+    """:class:`AblationScores` of one batch of units from the shared input-layer pass ``pre``."""
+    (n_replicas, n_rows, n_hidden), width = pre.shape, len(idx)
+    # the input layer's output with the unit at 0, (replicas, units, rows, hidden), from the members'
+    # values (rows, units, widest; padding at 0) and weights (replicas, units, widest, hidden)
+    shift = -torch.einsum("nus,rush->runh", x[:, idx] * m, net.encoder.input_layer.weight[:, idx])
+    changed = (pre.unsqueeze(1) + shift).reshape(n_replicas, width * n_rows, n_hidden)
+    z = net.encoder.z_mean_from_input_layer(changed)
+    losses = net.config.task.prediction_losses(net.head(z), y)
+    rise = losses.view(n_replicas, width, n_rows) - base.unsqueeze(1)
+    # the decoder's output for the unit's own channels only: its trunk, then those columns
+    hidden = net.decoder.trunk(z).view(n_replicas, width, n_rows, -1)
+    out_w = net.decoder.out.weight[:, :, idx]  # (replicas, hidden, units, widest)
+    out_b = net.decoder.out.bias[:, 0][:, idx]  # (replicas, units, widest)
+    own = torch.einsum("runh,rhus->runs", hidden, out_w) + out_b.unsqueeze(2)
+    error = (own - x[:, idx].unsqueeze(0).transpose(1, 2)).pow(2) * m.unsqueeze(1)
+    own_mse = (error.sum(dim=-1) * w).sum(dim=-1) / m.sum(dim=-1)
+    mean = (rise * w).sum(dim=-1)
+    # the standard error of a weighted mean, sqrt(sum w² (x - mean)²) for weights summing to 1,
+    # with the small-sample correction (n equal weights: the rows' standard deviation / sqrt(n))
+    n_eff = 1.0 / w.pow(2).sum(dim=-1)
+    se = (w * (rise - mean.unsqueeze(-1))).pow(2).sum(dim=-1).sqrt()
+    return mean, se * (n_eff / (n_eff - 1.0).clamp_min(1e-12)).sqrt(), own_mse

@@ -1,12 +1,9 @@
-"""What a model writes to disk: a folder of JSON + tensor weights, each file written atomically.
+"""What a model writes to disk: a folder of JSON + tensor weights, each file written atomically
+(a temporary file beside the target, flushed and renamed over it: no reader sees half a file).
 
-``model.json`` is read back through :class:`ModelFile`, ``weights.pt`` (the state dict) with
-``torch.load(weights_only=True)``, which never runs code from the file. A folder is checked
-before anything is built from it (``model.json`` against its schema and :data:`LIMITS`, every
-tensor's shape against the network it describes): a hand-edited or damaged folder is one
-:class:`ModelFileError` naming the file and the field, not a 160 GB allocation or a traceback.
-:func:`atomic_write` writes a temporary file beside the target, flushes it and renames it over,
-so a reader never sees a half-written file; a failed write (a full disk) is the OSError it is.
+``weights.pt`` is read with ``torch.load(weights_only=True)``, which never runs code from the file,
+and only after ``model.json`` passed its schema and :data:`LIMITS` and the file's size fits the
+network it describes: a damaged folder is one :class:`ModelFileError` naming the file and field.
 """
 
 from __future__ import annotations
@@ -35,8 +32,7 @@ if TYPE_CHECKING:  # loaded where a model is saved or loaded: the atomic writes 
 FORMAT_VERSION = 2
 MODEL_FILE, WEIGHTS_FILE = "model.json", "weights.pt"
 # The largest sizes model.json may ask for: far beyond our tables, far below a machine's memory.
-LIMITS = {"n_inputs": 1_000_000, "n_classes": 100_000, "latent_dim": MAX_LATENT_DIM,
-          "layer width": MAX_WIDTH,
+LIMITS = {"n_inputs": 1_000_000, "n_classes": 100_000, "latent_dim": MAX_LATENT_DIM, "layer width": MAX_WIDTH,
           "n_replicas": 4_096, "parameters": 2**31}  # parameters: 8 GB of float32
 _DTYPES = {"int": np.int64, "bool": np.bool_, "float": np.float64, "str": np.str_}
 
@@ -47,9 +43,7 @@ class ModelFileError(ValueError):
 
 @dataclass
 class SavedModel:
-    """Everything a model folder holds: the config, the replica count, the class labels in index
-    order (``None`` without classes), the network's state dict and the fitted statistics
-    (``None`` when not fitted)."""
+    """Everything a model folder holds (classes in index order; ``None``: none, or not fitted)."""
 
     config: VAECConfig
     n_replicas: int
@@ -101,12 +95,10 @@ class _LatentDomain(_Part):
 
     def build(self) -> LatentDomain:
         from vaec.domain import DiagonalGaussian, IsotropicGaussian, LatentDomain
-
         iso, diag = self.isotropic, self.diagonal
-        return LatentDomain(
-            IsotropicGaussian(np.asarray(iso.center), iso.sigma, iso.n_samples),
-            DiagonalGaussian(np.asarray(diag.mean), np.asarray(diag.std), diag.n_samples),
-            self.n_draws, self.seed, self.replica)
+        return LatentDomain(IsotropicGaussian(np.asarray(iso.center), iso.sigma, iso.n_samples),
+                            DiagonalGaussian(np.asarray(diag.mean), np.asarray(diag.std), diag.n_samples),
+                            self.n_draws, self.seed, self.replica)
 
 
 class _ReconstructionCheck(_Part):
@@ -116,13 +108,11 @@ class _ReconstructionCheck(_Part):
 
     def build(self) -> ReconstructionCheck:
         from vaec.domain import ReconstructionCheck
-
         return ReconstructionCheck(np.asarray(self.errors), self.n_samples)
 
 
 class ModelFile(_Part):
-    """The contents of ``model.json``, validated field by field when read back (version 1
-    kept the fitted statistics under ``extras``; they are read from there)."""
+    """``model.json``, validated field by field (version 1 kept the fitted statistics in ``extras``)."""
 
     format_version: Literal[1, 2] = FORMAT_VERSION
     config: VAECConfig
@@ -159,7 +149,6 @@ def _jsonable(value: Any) -> Any:
 
 
 def _model_file(saved: SavedModel) -> dict[str, Any]:
-    """The JSON of ``model.json``: what :class:`ModelFile` reads back."""
     classes, labels = saved.classes, None
     if classes is not None:
         kind = {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(classes.dtype.kind, "str")
@@ -188,40 +177,30 @@ def _read_model_file(path: Path, device: str | None) -> ModelFile:
         raise ModelFileError(f"{path}: {validation_message(err)}") from None
 
 
-def _expanded_size(path: Path) -> int | None:
-    """The uncompressed size of the archive's members (torch.save writes a zip archive), from
-    its directory alone; ``None`` when the file is no zip archive (torch.load judges it)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return None
-
-
 def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
                 device: torch.device) -> dict[str, torch.Tensor]:
-    """The weights, read only after the file's size fits ``expected`` and checked to have
-    exactly its tensors and shapes."""
+    """The weights, read only when the file's size fits ``expected``, checked to hold its shapes."""
     import torch
-
     n_values = sum(math.prod(shape) for shape in expected.values())
     if n_values > LIMITS["parameters"]:
         raise ModelFileError(f"{weights_path.parent / MODEL_FILE}: the network it describes has "
                              f"{n_values} parameters, over the limit of {LIMITS['parameters']}")
-    # a file far larger than the tensors it should hold is not read into memory, nor one that
-    # would expand to that (a compressed archive's sizes are in its directory, read first)
+    # a file far larger than its tensors is not read into memory, nor one that would expand to that
     most = 8 * n_values + 2**20
     if weights_path.stat().st_size > most:
-        raise ModelFileError(f"{weights_path}: {weights_path.stat().st_size} bytes is far more "
-                             f"than the {n_values} values {MODEL_FILE} describes")
-    expanded = _expanded_size(weights_path)
+        raise ModelFileError(f"{weights_path}: {weights_path.stat().st_size} bytes is far more than the "
+                             f"{n_values} values {MODEL_FILE} describes")
+    try:  # a compressed archive's sizes are in its directory, read first
+        with zipfile.ZipFile(weights_path) as archive:
+            expanded = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        expanded = None  # no zip archive: torch.load judges it
     if expanded is not None and expanded > most:
         raise ModelFileError(f"{weights_path}: expands to {expanded} bytes, far more than the "
                              f"{n_values} values {MODEL_FILE} describes; not read")
     try:
         state = torch.load(weights_path, map_location=device, weights_only=True)
-    # what the tensor-only unpickler raises on a damaged file varies (UnpicklingError,
-    # RuntimeError, EOFError, KeyError, ...): any failure here is the file's
+    # what the tensor-only unpickler raises on a damaged file varies: any failure here is the file's
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelFileError(f"{weights_path}: not a readable weights file of tensors ({first})") from err
@@ -236,16 +215,14 @@ def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
             raise ModelFileError(f"{weights_path}: {name} has shape {tuple(state[name].shape)} "
                                  f"but {MODEL_FILE} describes {shape}")
         if state[name].is_floating_point() and not bool(torch.isfinite(state[name]).all()):
-            raise ModelFileError(f"{weights_path}: {name} holds NaN or infinite values (the "
-                                 "model diverged in training: train it again with a lower "
-                                 "learning_rate)")
+            raise ModelFileError(f"{weights_path}: {name} holds NaN or infinite values (the model diverged "
+                                 "in training: train it again with a lower learning_rate)")
     return state
 
 
 def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
     """Write ``weights.pt`` and then ``model.json`` into ``folder``, each atomically."""
     import torch
-
     buffer, folder = io.BytesIO(), Path(folder)
     torch.save({k: v.detach().cpu() for k, v in saved.state.items()}, buffer)
     atomic_write_bytes(folder / WEIGHTS_FILE, buffer.getvalue())
@@ -254,27 +231,19 @@ def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
 
 
 def load_model(folder: str | os.PathLike[str], device: str | None = None) -> SavedModel:
-    """Read a folder written by :func:`save_model`, optionally for another device.
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``model.json`` or ``weights.pt`` is missing.
-    ModelFileError
-        When a file cannot be read, is invalid or over :data:`LIMITS`, or does not fit the other.
-    """
+    """Read a folder written by :func:`save_model`, optionally for another device. Raises
+    FileNotFoundError when a file is missing, :class:`ModelFileError` when one cannot be read, is
+    invalid or over :data:`LIMITS`, or does not fit the other."""
     from vaec.model import VAECNet
-
     meta_path, weights_path = Path(folder) / MODEL_FILE, Path(folder) / WEIGHTS_FILE
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
     meta = _read_model_file(meta_path, device)
-    config = meta.config
-    state = _read_state(weights_path, VAECNet.state_shapes(config, meta.n_replicas),
-                        config.torch_device())
+    state = _read_state(weights_path, VAECNet.state_shapes(meta.config, meta.n_replicas),
+                        meta.config.torch_device())
     domain, check = meta.latent_domain, meta.reconstruction_check
-    return SavedModel(config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),
+    return SavedModel(meta.config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),
                       state, None if domain is None else domain.build(),
                       None if check is None else check.build())
 
@@ -289,20 +258,17 @@ def _fsync(path: Path, flags: int = 0) -> None:
 
 
 def _naming(err: OSError, target: Path) -> OSError:
-    """``err`` naming the file that was being written (a full disk's error names none, or the
-    temporary file), so one line says which file failed."""
+    """``err`` naming the target (a full disk's error names none, or the temporary file)."""
     return type(err)(err.errno, err.strerror or str(err), str(target))
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)``, flush it to disk, then rename ``tmp_path`` to ``path`` (whose
-    folder is created when missing); returns ``path``. ``write`` writes the content to the path
-    it is given and closes the file."""
+    """Call ``write(tmp_path)`` (which writes and closes the file), flush it to disk, then rename it
+    to ``path`` (its folder created when missing); returns ``path``."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as err:
         raise _naming(err, target) from None
     os.close(fd)
@@ -312,11 +278,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         os.chmod(tmp, 0o644)  # mkstemp creates the file private; a report is for people to read
         _fsync(tmp)
         os.replace(tmp, target)
-    except OSError as err:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
-        raise _naming(err, target) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _naming(err, target) from None
         raise
     try:
         _fsync(target.parent, getattr(os, "O_DIRECTORY", 0))

@@ -1,15 +1,16 @@
 """Figures of one model: learning curves, latent grids and views, the latent domain.
 
 matplotlib's object-oriented API on the Agg backend: each function takes data and returns a
-:class:`~matplotlib.figure.Figure`, never shows or saves it; the caller saves. The figures a
-report shows have a fixed layout (:mod:`vaec.layout`). A neck wider than
-two is drawn as its first two principal components (fitted on the training z_mean), a
-one-dimensional one as a strip whose vertical position is jitter.
+:class:`~matplotlib.figure.Figure`, never shows or saves it. The figures a report shows have a
+fixed layout (margins in inches, titles at a fixed height: a constrained layout measures every
+artist, as much work as drawing the figure). A neck wider than two is drawn as its first two
+principal components (fitted on the training z_mean), a one-dimensional one as a jittered strip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -22,7 +23,6 @@ from matplotlib.patches import Ellipse
 from vaec.config import Strategy, get_strategy
 from vaec.domain import LatentDomain
 from vaec.history import History, LatentSnapshot
-from vaec.layout import fixed_title, margins
 from vaec.tasks import CLASSIFICATION, Task
 
 SAMPLED_LIMIT = 5.0
@@ -34,9 +34,24 @@ BEST_EPOCH_LABEL = "best epoch"
 CONTOURS = (1, 2, 3)
 
 
+def margins(fig: Figure, left: float, bottom: float, top: float, right: float = 0.15,
+            gaps: tuple[float, float] = (0.0, 0.0)) -> None:
+    """Place the figure's grid of axes by its margins and gaps (between columns, rows), in inches."""
+    width, height = fig.get_size_inches()
+    n_rows, n_cols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
+    cell_w = (width - left - right - (n_cols - 1) * gaps[0]) / n_cols
+    cell_h = (height - bottom - top - (n_rows - 1) * gaps[1]) / n_rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=gaps[0] / cell_w, hspace=gaps[1] / cell_h)
+
+
+def fixed_title(ax: Axes, text: str, **kwargs: Any) -> None:
+    """``ax``'s title just above the axes, not placed by measuring the ticks (none are on top)."""
+    ax.set_title(text, y=1.0, **kwargs)
+
+
 class _PCA:
-    """The first two principal components of the points it is fitted on (SVD of the centred
-    points, each component's sign fixed so its largest coefficient is positive)."""
+    """The first two principal components (each sign fixed so its largest coefficient is > 0)."""
 
     def __init__(self, points: np.ndarray) -> None:
         self.mean = points.mean(axis=0)
@@ -49,18 +64,14 @@ class _PCA:
 
 
 def learning_curve_panels(strategy: str | Strategy, task: Task = CLASSIFICATION) -> list[tuple[str, str]]:
-    """``(metric, title)`` of every learning-curve panel drawn for ``strategy``.
-
-    The task's :attr:`~vaec.tasks.Task.curve_score` with sampling off and on, total and KL loss,
-    and the prediction loss; reconstruction loss only when the strategy counts it. A strategy
-    that trains no head (``autoencoder``) has no panels of the head's score or loss, whose head
-    is as initialised (without a target the score is the reconstruction's and stays).
-    """
+    """``(metric, title)`` of every learning-curve panel drawn for ``strategy``: the task's
+    :attr:`~vaec.tasks.Task.curve_score` off and on, total and KL loss, the prediction loss, the
+    reconstruction loss when counted; none of the head's for a strategy that trains no head."""
     strategy = get_strategy(strategy)
     score = task.curve_score
     head = strategy.uses_prediction or not task.has_target
-    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on")] \
-        if head else []
+    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on")]
+    panels = panels if head else []
     panels += [("total_loss", "total loss"), ("kl_loss", "KL loss")]
     if strategy.uses_prediction:
         panels.append(("prediction_loss", "prediction loss"))
@@ -120,8 +131,7 @@ def _axis_labels(latent_dim: int, what: str) -> tuple[str, str]:
 
 def scatter_by_target(ax: Axes, points: np.ndarray, labels: np.ndarray,
                       class_names: Sequence[str] | None) -> None:
-    """Points coloured by class index (a legend entry per class), or, for a continuous target
-    (float values: regression), by value on one colour scale."""
+    """Points coloured by class index (a legend entry per class), or by value (a float target)."""
     labels = np.asarray(labels)
     if labels.dtype.kind == "f":
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.6, c=labels, cmap="viridis")
@@ -135,8 +145,7 @@ def scatter_by_target(ax: Axes, points: np.ndarray, labels: np.ndarray,
 
 
 def _class_names(class_names: Sequence[str] | None, *labels: np.ndarray | None) -> list[str] | None:
-    """Legend names in class-index order (the indices when ``None``); none for a continuous
-    target."""
+    """Legend names in class-index order (the indices when ``None``); none for a float target."""
     parts = [np.asarray(part) for part in labels if part is not None and len(part)]
     if not parts or parts[0].dtype.kind == "f":
         return None
@@ -179,13 +188,9 @@ def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.
 
 def plot_latent_grid(snapshot: LatentSnapshot, replica: int = 0,
                      class_names: Sequence[str] | None = None) -> Figure:
-    """Where the rows sit in the neck at one epoch (one replica of ``snapshot``).
-
-    Three rows of axes: sampled z on fixed [-5, 5] axes, z_mean on fixed [-3, 3], z_mean on its
-    own range; one column per split (train, and validation when the snapshot has it). Points
-    are coloured by class, named by ``class_names`` in class-index order (the indices when
-    ``None``).
-    """
+    """Where the rows sit in the neck at one epoch (one replica of ``snapshot``): sampled z on
+    fixed [-5, 5] axes, z_mean on fixed [-3, 3], z_mean on its own range; a column per split.
+    Points are coloured by class, named by ``class_names`` in class-index order."""
     _check_replica(replica, snapshot.train_z_mean.shape[0])
     names = _class_names(class_names, snapshot.y_train, snapshot.y_val)
     latent_dim = snapshot.train_z_mean.shape[2]
@@ -246,12 +251,9 @@ def plot_latent_domain(
     domain: LatentDomain,
     class_names: Sequence[str] | None = None,
 ) -> Figure:
-    """Scatter of z_mean coloured by class, with the 1, 2 and 3 sigma contours of the Gaussian
-    the training z_mean follow in the plotted view: ellipses whose axes are the eigenvectors of
-    the points' covariance, half-widths ``k * sqrt(eigenvalue)``. The principal-component view
-    of a wider neck is a linear projection, so the contours are those of the projected
-    Gaussian. The title gives the isotropic sigma the sigma distance is measured in.
-    """
+    """Scatter of z_mean coloured by class, with the 1, 2 and 3 sigma ellipses of the Gaussian
+    the points follow in the plotted view (a wider neck's principal components are a linear
+    projection: the projected Gaussian's contours); the title gives the isotropic sigma."""
     points = np.asarray(z_mean, dtype=float)
     latent_dim = points.shape[1]
     if latent_dim == 1:  # a line: drawn at height 0, the contours mark the sigmas on it
@@ -284,8 +286,7 @@ def plot_latent_domain(
 
 
 def _sigma_contours(points: np.ndarray) -> Callable[[float], tuple[float, float, float]]:
-    """``k -> (width, height, angle in degrees)`` of the k-sigma ellipse of the Gaussian fitted
-    to 2-D ``points``; points on a line (a 1-D neck) get circles of the line's sigma."""
+    """``k -> (width, height, degrees)`` of the k-sigma ellipse of 2-D ``points`` (circles on a line)."""
     if np.ptp(points[:, 1]) == 0:
         sd = float(points[:, 0].std(ddof=1))
         return lambda k: (2 * k * sd, 2 * k * sd, 0.0)

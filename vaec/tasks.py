@@ -9,8 +9,8 @@ A :class:`Task` owns everything that differs by task, so nothing else compares t
 * ``unsupervised``: no target, only the autoencoder trains; scores the reconstruction's
   ``reconstruction_r2`` and ``reconstruction_mae``, the guard watches the first.
 
-torch is imported inside the methods that compute: :mod:`vaec.config` names the tasks, and a
-command line that only checks its settings must not pay for loading torch.
+torch is imported inside the methods that compute: a command line that only checks its
+settings must not pay for loading torch.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ REGRESSION_BINS = 10
 
 @dataclass(frozen=True)
 class Task:
-    """One task of the head, with the rules that depend on it; use the singletons of
-    :data:`TASKS` (:func:`get_task`).
+    """One task of the head, with the rules that depend on it (the singletons of :data:`TASKS`).
 
     Attributes
     ----------
@@ -72,14 +71,13 @@ class Task:
 
     def prediction_losses(self, outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Loss of every row, ``(replicas, rows)``; ``target`` repeats to the rows when they
-        are several copies of it (the ablated passes of :mod:`vaec.importance`)."""
+        are several copies of it (the ablated passes of :func:`vaec.model.ablation_scores`)."""
         return outputs.new_zeros(outputs.shape[:2])
 
     def scores(self, predicted: torch.Tensor, truth: torch.Tensor, n_classes: int,
                weights: torch.Tensor | None = None) -> Pair:
-        """The two :attr:`score_names` per replica of ``predicted`` against ``truth``: the head's
-        output with a target, the decoder's reconstruction of the input without one; each
-        replica's rows weighted by its row of ``weights`` (``(replicas, rows)``) when given."""
+        """The two :attr:`score_names` per replica of ``predicted`` (the head's output, or the
+        reconstruction without a target) against ``truth``, rows weighted by ``weights``."""
         return r2_and_mae(predicted, truth, weights)
 
     def ranked_scores(self, selection_metric: str) -> tuple[str, str]:
@@ -193,10 +191,8 @@ def predicted_class(logits: torch.Tensor) -> torch.Tensor:
 
 def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: int,
                     weights: torch.Tensor | None = None) -> Pair:
-    """Accuracy and F1 per replica, each ``(replicas,)``, from one confusion matrix per replica,
-    on the device (no host round trip per epoch). They agree with scikit-learn's
-    ``accuracy_score`` and ``f1_score`` (``average='binary'`` with class 1 positive for two
-    classes, ``'macro'`` over the labels seen otherwise)."""
+    """Accuracy and F1 per replica from a confusion matrix on the device, as scikit-learn's
+    (``average='binary'`` with class 1 positive for two classes, ``'macro'`` over the seen ones)."""
     import torch
 
     n_replicas, cells = predicted.shape[0], n_classes * n_classes
@@ -217,9 +213,8 @@ def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: in
 
 def r2_and_mae(predicted: torch.Tensor, target: torch.Tensor,
                weights: torch.Tensor | None = None) -> Pair:
-    """R² and mean absolute error per replica of ``(replicas, rows[, columns])`` predictions;
-    with columns (a reconstruction), R² is the mean of every column's, MAE over all cells; each
-    replica's rows weighted by its row of ``weights`` when given."""
+    """R² and mean absolute error per replica of ``(replicas, rows[, columns])`` predictions (with
+    columns: the mean of every column's R², MAE over all cells), rows weighted by ``weights``."""
     target = target.to(predicted.dtype).expand_as(predicted)
     error = predicted - target
     axis = -2 if predicted.dim() == 3 else -1

@@ -1,23 +1,26 @@
-"""The one training loop. A :class:`~vaec.config.Strategy` tells it what to optimise.
+"""The one training loop and its step; a :class:`~vaec.config.Strategy` says what to optimise.
 
-Tensors are placed on the device once; the full batch is one step when ``batch_size`` is None.
-A step is the hand-fused one where it applies (:mod:`vaec.steps` chooses, by
-``config.training_step``).
-Per-epoch metrics stay on the device until the end (no host round trip per epoch), and the best
-epoch of every replica is tracked with tensor ops.
+Per-epoch metrics stay on the device until the end; the best epoch of every replica is tracked
+with tensor ops. ``VAECConfig.training_step`` chooses the step, ``step(x, y, rows, generators,
+full_batch)``: ``auto``, :class:`vaec.fused.FusedStep` where it applies, else ``eager`` (autograd,
+``torch.optim.AdamW``); ``compiled``, ``torch.compile`` of either (eager when compiling fails;
+it costs tens of seconds per network, more than a pruning round, so only when asked).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from vaec.config import Strategy, VAECConfig
-from vaec.history import History, LatentSnapshot, TrainingResult, metric_names, snapshot_epochs
+from vaec.fused import FusedStep, fused_step_supported
+from vaec.history import Evaluation, History, TrainingResult, metric_names, snapshot_epochs, take_snapshot
 from vaec.model import (
     Generators,
     VAECNet,
@@ -27,13 +30,113 @@ from vaec.model import (
     replica_generators,
     row_mean,
 )
-from vaec.steps import make_step
 
-# The evaluation noise has its own stream, so recording metrics never changes the training.
-_EVAL_SEED_OFFSET = 1_000_003
-# the training rows' evaluation draws its own noise, so how many rows it evaluates (all, a
-# subset, none) never changes the validation split's numbers
-_TRAIN_EVAL_SEED_OFFSET = 2_000_003
+Step = Callable[[Tensor, Tensor, Weights, Sequence[torch.Generator], bool], None]
+# the backend of the compiled step (tests set a cheaper one)
+COMPILE_BACKEND = "inductor"
+
+
+def training_loss(net: VAECNet, x: Tensor, y: Tensor, strategy: Strategy,
+                  weights: dict[str, float], generator: Generators, rows: Weights) -> Tensor:
+    """Weighted total of the counted losses, summed over replicas (which stay independent);
+    ``rows`` weighs each replica's rows (``None``: all alike)."""
+    out = net(x, sample_head=strategy.sample_head, sample_decoder=strategy.sample_decoder,
+              generator=generator, decode=bool(weights["reconstruction"]),
+              classify=bool(weights["prediction"]))
+    total = torch.zeros(net.n_replicas, device=x.device)
+    if weights["kl"]:
+        total = total + weights["kl"] * kl_loss(out.z_mean, out.z_log_var, rows)
+    if out.reconstruction is not None:
+        total = total + weights["reconstruction"] * reconstruction_loss(out.reconstruction, x, rows)
+    if out.logits is not None:
+        prediction = row_mean(net.config.task.prediction_losses(out.logits, y), rows)
+        total = total + weights["prediction"] * prediction
+    return total.sum()
+
+
+class EagerStep:
+    """Forward, ``backward()`` and ``torch.optim.AdamW`` over the ``trainable`` parameters."""
+
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
+                 trainable: list[Tensor]) -> None:
+        self.net, self.strategy, self.weights = net, strategy, weights
+        options = {"lr": net.config.learning_rate, "weight_decay": net.config.weight_decay}
+        try:  # one fused kernel where this torch has it, else the multi-tensor version
+            self.optimizer = torch.optim.AdamW(trainable, fused=True, **options)
+        except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device
+            self.optimizer = torch.optim.AdamW(trainable, foreach=True, **options)
+
+    def step(self, x: Tensor, y: Tensor, rows: Weights, generators: Sequence[torch.Generator]) -> None:
+        loss = training_loss(self.net, x, y, self.strategy, self.weights, generators, rows)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def __call__(self, x: Tensor, y: Tensor, rows: Weights,
+                 generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
+        self.step(x, y, rows, generators)
+
+
+class CompiledStep(EagerStep):
+    """A step under ``torch.compile`` (graph breaks allowed): the fused step's gradients (noise drawn
+    outside the graph) where it applies, else the eager step; eager, with one warning, once it fails."""
+
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
+                 trainable: list[Tensor], fused: bool | None = None) -> None:
+        super().__init__(net, strategy, weights, trainable)
+        if fused is None:
+            fused = fused_step_supported(net, strategy, weights) is None
+        config = net.config
+        self.fused = FusedStep(net, strategy, weights, config.learning_rate,
+                               config.weight_decay) if fused else None
+        target = self.fused.gradients_given if self.fused is not None else self.step
+        self.compiled: Callable[..., object] | None = None
+        try:
+            self.compiled = torch.compile(target, fullgraph=False, backend=COMPILE_BACKEND)
+        except Exception as err:  # compile unavailable on this platform or Python
+            self._give_up(err)
+
+    def _give_up(self, err: BaseException) -> None:
+        warnings.warn(f"torch.compile is unavailable here ({type(err).__name__}: {err}); "
+                      "training eagerly", RuntimeWarning, stacklevel=3)
+        self.compiled = None
+
+    def _run_compiled(self, *args: object) -> tuple[bool, object]:
+        """(whether it ran, what it returned): not run when compiling is off or fails (then off)."""
+        if self.compiled is None:
+            return False, None
+        try:
+            return True, self.compiled(*args)
+        except Exception as err:
+            self._give_up(err)
+            return False, None
+
+    def __call__(self, x: Tensor, y: Tensor, rows: Weights,
+                 generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
+        if self.fused is None:
+            ran, _ = self._run_compiled(x, y, rows, generators)
+            if not ran:
+                self.step(x, y, rows, generators)
+            return
+        fused = self.fused
+        c = fused.constants(x, y, rows, full_batch)
+        eps_d, eps_h = fused.draw_noise(x.shape[0], generators, x)
+        args = (c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction, c.target, eps_d, eps_h)
+        with torch.no_grad():
+            ran, grads = self._run_compiled(*args)
+            if not ran:  # the same draws, eagerly
+                grads = fused.gradients_given(*args)
+        fused.update(grads)
+
+
+def make_step(net: VAECNet, strategy: Strategy, weights: dict[str, float], trainable: list[Tensor]) -> Step:
+    """The step ``net.config.training_step`` asks for (see the module's description)."""
+    choice = net.config.training_step
+    if choice == "compiled":
+        return CompiledStep(net, strategy, weights, trainable)
+    if choice == "auto" and fused_step_supported(net, strategy, weights) is None:
+        return FusedStep(net, strategy, weights, net.config.learning_rate, net.config.weight_decay)
+    return EagerStep(net, strategy, weights, trainable)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -41,7 +144,6 @@ class TrainingDivergedError(RuntimeError):
 
 
 def _check_finite(net: VAECNet, strategy: Strategy, epoch: int) -> None:
-    """Raise :class:`TrainingDivergedError` when a weight of ``net`` is NaN or infinite."""
     finite = torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()
     if not bool(finite):
         raise TrainingDivergedError(
@@ -56,65 +158,26 @@ def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
     return {name: (w if name in strategy.losses else 0.0) for name, w in weights.items()}
 
 
-@torch.no_grad()
-def _evaluate(net: VAECNet, x: torch.Tensor, y: torch.Tensor, rows: Weights, strategy: Strategy,
-              weights: dict[str, float], generator: Generators) -> torch.Tensor:
-    """All metrics of every replica on one split, ``(replicas, metrics)`` in the order of
-    :func:`vaec.history.metric_names`: the losses as the strategy trains (sampled z where it
-    samples), then the task's scores with sampling off (z_mean) and on (a draw of z), of the
-    head's output with a target, of the reconstruction without one."""
-    config = net.config
-    out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
-    logits_mean = net.head(out.z_mean)
-    logits_trained = out.logits if strategy.sample_head else logits_mean
-    rec = reconstruction_loss(out.reconstruction, x, rows)
-    kl = kl_loss(out.z_mean, out.z_log_var, rows)
-    pred = row_mean(config.task.prediction_losses(logits_trained, y), rows)
-    total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
-    if config.task.has_target:
-        off, on, truth = logits_mean, out.logits, y
-    else:
-        off, on, truth = net.decoder(out.z_mean), out.reconstruction, x
-    scores = [*config.task.scores(off, truth, config.n_classes, rows),
-              *config.task.scores(on, truth, config.n_classes, rows)]
-    return torch.stack([c.to(torch.float64) for c in [total, rec, kl, pred, *scores]], dim=1)
-
-
-@torch.no_grad()
-def _snapshot(net: VAECNet, epoch: int, x: torch.Tensor, y: torch.Tensor, x_val: torch.Tensor | None,
-              y_val: torch.Tensor | None, generator: Generators) -> LatentSnapshot:
-    def latent(data: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        out = net(data, sample_head=True, generator=generator, decode=False)
-        return out.z_head.cpu().numpy(), out.z_mean.cpu().numpy()
-
-    train_z, train_mean = latent(x)
-    val_z, val_mean = latent(x_val) if x_val is not None else (None, None)
-    y_val_np = y_val.cpu().numpy() if y_val is not None else None
-    return LatentSnapshot(epoch, train_z, train_mean, val_z, val_mean, y.cpu().numpy(), y_val_np)
-
-
 class _Best:
-    """The best epoch of every replica so far (by the selection scores) and, when the config
-    restores it, its weights; also the epoch of the lowest loss, for early stopping on it."""
+    """Every replica's best epoch so far (by the selection scores), its weights when restored, and
+    the epoch of the lowest loss (for early stopping on it)."""
 
-    def __init__(self, net: VAECNet, strategy: Strategy, trainable: list[torch.Tensor],
+    def __init__(self, net: VAECNet, strategy: Strategy, trainable: list[Tensor],
                  offset: int, device: torch.device) -> None:
         config, n = net.config, net.n_replicas
-        self.config, self.strategy = config, strategy
-        self.names = metric_names(config.task)
+        self.config, self.strategy, self.names = config, strategy, metric_names(config.task)
         self.offset = offset  # where the split that selects starts in a row
         self.primary = torch.full((n,), -torch.inf, dtype=torch.float64, device=device)
         self.second = self.primary.clone()
-        self.epoch = torch.zeros(n, dtype=torch.long, device=device)
+        self.epoch, self.loss_epoch = (torch.zeros(n, dtype=torch.long, device=device) for _ in range(2))
         self.loss = torch.full((n,), torch.inf, dtype=torch.float64, device=device)
-        self.loss_epoch = torch.zeros(n, dtype=torch.long, device=device)
         # (best copy, parameter) pairs, when the best weights are restored at the end
         self.state = [(p.detach().clone(), p) for p in trainable] if config.restore_best else []
 
-    def _column(self, row: torch.Tensor, name: str) -> torch.Tensor:
+    def _column(self, row: Tensor, name: str) -> Tensor:
         return row[:, self.offset + self.names.index(name)]
 
-    def _scores(self, row: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _scores(self, row: Tensor) -> tuple[Tensor, Tensor]:
         """(primary, tie-break) scores per replica; larger is better."""
         task = self.config.task
         if not (self.strategy.uses_prediction and task.has_target):
@@ -127,7 +190,7 @@ class _Best:
         return scores[0], scores[1]
 
     @torch.no_grad()
-    def update(self, row: torch.Tensor, epoch: int) -> None:
+    def update(self, row: Tensor, epoch: int) -> None:
         """Take in the metrics of ``epoch``: primary score first, ties broken by the second."""
         primary, second = self._scores(row)
         improved = (primary > self.primary) | ((primary == self.primary) & (second > self.second))
@@ -149,54 +212,18 @@ class _Best:
 
     @torch.no_grad()
     def restore(self) -> None:
-        """Put the best weights back (nothing without ``restore_best``)."""
         for saved, p in self.state:
             p.copy_(saved)
 
 
-class _Evaluation:
-    """One history row per call: the metrics of the training rows (all, or a fixed seeded subset
-    of ``train_metrics_rows``, the same every epoch), then of the validation rows, each split
-    drawing its own noise."""
-
-    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: torch.Tensor,
-                 y: torch.Tensor, x_val: torch.Tensor | None, y_val: torch.Tensor | None,
-                 rows: Weights = None, val_rows: Weights = None) -> None:
-        config, n, device = net.config, net.n_replicas, x.device
-        self.net, self.strategy, self.weights = net, strategy, weights
-        self.modes_matter = _modes_matter(config)
-        self.val = (x_val, y_val, val_rows)
-        self.train_noise = replica_generators(config.seed + _TRAIN_EVAL_SEED_OFFSET, n, device)
-        self.val_noise = replica_generators(config.seed + _EVAL_SEED_OFFSET, n, device)
-        self.has_val = x_val is not None and y_val is not None
-        n_metrics = len(metric_names(config.task))
-        self.select_offset = n_metrics if self.has_val else 0  # the split that picks the best
-        self.nan_row = torch.full((n, n_metrics), torch.nan, dtype=torch.float64, device=device)
-        self.train = (x, y, rows)
-        subset = config.train_metrics_rows
-        if subset is not None and x.shape[0] > subset:
-            generator = torch.Generator().manual_seed(config.seed + _EVAL_SEED_OFFSET)
-            pick = torch.randperm(x.shape[0], generator=generator)[:subset].sort().values.to(device)
-            self.train = (x[pick], y[pick], None if rows is None else rows[:, pick])
-
-    def __call__(self) -> torch.Tensor:
-        net, strategy, weights = self.net, self.strategy, self.weights
-        if self.modes_matter:
-            net.eval()
-        train = (_evaluate(net, *self.train, strategy, weights, self.train_noise)
-                 if net.config.train_metrics else self.nan_row)
-        val = _evaluate(net, *self.val, strategy, weights, self.val_noise) if self.has_val else self.nan_row
-        return torch.cat([train, val], dim=1)
-
-
-def _batches(n_rows: int, batch_size: int | None, generator: torch.Generator) -> list[torch.Tensor | None]:
+def _batches(n_rows: int, batch_size: int | None, generator: torch.Generator) -> list[Tensor | None]:
     """Row indices of every step of one epoch; ``[None]``: one full-batch step."""
     if batch_size is None or batch_size >= n_rows:
         return [None]
     return list(torch.randperm(n_rows, generator=generator).split(batch_size))
 
 
-def _trainable(net: VAECNet, strategy: Strategy) -> list[torch.Tensor]:
+def _trainable(net: VAECNet, strategy: Strategy) -> list[Tensor]:
     """The parameters of the parts the strategy trains; every other one is frozen."""
     trainable = [p for name in strategy.trains for p in net.part(name).parameters()]
     for p in net.parameters():
@@ -206,13 +233,6 @@ def _trainable(net: VAECNet, strategy: Strategy) -> list[torch.Tensor]:
     return trainable
 
 
-def _modes_matter(config: VAECConfig) -> bool:
-    """Whether training and evaluation mode compute differently: with dropout only (the
-    network has no other layer that looks at the mode), so without it the loop does not switch
-    (a switch walks every module)."""
-    return config.dropout > 0
-
-
 def _training_mode(net: VAECNet, strategy: Strategy) -> None:
     # frozen parts stay in evaluation mode (no dropout noise)
     net.eval()
@@ -220,44 +240,33 @@ def _training_mode(net: VAECNet, strategy: Strategy) -> None:
         net.part(name).train()
 
 
-def _epoch(step: Callable[..., None], x: torch.Tensor, y: torch.Tensor, row_weights: Weights,
-           noise: Any, batches: Iterable[torch.Tensor | None]) -> None:
-    """One pass over the rows: a step per batch (``None``: the whole split at once)."""
+def _epoch(step: Callable[..., None], x: Tensor, y: Tensor, row_weights: Weights,
+           noise: Any, batches: Iterable[Tensor | None]) -> None:
     for index in batches:
         if index is None:
             step(x, y, row_weights, noise, True)
             continue
         index = index.to(x.device)
-        step(x[index], y[index], None if row_weights is None else row_weights[:, index], noise,
-             False)
+        step(x[index], y[index], None if row_weights is None else row_weights[:, index], noise, False)
 
 
-def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
-          x_val: torch.Tensor | None = None, y_val: torch.Tensor | None = None, *,
-          record_snapshots: bool = True, on_epoch: Callable[[int, int], None] | None = None,
+def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor | None = None,
+          y_val: Tensor | None = None, *, record_snapshots: bool = True,
+          on_epoch: Callable[[int, int], None] | None = None,
           row_weights: Weights = None, val_row_weights: Weights = None) -> TrainingResult:
-    """Train the parts of ``net`` that ``strategy`` names, on already-placed tensors.
-
-    ``x`` is ``(rows, channels)`` float, ``y`` ``(rows,)`` the head's target (class indices,
-    values, or a placeholder without a target), on the net's device. Returns the history, the
-    best epoch of each replica and the latent snapshots; the best weights are restored unless
-    ``net.config.restore_best`` is False.
-
-    The config decides how much is recorded: every epoch on both splits (the default, for
-    learning curves), or - for models that only need their final weights and scores, such as a
-    pruning round's trials - the validation split every ``eval_every`` epochs, with early
-    stopping on the validation loss. ``on_epoch(epoch, epochs)`` is told of every finished
-    epoch (a progress display). ``row_weights`` and ``val_row_weights`` (``(replicas, rows)``) weigh each
-    replica's training and validation rows: 0/1 masks give every replica rows of its own in
-    one vectorised pass (cross-fitting: replica k trains without fold k and validates on it).
-    """
+    """Train the parts of ``net`` that ``strategy`` names, on tensors on the net's device: ``x``
+    ``(rows, channels)``, ``y`` ``(rows,)`` the head's target (a placeholder without one). Returns
+    the history, each replica's best epoch (its weights restored unless ``config.restore_best`` is
+    False) and the latent snapshots. The config says how much is recorded (every epoch on both
+    splits, or the validation split every ``eval_every`` epochs). ``on_epoch(epoch, epochs)`` is
+    told of every finished epoch. ``row_weights`` and ``val_row_weights`` ``(replicas, rows)``
+    weigh each replica's rows: 0/1 masks cross-fit every replica in one vectorised pass."""
     config, start, device = net.config, time.perf_counter(), x.device
-    weights = _weights(config, strategy)
-    trainable = _trainable(net, strategy)
+    weights, trainable = _weights(config, strategy), _trainable(net, strategy)
     step = make_step(net, strategy, weights, trainable)
     noise = replica_generators(config.seed, net.n_replicas, device)
     order = torch.Generator().manual_seed(config.seed)
-    evaluate = _Evaluation(net, strategy, weights, x, y, x_val, y_val, row_weights, val_row_weights)
+    evaluate = Evaluation(net, strategy, weights, x, y, x_val, y_val, row_weights, val_row_weights)
     best = _Best(net, strategy, trainable, evaluate.select_offset, device)
     snap_at = set(snapshot_epochs(config.epochs)) if record_snapshots else set()
     rows, row_epochs, snapshots = [], [], []
@@ -274,7 +283,7 @@ def train(net: VAECNet, strategy: Strategy, x: torch.Tensor, y: torch.Tensor,
         best.update(rows[-1], epoch)
         stop = best.stalled(epoch)
         if epoch in snap_at or (stop and record_snapshots):
-            snapshots.append(_snapshot(net, epoch, x, y, x_val, y_val, evaluate.val_noise))
+            snapshots.append(take_snapshot(net, epoch, x, y, x_val, y_val, evaluate.val_noise))
         if stop:
             break
         if evaluate.modes_matter:

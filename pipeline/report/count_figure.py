@@ -10,7 +10,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PruningRound
-from vaec.layout import fixed_title
+from vaec.plots import fixed_title
 
 
 def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Figure | None:

@@ -26,8 +26,13 @@ from pipeline.report.tables import SCORE_LABELS, to_nats
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
 from pipeline.stability.measures import reaches_cut
-from vaec.layout import fixed_title
-from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
+from vaec.plots import (
+    fixed_title,
+    plot_latent_domain,
+    plot_latent_grid,
+    plot_latent_view,
+    plot_learning_curves,
+)
 
 if TYPE_CHECKING:
     from pipeline.result import PruningResult

@@ -37,7 +37,7 @@ import torch
 from scipy import stats
 
 from vaec import VAEC
-from vaec.importance import ablation_scores
+from vaec.model import ablation_scores
 from vaec.tasks import predicted_class
 
 # Below this validation variance (the data are standardised on the training rows, where every

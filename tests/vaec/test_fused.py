@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from vaec import steps
+from vaec import training as steps
 from vaec.config import STRATEGIES, VAECConfig
 from vaec.fused import FusedStep, fused_step_supported
 from vaec.model import VAECNet, replica_generators, sample_latent
-from vaec.steps import CompiledStep, EagerStep, make_step, training_loss
-from vaec.training import _trainable, _weights, train
+from vaec.training import CompiledStep, EagerStep, _trainable, _weights, make_step, train, training_loss
 
 TASKS = {"binary": ("classification", 2), "classes": ("classification", 3),
          "regression": ("regression", 1), "unsupervised": ("unsupervised", 1)}

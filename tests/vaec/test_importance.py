@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from vaec.config import VAECConfig
-from vaec.importance import ablation_scores
-from vaec.model import VAECNet
+from vaec.model import VAECNet, ablation_scores
 from vaec.tasks import CLASSIFICATION
 
 
