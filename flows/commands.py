@@ -23,6 +23,41 @@ from flows.options import (
     _parameters,
 )
 
+HEALTH_TIMEOUT_SECONDS = 5.0  # the check of a shared server before a run or serve starts
+START_A_SERVER = "start one with 'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+
+
+def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
+    """``PREFECT_API_URL`` (``None``: unset); a one-line ConfigError naming it and ending in ``fix``
+    when no Prefect server answers there."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.server import health_problem
+    from vaec.config import ConfigError
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None
+    problem = health_problem(url, timeout)
+    if problem is not None:
+        cause = problem[0]
+        why = (f"it answers {cause} to a health check, not as a Prefect server's API (it ends in /api)"
+               if cause.startswith("HTTP ") else f"nothing answers ({cause})")
+        raise ConfigError(f"no Prefect server at PREFECT_API_URL={url}: {why}; {fix}")
+    return url
+
+
+def check_server() -> str:
+    """``PREFECT_API_URL`` if a Prefect server answers there, else a ConfigError saying how to start
+    one: Prefect schedules on no temporary server, and ``serve`` would wait for runs forever."""
+    from vaec.config import ConfigError
+
+    url = _api_url(START_A_SERVER)
+    if url is None:
+        raise ConfigError(f"serve needs a running Prefect server and PREFECT_API_URL is not set: "
+                          f"{START_A_SERVER}")
+    return url
+
 
 def _check_data(params: Any) -> Any:
     """Load the data now so a bad file or column, a count of channels the data does not have,
@@ -71,7 +106,7 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
         return
     import datetime as dt
 
-    from flows.server_watch import ServerWatch
+    from flows.server import ServerWatch
     from pipeline.report.store import run_fingerprint
 
     fingerprint = run_fingerprint(dataset.summary(), params.selection())
@@ -101,7 +136,7 @@ def command_run(args: argparse.Namespace) -> int:
         with _options_named():
             check_dask_installed()
     from flows.progress import RoundProgress
-    from flows.temporary_server import temporary_server
+    from flows.server import temporary_server
 
     name = params.dataset or Path(params.source).name
     claimed = None
@@ -110,9 +145,9 @@ def command_run(args: argparse.Namespace) -> int:
             progress.stage(f"starting the run on {name}")
             with temporary_server() as server:
                 meanwhile = "" if server is None else " (Prefect's local server is starting)"
-                from flows.server_watch import check_run_server
-
-                shared = check_run_server()  # before the data: a run on a server that is not there
+                # before the data: a run on a server that is not there
+                shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary "
+                                  "server")
                 progress.stage(f"loading {name}{meanwhile}")
                 dataset = _check_data(params)
                 claimed = _claim(params)
@@ -196,8 +231,6 @@ def command_serve(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     params = _parameters(args)
-    from flows.serve import check_server
-
     # before the data: without a server, serve would wait for runs that never come
     with _options_named():
         check_server()

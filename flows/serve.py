@@ -5,37 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from flows.parameters import RunParameters
-from flows.server_watch import HEALTH_TIMEOUT_SECONDS, no_server_at
-from vaec.config import ConfigError
 
 DEFAULT_DEPLOYMENT = "scheduled"
-START_A_SERVER = ("start one with 'prefect server start' and set "
-                  "PREFECT_API_URL=http://127.0.0.1:4200/api")
-
-
-def check_server(timeout: float = HEALTH_TIMEOUT_SECONDS) -> str:
-    """Return ``PREFECT_API_URL`` if a Prefect server answers there.
-
-    Scheduled runs need a server that outlives the command: Prefect refuses to schedule on the
-    temporary server it would start otherwise, and ``serve`` would wait forever for runs that
-    never come.
-
-    Raises
-    ------
-    ConfigError
-        One line saying how to start a server or set ``PREFECT_API_URL``, when it is not set
-        or nothing answers there.
-    """
-    from prefect.settings import PREFECT_API_URL
-
-    url = PREFECT_API_URL.value()
-    if not url:
-        raise ConfigError(f"serve needs a running Prefect server and PREFECT_API_URL is not set: "
-                          f"{START_A_SERVER}")
-    missing = no_server_at(url, timeout)
-    if missing is not None:
-        raise ConfigError(f"{missing}; {START_A_SERVER}")
-    return url
 
 
 def check_cron(expression: str) -> str:

@@ -740,9 +740,9 @@ def test_serve_help_says_a_run_name_is_a_prefix():
 
 def test_serve_takes_the_name_of_a_finished_run_as_a_prefix(finished_run, never_serves,
                                                             monkeypatch):
-    import flows.serve
+    import flows.commands
 
-    monkeypatch.setattr(flows.serve, "check_server", lambda: "http://127.0.0.1:4200/api")
+    monkeypatch.setattr(flows.commands, "check_server", lambda: "http://127.0.0.1:4200/api")
     result = run_main("serve", "--cron", "0 3 * * *", "--data", "train.csv", "--target", "label",
                       "--reports-dir", str(finished_run.parent), "--run-name", finished_run.name)
     # past the run-name check, stopped by never_serves at the data
@@ -1098,7 +1098,7 @@ def _kill_group(process: subprocess.Popen) -> float:
 # the watch on the shared server asks every half second and gives a refusing server 1.5 s
 # (a run's own: every 2 s, 6 s), so the runs below end soon after the kill
 WATCH_SOON = """
-import flows.server_watch as watch
+import flows.server as watch
 watch.POLL_SECONDS, watch.REFUSED_GRACE_SECONDS = 0.5, 1.5
 """
 
