@@ -135,7 +135,7 @@ def command_run(args: argparse.Namespace) -> int:
 
         with _options_named():
             check_dask_installed()
-    from flows.progress import RoundProgress
+    from flows.display import RoundProgress
     from flows.server import temporary_server
 
     name = params.dataset or Path(params.source).name
@@ -152,8 +152,8 @@ def command_run(args: argparse.Namespace) -> int:
                 dataset = _check_data(params)
                 claimed = _claim(params)
                 progress.stage(f"loading the libraries{meanwhile}")
+                from flows.display import console_without_tracebacks
                 from flows.feature_selection import run_feature_selection
-                from flows.run_log import console_without_tracebacks
 
                 if server is not None and not server.answers():
                     progress.stage("waiting for Prefect's local server to start")
@@ -239,7 +239,7 @@ def command_serve(args: argparse.Namespace) -> int:
     with _options_named():  # a served run name is a prefix: every run has a folder of its own
         check_reports_folder(params.reports_dir)
     _check_data(params)
-    from flows.run_log import console_without_tracebacks
+    from flows.display import console_without_tracebacks
     from flows.serve import serve
 
     with console_without_tracebacks():

@@ -19,9 +19,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.utilities.annotations import quote
 
-from flows.artifacts import publish_artifacts
+from flows.display import publish_artifacts, warnings_to_log
 from flows.parameters import RunParameters, trial_groups
-from flows.run_log import warnings_to_log
 from flows.task_runners import make_task_runner
 from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData

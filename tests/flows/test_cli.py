@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from flows.progress import RoundProgress
+from flows.display import RoundProgress
 from pipeline.report.tables import Table
 from pipeline.rounds.record import PruningRound
 
@@ -339,7 +339,7 @@ def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_fl
         workspace, fake_server, monkeypatch):
     import flows.commands
     import flows.feature_selection
-    from flows.progress import RoundProgress
+    from flows.display import RoundProgress
 
     real_check = flows.commands._check_data
 
@@ -628,7 +628,7 @@ def test_prefect_console_lines_keep_their_message_and_leave_the_traceback_to_the
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from flows.run_log import console_without_tracebacks
+    from flows.display import console_without_tracebacks
 
     console = PrefectConsoleHandler(stream=io.StringIO())
     kept = []
