@@ -131,7 +131,7 @@ def command_run(args: argparse.Namespace) -> int:
     """
     params = _parameters(args)
     if params.task_runner == "dask":
-        from flows.task_runners import check_dask_installed
+        from flows.parameters import check_dask_installed
 
         with _options_named():
             check_dask_installed()
@@ -224,7 +224,7 @@ def _maybe(value: float | None) -> str:
 
 def command_serve(args: argparse.Namespace) -> int:
     """``vaec-select serve``."""
-    from flows.serve import check_cron
+    from flows.parameters import check_cron
 
     try:
         check_cron(args.cron)
@@ -240,7 +240,7 @@ def command_serve(args: argparse.Namespace) -> int:
         check_reports_folder(params.reports_dir)
     _check_data(params)
     from flows.display import console_without_tracebacks
-    from flows.serve import serve
+    from flows.feature_selection import serve
 
     with console_without_tracebacks():
         serve(params, cron=args.cron, name=args.name)

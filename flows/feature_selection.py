@@ -17,11 +17,18 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.display import publish_artifacts, warnings_to_log
-from flows.parameters import RunParameters, trial_groups
-from flows.task_runners import make_task_runner
+from flows.parameters import (
+    DASK_INSTALL,
+    RunParameters,
+    check_cron,
+    check_dask_installed,
+    served_parameters,
+    trial_groups,
+)
 from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
@@ -45,6 +52,7 @@ from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings
 from pipeline.stability.resamples import Resample, select_resample
 from pipeline.stability.result import ResampleSelection
+from vaec.config import ConfigError
 
 # The progress displays of this process (the command line's bars) hear of the run through this
 # relay; it is the only way the flow and its tasks reach them (see
@@ -326,3 +334,39 @@ def run_feature_selection(
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=params.workers)
     with _PROGRESS.showing(progress):
         return feature_selection.with_options(task_runner=runner)(params)
+
+
+def make_task_runner(kind: str, dask_address: str | None = None, n_workers: int = 2) -> Any:
+    """``thread``: a local thread pool; ``dask``: prefect-dask on a LocalCluster or a scheduler."""
+    if kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=n_workers)
+    if kind == "dask":
+        check_dask_installed()
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as err:  # installed but broken
+            raise ConfigError(f"task_runner 'dask': prefect-dask does not import ({err}); "
+                              f"{DASK_INSTALL}") from err
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True}
+        )
+    raise ValueError(f"task_runner must be 'thread' or 'dask', got {kind!r}")
+
+
+def serve(params: RunParameters, *, cron: str, name: str = "scheduled") -> None:
+    """Serve the flow as the deployment ``vaec-feature-selection/<name>`` on the ``cron`` schedule
+    until interrupted; ``params`` are the defaults of every scheduled (and manually started) run."""
+    check_cron(cron)
+    params = served_parameters(params)
+    feature_selection.serve(
+        name=name,
+        cron=cron,
+        # every run gets a folder of its own: run_name-<UTC timestamp>
+        parameters={"params": params.model_dump(mode="json"), "run_name_is_prefix": True},
+        description=f"vaec-select feature selection on {params.source}, cron {cron!r}",
+        tags=["vaec-select"],
+        # one run at a time: a run already uses every core for its trials
+        limit=1,
+    )

@@ -8,6 +8,7 @@ command line builds its options. Nothing is declared twice.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -16,7 +17,10 @@ from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.machine import usable_cores
 from pipeline.report.store import check_run_name
 from pipeline.settings import SelectionSettings
+from vaec.config import ConfigError
 from vaec.tasks import TASKS
+
+DASK_INSTALL = 'pip install -e ".[dask]" (or pip install prefect-dask)'
 
 # the command line's help sections: the run's own fields, then every selection setting
 DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
@@ -119,4 +123,38 @@ def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:
     return groups
 
 
-__all__ = ["GROUPS", "RunParameters", "trial_groups"]
+def check_dask_installed() -> None:
+    """A one-line ConfigError naming the install command when prefect-dask is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("prefect_dask") is None:
+        raise ConfigError(f"task_runner 'dask' needs prefect-dask: {DASK_INSTALL}")
+
+
+def served_parameters(params: RunParameters) -> RunParameters:
+    """``params`` with the data file and reports folder as absolute paths: a served run executes in a
+    process of its own, whose working directory need not be the one ``serve`` was started from."""
+    update: dict[str, str] = {"reports_dir": str(Path(params.reports_dir).resolve())}
+    if params.data is not None:
+        update["data"] = str(Path(params.data).resolve())
+    return params.model_copy(update=update)
+
+
+def check_cron(expression: str) -> str:
+    """``expression`` (five cron fields such as ``"0 3 * * *"``, or an alias such as ``"@daily"``) if
+    Prefect's own schedule model, the one serve uses, accepts it; else a one-line ValueError."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=expression)
+    except ValidationError as err:
+        raise ValueError(
+            f"--cron {expression!r} is not a valid cron expression "
+            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 3 * * *')"
+        ) from err
+    return expression
+
+
+__all__ = ["GROUPS", "RunParameters", "check_cron", "check_dask_installed", "served_parameters",
+           "trial_groups"]

@@ -672,13 +672,13 @@ def test_serve_rejects_a_bad_cron():
 @pytest.fixture
 def never_serves(monkeypatch):
     """``serve`` must stop before it loads the data or serves."""
-    import flows.serve
+    import flows.feature_selection
     import pipeline.data.dataset
 
     def refuse(*args, **kwargs):
         raise AssertionError("got past the server check")
 
-    monkeypatch.setattr(flows.serve, "serve", refuse)
+    monkeypatch.setattr(flows.feature_selection, "serve", refuse)
     monkeypatch.setattr(pipeline.data.dataset, "load_dataset", refuse)
 
 
