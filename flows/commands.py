@@ -14,22 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flows.options import (
-    EXIT_FAILURE,
-    PROG,
-    UsageError,
-    _as_option,
-    _options_named,
-    _parameters,
-)
+from flows.options import EXIT_FAILURE, PROG, UsageError, _as_option, _options_named, _parameters
 
 HEALTH_TIMEOUT_SECONDS = 5.0  # the check of a shared server before a run or serve starts
 START_A_SERVER = "start one with 'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api"
 
 
 def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
-    """``PREFECT_API_URL`` (``None``: unset); a one-line ConfigError naming it and ending in ``fix``
-    when no Prefect server answers there."""
+    """``PREFECT_API_URL`` (``None``: unset); a ConfigError ending in ``fix`` when no server answers."""
     from prefect.settings import PREFECT_API_URL
 
     from flows.server import health_problem
@@ -60,19 +52,14 @@ def check_server() -> str:
 
 
 def _check_data(params: Any) -> Any:
-    """Load the data now so a bad file or column, a count of channels the data does not have,
-    or a round larger than the memory fails before the flow starts or anything trains (the flow
-    reuses what was loaded)."""
-    from pipeline.data.dataset import load_dataset
+    """Load the data now: a bad file or column, a count of channels the data does not have or a
+    round larger than the memory fails before the flow starts (which reuses what was loaded)."""
     from pipeline.data.tables import DataError
     from pipeline.machine import check_selection_memory
     from pipeline.selection import check_count
 
-    dataset = load_dataset(params.source, params.target, val_size=params.val_size,
-                           test_size=params.test_size, task=params.task,
-                           categorical=params.categorical, keep_columns=params.keep_columns,
-                           groups=params.groups, weight_column=params.weight_column)
-    try:  # every check that needs only the data and the settings, before the flow starts
+    dataset = params.load()
+    try:
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:
         raise UsageError(_as_option(str(err))) from err
@@ -99,8 +86,8 @@ def _finished_work(params: Any, fingerprint: str, started: str) -> str:
 
 @contextlib.contextmanager
 def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterator[None]:
-    """Within the block, a shared server (``url``) that stops answering ends the process at
-    once with one line saying what is kept (exit 1); Prefect's client would retry for minutes."""
+    """Within the block, a shared server (``url``) that stops answering ends the process at once with
+    one line saying what is kept (exit 1)."""
     if url is None:
         yield
         return
@@ -113,8 +100,7 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
     def gone(reason: str) -> None:
-        # on a line of its own: another thread (Prefect's client, its log handler) may have
-        # left half a line on the terminal when the server went away
+        # on a line of its own: another thread may have left half a line on the terminal
         print(f"\n{PROG}: error: the Prefect server at {url} is gone ({reason}); "
               f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
         _exit_now(EXIT_FAILURE)
@@ -124,11 +110,8 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """``vaec-select run``.
-
-    Prefect's temporary server (when no ``PREFECT_API_URL`` names one) starts first and boots
-    while the libraries load and the data is checked; the flow waits for it only then.
-    """
+    """``vaec-select run``: Prefect's temporary server (without ``PREFECT_API_URL``) starts first and
+    boots while the libraries load and the data is checked; the flow waits for it only then."""
     params = _parameters(args)
     if params.task_runner == "dask":
         from flows.parameters import check_dask_installed
@@ -146,8 +129,7 @@ def command_run(args: argparse.Namespace) -> int:
             with temporary_server() as server:
                 meanwhile = "" if server is None else " (Prefect's local server is starting)"
                 # before the data: a run on a server that is not there
-                shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary "
-                                  "server")
+                shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary server")
                 progress.stage(f"loading {name}{meanwhile}")
                 dataset = _check_data(params)
                 claimed = _claim(params)
@@ -173,19 +155,17 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _claim(params: Any) -> Any:
-    """Check the reports folder and claim the run's name (``None``: no name given): of two runs
-    of one name, one trains and the other stops here, before either trains."""
+    """Check the reports folder and claim the run's name (``None``: no name): of two runs of one name,
+    one trains and the other stops here."""
     from pipeline.report.store import check_reports_folder, claim_named_run
 
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
-        return None if params.run_name is None else claim_named_run(
-            params.reports_dir, params.run_name)
+        return None if params.run_name is None else claim_named_run(params.reports_dir, params.run_name)
 
 
 def _print_summary(out: dict[str, Any]) -> None:
-    """What the run kept and dropped, what it cost, what weighed the rows, and where its report
-    is."""
+    """What the run kept and dropped, what it cost, what weighed the rows, where its report is."""
     from pipeline.rounds.record import SCORE_LABELS
 
     selected = out["selected"]
@@ -231,15 +211,15 @@ def command_serve(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise UsageError(str(err)) from err
     params = _parameters(args)
+    from flows.display import console_without_tracebacks
+    from pipeline.report.store import check_reports_folder
+
     # before the data: without a server, serve would wait for runs that never come
     with _options_named():
         check_server()
-    from pipeline.report.store import check_reports_folder
-
-    with _options_named():  # a served run name is a prefix: every run has a folder of its own
+        # a served run name is a prefix: every run has a folder of its own
         check_reports_folder(params.reports_dir)
     _check_data(params)
-    from flows.display import console_without_tracebacks
     from flows.feature_selection import serve
 
     with console_without_tracebacks():

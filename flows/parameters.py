@@ -9,7 +9,7 @@ command line builds its options. Nothing is declared twice.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -107,6 +107,14 @@ class RunParameters(SelectionSettings):
             return max(2, min(self.n_resamples, usable_cores()))
         return max(2, self.n_trial_groups)
 
+    def load(self) -> Any:
+        """The data set, loaded and validated (:func:`pipeline.data.dataset.load_dataset`)."""
+        from pipeline.data.dataset import load_dataset
+
+        return load_dataset(self.source, self.target, val_size=self.val_size, test_size=self.test_size,
+                            task=self.task, categorical=self.categorical, keep_columns=self.keep_columns,
+                            groups=self.groups, weight_column=self.weight_column)
+
     def selection(self) -> SelectionSettings:
         """The selection settings alone (what the pipeline and the run's identity see)."""
         return SelectionSettings(**{n: getattr(self, n) for n in SelectionSettings.model_fields})
@@ -129,6 +137,26 @@ def check_dask_installed() -> None:
 
     if importlib.util.find_spec("prefect_dask") is None:
         raise ConfigError(f"task_runner 'dask' needs prefect-dask: {DASK_INSTALL}")
+
+
+def make_task_runner(kind: str, dask_address: str | None = None, n_workers: int = 2) -> Any:
+    """``thread``: a local thread pool; ``dask``: prefect-dask on a LocalCluster or a scheduler."""
+    if kind == "thread":
+        from prefect.task_runners import ThreadPoolTaskRunner
+
+        return ThreadPoolTaskRunner(max_workers=n_workers)
+    if kind == "dask":
+        check_dask_installed()
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as err:  # installed but broken
+            raise ConfigError(f"task_runner 'dask': prefect-dask does not import ({err}); "
+                              f"{DASK_INSTALL}") from err
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
+    raise ValueError(f"task_runner must be 'thread' or 'dask', got {kind!r}")
 
 
 def served_parameters(params: RunParameters) -> RunParameters:
@@ -156,5 +184,5 @@ def check_cron(expression: str) -> str:
     return expression
 
 
-__all__ = ["GROUPS", "RunParameters", "check_cron", "check_dask_installed", "served_parameters",
-           "trial_groups"]
+__all__ = ["GROUPS", "RunParameters", "check_cron", "check_dask_installed", "make_task_runner",
+           "served_parameters", "trial_groups"]
