@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import warnings
@@ -79,8 +78,7 @@ def _finished_work(params: Any, fingerprint: str, started: str) -> str:
         return f"the report is written: {(reports[0].folder / 'report.html').resolve()}"
     checkpoint = Path(params.reports_dir) / CHECKPOINT_DIR / f"{fingerprint}.json"
     if checkpoint.is_file():
-        return (f"the finished work is kept in {checkpoint.resolve()} (the same command "
-                "resumes from it)")
+        return f"the finished work is kept in {checkpoint.resolve()} (the same command resumes from it)"
     return "nothing had finished"
 
 
@@ -118,7 +116,7 @@ def command_run(args: argparse.Namespace) -> int:
 
         with _options_named():
             check_dask_installed()
-    from flows.display import RoundProgress
+    from flows.display import RoundProgress, print_summary
     from flows.server import temporary_server
 
     name = params.dataset or Path(params.source).name
@@ -150,7 +148,7 @@ def command_run(args: argparse.Namespace) -> int:
             from pipeline.report.claim import release
 
             release(claimed)
-    _print_summary(out)
+    print_summary(out)
     return 0
 
 
@@ -162,44 +160,6 @@ def _claim(params: Any) -> Any:
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
         return None if params.run_name is None else claim_named_run(params.reports_dir, params.run_name)
-
-
-def _print_summary(out: dict[str, Any]) -> None:
-    """What the run kept and dropped, what it cost, what weighed the rows, where its report is."""
-    from pipeline.rounds.record import SCORE_LABELS
-
-    selected = out["selected"]
-    stability = out.get("stability")
-    if stability:
-        print(f"kept {len(selected)} columns, each kept in at least "
-              f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
-              f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
-              f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
-    else:
-        rounds = f"{out['n_rounds']} round{'s' * (out['n_rounds'] != 1)}"
-        print(f"kept {len(selected)} columns after {rounds} (stop: {out['stop_reason']}):")
-    print("  " + ", ".join(selected))
-    dropped = out.get("dropped") or []
-    print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
-    cost = out.get("cost")
-    if cost:
-        label = SCORE_LABELS.get(cost["score"], cost["score"])
-        print(f"cost: validation {label} {cost['all']:.3f} with all {cost['n_all']} columns, "
-              f"{cost['kept']:.3f} with the {cost['n_kept']} kept (the round models)")
-    metrics = out.get("metrics") or {}
-    if metrics:
-        print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-    if out["added"] or out["removed"]:
-        print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
-              f"removed {', '.join(out['removed']) or 'none'}")
-    if out.get("weight_column"):
-        print(f"rows weighted by column {out['weight_column']!r} (not a feature)")
-    print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
-
-
-def _maybe(value: float | None) -> str:
-    """A measure that may be undefined (NaN, or null in report.json)."""
-    return "undefined" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -228,8 +188,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    """``vaec-select report``: the runs, or one run's sentences and tables as its report holds
-    them."""
+    """``vaec-select report``: the runs, or one run's sentences and tables as its report holds them."""
     from pipeline.report.store import StoreError, list_runs, read_report
     from pipeline.report.tables import Table
 

@@ -1,12 +1,12 @@
-"""What people see of a run: the command line's progress bars (on a terminal only; the run's log
-lines say the same), one line per warning or log record on the console (a run's tracebacks go to
-its log in the UI, and to the terminal with ``--debug``), and the run's artifacts in Prefect's UI
-(the report's own sentences and tables, as report.json holds them).
+"""What people see of a run: the command line's progress bars (on a terminal only; the log lines say
+the same) and summary, one line per warning or log record on the console (tracebacks go to the run's
+log in the UI), and the run's artifacts in Prefect's UI (the report's sentences and tables).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, Tex
 from rich.text import Text
 
 from pipeline.progress import NoProgress
-from pipeline.rounds.record import PruningRound
+from pipeline.rounds.record import SCORE_LABELS, PruningRound
 
 if TYPE_CHECKING:
     from pipeline.stability.result import ResampleSelection
@@ -39,8 +39,7 @@ class CountAndTime(ProgressColumn):
         if task.total is None:
             return Text(elapsed, style="progress.elapsed")
         count = f"{int(task.completed)}/{int(task.total)} {task.fields.get('unit', '')}".rstrip()
-        return Text(f"{count} · {elapsed} · ETA {_clock(task.time_remaining)}",
-                    style="progress.elapsed")
+        return Text(f"{count} · {elapsed} · ETA {_clock(task.time_remaining)}", style="progress.elapsed")
 
 
 class RoundProgress(NoProgress):
@@ -65,10 +64,8 @@ class RoundProgress(NoProgress):
 
     def __enter__(self) -> RoundProgress:
         if self.enabled:
-            self._bars = Progress(
-                TextColumn("{task.description}"), BarColumn(), CountAndTime(),
-                console=self.console, transient=True,
-            )
+            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), CountAndTime(),
+                                  console=self.console, transient=True)
             self._bars.start()
             self._epochs = self._bars.add_task("starting", total=None, unit="")
         return self
@@ -116,15 +113,48 @@ class RoundProgress(NoProgress):
             self._bars.remove_task(self._epochs)
             self._epochs = self._bars.add_task(description, total=None, unit=unit)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._bars is not None:
             self._bars.stop()
             self._bars = None
+
+
+def print_summary(out: dict[str, Any]) -> None:
+    """Print what the run kept and dropped, what it cost, what weighed the rows, where its report is
+    (``out``: what the flow returned)."""
+    selected = out["selected"]
+    stability = out.get("stability")
+    if stability:
+        print(f"kept {len(selected)} columns, each kept in at least "
+              f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
+              f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
+              f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
+    else:
+        rounds = f"{out['n_rounds']} round{'s' * (out['n_rounds'] != 1)}"
+        print(f"kept {len(selected)} columns after {rounds} (stop: {out['stop_reason']}):")
+    print("  " + ", ".join(selected))
+    dropped = out.get("dropped") or []
+    print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
+    cost = out.get("cost")
+    if cost:
+        label = SCORE_LABELS.get(cost["score"], cost["score"])
+        print(f"cost: validation {label} {cost['all']:.3f} with all {cost['n_all']} columns, "
+              f"{cost['kept']:.3f} with the {cost['n_kept']} kept (the round models)")
+    metrics = out.get("metrics") or {}
+    if metrics:
+        print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    if out["added"] or out["removed"]:
+        print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
+              f"removed {', '.join(out['removed']) or 'none'}")
+    if out.get("weight_column"):
+        print(f"rows weighted by column {out['weight_column']!r} (not a feature)")
+    print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
+
+
+def _maybe(value: float | None) -> str:
+    """A measure that may be undefined (NaN, or null in report.json)."""
+    return "undefined" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 @contextmanager
@@ -164,10 +194,8 @@ def _console_handlers() -> list[logging.Handler]:
     """Prefect's console handlers, on every logger, each once."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    loggers = [logging.getLogger()] + [
-        logger for logger in logging.root.manager.loggerDict.values()
-        if isinstance(logger, logging.Logger)
-    ]
+    loggers = [logging.getLogger()] + [logger for logger in logging.root.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
     found: dict[int, logging.Handler] = {}
     for logger in loggers:
         for handler in logger.handlers:
@@ -192,10 +220,9 @@ def console_without_tracebacks() -> Iterator[None]:
 
 
 def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> None:
-    """Markdown of the rounds (key ``<prefix>-rounds``; a stability selection's keep
-    frequencies, ``<prefix>-stability``) with the selection and the change since the previous
-    run, a table of every channel (``<prefix>-channels``) and the report's path
-    (``<prefix>-report``)."""
+    """Markdown of the rounds (key ``<prefix>-rounds``; a stability selection's keep frequencies,
+    ``<prefix>-stability``) with the selection and the change since the previous run, a table of
+    every channel (``<prefix>-channels``) and the report's path (``<prefix>-report``)."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     from pipeline.report.tables import Table
@@ -209,8 +236,7 @@ def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> 
                  f"\n\n**Stop reason:** {report['stop_reason']}\n\n"
                  f"**Change since the previous run:** {diff_text(report.get('diff'))}\n")
     if report["data"].get("weight_column"):
-        selection += (f"\n**Rows weighted by column:** {report['data']['weight_column']} "
-                      "(not a feature)\n")
+        selection += f"\n**Rows weighted by column:** {report['data']['weight_column']} (not a feature)\n"
     notes = "\n".join(f"- {line}" for line in report["notes"])
     if "keep_frequency" in tables:
         create_markdown_artifact(

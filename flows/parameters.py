@@ -1,9 +1,9 @@
 """The parameters of the feature-selection flow: the selection settings, and where the data comes
-from, where the report goes and where the trials train.
+from, where the report goes and where the trials train (the task runner), with their checks.
 
-:class:`RunParameters` is :class:`pipeline.settings.SelectionSettings` with the run's own fields:
-one pydantic model, which Prefect shows as a form and validates, and from whose fields the
-command line builds its options. Nothing is declared twice.
+:class:`RunParameters` is :class:`pipeline.settings.SelectionSettings` with the run's own fields: one
+pydantic model, which Prefect shows as a form and validates, and from whose fields the command line
+builds its options. Nothing is declared twice; nothing here imports prefect until it is needed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ DASK_INSTALL = 'pip install -e ".[dask]" (or pip install prefect-dask)'
 
 # the command line's help sections: the run's own fields, then every selection setting
 DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
-GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP,
-          "weight_column": DATA_GROUP,
+GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP, "weight_column": DATA_GROUP,
           "reports_dir": RUN_GROUP, "run_name": RUN_GROUP, "task_runner": RUN_GROUP,
           "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP, "latent_grids": RUN_GROUP}
 
@@ -101,8 +100,8 @@ class RunParameters(SelectionSettings):
 
     @property
     def workers(self) -> int:
-        """How many tasks the task runner runs at once: a round's trial groups (at least 2);
-        in a stability selection the resamples, one per usable core (at least 2)."""
+        """How many tasks the task runner runs at once (at least 2): a round's trial groups; in a
+        stability selection the resamples, one per usable core."""
         if self.n_resamples > 1:
             return max(2, min(self.n_resamples, usable_cores()))
         return max(2, self.n_trial_groups)
@@ -154,8 +153,8 @@ def make_task_runner(kind: str, dask_address: str | None = None, n_workers: int 
                               f"{DASK_INSTALL}") from err
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(
-            cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
+        return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1,
+                                              "processes": True})
     raise ValueError(f"task_runner must be 'thread' or 'dask', got {kind!r}")
 
 
