@@ -59,8 +59,7 @@ def load_data(params: RunParameters) -> Dataset:
 
 
 def _set_threads(threads: int | None, config: SelectionSettings) -> None:
-    """This task's share of its process's cores (``None``: decide where it runs, on a worker of a
-    remote cluster)."""
+    """This task's share of its process's cores (``None``: decided where it runs, on a remote worker)."""
     import torch
 
     torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
@@ -106,8 +105,7 @@ def write_run_report(result: PruningResult, dataset: Dataset, fingerprint: str,
 
 
 def _threads(params: RunParameters, concurrent: int) -> int | None:
-    """Torch threads of each of ``concurrent`` tasks in one process (``None`` on a remote cluster:
-    each worker decides)."""
+    """Torch threads of each of ``concurrent`` tasks in one process (``None``: a remote cluster's)."""
     if params.task_runner == "dask" and params.dask_address:
         return None
     return threads_for(params.threads, concurrent)
@@ -159,10 +157,9 @@ def _stability_selection(dataset: Dataset, config: SelectionSettings, params: Ru
                            on_resample=after_resample, fit_final=fit_final, progress=_PROGRESS)
     stability = result.stability
     assert stability is not None
-    logger.info("stable: %d channels kept in at least %g of %d resamples; Nogueira index %.3f "
-                "(95 %% interval %.3f to %.3f)", len(result.selected), config.keep_frequency,
-                config.n_resamples, stability.nogueira, stability.nogueira_low,
-                stability.nogueira_high)
+    logger.info("stable: %d channels kept in at least %g of %d resamples; Nogueira index %.3f (95 %% "
+                "interval %.3f to %.3f)", len(result.selected), config.keep_frequency,
+                config.n_resamples, stability.nogueira, stability.nogueira_low, stability.nogueira_high)
     return result, len(done)
 
 
@@ -222,21 +219,18 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     _PROGRESS.stage("publishing the run's artifacts")
     publish_artifacts(report, folder, dataset.name)
     checkpoint.clear()
-    logger.info("selected %d columns; dropped %d (%s); report: %s/report.html",
-                len(result.selected_columns), len(result.dropped_columns),
-                ", ".join(result.dropped_columns) or "none", folder)
+    logger.info("selected %d columns; dropped %d (%s); report: %s/report.html", len(result.selected_columns),
+                len(result.dropped_columns), ", ".join(result.dropped_columns) or "none", folder)
     stability = result.stability
-    return {
-        "run_folder": str(folder), "weight_column": dataset.weight_column,
-        "selected": result.selected_columns, "dropped": result.dropped_columns,
-        "stop_reason": result.stop_reason, "n_rounds": len(result.rounds),
-        "added": diff["added"] if diff else [], "removed": diff["removed"] if diff else [],
-        "resumed_rounds": 0 if stability is not None else resumed,
-        "resumed_resamples": resumed if stability is not None else 0,
-        "stability": None if stability is None else {f: getattr(stability, f) for f in STABILITY_FIELDS},
-        "metrics": result.final.metrics if result.final is not None else {},
-        "cost": selection_cost(result),
-    }
+    return {"run_folder": str(folder), "weight_column": dataset.weight_column,
+            "selected": result.selected_columns, "dropped": result.dropped_columns,
+            "stop_reason": result.stop_reason, "n_rounds": len(result.rounds),
+            "added": diff["added"] if diff else [], "removed": diff["removed"] if diff else [],
+            "resumed_rounds": 0 if stability is not None else resumed,
+            "resumed_resamples": resumed if stability is not None else 0,
+            "stability": None if stability is None else {f: getattr(stability, f) for f in STABILITY_FIELDS},
+            "metrics": result.final.metrics if result.final is not None else {},
+            "cost": selection_cost(result)}
 
 
 def selection_cost(result: PruningResult) -> dict[str, Any] | None:
@@ -253,9 +247,7 @@ def selection_cost(result: PruningResult) -> dict[str, Any] | None:
             "kept": same.val_metrics[name], "n_kept": len(result.selected_columns)}
 
 
-def run_feature_selection(
-    params: RunParameters, *, progress: Progress | None = None
-) -> dict[str, Any]:
+def run_feature_selection(params: RunParameters, *, progress: Progress | None = None) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=params.workers)
     with _PROGRESS.showing(progress):
@@ -268,10 +260,8 @@ def serve(params: RunParameters, *, cron: str, name: str = "scheduled") -> None:
     check_cron(cron)
     params = served_parameters(params)
     feature_selection.serve(
-        name=name, cron=cron,
+        name=name, cron=cron, tags=["vaec-select"],
         # every run gets a folder of its own: run_name-<UTC timestamp>
         parameters={"params": params.model_dump(mode="json"), "run_name_is_prefix": True},
         description=f"vaec-select feature selection on {params.source}, cron {cron!r}",
-        tags=["vaec-select"],
-        limit=1,  # one run at a time: a run already uses every core for its trials
-    )
+        limit=1)  # one run at a time: a run already uses every core for its trials

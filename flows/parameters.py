@@ -40,39 +40,35 @@ class RunParameters(SelectionSettings):
     dataset: Literal[BUILTIN_DATASETS] | None = Field(  # type: ignore[valid-type]
         "breast_cancer", description="built-in data set")
     data: str | None = Field(None, description="a CSV or Parquet file (needs --target)")
-    target: str | None = Field(
-        None, description="the target column of --data (none: select without a target, the "
-        "unsupervised task)")
+    target: str | None = Field(None, description="the target column of --data (none: select without a "
+                               "target, the unsupervised task)")
     weight_column: str | None = Field(
-        None, description="a numeric column of --data that weighs its rows (a row of weight 2 "
-        "counts twice, 0 not at all) in the models' losses and every score; never a feature "
-        "(none: every row alike)")
+        None, description="a numeric column of --data that weighs its rows (a row of weight 2 counts twice, "
+        "0 not at all) in the models' losses and every score; never a feature (none: every row alike)")
     reports_dir: str = Field("reports", description="folder that receives the run folders")
     run_name: str | None = Field(
-        None, description="name of the run folder, a single folder name that is not taken yet "
-        "(none: <dataset>-<UTC timestamp>, with -2, -3, ... when that is taken)")
+        None, description="name of the run folder, a single folder name that is not taken yet (none: "
+        "<dataset>-<UTC timestamp>, with -2, -3, ... when that is taken)")
     task_runner: Literal["thread", "dask"] = Field(
-        "thread", description="where a round's trial groups (a stability selection's "
-        "resamples) train: local threads, or Dask (needs prefect-dask)")
+        "thread", description="where a round's trial groups (a stability selection's resamples) train: "
+        "local threads, or Dask (needs prefect-dask)")
     dask_address: str | None = Field(
-        None, description="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 "
-        "(none: a local cluster started for the run)")
+        None, description="scheduler of an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (none: a local "
+        "cluster started for the run)")
     trial_groups: int | None = Field(
-        None, ge=1, description="split a round's trials into N groups trained in parallel "
-        "(none: 1 with threads, 2 with Dask; a stability selection runs whole resamples in "
-        "parallel instead)")
+        None, ge=1, description="split a round's trials into N groups trained in parallel (none: 1 with "
+        "threads, 2 with Dask; a stability selection runs whole resamples in parallel instead)")
     latent_grids: bool = Field(
-        False, description="also write the fixed-range latent grid of every training snapshot "
-        "of the final model to final_model/latent/ (they take longer than the rest of the "
-        "report)")
+        False, description="also write the fixed-range latent grid of every training snapshot of the final "
+        "model to final_model/latent/ (they take longer than the rest of the report)")
 
     @model_validator(mode="after")
     def _one_source(self) -> RunParameters:
         if self.run_name is not None:
             check_run_name(self.run_name)
         if self.dask_address is not None and self.task_runner != "dask":
-            raise ValueError("dask_address needs task_runner 'dask' (the thread runner would "
-                             f"ignore it), got task_runner {self.task_runner!r}")
+            raise ValueError("dask_address needs task_runner 'dask' (the thread runner would ignore it), "
+                             f"got task_runner {self.task_runner!r}")
         if self.data is not None:
             if self.target is None and self.task in TASKS and TASKS[self.task].has_target:
                 raise ValueError(f"target is required with data for task {self.task!r}")
@@ -83,8 +79,8 @@ class RunParameters(SelectionSettings):
             raise ValueError("weight_column needs data (a CSV/Parquet file that has the column); "
                              "the built-in data sets have no weight column")
         if self.weight_column is not None and self.target is None:
-            raise ValueError("weight_column needs target (the weights count the rows of a "
-                             "selection for a target)")
+            raise ValueError("weight_column needs target (the weights count the rows of a selection for "
+                             "a target)")
         return self
 
     @property
