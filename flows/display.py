@@ -44,9 +44,7 @@ class CountAndTime(ProgressColumn):
 
 class RoundProgress(NoProgress):
     """Bars for the rounds and their epochs (a stability selection's: its resamples), and a line per
-    finished round or resample, on stderr.
-
-    Use as a context manager and hand it to the flow as its progress display.
+    finished round or resample, on stderr; a context manager, handed to the flow as its display.
 
     Parameters
     ----------

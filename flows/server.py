@@ -48,9 +48,8 @@ def health_problem(url: str, timeout: float) -> tuple[str, bool] | None:
 
 class ServerWatch:
     """Within the block, a thread asks the Prefect API at ``url`` whether it answers, every ``poll``
-    seconds, and calls ``on_gone(reason)`` once (from that thread, expected to end the process)
-    when it has not answered for ``refused_grace`` seconds with nothing listening, or
-    ``slow_grace`` seconds otherwise (a busy server is not a dead one).
+    seconds, and calls ``on_gone(reason)`` once (it should end the process) when it has not answered
+    for ``refused_grace`` seconds with nothing listening, or ``slow_grace`` seconds otherwise.
 
     Parameters
     ----------
