@@ -53,11 +53,12 @@ def check_server() -> str:
 def _check_data(params: Any) -> Any:
     """Load the data now: a bad file or column, a count of channels the data does not have or a
     round larger than the memory fails before the flow starts (which reuses what was loaded)."""
+    from pipeline.data.dataset import load_dataset
     from pipeline.data.tables import DataError
     from pipeline.machine import check_selection_memory
     from pipeline.selection import check_count
 
-    dataset = params.load()
+    dataset = load_dataset(**params.load_arguments())
     try:
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:

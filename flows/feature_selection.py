@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 
 from flows.display import publish_artifacts, warnings_to_log
 from flows.parameters import RunParameters, check_cron, make_task_runner, served_parameters, trial_groups
-from pipeline.data.dataset import Dataset
+from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.machine import threads_for, torch_threads
@@ -55,7 +55,7 @@ STABILITY_FIELDS = ("n_resamples", "resample", "keep_frequency", "nogueira", "no
 @task(cache_policy=NO_CACHE, persist_result=False)
 def load_data(params: RunParameters) -> Dataset:
     """Load and validate; bad data fails here, at once, with the pipeline's message."""
-    return params.load()
+    return load_dataset(**params.load_arguments())
 
 
 def _set_threads(threads: int | None, config: SelectionSettings) -> None:

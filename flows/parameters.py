@@ -102,13 +102,12 @@ class RunParameters(SelectionSettings):
             return max(2, min(self.n_resamples, usable_cores()))
         return max(2, self.n_trial_groups)
 
-    def load(self) -> Any:
-        """The data set, loaded and validated (:func:`pipeline.data.dataset.load_dataset`)."""
-        from pipeline.data.dataset import load_dataset
-
-        return load_dataset(self.source, self.target, val_size=self.val_size, test_size=self.test_size,
-                            task=self.task, categorical=self.categorical, keep_columns=self.keep_columns,
-                            groups=self.groups, weight_column=self.weight_column)
+    def load_arguments(self) -> dict[str, Any]:
+        """The arguments of :func:`pipeline.data.dataset.load_dataset` that load this run's data."""
+        return {"source": self.source, "target": self.target, "val_size": self.val_size,
+                "test_size": self.test_size, "task": self.task, "categorical": self.categorical,
+                "keep_columns": self.keep_columns, "groups": self.groups,
+                "weight_column": self.weight_column}
 
     def selection(self) -> SelectionSettings:
         """The selection settings alone (what the pipeline and the run's identity see)."""
