@@ -114,7 +114,7 @@ def instrument(timers: Timers) -> None:
     """Put the timers around the parts of the run (the modules are imported by now)."""
     import flows.commands as commands
     import flows.feature_selection as flow
-    import flows.temporary_server as server
+    import flows.server as server
     import pipeline.report.writer as writer
     import pipeline.rounds.loop as loop
     import pipeline.selection as selection
@@ -166,7 +166,7 @@ def merged(timers: Timers) -> list[tuple[str, float]]:
 def _time_server_wait() -> Timers:
     """Timers on the command line's wait for Prefect's server, its parts named ``server wait``
     (light: only the server's module is imported, which imports Prefect when called)."""
-    import flows.temporary_server as server
+    import flows.server as server
 
     timers = Timers()
     if hasattr(server, "TemporaryServer"):  # started at once, waited for before the flow

@@ -1,10 +1,9 @@
 """The ``vaec-select`` command line: run, serve, report, transform, predict, demo.
 
-Bad arguments and bad data end with one line on stderr and exit code 2, before any training.
-Anything else that fails ends with one line naming the cause (and the file) and exit code 1;
-``--debug`` prints the traceback too. Warnings are one line each. Heavy libraries (torch,
-pandas, matplotlib, prefect) load only in the commands that work with them, so ``--help``, a
-usage error or the run listing answer at once.
+Bad arguments and bad data end with one line on stderr and exit code 2, before any training. Anything
+else that fails ends with one line naming the cause (and the file) and exit code 1; ``--debug``
+prints the traceback too. Heavy libraries (torch, pandas, matplotlib, prefect) load only in the
+commands that work with them, so ``--help``, a usage error or the run listing answer at once.
 """
 
 from __future__ import annotations
@@ -18,15 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from flows.commands import (
-    _exit_now,
-    command_demo,
-    command_predict,
-    command_report,
-    command_run,
-    command_serve,
-    command_transform,
-)
+import flows.commands as cmd
 from flows.options import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -48,11 +39,9 @@ from flows.options import (
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (subcommand parsers are of the same class)."""
     parser = OneLineParser(
-        prog=PROG,
-        description="Feature selection by iterative reconstruction pruning with a joint "
-                    "variational autoencoder + classifier.",
-        epilog=f"'{PROG} COMMAND --help' explains the options of a command.",
-    )
+        prog=PROG, epilog=f"'{PROG} COMMAND --help' explains the options of a command.",
+        description="Feature selection by iterative reconstruction pruning with a joint variational "
+                    "autoencoder + classifier.")
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     parser.add_argument("--debug", action="store_true", default=False,
                         help="on a failure, print the traceback too (before or after COMMAND)")
@@ -87,8 +76,7 @@ def _serve_command(commands: Any, common: argparse.ArgumentParser) -> None:
                     f"can also be started with 'prefect deployment run {FLOW_NAME}/NAME'.")
     serve.add_argument("--cron", required=True,
                        help='the schedule, five cron fields, e.g. "0 3 * * *" (03:00 every day)')
-    serve.add_argument("--name", default="scheduled",
-                       help="deployment name (default scheduled)")
+    serve.add_argument("--name", default="scheduled", help="deployment name (default scheduled)")
     add_settings_options(serve)
     for action in serve._actions:  # every scheduled run writes a folder of its own
         if action.dest == "run_name":
@@ -116,8 +104,7 @@ def _transform_command(commands: Any, common: argparse.ArgumentParser) -> None:
                     "target column and a weighted run's weight column when the table has them.")
     transform.add_argument("--selection", required=True, metavar="FILE",
                            help="a run's selected_features.json")
-    transform.add_argument("--data", required=True, metavar="FILE",
-                           help="input CSV or Parquet file")
+    transform.add_argument("--data", required=True, metavar="FILE", help="input CSV or Parquet file")
     transform.add_argument("--out", required=True, metavar="FILE",
                            help="output CSV or Parquet file (by suffix); never an input file")
 
@@ -126,12 +113,12 @@ def _predict_command(commands: Any, common: argparse.ArgumentParser) -> None:
     """``predict``: a run's final model on a raw table."""
     predict = commands.add_parser(
         "predict", parents=[common], help="predict with a run's final model, with latent-domain confidence",
-        description="Predict the class of every row of a raw (unscaled) table with a run's "
-                    "final model; the output has the input's columns plus predicted_class, "
-                    "predicted_probability (predicted_prediction for a regression target), "
-                    "and the domain test: predicted_reconstruction_p_value (the share of "
-                    "training rows reconstructed at least as badly) and predicted_in_domain "
-                    "(that p-value is at least 0.05).")
+        description="Predict the class of every row of a raw (unscaled) table with a run's final "
+                    "model; the output has the input's columns plus predicted_class, "
+                    "predicted_probability (predicted_prediction for a regression target), and the "
+                    "domain test: predicted_reconstruction_p_value (the share of training rows "
+                    "reconstructed at least as badly) and predicted_in_domain (that p-value is at "
+                    "least 0.05).")
     predict.add_argument("--model", required=True, metavar="DIR",
                          help="a run's folder, or its final_model folder")
     predict.add_argument("--data", required=True, metavar="FILE",
@@ -139,11 +126,11 @@ def _predict_command(commands: Any, common: argparse.ArgumentParser) -> None:
     predict.add_argument("--out", required=True, metavar="FILE",
                          help="output CSV or Parquet file (by suffix); never an input file")
     predict.add_argument("--all-confidence", action="store_true", default=False,
-                         help="also the reconstruction error and the method's proposed latent "
-                              "scores, prefixed predicted_proposed_ (sigma distance, tail "
-                              "probability, within-N-sigma flags, per-dimension t-test "
-                              "p-values, confidence); they place a row among the classes but "
-                              "do not flag rows outside the training domain")
+                         help="also the reconstruction error and the method's proposed latent scores, "
+                              "prefixed predicted_proposed_ (sigma distance, tail probability, "
+                              "within-N-sigma flags, per-dimension t-test p-values, confidence); "
+                              "they place a row among the classes but do not flag rows outside the "
+                              "training domain")
     predict.add_argument("--n-sigma", type=_positive_float, default=3.0, metavar="N",
                          help="N of the within-N-sigma flag of --all-confidence (default 3)")
 
@@ -154,11 +141,11 @@ def _demo_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
     demo = commands.add_parser(
         "demo", parents=[common], help="train the model's five training strategies on a built-in data set",
-        description="Train the five training strategies of the model (var_mlp_classifier, "
-                    "all_parts, mlp_classifier, autoencoder then classifier_head) on a built-in "
-                    "data set and write one page, REPORTS_DIR/<dataset>-demo/report.html, with "
-                    "their scores, learning curves and latent grids (figures/), histories "
-                    "(histories/) and summary.json beside it; prints the page's path.")
+        description="Train the five training strategies of the model (var_mlp_classifier, all_parts, "
+                    "mlp_classifier, autoencoder then classifier_head) on a built-in data set and "
+                    "write one page, REPORTS_DIR/<dataset>-demo/report.html, with their scores, "
+                    "learning curves and latent grids (figures/), histories (histories/) and "
+                    "summary.json beside it; prints the page's path.")
     demo.add_argument("--dataset", default="breast_cancer", choices=list(BUILTIN_DATASETS),
                       help="built-in data set (default breast_cancer)")
     demo.add_argument("--epochs", type=_positive_int, default=300, metavar="N",
@@ -172,37 +159,20 @@ def _demo_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": command_run,
-    "serve": command_serve,
-    "report": command_report,
-    "transform": command_transform,
-    "predict": command_predict,
-    "demo": command_demo,
-}
+    "run": cmd.command_run, "serve": cmd.command_serve, "report": cmd.command_report,
+    "transform": cmd.command_transform, "predict": cmd.command_predict, "demo": cmd.command_demo}
 
 
-# Errors that mean bad arguments or bad data, by module: looked up only in modules already
-# imported (an error cannot come from a module that was never loaded), so --help, --version
-# and argument errors do not pay for importing torch and pandas.
-USAGE_ERRORS = {
-    "pipeline.data.tables": "DataError",
-    "vaec.config": "ConfigError",
-    "vaec.persistence": "ModelFileError",
-}
+# Errors that mean bad arguments or bad data, by module: looked up only in modules already imported
+# (an error cannot come from a module never loaded), so --help and argument errors import no torch.
+USAGE_ERRORS = {"pipeline.data.tables": "DataError", "vaec.config": "ConfigError",
+                "vaec.persistence": "ModelFileError"}
 
 
 def _is_usage_error(err: BaseException) -> bool:
-    if isinstance(err, UsageError):
-        return True
-    return any(
+    return isinstance(err, UsageError) or any(
         module in sys.modules and isinstance(err, getattr(sys.modules[module], name))
-        for module, name in USAGE_ERRORS.items()
-    )
-
-
-def _fail(message: str) -> int:
-    print(f"{PROG}: error: {_first_line(str(message)) or 'failed'}", file=sys.stderr)
-    return EXIT_USAGE
+        for module, name in USAGE_ERRORS.items())
 
 
 def _crash(err: BaseException, debug: bool) -> int:
@@ -239,26 +209,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``vaec-select``.
-
-    Parameters
-    ----------
-    argv : sequence of str or None
-        The arguments after the program name (default ``sys.argv[1:]``).
-
-    Returns
-    -------
-    int
-        The exit code: 0 on success, 1 when the work failed, 2 for bad arguments or data (before
-        any work), 130 when interrupted.
-    """
+    """Entry point of ``vaec-select``: ``argv`` are the arguments after the program name (default
+    ``sys.argv[1:]``); the exit code is 0 on success, 1 when the work failed, 2 for bad arguments or
+    data (before any work), 130 when interrupted."""
     argv_given = argv is not None  # called from Python, not as the process's command
     argv = list(sys.argv[1:] if argv is None else argv)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if sys.stderr.isatty():
-        # on a terminal the progress bars tell the story; Prefect's log lines (still sent to
-        # its server and UI) would tear through them
+        # the progress bars tell the story; Prefect's log lines (still sent to its UI) would tear them
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     debug = False
     try:
@@ -271,15 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return COMMANDS[args.command](args)
     except Exception as err:
         if _is_usage_error(err):
-            return _fail(str(err))
+            print(f"{PROG}: error: {_first_line(str(err)) or 'failed'}", file=sys.stderr)
+            return EXIT_USAGE
         return _crash(err, debug)
     except KeyboardInterrupt:
-        # the run's context managers have unwound: the progress display is closed, the
-        # temporary server stopped, the checkpoint of the finished rounds kept
+        # the run's context managers have unwound: display closed, server stopped, checkpoint kept
         print(f"{PROG}: interrupted", file=sys.stderr)
         if argv_given:
             return EXIT_INTERRUPTED
-        _exit_now(EXIT_INTERRUPTED)
+        cmd._exit_now(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import warnings
@@ -14,30 +13,53 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flows.options import (
-    EXIT_FAILURE,
-    PROG,
-    UsageError,
-    _as_option,
-    _options_named,
-    _parameters,
-)
+from flows.options import EXIT_FAILURE, PROG, UsageError, _as_option, _options_named, _parameters
+
+HEALTH_TIMEOUT_SECONDS = 5.0  # the check of a shared server before a run or serve starts
+START_A_SERVER = "start one with 'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api"
+
+
+def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
+    """``PREFECT_API_URL`` (``None``: unset); a ConfigError ending in ``fix`` when no server answers."""
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.server import health_problem
+    from vaec.config import ConfigError
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return None
+    problem = health_problem(url, timeout)
+    if problem is not None:
+        cause = problem[0]
+        why = (f"it answers {cause} to a health check, not as a Prefect server's API (it ends in /api)"
+               if cause.startswith("HTTP ") else f"nothing answers ({cause})")
+        raise ConfigError(f"no Prefect server at PREFECT_API_URL={url}: {why}; {fix}")
+    return url
+
+
+def check_server() -> str:
+    """``PREFECT_API_URL`` if a Prefect server answers there, else a ConfigError saying how to start
+    one: Prefect schedules on no temporary server, and ``serve`` would wait for runs forever."""
+    from vaec.config import ConfigError
+
+    url = _api_url(START_A_SERVER)
+    if url is None:
+        raise ConfigError(f"serve needs a running Prefect server and PREFECT_API_URL is not set: "
+                          f"{START_A_SERVER}")
+    return url
 
 
 def _check_data(params: Any) -> Any:
-    """Load the data now so a bad file or column, a count of channels the data does not have,
-    or a round larger than the memory fails before the flow starts or anything trains (the flow
-    reuses what was loaded)."""
+    """Load the data now: a bad file or column, a count of channels the data does not have or a
+    round larger than the memory fails before the flow starts (which reuses what was loaded)."""
     from pipeline.data.dataset import load_dataset
     from pipeline.data.tables import DataError
     from pipeline.machine import check_selection_memory
     from pipeline.selection import check_count
 
-    dataset = load_dataset(params.source, params.target, val_size=params.val_size,
-                           test_size=params.test_size, task=params.task,
-                           categorical=params.categorical, keep_columns=params.keep_columns,
-                           groups=params.groups, weight_column=params.weight_column)
-    try:  # every check that needs only the data and the settings, before the flow starts
+    dataset = load_dataset(**params.load_arguments())
+    try:
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
     except DataError as err:
         raise UsageError(_as_option(str(err))) from err
@@ -57,29 +79,27 @@ def _finished_work(params: Any, fingerprint: str, started: str) -> str:
         return f"the report is written: {(reports[0].folder / 'report.html').resolve()}"
     checkpoint = Path(params.reports_dir) / CHECKPOINT_DIR / f"{fingerprint}.json"
     if checkpoint.is_file():
-        return (f"the finished work is kept in {checkpoint.resolve()} (the same command "
-                "resumes from it)")
+        return f"the finished work is kept in {checkpoint.resolve()} (the same command resumes from it)"
     return "nothing had finished"
 
 
 @contextlib.contextmanager
 def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterator[None]:
-    """Within the block, a shared server (``url``) that stops answering ends the process at
-    once with one line saying what is kept (exit 1); Prefect's client would retry for minutes."""
+    """Within the block, a shared server (``url``) that stops answering ends the process at once with
+    one line saying what is kept (exit 1)."""
     if url is None:
         yield
         return
     import datetime as dt
 
-    from flows.server_watch import ServerWatch
+    from flows.server import ServerWatch
     from pipeline.report.store import run_fingerprint
 
     fingerprint = run_fingerprint(dataset.summary(), params.selection())
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
     def gone(reason: str) -> None:
-        # on a line of its own: another thread (Prefect's client, its log handler) may have
-        # left half a line on the terminal when the server went away
+        # on a line of its own: another thread may have left half a line on the terminal
         print(f"\n{PROG}: error: the Prefect server at {url} is gone ({reason}); "
               f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
         _exit_now(EXIT_FAILURE)
@@ -89,19 +109,16 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
 
 
 def command_run(args: argparse.Namespace) -> int:
-    """``vaec-select run``.
-
-    Prefect's temporary server (when no ``PREFECT_API_URL`` names one) starts first and boots
-    while the libraries load and the data is checked; the flow waits for it only then.
-    """
+    """``vaec-select run``: Prefect's temporary server (without ``PREFECT_API_URL``) starts first and
+    boots while the libraries load and the data is checked; the flow waits for it only then."""
     params = _parameters(args)
     if params.task_runner == "dask":
-        from flows.task_runners import check_dask_installed
+        from flows.parameters import check_dask_installed
 
         with _options_named():
             check_dask_installed()
-    from flows.progress import RoundProgress
-    from flows.temporary_server import temporary_server
+    from flows.display import RoundProgress, print_summary
+    from flows.server import temporary_server
 
     name = params.dataset or Path(params.source).name
     claimed = None
@@ -110,15 +127,14 @@ def command_run(args: argparse.Namespace) -> int:
             progress.stage(f"starting the run on {name}")
             with temporary_server() as server:
                 meanwhile = "" if server is None else " (Prefect's local server is starting)"
-                from flows.server_watch import check_run_server
-
-                shared = check_run_server()  # before the data: a run on a server that is not there
+                # before the data: a run on a server that is not there
+                shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary server")
                 progress.stage(f"loading {name}{meanwhile}")
                 dataset = _check_data(params)
                 claimed = _claim(params)
                 progress.stage(f"loading the libraries{meanwhile}")
+                from flows.display import console_without_tracebacks
                 from flows.feature_selection import run_feature_selection
-                from flows.run_log import console_without_tracebacks
 
                 if server is not None and not server.answers():
                     progress.stage("waiting for Prefect's local server to start")
@@ -133,81 +149,39 @@ def command_run(args: argparse.Namespace) -> int:
             from pipeline.report.claim import release
 
             release(claimed)
-    _print_summary(out)
+    print_summary(out)
     return 0
 
 
 def _claim(params: Any) -> Any:
-    """Check the reports folder and claim the run's name (``None``: no name given): of two runs
-    of one name, one trains and the other stops here, before either trains."""
+    """Check the reports folder and claim the run's name (``None``: no name): of two runs of one name,
+    one trains and the other stops here."""
     from pipeline.report.store import check_reports_folder, claim_named_run
 
     with _options_named():
         check_reports_folder(params.reports_dir, params.run_name)
-        return None if params.run_name is None else claim_named_run(
-            params.reports_dir, params.run_name)
-
-
-def _print_summary(out: dict[str, Any]) -> None:
-    """What the run kept and dropped, what it cost, what weighed the rows, and where its report
-    is."""
-    from pipeline.rounds.record import SCORE_LABELS
-
-    selected = out["selected"]
-    stability = out.get("stability")
-    if stability:
-        print(f"kept {len(selected)} columns, each kept in at least "
-              f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
-              f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
-              f"{_maybe(stability['nogueira_low'])} to {_maybe(stability['nogueira_high'])}):")
-    else:
-        rounds = f"{out['n_rounds']} round{'s' * (out['n_rounds'] != 1)}"
-        print(f"kept {len(selected)} columns after {rounds} (stop: {out['stop_reason']}):")
-    print("  " + ", ".join(selected))
-    dropped = out.get("dropped") or []
-    print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
-    cost = out.get("cost")
-    if cost:
-        label = SCORE_LABELS.get(cost["score"], cost["score"])
-        print(f"cost: validation {label} {cost['all']:.3f} with all {cost['n_all']} columns, "
-              f"{cost['kept']:.3f} with the {cost['n_kept']} kept (the round models)")
-    metrics = out.get("metrics") or {}
-    if metrics:
-        print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-    if out["added"] or out["removed"]:
-        print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "
-              f"removed {', '.join(out['removed']) or 'none'}")
-    if out.get("weight_column"):
-        print(f"rows weighted by column {out['weight_column']!r} (not a feature)")
-    print(f"report: {(Path(out['run_folder']) / 'report.html').resolve()}")
-
-
-def _maybe(value: float | None) -> str:
-    """A measure that may be undefined (NaN, or null in report.json)."""
-    return "undefined" if value is None or math.isnan(value) else f"{value:.2f}"
+        return None if params.run_name is None else claim_named_run(params.reports_dir, params.run_name)
 
 
 def command_serve(args: argparse.Namespace) -> int:
     """``vaec-select serve``."""
-    from flows.serve import check_cron
+    from flows.parameters import check_cron
 
     try:
         check_cron(args.cron)
     except ValueError as err:
         raise UsageError(str(err)) from err
     params = _parameters(args)
-    from flows.serve import check_server
+    from flows.display import console_without_tracebacks
+    from pipeline.report.store import check_reports_folder
 
     # before the data: without a server, serve would wait for runs that never come
     with _options_named():
         check_server()
-    from pipeline.report.store import check_reports_folder
-
-    with _options_named():  # a served run name is a prefix: every run has a folder of its own
+        # a served run name is a prefix: every run has a folder of its own
         check_reports_folder(params.reports_dir)
     _check_data(params)
-    from flows.run_log import console_without_tracebacks
-    from flows.serve import serve
+    from flows.feature_selection import serve
 
     with console_without_tracebacks():
         serve(params, cron=args.cron, name=args.name)
@@ -215,8 +189,7 @@ def command_serve(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    """``vaec-select report``: the runs, or one run's sentences and tables as its report holds
-    them."""
+    """``vaec-select report``: the runs, or one run's sentences and tables as its report holds them."""
     from pipeline.report.store import StoreError, list_runs, read_report
     from pipeline.report.tables import Table
 

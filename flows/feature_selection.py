@@ -1,10 +1,9 @@
 """The feature-selection flow: load -> rounds (trial groups in parallel) -> final fit -> report.
 
-Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it
-a round trainer that fans the trial groups out over the task runner, a checkpoint after every
-round, and tasks for the final model and the report. In a stability selection (``n_resamples`` of
-2 or more) every resample is one task on the task runner (its rounds train inside that task), and
-the checkpoint holds the finished resamples.
+Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it a
+round trainer that fans the trial groups out over the task runner (in a stability selection, one
+task per resample), a checkpoint after every round (resample), and tasks for the final model and
+the report.
 """
 
 from __future__ import annotations
@@ -19,10 +18,8 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.utilities.annotations import quote
 
-from flows.artifacts import publish_artifacts
-from flows.parameters import RunParameters, trial_groups
-from flows.run_log import warnings_to_log
-from flows.task_runners import make_task_runner
+from flows.display import publish_artifacts, warnings_to_log
+from flows.parameters import RunParameters, check_cron, make_task_runner, served_parameters, trial_groups
 from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
@@ -47,146 +44,100 @@ from pipeline.settings import SelectionSettings
 from pipeline.stability.resamples import Resample, select_resample
 from pipeline.stability.result import ResampleSelection
 
-# The progress displays of this process (the command line's bars) hear of the run through this
-# relay; it is the only way the flow and its tasks reach them (see
-# pipeline.progress.ProgressRelay).
+# the only way the flow and its tasks reach this process's progress displays (the command line's
+# bars); see pipeline.progress.ProgressRelay
 _PROGRESS = ProgressRelay()
+RunLogger = Logger | LoggerAdapter
+STABILITY_FIELDS = ("n_resamples", "resample", "keep_frequency", "nogueira", "nogueira_low",
+                    "nogueira_high", "jaccard_mean", "jaccard_min", "error_bound", "frequency")
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def load_data(params: RunParameters) -> Dataset:
     """Load and validate; bad data fails here, at once, with the pipeline's message."""
-    return load_dataset(
-        params.source, params.target, val_size=params.val_size, test_size=params.test_size,
-        task=params.task, categorical=params.categorical, keep_columns=params.keep_columns,
-        groups=params.groups, weight_column=params.weight_column,
-    )
+    return load_dataset(**params.load_arguments())
 
 
-@task(cache_policy=NO_CACHE, persist_result=False)
-def train_trial_group(
-    split: SplitData,
-    channels: list[str],
-    config: SelectionSettings,
-    round_index: int,
-    trials: list[int],
-    threads: int | None,
-    on_path: bool = False,
-) -> TrialScores:
-    """Train one group of a round's trials (one vectorised pass) and score the channels
-    (``on_path``: a round on the minimal-subset path).
-
-    ``threads`` is this group's share of its process's cores (``None``: decide where it runs,
-    on a worker of a remote cluster).
-    """
+def _set_threads(threads: int | None, config: SelectionSettings) -> None:
+    """This task's share of its process's cores (``None``: decided where it runs, on a remote worker)."""
     import torch
 
     torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
-    # one group speaks for the round's epochs
-    on_epoch = _PROGRESS.epoch if trials[0] == 0 else None
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def train_trial_group(split: SplitData, channels: list[str], config: SelectionSettings,
+                      round_index: int, trials: list[int], threads: int | None,
+                      on_path: bool = False) -> TrialScores:
+    """Train one group of a round's trials (one vectorised pass) and score the channels
+    (``on_path``: a round on the minimal-subset path), with ``threads`` torch threads."""
+    _set_threads(threads, config)
+    on_epoch = _PROGRESS.epoch if trials[0] == 0 else None  # one group speaks for the round
     return train_trials(split, channels, config, round_index, trials, on_epoch, on_path=on_path)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def select_on_resample(
-    dataset: Dataset, config: SelectionSettings, resample: Resample, threads: int | None
-) -> ResampleSelection:
-    """One resample's whole selection; its rounds train in this task, with ``threads`` torch
-    threads (``None``: decide where it runs, on a worker of a remote cluster)."""
-    import torch
-
-    torch.set_num_threads(threads if threads is not None else threads_for(config.threads))
+def select_on_resample(dataset: Dataset, config: SelectionSettings, resample: Resample,
+                       threads: int | None) -> ResampleSelection:
+    """One resample's whole selection (its rounds train in this task)."""
+    _set_threads(threads, config)
     return select_resample(dataset, config, resample)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
-def fit_final(
-    split: SplitData, channels: list[str], config: SelectionSettings, on_epoch: Any = None
-) -> FinalModel:
+def fit_final(split: SplitData, channels: list[str], config: SelectionSettings,
+              on_epoch: Any = None) -> FinalModel:
     """The final encoder + head on the kept channels, with all of the process's threads; the
-    epochs go to ``on_epoch`` (the relay's: it reaches this process's displays, and nobody
-    when the task runs elsewhere)."""
+    epochs go to ``on_epoch`` (the relay's: nobody hears them when the task runs elsewhere)."""
     with torch_threads(threads_for(config.threads)):
         return fit_final_model(split, channels, config, on_epoch=on_epoch)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False, retries=2, retry_delay_seconds=2)
-def write_run_report(
-    result: PruningResult,
-    dataset: Dataset,
-    fingerprint: str,
-    diff: dict[str, Any] | None,
-    folder: Path,
-    latent_grids: bool = False,
-) -> tuple[Path, dict[str, Any]]:
-    """Write the report into the run's folder (I/O: retried when the disk hiccups; a retry
-    writes into the same folder)."""
-    return write_report(
-        result, dataset.summary(), folder=folder,
-        fingerprint=fingerprint, diff=diff, truth=dataset.truth,
-        class_names=(dataset.class_names(result.split.classes)
-                     if result.split.classes is not None else None),
-        latent_grids=latent_grids,
-    )
-
-
-def _previous_diff(params: RunParameters, fingerprint: str, selected: list[str]) -> dict | None:
-    runs = list_runs(params.reports_dir, fingerprint)  # the newest first
-    if not runs:
-        return None
-    return selection_diff(runs[0].selected, selected, previous_run=runs[0].folder.name)
-
-
-RunLogger = Logger | LoggerAdapter
+def write_run_report(result: PruningResult, dataset: Dataset, fingerprint: str,
+                     diff: dict[str, Any] | None, folder: Path,
+                     latent_grids: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Write the report into the run's folder (retried when the disk hiccups, into that folder)."""
+    classes = result.split.classes
+    return write_report(result, dataset.summary(), folder=folder, fingerprint=fingerprint,
+                        diff=diff, truth=dataset.truth, latent_grids=latent_grids,
+                        class_names=dataset.class_names(classes) if classes is not None else None)
 
 
 def _threads(params: RunParameters, concurrent: int) -> int | None:
-    """Torch threads of each of ``concurrent`` tasks in one process; on a remote cluster each
-    worker decides for itself (``None``)."""
+    """Torch threads of each of ``concurrent`` tasks in one process (``None``: a remote cluster's)."""
     if params.task_runner == "dask" and params.dask_address:
         return None
     return threads_for(params.threads, concurrent)
 
 
-def _plain_selection(
-    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Checkpoint,
-    logger: RunLogger,
-) -> tuple[PruningResult, int]:
-    """The rounds, each round's trial groups fanned out; returns the result and the rounds
-    resumed from the checkpoint."""
+def _plain_selection(dataset: Dataset, config: SelectionSettings, params: RunParameters,
+                     checkpoint: Checkpoint, logger: RunLogger) -> tuple[PruningResult, int]:
+    """The rounds, each one's trial groups fanned out; the result and the rounds resumed."""
     done = checkpoint.load(dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint.path)
     groups = trial_groups(config.n_trials, params.n_trial_groups)
-    # groups that train at once in one process share its cores
-    threads = _threads(params, len(groups))
+    threads = _threads(params, len(groups))  # groups that train at once share the cores
 
     def train_round(run: PruningRun, channels: list[str] | None = None) -> TrialScores:
         channels = run.kept if channels is None else channels
-        futures = [
-            train_trial_group.submit(run.split, channels, run.round_config, run.next_index, group,
-                                     threads, run.on_path)
-            for group in groups
-        ]
+        futures = [train_trial_group.submit(run.split, channels, run.round_config, run.next_index,
+                                            group, threads, run.on_path) for group in groups]
         return TrialScores.combine([f.result() for f in futures])
 
     def after_round(run: PruningRun, record: PruningRound) -> None:
         checkpoint.save(run.rounds)
         logger.info(record.summary(len(run.kept)))
 
-    result = run_selection(
-        dataset, config, rounds=done, train_round=train_round, on_round=after_round,
-        fit_final=fit_final, progress=_PROGRESS,
-    )
+    result = run_selection(dataset, config, rounds=done, train_round=train_round,
+                           on_round=after_round, fit_final=fit_final, progress=_PROGRESS)
     return result, len(done)
 
 
-def _stability_selection(
-    dataset: Dataset, config: SelectionSettings, params: RunParameters, checkpoint: Checkpoint,
-    logger: RunLogger,
-) -> tuple[PruningResult, int]:
-    """The resamples, one task each; returns the result and the resamples resumed from the
-    checkpoint."""
+def _stability_selection(dataset: Dataset, config: SelectionSettings, params: RunParameters,
+                         checkpoint: Checkpoint, logger: RunLogger) -> tuple[PruningResult, int]:
+    """The resamples, one task each; the result and the resamples resumed."""
     done = checkpoint.load()
     if done:
         logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint.path)
@@ -202,32 +153,14 @@ def _stability_selection(
     def after_resample(finished: list[ResampleSelection]) -> None:
         checkpoint.save(finished, "resamples")
 
-    result = run_selection(
-        dataset, config, resamples=done, select_resamples=select_resamples,
-        on_resample=after_resample, fit_final=fit_final, progress=_PROGRESS,
-    )
+    result = run_selection(dataset, config, resamples=done, select_resamples=select_resamples,
+                           on_resample=after_resample, fit_final=fit_final, progress=_PROGRESS)
     stability = result.stability
     assert stability is not None
-    logger.info(
-        "stable: %d channels kept in at least %g of %d resamples; Nogueira index %.3f "
-        "(95 %% interval %.3f to %.3f)", len(result.selected), config.keep_frequency,
-        config.n_resamples, stability.nogueira, stability.nogueira_low, stability.nogueira_high,
-    )
+    logger.info("stable: %d channels kept in at least %g of %d resamples; Nogueira index %.3f (95 %% "
+                "interval %.3f to %.3f)", len(result.selected), config.keep_frequency,
+                config.n_resamples, stability.nogueira, stability.nogueira_low, stability.nogueira_high)
     return result, len(done)
-
-
-def stability_summary(result: PruningResult) -> dict[str, Any] | None:
-    """The numbers of a stability selection a caller of the flow sees (``None`` without)."""
-    stability = result.stability
-    if stability is None:
-        return None
-    return {
-        "n_resamples": stability.n_resamples, "resample": stability.resample,
-        "keep_frequency": stability.keep_frequency, "nogueira": stability.nogueira,
-        "nogueira_low": stability.nogueira_low, "nogueira_high": stability.nogueira_high,
-        "jaccard_mean": stability.jaccard_mean, "jaccard_min": stability.jaccard_min,
-        "error_bound": stability.error_bound, "frequency": stability.frequency,
-    }
 
 
 @flow(name="vaec-feature-selection")
@@ -271,12 +204,14 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     with torch_threads(threads_for(config.threads)):
         result, resumed = select(dataset, config, params, checkpoint, logger)
     _PROGRESS.stage("writing the report")
-    diff = _previous_diff(params, fingerprint, result.selected_columns)
+    runs = list_runs(params.reports_dir, fingerprint)  # the newest first
+    diff = selection_diff(runs[0].selected, result.selected_columns,
+                          previous_run=runs[0].folder.name) if runs else None
     prefix = params.run_name if run_name_is_prefix and params.run_name else dataset.name
     folder = new_run_folder(params.reports_dir, run_name, prefix)
-    try:
-        folder, report = write_run_report(quote(result), quote(dataset), fingerprint, diff,
-                                          folder, params.latent_grids)  # quoted: not walked for futures
+    try:  # quoted: not walked for futures
+        folder, report = write_run_report(quote(result), quote(dataset), fingerprint, diff, folder,
+                                          params.latent_grids)
     except Exception:
         # no half-written run folder; the checkpoint stays, so the same command resumes
         discard_unfinished(folder)
@@ -284,26 +219,18 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     _PROGRESS.stage("publishing the run's artifacts")
     publish_artifacts(report, folder, dataset.name)
     checkpoint.clear()
-    logger.info("selected %d columns; dropped %d (%s); report: %s/report.html",
-                len(result.selected_columns), len(result.dropped_columns),
-                ", ".join(result.dropped_columns) or "none",
-                folder)
-    stability = stability_summary(result)
-    return {
-        "run_folder": str(folder),
-        "weight_column": dataset.weight_column,
-        "selected": result.selected_columns,
-        "dropped": result.dropped_columns,
-        "stop_reason": result.stop_reason,
-        "n_rounds": len(result.rounds),
-        "added": diff["added"] if diff else [],
-        "removed": diff["removed"] if diff else [],
-        "resumed_rounds": 0 if stability else resumed,
-        "resumed_resamples": resumed if stability else 0,
-        "stability": stability,
-        "metrics": result.final.metrics if result.final is not None else {},
-        "cost": selection_cost(result),
-    }
+    logger.info("selected %d columns; dropped %d (%s); report: %s/report.html", len(result.selected_columns),
+                len(result.dropped_columns), ", ".join(result.dropped_columns) or "none", folder)
+    stability = result.stability
+    return {"run_folder": str(folder), "weight_column": dataset.weight_column,
+            "selected": result.selected_columns, "dropped": result.dropped_columns,
+            "stop_reason": result.stop_reason, "n_rounds": len(result.rounds),
+            "added": diff["added"] if diff else [], "removed": diff["removed"] if diff else [],
+            "resumed_rounds": 0 if stability is not None else resumed,
+            "resumed_resamples": resumed if stability is not None else 0,
+            "stability": None if stability is None else {f: getattr(stability, f) for f in STABILITY_FIELDS},
+            "metrics": result.final.metrics if result.final is not None else {},
+            "cost": selection_cost(result)}
 
 
 def selection_cost(result: PruningResult) -> dict[str, Any] | None:
@@ -320,10 +247,21 @@ def selection_cost(result: PruningResult) -> dict[str, Any] | None:
             "kept": same.val_metrics[name], "n_kept": len(result.selected_columns)}
 
 
-def run_feature_selection(
-    params: RunParameters, *, progress: Progress | None = None
-) -> dict[str, Any]:
+def run_feature_selection(params: RunParameters, *, progress: Progress | None = None) -> dict[str, Any]:
     """Run the flow with the task runner the parameters ask for, telling ``progress`` of it."""
     runner = make_task_runner(params.task_runner, params.dask_address, n_workers=params.workers)
     with _PROGRESS.showing(progress):
         return feature_selection.with_options(task_runner=runner)(params)
+
+
+def serve(params: RunParameters, *, cron: str, name: str = "scheduled") -> None:
+    """Serve the flow as the deployment ``vaec-feature-selection/<name>`` on the ``cron`` schedule
+    until interrupted; ``params`` are the defaults of every scheduled (or manually started) run."""
+    check_cron(cron)
+    params = served_parameters(params)
+    feature_selection.serve(
+        name=name, cron=cron, tags=["vaec-select"],
+        # every run gets a folder of its own: run_name-<UTC timestamp>
+        parameters={"params": params.model_dump(mode="json"), "run_name_is_prefix": True},
+        description=f"vaec-select feature selection on {params.source}, cron {cron!r}",
+        limit=1)  # one run at a time: a run already uses every core for its trials

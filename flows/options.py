@@ -1,8 +1,6 @@
-"""The command line's options and settings: ``vaec-select run``'s options are built from the
-settings models' fields (:func:`add_settings_options`), and read back into
-:class:`flows.parameters.RunParameters` (:func:`_parameters`), whose checks become one-line usage
-errors that spell the option (:func:`_options_named`). Nothing here imports torch, pandas or
-prefect: ``--help`` and a usage error answer at once."""
+"""The command line's options: ``vaec-select run``'s are built from the settings models' fields and
+read back into :class:`flows.parameters.RunParameters`, whose checks become one-line usage errors
+that spell the option. Nothing here imports torch, pandas or prefect: ``--help`` answers at once."""
 
 from __future__ import annotations
 
@@ -145,8 +143,7 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
 
 
 METAVARS = {"data": "FILE", "target": "COLUMN", "weight_column": "COLUMN", "reports_dir": "DIR",
-            "run_name": "NAME",
-            "dask_address": "ADDRESS", "device": "DEVICE"}
+            "run_name": "NAME", "dask_address": "ADDRESS", "device": "DEVICE"}
 
 
 def settings_fields() -> dict[str, Any]:
@@ -206,9 +203,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _as_option(message: str) -> str:
-    """A message that starts with a setting's name, with the option spelled instead
-    (``run_name must ...`` -> ``--run-name must ...``, ``model.latent_dim must`` ->
-    ``--latent-dim must``)."""
+    """A message that starts with a setting's name, with the option spelled instead (``run_name
+    must`` -> ``--run-name must``, ``model.latent_dim must`` -> ``--latent-dim must``)."""
     head, _, rest = message.partition(" ")
     name, bracket, index = head.removeprefix("model.").partition("[")  # encoder_widths[0]
     if name in settings_fields() and rest.startswith(("must ", "is ", "needs ", "'")):
@@ -235,13 +231,13 @@ def _parameters(args: argparse.Namespace) -> Any:
     given = {name: getattr(args, name) for name in settings_fields() if hasattr(args, name)}
     if given.get("data") is not None and given.get("dataset") is not None:
         raise UsageError("give --dataset or --data, not both")
-    if (given.get("data") is not None and given.get("target") is None
-            and given.get("task", "auto") in ("classification", "regression")):
-        raise UsageError(f"--target is required with --data for --task {given['task']}")
-    if given.get("data") is not None and given.get("target") is None \
-            and given.get("task", "auto") == "auto":
-        raise UsageError("--data needs --target COLUMN (the column to select for), or --task "
-                         "unsupervised to select without one" + _label_hint(given["data"]))
+    task = given.get("task", "auto")
+    if given.get("data") is not None and given.get("target") is None:
+        if task in ("classification", "regression"):
+            raise UsageError(f"--target is required with --data for --task {task}")
+        if task == "auto":
+            raise UsageError("--data needs --target COLUMN (the column to select for), or --task "
+                             "unsupervised to select without one" + _label_hint(given["data"]))
     model = {k: given.pop(k) for k in list(given) if k in ModelSettings.model_fields}
     with _options_named():
         return RunParameters(**given, model=ModelSettings(**model))
@@ -252,9 +248,8 @@ HINT_ROWS, FEW_VALUES = 200, 10
 
 
 def _label_hint(path: str) -> str:
-    """``; 'diagnosis' looks like a label`` when a CSV column is named like one, or its last
-    column holds a few distinct words or integers (read with the standard library: a usage
-    error needs no pandas)."""
+    """``; 'diagnosis' looks like a label`` when a CSV column is named like one, or its last column
+    holds a few distinct words or integers (read without pandas: a usage error needs none)."""
     import csv
     import itertools
 

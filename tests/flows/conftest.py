@@ -72,7 +72,7 @@ class FakeServer:
 @pytest.fixture
 def fake_server(monkeypatch) -> FakeServer:
     """``run`` starts no server: the temporary server is a :class:`FakeServer`."""
-    import flows.temporary_server
+    import flows.server
 
     server = FakeServer()
 
@@ -84,7 +84,7 @@ def fake_server(monkeypatch) -> FakeServer:
         finally:
             server.events.append("stopped")
 
-    monkeypatch.setattr(flows.temporary_server, "temporary_server", temporary_server)
+    monkeypatch.setattr(flows.server, "temporary_server", temporary_server)
     return server
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from flows.progress import RoundProgress
+from flows.display import RoundProgress
 from pipeline.report.tables import Table
 from pipeline.rounds.record import PruningRound
 
@@ -339,7 +339,7 @@ def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_fl
         workspace, fake_server, monkeypatch):
     import flows.commands
     import flows.feature_selection
-    from flows.progress import RoundProgress
+    from flows.display import RoundProgress
 
     real_check = flows.commands._check_data
 
@@ -628,7 +628,7 @@ def test_prefect_console_lines_keep_their_message_and_leave_the_traceback_to_the
 
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    from flows.run_log import console_without_tracebacks
+    from flows.display import console_without_tracebacks
 
     console = PrefectConsoleHandler(stream=io.StringIO())
     kept = []
@@ -672,13 +672,13 @@ def test_serve_rejects_a_bad_cron():
 @pytest.fixture
 def never_serves(monkeypatch):
     """``serve`` must stop before it loads the data or serves."""
-    import flows.serve
+    import flows.feature_selection
     import pipeline.data.dataset
 
     def refuse(*args, **kwargs):
         raise AssertionError("got past the server check")
 
-    monkeypatch.setattr(flows.serve, "serve", refuse)
+    monkeypatch.setattr(flows.feature_selection, "serve", refuse)
     monkeypatch.setattr(pipeline.data.dataset, "load_dataset", refuse)
 
 
@@ -740,9 +740,9 @@ def test_serve_help_says_a_run_name_is_a_prefix():
 
 def test_serve_takes_the_name_of_a_finished_run_as_a_prefix(finished_run, never_serves,
                                                             monkeypatch):
-    import flows.serve
+    import flows.commands
 
-    monkeypatch.setattr(flows.serve, "check_server", lambda: "http://127.0.0.1:4200/api")
+    monkeypatch.setattr(flows.commands, "check_server", lambda: "http://127.0.0.1:4200/api")
     result = run_main("serve", "--cron", "0 3 * * *", "--data", "train.csv", "--target", "label",
                       "--reports-dir", str(finished_run.parent), "--run-name", finished_run.name)
     # past the run-name check, stopped by never_serves at the data
@@ -1098,7 +1098,7 @@ def _kill_group(process: subprocess.Popen) -> float:
 # the watch on the shared server asks every half second and gives a refusing server 1.5 s
 # (a run's own: every 2 s, 6 s), so the runs below end soon after the kill
 WATCH_SOON = """
-import flows.server_watch as watch
+import flows.server as watch
 watch.POLL_SECONDS, watch.REFUSED_GRACE_SECONDS = 0.5, 1.5
 """
 

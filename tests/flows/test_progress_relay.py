@@ -9,7 +9,7 @@ from rich.console import Console
 
 import flows.feature_selection as flow_module
 import pipeline.progress as relay_module
-from flows.progress import RoundProgress
+from flows.display import RoundProgress
 from pipeline.progress import ProgressRelay
 
 

@@ -13,8 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from flows.parameters import RunParameters
-from flows.serve import check_cron, served_parameters
+from flows.parameters import RunParameters, check_cron, served_parameters
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_NAME = "vaec-feature-selection"

@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 
-from flows.server_watch import ServerWatch, health_problem
+from flows.server import ServerWatch, health_problem
 
 
 def _closed_port() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import flows.temporary_server as temporary
+import flows.server as temporary
 from tests.flows.conftest import fresh_shell_env, interruptible, run_main, structured_table
 
 TINY_RUN = ["--n-trials", "2", "--epochs", "40", "--latent-dim", "2", "--max-drop-fraction", "0.5",

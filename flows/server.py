@@ -1,27 +1,10 @@
-"""The temporary Prefect server of a run without ``PREFECT_API_URL``: started at once, waited for
-only when the flow needs it, tied to the run's process.
-
-Without ``PREFECT_API_URL`` Prefect starts a temporary local server for a flow run (uvicorn in a
-child process, :class:`prefect.server.api.server.SubprocessASGIServer`) when the flow starts,
-waits for it to answer (seconds: its imports, and its database's migrations on a first run),
-and stops it when the interpreter exits. A run that is killed (SIGKILL, the OOM killer, a
-scheduler's timeout) never gets to stop it: the server lives on as an orphan, holding a port and
-a few hundred MB.
-
-:class:`TemporaryServer` starts that server itself, from the calling (main) thread, in a child
-that the kernel signals when its parent dies (Linux's ``PR_SET_PDEATHSIG``), with the command
-line and environment Prefect gives it. Starting returns at once, so the server boots while the
-command line imports its libraries and loads the data; :meth:`TemporaryServer.wait` blocks until
-it answers and registers it where Prefect looks for its temporary server
-(``SubprocessASGIServer._instances[None]``, as Prefect's own test harness does), so the flow uses
-it instead of starting another. The URL is also exported to child processes (Dask workers),
-which then report to this server instead of each starting a temporary server of their own.
-"""
+"""The Prefect server a run reports to: the temporary one of a run without ``PREFECT_API_URL``, tied
+to its process (Prefect's own outlives a killed run), and the watch that ends a run whose shared
+server stops answering (Prefect's client would retry for minutes, printing nothing)."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ctypes.util
 import http.client
 import logging
@@ -30,22 +13,87 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from types import TracebackType
 from typing import Any
 
+POLL_SECONDS = 2.0  # the watch's
+REFUSED_GRACE_SECONDS = 6.0  # nothing listens there: the server is gone (or restarting)
+SLOW_GRACE_SECONDS = 60.0  # it does not answer in time: busy, or a host that is down
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 DRAIN_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 5.0  # as Prefect's own stop: then the server is killed
-POLL_SECONDS = 0.1
-# uvicorn's exit code when its start-up fails; Prefect takes it for a port taken meanwhile and
-# starts the server again on another
-STARTUP_FAILURE = 3
+START_POLL_SECONDS = 0.1
+STARTUP_FAILURE = 3  # uvicorn's start-up failed: Prefect takes it for a port taken meanwhile
 PORT_ATTEMPTS = 3
 HINT = " (PREFECT_API_URL can name a Prefect server that is already running)"
 
 log = logging.getLogger("prefect")
+
+
+def health_problem(url: str, timeout: float) -> tuple[str, bool] | None:
+    """Why the API at ``url`` fails its health check (``"ConnectError"``, ``"HTTP 404"``) and whether
+    nothing listens there; ``None`` when it answers (one that wants credentials is there)."""
+    import httpx
+
+    try:
+        status = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout).status_code
+    except httpx.HTTPError as err:
+        return type(err).__name__, isinstance(err, httpx.ConnectError)
+    return None if status in (200, 401, 403) else (f"HTTP {status}", False)
+
+
+class ServerWatch:
+    """Within the block, a thread asks the Prefect API at ``url`` whether it answers, every ``poll``
+    seconds, and calls ``on_gone(reason)`` once (it should end the process) when it has not answered
+    for ``refused_grace`` seconds with nothing listening, or ``slow_grace`` seconds otherwise.
+
+    Parameters
+    ----------
+    url : str
+        The API URL (``PREFECT_API_URL``).
+    on_gone : callable
+        Told why, e.g. ``"no answer for 6 s: ConnectError"``.
+    poll, refused_grace, slow_grace : float, optional
+        Seconds between health checks, and the grace periods; by default this module's
+        ``POLL_SECONDS``, ``REFUSED_GRACE_SECONDS`` and ``SLOW_GRACE_SECONDS`` at the time.
+    """
+
+    def __init__(self, url: str, on_gone: Callable[[str], None], *, poll: float | None = None,
+                 refused_grace: float | None = None, slow_grace: float | None = None) -> None:
+        self.url, self.on_gone = url, on_gone
+        self.poll = POLL_SECONDS if poll is None else poll
+        self.refused_grace = REFUSED_GRACE_SECONDS if refused_grace is None else refused_grace
+        self.slow_grace = SLOW_GRACE_SECONDS if slow_grace is None else slow_grace
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="prefect-server-watch", daemon=True)
+
+    def __enter__(self) -> ServerWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * self.poll)
+
+    def _watch(self) -> None:
+        since: float | None = None  # when the server last stopped answering
+        while not self._stop.wait(self.poll):
+            problem = health_problem(self.url, timeout=self.poll)
+            if problem is None:
+                since = None
+                continue
+            now = time.monotonic()
+            since = now if since is None else since
+            reason, refused = problem
+            grace = self.refused_grace if refused else self.slow_grace
+            if now - since >= grace and not self._stop.is_set():
+                self.on_gone(f"no answer for {now - since:.0f} s: {reason}")
+                return
 
 
 class ServerStartError(RuntimeError):
@@ -53,8 +101,8 @@ class ServerStartError(RuntimeError):
 
 
 def parent_death_hook() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child receive SIGTERM when the process that started it
-    dies, or ``None`` where the platform cannot (anything but Linux)."""
+    """A ``preexec_fn`` that makes the child receive SIGTERM when its parent dies (Linux's
+    ``PR_SET_PDEATHSIG``), or ``None`` where the platform cannot."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -79,9 +127,8 @@ def _free_port() -> int:
 
 
 def server_command(port: int) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment of Prefect's temporary server on ``port``: those
-    ``SubprocessASGIServer._run_uvicorn_command`` builds, without importing Prefect's server
-    (seconds of imports this process would do before the server could start)."""
+    """The command line and environment ``SubprocessASGIServer._run_uvicorn_command`` builds,
+    without importing Prefect's server (seconds before the server could start)."""
     import prefect
     from prefect.settings import get_current_settings
 
@@ -97,9 +144,9 @@ def server_command(port: int) -> tuple[list[str], dict[str, str]]:
 class TemporaryServer:
     """Prefect's temporary local server, started in a child process that dies with this one.
 
-    :meth:`launch` starts it and returns at once; :meth:`wait` blocks until it answers and hands
-    it to Prefect; :meth:`stop` ends it. Launch and wait from the main thread: the kernel
-    signals the child when the *thread* that started it ends.
+    :meth:`launch` starts it and returns at once; :meth:`wait` blocks until it answers and hands it
+    to Prefect; :meth:`stop` ends it. Launch and wait from the main thread: the kernel signals the
+    child when the *thread* that started it ends.
 
     Parameters
     ----------
@@ -125,9 +172,8 @@ class TemporaryServer:
         """Start the server's process; does not wait for it."""
         command, env = server_command(self.port)
         log.info("Starting temporary server on http://127.0.0.1:%s", self.port)
-        # a session of its own: Ctrl-C at a terminal signals the whole foreground process
-        # group, and a server stopped under the run leaves it retrying a closed port for
-        # minutes; the run stops it itself when it ends, however it ends
+        # a session of its own: Ctrl-C signals the terminal's whole process group, and a server
+        # stopped under the run leaves it retrying a closed port for minutes; the run stops it
         self.process = subprocess.Popen(command, env=env, preexec_fn=parent_death_hook(),
                                         start_new_session=True)
         self._launched_at = time.monotonic()
@@ -142,14 +188,8 @@ class TemporaryServer:
             return False
 
     def wait(self) -> None:
-        """Block until the server answers, then make it the temporary server of this process's
-        flows (and of its children's).
-
-        Raises
-        ------
-        ServerStartError
-            The server exited, or did not answer within ``timeout`` seconds of its launch.
-        """
+        """Block until the server answers, then make it the temporary server of this process's flows
+        (and its children's); ServerStartError when it exits or does not answer in ``timeout``."""
         if self.ready:
             return
         if self.process is None:
@@ -164,16 +204,17 @@ class TemporaryServer:
                 self.launch()
                 continue
             if code is not None:
-                raise ServerStartError(
-                    f"Prefect's temporary server exited with code {code} while starting{HINT}")
+                raise ServerStartError(f"Prefect's temporary server exited with code {code} while "
+                                       f"starting{HINT}")
             if time.monotonic() - self._launched_at > self.timeout:
                 raise ServerStartError(f"Prefect's temporary server did not answer within "
                                        f"{self.timeout:g} s{HINT}")
-            time.sleep(POLL_SECONDS)
+            time.sleep(START_POLL_SECONDS)
         self._register()
         self.ready = True
 
     def _register(self) -> None:
+        """Where Prefect (as its test harness does) and child processes (Dask) look for it."""
         from prefect.server.api.server import SubprocessASGIServer
 
         registered = SubprocessASGIServer(port=self.port)
@@ -187,9 +228,8 @@ class TemporaryServer:
     def _unregister(self) -> None:
         from prefect.server.api.server import SubprocessASGIServer
 
-        if self._exported is None:
-            os.environ.pop("PREFECT_API_URL", None)
-        else:
+        os.environ.pop("PREFECT_API_URL", None)
+        if self._exported is not None:
             os.environ["PREFECT_API_URL"] = self._exported
         registered = SubprocessASGIServer._instances.pop(self.port, None)
         if registered is not None:
@@ -220,9 +260,7 @@ class TemporaryServer:
 
 
 def _drain_to_server() -> None:
-    """Send the logs and events still queued while the server is up (Prefect's own temporary
-    server stops after them, at exit; this one stops first and would leave the senders retrying
-    against a closed port for a minute)."""
+    """Send the logs and events still queued (else their senders retry a closed port at exit)."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
@@ -233,19 +271,12 @@ def _drain_to_server() -> None:
 
 @contextlib.contextmanager
 def temporary_server() -> Iterator[TemporaryServer | None]:
-    """Within the block, a temporary server that dies with this process is starting; call its
-    :meth:`~TemporaryServer.wait` before a flow runs. It is stopped when the block ends, however
-    it ends.
+    """Within the block (entered from the main thread), a temporary server that dies with this
+    process is starting; :meth:`~TemporaryServer.wait` for it before a flow runs. ``None`` when
+    ``PREFECT_API_URL`` names a server or the platform cannot tie a child to its parent.
 
-    Yields ``None`` when nothing is started here: ``PREFECT_API_URL`` names a server already, or
-    the platform cannot tie a child to its parent (then Prefect starts and stops its temporary
-    server as it always does). Call it from the main thread.
-
-    The flows of the block skip two things that serve nothing on a server that lives and dies
-    with this process: the check of its API version (it runs this very installation; its first
-    ``/admin`` request costs a fresh server about a second) and the flow run's heartbeats, which
-    tell a server of a run that crashed (this one goes with the run; a heartbeat thread also
-    holds the flow's end for up to a second).
+    Its flows skip the API version check (the server runs this installation; a fresh one takes a
+    second to answer it) and heartbeats (they tell of a crashed run, and hold the flow's end).
     """
     from prefect.settings import (
         PREFECT_API_URL,
@@ -256,7 +287,7 @@ def temporary_server() -> Iterator[TemporaryServer | None]:
     )
 
     if PREFECT_API_URL.value() or parent_death_hook() is None:
-        yield None  # a server of its own, or a platform where Prefect's default is all there is
+        yield None
         return
     server = TemporaryServer(timeout=float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
     try:
