@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import SplitData, split_dataset
-from pipeline.report.png import figure_png
+from pipeline.report.figures import figure_png
 from pipeline.report.tables import Table
 from pipeline.report.writer import render_template
 from vaec.classifier import VAEC
