@@ -26,8 +26,7 @@ from flows.task_runners import make_task_runner
 from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.machine import threads_for, torch_threads
-from pipeline.progress import Progress, ProgressRelay
+from pipeline.machine import Progress, ProgressRelay, threads_for, torch_threads
 from pipeline.report.claim import release
 from pipeline.report.store import (
     Checkpoint,
@@ -49,7 +48,7 @@ from pipeline.stability.result import ResampleSelection
 
 # The progress displays of this process (the command line's bars) hear of the run through this
 # relay; it is the only way the flow and its tasks reach them (see
-# pipeline.progress.ProgressRelay).
+# pipeline.machine.ProgressRelay).
 _PROGRESS = ProgressRelay()
 
 

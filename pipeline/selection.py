@@ -15,8 +15,7 @@ from pipeline.data.dataset import Dataset
 from pipeline.data.split import SplitData, split_dataset
 from pipeline.data.tables import DataError
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.machine import check_selection_memory
-from pipeline.progress import NoProgress, Progress
+from pipeline.machine import NoProgress, Progress, check_selection_memory
 from pipeline.result import PruningResult
 from pipeline.rounds.loop import OnRound, TrainRound, run_rounds
 from pipeline.rounds.record import PruningRound

@@ -16,8 +16,7 @@ from pipeline.data.dataset import Dataset, dataset_from_arrays, dataset_from_fra
 from pipeline.data.tables import require_columns
 from pipeline.data.weights import check_sample_weight
 from pipeline.final_model import fit_final_model, predictions_frame
-from pipeline.machine import threads_for, torch_threads
-from pipeline.progress import LineProgress
+from pipeline.machine import LineProgress, threads_for, torch_threads
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings, flat_fields
 

@@ -29,7 +29,7 @@ import numpy as np
 from pipeline.data.dataset import Dataset
 from pipeline.data.split import encode_rows, strata, stratified_indices
 from pipeline.data.tables import DataError, constant_columns, minimum_class_size
-from pipeline.progress import NoProgress, Progress
+from pipeline.machine import NoProgress, Progress
 from pipeline.rounds.loop import run_rounds
 from pipeline.settings import SelectionSettings
 from pipeline.stability.result import ResampleSelection, StabilityResult
