@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +20,17 @@ from pipeline.stability.measures import (
     stability_order,
     stable_set,
 )
+
+
+def rfe_ranking(names: Sequence[str], kept: Collection[str], order: Sequence[str],
+                constant_columns: Sequence[str] = ()) -> dict[str, int]:
+    """RFE-style ranks of ``names`` and ``constant_columns``: 1 for ``kept``, then ``order`` from 2,
+    constant columns last."""
+    ranking = {c: 1 for c in names if c in kept}
+    ranking.update({c: 2 + i for i, c in enumerate(order)})
+    worst = max(ranking.values(), default=1) + 1
+    ranking.update({c: worst for c in constant_columns})
+    return {c: ranking[c] for c in [*names, *constant_columns]}
 
 
 @dataclass
@@ -192,12 +203,8 @@ class StabilityResult:
         """RFE-style ranks: 1 for the stable selection, then the other channels best first
         (:meth:`ranked`), constant columns last."""
         selected = set(self.selected)
-        rest = [c for c in self.ranked() if c not in selected]
-        ranking = {c: 1 for c in self.channels if c in selected}
-        ranking.update({c: 2 + i for i, c in enumerate(rest)})
-        worst = max(ranking.values(), default=1) + 1
-        ranking.update({c: worst for c in constant_columns})
-        return {c: ranking[c] for c in [*self.channels, *constant_columns]}
+        return rfe_ranking(self.channels, selected, [c for c in self.ranked() if c not in selected],
+                           constant_columns)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NaN measures stay NaN; the report writes them as null)."""
