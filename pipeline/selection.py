@@ -1,10 +1,10 @@
-"""The whole selection as one sequence: split, the rounds (or the resamples of a stability
-selection), the final model.
+"""The whole selection as one sequence: split, the rounds (or the resamples of a stability selection),
+the final model.
 
-:func:`run_selection` is what the selector's ``fit`` and the Prefect flow both call. The flow
-hands in how a round's trials are trained (fanned out over its task runner), what happens after
-each round (a checkpoint, a log line), how a stability selection's resamples run (one task each)
-and how the final model is trained (a task); the selector takes the defaults.
+:func:`run_selection` is what the selector's ``fit`` and the Prefect flow both call. The flow hands in
+how a round's trials are trained (fanned out over its task runner), what happens after each round (a
+checkpoint, a log line), how a stability selection's resamples run (one task each) and how the final
+model is trained (a task); the selector takes the defaults.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ def run_selection(
     """Split ``dataset``, select, and train the final model on the selection.
 
     The selection is the pruning rounds until a stop rule fires (:func:`run_rounds`), or with
-    ``config.n_resamples`` of 2 or more a stability selection
-    (:func:`pipeline.stability.resamples.run_stability_selection`).
+    ``config.n_resamples`` of 2 or more a stability selection (:func:`run_stability_selection`).
 
     Parameters
     ----------
@@ -52,15 +51,13 @@ def run_selection(
     config : SelectionSettings
         The selection settings, split fractions and seed included.
     rounds, train_round, on_round
-        The plain selection's: rounds finished by an earlier, interrupted run (the loop resumes
-        after them), how a round's trials train, and what hears of every round (see
-        :func:`pipeline.rounds.loop.run_rounds`).
+        The plain selection's: rounds finished by an earlier, interrupted run (the loop resumes after
+        them), how a round's trials train, and what hears of every round (see :func:`run_rounds`).
     resamples, select_resamples, on_resample
-        A stability selection's: the resamples an earlier run finished, how the others run,
-        and what hears of each (see :func:`pipeline.stability.resamples.run_stability_selection`).
+        A stability selection's: the resamples an earlier run finished, how the others run, and what
+        hears of each (see :func:`run_stability_selection`).
     fit_final : callable or None
-        ``fit_final(split, kept, config, on_epoch=...) -> FinalModel``; ``None`` skips the
-        final model.
+        ``fit_final(split, kept, config, on_epoch=...) -> FinalModel``; ``None`` skips the final model.
     progress : Progress or None
         Told of rounds or resamples, epochs and the final model.
     """
@@ -71,13 +68,11 @@ def run_selection(
         raise ValueError("rounds, train_round and on_round belong to a plain selection; "
                          "n_resamples > 1 asks for resamples")
     progress = progress or NoProgress()
-    split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size,
-                          seed=config.seed, max_levels=config.max_levels,
-                          class_weight=config.class_weight)
+    split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed,
+                          max_levels=config.max_levels, class_weight=config.class_weight)
     if stable:
-        stability = run_stability_selection(dataset, config, done=resamples,
-                                            select_resamples=select_resamples,
-                                            on_resample=on_resample, progress=progress)
+        stability = run_stability_selection(dataset, config, done=resamples, on_resample=on_resample,
+                                            select_resamples=select_resamples, progress=progress)
         # the resamples select columns: the final model trains on their channels
         chosen = set(stability.selected)
         kept = [c for c in split.feature_names if split.column_of(c) in chosen]
@@ -98,13 +93,10 @@ def _final(split: SplitData, kept: list[str], config: SelectionSettings,
     return fit_final(split, kept, config, on_epoch=progress.epoch)
 
 
-def check_count(
-    feature_names: Sequence[str], k: int | str | None, constant_columns: Sequence[str] = ()
-) -> None:
+def check_count(feature_names: Sequence[str], k: int | str | None,
+                constant_columns: Sequence[str] = ()) -> None:
     """Raise :class:`DataError` when ``n_features_to_select`` asks for more channels than vary."""
     if isinstance(k, int) and k > len(feature_names):
         constant = f" ({len(constant_columns)} are constant)" if constant_columns else ""
-        raise DataError(
-            f"n_features_to_select is {k} but the data has only {len(feature_names)} "
-            f"varying feature columns{constant}"
-        )
+        raise DataError(f"n_features_to_select is {k} but the data has only {len(feature_names)} "
+                        f"varying feature columns{constant}")
