@@ -41,9 +41,8 @@ from pipeline.result import PruningResult
 from pipeline.rounds.loop import PruningRun
 from pipeline.rounds.record import PruningRound
 from pipeline.rounds.trials import TrialScores, train_trials
-from pipeline.selection import run_selection
+from pipeline.selection import Resample, run_selection, select_resample
 from pipeline.settings import SelectionSettings
-from pipeline.stability.resamples import Resample, select_resample
 from pipeline.stability.result import ResampleSelection
 
 # The progress displays of this process (the command line's bars) hear of the run through this

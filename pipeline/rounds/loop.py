@@ -1,7 +1,7 @@
 """The one rounds loop: train a round's trials, decide it, repeat until a stop rule fires.
 
 :func:`run_rounds` is called by the plain selection and by every resample of a stability
-selection (:mod:`pipeline.stability.resamples`); :class:`PruningRun` holds its state, so a run killed
+selection (:mod:`pipeline.selection`); :class:`PruningRun` holds its state, so a run killed
 mid-way resumes from its finished rounds. Progress is told of rounds starting and ending and of
 every epoch, through the small :class:`pipeline.machine.Progress` protocol.
 """

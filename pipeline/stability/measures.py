@@ -10,7 +10,7 @@ them (Meinshausen & Bühlmann). This module is its arithmetic, on numpy arrays:
   :func:`pairwise_jaccard` and :func:`false_selection_bound`: how stable the selections were
   and what the cut promises.
 
-The resamples are drawn and run by :mod:`pipeline.stability.resamples`; the records of a run
+The resamples are drawn and run by :mod:`pipeline.selection`; the records of a run
 (:class:`ResampleSelection`, :class:`StabilityResult`) are in :mod:`pipeline.stability.result`.
 
 References

@@ -42,7 +42,7 @@ class ResampleSelection:
     index : int
         Resample number, from 0.
     seed : int
-        Its seed, of the rows and of the models (:func:`pipeline.stability.resample_seed`).
+        Its seed, of the rows and of the models (:func:`pipeline.selection.resample_seed`).
     n_train, n_val : int
         Its training rows (repeats counted under ``bootstrap``) and validation rows.
     selected : list of str

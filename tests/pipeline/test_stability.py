@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.data.tables import DataError
+from pipeline.selection import check_resamplable, resample_seed, resample_split
 from pipeline.stability.measures import (
     false_selection_bound,
     keep_frequencies,
@@ -22,7 +23,6 @@ from pipeline.stability.measures import (
     stability_order,
     stable_set,
 )
-from pipeline.stability.resamples import check_resamplable, resample_seed, resample_split
 from pipeline.stability.result import ResampleSelection, StabilityResult
 
 HAND = np.array([[1, 1, 0, 0],
