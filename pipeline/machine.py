@@ -1,25 +1,22 @@
 """What the machine gives a run (its cores, its memory) and what the run shows on it (progress).
 
 **Threads**: one decision per process, never more than the cores. Small models gain little from
-threads and lose a lot when the cores are shared: measured on two cores with another process busy,
-two torch threads made a round 10 to 100 times slower than one (the threads wait for each other on
-a core that is not theirs). So the count is a setting (``threads``); left unset it is one thread
-per training: the round models are bound by the cost of their many small operations, not by
-arithmetic, so one thread loses little, and the default never depends on how busy the machine is
-(the same command gives byte-identical weights).
+threads and lose a lot when the cores are shared (measured on two cores with another process busy,
+two torch threads made a round 10 to 100 times slower than one). So the count is a setting
+(``threads``); left unset it is one thread per training: the round models are bound by their many
+small operations, not by arithmetic, and the default never depends on how busy the machine is (the
+same command gives byte-identical weights).
 
 **Memory**: a round too large for the machine is one line saying what to lower, not the kernel's
-out-of-memory kill minutes later. The estimate is deliberately rough and generous: every replica
-of a round holds the activations of all its rows through every layer (the values, their gradients
-and the pre-activations), its weights with their gradients and the optimiser's two moments, and
-the round's inputs (channels plus shadows, train and validation) are held a few times over as
-float64 arrays; the total is doubled for what the estimate leaves out.
+out-of-memory kill minutes later. The estimate is rough and generous: every replica holds the
+activations of all its rows through every layer (values, gradients, pre-activations), its weights
+with their gradients and the optimiser's two moments, and the round's inputs are held a few times
+over as float64 arrays; the total is doubled for what the estimate leaves out.
 
-**Progress**: :func:`pipeline.selection.run_selection` tells a :class:`Progress` of rounds,
-epochs, resamples, the final model and the steps without epochs (the report); the command line
-draws bars, the selector's ``verbose`` prints a line per round (:class:`LineProgress`), and by
-default nothing is shown. A :class:`ProgressRelay` hands every event on to the displays
-registered with it.
+**Progress**: :func:`pipeline.selection.run_selection` tells a :class:`Progress` of rounds, epochs,
+resamples, the final model and the steps without epochs; the command line draws bars, the selector's
+``verbose`` prints a line per round (:class:`LineProgress`), by default nothing is shown, and a
+:class:`ProgressRelay` hands every event on to the displays registered with it.
 """
 
 from __future__ import annotations
@@ -52,8 +49,8 @@ TO_LOWER = ("--n-trials, --latent-dim, --encoder-widths, --decoder-widths, --hea
 
 def round_bytes(n_rows: int, n_channels: int, n_shadows: int, n_replicas: int,
                 model: ModelSettings, n_outputs: int = 1) -> int:
-    """The estimated peak bytes of one round: ``n_replicas`` models trained together on
-    ``n_rows`` rows of ``n_channels`` channels and ``n_shadows`` shadow channels."""
+    """The estimated peak bytes of one round: ``n_replicas`` models trained together on ``n_rows`` rows
+    of ``n_channels`` channels and ``n_shadows`` shadow channels."""
     n_inputs = n_channels + n_shadows
     encoder = [n_inputs, *model.encoder_widths, 2 * model.latent_dim]  # mean and log-variance
     decoder = [model.latent_dim, *model.decoder_layer_widths, n_inputs]
@@ -94,15 +91,14 @@ def _size(n_bytes: float) -> str:
 def check_round_memory(n_rows: int, n_channels: int, n_shadows: int, n_replicas: int,
                        model: ModelSettings, n_outputs: int = 1,
                        available: int | None = None) -> int:
-    """Return :func:`round_bytes`, or raise :class:`ConfigError` (one line saying what to
-    lower) when it is more than the memory ``available`` (default :func:`available_bytes`)."""
+    """Return :func:`round_bytes`, or raise :class:`ConfigError` (one line saying what to lower) when it
+    is more than the memory ``available`` (default :func:`available_bytes`)."""
     needed = round_bytes(n_rows, n_channels, n_shadows, n_replicas, model, n_outputs)
     available = available_bytes() if available is None else available
     if available is not None and needed > available:
-        raise ConfigError(
-            f"a round needs about {_size(needed)} of memory ({n_rows} rows x ({n_channels} "
-            f"channels + {n_shadows} shadows) x {n_replicas} models x the layer widths), more "
-            f"than the {_size(available)} available: lower {TO_LOWER}")
+        raise ConfigError(f"a round needs about {_size(needed)} of memory ({n_rows} rows x ({n_channels} "
+                          f"channels + {n_shadows} shadows) x {n_replicas} models x the layer widths), more "
+                          f"than the {_size(available)} available: lower {TO_LOWER}")
     return needed
 
 
