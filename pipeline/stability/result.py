@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -76,16 +75,9 @@ class ResampleSelection:
         """JSON-ready dictionary."""
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ResampleSelection:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
-
 
 # the stop reason of a stability selection: the keep-frequency cut decided, not a loop
 STOP_STABILITY = "stability"
-_MEASURES = ("nogueira", "nogueira_low", "nogueira_high", "nogueira_variance", "jaccard_mean",
-             "jaccard_min", "mean_selected", "error_bound")
 
 
 @dataclass
@@ -191,12 +183,3 @@ class StabilityResult:
         data["resamples"] = [r.to_dict() for r in self.resamples]
         data["n_resamples"] = self.n_resamples
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StabilityResult:
-        """Inverse of :meth:`to_dict` (a null measure is read as NaN)."""
-        values = {f.name: data[f.name] for f in dataclasses.fields(cls)}
-        values["resamples"] = [ResampleSelection.from_dict(r) for r in data["resamples"]]
-        for name in _MEASURES:
-            values[name] = math.nan if values[name] is None else float(values[name])
-        return cls(**values)
