@@ -45,9 +45,9 @@ from scipy.stats import norm
 from threadpoolctl import threadpool_limits
 
 from pipeline.report.writer import jsonable
+from pipeline.selection import half_subsample
 from pipeline.selector import VAECSelector
 from pipeline.stability.measures import nogueira_interval, nogueira_variance, pairwise_jaccard
-from pipeline.stability.resamples import half_subsample
 from vaec.persistence import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results"

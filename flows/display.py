@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.text import Text
 
-from pipeline.progress import NoProgress
+from pipeline.machine import NoProgress
 from pipeline.rounds.record import SCORE_LABELS, PruningRound
 
 if TYPE_CHECKING:

@@ -23,8 +23,7 @@ from flows.parameters import RunParameters, check_cron, make_task_runner, served
 from pipeline.data.dataset import Dataset, load_dataset
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel, fit_final_model
-from pipeline.machine import threads_for, torch_threads
-from pipeline.progress import Progress, ProgressRelay
+from pipeline.machine import Progress, ProgressRelay, threads_for, torch_threads
 from pipeline.report.claim import release
 from pipeline.report.store import (
     Checkpoint,
@@ -39,13 +38,12 @@ from pipeline.result import PruningResult
 from pipeline.rounds.loop import PruningRun
 from pipeline.rounds.record import PruningRound
 from pipeline.rounds.trials import TrialScores, train_trials
-from pipeline.selection import run_selection
+from pipeline.selection import Resample, run_selection, select_resample
 from pipeline.settings import SelectionSettings
-from pipeline.stability.resamples import Resample, select_resample
 from pipeline.stability.result import ResampleSelection
 
 # the only way the flow and its tasks reach this process's progress displays (the command line's
-# bars); see pipeline.progress.ProgressRelay
+# bars); see pipeline.machine.ProgressRelay
 _PROGRESS = ProgressRelay()
 RunLogger = Logger | LoggerAdapter
 STABILITY_FIELDS = ("n_resamples", "resample", "keep_frequency", "nogueira", "nogueira_low",

@@ -1,6 +1,5 @@
-"""A finished run on new tables: its selected columns kept for downstream (``transform``), or
-its final model's predictions, with latent-domain confidence (``predict``).
-"""
+"""A finished run on new tables: its selected columns kept for downstream (``transform``), or its final
+model's predictions, with latent-domain confidence (``predict``)."""
 
 from __future__ import annotations
 
@@ -16,36 +15,15 @@ from pipeline.final_model import FinalModel, predictions_frame
 
 
 def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
-    """Keep the selected columns of ``frame``.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        A raw table with (at least) the selected columns.
-    selection : dict
-        A parsed ``selected_features.json``: ``selected`` (column names, in order), ``target``
-        and ``weight_column`` (the rows' weights of a weighted run), each kept after them when
-        ``frame`` has it.
-
-    Returns
-    -------
-    DataFrame
-        The selected columns in the selection's order, then the target and the weight column
-        if present: what a downstream model of the same rows trains on.
-
-    Raises
-    ------
-    DataError
-        When the selection is malformed (:func:`check_selection`) or selected columns are
-        missing from ``frame`` (all of them are named).
-    """
+    """The selected columns of ``frame`` in the selection's order (a parsed ``selected_features.json``),
+    then its ``target`` and ``weight_column`` if ``frame`` has them: what a downstream model of the
+    same rows trains on. A :class:`DataError` when the selection is malformed
+    (:func:`check_selection`) or selected columns are missing (all of them are named)."""
     selected, target = check_selection(selection)
     weights = selection.get("weight_column")
     frame = frame.rename(columns=str)
     require_columns(frame, selected, "selected column(s)")
-    keep = selected + [c for c in (target, weights)
-                       if c and c in frame.columns and c not in selected]
-    return frame[keep]
+    return frame[selected + [c for c in (target, weights) if c and c in frame.columns and c not in selected]]
 
 
 def _shown(value: Any, limit: int = 60) -> str:
@@ -54,15 +32,9 @@ def _shown(value: Any, limit: int = 60) -> str:
 
 
 def check_selection(selection: Any, source: str = "the selection") -> tuple[list[str], str | None]:
-    """The selected column names and the target of a parsed ``selected_features.json``.
-
-    Raises
-    ------
-    DataError
-        One line naming ``source``: no ``selected`` list, an empty one, an entry that is not a
-        column name, a name listed twice, or a ``target`` or ``weight_column`` that is neither
-        a name nor null.
-    """
+    """The selected column names and the target of a parsed ``selected_features.json``, or a one-line
+    :class:`DataError` naming ``source``: no ``selected`` list, an empty one, an entry that is not a
+    column name, a name listed twice, or a ``target`` or ``weight_column`` neither a name nor null."""
     if not isinstance(selection, dict) or not isinstance(selection.get("selected"), list):
         raise DataError(f"{source} has no 'selected' list; is it a selected_features.json?")
     entries = selection["selected"]
@@ -74,8 +46,7 @@ def check_selection(selection: Any, source: str = "the selection") -> tuple[list
         raise DataError(f"{source}: 'selected' is empty, there is no column to keep")
     twice = sorted({c for c in selected if selected.count(c) > 1})
     if twice:
-        raise DataError(f"{source}: 'selected' lists {', '.join(map(repr, twice[:5]))} "
-                        "more than once")
+        raise DataError(f"{source}: 'selected' lists {', '.join(map(repr, twice[:5]))} more than once")
     target = selection.get("target")
     for key in ("target", "weight_column"):
         value = selection.get(key)
@@ -97,31 +68,12 @@ def read_selection(path: str | os.PathLike[str]) -> dict[str, Any]:
     return selection
 
 
-def transform_file(
-    selection_path: str | os.PathLike[str],
-    data_path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-) -> Path:
-    """Keep the selected columns of a CSV/Parquet file and write them to another file.
-
-    Parameters
-    ----------
-    selection_path : path
-        A run's ``selected_features.json``.
-    data_path : path
-        The input table (CSV or Parquet).
-    out_path : path
-        The output table (CSV or Parquet by suffix); never the input file.
-
-    Returns
-    -------
-    Path
-        ``out_path``, written atomically.
-    """
+def transform_file(selection_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
+                   out_path: str | os.PathLike[str]) -> Path:
+    """Keep the columns a run's ``selected_features.json`` selects of a CSV/Parquet file and write them
+    atomically to ``out_path`` (CSV or Parquet by suffix; never the input file); return it."""
     check_output_path(out_path, data_path, selection_path)
-    selection = read_selection(selection_path)
-    frame = apply_selection(read_table(data_path), selection)
-    return write_table(frame, out_path)
+    return write_table(apply_selection(read_table(data_path), read_selection(selection_path)), out_path)
 
 
 # predictions ------------------------------------------------------------------------------------
@@ -131,8 +83,8 @@ MODEL_FOLDER, PREPROCESSING_FILE = "final_model", "preprocessing.json"
 
 
 def model_folder(folder: str | os.PathLike[str]) -> Path:
-    """The final model's folder of ``folder``: a run folder stands for its ``final_model/``,
-    a model folder for itself."""
+    """The final model's folder of ``folder``: a run folder stands for its ``final_model/``, a model
+    folder for itself."""
     folder = Path(folder)
     if not (folder / PREPROCESSING_FILE).is_file() and (folder / MODEL_FOLDER).is_dir():
         return folder / MODEL_FOLDER
@@ -148,10 +100,8 @@ DOMAIN_COLUMNS = ("reconstruction_p_value", "in_domain")
 PROPOSED_PREFIX = "proposed_"
 
 
-def predict_frame(
-    folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: float = 3.0, *,
-    all_confidence: bool = False, level: float = DOMAIN_LEVEL,
-) -> pd.DataFrame:
+def predict_frame(folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: float = 3.0, *,
+                  all_confidence: bool = False, level: float = DOMAIN_LEVEL) -> pd.DataFrame:
     """The input table with the prediction and its domain test appended.
 
     Parameters
@@ -163,25 +113,17 @@ def predict_frame(
     n_sigma : float
         The N of the ``within_N_sigma`` flag (with ``all_confidence``).
     all_confidence : bool
-        Also the reconstruction error and the method's proposed latent scores
-        (``proposed_sigma_distance``, ``proposed_tail_probability``,
-        ``proposed_within_*_sigma``, ``proposed_p_value_z*``, ``proposed_confidence``).
+        Also the reconstruction error and the method's proposed latent scores (``proposed_*``).
     level : float
         ``in_domain`` is false for rows whose reconstruction p-value is below it.
 
     Returns
     -------
     DataFrame
-        ``frame``'s columns, then ``class`` and ``probability`` (``prediction`` for a
-        regression target), ``reconstruction_p_value`` and ``in_domain`` (models whose decoder
-        was trained), and with ``all_confidence`` the rest; all prefixed ``predicted_``.
-        :meth:`vaec.VAEC.predict_with_confidence` gives every score unprefixed.
-
-    Raises
-    ------
-    DataError
-        When ``frame`` already has one of those columns (a table predicted before): the output
-        would hold two columns of one name.
+        ``frame``'s columns, then ``class`` and ``probability`` (``prediction`` for a regression
+        target), ``reconstruction_p_value`` and ``in_domain`` (models whose decoder was trained), and
+        with ``all_confidence`` the rest; all prefixed ``predicted_``. A :class:`DataError` when
+        ``frame`` already has one of them (a table predicted before).
     """
     scores = predictions_frame(FinalModel.load(model_folder(folder)), frame, n_sigma)
     if "reconstruction_p_value" in scores:
@@ -192,8 +134,7 @@ def predict_frame(
         rest = [c for c in scores.columns if c not in shown]
         latent = [c for c in rest if not c.startswith("reconstruction_")]
         proposed = scores[latent].add_prefix(PROPOSED_PREFIX)
-        predictions = pd.concat([predictions, scores[[c for c in rest if c not in latent]],
-                                 proposed], axis=1)
+        predictions = pd.concat([predictions, scores[[c for c in rest if c not in latent]], proposed], axis=1)
     predictions = predictions.add_prefix(PREDICTION_PREFIX)
     clash = [str(c) for c in predictions.columns if c in set(map(str, frame.columns))]
     if clash:
@@ -203,34 +144,23 @@ def predict_frame(
     return pd.concat([frame, predictions], axis=1)
 
 
-def check_predict_output(
-    out_path: str | os.PathLike[str],
-    data_path: str | os.PathLike[str],
-    folder: str | os.PathLike[str],
-) -> None:
-    """Refuse an output that is not a table file, is the input table, or lies inside the model
-    folder (``--out <model>/history.csv`` would overwrite the model's own files)."""
+def check_predict_output(out_path: str | os.PathLike[str], data_path: str | os.PathLike[str],
+                         folder: str | os.PathLike[str]) -> None:
+    """Refuse an output that is not a table file, is the input table, or lies inside the model folder
+    (``--out <model>/history.csv`` would overwrite the model's own files)."""
     check_output_path(out_path, data_path)
     out, model = Path(out_path).resolve(), Path(folder).resolve()
     if out == model or model in out.parents:
-        raise DataError(f"--out {out_path} is inside the model folder {folder}; write the "
-                        "predictions elsewhere")
+        raise DataError(f"--out {out_path} is inside the model folder {folder}; write the predictions "
+                        "elsewhere")
 
 
-def predict_file(
-    folder: str | os.PathLike[str],
-    data_path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    *,
-    n_sigma: float = 3.0,
-    all_confidence: bool = False,
-) -> Path:
-    """Predict every row of a CSV/Parquet file and write the result atomically.
-
-    ``out_path`` must be another file than ``data_path`` and lie outside the model folder
-    (:func:`check_predict_output`); see :func:`predict_frame`.
-    """
+def predict_file(folder: str | os.PathLike[str], data_path: str | os.PathLike[str],
+                 out_path: str | os.PathLike[str], *, n_sigma: float = 3.0,
+                 all_confidence: bool = False) -> Path:
+    """Predict every row of a CSV/Parquet file (:func:`predict_frame`) and write the result atomically
+    to ``out_path``, another file than ``data_path`` outside the model folder
+    (:func:`check_predict_output`)."""
     check_predict_output(out_path, data_path, folder)
-    predictions = predict_frame(folder, read_table(data_path), n_sigma,
-                                all_confidence=all_confidence)
-    return write_table(predictions, out_path)
+    return write_table(predict_frame(folder, read_table(data_path), n_sigma, all_confidence=all_confidence),
+                       out_path)

@@ -1,12 +1,11 @@
 """Demo: the five training strategies of the model on a built-in data set.
 
 ``vaec-select demo --dataset breast_cancer`` splits the data (stratified 60/20/20, the pipeline's
-split), scales it on the training rows, trains ``var_mlp_classifier``, ``all_parts``,
-``mlp_classifier`` and ``autoencoder`` followed by ``classifier_head`` on the same model, and
-writes ``<reports-dir>/<dataset>-demo/``: one page, ``report.html`` (rendered with the run
-report's templates), its learning curves and latent grids in ``figures/``, every strategy's
-history in ``histories/``, and ``summary.json``. A strategy that trains no head (``autoencoder``)
-has no test scores: its head is as it was initialised.
+split), scales it on the training rows, trains ``var_mlp_classifier``, ``all_parts``, ``mlp_classifier``
+and ``autoencoder`` followed by ``classifier_head`` on the same model, and writes
+``<reports-dir>/<dataset>-demo/``: ``report.html`` (the run report's templates), its learning curves
+and latent grids in ``figures/``, every strategy's history in ``histories/``, and ``summary.json``. A
+strategy that trains no head (``autoencoder``) has no test scores: its head is as it was initialised.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from pipeline.data.builtin import BUILTIN_DATASETS
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import SplitData, split_dataset
-from pipeline.report.png import figure_png
+from pipeline.report.figures import figure_png
 from pipeline.report.tables import Table
 from pipeline.report.writer import render_template
 from vaec.classifier import VAEC
@@ -50,8 +49,8 @@ PNG_DPI = 80
 
 
 def load_demo_data(dataset: str, seed: int = 0) -> tuple[SplitData, list[str]]:
-    """A built-in set split 60/20/20 (stratified by ``seed``) and scaled on its training rows,
-    and its class names."""
+    """A built-in set split 60/20/20 (stratified by ``seed``) and scaled on its training rows, and its
+    class names."""
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
     data = load_dataset(dataset)
@@ -65,22 +64,17 @@ DEMO_KL_WEIGHT, DEMO_LEARNING_RATE = 1e-3, 3e-3
 
 
 def demo_config(data: SplitData, *, epochs: int, latent_dim: int, seed: int) -> VAECConfig:
-    """The demo's model settings for ``data``: the model defaults with the demo's KL weight and
-    learning rate, sized to the data."""
-    return VAECConfig(
-        n_inputs=len(data.feature_names), n_classes=len(data.classes), latent_dim=latent_dim,
-        epochs=epochs, seed=seed, kl_weight=DEMO_KL_WEIGHT, learning_rate=DEMO_LEARNING_RATE,
-    )
+    """The model defaults with the demo's KL weight and learning rate, sized to ``data``."""
+    return VAECConfig(n_inputs=len(data.feature_names), n_classes=len(data.classes), latent_dim=latent_dim,
+                      epochs=epochs, seed=seed, kl_weight=DEMO_KL_WEIGHT, learning_rate=DEMO_LEARNING_RATE)
 
 
 def score_on_test(model: VAEC, data: SplitData) -> dict[str, float]:
     """Accuracy and F1 on the test rows (binary F1 of class 1 for two classes, else macro)."""
     predicted = model.predict(data.X_test)
     average = "binary" if len(data.classes) == 2 else "macro"
-    return {
-        "test_accuracy": float(accuracy_score(data.y_test, predicted)),
-        "test_f1": float(f1_score(data.y_test, predicted, average=average)),
-    }
+    return {"test_accuracy": float(accuracy_score(data.y_test, predicted)),
+            "test_f1": float(f1_score(data.y_test, predicted, average=average))}
 
 
 def _save_figure(fig: Figure, folder: Path, name: str) -> str:
@@ -95,39 +89,25 @@ def _write_run(result: TrainingResult, class_names: list[str], folder: Path) -> 
                           f"latent_{name}_epoch{snapshot.epoch:05d}.png")
              for snapshot in (result.snapshots if name in LATENT_GRID_STRATEGIES else ())]
     history = result.history.to_csv(folder / HISTORIES / f"history_{name}.csv")
-    return {"curves": _save_figure(plot_learning_curves(result.history, name), folder,
-                                   f"curves_{name}.png"),
+    return {"curves": _save_figure(plot_learning_curves(result.history, name), folder, f"curves_{name}.png"),
             "latent_grids": grids, "history": f"{HISTORIES}/{history.name}"}
 
 
 def _scores(model: VAEC, result: TrainingResult, data: SplitData) -> dict[str, Any]:
-    """The test scores and the best epoch's validation scores; a run that trains no head has
-    none (its head is as initialised), only its best validation reconstruction loss."""
+    """The test scores and the best epoch's validation scores; a run that trains no head has none (its
+    head is as initialised), only its best validation reconstruction loss."""
     best = result.history.best_row()
     if not get_strategy(result.strategy).uses_prediction:
         return {"val_reconstruction_loss": best["val_reconstruction_loss"]}
-    return {**score_on_test(model, data), "val_accuracy": best["val_accuracy"],
-            "val_f1": best["val_f1"]}
+    return {**score_on_test(model, data), "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"]}
 
 
-def run_demo(
-    dataset: str,
-    *,
-    epochs: int = 300,
-    reports_dir: str | os.PathLike[str] = "reports",
-    latent_dim: int = 2,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Train the five strategies on ``dataset`` and write the demo folder (its page,
-    ``report.html``, links the figures and histories).
-
-    Returns
-    -------
-    dict
-        The content of ``summary.json``: the settings, the split sizes, and per strategy the
-        test accuracy and F1 (none for a strategy that trains no head), the best epoch with its
-        validation scores, the seconds of training and the files written.
-    """
+def run_demo(dataset: str, *, epochs: int = 300, reports_dir: str | os.PathLike[str] = "reports",
+             latent_dim: int = 2, seed: int = 0) -> dict[str, Any]:
+    """Train the five strategies on ``dataset``, write the demo folder (its page, ``report.html``, links
+    the figures and histories) and return the content of ``summary.json``: the settings, the split
+    sizes, and per strategy the test accuracy and F1 (none for a strategy that trains no head), the
+    best epoch with its validation scores, the seconds of training and the files written."""
     data, class_names = load_demo_data(dataset, seed)
     config = demo_config(data, epochs=epochs, latent_dim=latent_dim, seed=seed)
     folder = Path(reports_dir) / f"{dataset}-demo"
@@ -136,23 +116,14 @@ def run_demo(
     for strategy, key in RUNS:
         model = models.setdefault(key, VAEC(config))
         result = model.fit(strategy, data.X_train, data.y_train, data.X_val, data.y_val)
-        strategies[strategy] = {
-            **_scores(model, result, data),
-            "best_epoch": result.history.best_epoch,
-            "epochs_run": result.epochs_run,
-            "seconds": round(result.seconds, 3),
-            **_write_run(result, class_names, folder),
-        }
+        strategies[strategy] = {**_scores(model, result, data), "best_epoch": result.history.best_epoch,
+                                "epochs_run": result.epochs_run, "seconds": round(result.seconds, 3),
+                                **_write_run(result, class_names, folder)}
     summary = {
-        "dataset": dataset,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "seed": seed,
-        "epochs": epochs,
-        "latent_dim": latent_dim,
+        "dataset": dataset, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": seed, "epochs": epochs, "latent_dim": latent_dim,
         "rows": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
-        "class_names": class_names,
-        "config": config.model_dump(mode="json"),
-        "strategies": strategies,
+        "class_names": class_names, "config": config.model_dump(mode="json"), "strategies": strategies,
         "page": PAGE_FILE,
     }
     atomic_write_text(folder / SUMMARY_FILE, json.dumps(summary, indent=2))
@@ -167,8 +138,8 @@ def _number(row: dict[str, Any], key: str, digits: int = 4) -> str:
 
 
 def scores_table(summary: dict[str, Any]) -> Table:
-    """Test accuracy and F1 per strategy ("-" for one that trains no head), the best epoch and
-    the seconds of training."""
+    """Test accuracy and F1 per strategy ("-" for one that trains no head), the best epoch and the
+    seconds of training."""
     rows = [[name, _number(row, "test_accuracy"), _number(row, "test_f1"),
              str(row["best_epoch"]), f"{row['seconds']:.1f}"]
             for name, row in summary["strategies"].items()]

@@ -19,13 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    f1_score,
-    mean_absolute_error,
-    r2_score,
-)
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from pipeline.data.split import SplitData
 from pipeline.data.tables import DataError, require_columns
@@ -56,13 +50,10 @@ class FinalModel:
     strategy : str
         Training strategy used.
     metrics : dict of str to float
-        ``val_accuracy``, ``val_f1`` and, when the split has a test part, ``test_accuracy``,
-        ``test_f1`` (sampling off), with ``val_balanced_accuracy`` and
-        ``test_balanced_accuracy`` when the classes are imbalanced or weighted by class (see
-        :mod:`pipeline.data.weights`); every row weighted as the split weighs it; for
-        regression ``val_r2``, ``val_mae`` (in the target's units), ...; without a target the
-        reconstruction's ``val_reconstruction_r2``, ...
-        The test split is touched only here.
+        ``val_accuracy``, ``val_f1`` (and ``test_*`` when the split has a test part, touched only
+        here), with ``*_balanced_accuracy`` when the classes are imbalanced or weighted by class; for
+        regression ``val_r2``, ``val_mae`` (in the target's units); without a target the
+        reconstruction's ``val_reconstruction_r2``, ...; every row weighted as the split weighs it.
     mean, scale : ndarray
         The training scaler's mean and scale of ``channels``: raw values go in as
         ``(raw - mean) / scale``.
@@ -94,8 +85,8 @@ class FinalModel:
     encoder: TableEncoder | None = None
 
     def scaled(self, frame: pd.DataFrame) -> np.ndarray:
-        """The model's channels of a raw table, standardised as in training (a table that was
-        encoded is encoded the same way: unseen levels and gaps included)."""
+        """The model's channels of a raw table, standardised as in training (a table that was encoded
+        is encoded the same way: unseen levels and gaps included)."""
         frame = frame.rename(columns=str)
         if self.encoder is not None and not set(self.channels) <= set(frame.columns):
             columns = list(self.encoder.encodings_)
@@ -117,14 +108,9 @@ class FinalModel:
         folder = Path(folder)
         self.model.save(folder)
         preprocessing = {
-            "channels": self.channels,
-            "mean": [float(m) for m in self.mean],
-            "scale": [float(s) for s in self.scale],
-            "target": self.target,
-            "target_mean": self.target_mean,
-            "target_scale": self.target_scale,
-            "strategy": self.strategy,
-            "metrics": self.metrics,
+            "channels": self.channels, "mean": [float(m) for m in self.mean],
+            "scale": [float(s) for s in self.scale], "target": self.target, "target_mean": self.target_mean,
+            "target_scale": self.target_scale, "strategy": self.strategy, "metrics": self.metrics,
             "encoder": None if self.encoder is None else self.encoder.to_dict(),
         }
         atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(preprocessing, indent=2))
@@ -134,13 +120,8 @@ class FinalModel:
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> FinalModel:
-        """Read a folder written by :meth:`save`; no code from the files is executed.
-
-        Raises
-        ------
-        DataError
-            When the folder is not a final model folder or its files disagree.
-        """
+        """Read a folder written by :meth:`save` (no code from the files is executed); a
+        :class:`DataError` when it is not a final model folder or its files disagree."""
         folder = Path(folder)
         path = folder / PREPROCESSING_FILE
         if not path.is_file():
@@ -158,15 +139,12 @@ class FinalModel:
         model = VAEC.load(folder)
         if len({len(channels), len(mean), len(scale), model.config.n_inputs}) != 1:
             raise DataError(f"{folder}: the model and {PREPROCESSING_FILE} disagree on the inputs")
-        return cls(
-            model=model, channels=channels,
-            strategy=str(preprocessing.get("strategy", "")),
-            metrics=dict(preprocessing.get("metrics") or {}),
-            mean=mean, scale=scale, target=preprocessing.get("target"),
-            target_mean=float(preprocessing.get("target_mean", 0.0)),
-            target_scale=float(preprocessing.get("target_scale", 1.0)),
-            encoder=_encoder(preprocessing.get("encoder"), path),
-        )
+        return cls(model=model, channels=channels, strategy=str(preprocessing.get("strategy", "")),
+                   metrics=dict(preprocessing.get("metrics") or {}), mean=mean, scale=scale,
+                   target=preprocessing.get("target"),
+                   target_mean=float(preprocessing.get("target_mean", 0.0)),
+                   target_scale=float(preprocessing.get("target_scale", 1.0)),
+                   encoder=_encoder(preprocessing.get("encoder"), path))
 
 
 def _encoder(data: Any, path: Path) -> TableEncoder | None:
@@ -183,10 +161,9 @@ def _encoder(data: Any, path: Path) -> TableEncoder | None:
 
 def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
             w: np.ndarray | None = None) -> dict[str, float]:
-    """The task's two scores, as the training loop counts them but in the target's units:
-    accuracy and F1 (binary: the second class positive), and balanced accuracy when the split
-    asks for it (imbalanced classes or a class weight); R² and MAE; the reconstruction's R²
-    (mean over channels) and MAE. Every row weighted by ``w`` when given."""
+    """The task's scores in the target's units, every row weighted by ``w``: accuracy and F1 (binary: the
+    second class positive), and balanced accuracy when the split asks for it; R² and MAE; the
+    reconstruction's R² (mean over channels) and MAE."""
     if split.task.has_classes:
         y_pred = model.predict(X)
         classes = split.classes
@@ -211,21 +188,14 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
             "reconstruction_mae": float(mean_absolute_error(X, reconstruction, sample_weight=w))}
 
 
-def fit_final_model(
-    split: SplitData,
-    channels: Sequence[str],
-    config: SelectionSettings,
-    on_epoch: Callable[[int, int], None] | None = None,
-) -> FinalModel:
-    """Train ``config.final_strategy`` on ``channels`` (the autoencoder without a target); best
-    epoch by the task's validation score."""
+def fit_final_model(split: SplitData, channels: Sequence[str], config: SelectionSettings,
+                    on_epoch: Callable[[int, int], None] | None = None) -> FinalModel:
+    """Train ``config.final_strategy`` on ``channels`` (the autoencoder without a target); best epoch
+    by the task's validation score."""
     start = time.perf_counter()
     data = split.columns(list(channels))
-    model_config = final_model_config(
-        config,
-        n_inputs=len(channels), n_classes=split.n_classes, n_rows=len(data.X_train),
-        task=split.task,
-    )
+    model_config = final_model_config(config, n_inputs=len(channels), n_classes=split.n_classes,
+                                      n_rows=len(data.X_train), task=split.task)
     model = VAEC(model_config, classes=split.classes)
     # without a target the final model is the autoencoder
     strategy = config.final_strategy if split.task.has_target else "autoencoder"
@@ -245,27 +215,16 @@ def fit_final_model(
     for name, X, y, w in parts:
         metrics |= {f"{name}_{k}": v for k, v in _scores(model, split, X, y, w).items()}
     return FinalModel(
-        model=model,
-        channels=list(channels),
-        strategy=strategy,
-        metrics=metrics,
-        mean=data.scaler.mean_.copy(),
-        scale=data.scaler.scale_.copy(),
-        target=split.target,
-        target_mean=split.target_mean,
-        target_scale=split.target_scale,
-        training=training,
+        model=model, channels=list(channels), strategy=strategy, metrics=metrics,
+        mean=data.scaler.mean_.copy(), scale=data.scaler.scale_.copy(), target=split.target,
+        target_mean=split.target_mean, target_scale=split.target_scale, training=training,
         seconds=time.perf_counter() - start,
-        encoder=None if split.encoder is None or split.encoder.channels_are_columns
-        else split.encoder,
-    )
+        encoder=None if split.encoder is None or split.encoder.channels_are_columns else split.encoder)
 
 
 def predictions_frame(final: FinalModel, frame: pd.DataFrame, n_sigma: float = 3.0) -> pd.DataFrame:
-    """Predictions of ``final`` on a raw table with their latent-domain confidence.
-
-    The columns are those of :meth:`vaec.VAEC.predict_with_confidence`, indexed like ``frame``.
-    """
+    """Predictions of ``final`` on a raw table with their latent-domain confidence: the columns of
+    :meth:`vaec.VAEC.predict_with_confidence`, indexed like ``frame``."""
     columns = final.model.predict_with_confidence(final.scaled(frame), n_sigma=n_sigma)
     predictions = pd.DataFrame(columns, index=frame.index)
     if "prediction" in predictions:  # regression: back in the target's units

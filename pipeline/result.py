@@ -14,7 +14,7 @@ from pipeline.rounds.minimal import count_curve
 from pipeline.rounds.record import PASSING, PruningRound
 from pipeline.settings import SelectionSettings
 from pipeline.stability.measures import reaches_cut
-from pipeline.stability.result import STOP_STABILITY, StabilityResult
+from pipeline.stability.result import STOP_STABILITY, StabilityResult, rfe_ranking
 
 KEPT, DROPPED, CUT, CONSTANT = "kept", "dropped", "cut to k", "constant"
 STABLE, UNSTABLE = "stable", "unstable"  # a stability run's decisions: at or over the cut, or under
@@ -71,58 +71,27 @@ class PruningResult:
     restored: list[str] = field(default_factory=list)
 
     @classmethod
-    def build(
-        cls,
-        split: SplitData,
-        config: SelectionSettings,
-        rounds: Sequence[PruningRound],
-        kept: Sequence[str],
-        final: FinalModel | None,
-        constant_columns: Sequence[str] = (),
-        cut: Sequence[str] = (),
-        restored: Sequence[str] = (),
-    ) -> PruningResult:
+    def build(cls, split: SplitData, config: SelectionSettings, rounds: Sequence[PruningRound],
+              kept: Sequence[str], final: FinalModel | None, constant_columns: Sequence[str] = (),
+              cut: Sequence[str] = (), restored: Sequence[str] = ()) -> PruningResult:
         """Assemble the result and derive the ranking from the rounds."""
         if not rounds or rounds[-1].stop_reason is None:
             raise ValueError("the pruning loop has not stopped yet")
         kept_set = set(kept)
-        selected = [c for c in split.feature_names if c in kept_set]
-        return cls(
-            config=config,
-            rounds=list(rounds),
-            selected=selected,
-            stop_reason=rounds[-1].stop_reason,
-            ranking=ranking_from_rounds(split.feature_names, rounds, kept, constant_columns, cut),
-            constant_columns=list(constant_columns),
-            split=split,
-            final=final,
-            cut=list(cut),
-            restored=list(restored),
-        )
+        return cls(config=config, rounds=list(rounds), stop_reason=rounds[-1].stop_reason,
+                   selected=[c for c in split.feature_names if c in kept_set],
+                   ranking=ranking_from_rounds(split.feature_names, rounds, kept, constant_columns, cut),
+                   constant_columns=list(constant_columns), split=split, final=final, cut=list(cut),
+                   restored=list(restored))
 
     @classmethod
-    def from_stability(
-        cls,
-        split: SplitData,
-        config: SelectionSettings,
-        stability: StabilityResult,
-        final: FinalModel | None,
-        constant_columns: Sequence[str] = (),
-    ) -> PruningResult:
-        """The result of a stability selection: no rounds of its own, the stable selection,
-        ranked by keep frequency."""
-        return cls(
-            config=config,
-            rounds=[],
-            selected=list(stability.selected),
-            stop_reason=STOP_STABILITY,
-            ranking=stability.ranking(constant_columns),
-            constant_columns=list(constant_columns),
-            split=split,
-            final=final,
-            cut=list(stability.beyond_k),
-            stability=stability,
-        )
+    def from_stability(cls, split: SplitData, config: SelectionSettings, stability: StabilityResult,
+                       final: FinalModel | None, constant_columns: Sequence[str] = ()) -> PruningResult:
+        """The result of a stability selection: no rounds of its own, the stable selection, ranked
+        by keep frequency."""
+        return cls(config=config, rounds=[], selected=list(stability.selected), stop_reason=STOP_STABILITY,
+                   ranking=stability.ranking(constant_columns), constant_columns=list(constant_columns),
+                   split=split, final=final, cut=list(stability.beyond_k), stability=stability)
 
     @property
     def dropped(self) -> list[str]:
@@ -219,12 +188,11 @@ class PruningResult:
         rows, ``mean_test_score`` (F1 or R²), ``on_path`` (past the all-relevant set, with
         ``n_features_to_select="auto"``) and ``selected`` (the round whose channels were kept)."""
         chosen = self.selected_round
-        rows = [{"round": p.round, "n_features": p.n_features, "mean_test_loss": p.mean_loss,
-                 "std_error": p.std_error, "mean_test_score": p.score, "on_path": p.on_path,
-                 "selected": chosen is not None and p.round == chosen.index}
-                for p in count_curve(self.rounds)]
-        return pd.DataFrame(rows, columns=["round", "n_features", "mean_test_loss", "std_error",
-                                           "mean_test_score", "on_path", "selected"])
+        columns = ["round", "n_features", "mean_test_loss", "std_error", "mean_test_score", "on_path",
+                   "selected"]
+        rows = [(p.round, p.n_features, p.mean_loss, p.std_error, p.score, p.on_path,
+                 chosen is not None and p.round == chosen.index) for p in count_curve(self.rounds)]
+        return pd.DataFrame([dict(zip(columns, row, strict=True)) for row in rows], columns=columns)
 
     def rounds_frame(self) -> pd.DataFrame:
         """One row per channel per round: its scores (mean and standard deviation over the
@@ -237,27 +205,20 @@ class PruningResult:
             shadow_shared = record.shadow.get("shared_r2", {})
             for channel in record.kept:
                 rows.append({
-                    "round": record.index,
-                    "channel": channel,
-                    "decision": record.decision.get(channel),
-                    "dropped": channel in record.dropped,
-                    "r2_mean": record.score_mean[channel],
-                    "r2_std": record.score_std[channel],
-                    "shared_r2_mean": record.shared_mean.get(channel),
-                    "shared_r2_std": record.shared_std.get(channel),
-                    "t_shared": record.t_shared.get(channel),
+                    "round": record.index, "channel": channel, "decision": record.decision.get(channel),
+                    "dropped": channel in record.dropped, "r2_mean": record.score_mean[channel],
+                    "r2_std": record.score_std[channel], "shared_r2_mean": record.shared_mean.get(channel),
+                    "shared_r2_std": record.shared_std.get(channel), "t_shared": record.t_shared.get(channel),
                     "importance_mean": record.importance_mean.get(channel),
                     "importance_std": record.importance_std.get(channel),
                     "t_importance": record.t_importance.get(channel),
-                    "evidence": record.evidence.get(channel),
-                    "partners": record.partners(channel),
+                    "evidence": record.evidence.get(channel), "partners": record.partners(channel),
                     "cluster_importance_mean": record.cluster_importance_mean.get(channel),
                     "t_cluster": record.t_cluster.get(channel),
                     "shadow_shared_r2_mean": shadow_shared.get("mean"),
                     "shadow_shared_r2_std": shadow_shared.get("std"),
                     "shadow_importance_mean": shadow_imp.get("mean"),
-                    "shadow_importance_std": shadow_imp.get("std"),
-                    "pass_t": shadow_imp.get("pass_t"),
+                    "shadow_importance_std": shadow_imp.get("std"), "pass_t": shadow_imp.get("pass_t"),
                 })
         return pd.DataFrame(rows)
 
@@ -270,9 +231,9 @@ class PruningResult:
         (kept in at least ``keep_frequency`` of the resamples) or ``unstable``, the evidence is
         the keep frequency, and the scores are empty.
         """
-        rows: list[dict[str, Any]] = []
         if self.stability is not None:
             return self._stability_fates()
+        rows: list[dict[str, Any]] = []
         kept = set(self.selected) | set(self.cut)
         left_in = {c: r for r in self.rounds for c in r.dropped if c not in kept}
         for channel, rank in self.ranking.items():
@@ -287,34 +248,25 @@ class PruningResult:
                 row["status"] = CUT if channel in self.cut else KEPT
             else:
                 row.update(status=DROPPED, round_dropped=record.index)
-            row.update(
-                decision=record.decision.get(channel),
-                r2_mean=record.score_mean[channel],
-                r2_std=record.score_std[channel],
-                importance_mean=record.importance_mean.get(channel),
-                importance_std=record.importance_std.get(channel),
-                shared_r2_mean=record.shared_mean.get(channel),
-                evidence=record.evidence.get(channel),
-                partners=record.partners(channel),
-                stands_in_for=record.stands_in_for(channel),
-            )
+            row.update(decision=record.decision.get(channel), r2_mean=record.score_mean[channel],
+                       r2_std=record.score_std[channel], importance_mean=record.importance_mean.get(channel),
+                       importance_std=record.importance_std.get(channel),
+                       shared_r2_mean=record.shared_mean.get(channel), evidence=record.evidence.get(channel),
+                       partners=record.partners(channel), stands_in_for=record.stands_in_for(channel))
             rows.append(row)
         return _fates_frame(rows)
 
     def _stability_fates(self) -> pd.DataFrame:
-        stability = self.stability
+        stability, rows = self.stability, []
         assert stability is not None
-        cut = stability.keep_frequency
-        rows: list[dict[str, Any]] = []
         for channel, rank in self.ranking.items():
             if channel in self.constant_columns:
                 rows.append({"channel": channel, "rank": rank, "status": CONSTANT})
                 continue
             frequency = stability.frequency[channel]
-            status = (KEPT if channel in self.selected else CUT if channel in self.cut
-                      else DROPPED)
-            rows.append({"channel": channel, "rank": rank, "status": status,
-                         "decision": STABLE if reaches_cut(frequency, cut) else UNSTABLE,
+            status = KEPT if channel in self.selected else CUT if channel in self.cut else DROPPED
+            decision = STABLE if reaches_cut(frequency, stability.keep_frequency) else UNSTABLE
+            rows.append({"channel": channel, "rank": rank, "status": status, "decision": decision,
                          "evidence": frequency})
         return _fates_frame(rows)
 
@@ -328,13 +280,8 @@ def _fates_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(["rank", "channel"], kind="stable").reset_index(drop=True)
 
 
-def ranking_from_rounds(
-    feature_names: Sequence[str],
-    rounds: Sequence[PruningRound],
-    kept: Sequence[str],
-    constant_columns: Sequence[str] = (),
-    cut: Sequence[str] = (),
-) -> dict[str, int]:
+def ranking_from_rounds(feature_names: Sequence[str], rounds: Sequence[PruningRound], kept: Sequence[str],
+                        constant_columns: Sequence[str] = (), cut: Sequence[str] = ()) -> dict[str, int]:
     """RFE-style ranks: kept 1; then the last cut, then each round's drops from the last round to
     the first, each group best first by the evidence of its round; constant columns last.
 
@@ -347,8 +294,4 @@ def ranking_from_rounds(
         dropped = [c for c in record.dropped if c not in kept_set and c not in set(cut)]
         score = record.evidence or record.score_mean
         order += sorted(dropped, key=lambda c: (-score[c], c))
-    ranking = {c: 1 for c in feature_names if c in kept_set}
-    ranking.update({c: 2 + i for i, c in enumerate(order)})
-    worst = max(ranking.values(), default=1) + 1
-    ranking.update({c: worst for c in constant_columns})
-    return {c: ranking[c] for c in [*feature_names, *constant_columns]}
+    return rfe_ranking(feature_names, kept_set, order, constant_columns)

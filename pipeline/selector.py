@@ -16,8 +16,7 @@ from pipeline.data.dataset import Dataset, dataset_from_arrays, dataset_from_fra
 from pipeline.data.tables import require_columns
 from pipeline.data.weights import check_sample_weight
 from pipeline.final_model import fit_final_model, predictions_frame
-from pipeline.machine import threads_for, torch_threads
-from pipeline.progress import LineProgress
+from pipeline.machine import LineProgress, threads_for, torch_threads
 from pipeline.selection import run_selection
 from pipeline.settings import SelectionSettings, flat_fields
 
@@ -34,26 +33,20 @@ NOT_ON_SELECTOR = ("test_size",)
 class VAECSelector(SelectorMixin, BaseEstimator):
     """Keep the input channels that matter to a joint VAE + classifier, round by round.
 
-    Each round trains ``n_trials`` joint variational autoencoder + classifier models (in one
-    vectorised pass) on the kept channels plus *shadow* channels (permuted copies, which carry
-    nothing), and tests every channel against the shadows: its importance to the head alone
-    (the rise of the head's loss when it is held at its mean), its cluster's importance
-    (correlated channels held at their means together, against shadow clusters) and, for a
-    channel in no cluster, whether the relevant channels reconstruct it (a stand-in). A channel
-    passing a test is kept (``relevant`` or ``redundant``); one at or under the shadows' average
-    everywhere is rejected at once; the rest go at most ``max_drop_fraction`` a round, worst
-    first. The loop ends when every channel passes (or at ``n_features_to_select``,
-    ``min_features``, or the accuracy guard); a final encoder + head is then trained on the
-    kept channels. ``n_features_to_select="auto"`` asks for the minimal subset: once every
-    channel passes, the least needed go on, round by round, down to ``min_features``, and the
-    fewest channels whose out-of-fold loss is within one standard error of the best are kept
-    (``cv_results_`` holds the curve). ``criterion="reconstruction"`` is the method's original
-    rule instead: keep the channels reconstructed with R² of at least ``threshold``.
-
-    With ``n_resamples`` of 2 or more it is a stability selection (Meinshausen & Bühlmann):
-    the whole selection runs on that many seeded resamples of the rows, one after the other,
-    and the channels kept in at least ``keep_frequency`` of them are selected; ``stability_``
-    holds every channel's keep frequency and how stable the selections were.
+    Each round trains ``n_trials`` joint VAE + classifier models (in one vectorised pass) on the kept
+    channels plus *shadow* channels (permuted copies, which carry nothing) and tests every channel
+    against the shadows: its importance to the head alone, its cluster's (correlated channels held at
+    their means together) and, for a channel in no cluster, whether the relevant channels reconstruct
+    it (a stand-in). A channel passing a test is kept (``relevant`` or ``redundant``); one at or under
+    the shadows everywhere is rejected at once; the rest go at most ``max_drop_fraction`` a round,
+    worst first, until every channel passes (or at ``n_features_to_select``, ``min_features`` or the
+    accuracy guard); a final encoder + head is then trained on the kept channels.
+    ``n_features_to_select="auto"`` eliminates on to the minimal subset: the fewest channels whose
+    out-of-fold loss is within one standard error of the best (``cv_results_`` holds the curve).
+    ``criterion="reconstruction"`` is the method's original rule: keep the channels reconstructed with
+    R² of at least ``threshold``. With ``n_resamples`` of 2 or more it is a stability selection
+    (Meinshausen & Bühlmann): the whole selection runs on that many seeded resamples of the rows and
+    the channels kept in at least ``keep_frequency`` of them are selected (``stability_``).
 
     Parameters
     ----------
@@ -64,50 +57,34 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     support_ : ndarray of shape (n_features_in_,)
         Mask of the selected features.
     ranking_ : ndarray of shape (n_features_in_,)
-        1 for selected features; larger for features dropped in earlier rounds; constant
-        features rank last. In a stability selection: larger for features kept in fewer of the
-        resamples (ties: dropped earlier on average).
+        1 for selected features; larger for those dropped earlier (kept less often); constant last.
     n_features_ : int
         Number of selected features.
     n_features_in_ : int
         Number of features seen in ``fit``.
     task_ : str
-        The task the selection ran for: ``classification``, ``regression`` or
-        ``unsupervised``.
+        The task the selection ran for: ``classification``, ``regression`` or ``unsupervised``.
     feature_names_in_ : ndarray of str
         Feature names seen in ``fit`` (only when ``X`` has string column names).
-    rounds_ : list of pipeline.rounds.fate.PruningRound
-        Every pruning round (kept channels, scores, drops, validation scores, seconds);
-        empty in a stability selection (each resample ran its own, see ``stability_``).
+    rounds_ : list of pipeline.rounds.record.PruningRound
+        Every pruning round (channels, scores, drops, seconds); empty in a stability selection.
     rounds_frame_ : pandas.DataFrame
-        One row per channel per round: both scores (mean and standard deviation over the
-        trials), their t against the shadows, the shadows' level, the decision; to plot in a
-        notebook (see :meth:`pipeline.result.PruningResult.rounds_frame`).
+        One row per channel per round (:meth:`pipeline.result.PruningResult.rounds_frame`).
     channels_frame_ : pandas.DataFrame
-        Every input column's fate, by the user's column names: its kind and encoding, its
-        channels, the gaps of its training rows, status, the round it left, its (best
-        channel's) decision and scores then, its rank.
+        Every input column's fate (:meth:`pipeline.result.PruningResult.column_fates`).
     encoder_ : pipeline.data.encoding.TableEncoder or None
-        How a DataFrame's columns became the channels (fitted on the training rows): one-hot or
-        frequency-encoded categories, date parts, imputed gaps with their indicators.
+        How a DataFrame's columns became the channels (fitted on the training rows).
     identifier_columns_ : list of str
         Columns set aside as identifiers (ranked last; ``keep_columns`` keeps them).
     cv_results_ : pandas.DataFrame
-        The score by count, as RFECV's: one row per round (``n_features``, ``mean_test_loss``
-        per scored row with its ``std_error``, ``mean_test_score``, ``selected``); see
-        :meth:`pipeline.result.PruningResult.count_frame`.
+        The score by count, as RFECV's (:meth:`pipeline.result.PruningResult.count_frame`).
     stop_reason_ : str
-        Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select``,
-        ``auto`` (the minimal subset) or ``accuracy_guard``; ``stability`` in a stability
-        selection.
+        Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select``, ``auto`` (the
+        minimal subset) or ``accuracy_guard``; ``stability`` in a stability selection.
     stability_ : pipeline.stability.result.StabilityResult or None
-        A stability selection's resamples (selection, stop reason, rounds of each), every
-        channel's keep frequency, the Nogueira stability index with its 95 % interval,
-        pairwise Jaccard and the bound on the expected number of noise features selected;
-        ``None`` without resampling.
+        A stability selection's resamples, keep frequencies and stability measures.
     result_ : pipeline.result.PruningResult
-        The whole run, without the data's rows (``result_.split`` keeps the names, the scaler,
-        the task and the classes); its ``final`` is ``None`` when ``fit_final_model`` is False.
+        The whole run, without the data's rows; its ``final`` is ``None`` without ``fit_final_model``.
     final_model_ : vaec.VAEC or None
         The final model on the selected features (it expects them scaled by ``scaler_``).
     scaler_ : sklearn.preprocessing.StandardScaler
@@ -122,19 +99,11 @@ class VAECSelector(SelectorMixin, BaseEstimator):
 
     References
     ----------
-    The method: a variational autoencoder trained jointly with a classifier head; channels it
-    cannot reconstruct are dropped round by round (the project's method note,
-    "iterative reconstruction pruning").
+    N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical Society B
+    72 (2010) 417-473.
 
-    N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical
-    Society B 72 (2010) 417-473.
-
-    S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
-    Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
-
-
-    S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection
-    Algorithms", Journal of Machine Learning Research 18 (2018) 1-54.
+    S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection Algorithms", Journal
+    of Machine Learning Research 18 (2018) 1-54.
 
     Examples
     --------
@@ -201,8 +170,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
             setattr(self, name, given[name])
 
     def settings(self) -> SelectionSettings:
-        """The :class:`pipeline.settings.SelectionSettings` these parameters stand for (no test
-        split: the caller measures the selection downstream)."""
+        """The :class:`pipeline.settings.SelectionSettings` these parameters stand for (no test split:
+        the caller measures the selection downstream)."""
         values = {name: getattr(self, RENAMED.get(name, name)) for name in flat_fields()
                   if name not in NOT_ON_SELECTOR}
         return SelectionSettings.from_flat(**values, test_size=0.0)
@@ -210,36 +179,27 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> VAECSelector:
         """Run the pruning loop on ``X``, ``y`` (and train the final model).
 
-        ``y`` None selects without a target (``task`` ``auto`` or ``unsupervised``).
-        ``sample_weight`` (one non-negative value per row) is what every row counts for, times
-        its class's ``class_weight``: in the models' losses and in every score of the selection
-        (importance, shared R², the validation scores, the accuracy guard, the final model's
-        scores); a row of weight 0 counts as absent, one of weight 2 as twice. In a
-        :class:`~sklearn.pipeline.Pipeline` with metadata routing on, ask for it with
-        ``set_fit_request(sample_weight=True)``.
+        ``y`` None selects without a target (``task`` ``auto`` or ``unsupervised``). ``sample_weight``
+        (one non-negative value per row) is what every row counts for, times its class's
+        ``class_weight``: in the models' losses and in every score of the selection (importance,
+        shared R², the validation scores, the accuracy guard, the final model's scores); a row of
+        weight 0 counts as absent, one of weight 2 as twice. In a :class:`~sklearn.pipeline.Pipeline`
+        with metadata routing on, ask for it with ``set_fit_request(sample_weight=True)``.
         """
         config = self.settings()
         dataset = self._dataset(X, y, sample_weight, config)
         names = self._input_names()
-        # elimination, then the final model
         with torch_threads(threads_for(config.threads)):
-            result = run_selection(
-                dataset, config, fit_final=fit_final_model if self.fit_final_model else None,
-                progress=LineProgress() if self.verbose else None,
-            )
+            result = run_selection(dataset, config, progress=LineProgress() if self.verbose else None,
+                                   fit_final=fit_final_model if self.fit_final_model else None)
         # final attributes (the result without the data's rows: a fitted selector pickles small)
         result = dataclasses.replace(result, split=result.split.without_rows())
-        self.result_ = result
-        self.rounds_ = result.rounds
-        self.rounds_frame_ = result.rounds_frame()
-        self.cv_results_ = result.count_frame()
-        self.stop_reason_ = result.stop_reason
-        self.task_ = result.split.task.name
-        self.stability_ = result.stability
-        self.scaler_ = result.split.scaler
-        self.scaled_features_ = list(result.split.feature_names)
-        self.encoder_ = result.split.encoder
-        self.identifier_columns_ = list(dataset.identifier_columns)
+        split = result.split
+        self.result_, self.rounds_, self.stop_reason_ = result, result.rounds, result.stop_reason
+        self.rounds_frame_, self.cv_results_ = result.rounds_frame(), result.count_frame()
+        self.task_, self.stability_ = split.task.name, result.stability
+        self.scaler_, self.scaled_features_ = split.scaler, list(split.feature_names)
+        self.encoder_, self.identifier_columns_ = split.encoder, list(dataset.identifier_columns)
         self.final_model_ = result.final.model if result.final is not None else None
         selected = set(result.selected_columns)
         self.support_ = np.array([n in selected for n in names])
@@ -251,45 +211,33 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         return self
 
     def _dataset(self, X: Any, y: Any, sample_weight: Any, config: SelectionSettings) -> Dataset:
-        """``X``, ``y`` and the weights as a validated :class:`Dataset`: a data frame as a raw
-        table (its columns keep their kinds, gaps are imputed, see
-        :mod:`pipeline.data.encoding`; the checks name the columns), anything else as numbers."""
-        if isinstance(X, pd.DataFrame):
-            y = self._raw_input(X, y, config)
-            weights = check_sample_weight(sample_weight, len(X))
-            dataset = dataset_from_frame(
-                X, y, val_size=config.val_size, test_size=0.0, task=config.task,
-                categorical=config.categorical, keep_columns=config.keep_columns,
-                groups=config.groups)
+        """``X``, ``y`` and the weights as a validated :class:`Dataset`: a data frame as a raw table
+        (its values are the data checks' to judge: they name the columns), anything else as numbers."""
+        raw = isinstance(X, pd.DataFrame)
+        if raw:  # the input's columns recorded as scikit-learn does
+            self.n_features_in_ = X.shape[1]
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+            y = None if y is None else column_or_1d(y, warn=True)
+        elif y is None:
+            X = validate_data(self, X, dtype=np.float64)
         else:
-            if y is None:
-                X = validate_data(self, X, dtype=np.float64)
-            else:
-                X, y = validate_data(self, X, y, dtype=np.float64)
-                if resolve_task(config.task, y) == "classification":
-                    check_classification_targets(y)
-            weights = check_sample_weight(sample_weight, len(X))
-            dataset = dataset_from_arrays(X, y, self._input_names(), val_size=config.val_size,
-                                          test_size=0.0, task=config.task)
+            X, y = validate_data(self, X, y, dtype=np.float64)
+        if y is not None and resolve_task(config.task, y) == "classification":
+            check_classification_targets(y)
+        weights = check_sample_weight(sample_weight, len(X))
+        if raw:
+            dataset = dataset_from_frame(X, y, val_size=config.val_size, test_size=0.0, task=config.task,
+                                         categorical=config.categorical, groups=config.groups,
+                                         keep_columns=config.keep_columns)
+        else:
+            dataset = dataset_from_arrays(X, y, self._input_names(), val_size=config.val_size, test_size=0.0,
+                                          task=config.task)
         dataset.sample_weight = weights
         return dataset
 
-    def _raw_input(self, X: pd.DataFrame, y: Any, config: SelectionSettings) -> Any:
-        """Record the input's columns as scikit-learn does and check ``y``; the values are the
-        data checks' to judge (they name the columns)."""
-        for name in ("feature_names_in_", "n_features_in_"):
-            self.__dict__.pop(name, None)
-        self.n_features_in_ = X.shape[1]
-        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        if y is not None:
-            y = column_or_1d(y, warn=True)
-            if resolve_task(config.task, y) == "classification":
-                check_classification_targets(y)
-        return y
-
     def transform(self, X: Any) -> Any:
-        """The selected columns of ``X``: a DataFrame gives back its own columns, values as
-        given (categories, dates, gaps and all); an array the selected columns."""
+        """The selected columns of ``X``: a DataFrame gives back its own columns, values as given
+        (categories, dates, gaps and all); an array the selected columns."""
         check_is_fitted(self, "support_")
         if isinstance(X, pd.DataFrame):
             names = self._input_names()
@@ -299,14 +247,9 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         return super().transform(X)
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> pd.DataFrame:
-        """Predictions of the final model on raw ``X`` with their latent-domain confidence.
-
-        ``X`` has the columns seen in :meth:`fit`; the selected ones are scaled as in training
-        and go to ``final_model_``. The columns of the result are those of
-        :meth:`vaec.VAEC.predict_with_confidence` (class and probability, or the predicted value
-        in the target's units for regression; sigma distance, within-N flags, per-dimension
-        p-values, confidence).
-        """
+        """Predictions of the final model on raw ``X`` (the columns seen in :meth:`fit`) with their
+        latent-domain confidence: the columns of :meth:`vaec.VAEC.predict_with_confidence`, a
+        regression's predicted value in the target's units."""
         check_is_fitted(self, "support_")
         if self.final_model_ is None:
             raise RuntimeError("no final model: fit with fit_final_model=True to predict")
@@ -318,8 +261,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         return predictions_frame(self.result_.final, raw, n_sigma)
 
     def plot_rounds(self) -> list[Figure]:
-        """The charts of every round: each channel's scores over the trials as box plots with
-        the shadows' band (matplotlib figures; nothing is written)."""
+        """The charts of every round: each channel's scores over the trials as box plots with the
+        shadows' band (matplotlib figures; nothing is written)."""
         check_is_fitted(self, "support_")
         from pipeline.report.figures import plot_round_scores
 
@@ -328,9 +271,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     def _input_names(self) -> list[str]:
         """Names of the input columns: those seen in fit, else ``x0``, ``x1``, ..."""
         names = getattr(self, "feature_names_in_", None)
-        if names is not None:
-            return [str(n) for n in names]
-        return [f"x{i}" for i in range(self.n_features_in_)]
+        return [f"x{i}" for i in range(self.n_features_in_)] if names is None else [str(n) for n in names]
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")
@@ -342,23 +283,16 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         return tags
 
 
-
-
 def _parameters_doc() -> str:
     """The Parameters section: every setting's description, under the selector's name."""
-    lines = []
-    for name, field in flat_fields().items():
-        if name in NOT_ON_SELECTOR:
-            continue
-        default = field.get_default(call_default_factory=True)
-        lines += [f"    {RENAMED.get(name, name)} : default={default!r}",
-                  f"        {field.description[0].upper()}{field.description[1:]}."]
+    lines = [f"    {RENAMED.get(name, name)} : default={field.get_default(call_default_factory=True)!r}\n"
+             f"        {field.description[0].upper()}{field.description[1:]}."
+             for name, field in flat_fields().items() if name not in NOT_ON_SELECTOR]
     lines += ["    fit_final_model : default=True",
               "        Train the final model (``final_model_``); switch off when only the selection "
               "matters.",
               "    verbose : default=False",
-              "        Print a line per round (and one for the final model) to stderr, with the "
-              "elapsed time."]
+              "        Print a line per round (and the final model's) to stderr, with the elapsed time."]
     return "\n".join(lines)
 
 

@@ -1,11 +1,11 @@
-"""The claim of a named run's folder: one run at a time writes it, a finished one is never
-written again, and an unfinished one (its run killed before report.json) is taken up again.
+"""The claim of a named run's folder: one run at a time writes it, a finished one is never written
+again, and an unfinished one (its run killed before report.json) is taken up again.
 
-A named run claims ``<reports>/<name>/`` before it trains: the folder is created (``mkdir`` is
-atomic: of two runs asking for one new name, one creates it) and the hidden claim file in it is
-locked exclusively (``flock``; the kernel drops the lock when its process ends, however it ends).
-The lock decides between runs that find the folder there: the one that holds it writes the
-folder, any other is refused. A folder whose report.json exists is finished: taken for good.
+A named run claims ``<reports>/<name>/`` before it trains: the folder is created (``mkdir`` is atomic:
+of two runs asking for one new name, one creates it) and the hidden claim file in it is locked
+exclusively (``flock``; the kernel drops the lock when its process ends, however it ends). The lock
+decides between runs that find the folder there: the one that holds it writes the folder, any other
+is refused. A folder whose report.json exists is finished: taken for good.
 """
 
 from __future__ import annotations
@@ -47,11 +47,10 @@ def _locked_elsewhere(folder: Path) -> bool:
 
 
 def taken_reason(folder: Path, report_file: str) -> str | None:
-    """Why a run named by ``folder`` may not write it, or ``None`` when it may: the folder is
-    new or empty, this process claimed it, or a run made it and ended before its report."""
+    """Why a run named by ``folder`` may not write it, or ``None`` when it may: the folder is new or
+    empty, this process claimed it, or a run made it and ended before its report."""
     if folder.is_symlink():
-        return (f"{folder} is a symbolic link (a run writes only a folder of its own under "
-                "reports_dir)")
+        return f"{folder} is a symbolic link (a run writes only a folder of its own under reports_dir)"
     if not folder.exists() or _key(folder) in _held:
         return None
     if not folder.is_dir():
@@ -67,20 +66,14 @@ def taken_reason(folder: Path, report_file: str) -> str | None:
 
 def taken_error(name: str, reason: str) -> ConfigError:
     """The one line that says a run name is taken, and why."""
-    return ConfigError(f"run_name {name!r} is taken: {reason} (choose another name, or leave "
-                       "run_name out for a new <dataset>-<timestamp> folder)")
+    return ConfigError(f"run_name {name!r} is taken: {reason} (choose another name, or leave run_name out "
+                       "for a new <dataset>-<timestamp> folder)")
 
 
 def claim_run_folder(folder: str | os.PathLike[str], report_file: str) -> Path:
-    """Create (or take up) ``folder`` and lock it for this process until :func:`release`.
-
-    Claiming a folder this process holds already returns it.
-
-    Raises
-    ------
-    ConfigError
-        One line naming ``run_name`` when the folder is taken (see :func:`taken_reason`).
-    """
+    """Create (or take up) ``folder`` and lock it for this process until :func:`release` (a folder it
+    holds already is returned); a one-line :class:`ConfigError` naming ``run_name`` when the folder is
+    taken (:func:`taken_reason`)."""
     folder = Path(folder)
     name = folder.name
     if _key(folder) in _held:
@@ -98,8 +91,7 @@ def claim_run_folder(folder: str | os.PathLike[str], report_file: str) -> Path:
             raise ConfigError(f"run_name {name!r} is taken: {folder} holds a finished run")
     except BlockingIOError:
         os.close(fd)
-        raise ConfigError(f"run_name {name!r} is taken: another run is writing {folder} "
-                          "now") from None
+        raise ConfigError(f"run_name {name!r} is taken: another run is writing {folder} now") from None
     except BaseException:
         os.close(fd)
         raise
@@ -113,8 +105,8 @@ def is_claimed(folder: str | os.PathLike[str]) -> bool:
 
 
 def release(folder: str | os.PathLike[str]) -> None:
-    """Give up this process's claim of ``folder`` (nothing when it holds none); the claim file
-    stays, marking the folder as a run's."""
+    """Give up this process's claim of ``folder`` (nothing when it holds none); the claim file stays,
+    marking the folder as a run's."""
     fd = _held.pop(_key(Path(folder)), None)
     if fd is not None:
         os.close(fd)

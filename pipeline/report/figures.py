@@ -1,11 +1,12 @@
-"""Figures of a run's report: channel scores per round, the validation score against the channels
-kept, a stability selection's keep frequencies, the final model's (:mod:`vaec.plots`). Each
-``plot_*`` function takes data and returns a Figure; :func:`~pipeline.report.png.figure_png`
-makes every PNG."""
+"""Figures of a run's report: channel scores per round, the score and the minimal subset's loss
+against the channels kept, a stability selection's keep frequencies, the final model's
+(:mod:`vaec.plots`); each ``plot_*`` function returns a Figure, :func:`figure_png` makes the PNG."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.report.count_figure import plot_count_curve
-from pipeline.report.png import data_uri, figure_png
 from pipeline.report.tables import SCORE_LABELS, to_nats
 from pipeline.rounds.minimal import path_points
 from pipeline.rounds.record import PASSING, REJECTED, PruningRound
@@ -37,11 +36,12 @@ from vaec.plots import (
 if TYPE_CHECKING:
     from pipeline.result import PruningResult
 
-# wider tables show their best and worst channels, half each
-MAX_SHOWN = 80
+# The page is about 1200 px wide; the figures are 6-12.6 inches wide, so 80 dpi fits them
+# unscaled (the text stays readable) and keeps each PNG small to draw and to embed.
+PNG_DPI = 80
+MAX_SHOWN = 80  # wider tables show their best and worst channels, half each
 R2_FLOOR = -1.0
-COLOURS = {"passes": "tab:blue", "rejected": "tab:red", "dropped": "tab:orange",
-           "spared": "tab:gray"}
+COLOURS = {"passes": "tab:blue", "rejected": "tab:red", "dropped": "tab:orange", "spared": "tab:gray"}
 
 
 def _fate(record: PruningRound, channel: str) -> str:
@@ -50,18 +50,8 @@ def _fate(record: PruningRound, channel: str) -> str:
     return "passes" if record.decision.get(channel) in PASSING else "spared"
 
 
-def shown_channels(record: PruningRound) -> tuple[list[str], int]:
-    """The channels drawn, best first, and how many in the middle are left out."""
-    ranked = record.ranked()
-    if len(ranked) <= MAX_SHOWN:
-        return ranked, 0
-    half = MAX_SHOWN // 2
-    return ranked[:half] + ranked[-half:], len(ranked) - MAX_SHOWN
-
-
 def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
-    """Horizontal box plots, the first on top (quartiles over the trials, their range, a tick at
-    the median); returns how many values were clipped at ``low``."""
+    """Horizontal box plots, first on top; returns how many values were clipped at ``low``."""
     # three artists for any number of channels (boxplot draws six per box, barh one per bar)
     data = np.asarray(values, dtype=float)  # channels x trials
     clipped = 0
@@ -72,8 +62,8 @@ def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float |
     q1, median, q3 = np.quantile(data, [0.25, 0.5, 0.75], axis=1)
     ax.hlines(positions, data.min(axis=1), data.max(axis=1), color="0.3", linewidth=1, zorder=2)
     bottom, top = positions - 0.3, positions + 0.3
-    corners = np.stack([np.column_stack(xy) for xy in
-                        ((q1, bottom), (q3, bottom), (q3, top), (q1, top))], axis=1)
+    corners = np.stack([np.column_stack(xy) for xy in ((q1, bottom), (q3, bottom), (q3, top), (q1, top))],
+                       axis=1)
     ax.add_collection(PolyCollection(corners, facecolors=colours, alpha=0.75, edgecolors="0.3",
                                      linewidths=0.6, zorder=3))
     ax.vlines(median, bottom, top, color="black", linewidth=1.5, zorder=4)
@@ -81,8 +71,7 @@ def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float |
 
 
 def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False) -> list:
-    """The shadows' middle 90 % as a band and the passing bar as a dashed line (both tested
-    on the effect scale for importance, drawn in its units)."""
+    """The shadows' middle 90 % as a band and the passing bar as a dashed line (importance: in nats)."""
     values = np.asarray(shadow["values"], dtype=float)
     low, high = np.quantile(values, [0.05, 0.95])
     bar = shadow["mean"] + shadow["pass_t"] * shadow["std"] * np.sqrt(1 + 1 / shadow["n"])
@@ -95,8 +84,7 @@ def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False)
 
 
 def _names_layout(fig: Figure, names: Sequence[str], legend_rows: int, title_lines: int) -> None:
-    """Margins for a chart of one row per name (its tick labels at :func:`_name_size`): a fixed
-    layout, because a constrained one costs as much as drawing the chart."""
+    # a fixed layout: a constrained one costs as much as drawing the chart
     width, height = fig.get_size_inches()
     left = (0.62 * _name_size(names) / 72 * max(map(len, names), default=1) + 0.25) / width
     fig.subplots_adjust(left=left, right=1 - 0.2 / width, wspace=0.04,
@@ -109,15 +97,12 @@ def _name_size(names: Sequence[str]) -> int:
 
 
 def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
-    """Every channel's scores over the round's trials as horizontal box plots, best first.
-
-    Under the relevance rule two panels: the shared R² (what the neck carries of a channel from
-    the others; a dot marks the plain R², with its own input) and the importance to the head,
-    each with the shadows' band and the passing bar. Under the reconstruction rule one
-    panel of R² with the threshold. Colours: passes, rejected (dropped with confidence),
-    dropped (uncertain, under the drop cap), spared (did not pass, kept by the cap or a floor).
-    """
-    channels, hidden = shown_channels(record)
+    """Every channel's scores over the round's trials as horizontal box plots, best first: the shared
+    R² (a dot: the plain R²) and the importance to the head, each with the shadows' band and the
+    passing bar; under the reconstruction rule R² with the threshold. Colours: the channel's fate."""
+    ranked, half = record.ranked(), MAX_SHOWN // 2
+    channels = ranked if len(ranked) <= MAX_SHOWN else ranked[:half] + ranked[-half:]
+    hidden = len(ranked) - len(channels)
     colours = [COLOURS[_fate(record, c)] for c in channels]
     relevance = "importance" in record.trial_scores
     height = max(3.0, 0.22 * len(channels) + 1.6)
@@ -126,12 +111,10 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     axes = fig.subplots(1, 2 if relevance else 1, squeeze=False)[0]
     positions = np.arange(len(channels))[::-1]
     notes = []
-    handles: list = [Patch(color=COLOURS[k], alpha=0.75, label=k) for k in COLOURS
-                     if COLOURS[k] in colours]
+    handles: list = [Patch(color=COLOURS[k], alpha=0.75, label=k) for k in COLOURS if COLOURS[k] in colours]
     if relevance:
         ax = axes[0]
-        clipped = _boxes(ax, [record.trial_scores["shared_r2"][c] for c in channels], colours,
-                         R2_FLOOR)
+        clipped = _boxes(ax, [record.trial_scores["shared_r2"][c] for c in channels], colours, R2_FLOOR)
         r2 = np.maximum([record.score_mean[c] for c in channels], R2_FLOOR)
         ax.plot(r2, positions, "k.", markersize=5)
         handles += _shadow_band(ax, record.shadow["shared_r2"], "shared R²")
@@ -162,8 +145,8 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     title = (f"round {record.index}: trained on {len(record.kept)}, dropped {len(record.dropped)}"
              + (f" ({len(record.rejected)} rejected with confidence)" if record.rejected else "")
              + (f", {len(record.spared)} spared" if record.spared else ""))
-    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10,
-                 y=1 - 0.08 / height, va="top")
+    fig.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize=10, y=1 - 0.08 / height,
+                 va="top")
     fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 4), fontsize=8)
     _names_layout(fig, channels, -(-len(handles) // 4), 1 + bool(notes))
     return fig
@@ -172,10 +155,8 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
 def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = None,
                         n_final: int | None = None) -> Figure:
     """Every round's validation score (mean and spread over its trials) against the channels it
-    trained on, rounds left to right; round 1's (all columns) dotted, the final model's a star.
-
-    The score axis starts at most 0.5 under the lowest, so one row does not look like a collapse.
-    """
+    trained on; round 1's (all columns) dotted, the final model's a star. The score axis starts at
+    most 0.5 under the lowest, so one row does not look like a collapse."""
     name = rounds[0].score_name
     label = SCORE_LABELS.get(name, name)
     counts = [len(r.kept) for r in rounds]
@@ -186,8 +167,8 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
     ax.errorbar(counts, scores, yerr=[r.val_score_std for r in rounds], fmt="o-", capsize=3,
                 color="tab:blue", label="a round's models (mean ± sd over the trials)")
     for record, x, y in zip(rounds, counts, scores, strict=True):
-        ax.annotate(str(record.index), (x, y), xytext=(0, 6), textcoords="offset points",
-                    ha="center", fontsize=8)
+        ax.annotate(str(record.index), (x, y), xytext=(0, 6), textcoords="offset points", ha="center",
+                    fontsize=8)
     ax.axhline(scores[0], color="0.4", linestyle=":", linewidth=1, label="all columns (round 1)")
     lowest = min(scores)
     if final is not None and n_final is not None:
@@ -204,28 +185,51 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
     return fig
 
 
-def plot_keep_frequency(
-    ranked: Sequence[str],
-    frequency: Mapping[str, float],
-    keep_frequency: float,
-    selected: Collection[str],
-    n_resamples: int,
-) -> Figure:
+def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Figure | None:
+    """The minimal subset's figure: the loss per scored row (± its standard error) of the rounds on
+    its path against the channels they trained on, the best one's loss plus its standard error (the
+    limit), and the round whose channels were kept. ``None`` when no round is on the path."""
+    points = path_points(rounds)
+    if not points:
+        return None
+    best = min(points, key=lambda p: (p.mean_loss, p.n_features))
+    counts = [p.n_features for p in points]
+    fig = Figure(figsize=(7.5, 3.2))
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.16, top=0.88)
+    ax = fig.subplots()
+    ax.errorbar(counts, [p.mean_loss for p in points], yerr=[p.std_error for p in points],
+                fmt="o-", capsize=3, color="tab:blue", label="a round's loss per row (± se)")
+    ax.axhline(best.mean_loss + best.std_error, color="tab:green", linestyle="--", linewidth=1,
+               label="best + one standard error")
+    chosen = [p for p in points if p.round == selected_round]
+    if chosen:
+        ax.plot([chosen[0].n_features], [chosen[0].mean_loss], "*", color="tab:red", markersize=13,
+                label=f"kept: {chosen[0].n_features} channels")
+    ax.set_xlim(max(counts) + 0.5, min(counts) - 0.5)  # fewer channels to the right
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("channels trained on")
+    ax.set_ylabel("loss per row")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fixed_title(ax, "the minimal subset: the fewest channels within one standard error of the best",
+                fontsize=10)
+    return fig
+
+
+def plot_keep_frequency(ranked: Sequence[str], frequency: Mapping[str, float], keep_frequency: float,
+                        selected: Collection[str], n_resamples: int) -> Figure:
     """A stability selection's keep frequency per channel as bars, ``ranked`` (best first) top to
-    bottom, with the cut; selected, over the cut but beyond ``n_features_to_select``, and under
-    the cut in three colours. Wider tables show their :data:`MAX_SHOWN` most frequent channels.
-    """
+    bottom, with the cut; selected, over the cut but beyond ``n_features_to_select``, and under the
+    cut in three colours. Wider tables show their :data:`MAX_SHOWN` most frequent channels."""
     shown = list(ranked[:MAX_SHOWN])
     hidden = len(ranked) - len(shown)
-    values = np.array([frequency[c] for c in shown], dtype=float)
     chosen = set(selected)
-    colours = ["tab:blue" if c in chosen else
-               "tab:orange" if reaches_cut(frequency[c], keep_frequency) else "tab:gray"
-               for c in shown]
+    colours = ["tab:blue" if c in chosen else "tab:orange" if reaches_cut(frequency[c], keep_frequency)
+               else "tab:gray" for c in shown]
     fig = Figure(figsize=(7.5, max(2.8, 0.22 * len(shown) + 1.6)))
     ax = fig.subplots()
     positions = np.arange(len(shown))[::-1]
-    ax.barh(positions, values, color=colours, alpha=0.8)
+    ax.barh(positions, np.array([frequency[c] for c in shown], dtype=float), color=colours, alpha=0.8)
     ax.axvline(keep_frequency, color="black", linestyle="--", linewidth=1)
     ax.set_yticks(positions, shown, fontsize=_name_size(shown))
     ax.set_xlim(0, 1)
@@ -234,8 +238,7 @@ def plot_keep_frequency(
     handles = [Patch(color=c, alpha=0.8, label=label) for c, label in (
         ("tab:blue", "selected"), ("tab:orange", "over the cut, beyond n_features_to_select"),
         ("tab:gray", "under the cut")) if c in colours]
-    handles.append(Line2D([], [], color="black", linestyle="--",
-                          label=f"keep_frequency {keep_frequency:g}"))
+    handles.append(Line2D([], [], color="black", linestyle="--", label=f"keep_frequency {keep_frequency:g}"))
     title = f"keep frequency: {len(chosen)} of {len(ranked)} channels selected"
     if hidden:
         title += f"\nthe {hidden} channels kept least often are not shown"
@@ -245,10 +248,26 @@ def plot_keep_frequency(
     return fig
 
 
+def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
+    """The figure as PNG bytes (it is no pyplot figure: it goes with its last reference)."""
+    if fig.get_layout_engine() is not None:
+        # laid out once here: savefig would lay the figure out and draw it twice
+        fig.dpi = dpi
+        fig.get_layout_engine().execute(fig)
+        fig.set_layout_engine(None)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """A PNG as a ``data:`` URI, for a page that carries its images."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
-    """Every figure the page shows, each drawn once, as data URIs: ``score_by_count``,
-    ``count_curve`` (the minimal subset's) and ``round_<k>`` (the rounds), ``stability``,
-    ``curves``, ``latent`` and ``domain``."""
+    """Every figure the page shows, each drawn once, as data URIs: ``score_by_count``, ``count_curve``,
+    ``round_<k>``, ``stability``, ``curves``, ``latent`` and ``domain``."""
     final, stability = result.final, result.stability
     draw: dict[str, Callable[[], Figure]] = {}  # drawn, encoded and freed one at a time
     if result.rounds:  # a stability selection has none of its own
@@ -259,12 +278,11 @@ def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> di
             draw["count_curve"] = functools.partial(plot_count_curve, result.rounds,
                                                     result.selected_round.index)
     for record in result.rounds:
-        draw[f"round_{record.index}"] = functools.partial(
-            plot_round_scores, record, result.config.threshold)
+        draw[f"round_{record.index}"] = functools.partial(plot_round_scores, record, result.config.threshold)
     if stability is not None:
-        draw["stability"] = lambda: plot_keep_frequency(
-            stability.ranked(), stability.frequency, stability.keep_frequency,
-            stability.selected, stability.n_resamples)
+        draw["stability"] = lambda: plot_keep_frequency(stability.ranked(), stability.frequency,
+                                                        stability.keep_frequency, stability.selected,
+                                                        stability.n_resamples)
     if final is not None and final.training is not None:
         data, model = result.split.columns(final.channels), final.model
         z_train, z_val = model.encode(data.X_train)[0], model.encode(data.X_val)[0]
@@ -272,20 +290,15 @@ def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> di
         y_train, y_val = (np.searchsorted(model.classes_, y) if model.classes_ is not None else
                           np.asarray(y if y is not None else np.zeros(len(z)), dtype=np.float64)
                           for y, z in ((data.y_train, z_train), (data.y_val, z_val)))
-        draw["curves"] = lambda: plot_learning_curves(final.training.history,
-                                                      final.training.strategy)
+        draw["curves"] = lambda: plot_learning_curves(final.training.history, final.training.strategy)
         draw["latent"] = lambda: plot_latent_view(z_train, y_train, z_val, y_val, class_names)
         if model.latent_domain_ is not None:
-            draw["domain"] = lambda: plot_latent_domain(z_train, y_train, model.latent_domain_,
-                                                        class_names)
+            draw["domain"] = lambda: plot_latent_domain(z_train, y_train, model.latent_domain_, class_names)
     return {name: data_uri(figure_png(make())) for name, make in draw.items()}
 
 
-def latent_grid_pngs(
-    result: PruningResult, class_names: Sequence[str] | None
-) -> Iterator[tuple[str, bytes]]:
-    """``(file name, PNG)`` of every latent snapshot of the final model's training, at fixed
-    ranges (sampled z in [-5, 5], z_mean in [-3, 3]), as in the method note."""
+def latent_grid_pngs(result: PruningResult, class_names: Sequence[str] | None) -> Iterator[tuple[str, bytes]]:
+    """``(file name, PNG)`` of every latent snapshot of the final model's training, at fixed ranges."""
     training = result.final.training if result.final is not None else None
     for snapshot in training.snapshots if training is not None else []:
         yield (f"latent_epoch{snapshot.epoch:05d}.png",

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
+from pipeline.report.claim import claim_run_folder, taken_error, taken_reason
 from pipeline.report.tables import Table
 from vaec.config import ConfigError
 from vaec.persistence import atomic_write_text
 
 if TYPE_CHECKING:
-
     from pipeline.rounds.record import PruningRound
     from pipeline.settings import SelectionSettings
     from pipeline.stability.result import ResampleSelection
@@ -44,16 +44,14 @@ class StoreWarning(UserWarning):
 
 
 def run_fingerprint(data_summary: dict[str, Any], config: SelectionSettings) -> str:
-    """Hash of the data's description (name, source, shape, columns, classes, the column that
-    weighs the rows) and the settings: what makes two runs the same job, compared with each other
-    even when the values changed (the weights' values are in :func:`resume_key`)."""
-    keys = ("name", "source", "target", "n_rows", "feature_names", "class_counts",
-            "constant_columns")
+    """Hash of the data's description (name, source, shape, columns, classes, the column that weighs
+    the rows) and the settings: what makes two runs the same job, compared with each other even when
+    the values changed (the weights' values are in :func:`resume_key`)."""
+    keys = ("name", "source", "target", "n_rows", "feature_names", "class_counts", "constant_columns")
     data = {k: data_summary.get(k) for k in keys}
     if data_summary.get("weight_column") is not None:  # unweighted runs keep their fingerprints
         data["weight_column"] = data_summary["weight_column"]
-    payload = {"data": data, "config": config.model_dump(mode="json")}
-    text = json.dumps(payload, sort_keys=True, default=str)
+    text = json.dumps({"data": data, "config": config.model_dump(mode="json")}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -66,8 +64,7 @@ def resume_key(data_summary: dict[str, Any], config: SelectionSettings) -> str:
 
 
 class _File(BaseModel):
-    # strict: a number written as text is a damaged file, not a number
-    model_config = ConfigDict(strict=True, extra="allow")
+    model_config = ConfigDict(strict=True, extra="allow")  # a number written as text is a damaged file
 
 
 class StabilitySection(_File):
@@ -117,8 +114,7 @@ class CheckpointFile(_File):
 
     @field_validator("rounds")
     @classmethod
-    def _continue(cls, rounds: list[PruningRound] | None,
-                  info: ValidationInfo) -> list[PruningRound] | None:
+    def _continue(cls, rounds: list[PruningRound] | None, info: ValidationInfo) -> list[PruningRound] | None:
         kept = list(info.context["channels"] or [])
         for n, record in enumerate(rounds or [], start=1):
             if record.index != n or record.kept != kept:
@@ -133,8 +129,8 @@ class CheckpointFile(_File):
 
 def read_json(path: Path, model: type[M], context: dict[str, Any] | None = None,
               max_bytes: int | None = None) -> M:
-    """``path`` validated as ``model``, else a :class:`StoreError` of one line naming the file
-    and the first field that fails; a file over ``max_bytes`` is refused unread."""
+    """``path`` validated as ``model``, else a :class:`StoreError` of one line naming the file and the
+    first field that fails; a file over ``max_bytes`` is refused unread."""
     try:
         if max_bytes is not None and path.stat().st_size > max_bytes:
             raise StoreError(f"{path}: {path.stat().st_size / 2**20:.1f} MB, more than the "
@@ -190,8 +186,7 @@ class Checkpoint:
                 raise StoreError(f"{self.path}: {name}: Field required")
             return getattr(found, name)
         except StoreError as reason:
-            names = (self.path.name + CORRUPT_SUFFIX + (f".{n}" if n > 1 else "")
-                     for n in itertools.count(1))
+            names = (self.path.name + CORRUPT_SUFFIX + (f".{n}" if n > 1 else "") for n in itertools.count(1))
             target = next(t for t in map(self.path.with_name, names) if not t.exists())
             try:
                 os.replace(self.path, target)
@@ -227,23 +222,18 @@ MAX_RUN_NAME_BYTES = 200
 
 def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None) -> str:
     """``name`` if it is one visible folder name (hidden ones are the runs' own) not taken under
-    ``reports_dir`` (no run writes over another: a finished run's folder, one another run is
-    writing, or a folder no run made; see :mod:`pipeline.report.claim`), else a
-    :class:`ConfigError` naming ``run_name``."""
+    ``reports_dir`` (see :mod:`pipeline.report.claim`), else a :class:`ConfigError` naming ``run_name``."""
     separators = {"/", "\\", os.sep, os.altsep} - {None}
     if (not isinstance(name, str) or not name.strip() or name.startswith(".") or "\0" in name
             or any(s in name for s in separators) or Path(name).name != name):
-        raise ConfigError(f"run_name must be a single folder name (no '/', '\\', '..' or "
-                          f"leading '.'), got {name!r}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise ConfigError(f"run_name must not hold control characters (a newline, a tab), "
+        raise ConfigError(f"run_name must be a single folder name (no '/', '\\', '..' or leading '.'), "
                           f"got {name!r}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ConfigError(f"run_name must not hold control characters (a newline, a tab), got {name!r}")
     if len(name.encode()) > MAX_RUN_NAME_BYTES:
         raise ConfigError(f"run_name must be at most {MAX_RUN_NAME_BYTES} bytes (a folder name "
                           f"the file system takes), got {len(name.encode())}")
     if reports_dir is not None:
-        from pipeline.report.claim import taken_error, taken_reason
-
         reason = taken_reason(Path(reports_dir) / name, REPORT_FILE)
         if reason is not None:
             raise taken_error(name, reason)
@@ -251,17 +241,15 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
 
 
 def claim_named_run(reports_dir: str | os.PathLike[str], run_name: str) -> Path:
-    """The folder of the run named ``run_name``, created or taken up and claimed by this
-    process before it trains (:func:`pipeline.report.claim.claim_run_folder`)."""
-    from pipeline.report.claim import claim_run_folder
-
+    """The folder of the run named ``run_name``, created or taken up and claimed by this process before
+    it trains (:func:`pipeline.report.claim.claim_run_folder`)."""
     return claim_run_folder(Path(reports_dir) / check_run_name(run_name), REPORT_FILE)
 
 
 def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | None = None,
                          min_free_bytes: int = MIN_FREE_BYTES) -> Path:
-    """Before any training: the reports folder takes a file, has ``min_free_bytes`` free and no
-    run named ``run_name``; else one :class:`ConfigError` line naming ``reports_dir``."""
+    """Before any training: the reports folder takes a file, has ``min_free_bytes`` free and no run
+    named ``run_name``; else one :class:`ConfigError` line naming ``reports_dir``."""
     root = Path(reports_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -295,8 +283,8 @@ def read_report(folder: str | os.PathLike[str]) -> ReportFile:
 
 
 def list_runs(reports_dir: str | os.PathLike[str], fingerprint: str | None = None) -> list[RunInfo]:
-    """Finished runs under ``reports_dir`` (of the job with this ``fingerprint``), newest first;
-    a report.json that cannot be read is skipped with one warning, so no run fails on an old one."""
+    """Finished runs under ``reports_dir`` (of the job with this ``fingerprint``), newest first; a
+    report.json that cannot be read is skipped with one warning, so no run fails on an old one."""
     root, runs = Path(reports_dir), []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         if folder.name.startswith(".") or not (folder / REPORT_FILE).is_file():

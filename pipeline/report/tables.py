@@ -1,9 +1,9 @@
 """The report's tables, built once from the result objects, in words rendered one way everywhere.
 
-:meth:`Table.render` gives Markdown (report.md, the Prefect artifacts), HTML (report.html) or
-aligned text (the command line); report.json stores the tables as rendered, so ``vaec-select
-report RUN`` prints them as they were. Only pydantic and the round records load here (the command
-line prints stored tables without torch or pandas); the builders import the rest where they run.
+:meth:`Table.render` gives Markdown (report.md, the Prefect artifacts), HTML (report.html) or aligned
+text (the command line); report.json stores the tables as rendered, so ``vaec-select report RUN``
+prints them as they were. Only pydantic and the round records load here (the command line prints
+stored tables without torch or pandas); the builders import the rest where they run.
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def _number(value: float | None, spec: str = ".3f") -> str:
 
 
 def _decision(fate: dict[str, Any], unconfirmed: str | None) -> str:
-    """The decision; a stability selection's with its keep frequency; a redundant channel's with
-    the relevant channels it stands in for (or its partners); and why an unconfirmed one stayed."""
+    """The decision in words, with its keep frequency, what a redundant channel stands in for, or why an
+    unconfirmed one stayed."""
     from pipeline.result import STABLE, UNSTABLE
 
     decision = fate["decision"] or ""
@@ -163,8 +163,8 @@ def _decision(fate: dict[str, Any], unconfirmed: str | None) -> str:
 
 
 def channel_table(result: PruningResult) -> Table:
-    """Every channel, best rank first: status, the round it left, the decision in words and the
-    scores of the last round that scored it (importance in :data:`IMPORTANCE_UNIT`)."""
+    """Every channel, best rank first: status, the round it left, the decision in words and the scores
+    of the last round that scored it (importance in :data:`IMPORTANCE_UNIT`)."""
     import pandas as pd
 
     from pipeline.result import CONSTANT, CUT, DROPPED, KEPT
@@ -181,8 +181,8 @@ def channel_table(result: PruningResult) -> Table:
     }
     negative = [f["channel"] for f in records if f["status"] == KEPT and (f["r2_mean"] or 0) < 0]
     if result.stability is None:  # no round scored the whole data of a stability selection
-        cells["R²"] = [_number(f["r2_mean"]) + (f" {NEGATIVE_R2}" if f["channel"] in negative
-                                                else "") for f in records]
+        cells["R²"] = [_number(f["r2_mean"]) + (f" {NEGATIVE_R2}" if f["channel"] in negative else "")
+                       for f in records]
         cells["shared R²"] = [_number(f["shared_r2_mean"]) for f in records]
         cells[f"importance ({IMPORTANCE_UNIT})"] = [
             "" if f["importance_mean"] is None else f"{to_nats(f['importance_mean']):.3g}"
@@ -197,15 +197,15 @@ def channel_table(result: PruningResult) -> Table:
 
 
 def column_table(result: PruningResult) -> Table:
-    """Every user column of a raw table, best rank first: its kind, how it became channels, the
-    gaps of its training rows, and its fate (its channels are kept or dropped together)."""
+    """Every user column of a raw table, best rank first: its kind, how it became channels, the gaps of
+    its training rows, and its fate (its channels are kept or dropped together)."""
     fates = result.column_fates()
     rows = [[str(f["rank"]), str(f["column"]), str(f["kind"]), str(f["encoding"]),
              ", ".join(f["channels"]) if len(f["channels"]) <= MAX_LISTED
              else f"{len(f['channels'])} channels", str(f["missing_rows"]), str(f["status"])]
             for f in fates.to_dict("records")]
-    return Table(columns=["rank", "column", "kind", "encoding", "channels",
-                          "gaps (training rows)", "status"], rows=rows)
+    return Table(columns=["rank", "column", "kind", "encoding", "channels", "gaps (training rows)", "status"],
+                 rows=rows)
 
 
 def encodes_columns(result: PruningResult) -> bool:
@@ -215,8 +215,8 @@ def encodes_columns(result: PruningResult) -> bool:
 
 
 def stability_tables(stability: StabilityResult) -> dict[str, Table]:
-    """A stability selection's ``keep_frequency`` table (every channel, most often kept first:
-    :meth:`StabilityResult.ranked`) and its ``resamples``."""
+    """A stability selection's ``keep_frequency`` table (every channel, most often kept first) and its
+    ``resamples``."""
     n, floor, beyond = stability.n_resamples, set(stability.floor), set(stability.beyond_k)
     rows = []
     for rank, channel in enumerate(stability.ranked(), start=1):
@@ -229,10 +229,10 @@ def stability_tables(stability: StabilityResult) -> dict[str, Table]:
                      f"{stability.mean_rank[channel]:.1f}", decision])
     resamples = [[str(r.index), str(r.seed), str(r.n_train), str(r.n_val), str(len(r.selected)),
                   str(r.n_rounds), r.stop_reason, f"{r.seconds:.1f}"] for r in stability.resamples]
-    return {"keep_frequency": Table(columns=["rank", "channel", "keep frequency", "kept in",
-                                             "mean rank", "decision"], rows=rows),
-            "resamples": Table(columns=["resample", "seed", "train rows", "val rows", "kept",
-                                        "rounds", "stop", "seconds"], rows=resamples)}
+    return {"keep_frequency": Table(columns=["rank", "channel", "keep frequency", "kept in", "mean rank",
+                                             "decision"], rows=rows),
+            "resamples": Table(columns=["resample", "seed", "train rows", "val rows", "kept", "rounds",
+                                        "stop", "seconds"], rows=resamples)}
 
 
 def score_table(result: PruningResult) -> Table:
@@ -248,13 +248,13 @@ def score_table(result: PruningResult) -> Table:
         if first is not None:
             row.append(_number(first.val_metrics.get(metric) if part == "val" else None))
         rows.append(row)
-    notes = ["The all-columns scores are round 1's: its trials trained on every channel beside "
-             "the shadows (mean over the trials), on the same validation rows; the test rows are "
-             "the final model's alone."] if first is not None else []
+    notes = ["The all-columns scores are round 1's: its trials trained on every channel beside the shadows "
+             "(mean over the trials), on the same validation rows; the test rows are the final model's "
+             "alone."] if first is not None else []
     if result.split.balanced:
-        notes.append("The classes are imbalanced or weighted by class: balanced accuracy (the "
-                     "mean of the classes' recalls) is the score to read; accuracy and F1 speak "
-                     "mostly of the large class.")
+        notes.append("The classes are imbalanced or weighted by class: balanced accuracy (the mean of the "
+                     "classes' recalls) is the score to read; accuracy and F1 speak mostly of the large "
+                     "class.")
     if result.split.weighted:
         notes.append("Every score weighs the rows as the training did (sample_weight times "
                      "class_weight).")

@@ -1,9 +1,9 @@
-"""Write a run's report folder: report.json, report.md and report.html (from the Jinja2 templates
-in ``templates/``), selected_features.json and the final model.
+"""Write a run's report folder: report.json, report.md and report.html (from the Jinja2 templates in
+``templates/``), selected_features.json and the final model.
 
-Every file is written to a temporary name and renamed, report.json last: a folder with a
-report.json is complete. A run whose report cannot be written (a full disk) removes what it
-wrote with :func:`discard_unfinished`, so no half-written folder is left for a run.
+Every file is written to a temporary name and renamed, report.json last: a folder with a report.json
+is complete. A run whose report cannot be written (a full disk) removes what it wrote with
+:func:`discard_unfinished`, so no half-written folder is left for a run.
 """
 
 from __future__ import annotations
@@ -105,9 +105,9 @@ def default_run_name(dataset_name: str) -> str:
 
 def new_run_folder(reports_dir: str | os.PathLike[str], run_name: str | None,
                    dataset_name: str) -> Path:
-    """Create the folder of a new run: ``run_name`` (which must be free, or claimed by this
-    process already, or an unfinished run's), or
-    ``<dataset>-<UTC timestamp>`` with ``-2``, ``-3``, ... when two runs start in one second."""
+    """Create the folder of a new run: ``run_name`` (free, claimed by this process already, or an
+    unfinished run's), or ``<dataset>-<UTC timestamp>`` with ``-2``, ``-3``, ... when two runs start in
+    one second."""
     root = Path(reports_dir)
     root.mkdir(parents=True, exist_ok=True)
     if run_name is not None:  # claimed before training, or now (see pipeline.report.claim)
@@ -122,9 +122,9 @@ def new_run_folder(reports_dir: str | os.PathLike[str], run_name: str | None,
 
 
 def discard_unfinished(folder: str | os.PathLike[str]) -> None:
-    """Remove what a failed report write left in a run folder without report.json, and the
-    folder with it; a named run's claim stays, so the same command takes the folder up again.
-    What cannot be removed is left as it is (the folder has no report.json: no run lists it)."""
+    """Remove what a failed report write left in a run folder without report.json, and the folder with
+    it; a named run's claim stays, so the same command takes the folder up again. What cannot be
+    removed is left as it is (the folder has no report.json: no run lists it)."""
     folder = Path(folder)
     if not folder.is_dir() or (folder / REPORT_FILE).exists():
         return
@@ -140,13 +140,11 @@ def discard_unfinished(folder: str | os.PathLike[str]) -> None:
         folder.rmdir()  # only when empty: no claim file in it
 
 
-def report_content(
-    result: PruningResult, data_summary: dict[str, Any], *, fingerprint: str | None,
-    diff: dict[str, Any] | None, truth: dict[str, list[str]] | None, files: dict[str, str],
-    tables: dict[str, Table] | None = None,
-) -> dict[str, Any]:
-    """Everything report.json holds, JSON-native: the run's data, and its opening sentences
-    (``notes``) and ``tables`` as rendered."""
+def report_content(result: PruningResult, data_summary: dict[str, Any], *, fingerprint: str | None,
+                   diff: dict[str, Any] | None, truth: dict[str, list[str]] | None, files: dict[str, str],
+                   tables: dict[str, Table] | None = None) -> dict[str, Any]:
+    """Everything report.json holds, JSON-native: the run's data, and its opening sentences (``notes``)
+    and ``tables`` as rendered."""
     final = result.final
     assert final is not None and final.training is not None
     tables = report_tables(result) if tables is None else tables
@@ -186,15 +184,14 @@ def _templates() -> jinja2.Environment:
 
 
 def render_template(name: str, **context: Any) -> str:
-    """One of the report's templates (``templates/<name>``) rendered with ``context``: the
-    pages share their style and tables."""
+    """One of the report's templates (``templates/<name>``) rendered with ``context``."""
     return _templates().get_template(name).render(**context)
 
 
 def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables: dict[str, Table],
                 images: dict[str, str], grids: Sequence[str] = ()) -> str:
-    """report.md (``kind`` ``md``) or report.html (``html``, its figures ``images``: data URIs
-    by name, see :func:`~pipeline.report.figures.page_figures`)."""
+    """report.md (``kind`` ``md``) or report.html (``html``, its figures ``images``: data URIs by name,
+    see :func:`~pipeline.report.figures.page_figures`)."""
     why: dict[str, str] = {}
     for channel, reason in kept_without_passing(result).items():  # by the user's columns
         why.setdefault(result.column_of(channel), reason)
@@ -205,30 +202,22 @@ def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables
         rows=list(zip(result.rounds, kept_after(result), strict=True)))
 
 
-def write_report(
-    result: PruningResult,
-    data_summary: dict[str, Any],
-    reports_dir: str | os.PathLike[str] = "reports",
-    *,
-    run_name: str | None = None,
-    folder: str | os.PathLike[str] | None = None,
-    fingerprint: str | None = None,
-    diff: dict[str, Any] | None = None,
-    truth: dict[str, list[str]] | None = None,
-    class_names: Sequence[str] | None = None,
-    latent_grids: bool = False,
-) -> tuple[Path, dict[str, Any]]:
+def write_report(result: PruningResult, data_summary: dict[str, Any],
+                 reports_dir: str | os.PathLike[str] = "reports", *, run_name: str | None = None,
+                 folder: str | os.PathLike[str] | None = None, fingerprint: str | None = None,
+                 diff: dict[str, Any] | None = None, truth: dict[str, list[str]] | None = None,
+                 class_names: Sequence[str] | None = None,
+                 latent_grids: bool = False) -> tuple[Path, dict[str, Any]]:
     """Write the run folder; return it and the report's content (what report.json holds).
 
-    The folder is ``folder`` when given (e.g. written again after a failed attempt), else a new
-    one under ``reports_dir`` named ``run_name`` (:func:`new_run_folder`).
-    ``latent_grids`` also writes the latent grid of every snapshot of the final model's training
-    to ``final_model/latent/`` (off by default: they cost more than the rest of the report).
+    The folder is ``folder`` when given (e.g. written again after a failed attempt), else a new one
+    under ``reports_dir`` named ``run_name`` (:func:`new_run_folder`). ``latent_grids`` also writes the
+    latent grid of every snapshot of the final model's training to ``final_model/latent/`` (off by
+    default: they cost more than the rest of the report).
     """
     if result.final is None:
         raise ValueError("a report needs the final model: run the selection with fit_final")
-    claimed_here = folder is None and run_name is not None and not is_claimed(
-        Path(reports_dir) / run_name)
+    claimed_here = folder is None and run_name is not None and not is_claimed(Path(reports_dir) / run_name)
     if folder is None:
         folder = new_run_folder(reports_dir, run_name, data_summary["name"])
     folder = Path(folder)
@@ -240,11 +229,9 @@ def write_report(
             release(folder)
 
 
-def _write_folder(
-    result: PruningResult, data_summary: dict[str, Any], folder: Path, *,
-    fingerprint: str | None, diff: dict[str, Any] | None, truth: dict[str, list[str]] | None,
-    class_names: Sequence[str] | None, latent_grids: bool,
-) -> tuple[Path, dict[str, Any]]:
+def _write_folder(result: PruningResult, data_summary: dict[str, Any], folder: Path, *,
+                  fingerprint: str | None, diff: dict[str, Any] | None, truth: dict[str, list[str]] | None,
+                  class_names: Sequence[str] | None, latent_grids: bool) -> tuple[Path, dict[str, Any]]:
     assert result.final is not None
     folder.mkdir(parents=True, exist_ok=True)
     images = page_figures(result, class_names)
@@ -256,8 +243,8 @@ def _write_folder(
     files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,
              "final_model": MODEL_FOLDER}
     tables = report_tables(result)
-    report = report_content(result, data_summary, fingerprint=fingerprint, diff=diff,
-                            truth=truth, files=files, tables=tables)
+    report = report_content(result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth,
+                            files=files, tables=tables)
     selection = jsonable({"selected": result.selected_columns, "channels": result.selected,
                           "target": data_summary.get("target"),
                           "weight_column": data_summary.get("weight_column"),

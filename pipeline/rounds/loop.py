@@ -1,9 +1,9 @@
 """The one rounds loop: train a round's trials, decide it, repeat until a stop rule fires.
 
 :func:`run_rounds` is called by the plain selection and by every resample of a stability
-selection (:mod:`pipeline.stability.resamples`); :class:`PruningRun` holds its state, so a run killed
+selection (:mod:`pipeline.selection`); :class:`PruningRun` holds its state, so a run killed
 mid-way resumes from its finished rounds. Progress is told of rounds starting and ending and of
-every epoch, through the small :class:`pipeline.progress.Progress` protocol.
+every epoch, through the small :class:`pipeline.machine.Progress` protocol.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
-from pipeline.progress import NoProgress, Progress
+from pipeline.machine import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
 from pipeline.rounds.minimal import minimal_round, path_settings

@@ -1,25 +1,14 @@
-"""Stability selection on plain arrays: resampled rows, keep frequencies, how stable a selection is.
-
-A stability run (``SelectionSettings.n_resamples`` of 2 or more) repeats the whole selection on
-``B`` resamples of the rows and keeps the channels selected in at least ``keep_frequency`` of
-them (Meinshausen & Bühlmann). This module is its arithmetic, on numpy arrays:
-
-* :func:`keep_frequencies`, :func:`stability_order` and :func:`stable_set`: from the
-  ``B x p`` 0/1 matrix of the resamples' selections to the stable set;
-* :func:`nogueira_stability`, :func:`nogueira_variance`, :func:`nogueira_interval`,
-  :func:`pairwise_jaccard` and :func:`false_selection_bound`: how stable the selections were
-  and what the cut promises.
-
-The resamples are drawn and run by :mod:`pipeline.stability.resamples`; the records of a run
-(:class:`ResampleSelection`, :class:`StabilityResult`) are in :mod:`pipeline.stability.result`.
+"""Stability selection's arithmetic on plain arrays: from the ``B x p`` 0/1 matrix of the resamples'
+selections to the stable set (keep frequencies, order, cut), and how stable the selections were
+(Nogueira's index and interval, pairwise Jaccard, Meinshausen & Bühlmann's error bound).
 
 References
 ----------
-N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical
-Society B 72 (2010) 417-473.
+N. Meinshausen and P. Bühlmann, "Stability selection", Journal of the Royal Statistical Society B 72
+(2010) 417-473.
 
-S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection Algorithms",
-Journal of Machine Learning Research 18 (2018) 1-54.
+S. Nogueira, K. Sechidis and G. Brown, "On the Stability of Feature Selection Algorithms", Journal of
+Machine Learning Research 18 (2018) 1-54.
 """
 
 from __future__ import annotations
@@ -31,11 +20,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import norm
 
-# frequencies are shares of B resamples: compare them with the cut up to rounding
-_TOLERANCE = 1e-9
-
-
-# --- from selections to the stable set -------------------------------------------------------
+_TOLERANCE = 1e-9  # frequencies are shares of B resamples: compared with the cut up to rounding
 
 
 def selection_matrix(selections: Iterable[Iterable[str]], channels: Sequence[str]) -> np.ndarray:
@@ -67,11 +52,10 @@ def keep_frequencies(Z: np.ndarray) -> np.ndarray:
     return _binary(Z).mean(axis=0)
 
 
-def stability_order(
-    channels: Sequence[str], frequency: Sequence[float], mean_rank: Sequence[float]
-) -> list[str]:
-    """The channels best first: most often kept; ties by the better mean rank over the
-    resamples (dropped later on average), then by column order."""
+def stability_order(channels: Sequence[str], frequency: Sequence[float],
+                    mean_rank: Sequence[float]) -> list[str]:
+    """The channels best first: most often kept; ties by the better mean rank over the resamples
+    (dropped later on average), then by column order."""
     keys = {c: (-float(f), float(r), i)
             for i, (c, f, r) in enumerate(zip(channels, frequency, mean_rank, strict=True))}
     return sorted(channels, key=keys.__getitem__)
@@ -92,15 +76,9 @@ class StableSet(NamedTuple):
     floor: list[str]
 
 
-def stable_set(
-    order: Sequence[str],
-    frequency: dict[str, float],
-    keep_frequency: float,
-    *,
-    at_most: int | None = None,
-    at_least: int = 1,
-    channels: Sequence[str] | None = None,
-) -> StableSet:
+def stable_set(order: Sequence[str], frequency: dict[str, float], keep_frequency: float, *,
+               at_most: int | None = None, at_least: int = 1,
+               channels: Sequence[str] | None = None) -> StableSet:
     """The channels kept in at least ``keep_frequency`` of the resamples.
 
     Parameters
@@ -127,9 +105,6 @@ def stable_set(
     return StableSet([c for c in (channels or order) if c in kept], beyond, floor)
 
 
-# --- how stable ------------------------------------------------------------------------------
-
-
 def _nogueira_parts(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Frequencies, selection sizes, their mean k̄ and the denominator (k̄/d)(1 - k̄/d)."""
     _, d = Z.shape
@@ -142,12 +117,11 @@ def _nogueira_parts(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
 def nogueira_stability(Z: np.ndarray) -> float:
     """The stability estimate of Nogueira, Sechidis & Brown (2018, Definition 4).
 
-    ``Φ = 1 - mean_f(s_f²) / ((k̄/d)(1 - k̄/d))`` with ``s_f² = M/(M-1) p_f (1 - p_f)`` the
-    unbiased variance of channel ``f``'s selection over the ``M`` rows, ``p_f`` its keep
-    frequency and ``k̄`` the mean selection size over ``d`` channels. 1 for identical
-    selections, about 0 for selections of that size at random (its expectation is 0 then);
-    with equal-size selections it equals Kuncheva's consistency index. Undefined (NaN) when
-    every selection is empty or every selection is everything.
+    ``Φ = 1 - mean_f(s_f²) / ((k̄/d)(1 - k̄/d))`` with ``s_f² = M/(M-1) p_f (1 - p_f)`` the unbiased
+    variance of channel ``f``'s selection over the ``M`` rows, ``p_f`` its keep frequency and ``k̄``
+    the mean selection size over ``d`` channels. 1 for identical selections, about 0 for selections of
+    that size at random; with equal-size selections it equals Kuncheva's consistency index. Undefined
+    (NaN) when every selection is empty or every selection is everything.
 
     Parameters
     ----------
@@ -163,9 +137,9 @@ def nogueira_stability(Z: np.ndarray) -> float:
 
 
 def nogueira_variance(Z: np.ndarray) -> float:
-    """The estimated asymptotic variance of :func:`nogueira_stability` (Nogueira et al.
-    2018, the variance their Corollary 9 builds the interval on): ``4/M² Σ_i (Φ_i - mean Φ)²``
-    with, for selection ``i`` of size ``k_i``,
+    """The estimated asymptotic variance of :func:`nogueira_stability` (Nogueira et al. 2018, the
+    variance their Corollary 9 builds the interval on): ``4/M² Σ_i (Φ_i - mean Φ)²`` with, for
+    selection ``i`` of size ``k_i``,
     ``Φ_i = [mean_f(z_if p_f) - k_i k̄/d² + Φ/2 (2 k_i k̄/d² - k_i/d - k̄/d + 1)] / ((k̄/d)(1 - k̄/d))``.
     NaN where the estimate is undefined."""
     Z = _binary(Z, least=2)
@@ -182,8 +156,8 @@ def nogueira_variance(Z: np.ndarray) -> float:
 
 
 def nogueira_interval(Z: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """The estimate and its approximate ``level`` confidence interval, ``Φ ± z σ`` (Nogueira et
-    al. 2018, Corollary 9), the upper end clipped at 1 (the index never exceeds it).
+    """The estimate and its approximate ``level`` confidence interval, ``Φ ± z σ`` (Nogueira et al.
+    2018, Corollary 9), the upper end clipped at 1 (the index never exceeds it).
 
     Returns
     -------
@@ -212,14 +186,10 @@ def pairwise_jaccard(Z: np.ndarray) -> tuple[float, float]:
 
 
 def false_selection_bound(mean_selected: float, keep_frequency: float, n_channels: int) -> float:
-    """Meinshausen & Bühlmann's bound on the expected number of noise channels in the stable
-    set: ``E[V] <= q² / ((2 π - 1) p)``.
-
-    ``q`` is the number of channels a resample selects (here their mean), ``π`` the keep
-    frequency (> 0.5) and ``p`` the number of channels. The theorem assumes the noise channels
-    are exchangeable and the selection on a resample does no worse than random guessing; it
-    is stated for subsamples of half the rows.
-    """
+    """Meinshausen & Bühlmann's bound on the expected number of noise channels in the stable set,
+    ``E[V] <= q² / ((2 π - 1) p)``: ``q`` the number of channels a resample selects (here their mean),
+    ``π`` the keep frequency (> 0.5), ``p`` the number of channels. The theorem assumes exchangeable
+    noise channels and a selection no worse than random guessing, on subsamples of half the rows."""
     if not 0.5 < keep_frequency <= 1:
         raise ValueError(f"keep_frequency must be in (0.5, 1], got {keep_frequency!r}")
     if n_channels < 1:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +21,17 @@ from pipeline.stability.measures import (
 )
 
 
+def rfe_ranking(names: Sequence[str], kept: Collection[str], order: Sequence[str],
+                constant_columns: Sequence[str] = ()) -> dict[str, int]:
+    """RFE-style ranks of ``names`` and ``constant_columns``: 1 for ``kept``, then ``order`` from 2,
+    constant columns last."""
+    ranking = {c: 1 for c in names if c in kept}
+    ranking.update({c: 2 + i for i, c in enumerate(order)})
+    worst = max(ranking.values(), default=1) + 1
+    ranking.update({c: worst for c in constant_columns})
+    return {c: ranking[c] for c in [*names, *constant_columns]}
+
+
 @dataclass
 class ResampleSelection:
     """One whole selection on one resample of the rows (no final model).
@@ -31,19 +41,15 @@ class ResampleSelection:
     index : int
         Resample number, from 0.
     seed : int
-        Its seed, of the rows and of the models (:func:`pipeline.stability.resample_seed`).
+        Its seed, of the rows and of the models (:func:`pipeline.selection.resample_seed`).
     n_train, n_val : int
         Its training rows (repeats counted under ``bootstrap``) and validation rows.
     selected : list of str
         The channels it kept, in column order.
     ranking : dict of str to int
         Its RFE-style rank of every channel (1: kept; constant columns last).
-    stop_reason : str
-        Why its loop stopped.
-    n_rounds : int
-        How many pruning rounds it ran.
-    seconds : float
-        Wall-clock seconds of the selection.
+    stop_reason, n_rounds, seconds : str, int, float
+        Why its loop stopped, after how many rounds, and the wall-clock seconds of the selection.
     constant_columns : list of str
         Channels without variance on its rows (never selected there).
     """
@@ -69,16 +75,9 @@ class ResampleSelection:
         """JSON-ready dictionary."""
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ResampleSelection:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
-
 
 # the stop reason of a stability selection: the keep-frequency cut decided, not a loop
 STOP_STABILITY = "stability"
-_MEASURES = ("nogueira", "nogueira_low", "nogueira_high", "nogueira_variance", "jaccard_mean",
-             "jaccard_min", "mean_selected", "error_bound")
 
 
 @dataclass
@@ -105,18 +104,16 @@ class StabilityResult:
         Channels at or over the cut left out because ``n_features_to_select`` caps the count.
     floor : list of str
         Channels under the cut kept because ``min_features`` is a floor.
-    nogueira, nogueira_low, nogueira_high : float
-        Nogueira's stability index over the resamples and its 95 % confidence interval (NaN
-        when undefined: every resample kept nothing, or everything).
-    nogueira_variance : float
-        The estimate's asymptotic variance.
+    nogueira, nogueira_low, nogueira_high, nogueira_variance : float
+        Nogueira's stability index over the resamples, its 95 % confidence interval and its
+        asymptotic variance (NaN when undefined: every resample kept nothing, or everything).
     jaccard_mean, jaccard_min : float
         Mean and smallest Jaccard index over the pairs of resamples.
     mean_selected : float
         How many channels a resample kept, on average (``q``).
     error_bound : float
-        Meinshausen & Bühlmann's bound on the expected number of noise channels at or over the
-        cut, ``q² / ((2 keep_frequency - 1) p)``.
+        Meinshausen & Bühlmann's bound on the expected number of noise channels at or over the cut,
+        ``q² / ((2 keep_frequency - 1) p)``.
     """
 
     channels: list[str]
@@ -138,24 +135,16 @@ class StabilityResult:
     error_bound: float
 
     @classmethod
-    def from_resamples(
-        cls,
-        channels: Sequence[str],
-        resamples: Sequence[ResampleSelection],
-        *,
-        resample: str,
-        keep_frequency: float,
-        n_features_to_select: int | None = None,
-        min_features: int = 1,
-    ) -> StabilityResult:
+    def from_resamples(cls, channels: Sequence[str], resamples: Sequence[ResampleSelection], *, resample: str,
+                       keep_frequency: float, n_features_to_select: int | None = None,
+                       min_features: int = 1) -> StabilityResult:
         """Frequencies, the stable set and the measures of the resamples' selections."""
         channels = [str(c) for c in channels]
         resamples = sorted(resamples, key=lambda r: r.index)
         Z = selection_matrix([r.selected for r in resamples], channels)
         frequency = keep_frequencies(Z)
         worst = len(channels) + 1
-        mean_rank = np.array([np.mean([r.ranking.get(c, worst) for r in resamples])
-                              for c in channels])
+        mean_rank = np.array([np.mean([r.ranking.get(c, worst) for r in resamples]) for c in channels])
         order = stability_order(channels, frequency, mean_rank)
         by_channel = dict(zip(channels, frequency.tolist(), strict=True))
         chosen = stable_set(order, by_channel, keep_frequency, at_most=n_features_to_select,
@@ -164,24 +153,17 @@ class StabilityResult:
         jaccard_mean, jaccard_min = pairwise_jaccard(Z)
         q = float(Z.sum(axis=1).mean())
         return cls(
-            channels=channels, resample=resample, keep_frequency=keep_frequency,
-            resamples=list(resamples), frequency=by_channel,
-            mean_rank=dict(zip(channels, mean_rank.tolist(), strict=True)),
-            selected=chosen.selected, beyond_k=chosen.beyond_k, floor=chosen.floor,
-            nogueira=estimate, nogueira_low=low, nogueira_high=high,
-            nogueira_variance=nogueira_variance(Z), jaccard_mean=jaccard_mean,
-            jaccard_min=jaccard_min, mean_selected=q,
-            error_bound=false_selection_bound(q, keep_frequency, len(channels)),
-        )
+            channels=channels, resample=resample, keep_frequency=keep_frequency, resamples=list(resamples),
+            frequency=by_channel, mean_rank=dict(zip(channels, mean_rank.tolist(), strict=True)),
+            selected=chosen.selected, beyond_k=chosen.beyond_k, floor=chosen.floor, nogueira=estimate,
+            nogueira_low=low, nogueira_high=high, nogueira_variance=nogueira_variance(Z),
+            jaccard_mean=jaccard_mean, jaccard_min=jaccard_min, mean_selected=q,
+            error_bound=false_selection_bound(q, keep_frequency, len(channels)))
 
     @property
     def n_resamples(self) -> int:
         """How many resamples the run selected on."""
         return len(self.resamples)
-
-    def matrix(self) -> np.ndarray:
-        """The ``B x p`` 0/1 matrix of the resamples' selections over :attr:`channels`."""
-        return selection_matrix([r.selected for r in self.resamples], self.channels)
 
     def ranked(self) -> list[str]:
         """Every channel best first: by keep frequency, then mean rank, then column order."""
@@ -192,12 +174,8 @@ class StabilityResult:
         """RFE-style ranks: 1 for the stable selection, then the other channels best first
         (:meth:`ranked`), constant columns last."""
         selected = set(self.selected)
-        rest = [c for c in self.ranked() if c not in selected]
-        ranking = {c: 1 for c in self.channels if c in selected}
-        ranking.update({c: 2 + i for i, c in enumerate(rest)})
-        worst = max(ranking.values(), default=1) + 1
-        ranking.update({c: worst for c in constant_columns})
-        return {c: ranking[c] for c in [*self.channels, *constant_columns]}
+        return rfe_ranking(self.channels, selected, [c for c in self.ranked() if c not in selected],
+                           constant_columns)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NaN measures stay NaN; the report writes them as null)."""
@@ -205,12 +183,3 @@ class StabilityResult:
         data["resamples"] = [r.to_dict() for r in self.resamples]
         data["n_resamples"] = self.n_resamples
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StabilityResult:
-        """Inverse of :meth:`to_dict` (a null measure is read as NaN)."""
-        values = {f.name: data[f.name] for f in dataclasses.fields(cls)}
-        values["resamples"] = [ResampleSelection.from_dict(r) for r in data["resamples"]]
-        for name in _MEASURES:
-            values[name] = math.nan if values[name] is None else float(values[name])
-        return cls(**values)

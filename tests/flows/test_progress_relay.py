@@ -8,9 +8,9 @@ import cloudpickle
 from rich.console import Console
 
 import flows.feature_selection as flow_module
-import pipeline.progress as relay_module
+import pipeline.machine as relay_module
 from flows.display import RoundProgress
-from pipeline.progress import ProgressRelay
+from pipeline.machine import ProgressRelay
 
 
 def test_shipping_the_flow_and_its_tasks_leaves_the_terminal_display_behind():

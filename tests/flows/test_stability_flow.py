@@ -9,8 +9,7 @@ from flows.feature_selection import feature_selection, run_feature_selection
 from flows.parameters import RunParameters
 from pipeline.data.dataset import load_dataset
 from pipeline.report.store import CHECKPOINT_DIR, Checkpoint, read_report, resume_key, run_fingerprint
-from pipeline.selection import run_selection
-from pipeline.stability.resamples import run_stability_selection
+from pipeline.selection import run_selection, run_stability_selection
 
 from .conftest import read_artifact, structured_table
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.report.count_figure import plot_count_curve
+from pipeline.report.figures import plot_count_curve
 from pipeline.report.tables import round_table
 from pipeline.rounds.minimal import count_curve, minimal_round, path_points
 from pipeline.rounds.record import STOP_AUTO, PruningRound

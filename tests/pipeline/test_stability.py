@@ -4,13 +4,13 @@ Nogueira index with its interval, Jaccard, and Meinshausen & Bühlmann's bound (
 from __future__ import annotations
 
 import itertools
-import json
 import math
 
 import numpy as np
 import pytest
 
 from pipeline.data.tables import DataError
+from pipeline.selection import check_resamplable, resample_seed, resample_split
 from pipeline.stability.measures import (
     false_selection_bound,
     keep_frequencies,
@@ -22,7 +22,6 @@ from pipeline.stability.measures import (
     stability_order,
     stable_set,
 )
-from pipeline.stability.resamples import check_resamplable, resample_seed, resample_split
 from pipeline.stability.result import ResampleSelection, StabilityResult
 
 HAND = np.array([[1, 1, 0, 0],
@@ -211,5 +210,3 @@ def test_the_stability_result_ranks_by_frequency_and_survives_json():
     assert result.ranking(["flat"]) == {"a": 1, "b": 2, "c": 3, "d": 4, "flat": 5}
     assert result.mean_selected == pytest.approx(5 / 3)
     assert result.error_bound == pytest.approx((5 / 3) ** 2 / (0.2 * 4))
-    text = json.dumps(result.to_dict())
-    assert StabilityResult.from_dict(json.loads(text)) == result

@@ -10,10 +10,9 @@ import pytest
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import stratified_indices
 from pipeline.data.tables import DataError
-from pipeline.selection import run_selection
+from pipeline.selection import plan_resamples, run_selection, run_stability_selection, select_resample
 from pipeline.selector import VAECSelector
 from pipeline.settings import SelectionSettings
-from pipeline.stability.resamples import plan_resamples, run_stability_selection, select_resample
 
 FAST = {"encoder_widths": (16,), "head_widths": (8,)}
 TINY = {"n_trials": 2, "latent_dim": 1, "epochs": 60, "max_drop_fraction": 0.5, "threads": 1,
