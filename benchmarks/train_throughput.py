@@ -173,7 +173,7 @@ def pipeline_round(frame: pd.DataFrame, name: str, epochs: int | None) -> Shape:
     early stopping off (``epochs``: fewer epochs than the round's own)."""
     from pipeline.data.dataset import load_dataset
     from pipeline.data.split import split_dataset
-    from pipeline.rounds.trials import round_inputs as pipeline_inputs
+    from pipeline.rounds.shadows import round_inputs as pipeline_inputs
 
     settings = SelectionSettings()
     split = split_dataset(load_dataset(frame, "__target"), val_size=settings.val_size,

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pipeline.rounds.minimal import path_points
-from pipeline.rounds.record import PruningRound
+from pipeline.rounds.record import PruningRound, path_points
 from vaec.layout import fixed_title
 
 

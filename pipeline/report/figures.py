@@ -23,8 +23,7 @@ from matplotlib.ticker import MaxNLocator
 from pipeline.report.count_figure import plot_count_curve
 from pipeline.report.png import data_uri, figure_png
 from pipeline.report.tables import SCORE_LABELS, to_nats
-from pipeline.rounds.minimal import path_points
-from pipeline.rounds.record import PASSING, REJECTED, PruningRound
+from pipeline.rounds.record import PASSING, REJECTED, PruningRound, path_points
 from pipeline.stability.measures import reaches_cut
 from vaec.layout import fixed_title
 from vaec.plots import plot_latent_domain, plot_latent_grid, plot_latent_view, plot_learning_curves
