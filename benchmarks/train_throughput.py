@@ -48,7 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from pipeline.demo import load_demo_data
-from pipeline.rounds.policy import round_model_config
+from pipeline.rounds.trials import round_model_config
 from pipeline.settings import SelectionSettings
 from vaec.config import ALL_PARTS, VAECConfig
 from vaec.model import VAECNet

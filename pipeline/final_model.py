@@ -29,7 +29,7 @@ from sklearn.metrics import (
 
 from pipeline.data.split import SplitData
 from pipeline.data.tables import DataError, require_columns
-from pipeline.rounds.policy import final_model_config
+from pipeline.rounds.trials import final_model_config
 from pipeline.settings import SelectionSettings
 from vaec import VAEC, TrainingResult
 from vaec.config import get_strategy

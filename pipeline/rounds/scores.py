@@ -1,30 +1,19 @@
-"""Per-channel scores of a round's trained models, on the validation rows.
+"""Per-channel scores of a round's trained models, which rows they are taken on, and the test
+against the shadows.
 
 * reconstruction R²: how well each channel comes back out of the neck;
-* shared R²: how well it comes back when its own input is held at its mean, i.e. from the
-  other channels (redundancy, the structure the neck shares);
+* shared R²: how well it comes back when its own input is held at its mean (from the others);
 * importance: how much the head's loss rises when the channel is held at its mean.
 
-The test against the shadows
-----------------------------
-For one score (importance, shared R²), every real channel has a mean over the round's trials,
-and so does every shadow. The shadows' means are draws from the null (a channel with no
-structure and no relevance), so a channel's mean is compared with them by the prediction-interval
-t statistic ``t = (m_c - mean_shadow) / (sd_shadow * sqrt(1 + 1/S))`` with ``S - 1`` degrees
-of freedom (``S`` shadows): the test of a new draw against a sample whose spread is estimated.
-The one-sided p-value says how surprising the channel would be as a shadow.
-
-A round tests two scores for each of ``C`` channels. The ``2 C`` p-values pass or fail together
-under the Benjamini-Hochberg procedure at false-discovery rate ``fdr``: among the channels that
-pass, the expected share of noise is at most ``fdr`` (precision at least ``1 - fdr``), and when
-many channels are relevant the bar is lower than Bonferroni's, so weakly relevant ones are not
-lost for the sake of a family-wise guarantee nobody asked for.
-
-* a channel **passes** a score when its p-value is at or under the procedure's bar;
-* it is **confidently below** the bar when its ``t`` is at or under 0: it does no better than
-  the average permuted copy. A channel whose true ``t`` is 2 (short of most bars) scores that
-  low 2.3 % of the time; the bar itself is not the reference, because a round's model may be
-  weak (many noise channels around) and see a channel better once they are gone.
+For one score every real channel and every shadow has a mean over the round's trials; the
+shadows' means are draws from the null, so a channel's mean is compared with them by the
+prediction-interval t ``(m_c - mean_shadow) / (sd_shadow * sqrt(1 + 1/S))`` with ``S - 1``
+degrees of freedom (``S`` shadows), one-sided. A round's p-values pass or fail together under
+Benjamini-Hochberg at false-discovery rate ``fdr`` (among what passes, the expected share of
+noise is at most ``fdr``, with a lower bar than Bonferroni's when many channels are relevant). A
+channel is **confidently below** when its ``t`` is at or under 0: no better than the average
+permuted copy (a channel whose true ``t`` is 2 scores that low 2.3 % of the time; the bar is no
+reference, as a round's model may be weak and see a channel better once noise is gone).
 """
 
 from __future__ import annotations
@@ -40,6 +29,13 @@ from vaec import VAEC
 from vaec.importance import ablation_scores
 from vaec.tasks import predicted_class
 
+# Rows behind importance and shared R²: all of them up to a budget of rows x columns (the cost
+# of the scoring pass), never fewer than MIN_SCORING_ROWS.
+SCORING_BUDGET = 1_000_000
+MIN_SCORING_ROWS, MAX_SCORING_ROWS = 500, 4000
+# Validation rows the accuracy guard compares (a fixed seeded subset of a larger split: the same
+# rows in every round).
+GUARD_ROWS = 5000
 # Below this validation variance (the data are standardised on the training rows, where every
 # channel has variance 1) a channel is as good as constant on the validation rows: its R² is
 # not defined, and it gets 0 (no better than its mean), never a free pass.
@@ -59,23 +55,10 @@ def _variance(X: np.ndarray, shares: np.ndarray) -> np.ndarray:
 
 
 def channel_r2(model: VAEC, X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """R² of every channel for every replica: ``1 - MSE_c / Var_c`` with sampling off.
-
-    Parameters
-    ----------
-    model : VAEC
-        A trained model (any number of replicas).
-    X : ndarray of shape (rows, channels)
-        Scaled data the model did not train on (the validation split).
-    weights : ndarray of shape (replicas, rows) or None
-        The rows each replica is scored on (cross-fitting: its own fold); ``None``: all.
-
-    Returns
-    -------
-    ndarray of shape (replicas, channels)
-        1 is a perfect reconstruction, 0 no better than the channel's mean, negative worse.
-        A channel (nearly) constant on these rows scores 0.
-    """
+    """R² ``1 - MSE_c / Var_c`` of every channel for every replica ``(replicas, channels)``,
+    sampling off, on scaled rows ``X`` the model did not train on, each replica's rows weighted
+    by its row of ``weights`` (cross-fitting: its own fold); a channel (nearly) constant there
+    scores 0."""
     X = np.asarray(X, dtype=np.float64)
     reconstruction = model.reconstruct(X, replica=None).astype(np.float64)
     shares = _row_shares(weights, len(reconstruction), len(X))
@@ -270,3 +253,29 @@ def passing_p(p_values: np.ndarray, fdr: float) -> float:
 def passing_t(p_bar: float, n_shadows: int) -> float:
     """The ``t`` a channel needs to pass when the bar on the p-value is ``p_bar``."""
     return float(stats.t.isf(p_bar, df=n_shadows - 1))
+
+
+def scoring_rows(
+    X_train: np.ndarray, y_train: np.ndarray | None, X_val: np.ndarray, y_val: np.ndarray | None,
+    seed: int, w_train: np.ndarray | None = None, w_val: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The rows behind importance and shared R², with their weights: training and validation
+    rows together (on a small table the validation rows alone leave the test little power, and
+    the shadows are trained on the same rows: a model that memorised its training rows favours
+    them as much as real channels), a seeded subset past :data:`SCORING_BUDGET` rows x columns
+    (the scores are means over rows; more rows only cost time)."""
+    X = np.vstack([X_train, X_val])
+    y = None if y_train is None else np.concatenate([y_train, y_val])
+    w = None if w_train is None else np.concatenate([w_train, w_val])
+    n_rows = int(np.clip(SCORING_BUDGET // X.shape[1], MIN_SCORING_ROWS, MAX_SCORING_ROWS))
+    if len(X) > n_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(X), n_rows, replace=False))
+        X, y, w = X[keep], (None if y is None else y[keep]), (None if w is None else w[keep])
+    return X, y, w
+
+
+def guard_rows(n_val: int, seed: int) -> np.ndarray | None:
+    """The validation rows the guard compares (``None``: all of them)."""
+    if n_val <= GUARD_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_val, GUARD_ROWS, replace=False))

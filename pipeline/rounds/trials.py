@@ -1,29 +1,55 @@
 """The trials of one pruning round: several joint VAE + classifier models trained together on
 the kept channels and their shadows (cross-fitted on small tables: every trial scores its own
-fold of the rows), and the scores they give every channel."""
+fold of the rows), how they (and the final model) train, and the scores they give every channel.
+
+Round models need their final weights and scores, not learning curves: they keep their last
+weights (a channel is scored on the converged model, not at the early epoch where validation F1
+happens to peak), record the validation split every :data:`ROUND_EVAL_EVERY` epochs only, and
+stop once the validation loss has not improved for :data:`ROUND_PATIENCE` epochs. Past
+:data:`TALL_ROWS` training rows they train on seeded shuffled mini-batches, the batch growing
+with the table so that an epoch is about :data:`TALL_STEPS` steps (a full-batch step per epoch
+would need hundreds of epochs; a step's cost is mostly fixed overhead until the batch is large).
+"""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
 from pipeline.data.split import SplitData
-from pipeline.rounds.policy import guard_rows, round_model_config, scoring_rows
 from pipeline.rounds.scores import (
     ablation_channel_scores,
     balanced_accuracy,
     channel_r2,
+    guard_rows,
     row_losses,
+    scoring_rows,
     second_moments,
 )
 from pipeline.rounds.shadows import RoundInputs, round_inputs
 from pipeline.settings import SelectionSettings
 from vaec import VAEC
+from vaec.config import VAECConfig
 from vaec.tasks import CLASSIFICATION, Task, get_task
 
+ROUND_EVAL_EVERY, ROUND_PATIENCE = 10, 60
+# the round models evaluate the validation rows only: their training curves are never drawn
+ROUND_TRAIN_METRICS = False
+TALL_ROWS = 2048
+TALL_BATCH, MAX_BATCH, TALL_STEPS = 256, 8192, 48
+TALL_LEARNING_RATE = 2e-3
+TALL_EVAL_EVERY, TALL_PATIENCE = 2, 10
+# A round on a tall table trains for at most this many optimizer steps (at least TALL_MIN_EPOCHS
+# epochs): each epoch sees many rows, and a round needs scores, not the loss's last digit.
+ROUND_STEPS, TALL_MIN_EPOCHS = 1500, 5
+# The final model on a tall table records its training metrics on this many training rows (a
+# seeded subset): all of them every epoch cost about as much as training (200k x 50: 51 s).
+TALL_METRIC_ROWS = 16_384
 # Offset of the round seed for the subset of scoring rows: a stream of its own, so the rows do
 # not depend on how the trials are grouped.
 _ROWS_SEED = 29
@@ -31,6 +57,49 @@ _ROWS_SEED = 29
 _PER_TRIAL = ("r2", "val_score", "importance", "importance_se", "shared_r2", "shadow_r2",
              "shadow_shared_r2", "shadow_importance", "cluster_importance",
              "shadow_cluster_importance", "shadow_member_importance", "val_row_loss")
+
+
+def tall_batch_size(n_rows: int) -> int:
+    """Mini-batch rows for a table of ``n_rows`` training rows: a power of two near
+    ``n_rows / TALL_STEPS``, within ``[TALL_BATCH, MAX_BATCH]``."""
+    target = max(n_rows / TALL_STEPS, 1.0)
+    return int(min(MAX_BATCH, max(TALL_BATCH, 2 ** round(math.log2(target)))))
+
+
+def _tall(epochs: int, n_rows: int, rounds: bool) -> dict[str, Any]:
+    if n_rows <= TALL_ROWS:
+        return {}
+    batch = tall_batch_size(n_rows)
+    options: dict[str, Any] = {"batch_size": batch, "learning_rate": TALL_LEARNING_RATE}
+    if not rounds:
+        return options | {"train_metrics_rows": TALL_METRIC_ROWS}
+    # a mini-batch epoch is many steps: look and give up sooner
+    steps_per_epoch = math.ceil(n_rows / batch)
+    return options | {"eval_every": TALL_EVAL_EVERY, "early_stopping_patience": TALL_PATIENCE,
+                      "epochs": min(epochs, max(TALL_MIN_EPOCHS, math.ceil(ROUND_STEPS / steps_per_epoch)))}
+
+
+def round_model_config(
+    settings: SelectionSettings, n_inputs: int, n_classes: int, round_index: int,
+    n_rows: int = 0, task: Task = CLASSIFICATION, on_path: bool = False,
+) -> VAECConfig:
+    """The model config of one pruning round (replica ``r`` is seeded ``seed + 1000 k + r``).
+    A round on the minimal-subset path (``on_path``) scores the best epoch's weights, not the
+    last's: its loss per row is a point of the count curve, and the last epoch's weights wander
+    by more than the rows' standard error (breast_cancer's 1-SE count: 8-30 channels by seed,
+    6-23 with the best epoch's)."""
+    options = {**settings.model.model_dump(), "restore_best": on_path, "train_metrics": ROUND_TRAIN_METRICS,
+               "eval_every": ROUND_EVAL_EVERY, "early_stopping_on": "loss",
+               "early_stopping_patience": ROUND_PATIENCE, **_tall(settings.model.epochs, n_rows, rounds=True)}
+    return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, task=task,
+                      seed=settings.seed + 1000 * round_index, **options)
+
+
+def final_model_config(settings: SelectionSettings, n_inputs: int, n_classes: int, n_rows: int = 0,
+                       task: Task = CLASSIFICATION) -> VAECConfig:
+    """The config of the final model on the kept channels (mini-batches on tall tables too)."""
+    options = {**settings.final.model_dump(), **_tall(settings.final.epochs, n_rows, rounds=False)}
+    return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, task=task, seed=settings.seed, **options)
 
 
 @dataclass
@@ -51,23 +120,20 @@ class TrialScores:
     shared_r2 : ndarray of shape (n_trials, n_channels) or None
         R² of every channel with its own input held at its mean (from the other channels).
     shadow_sources : list of str
-        The source channel of every shadow (empty under the pure reconstruction rule).
+        The source channel of every shadow (empty under the reconstruction rule).
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
-    clusters : list of list of str
-        The clusters of two or more correlated channels and the groups; every other channel is
-        a cluster of its own.
-    groups : list of list of str
-        The groups of two or more channels decided as one unit (the channels of one column).
+    clusters, groups : list of list of str
+        The clusters of two or more channels ablated together (correlated ones and the groups),
+        and the groups of two or more channels decided as one unit (the channels of a column).
     cluster_importance : ndarray of shape (n_trials, n_clusters) or None
         Importance of every cluster, all its channels held at their means together.
     shadow_cluster_sizes : list of int
-        The size of every shadow cluster (real clusters with their rows permuted together).
+        The size of every shadow cluster.
     shadow_cluster_importance : ndarray of shape (n_trials, n_shadow_clusters) or None
         Their importance, ablated the same way.
     shadow_member_importance : ndarray of shape (n_trials, shadow cluster columns) or None
-        Every member of a shadow cluster held at its mean alone: the null of a real cluster
-        member's own importance.
+        Every member of a shadow cluster held at its mean alone (a real member's null).
     val_score : ndarray of shape (n_trials,)
         The task's validation score (F1, or balanced accuracy when the split asks for it; R²;
         reconstruction R² without a target), sampling off, at each trial's best epoch.
@@ -76,11 +142,9 @@ class TrialScores:
     moments_train, moments_val : ndarray of shape (columns, columns) or None
         Second moments of the channels and shadows on the training and validation rows (what
         a stand-in's R² is computed from).
-    val_row_loss : ndarray of shape (n_trials, rows) or None
-        The head's loss on every validation row the accuracy guard compares; None without a
-        target.
-    val_row_weight : ndarray of shape (rows,) or None
-        What each of those rows counts for (``None``: every row alike).
+    val_row_loss, val_row_weight : ndarray or None
+        The head's loss on every validation row the guard compares ``(n_trials, rows)`` (None
+        without a target), and what each row counts for (``None``: every row alike).
     seconds : float
         Wall-clock seconds of the training and scoring.
     task : Task
@@ -140,14 +204,12 @@ class TrialScores:
                        seconds=max(p.seconds for p in parts), **joined)
 
 
-def _guard_evidence(scores: TrialScores, model: VAEC, inputs: RoundInputs, seed: int,
-                    picked: slice) -> None:
+def _guard_evidence(scores: TrialScores, model: VAEC, inputs: RoundInputs, seed: int, picked: slice) -> None:
     """Every guard row's loss under each trial (cross-fitted: only in the trial scoring it)."""
     rows = guard_rows(len(inputs.X_val), seed)
     pick = slice(None) if rows is None else rows
     losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
-    scores.val_row_loss = losses if inputs.fold_mask is None else \
-        losses * inputs.fold_mask[picked][:, pick]
+    scores.val_row_loss = losses if inputs.fold_mask is None else losses * inputs.fold_mask[picked][:, pick]
     if inputs.row_weight is not None:
         scores.val_row_weight = inputs.row_weight[pick]
 
@@ -169,9 +231,8 @@ def train_trials(
     picked = slice(trials[0], trials[-1] + 1)
     train_w = None if inputs.train_weights is None else inputs.train_weights[picked]
     val_w = None if inputs.val_weights is None else inputs.val_weights[picked]
-    model_config = round_model_config(config, n_inputs=inputs.X_train.shape[1], n_classes=split.n_classes,
-                                      round_index=round_index, n_rows=len(inputs.X_train),
-                                      task=split.task, on_path=on_path)
+    model_config = round_model_config(config, inputs.X_train.shape[1], split.n_classes, round_index,
+                                      n_rows=len(inputs.X_train), task=split.task, on_path=on_path)
     model = VAEC(model_config.replace(seed=model_config.seed + trials[0]), n_replicas=len(trials),
                  classes=split.classes)
     # without a target there is nothing to predict: the rounds train the autoencoder
@@ -180,17 +241,15 @@ def train_trials(
                         record_snapshots=False, on_epoch=on_epoch, row_weights=train_w,
                         val_row_weights=val_w).history
     best = [history.best_row(r) for r in range(len(trials))]
-    metrics = {name: np.array([row[f"val_{name}"] for row in best])
-               for name in split.task.score_names}
+    metrics = {name: np.array([row[f"val_{name}"] for row in best]) for name in split.task.score_names}
     r2 = channel_r2(model, inputs.X_val, val_w)
     score_name = split.task.guard_score
     if split.balanced:
         metrics["balanced_accuracy"] = balanced_accuracy(model, inputs.X_val, inputs.y_val, val_w)
         score_name = "balanced_accuracy"
     scores = TrialScores(trials=trials, channels=list(channels), r2=r2[:, :inputs.n_channels],
-                         val_score=metrics[score_name], val_metrics=metrics,
-                         seconds=0.0, task=split.task, cross_fitted=inputs.cross_fitted,
-                         groups=split.channel_groups(list(channels)))
+                         val_score=metrics[score_name], val_metrics=metrics, seconds=0.0, task=split.task,
+                         cross_fitted=inputs.cross_fitted, groups=split.channel_groups(list(channels)))
     if split.task.has_target:
         _guard_evidence(scores, model, inputs, config.seed, picked)
     if inputs.shadows is not None:
@@ -208,8 +267,7 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     if not inputs.cross_fitted:
         X_score, y_score, w_score = scoring_rows(
             inputs.X_train, inputs.y_train, inputs.X_val, inputs.y_val,
-            config.seed + 1000 * round_index + _ROWS_SEED,
-            inputs.train_row_weight, inputs.row_weight)
+            config.seed + 1000 * round_index + _ROWS_SEED, inputs.train_row_weight, inputs.row_weight)
         score_w = None if w_score is None else np.repeat(w_score[None], len(scores.trials), axis=0)
     else:
         X_score, y_score = inputs.X_val, inputs.y_val
@@ -220,8 +278,7 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     units = [[c] for c in range(singles + members)] + inputs.clusters
     if cluster_shadows is not None:
         units += [[singles + c for c in unit] for unit in cluster_shadows.units]
-    importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units,
-                                                                score_w)
+    importance, importance_se, shared = ablation_channel_scores(model, X_score, y_score, units, score_w)
     channels = scores.channels
     scores.importance, scores.shadow_importance = importance[:, :n], importance[:, n:singles]
     scores.importance_se = importance_se[:, :n]
