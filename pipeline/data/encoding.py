@@ -1,35 +1,20 @@
-"""A column's kind and its encoding: what each feature column of a raw table is (detected from
-its values, never the target, and overridable), and how it becomes numeric channels, learnt on
-the training rows only.
+"""A column's kind and its encoding: what each feature column of a raw table is (from its
+values, never the target; overridable) and how it becomes numeric channels, learnt on the
+training rows only. The channels of one column are a group, kept and dropped as the column.
 
-Kinds:
-
-* **numeric**: integer and float columns (gaps allowed; infinite values are refused);
-* **boolean**: ``bool`` columns (with gaps they are categorical: the gap is a level);
-* **categorical**: object, ``category`` and string columns, and the columns the user names
-  (``categorical``);
-* **datetime**: ``datetime64`` columns, and text columns whose every value is an ISO date;
-* **identifier**: integer or text columns whose every value is different (a row number, a
-  customer id), and free text (long strings that nearly never repeat). They carry nothing a
-  model can learn from row to row, so they are set aside with one warning, unless the user
-  keeps them (``keep_columns``; a kept one is numeric when it holds numbers, else categorical).
-
-Channels (:class:`ColumnEncoding`):
-
-* numeric: the column itself; gaps are filled with the training median and, when the training
-  rows have gaps, a missing-indicator channel ``<column>[missing]`` says where;
-* boolean: 0 / 1;
-* categorical with at most ``max_levels`` levels: one-hot channels ``<column>=<level>``; a level
-  on fewer than :data:`MIN_LEVEL_ROWS` training rows is pooled into ``<column>=other``, a gap is
-  a level (``<column>=missing``), and an unseen level counts as ``other``;
-* categorical with more levels: ``<column>[frequency]``, the share of the training rows with the
-  row's level (unseen levels get the pooled rare levels' share);
-* datetime: ``<column>[day]`` (days since 1970-01-01), the season as a point on a circle,
-  ``[season_cos]`` and ``[season_sin]`` (December lies beside January, where a month number
-  makes summer against winter a bump a small head fits poorly), and ``[weekday]``; imputed and
-  flagged as numeric columns are.
-
-The channels of one column form a group: scored, kept, dropped and reported as the column.
+* **numeric** (integers, floats): the column itself; a gap is filled with the training median
+  and, when the training rows have gaps, flagged by a channel ``<column>[missing]``;
+* **boolean**: 0 / 1 (with gaps: categorical, the gap a level);
+* **categorical** (object, ``category``, string columns, and ``categorical``): one-hot
+  ``<column>=<level>`` up to ``max_levels`` levels (a level on fewer than
+  :data:`MIN_LEVEL_ROWS` training rows, or unseen, counts as ``other``; a gap is ``missing``),
+  past it ``<column>[frequency]``, the training share of the row's level;
+* **datetime** (``datetime64``, or text that is all ISO dates): ``[day]`` since 1970-01-01, the
+  season as a point on a circle ``[season_cos]``, ``[season_sin]`` (December beside January),
+  and ``[weekday]``; imputed and flagged as numeric columns are;
+* **identifier**: integer or text columns whose every value differs (a row number, an id), and
+  free text: nothing a model can learn from row to row, so set aside with one warning unless
+  kept (``keep_columns``: numeric when it holds numbers, else categorical).
 """
 
 from __future__ import annotations
@@ -133,8 +118,7 @@ class ColumnEncoding:
     channels : list of str
         The channels it gives, in order.
     levels : list of str
-        One-hot: the levels with a channel of their own (``other`` and ``missing`` included
-        when they have one); frequency: every level seen in training.
+        One-hot: the levels with a channel of their own; frequency: every level seen in training.
     shares : dict of str to float
         Frequency: the share of the training rows of every level (``other`` for the rare ones).
     medians : list of float

@@ -52,19 +52,16 @@ class SplitData:
     task : str
         ``classification``, ``regression`` or ``unsupervised``.
     target_mean, target_scale : float
-        Regression: the training rows' target mean and standard deviation; the head learns
-        ``(y - target_mean) / target_scale`` (:meth:`head_target`).
+        Regression: the training rows' target mean and standard deviation (:meth:`head_target`).
     labels : ndarray or None
         The class labels when the rows are gone (:meth:`without_rows`).
     encoder : TableEncoder or None
-        How the user's columns became the channels ``feature_names`` (fitted on the training
-        rows); None when the channels are given as they are.
+        How the user's columns became the channels ``feature_names`` (None: given as they are).
     w_train, w_val, w_test : ndarray or None
         What every row of the part counts for (``sample_weight`` times ``class_weight``);
         ``None``: every row alike.
     balanced : bool
-        Whether the classification is scored by balanced accuracy (imbalanced classes, or a
-        class weight given).
+        Whether the classification is scored by balanced accuracy.
     """
 
     feature_names: list[str]
@@ -96,8 +93,8 @@ class SplitData:
         return channel if self.encoder is None else self.encoder.column_of_.get(channel, channel)
 
     def channel_groups(self, channels: list[str] | None = None) -> list[list[str]]:
-        """The groups of two or more channels scored as one unit (the channels of one column,
-        or of a user's group), restricted to ``channels`` when given."""
+        """The groups of two or more channels scored as one unit (of one column, or a user's
+        group), restricted to ``channels`` when given."""
         if self.encoder is None:
             return []
         groups = self.encoder.channel_groups()
@@ -143,9 +140,8 @@ class SplitData:
             raise KeyError(f"unknown feature columns: {', '.join(map(str, missing))}")
         index = [position[n] for n in names]
         scaler = StandardScaler()
-        scaler.mean_ = self.scaler.mean_[index]
-        scaler.scale_ = self.scaler.scale_[index]
-        scaler.var_ = self.scaler.var_[index]
+        for name in ("mean_", "scale_", "var_"):
+            setattr(scaler, name, getattr(self.scaler, name)[index])
         scaler.n_features_in_ = len(index)
         scaler.n_samples_seen_ = self.scaler.n_samples_seen_
         return replace(self, feature_names=list(names), X_train=self.X_train[:, index],
@@ -171,8 +167,7 @@ def stratified_indices(
     index = np.arange(len(y) if y is not None else n_rows)
     test = None
     if test_size > 0:
-        index, test = train_test_split(index, test_size=test_size, stratify=groups,
-                                       random_state=seed)
+        index, test = train_test_split(index, test_size=test_size, stratify=groups, random_state=seed)
     train, val = train_test_split(index, test_size=val_size / (1.0 - test_size),
                                   stratify=None if groups is None else groups[index], random_state=seed)
     return train, val, test
@@ -246,9 +241,8 @@ def encode_rows(
 
 
 def class_row_weights(y: Any, class_weight: ClassWeight) -> np.ndarray | None:
-    """Every row's class weight: ``"balanced"`` as scikit-learn's
-    ``compute_sample_weight("balanced", y)`` (``n_rows / (n_classes * rows of the class)``), a
-    mapping by the classes' labels as text (classes it leaves out weigh 1), ``None``: none."""
+    """Every row's class weight: ``"balanced"`` (``n_rows / (n_classes * rows of the class)``),
+    or a mapping by the classes' labels as text (classes it leaves out weigh 1)."""
     if class_weight is None:
         return None
     labels = np.asarray(y).ravel()
@@ -259,18 +253,15 @@ def class_row_weights(y: Any, class_weight: ClassWeight) -> np.ndarray | None:
     unknown = sorted(set(class_weight) - set(named))
     if unknown:
         raise DataError(f"class_weight names classes the target does not have: "
-                        f"{', '.join(map(repr, unknown))} (classes: "
-                        f"{', '.join(map(str, named))})")
+                        f"{', '.join(map(repr, unknown))} (classes: {', '.join(map(str, named))})")
     return compute_sample_weight({named[k]: float(v) for k, v in class_weight.items()}, labels)
 
 
 def row_weights(y: Any, task: str | Task, sample_weight: np.ndarray | None,
                 class_weight: ClassWeight) -> np.ndarray | None:
-    """What every row counts for: ``sample_weight`` times its class weight (``None`` when
-    neither is given: every row alike)."""
+    """What every row counts for: ``sample_weight`` times its class weight (``None``: alike)."""
     if class_weight is not None and not get_task(task).has_classes:
-        raise DataError(f"class_weight applies to classification only; the task is "
-                        f"{get_task(task).name!r}")
+        raise DataError(f"class_weight applies to classification only; the task is {get_task(task).name!r}")
     classes = class_row_weights(y, class_weight)
     if classes is None:
         return sample_weight
@@ -281,8 +272,7 @@ def row_weights(y: Any, task: str | Task, sample_weight: np.ndarray | None,
 
 
 def imbalanced(y: Any, weights: np.ndarray | None = None) -> bool:
-    """Whether the largest class has at least :data:`IMBALANCE_RATIO` times the weight of the
-    smallest."""
+    """Whether the largest class has at least :data:`IMBALANCE_RATIO` times the smallest's weight."""
     labels = np.asarray(y).ravel()
     _, index = np.unique(labels, return_inverse=True)
     totals = np.bincount(index, weights=weights)
@@ -290,8 +280,7 @@ def imbalanced(y: Any, weights: np.ndarray | None = None) -> bool:
 
 
 def balanced_scores(y: Any, task: str | Task, class_weight: Any, weights: np.ndarray | None) -> bool:
-    """Whether a classification reports balanced accuracy: a class weight was given, or the
-    classes are imbalanced (see :data:`IMBALANCE_RATIO`) with the rows weighted as they are."""
+    """Whether a classification reports balanced accuracy: a class weight, or imbalanced classes."""
     if not get_task(task).has_classes or y is None:
         return False
     return class_weight is not None or imbalanced(y, weights)

@@ -75,18 +75,11 @@ def ablation_channel_scores(
     model: VAEC, X: np.ndarray, y: np.ndarray | None, units: list[list[int]] | None = None,
     weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Importance, its standard error and shared R² of every ablation unit for every replica,
-    each ``(replicas, units)``; ``units`` lists the channel positions held at the mean together
-    (``None``: every channel alone), ``weights`` the rows each replica is scored on.
-
-    * importance: the rise of the head's cross-entropy (nats per row, sampling off) when the
-      unit is held at its training mean, and its standard error over the rows;
-    * shared R²: ``1 - MSE / Var`` of the decoder's output for the unit's channels held at
-      their means (both averaged over its channels), i.e. what the neck carries of them from the
-      other channels (0 for channels nearly constant on these rows).
-
-    See :func:`vaec.importance.ablation_scores`.
-    """
+    """Importance (the rise of the head's cross-entropy, nats per row, sampling off, when the
+    unit is held at its training mean), its standard error over the rows, and shared R² (of the
+    decoder's output for the unit's channels held at their means, averaged over them) of every
+    ablation unit for every replica, each ``(replicas, units)``; ``units`` lists the channel
+    positions held together (``None``: every channel alone), ``weights`` each replica's rows."""
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=model.device)
@@ -108,16 +101,11 @@ def second_moments(X: np.ndarray) -> np.ndarray:
 
 
 def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The head's Brier score on every row for every replica, ``(replicas, rows)``, sampling
-    off: ``sum_k (p_k - [y = k])²`` over the classes (0 for a certain right answer, 0.5 for a
-    coin flip between two classes, 2 for a certain wrong one), or the squared error of the
-    standardised regression target.
-
-    A proper score bounded per row: the round models are fitted hard and overconfident on a
-    few rows (their held-out log-loss can exceed a coin flip's while their accuracy beats a
-    logistic regression's), and a log-loss would measure how confidently they are wrong on
-    those rows rather than what the channels carry.
-    """
+    """The head's Brier score ``sum_k (p_k - [y = k])²`` on every row for every replica
+    ``(replicas, rows)``, sampling off (0 certain and right, 0.5 a coin flip of two classes),
+    or the squared error of the standardised regression target: a proper score bounded per row,
+    where a log-loss would measure how confidently the overfitted round models are wrong on a
+    few rows rather than what the channels carry."""
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     target = model.class_indices(y)
     with torch.no_grad():
@@ -128,9 +116,8 @@ def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def balanced_accuracy(model: VAEC, X: np.ndarray, y: np.ndarray,
                       weights: np.ndarray | None = None) -> np.ndarray:
-    """Balanced accuracy (the mean of the classes' recalls, scikit-learn's
-    ``balanced_accuracy_score``) of every replica, ``(replicas,)``, sampling off; each replica's
-    rows weighted by its row of ``weights`` (0 leaves a row out)."""
+    """Balanced accuracy (the mean of the classes' recalls) of every replica ``(replicas,)``,
+    sampling off, each replica's rows weighted by its row of ``weights``."""
     from sklearn.metrics import balanced_accuracy_score
 
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
@@ -182,17 +169,9 @@ class ScoreTest:
 
 
 def test_against_shadows(scores: np.ndarray, shadow_scores: np.ndarray, floor: float) -> ScoreTest:
-    """Test every channel's mean score against the shadows' means.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (trials, channels)
-    shadow_scores : ndarray of shape (trials, shadows)
-        At least two shadows.
-    floor : float
-        Smallest spread the shadows are taken to have (a null that scores exactly alike would
-        otherwise make any difference significant).
-    """
+    """Test every channel's mean score ``(trials, channels)`` against the means of at least two
+    shadows ``(trials, shadows)``, their spread taken as at least ``floor`` (a null that scores
+    exactly alike would make any difference significant)."""
     scores = np.asarray(scores, dtype=np.float64)
     shadow_means = np.asarray(shadow_scores, dtype=np.float64).mean(axis=0)
     n = len(shadow_means)
@@ -202,30 +181,19 @@ def test_against_shadows(scores: np.ndarray, shadow_scores: np.ndarray, floor: f
     centre = float(shadow_means.mean())
     spread = max(float(shadow_means.std(ddof=1)), floor)
     t = (mean - centre) / (spread * np.sqrt(1.0 + 1.0 / n))
-    return ScoreTest(
-        mean=mean, std=scores.std(axis=0), shadow_means=shadow_means,
-        shadow_mean=centre, shadow_std=spread, t=t, p=stats.t.sf(t, df=n - 1),
-    )
+    return ScoreTest(mean=mean, std=scores.std(axis=0), shadow_means=shadow_means, shadow_mean=centre,
+                     shadow_std=spread, t=t, p=stats.t.sf(t, df=n - 1))
 
 
-def pooled_t(
-    t: np.ndarray, before: np.ndarray, df: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every test's ``t`` averaged with its ``t`` of the previous round, and its p-value.
+def pooled_t(t: np.ndarray, before: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every test's ``t`` averaged with its ``t`` of the previous round (``before``), and its
+    p-value at this round's ``df``.
 
-    A round's t carries the noise of its few trials' training as well as the rows' evidence: on
-    a few hundred rows a relevant channel's t wanders by 2 from round to round, and a round
-    that draws it low would drop it as uncertain. The mean of two rounds' t is steadier; under
-    the null each is a t variable (with ``df`` degrees of freedom, this round's) and the mean of
-    two correlated ones spreads no wider, so the bar keeps its level. A test with no t in the
-    previous round (NaN in ``before``: the first round, or not tested that way there), or with
-    a ``t`` of ``-inf`` now (no such test this round), keeps this round's.
-
-    Parameters
-    ----------
-    t, before, df : ndarray of shape (tests,)
-        This round's t, the previous round's (NaN where it had none) and this round's degrees
-        of freedom.
+    On a few hundred rows a relevant channel's t wanders by 2 from round to round with its few
+    trials' training, and a round that draws it low would drop it. The mean of two rounds' t is
+    steadier; under the null each is a t variable and the mean of two correlated ones spreads no
+    wider, so the bar keeps its level. A test with no t before (NaN) or none now (``-inf``)
+    keeps this round's.
     """
     t = np.asarray(t, dtype=np.float64)
     before = np.asarray(before, dtype=np.float64)
@@ -236,13 +204,9 @@ def pooled_t(
 
 
 def passing_p(p_values: np.ndarray, fdr: float) -> float:
-    """The largest p-value that passes at false-discovery rate ``fdr`` (Benjamini-Hochberg).
-
-    With ``m`` tests sorted ``p_(1) <= ... <= p_(m)``, every test up to the largest ``k`` with
-    ``p_(k) <= k fdr / m`` passes; the expected share of noise among what passes is at most
-    ``fdr`` (independent or positively dependent tests). When nothing passes, the bar is the
-    first step, ``fdr / m``.
-    """
+    """The largest p-value that passes at false-discovery rate ``fdr`` (Benjamini-Hochberg:
+    with the ``m`` p-values sorted, every one up to the largest ``p_(k) <= k fdr / m``); when
+    nothing passes, the first step ``fdr / m``."""
     p = np.sort(np.asarray(p_values, dtype=np.float64).ravel())
     m = len(p)
     steps = fdr * np.arange(1, m + 1) / m

@@ -34,7 +34,7 @@ class Shadows:
     sources : ndarray of int
         For every shadow, the position (among the round's channels) of its source channel.
     train, val : ndarray of float32, shape (rows, n_shadows)
-        The shadow columns of the training and validation rows, each permuted on its own.
+        The shadow columns of the training and validation rows.
     """
 
     sources: np.ndarray
@@ -127,8 +127,7 @@ def make_cluster_shadows(X_train: np.ndarray, X_val: np.ndarray, clusters: list[
 
     def permuted(X: np.ndarray) -> np.ndarray:
         blocks = [X[np.ix_(rng.permutation(X.shape[0]), members)] for members in sources]
-        width = sum(len(m) for m in sources)
-        return (np.hstack(blocks) if blocks else np.empty((X.shape[0], width))).astype(np.float32)
+        return (np.hstack(blocks) if blocks else np.empty((X.shape[0], 0))).astype(np.float32)
 
     return ShadowClusters(sources=sources, train=permuted(X_train), val=permuted(X_val))
 

@@ -114,11 +114,9 @@ class TrialScores:
         The channels the trials were trained on, in column order (shadows not included).
     r2 : ndarray of shape (n_trials, n_channels)
         Reconstruction R² of every channel, sampling off.
-    importance, importance_se : ndarray of shape (n_trials, n_channels) or None
-        The rise of the head's loss (nats per row) when the channel is held at its mean, and
-        its standard error over the scoring rows.
-    shared_r2 : ndarray of shape (n_trials, n_channels) or None
-        R² of every channel with its own input held at its mean (from the other channels).
+    importance, importance_se, shared_r2 : ndarray of shape (n_trials, n_channels) or None
+        The rise of the head's loss (nats per row) when the channel is held at its mean, its
+        standard error over the scoring rows, and the channel's R² then (from the others).
     shadow_sources : list of str
         The source channel of every shadow (empty under the reconstruction rule).
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
@@ -135,13 +133,11 @@ class TrialScores:
     shadow_member_importance : ndarray of shape (n_trials, shadow cluster columns) or None
         Every member of a shadow cluster held at its mean alone (a real member's null).
     val_score : ndarray of shape (n_trials,)
-        The task's validation score (F1, or balanced accuracy when the split asks for it; R²;
-        reconstruction R² without a target), sampling off, at each trial's best epoch.
+        The task's validation score, sampling off, at each trial's best epoch.
     val_metrics : dict of str to ndarray of shape (n_trials,)
         Both of the task's validation scores.
     moments_train, moments_val : ndarray of shape (columns, columns) or None
-        Second moments of the channels and shadows on the training and validation rows (what
-        a stand-in's R² is computed from).
+        Second moments of the channels and shadows on the training and validation rows.
     val_row_loss, val_row_weight : ndarray or None
         The head's loss on every validation row the guard compares ``(n_trials, rows)`` (None
         without a target), and what each row counts for (``None``: every row alike).
