@@ -219,8 +219,7 @@ def load_dataset(
                "groups": tuple(tuple(g) for g in groups), "weight_column": weight_column}
     common = {"val_size": val_size, "test_size": test_size, "task": task, **columns}
     if isinstance(source, pd.DataFrame):
-        return _validated(source.copy(), target, name="dataframe", truth=None,
-                          source="dataframe", **common)
+        return _validated(source.copy(), target, name="dataframe", truth=None, source="dataframe", **common)
     if isinstance(source, str) and source in BUILTIN_DATASETS:
         def builtin() -> Dataset:
             frame, truth, label_names = builtin_frame(source, madelon_options)

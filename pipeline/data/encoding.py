@@ -252,8 +252,7 @@ class TableEncoder:
             shares = labels.map(lambda v: encoding.shares[v if v in known else OTHER])
             return shares.to_numpy(dtype=np.float64)[:, None]
         labels = labels.where(labels.isin(known), OTHER)
-        return np.column_stack([(labels == level).to_numpy(dtype=np.float64)
-                                for level in encoding.levels])
+        return np.column_stack([(labels == level).to_numpy(dtype=np.float64) for level in encoding.levels])
 
     def unit_of(self) -> dict[str, str]:
         """The unit every channel is scored in: its column, or its user group (``a+b``)."""

@@ -274,8 +274,7 @@ def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     return w
 
 
-def pop_weight_column(frame: pd.DataFrame, name: str,
-                      target: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+def pop_weight_column(frame: pd.DataFrame, name: str, target: str | None) -> tuple[pd.DataFrame, np.ndarray]:
     """The table without its weight column ``name`` (never a feature), and that column as the
     rows' ``sample_weight``; a bad one raises one :class:`DataError` naming the column."""
     columns = [str(c) for c in frame.columns]

@@ -19,7 +19,6 @@ import numpy as np
 
 STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES = "all_pass", "min_features", "n_features_to_select"
 STOP_ACCURACY_GUARD, STOP_AUTO = "accuracy_guard", "auto"
-STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD, STOP_AUTO)
 
 # with a target: relevant alone, or with the partners of its cluster (a redundant copy); without
 # a target: reconstructable from the other channels
@@ -64,7 +63,7 @@ class PruningRound:
     seconds : float
         Wall-clock seconds of the round.
     stop_reason : str or None
-        Set on the last round: one of :data:`STOP_REASONS`.
+        Set on the last round: the stop rule that fired (``STOP_*``).
     importance_mean, importance_std, shared_mean, shared_std : dict of str to float
         Importance to the head and shared R² per channel (the relevance rule).
     t_importance, t_shared : dict of str to float
@@ -292,8 +291,7 @@ def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
     best = min(points, key=lambda p: (p.mean_loss, p.n_features))
     limit = best.mean_loss + best.std_error
     chosen = best
-    for point in sorted((p for p in points if p.n_features < best.n_features),
-                        key=lambda p: -p.n_features):
+    for point in sorted((p for p in points if p.n_features < best.n_features), key=lambda p: -p.n_features):
         if point.mean_loss > limit:
             break
         chosen = point

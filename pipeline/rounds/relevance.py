@@ -130,8 +130,7 @@ def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, 
     position = {c: i for i, c in enumerate(scores.channels)}
     member_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes for _ in range(k)])
     for b in sorted({size_bin(len(c)) for c in scores.clusters}):
-        rows = [position[c] for members in scores.clusters if size_bin(len(members)) == b
-                for c in members]
+        rows = [position[c] for members in scores.clusters if size_bin(len(members)) == b for c in members]
         test = test_against_shadows(
             effect_scale(scores.importance[:, rows]),
             effect_scale(scores.shadow_member_importance[:, member_bins == b]), EFFECT_FLOOR)

@@ -87,8 +87,7 @@ def ablation_channel_scores(
     importance = scores.importance.double().cpu().numpy()
     importance_se = scores.importance_se.double().cpu().numpy()
     own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
-    variance = _variance(np.asarray(X, dtype=np.float64),
-                         _row_shares(weights, len(importance), len(X)))
+    variance = _variance(np.asarray(X, dtype=np.float64), _row_shares(weights, len(importance), len(X)))
     if units is not None:
         variance = np.stack([variance[:, u].mean(axis=1) for u in units], axis=1)
     return importance, importance_se, _r2(own_mse, variance)

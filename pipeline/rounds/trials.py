@@ -50,13 +50,12 @@ ROUND_STEPS, TALL_MIN_EPOCHS = 1500, 5
 # The final model on a tall table records its training metrics on this many training rows (a
 # seeded subset): all of them every epoch cost about as much as training (200k x 50: 51 s).
 TALL_METRIC_ROWS = 16_384
-# Offset of the round seed for the subset of scoring rows: a stream of its own, so the rows do
-# not depend on how the trials are grouped.
+# offset of the round seed for the scoring rows: a stream of its own, whichever way trials group
 _ROWS_SEED = 29
 # the scores with one row per trial: what joining trial groups concatenates
-_PER_TRIAL = ("r2", "val_score", "importance", "importance_se", "shared_r2", "shadow_r2",
-             "shadow_shared_r2", "shadow_importance", "cluster_importance",
-             "shadow_cluster_importance", "shadow_member_importance", "val_row_loss")
+_PER_TRIAL = ("r2", "val_score", "importance", "importance_se", "shared_r2", "shadow_r2", "shadow_shared_r2",
+              "shadow_importance", "cluster_importance", "shadow_cluster_importance",
+              "shadow_member_importance", "val_row_loss")
 
 
 def tall_batch_size(n_rows: int) -> int:
