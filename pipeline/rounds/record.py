@@ -47,19 +47,15 @@ class PruningRound:
     ----------
     index : int
         Round number, from 1.
-    kept : list of str
-        Channels the round's trials were trained on.
+    kept, dropped : list of str
+        Channels the round's trials were trained on; those it removed, worst first.
     score_mean, score_std : dict of str to float
         Validation reconstruction R² per channel: mean and standard deviation over trials.
-    dropped : list of str
-        Channels this round removed, worst first.
     val_score, val_score_std : float
         The round's validation score (F1, or balanced accuracy on imbalanced or class-weighted
-        classes; R²; the reconstruction's R² without a target), mean and standard deviation
-        over trials.
+        classes; R²; reconstruction R² without a target), mean and spread over trials.
     val_metrics : dict of str to float
-        Both of the task's validation scores, mean over trials (``accuracy`` and ``f1``;
-        ``r2`` and ``mae``; ``reconstruction_r2`` and ``reconstruction_mae``).
+        Both of the task's validation scores, mean over trials (e.g. ``accuracy`` and ``f1``).
     seconds : float
         Wall-clock seconds of the round.
     stop_reason : str or None
@@ -74,23 +70,19 @@ class PruningRound:
     t_cluster, cluster_importance_mean : dict of str to float
         For every channel of a cluster: its cluster's t against the shadow clusters (effect
         scale) and the cluster's importance (mean over trials).
-    stand_in_r2 : dict of str to float
-        For every channel not relevant alone: its R² from the relevant channels.
-    stands_for : dict of str to list of str
-        For every channel that passed as a stand-in: the relevant channels it copies most.
+    stand_in_r2, stands_for : dict
+        For every channel not relevant alone: its R² from the relevant channels; for every
+        stand-in: the relevant channels it copies most.
     importance_lower : dict of str to float
         With a target, every channel's importance minus two standard errors over the rows (what
         ranks the channels on the minimal-subset path and with a budget of k).
     groups : list of list of str
         The groups of channels (of one column, or of a user's group) decided as one unit.
     on_path : bool
-        Whether the round is on the minimal-subset path of ``n_features_to_select="auto"`` (its
-        channels all passed, or it follows such a round).
-    val_row_loss : list of float
+        Whether the round is on the minimal-subset path of ``n_features_to_select="auto"``.
+    val_row_loss, val_row_weight : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
-        without a target).
-    val_row_weight : list of float
-        What each of those rows counts for (empty: every row alike).
+        without a target), and what each row counts for (empty: every row alike).
     guard : dict or None
         The guard's test against round 1 (:class:`pipeline.rounds.fate.GuardTest` fields),
         when it was run.
@@ -102,10 +94,9 @@ class PruningRound:
         Every channel's fate: ``relevant``, ``redundant`` (relevant with its cluster only),
         ``reconstructable`` (without a target), ``rejected`` or ``uncertain`` (``passes`` /
         ``below threshold`` under the reconstruction rule).
-    rejected : list of str
-        Channels dropped for being confidently under the shadows (alone and with their cluster).
-    spared : list of str
-        Channels that did not pass but stayed (the drop cap or the floor kept them).
+    rejected, spared : list of str
+        Channels dropped for being confidently under the shadows (alone and with their cluster);
+        channels that did not pass but stayed (the drop cap or the floor kept them).
     shadow : dict
         Per score, the null from the shadows: ``mean``, ``std``, ``n``, the bars ``pass_t`` and
         ``reject_t``, and ``values``; ``cluster_importance`` holds one per size bin (``sizes``).
