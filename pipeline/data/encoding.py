@@ -139,11 +139,6 @@ class ColumnEncoding:
     indicator: bool = False
     missing_rows: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready description (for the report)."""
-        return {"column": self.column, "kind": self.kind, "encoding": self.encoding,
-                "channels": list(self.channels), "missing_rows": self.missing_rows}
-
 
 def _labels(values: pd.Series) -> pd.Series:
     """A categorical column as text labels, a gap as ``missing``."""

@@ -2,37 +2,37 @@
 
 Two rules (``SelectionSettings.criterion``):
 
-* ``relevance`` (the default): every channel is tested against shadow channels (permuted copies,
-  a null; see :mod:`pipeline.rounds.relevance`). It is **relevant** when its importance to the
-  head alone beats the shadows'; **redundant** when, not relevant alone, its cluster of
-  correlated channels ablated together beats the shadow clusters, or the relevant channels
-  reconstruct it (a stand-in); without a target, **reconstructable** when its shared R² beats
-  the shadows' (with one, reconstruction never keeps a channel). A channel that passes neither
-  way is **rejected** (dropped at once) when both its importance and its cluster's are at or
-  under the shadows' average, **uncertain** otherwise (dropped at most ``max_drop_fraction`` of
-  the channels per round, worst first). All tests of a round form one Benjamini-Hochberg family
-  at ``fdr``; from round 2 on (without a budget of k) each reads the mean of this round's t and
-  the previous round's. The loop ends when every channel passes.
-* ``reconstruction``: channels whose R² is under ``threshold`` are dropped worst first, at most
-  ``max_drop_fraction`` per round.
+* ``relevance`` (the default): every channel is tested against shadows (permuted copies, a null;
+  :mod:`pipeline.rounds.relevance`). It is **relevant** when its importance to the head alone
+  beats the shadows'; **redundant** when, not relevant alone, its cluster of correlated channels
+  ablated together beats the shadow clusters, or the relevant channels reconstruct it (a
+  stand-in); without a target, **reconstructable** when its shared R² beats the shadows' (with
+  one, reconstruction never keeps a channel). A channel that passes neither way is **rejected**
+  (dropped at once) when its importance and its cluster's are both at or under the shadows'
+  average, else **uncertain** (at most ``max_drop_fraction`` of the channels dropped a round,
+  worst first). A round's tests form one Benjamini-Hochberg family at ``fdr``; from round 2 on
+  (without a budget of k) each reads the mean of this round's t and the previous round's. The
+  loop ends when every channel passes.
+* ``reconstruction``: channels whose R² is under ``threshold`` go, worst first, at most
+  ``max_drop_fraction`` a round.
 
-With ``n_features_to_select`` passing channels are dropped too, worst first, at most ``step`` of
-them per round, down to that many; never below ``min_features``. The channels of one column (or
-user group) are decided as one: a group takes its best channel's fate and goes whole. With
-``"auto"``, once every channel passes, the rounds go down the minimal-subset path
-(:func:`path_step`, chosen by :func:`pipeline.rounds.record.minimal_round`).
+With ``n_features_to_select`` passing channels go too, worst first, at most ``step`` of them a
+round, down to that many; never below ``min_features``. A group (the channels of one column or
+user group) takes its best channel's fate and goes whole. With ``"auto"``, once every channel
+passes, the rounds go down the minimal-subset path (:func:`path_step`; the subset is chosen by
+:func:`pipeline.rounds.record.minimal_round`).
 
 The accuracy guard
 ------------------
-On 50-100 validation rows one row moves accuracy by 1-2 points, so the guard compares rounds
-row by row: a round fails it when its rows' losses (Brier score, or squared error of the
+On 50-100 validation rows one row moves accuracy by 1-2 points, so the guard compares rounds row
+by row: a round fails it when its rows' losses (Brier score, or squared error of the
 standardised target; mean over trials) exceed round 1's in a paired one-sided t test at
-``guard_level`` **and** the total rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one:
-a row moved from certain to a coin flip, Brier 0.5; for regression one standard deviation).
-Weighted rows count as their weight scaled to a mean of 1 (degrees of freedom from Kish's
-effective count). Then the loop ends and the previous round's doubtful drops come back. The
-reference is round 1, on every channel: the best round so far would be biased low (the lowest
-of many noisy losses), and later rounds would fall behind it by chance.
+``guard_level`` **and** the total rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one: a
+row from certain to a coin flip, Brier 0.5; for regression one standard deviation). Weighted
+rows count as their weight scaled to a mean of 1 (degrees of freedom from Kish's effective
+count). Then the loop ends and the previous round's doubtful drops come back. The reference is
+round 1, on every channel: the best round so far would be biased low (the lowest of many noisy
+losses), and later rounds would fall behind it by chance.
 """
 
 from __future__ import annotations
@@ -75,10 +75,8 @@ class GuardTest:
     ----------
     compared_with, rows : int
         The reference round, and the validation rows compared.
-    mean_rise : float
-        Mean rise of a row's loss, this round minus the reference.
-    rows_worth : float
-        The total rise in rows' worth (see the module docstring).
+    mean_rise, rows_worth : float
+        Mean rise of a row's loss (this round minus the reference), and the total in rows' worth.
     t, p : float
         Paired one-sided t statistic and p-value of the rise.
     fired : bool

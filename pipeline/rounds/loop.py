@@ -48,11 +48,9 @@ class PruningRun:
         Channels the next round will train on (after the last round: the selection).
     stop_reason : str or None
         Why the loop ended, once it has.
-    cut : list of str
+    cut, restored : list of str
         Channels removed after the loop by the last cut to ``n_features_to_select`` (when the
-        accuracy guard ended elimination with more channels than that), best first.
-    restored : list of str
-        Channels the accuracy guard brought back.
+        guard ended elimination with more), best first; channels the guard brought back.
     """
 
     def __init__(self, split: SplitData, config: SelectionSettings, rounds: Sequence[PruningRound] = (),

@@ -236,12 +236,10 @@ class CountScore:
     round, n_features : int
         The round, and the channels it trained on.
     mean_loss, std_error : float
-        Mean loss per scored row (Brier score of the class probabilities, or squared error of
-        the standardised target) and its standard error over the rows.
-    score : float
-        The round's validation score (F1, or R²), mean over its trials.
-    on_path : bool
-        Whether the round is on the minimal-subset path.
+        Mean loss per scored row (Brier score, or squared error of the standardised target)
+        and its standard error over the rows.
+    score, on_path
+        The round's validation score (mean over trials), and whether it is on the path.
     """
 
     round: int

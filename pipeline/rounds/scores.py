@@ -147,10 +147,8 @@ class ScoreTest:
         Every shadow's mean over the trials (the null sample).
     shadow_mean, shadow_std : float
         Their mean and standard deviation (the latter at least the score's floor).
-    t : ndarray of shape (channels,)
-        Prediction-interval t of every channel against the shadows.
-    p : ndarray of shape (channels,)
-        One-sided p-value of beating the shadows.
+    t, p : ndarray of shape (channels,)
+        Prediction-interval t of every channel against the shadows, and its one-sided p-value.
     """
 
     mean: np.ndarray

@@ -123,29 +123,23 @@ class TrialScores:
     clusters, groups : list of list of str
         The clusters of two or more channels ablated together (correlated ones and the groups),
         and the groups of two or more channels decided as one unit (the channels of a column).
-    cluster_importance : ndarray of shape (n_trials, n_clusters) or None
-        Importance of every cluster, all its channels held at their means together.
+    cluster_importance, shadow_cluster_importance : ndarray or None
+        Importance of every cluster and every shadow cluster, all its channels held at their
+        means together.
     shadow_cluster_sizes : list of int
         The size of every shadow cluster.
-    shadow_cluster_importance : ndarray of shape (n_trials, n_shadow_clusters) or None
-        Their importance, ablated the same way.
     shadow_member_importance : ndarray of shape (n_trials, shadow cluster columns) or None
         Every member of a shadow cluster held at its mean alone (a real member's null).
-    val_score : ndarray of shape (n_trials,)
-        The task's validation score, sampling off, at each trial's best epoch.
-    val_metrics : dict of str to ndarray of shape (n_trials,)
-        Both of the task's validation scores.
+    val_score, val_metrics : ndarray of shape (n_trials,), dict of str to such
+        The task's validation score, and both of its scores, at each trial's best epoch.
     moments_train, moments_val : ndarray of shape (columns, columns) or None
         Second moments of the channels and shadows on the training and validation rows.
     val_row_loss, val_row_weight : ndarray or None
         The head's loss on every validation row the guard compares ``(n_trials, rows)`` (None
         without a target), and what each row counts for (``None``: every row alike).
-    seconds : float
-        Wall-clock seconds of the training and scoring.
-    task : Task
-        The task the trials were trained for.
-    cross_fitted : bool
-        Whether every trial was scored on its own fold of the rows.
+    seconds, task, cross_fitted
+        Wall-clock seconds of the training and scoring, the task trained for, and whether every
+        trial was scored on its own fold of the rows.
     """
 
     trials: list[int]
