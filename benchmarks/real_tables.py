@@ -48,7 +48,7 @@ from sklearn.model_selection import KFold, RepeatedStratifiedKFold, cross_val_sc
 from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
-from pipeline.data.kinds import CATEGORICAL, DATETIME, IDENTIFIER, detect_kinds
+from pipeline.data.encoding import CATEGORICAL, DATETIME, IDENTIFIER, detect_kinds
 from pipeline.selector import VAECSelector
 
 RESULTS = Path(__file__).resolve().parent / "results"

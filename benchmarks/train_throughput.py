@@ -48,7 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from pipeline.demo import load_demo_data
-from pipeline.rounds.policy import round_model_config
+from pipeline.rounds.trials import round_model_config
 from pipeline.settings import SelectionSettings
 from vaec.config import ALL_PARTS, VAECConfig
 from vaec.model import VAECNet
@@ -173,7 +173,7 @@ def pipeline_round(frame: pd.DataFrame, name: str, epochs: int | None) -> Shape:
     early stopping off (``epochs``: fewer epochs than the round's own)."""
     from pipeline.data.dataset import load_dataset
     from pipeline.data.split import split_dataset
-    from pipeline.rounds.trials import round_inputs as pipeline_inputs
+    from pipeline.rounds.shadows import round_inputs as pipeline_inputs
 
     settings = SelectionSettings()
     split = split_dataset(load_dataset(frame, "__target"), val_size=settings.val_size,

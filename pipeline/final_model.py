@@ -23,7 +23,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, m
 
 from pipeline.data.split import SplitData
 from pipeline.data.tables import DataError, require_columns
-from pipeline.rounds.policy import final_model_config
+from pipeline.rounds.trials import final_model_config
 from pipeline.settings import SelectionSettings
 from vaec import VAEC, TrainingResult
 from vaec.config import get_strategy

@@ -10,8 +10,7 @@ import pandas as pd
 
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
-from pipeline.rounds.minimal import count_curve
-from pipeline.rounds.record import PASSING, PruningRound
+from pipeline.rounds.record import PASSING, PruningRound, count_curve
 from pipeline.settings import SelectionSettings
 from pipeline.stability.measures import reaches_cut
 from pipeline.stability.result import STOP_STABILITY, StabilityResult, rfe_ranking

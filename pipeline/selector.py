@@ -13,8 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from pipeline.data.dataset import Dataset, dataset_from_arrays, dataset_from_frame, resolve_task
-from pipeline.data.tables import require_columns
-from pipeline.data.weights import check_sample_weight
+from pipeline.data.tables import check_sample_weight, require_columns
 from pipeline.final_model import fit_final_model, predictions_frame
 from pipeline.machine import LineProgress, threads_for, torch_threads
 from pipeline.selection import run_selection

@@ -41,29 +41,13 @@ def builtin_frame(
 
 
 def make_madelon(
-    n_samples: int = 1000,
-    n_informative: int = 5,
-    n_redundant: int = 5,
-    n_noise: int = 40,
-    *,
-    n_classes: int = 2,
-    class_sep: float = 1.0,
-    seed: int = 0,
+    n_samples: int = 1000, n_informative: int = 5, n_redundant: int = 5, n_noise: int = 40, *,
+    n_classes: int = 2, class_sep: float = 1.0, seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Informative, redundant (linear mixtures of the informative) and pure-noise columns.
-
-    Built with :func:`sklearn.datasets.make_classification` (``shuffle=False`` so the kind of
-    every column is known), named ``inf_i``, ``red_i``, ``noise_i``; the column order is then
-    shuffled with the seed so position does not give the truth away. The target column is
-    ``target``.
-
-    Returns
-    -------
-    frame : DataFrame
-        Feature columns and ``target``.
-    truth : dict
-        ``{"informative": [...], "redundant": [...], "noise": [...]}``.
-    """
+    """Informative, redundant (linear mixtures of the informative) and pure-noise columns, named
+    ``inf_i``, ``red_i``, ``noise_i`` (by :func:`sklearn.datasets.make_classification` without
+    shuffling), in a seeded order so position does not give the truth away, and ``target``;
+    with the truth ``{"informative": [...], "redundant": [...], "noise": [...]}``."""
     import numpy as np
     import pandas as pd
     from sklearn.datasets import make_classification
@@ -74,22 +58,12 @@ def make_madelon(
     ):
         if not isinstance(value, int) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    X, y = make_classification(
-        n_samples=n_samples,
-        n_features=n_informative + n_redundant + n_noise,
-        n_informative=n_informative,
-        n_redundant=n_redundant,
-        n_repeated=0,
-        n_classes=n_classes,
-        class_sep=class_sep,
-        shuffle=False,
-        random_state=seed,
-    )
-    truth = {
-        "informative": [f"inf_{i}" for i in range(n_informative)],
-        "redundant": [f"red_{i}" for i in range(n_redundant)],
-        "noise": [f"noise_{i}" for i in range(n_noise)],
-    }
+    X, y = make_classification(n_samples=n_samples, n_features=n_informative + n_redundant + n_noise,
+                               n_informative=n_informative, n_redundant=n_redundant, n_repeated=0,
+                               n_classes=n_classes, class_sep=class_sep, shuffle=False, random_state=seed)
+    truth = {"informative": [f"inf_{i}" for i in range(n_informative)],
+             "redundant": [f"red_{i}" for i in range(n_redundant)],
+             "noise": [f"noise_{i}" for i in range(n_noise)]}
     names = truth["informative"] + truth["redundant"] + truth["noise"]
     order = np.random.default_rng(seed).permutation(len(names))
     frame = pd.DataFrame(X[:, order], columns=[names[i] for i in order])

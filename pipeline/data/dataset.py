@@ -1,9 +1,7 @@
 """Data sources - the built-in sets, CSV/Parquet files, DataFrames and arrays - as a
-:class:`Dataset`, and which task a target asks for.
-
-``task="auto"`` decides from the target: none -> unsupervised; numbers with a fractional part,
-or more than :data:`MAX_CLASSES` distinct integers -> regression; anything else (strings, bools,
-a few integers) -> classification."""
+:class:`Dataset`, and which task a target asks for: with ``task="auto"``, none without a target
+(unsupervised), regression for numbers with a fractional part or more than :data:`MAX_CLASSES`
+distinct integers, else (strings, bools, a few integers) classification."""
 
 from __future__ import annotations
 
@@ -15,26 +13,23 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
-from pipeline.data.kinds import NUMERIC, detect_kinds, identifiers
+from pipeline.data.encoding import NUMERIC, TableEncoder, detect_kinds, identifiers
 from pipeline.data.tables import (
     TABLE_SUFFIXES,
     DataError,
-    check_unique_names,
+    check_columns,
+    pop_weight_column,
     read_table,
     validate_frame,
 )
-from pipeline.data.weights import pop_weight_column
 from pipeline.settings import TASK_CHOICES
 from vaec.tasks import CLASSIFICATION, REGRESSION, TASKS, UNSUPERVISED, Task, get_task
-
-if TYPE_CHECKING:
-    from pipeline.data.encoding import TableEncoder
 
 # More distinct integer values than this make a numeric target a quantity, not classes.
 MAX_CLASSES = 20
@@ -52,11 +47,8 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-
-
 def resolve_task(task: str | Task, y: Any | None, target: str | None = None) -> Task:
-    """The :class:`vaec.tasks.Task` the ``task`` setting stands for with this target (``auto``
-    decided as the module says)."""
+    """The :class:`vaec.tasks.Task` the ``task`` setting stands for with this target."""
     if task not in TASK_CHOICES and not isinstance(task, Task):
         raise DataError(f"task must be one of {', '.join(TASK_CHOICES)}; got {task!r}")
     if task in TASKS:
@@ -82,36 +74,31 @@ class Dataset:
 
     Attributes
     ----------
-    name : str
-        ``breast_cancer`` etc., the file stem, or ``dataframe``.
+    name, source : str
+        ``breast_cancer`` etc., the file stem, or ``dataframe``; ``builtin:<name>``, the
+        resolved file path, or ``dataframe``.
     frame : DataFrame
         The feature columns (constant ones already dropped) and the target column.
     target : str or None
         Name of the target column (None without one: the unsupervised task).
     feature_names : list of str
         Feature columns in frame order.
-    constant_columns : list of str
-        Columns without variance, dropped before any training.
+    constant_columns, identifier_columns : list of str
+        Columns dropped before any training: without variance; set aside as identifiers.
     truth : dict or None
         For madelon: the informative / redundant / noise column names.
-    source : str
-        ``builtin:<name>``, the resolved file path, or ``dataframe``.
     label_names : dict or None
         Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
-    task : str
-        ``classification``, ``regression`` or ``unsupervised`` (see :mod:`pipeline.data.dataset`).
+    task : Task
+        Classification, regression or unsupervised (``auto``: see the module docstring).
     kinds : dict of str to str
-        The kind of every feature column (:mod:`pipeline.data.kinds`), constant ones included.
-    identifier_columns : list of str
-        Columns set aside as identifiers (never trained on).
+        The kind of every feature column (:mod:`pipeline.data.encoding`), constant ones included.
     groups : list of list of str
         Columns the user asked to be scored as one unit.
     sample_weight : ndarray of shape (rows,) or None
-        What every row counts for, as the caller gave it (see :mod:`pipeline.data.weights`);
-        ``None``: every row alike.
+        What every row counts for, as the caller gave it (``None``: every row alike).
     weight_column : str or None
-        The column of the table ``sample_weight`` came from (taken out of ``frame``: never a
-        feature); ``None``: the weights, if any, were given apart from the table.
+        The column ``sample_weight`` came from (taken out of ``frame``: never a feature).
     """
 
     name: str
@@ -134,16 +121,8 @@ class Dataset:
         """The feature columns as given (before any encoding)."""
         return self.frame[self.feature_names]
 
-    @property
-    def numeric(self) -> bool:
-        """Whether every feature column is numeric without gaps (channels are the columns)."""
-        return all(self.kinds.get(c, NUMERIC) == NUMERIC for c in self.feature_names) and \
-            not self.features.isna().to_numpy().any()
-
     def encoder(self, max_levels: int = 10) -> TableEncoder:
         """An unfitted :class:`pipeline.data.encoding.TableEncoder` of the feature columns."""
-        from pipeline.data.encoding import TableEncoder
-
         return TableEncoder({c: self.kinds.get(c, NUMERIC) for c in self.feature_names},
                             max_levels=max_levels, groups=self.groups)
 
@@ -153,22 +132,13 @@ class Dataset:
         return [names.get(c, str(c)) for c in classes]
 
     @property
-    def X(self) -> np.ndarray:
-        """Feature matrix (float64) of a numeric table (:attr:`numeric`)."""
-        if not self.numeric:
-            raise DataError("this table has columns that are not numbers, or gaps: its "
-                            "channels come from pipeline.data.encoding.TableEncoder")
-        return self.frame[self.feature_names].to_numpy(dtype=np.float64)
-
-    @property
     def y(self) -> np.ndarray | None:
         """Target labels or values (None without a target)."""
         return None if self.target is None else self.frame[self.target].to_numpy()
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """:func:`frame_hash` of the table the selection sees (features and target), with the
-        rows' weights when there are any: other weights are other data."""
+        """:func:`frame_hash` of the features and target, and of the rows' weights if any."""
         if self.sample_weight is None:
             return frame_hash(self.frame)
         digest = hashlib.sha256(frame_hash(self.frame).encode("utf-8"))
@@ -178,48 +148,30 @@ class Dataset:
     def summary(self) -> dict[str, Any]:
         """JSON-ready description of the data (with the hash of its values)."""
         summary: dict[str, Any] = {
-            "name": self.name,
-            "source": self.source,
-            "target": self.target,
-            "task": self.task.name,
-            "content_hash": self.content_hash,
-            "n_rows": len(self.frame),
-            "n_features": len(self.feature_names),
-            "n_classes": None,
-            "feature_names": list(self.feature_names),
-            "constant_columns": list(self.constant_columns),
+            "name": self.name, "source": self.source, "target": self.target,
+            "task": self.task.name, "content_hash": self.content_hash, "n_rows": len(self.frame),
+            "n_features": len(self.feature_names), "n_classes": None,
+            "feature_names": list(self.feature_names), "constant_columns": list(self.constant_columns),
             "identifier_columns": list(self.identifier_columns),
             "kinds": {c: self.kinds[c] for c in self.feature_names if c in self.kinds},
-            "weight_column": self.weight_column,
-        }
+            "weight_column": self.weight_column}
         if self.task.has_classes:
             counts = self.frame[self.target].value_counts().sort_index()
             summary["n_classes"] = len(counts)
             summary["class_counts"] = {str(k): int(v) for k, v in counts.items()}
         elif self.task.has_values:
             values = self.frame[self.target].astype(np.float64)
-            summary["target_stats"] = {"mean": float(values.mean()), "std": float(values.std()),
-                                       "min": float(values.min()), "max": float(values.max())}
+            summary["target_stats"] = {k: float(getattr(values, k)()) for k in ("mean", "std", "min", "max")}
         return summary
 
 
 def _validated(
-    frame: pd.DataFrame,
-    target: str | None,
-    *,
-    val_size: float,
-    test_size: float,
-    task: str = "auto",
-    categorical: Sequence[str] = (),
-    keep_columns: Sequence[str] = (),
-    groups: Sequence[Sequence[str]] = (),
-    weight_column: str | None = None,
-    **fields: Any,
+    frame: pd.DataFrame, target: str | None, *, val_size: float, test_size: float,
+    task: str = "auto", categorical: Sequence[str] = (), keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (), weight_column: str | None = None, **fields: Any,
 ) -> Dataset:
     frame.columns = [str(c) for c in frame.columns]
-    check_unique_names(frame)
-    if target is not None and target not in frame.columns:
-        validate_frame(frame, target)  # names the missing target
+    check_columns(frame, target)
     weights = None
     if weight_column is not None:  # out of the features before they are judged
         frame, weights = pop_weight_column(frame, weight_column, target)
@@ -237,60 +189,37 @@ def _validated(
     frame = frame.drop(columns=constant + aside)
     names = [c for c in frame.columns if c != target]
     kept_groups = [[c for c in g if c in set(names)] for g in groups]
-    return Dataset(frame=frame, target=target, feature_names=names, constant_columns=constant,
-                   task=task, kinds=kinds, identifier_columns=aside,
-                   groups=[g for g in kept_groups if len(g) > 1], sample_weight=weights,
-                   weight_column=weight_column, **fields)
+    return Dataset(frame=frame, target=target, feature_names=names, constant_columns=constant, task=task,
+                   kinds=kinds, identifier_columns=aside, groups=[g for g in kept_groups if len(g) > 1],
+                   sample_weight=weights, weight_column=weight_column, **fields)
 
 
-# The last built-in set or file loaded, reused while the file is unchanged: the command line
-# checks the data before it starts the flow, and the flow (in the same process) does not read
-# it again.
+# The last built-in set or file loaded, reused while unchanged: the flow reads no file again that
+# the command line (in the same process) checked before it started the flow.
 _last_file: tuple[tuple[Any, ...], Dataset] | None = None
 
 
 def load_dataset(
-    source: str | os.PathLike[str] | pd.DataFrame,
-    target: str | None = None,
-    *,
-    madelon_options: dict[str, Any] | None = None,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    task: str = "auto",
-    categorical: Sequence[str] = (),
-    keep_columns: Sequence[str] = (),
-    groups: Sequence[Sequence[str]] = (),
-    weight_column: str | None = None,
+    source: str | os.PathLike[str] | pd.DataFrame, target: str | None = None, *,
+    madelon_options: dict[str, Any] | None = None, val_size: float = 0.2, test_size: float = 0.2,
+    task: str = "auto", categorical: Sequence[str] = (), keep_columns: Sequence[str] = (),
+    groups: Sequence[Sequence[str]] = (), weight_column: str | None = None,
 ) -> Dataset:
     """Load and validate a data set; raises :class:`DataError` before any training.
 
-    Parameters
-    ----------
-    source : str, path or DataFrame
-        A built-in name (``breast_cancer``, ``digits``, ``wine``, ``madelon``), a ``.csv`` or
-        ``.parquet`` path, or a DataFrame.
-    target : str or None
-        Target column (built-ins use ``target``); without one the task is unsupervised.
-    madelon_options : dict or None
-        Arguments of :func:`pipeline.data.builtin.make_madelon`.
-    val_size, test_size : float
-        The split the data must support (every class needs a row in every part).
-    task : str
-        ``auto`` (decided from the target, see :mod:`pipeline.data.dataset`), ``classification``,
-        ``regression`` or ``unsupervised``.
-    categorical, keep_columns, groups
-        Columns to treat as categories, identifier-like columns to keep, and groups of columns
-        scored as one unit (see :mod:`pipeline.data.kinds`).
-    weight_column : str or None
-        A column of the table that holds what every row counts for: taken out of the features
-        into :attr:`Dataset.sample_weight` (see :func:`pipeline.data.weights.pop_weight_column`).
+    ``source`` is a built-in name (``breast_cancer``, ``digits``, ``wine``, ``madelon``, with
+    ``madelon_options`` for :func:`pipeline.data.builtin.make_madelon`), a ``.csv`` or
+    ``.parquet`` path, or a DataFrame; ``target`` its target column (built-ins use ``target``;
+    none: unsupervised). The data must support the split ``val_size``, ``test_size``. ``task``
+    is ``auto`` (see the module docstring) or a task's name; ``categorical``, ``keep_columns``
+    and ``groups`` are as :mod:`pipeline.data.encoding` says; ``weight_column`` holds what every
+    row counts for, taken out of the features into :attr:`Dataset.sample_weight`.
     """
     columns = {"categorical": tuple(categorical), "keep_columns": tuple(keep_columns),
                "groups": tuple(tuple(g) for g in groups), "weight_column": weight_column}
     common = {"val_size": val_size, "test_size": test_size, "task": task, **columns}
     if isinstance(source, pd.DataFrame):
-        return _validated(source.copy(), target, name="dataframe", truth=None,
-                          source="dataframe", **common)
+        return _validated(source.copy(), target, name="dataframe", truth=None, source="dataframe", **common)
     if isinstance(source, str) and source in BUILTIN_DATASETS:
         def builtin() -> Dataset:
             frame, truth, label_names = builtin_frame(source, madelon_options)
@@ -301,10 +230,8 @@ def load_dataset(
                             repr(madelon_options), repr(columns)), builtin)
     path = Path(source)
     if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
-        raise DataError(
-            f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
-            f"or a {'/'.join(TABLE_SUFFIXES)} file"
-        )
+        raise DataError(f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
+                        f"or a {'/'.join(TABLE_SUFFIXES)} file")
     return _remembered(
         _file_key(path, target, val_size, test_size, task, repr(columns)),
         lambda: _validated(read_table(path), target, name=path.stem, truth=None,
@@ -312,8 +239,7 @@ def load_dataset(
 
 
 def _remembered(key: tuple[Any, ...] | None, load: Callable[[], Dataset]) -> Dataset:
-    """The data set of the last load when ``key`` is that load's (``None``: never remembered),
-    else ``load()``, remembered under ``key``."""
+    """The last load's data set when ``key`` is its key, else ``load()`` (``None``: not kept)."""
     global _last_file
     if key is not None and _last_file is not None and _last_file[0] == key:
         return _last_file[1]
@@ -331,45 +257,37 @@ def _file_key(path: Path, *options: Any) -> tuple[Any, ...] | None:
     return (str(path.resolve()), stat.st_mtime_ns, stat.st_size, *options)
 
 
+def _with_target(frame: pd.DataFrame, y: np.ndarray | None) -> str | None:
+    """Add ``y`` to ``frame`` as a column named apart from every feature; return its name."""
+    if y is None:
+        return None
+    y = np.asarray(y).ravel()
+    if len(y) != len(frame):
+        raise DataError(f"X has {len(frame)} rows but y has {len(y)}")
+    target = "y"
+    while target in frame.columns:
+        target += "_"
+    frame[target] = y
+    return target
+
+
 def dataset_from_frame(
-    X: pd.DataFrame,
-    y: np.ndarray | None,
-    *,
-    val_size: float = 0.2,
-    test_size: float = 0.0,
-    task: str = "auto",
-    categorical: Sequence[str] = (),
-    keep_columns: Sequence[str] = (),
+    X: pd.DataFrame, y: np.ndarray | None, *, val_size: float = 0.2, test_size: float = 0.0,
+    task: str = "auto", categorical: Sequence[str] = (), keep_columns: Sequence[str] = (),
     groups: Sequence[Sequence[str]] = (),
 ) -> Dataset:
-    """A validated :class:`Dataset` of a raw feature table (any column kinds, gaps allowed)
-    and its target (the selector's input; ``y`` None for the unsupervised task)."""
+    """A validated :class:`Dataset` of a raw feature table (any kinds, gaps allowed) and ``y``."""
     frame = X.rename(columns=str).reset_index(drop=True)
-    target = None
-    if y is not None:
-        y = np.asarray(y).ravel()
-        if len(y) != len(frame):
-            raise DataError(f"X has {len(frame)} rows but y has {len(y)}")
-        target = "y"
-        while target in frame.columns:  # never collide with a feature name
-            target += "_"
-        frame[target] = y
-    return _validated(frame, target, val_size=val_size, test_size=test_size, task=task,
+    return _validated(frame, _with_target(frame, y), val_size=val_size, test_size=test_size, task=task,
                       name="dataframe", truth=None, source="dataframe", categorical=categorical,
                       keep_columns=keep_columns, groups=groups)
 
 
 def dataset_from_arrays(
-    X: np.ndarray,
-    y: np.ndarray | None,
-    feature_names: Sequence[str],
-    *,
-    val_size: float = 0.2,
-    test_size: float = 0.0,
-    task: str = "auto",
+    X: np.ndarray, y: np.ndarray | None, feature_names: Sequence[str], *, val_size: float = 0.2,
+    test_size: float = 0.0, task: str = "auto",
 ) -> Dataset:
-    """A validated :class:`Dataset` of a feature matrix and its target (the selector's input;
-    ``y`` None for the unsupervised task)."""
+    """A validated :class:`Dataset` of a feature matrix and its target (``y`` None: unsupervised)."""
     X = np.asarray(X)
     if X.ndim != 2:
         raise DataError(f"X must be 2-dimensional, got {X.ndim} dimensions")
@@ -377,14 +295,5 @@ def dataset_from_arrays(
     if len(names) != X.shape[1]:
         raise DataError(f"{len(names)} feature names for {X.shape[1]} columns")
     frame = pd.DataFrame(X, columns=pd.Index(names))
-    target = None
-    if y is not None:
-        y = np.asarray(y).ravel()
-        if len(y) != X.shape[0]:
-            raise DataError(f"X has {X.shape[0]} rows but y has {len(y)}")
-        target = "y"
-        while target in names:  # never collide with a feature name
-            target += "_"
-        frame[target] = y
-    return _validated(frame, target, val_size=val_size, test_size=test_size, task=task,
+    return _validated(frame, _with_target(frame, y), val_size=val_size, test_size=test_size, task=task,
                       name="arrays", truth=None, source="arrays")

@@ -1,26 +1,20 @@
-"""From the user's columns to the model's channels, fitted on the training rows only.
+"""A column's kind and its encoding: what each feature column of a raw table is (from its
+values, never the target; overridable) and how it becomes numeric channels, learnt on the
+training rows only. The channels of one column are a group, kept and dropped as the column.
 
-Every feature column becomes one or more numeric channels (:class:`ColumnEncoding`):
-
-* numeric: the column itself (named as the column); gaps are filled with the training median
-  and, when the training rows have gaps, a missing-indicator channel ``<column>[missing]`` says
-  where;
-* boolean: 0 / 1;
-* categorical with at most ``max_levels`` levels: one-hot channels ``<column>=<level>``; a level
-  seen on fewer than :data:`MIN_LEVEL_ROWS` training rows is pooled into ``<column>=other``, a
-  gap is a level of its own (``<column>=missing``), and a level never seen in training counts as
-  ``other`` (the pooled channel when there is one, else none of the known levels);
-* categorical with more levels: one channel ``<column>[frequency]``, the share of the training
-  rows that have the row's level (target-free and bounded; unseen levels get the pooled rare
-  levels' share);
-* datetime: ``<column>[day]`` (days since 1970-01-01), the season as a point on a circle,
-  ``<column>[season_cos]`` and ``<column>[season_sin]`` (of the day of the year: December
-  lies beside January, and summer against winter is a straight cut, where a month number
-  makes it a bump a small head fits poorly), and ``<column>[weekday]``; imputed and flagged as
-  numeric columns are.
-
-The channels of one column form a **group**: they are scored, kept and dropped together (see
-:mod:`pipeline.rounds.groups`), and reported under the column's name.
+* **numeric** (integers, floats): the column itself; a gap is filled with the training median
+  and, when the training rows have gaps, flagged by a channel ``<column>[missing]``;
+* **boolean**: 0 / 1 (with gaps: categorical, the gap a level);
+* **categorical** (object, ``category``, string columns, and ``categorical``): one-hot
+  ``<column>=<level>`` up to ``max_levels`` levels (a level on fewer than
+  :data:`MIN_LEVEL_ROWS` training rows, or unseen, counts as ``other``; a gap is ``missing``),
+  past it ``<column>[frequency]``, the training share of the row's level;
+* **datetime** (``datetime64``, or text that is all ISO dates): ``[day]`` since 1970-01-01, the
+  season as a point on a circle ``[season_cos]``, ``[season_sin]`` (December beside January),
+  and ``[weekday]``; imputed and flagged as numeric columns are;
+* **identifier**: integer or text columns whose every value differs (a row number, an id), and
+  free text: nothing a model can learn from row to row, so set aside with one warning unless
+  kept (``keep_columns``: numeric when it holds numbers, else categorical).
 """
 
 from __future__ import annotations
@@ -32,13 +26,81 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.data.kinds import BOOLEAN, DATETIME, NUMERIC
+NUMERIC, BOOLEAN, CATEGORICAL, DATETIME, IDENTIFIER = (
+    "numeric", "boolean", "categorical", "datetime", "identifier")
 
+# an all-unique column needs this many rows to count as an identifier (a tiny table's
+# integers are often all different by chance)
+MIN_IDENTIFIER_ROWS = 20
+# free text: strings this long on average, with at least this share of distinct values
+FREE_TEXT_LENGTH, FREE_TEXT_DISTINCT = 30, 0.5
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 # a level on fewer training rows than this is pooled into "other"
 MIN_LEVEL_ROWS = 5
 OTHER, MISSING = "other", "missing"
 DATE_PARTS = ("day", "season_cos", "season_sin", "weekday")
 ONE_HOT, FREQUENCY, DATE, SCALED, BINARY = "one-hot", "frequency", "date parts", "as is", "0/1"
+
+
+def _all_unique(values: pd.Series) -> bool:
+    present = values.dropna()
+    return len(values) >= MIN_IDENTIFIER_ROWS and len(present) == len(values) and \
+        present.nunique() == len(present)
+
+
+def _is_free_text(values: pd.Series) -> bool:
+    present = values.dropna().astype(str)
+    if present.empty:
+        return False
+    return (present.str.len().mean() >= FREE_TEXT_LENGTH
+            and present.nunique() >= FREE_TEXT_DISTINCT * len(present))
+
+
+def _is_iso_dates(values: pd.Series) -> bool:
+    present = values.dropna()
+    if present.empty or isinstance(values.dtype, pd.CategoricalDtype):
+        return False
+    return bool(present.astype(str).str.match(ISO_DATE).all())
+
+
+def column_kind(values: pd.Series) -> str:
+    """The kind of one column, from its dtype and values (see the module docstring)."""
+    if pd.api.types.is_bool_dtype(values):
+        return BOOLEAN
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return DATETIME
+    if pd.api.types.is_numeric_dtype(values):
+        integral = pd.api.types.is_integer_dtype(values)
+        return IDENTIFIER if integral and _all_unique(values) else NUMERIC
+    if (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+            or isinstance(values.dtype, pd.CategoricalDtype)):
+        if _is_iso_dates(values):
+            return DATETIME
+        if _all_unique(values) or _is_free_text(values):
+            return IDENTIFIER
+    return CATEGORICAL
+
+
+def detect_kinds(features: pd.DataFrame, *, categorical: Sequence[str] = (),
+                 keep_columns: Sequence[str] = ()) -> dict[str, str]:
+    """The kind of every feature column (the target left out), in column order; ``categorical``
+    columns are categories whatever their dtype, ``keep_columns`` identifier-like columns kept
+    as features. Names that are not columns are ignored (the validation reports them)."""
+    kinds = {}
+    for name in features.columns:
+        values = features[name]
+        kind = column_kind(values)
+        if name in set(categorical):
+            kind = CATEGORICAL
+        elif name in set(keep_columns) and kind == IDENTIFIER:
+            kind = NUMERIC if pd.api.types.is_numeric_dtype(values) else CATEGORICAL
+        kinds[str(name)] = kind
+    return kinds
+
+
+def identifiers(kinds: dict[str, str]) -> list[str]:
+    """The columns set aside as identifiers."""
+    return [name for name, kind in kinds.items() if kind == IDENTIFIER]
 
 
 @dataclass
@@ -50,14 +112,13 @@ class ColumnEncoding:
     column : str
         The user's column.
     kind : str
-        Its kind (:mod:`pipeline.data.kinds`).
+        Its kind.
     encoding : str
         ``as is``, ``0/1``, ``one-hot``, ``frequency`` or ``date parts``.
     channels : list of str
         The channels it gives, in order.
     levels : list of str
-        One-hot: the levels with a channel of their own (``other`` and ``missing`` included
-        when they have one); frequency: every level seen in training.
+        One-hot: the levels with a channel of their own; frequency: every level seen in training.
     shares : dict of str to float
         Frequency: the share of the training rows of every level (``other`` for the rare ones).
     medians : list of float
@@ -78,19 +139,16 @@ class ColumnEncoding:
     indicator: bool = False
     missing_rows: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready description (for the report)."""
-        return {"column": self.column, "kind": self.kind, "encoding": self.encoding,
-                "channels": list(self.channels), "missing_rows": self.missing_rows}
-
 
 def _labels(values: pd.Series) -> pd.Series:
     """A categorical column as text labels, a gap as ``missing``."""
-    labels = values.astype(object).where(values.notna(), MISSING)
-    return labels.map(str)
+    return values.astype(object).where(values.notna(), MISSING).map(str)
 
 
-def _date_parts(values: pd.Series) -> np.ndarray:
+def _values(values: pd.Series, kind: str) -> np.ndarray:
+    """The value channels of a numeric or datetime column, gaps as NaN, ``(rows, parts)``."""
+    if kind != DATETIME:
+        return values.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
     dates = pd.to_datetime(values, errors="coerce", format="ISO8601") \
         if not pd.api.types.is_datetime64_any_dtype(values) else values
     if getattr(dates.dt, "tz", None) is not None:
@@ -100,13 +158,6 @@ def _date_parts(values: pd.Series) -> np.ndarray:
     return np.column_stack([day.to_numpy(dtype=np.float64, na_value=np.nan),
                             np.cos(angle), np.sin(angle),
                             dates.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)])
-
-
-def _values(values: pd.Series, kind: str) -> np.ndarray:
-    """The value channels of a numeric or datetime column, gaps as NaN, ``(rows, parts)``."""
-    if kind == DATETIME:
-        return _date_parts(values)
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
 
 
 class TableEncoder:
@@ -140,9 +191,12 @@ class TableEncoder:
 
     def fit(self, frame: pd.DataFrame) -> TableEncoder:
         """Learn every column's encoding from ``frame`` (the training rows)."""
-        self.encodings_ = {c: self._fit_column(c, frame[c], kind) for c, kind in self.kinds.items()}
-        self.channel_names_ = [ch for e in self.encodings_.values() for ch in e.channels]
-        self.column_of_ = {ch: e.column for e in self.encodings_.values() for ch in e.channels}
+        return self._fitted({c: self._fit_column(c, frame[c], kind) for c, kind in self.kinds.items()})
+
+    def _fitted(self, encodings: dict[str, ColumnEncoding]) -> TableEncoder:
+        self.encodings_ = encodings
+        self.channel_names_ = [ch for e in encodings.values() for ch in e.channels]
+        self.column_of_ = {ch: e.column for e in encodings.values() for ch in e.channels}
         return self
 
     def _fit_column(self, name: str, values: pd.Series, kind: str) -> ColumnEncoding:
@@ -158,8 +212,7 @@ class TableEncoder:
             return ColumnEncoding(name, kind, SCALED if kind == NUMERIC else DATE,
                                   channels + ([f"{name}[missing]"] if indicator else []),
                                   medians=medians, indicator=indicator, missing_rows=gaps)
-        labels = _labels(values)
-        counts = labels.value_counts()
+        counts = _labels(values).value_counts()
         common = sorted(str(level) for level, n in counts.items() if n >= MIN_LEVEL_ROWS)
         rare = int(counts[counts < MIN_LEVEL_ROWS].sum())
         levels = common + ([OTHER] if rare and OTHER not in common else [])
@@ -194,8 +247,7 @@ class TableEncoder:
             shares = labels.map(lambda v: encoding.shares[v if v in known else OTHER])
             return shares.to_numpy(dtype=np.float64)[:, None]
         labels = labels.where(labels.isin(known), OTHER)
-        return np.column_stack([(labels == level).to_numpy(dtype=np.float64)
-                                for level in encoding.levels])
+        return np.column_stack([(labels == level).to_numpy(dtype=np.float64) for level in encoding.levels])
 
     def unit_of(self) -> dict[str, str]:
         """The unit every channel is scored in: its column, or its user group (``a+b``)."""
@@ -218,11 +270,7 @@ class TableEncoder:
     def from_dict(cls, data: dict[str, Any]) -> TableEncoder:
         """A fitted encoder from :meth:`to_dict`."""
         encoder = cls(dict(data["kinds"]), int(data["max_levels"]), data.get("groups", ()))
-        encoder.encodings_ = {e["column"]: ColumnEncoding(**e) for e in data["encodings"]}
-        encoder.channel_names_ = [ch for e in encoder.encodings_.values() for ch in e.channels]
-        encoder.column_of_ = {ch: e.column for e in encoder.encodings_.values()
-                              for ch in e.channels}
-        return encoder
+        return encoder._fitted({e["column"]: ColumnEncoding(**e) for e in data["encodings"]})
 
     @property
     def channels_are_columns(self) -> bool:

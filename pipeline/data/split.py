@@ -1,21 +1,36 @@
-"""Stratified train/validation/test split, with a scaler fitted on the training rows only."""
+"""Stratified train/validation/test split, with a scaler fitted on the training rows only, and
+what each row counts for: the caller's ``sample_weight`` times the ``class_weight`` of its class.
+
+A row of weight ``w`` counts as ``w`` copies of it in every loss the models train on and in
+every mean the selection scores (importance, shared R², the validation scores, the accuracy
+guard's row comparison, the final model's scores): weight 0 leaves the row out, 2 counts it
+twice. The split, the scaler and the shadows' permutations see every row alike. Classes are
+imbalanced when the largest has at least :data:`IMBALANCE_RATIO` times the (weighted) rows of
+the smallest; then, or with a class weight, classifications are scored by balanced accuracy.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 from pipeline.data.tables import DataError
-from pipeline.data.weights import ClassWeight, balanced_scores, row_weights
 from vaec.tasks import CLASSIFICATION, Task, get_task
 
 if TYPE_CHECKING:
     from pipeline.data.dataset import Dataset
     from pipeline.data.encoding import TableEncoder
+
+# a 25 % minority of two classes: accuracy and F1 say more about the large class than the others
+IMBALANCE_RATIO = 3.0
+BALANCED = "balanced"
+ClassWeight = str | Mapping[str, float] | None
 
 
 @dataclass
@@ -37,19 +52,16 @@ class SplitData:
     task : str
         ``classification``, ``regression`` or ``unsupervised``.
     target_mean, target_scale : float
-        Regression: the training rows' target mean and standard deviation; the head learns
-        ``(y - target_mean) / target_scale`` (:meth:`head_target`).
+        Regression: the training rows' target mean and standard deviation (:meth:`head_target`).
     labels : ndarray or None
         The class labels when the rows are gone (:meth:`without_rows`).
     encoder : TableEncoder or None
-        How the user's columns became the channels ``feature_names`` (fitted on the training
-        rows); None when the channels are given as they are.
+        How the user's columns became the channels ``feature_names`` (None: given as they are).
     w_train, w_val, w_test : ndarray or None
-        What every row of the part counts for (``sample_weight`` times ``class_weight``, see
-        :mod:`pipeline.data.weights`); ``None``: every row alike.
+        What every row of the part counts for (``sample_weight`` times ``class_weight``);
+        ``None``: every row alike.
     balanced : bool
-        Whether the classification is scored by balanced accuracy (imbalanced classes, or a
-        class weight given).
+        Whether the classification is scored by balanced accuracy.
     """
 
     feature_names: list[str]
@@ -80,13 +92,9 @@ class SplitData:
         """The user's column a channel comes from (the channel itself without an encoder)."""
         return channel if self.encoder is None else self.encoder.column_of_.get(channel, channel)
 
-    def unit_of(self, channel: str) -> str:
-        """What a channel is kept or dropped with: its column, or the user's group of columns."""
-        return channel if self.encoder is None else self.encoder.unit_of().get(channel, channel)
-
     def channel_groups(self, channels: list[str] | None = None) -> list[list[str]]:
-        """The groups of two or more channels scored as one unit (the channels of one column,
-        or of a user's group), restricted to ``channels`` when given."""
+        """The groups of two or more channels scored as one unit (of one column, or a user's
+        group), restricted to ``channels`` when given."""
         if self.encoder is None:
             return []
         groups = self.encoder.channel_groups()
@@ -103,8 +111,8 @@ class SplitData:
         return self.labels if self.labels is not None else np.unique(self.y_train)
 
     def without_rows(self) -> SplitData:
-        """The same split with no rows: its names, scaler, task and classes, none of the data
-        (what a fitted selector keeps, so pickling it does not pickle the table)."""
+        """The same split with no rows (what a fitted selector keeps: pickling it does not
+        pickle the table)."""
         def empty(X: np.ndarray | None) -> np.ndarray | None:
             return None if X is None else X[:0]
 
@@ -122,8 +130,7 @@ class SplitData:
         """What the head is trained on: the labels, or the standardised regression target."""
         if y is None or not self.task.has_values:
             return y
-        return ((np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_scale).astype(
-            np.float32)
+        return ((np.asarray(y, dtype=np.float64) - self.target_mean) / self.target_scale).astype(np.float32)
 
     def columns(self, names: list[str]) -> SplitData:
         """The same rows with only ``names`` (in that order); the scaler is sliced to match."""
@@ -133,89 +140,43 @@ class SplitData:
             raise KeyError(f"unknown feature columns: {', '.join(map(str, missing))}")
         index = [position[n] for n in names]
         scaler = StandardScaler()
-        scaler.mean_ = self.scaler.mean_[index]
-        scaler.scale_ = self.scaler.scale_[index]
-        scaler.var_ = self.scaler.var_[index]
+        for name in ("mean_", "scale_", "var_"):
+            setattr(scaler, name, getattr(self.scaler, name)[index])
         scaler.n_features_in_ = len(index)
         scaler.n_samples_seen_ = self.scaler.n_samples_seen_
-        return replace(
-            self,
-            feature_names=list(names),
-            X_train=self.X_train[:, index],
-            X_val=self.X_val[:, index],
-            X_test=None if self.X_test is None else self.X_test[:, index],
-            scaler=scaler,
-        )
+        return replace(self, feature_names=list(names), X_train=self.X_train[:, index],
+                       X_val=self.X_val[:, index], scaler=scaler,
+                       X_test=None if self.X_test is None else self.X_test[:, index])
 
 
 def strata(y: np.ndarray | None, task: str | Task = CLASSIFICATION, val_size: float = 0.2,
            test_size: float = 0.2) -> np.ndarray | None:
-    """What the split stratifies on (see :meth:`vaec.tasks.Task.strata`): the classes; for
-    regression the target's quantile bins; nothing without a target."""
+    """What the split stratifies on (see :meth:`vaec.tasks.Task.strata`)."""
     return get_task(task).strata(y, val_size, test_size)
 
 
 def stratified_indices(
-    y: np.ndarray | None,
-    *,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    seed: int = 0,
-    task: str | Task = CLASSIFICATION,
-    n_rows: int | None = None,
+    y: np.ndarray | None, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0,
+    task: str | Task = CLASSIFICATION, n_rows: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Row indices of a stratified train / validation / test split (fractions of the whole).
-
-    The one split of the project: the pipeline, the demo, the benchmarks and the tests all use
-    it. Stratified on the classes, on quantile bins of a regression target, on nothing without
-    a target (then ``n_rows`` gives the row count). ``test`` is None when ``test_size`` is 0.
-    """
+    """Row indices of a stratified train / validation / test split (fractions of the whole):
+    the one split of the project. Stratified on the classes, on quantile bins of a regression
+    target, on nothing without a target (then ``n_rows`` gives the row count); ``test`` is None
+    when ``test_size`` is 0."""
     groups = strata(y, task, val_size, test_size)
     index = np.arange(len(y) if y is not None else n_rows)
     test = None
     if test_size > 0:
-        index, test = train_test_split(index, test_size=test_size, stratify=groups,
-                                       random_state=seed)
-    train, val = train_test_split(
-        index, test_size=val_size / (1.0 - test_size),
-        stratify=None if groups is None else groups[index], random_state=seed,
-    )
+        index, test = train_test_split(index, test_size=test_size, stratify=groups, random_state=seed)
+    train, val = train_test_split(index, test_size=val_size / (1.0 - test_size),
+                                  stratify=None if groups is None else groups[index], random_state=seed)
     return train, val, test
 
 
-def split_and_scale(
-    X: np.ndarray,
-    y: np.ndarray | None,
-    feature_names: list[str],
-    *,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    seed: int = 0,
-    target: str | None = None,
-    task: str | Task = CLASSIFICATION,
-) -> SplitData:
-    """Stratified split into train / validation / test (fractions of the whole), then scaling.
-
-    The scaler is fitted on the training rows only, so nothing of the validation or test rows
-    leaks into training.
-    """
-    train, val, test = stratified_indices(None if y is None else np.asarray(y), val_size=val_size,
-                                          test_size=test_size, seed=seed, task=task,
-                                          n_rows=len(X))
-    return split_rows(X, y, feature_names, train, val, test, target=target, task=task)
-
-
 def split_rows(
-    X: np.ndarray,
-    y: np.ndarray | None,
-    feature_names: list[str],
-    train: np.ndarray,
-    val: np.ndarray,
-    test: np.ndarray | None = None,
-    *,
-    target: str | None = None,
-    task: str | Task = CLASSIFICATION,
-    weights: np.ndarray | None = None,
+    X: np.ndarray, y: np.ndarray | None, feature_names: list[str], train: np.ndarray,
+    val: np.ndarray, test: np.ndarray | None = None, *, target: str | None = None,
+    task: str | Task = CLASSIFICATION, weights: np.ndarray | None = None,
 ) -> SplitData:
     """The parts at these row positions (``train`` may repeat rows), scaled by a scaler fitted
     on the training rows only; ``weights`` (one per row) go with their rows."""
@@ -243,35 +204,22 @@ def split_rows(
         target_mean = float(np.mean(y[train]))
         target_scale = float(np.std(y[train])) or 1.0
     return SplitData(
-        feature_names=[str(n) for n in feature_names],
-        X_train=scale(train),
-        y_train=part(train),
-        X_val=scale(val),
-        y_val=part(val),
-        X_test=None if test is None else scale(test),
-        y_test=part(test),
-        scaler=scaler,
-        target=target,
-        task=task,
-        target_mean=target_mean,
-        target_scale=target_scale,
-        w_train=weigh(train, "training"),
-        w_val=weigh(val, "validation"),
-        w_test=weigh(test, "test"),
-    )
+        feature_names=[str(n) for n in feature_names], X_train=scale(train), y_train=part(train),
+        X_val=scale(val), y_val=part(val), X_test=None if test is None else scale(test),
+        y_test=part(test), scaler=scaler, target=target, task=task, target_mean=target_mean,
+        target_scale=target_scale, w_train=weigh(train, "training"),
+        w_val=weigh(val, "validation"), w_test=weigh(test, "test"))
 
 
 def split_dataset(
     dataset: Dataset, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0,
     max_levels: int = 10, class_weight: ClassWeight = None,
 ) -> SplitData:
-    """:func:`split_and_scale` of a loaded :class:`pipeline.data.dataset.Dataset`, its columns
-    encoded as channels by a :class:`pipeline.data.encoding.TableEncoder` fitted on the
-    training rows (a numeric table without gaps: the channels are its columns)."""
+    """A stratified split of a loaded :class:`pipeline.data.dataset.Dataset` (see
+    :func:`encode_rows`)."""
     train, val, test = stratified_indices(dataset.y, val_size=val_size, test_size=test_size,
                                           seed=seed, task=dataset.task, n_rows=len(dataset.frame))
-    return encode_rows(dataset, train, val, test, max_levels=max_levels,
-                       class_weight=class_weight)
+    return encode_rows(dataset, train, val, test, max_levels=max_levels, class_weight=class_weight)
 
 
 def encode_rows(
@@ -280,7 +228,7 @@ def encode_rows(
 ) -> SplitData:
     """The parts of ``dataset`` at these rows, its columns encoded by an encoder fitted on the
     training rows, then scaled (see :func:`split_rows`); every row weighted by the dataset's
-    ``sample_weight`` times ``class_weight`` (see :mod:`pipeline.data.weights`)."""
+    ``sample_weight`` times ``class_weight``."""
     encoder = dataset.encoder(max_levels).fit(dataset.features.iloc[train])
     X = encoder.transform(dataset.features)
     y = dataset.y
@@ -290,3 +238,49 @@ def encode_rows(
     split.encoder = encoder
     split.balanced = balanced_scores(y, dataset.task, class_weight, weights)
     return split
+
+
+def class_row_weights(y: Any, class_weight: ClassWeight) -> np.ndarray | None:
+    """Every row's class weight: ``"balanced"`` (``n_rows / (n_classes * rows of the class)``),
+    or a mapping by the classes' labels as text (classes it leaves out weigh 1)."""
+    if class_weight is None:
+        return None
+    labels = np.asarray(y).ravel()
+    if class_weight == BALANCED:
+        return compute_sample_weight(BALANCED, labels)
+    classes = np.unique(labels)
+    named = {str(c): c for c in classes}
+    unknown = sorted(set(class_weight) - set(named))
+    if unknown:
+        raise DataError(f"class_weight names classes the target does not have: "
+                        f"{', '.join(map(repr, unknown))} (classes: {', '.join(map(str, named))})")
+    return compute_sample_weight({named[k]: float(v) for k, v in class_weight.items()}, labels)
+
+
+def row_weights(y: Any, task: str | Task, sample_weight: np.ndarray | None,
+                class_weight: ClassWeight) -> np.ndarray | None:
+    """What every row counts for: ``sample_weight`` times its class weight (``None``: alike)."""
+    if class_weight is not None and not get_task(task).has_classes:
+        raise DataError(f"class_weight applies to classification only; the task is {get_task(task).name!r}")
+    classes = class_row_weights(y, class_weight)
+    if classes is None:
+        return sample_weight
+    weights = classes if sample_weight is None else sample_weight * classes
+    if not weights.sum() > 0:
+        raise DataError("sample_weight times class_weight is zero on every row")
+    return weights
+
+
+def imbalanced(y: Any, weights: np.ndarray | None = None) -> bool:
+    """Whether the largest class has at least :data:`IMBALANCE_RATIO` times the smallest's weight."""
+    labels = np.asarray(y).ravel()
+    _, index = np.unique(labels, return_inverse=True)
+    totals = np.bincount(index, weights=weights)
+    return len(totals) > 1 and totals.max() >= IMBALANCE_RATIO * totals.min()
+
+
+def balanced_scores(y: Any, task: str | Task, class_weight: Any, weights: np.ndarray | None) -> bool:
+    """Whether a classification reports balanced accuracy: a class weight, or imbalanced classes."""
+    if not get_task(task).has_classes or y is None:
+        return False
+    return class_weight is not None or imbalanced(y, weights)

@@ -1,21 +1,24 @@
 """Tables in and out: reading and writing CSV / Parquet (the one place that knows the file
-formats), and the checks a table passes before any training, each failure one line naming the
-columns."""
-
+formats), and the checks a table and its row weights pass before any training, each failure one
+line naming the columns."""
 
 from __future__ import annotations
 
 import csv
+import difflib
 import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from vaec.persistence import atomic_write
+
+if TYPE_CHECKING:
+    from vaec.tasks import Task
 
 
 class DataError(ValueError):
@@ -54,9 +57,7 @@ def check_target(y: np.ndarray, target: str, *, val_size: float, test_size: floa
     counts = labels.value_counts()
     if len(counts) < 2:
         word = "class" if len(counts) == 1 else "classes"
-        raise DataError(
-            f"target column {target!r} has {len(counts)} {word}; at least 2 are needed"
-        )
+        raise DataError(f"target column {target!r} has {len(counts)} {word}; at least 2 are needed")
     need = minimum_class_size(val_size, test_size)
     small = counts[counts < need]
     if len(small):
@@ -69,8 +70,7 @@ def check_target(y: np.ndarray, target: str, *, val_size: float, test_size: floa
             detail = f"{len(small)} of {len(counts)} classes have too few rows ({shown}{more})"
         raise DataError(
             f"target column {target!r}: {detail}; a stratified split with val_size={val_size}, "
-            f"test_size={test_size} needs at least {need} per class{_measurement_hint(labels)}"
-        )
+            f"test_size={test_size} needs at least {need} per class{_measurement_hint(labels)}")
 
 
 MIN_REGRESSION_VALUES = 3
@@ -81,15 +81,12 @@ def check_regression_target(y: np.ndarray, target: str) -> None:
     values = pd.Series(np.asarray(y).ravel())
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise DataError(f"target column {target!r} must be numeric for regression")
-    numbers = values.to_numpy(dtype=np.float64)
-    bad = int((~np.isfinite(numbers)).sum())
+    bad = int((~np.isfinite(values.to_numpy(dtype=np.float64))).sum())
     if bad:
         raise DataError(f"target column {target!r} has {bad} missing or infinite values")
     if values.nunique() < MIN_REGRESSION_VALUES:
-        raise DataError(
-            f"target column {target!r} has {values.nunique()} distinct values; regression "
-            f"needs at least {MIN_REGRESSION_VALUES}"
-        )
+        raise DataError(f"target column {target!r} has {values.nunique()} distinct values; "
+                        f"regression needs at least {MIN_REGRESSION_VALUES}")
 
 
 def _measurement_hint(labels: pd.Series) -> str:
@@ -104,7 +101,6 @@ def _measurement_hint(labels: pd.Series) -> str:
 
 
 def _unknown(named: Sequence[str], columns: Sequence[str], setting: str) -> list[str]:
-    """A problem for every name in a setting that is not a feature column."""
     unknown = [n for n in named if n not in set(columns)]
     if not unknown:
         return []
@@ -112,16 +108,10 @@ def _unknown(named: Sequence[str], columns: Sequence[str], setting: str) -> list
             "the target is not a feature)"]
 
 
-def column_problems(
-    features: pd.DataFrame,
-    kinds: dict[str, str],
-    *,
-    categorical: Sequence[str] = (),
-    keep_columns: Sequence[str] = (),
-    groups: Sequence[Sequence[str]] = (),
-) -> list[str]:
-    """Every problem of the feature columns, each naming its columns and the fix (empty when
-    the table can be trained on)."""
+def column_problems(features: pd.DataFrame, kinds: dict[str, str], *,
+                    categorical: Sequence[str] = (), keep_columns: Sequence[str] = (),
+                    groups: Sequence[Sequence[str]] = ()) -> list[str]:
+    """Every problem of the feature columns, each naming its columns and the fix."""
     columns = [str(c) for c in features.columns]
     problems = _unknown(categorical, columns, "categorical")
     problems += _unknown(keep_columns, columns, "keep_columns")
@@ -129,16 +119,14 @@ def column_problems(
     problems += _unknown(grouped, columns, "groups")
     twice = sorted({c for c in grouped if grouped.count(c) > 1})
     if twice:
-        problems.append(f"groups name {_names(twice)} more than once (a column belongs to one "
-                        "group)")
+        problems.append(f"groups name {_names(twice)} more than once (a column belongs to one group)")
     empty = [c for c in columns if features[c].isna().all()]
     if empty:
         problems.append(f"no values at all in {_names(empty)} (drop the column)")
     infinite = []
     for name, kind in kinds.items():
         if kind == "numeric" and name not in empty:
-            values = features[name].to_numpy(dtype=np.float64, na_value=np.nan)
-            n = int(np.isinf(values).sum())
+            n = int(np.isinf(features[name].to_numpy(dtype=np.float64, na_value=np.nan)).sum())
             if n:
                 infinite.append(f"{name!r} ({n} rows)")
     if infinite:
@@ -152,82 +140,30 @@ def constant_columns(features: pd.DataFrame) -> list[str]:
     return [str(c) for c in features.columns if features[c].nunique(dropna=False) <= 1]
 
 
-def check_features(
-    features: pd.DataFrame,
-    kinds: dict[str, str],
-    problems: Sequence[str] = (),
-    **settings: Any,
-) -> list[str]:
-    """Raise one :class:`DataError` listing ``problems`` and every problem of the feature
-    columns (:func:`column_problems`); return the constant columns (to drop)."""
-    problems = list(problems) + column_problems(features, kinds, **settings)
-    constant = constant_columns(features)
-    usable = [c for c, kind in kinds.items() if kind != "identifier" and c not in set(constant)]
-    if len(usable) < 2:
-        aside = [c for c, kind in kinds.items() if kind == "identifier"]
-        detail = f"constant: {_names(constant)}" if constant else "none constant"
-        detail += f"; identifiers set aside: {_names(aside)} (keep_columns keeps them)" \
-            if aside else ""
-        problems.append(f"need at least 2 non-constant feature columns, found {len(usable)} "
-                        f"({detail})")
-    raise_problems(problems)
-    return constant
-
-
-def raise_problems(problems: Sequence[str]) -> None:
-    """One :class:`DataError` naming every problem of a table (nothing when there is none)."""
-    if len(problems) == 1:
-        raise DataError(problems[0])
-    if problems:
-        raise DataError(f"{len(problems)} problems in the table: " + "; ".join(problems))
-
-
-def check_unique_names(frame: pd.DataFrame) -> None:
-    """Refuse a table that names a column twice."""
+def check_columns(frame: pd.DataFrame, target: str | None) -> None:
+    """Refuse a table that names a column twice, or lacks its target column."""
     duplicated = frame.columns[frame.columns.duplicated()].unique().tolist()
     if duplicated:
         raise DataError(f"duplicate column names: {_names(duplicated)}")
-
-
-def validate_frame(
-    frame: pd.DataFrame,
-    target: str | None,
-    *,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
-    task: str = "classification",
-    kinds: dict[str, str] | None = None,
-    **settings: Any,
-) -> list[str]:
-    """Check a table before any training; return the constant feature columns (to drop).
-
-    ``task`` is resolved already (classification, regression or unsupervised; the last has no
-    target column). ``kinds`` are the feature columns' kinds (:mod:`pipeline.data.kinds`,
-    detected when None); ``settings`` are ``categorical``, ``keep_columns`` and ``groups``.
-    Every problem of the target and the feature columns is reported in one message.
-
-    Raises
-    ------
-    DataError
-        Missing target, duplicate column names, empty columns, infinite values, settings that
-        name no column, fewer than two classes, a class too small for the split, a regression
-        target with gaps or without spread, fewer than two varying feature columns, or
-        fractions out of range.
-    """
-    from pipeline.data.kinds import detect_kinds
-
-    check_fractions(val_size, test_size)
-    check_unique_names(frame)
     if target is not None and target not in frame.columns:
-        raise DataError(
-            f"target column {target!r} not found; columns are {_names(list(frame.columns))}"
-        )
+        raise DataError(f"target column {target!r} not found; columns are {_names(list(frame.columns))}")
+
+
+def validate_frame(frame: pd.DataFrame, target: str | None, *, val_size: float = 0.2,
+                   test_size: float = 0.2, task: Task, kinds: dict[str, str],
+                   **settings: Any) -> list[str]:
+    """Check a table that passed :func:`check_columns` before any training; return the constant
+    feature columns (to drop).
+
+    ``task`` is resolved already (the unsupervised task has no target column), ``kinds`` are the
+    feature columns' kinds, ``settings`` are ``categorical``, ``keep_columns`` and ``groups``.
+    Every problem of the target and the feature columns is reported in one :class:`DataError`.
+    """
+    check_fractions(val_size, test_size)
     features = frame.drop(columns=[target]) if target is not None else frame
     if features.shape[1] < 2:
         besides = f" besides {target!r}" if target is not None else ""
-        raise DataError(
-            f"need at least 2 feature columns{besides}, got {features.shape[1]} feature(s)"
-        )
+        raise DataError(f"need at least 2 feature columns{besides}, got {features.shape[1]} feature(s)")
     problems = []
     try:
         if task.has_classes:
@@ -236,10 +172,19 @@ def validate_frame(
             check_regression_target(frame[target].to_numpy(), target)
     except DataError as err:
         problems.append(str(err))
-    if kinds is None:
-        kinds = detect_kinds(features, categorical=settings.get("categorical", ()),
-                             keep_columns=settings.get("keep_columns", ()))
-    return check_features(features, kinds, problems, **settings)
+    problems += column_problems(features, kinds, **settings)
+    constant = constant_columns(features)
+    usable = [c for c, kind in kinds.items() if kind != "identifier" and c not in set(constant)]
+    if len(usable) < 2:
+        aside = [c for c, kind in kinds.items() if kind == "identifier"]
+        detail = f"constant: {_names(constant)}" if constant else "none constant"
+        detail += f"; identifiers set aside: {_names(aside)} (keep_columns keeps them)" if aside else ""
+        problems.append(f"need at least 2 non-constant feature columns, found {len(usable)} ({detail})")
+    if len(problems) == 1:
+        raise DataError(problems[0])
+    if problems:
+        raise DataError(f"{len(problems)} problems in the table: " + "; ".join(problems))
+    return constant
 
 
 CSV_SUFFIXES = (".csv",)
@@ -251,32 +196,18 @@ def check_table_suffix(path: str | os.PathLike[str], what: str = "data file") ->
     """Refuse a file name whose suffix is not a table format this project reads and writes."""
     suffix = Path(path).suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise DataError(
-            f"unsupported {what} type {suffix or '(no suffix)'!r} ({Path(path).name}); "
-            f"use one of {', '.join(TABLE_SUFFIXES)}"
-        )
-
-
-def _csv_header(path: Path) -> list[str]:
-    """The column names on the first non-blank line of a CSV file, as written."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
-        for row in csv.reader(file):
-            if any(cell.strip() for cell in row):
-                return row
-    return []
+        raise DataError(f"unsupported {what} type {suffix or '(no suffix)'!r} ({Path(path).name}); "
+                        f"use one of {', '.join(TABLE_SUFFIXES)}")
 
 
 def check_csv_header(path: str | os.PathLike[str]) -> None:
-    """Refuse a CSV file that names a column twice.
-
-    pandas renames the second ``a`` to ``a.1`` while reading, so the duplicate is only visible
-    in the file's own header line.
-    """
-    names = _csv_header(Path(path))
+    """Refuse a CSV file that names a column twice (pandas would read the second ``a`` as
+    ``a.1``: only the file's first non-blank line shows it)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+        names = next((row for row in csv.reader(file) if any(cell.strip() for cell in row)), [])
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        shown = ", ".join(map(repr, twice[:8])) + (f" and {len(twice) - 8} more" if len(twice) > 8 else "")
-        raise DataError(f"duplicate column names in {path}: {shown}")
+        raise DataError(f"duplicate column names in {path}: {_names(twice)}")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -310,21 +241,59 @@ def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
     """Raise a :class:`DataError` naming every one of ``columns`` that ``frame`` lacks."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(
-            f"{len(missing)} {what} missing from the data: " + ", ".join(map(repr, missing))
-        )
+        raise DataError(f"{len(missing)} {what} missing from the data: " + ", ".join(map(repr, missing)))
 
 
-def check_output_path(
-    out_path: str | os.PathLike[str], *inputs: str | os.PathLike[str]
-) -> None:
+def check_output_path(out_path: str | os.PathLike[str], *inputs: str | os.PathLike[str]) -> None:
     """Refuse an output path that is not a table file, or that is one of the input files (also
     through a link or another spelling)."""
     out = Path(out_path)
     check_table_suffix(out, "output file")
     for data in map(Path, inputs):
-        same = out.resolve() == data.resolve() or (
-            out.exists() and data.exists() and os.path.samefile(out, data)
-        )
-        if same:
+        if out.resolve() == data.resolve() or (out.exists() and data.exists()
+                                                and os.path.samefile(out, data)):
             raise DataError(f"--out {out} is an input file ({data}); write the result to another file")
+
+
+def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` as float64 rows (``None`` stays ``None``), checked by scikit-learn:
+    one finite, non-negative value per row, not all zero; a bad one raises one line naming
+    ``sample_weight``."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    if sample_weight is None:
+        return None
+    try:
+        w = _check_sample_weight(sample_weight, np.empty((n_rows, 0)), dtype=np.float64,
+                                 ensure_non_negative=True)
+    except (TypeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(first if "sample_weight" in first else f"sample_weight: {first}") from None
+    if not np.isfinite(w).all():
+        raise ValueError("sample_weight has infinite values")
+    return w
+
+
+def pop_weight_column(frame: pd.DataFrame, name: str, target: str | None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table without its weight column ``name`` (never a feature), and that column as the
+    rows' ``sample_weight``; a bad one raises one :class:`DataError` naming the column."""
+    columns = [str(c) for c in frame.columns]
+    if name not in columns:
+        lowered = {c.lower(): c for c in columns}  # 'W' for 'w' is a close name too
+        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3)]
+        hint = f"close names: {_names(close)}" if close else f"columns are {_names(columns)}"
+        raise DataError(f"weight column {name!r} not found; {hint}")
+    if name == target:
+        raise DataError(f"weight column {name!r} is the target column; the weights need a "
+                        "column of their own")
+    values = frame[name]
+    if not pd.api.types.is_numeric_dtype(values):
+        words = values[values.notna() & pd.to_numeric(values, errors="coerce").isna()]
+        such = f" such as {str(words.iloc[0])!r}" if len(words) else ""
+        raise DataError(f"weight column {name!r} must hold numbers, got {values.dtype} values{such}")
+    try:
+        weights = check_sample_weight(values.to_numpy(dtype=np.float64, na_value=np.nan), len(frame))
+    except ValueError as err:
+        raise DataError(f"weight column {name!r}: {err}") from None
+    assert weights is not None
+    return frame.drop(columns=[name]), weights

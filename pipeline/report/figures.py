@@ -22,8 +22,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.report.tables import SCORE_LABELS, to_nats
-from pipeline.rounds.minimal import path_points
-from pipeline.rounds.record import PASSING, REJECTED, PruningRound
+from pipeline.rounds.record import PASSING, REJECTED, PruningRound, path_points
 from pipeline.stability.measures import reaches_cut
 from vaec.plots import (
     fixed_title,

@@ -2,77 +2,52 @@
 
 Two rules (``SelectionSettings.criterion``):
 
-* ``relevance`` (the default). Every round trains on shadow channels too (permuted copies, a
-  null with no relation to anything) and measures two things per channel against them:
+* ``relevance`` (the default): every channel is tested against shadows (permuted copies, a null;
+  :mod:`pipeline.rounds.relevance`). It is **relevant** when its importance to the head alone
+  beats the shadows'; **redundant** when, not relevant alone, its cluster of correlated channels
+  ablated together beats the shadow clusters, or the relevant channels reconstruct it (a
+  stand-in); without a target, **reconstructable** when its shared R² beats the shadows' (with
+  one, reconstruction never keeps a channel). A channel that passes neither way is **rejected**
+  (dropped at once) when its importance and its cluster's are both at or under the shadows'
+  average, else **uncertain** (at most ``max_drop_fraction`` of the channels dropped a round,
+  worst first). A round's tests form one Benjamini-Hochberg family at ``fdr``; from round 2 on
+  (without a budget of k) each reads the mean of this round's t and the previous round's. The
+  loop ends when every channel passes.
+* ``reconstruction``: channels whose R² is under ``threshold`` go, worst first, at most
+  ``max_drop_fraction`` a round.
 
-  - **importance to the head**, alone: the rise of the head's loss when the channel is held at
-    its mean. A channel whose importance beats the shadows' is **relevant**.
-  - **importance with its partners**: channels correlated with each other (a cluster, see
-    :mod:`pipeline.rounds.shadows`) are also held at their means together, and the cluster's
-    loss rise is tested against *shadow clusters* - real clusters with their rows permuted
-    together, so they are as correlated inside as the real ones and as empty of the target. A
-    channel whose cluster beats them, but which is not relevant alone, is **redundant**: a
-    copy that stands in for its partners (its twin covers for it when it is held alone).
-  - **as a stand-in**: a channel the relevant channels reconstruct (a noisy copy or a mixture
-    of them) is **redundant** too (:mod:`pipeline.rounds.relevance`).
-
-  A channel that passes neither way stays only if it is not confidently below: it is
-  **rejected** (dropped at once) when both its importance and its cluster's are at or under the
-  shadows' average, **uncertain** otherwise (dropped at most ``max_drop_fraction`` of the
-  channels per round, worst first, and looked at again next round). Every channel's test and
-  every cluster's form one family under Benjamini-Hochberg at ``fdr``; from the second round on
-  (without a budget of k) each test reads the mean of this round's t and the previous round's
-  (:func:`pipeline.rounds.scores.pooled_t`), so one round's low draw cannot drop a relevant
-  channel. Being reconstructable
-  from the other channels never keeps a channel when there is a target: correlated channels
-  that say nothing of it are reconstructable too. Without a target (the unsupervised task)
-  reconstruction is all there is: a channel stays when its shared R² (what the neck carries
-  of it from the other channels) beats the shadows' (**reconstructable**). The loop ends when
-  every channel passes.
-* ``reconstruction`` (the method's original rule): channels whose R² is under ``threshold``
-  are the candidates, dropped worst first, at most ``max_drop_fraction`` per round.
-
-Either way, with ``n_features_to_select`` the passing channels are dropped too, worst first, at
-most ``step`` of them per round, until that many are left; never fewer than ``min_features``;
-and the accuracy guard (below) ends the loop when the validation rows predict measurably worse
-than in round 1 (every channel), after uncertain drops.
+With ``n_features_to_select`` passing channels go too, worst first, at most ``step`` of them a
+round, down to that many; never below ``min_features``. A group (the channels of one column or
+user group) takes its best channel's fate and goes whole. With ``"auto"``, once every channel
+passes, the rounds go down the minimal-subset path (:func:`path_step`; the subset is chosen by
+:func:`pipeline.rounds.record.minimal_round`).
 
 The accuracy guard
 ------------------
-Dropping channels should cost the head nothing; when it does, the guard ends the loop and the
-previous round's doubtful drops come back. On a validation split of 50-100 rows one row moves
-accuracy or F1 by 1-2 points, so a fall in F1 says more about which rows a trial happened to get
-right than about the channels. The guard compares the rounds row by row instead: every round
-records the head's loss on each validation row (the Brier score of the class probabilities, or
-the squared error of the standardised target; sampling off, mean over the trials, see
-:func:`pipeline.rounds.scores.row_losses`), and a round fails the guard when its rows' losses are
-larger than round 1's in a paired one-sided t test at ``guard_level`` **and** the total
-rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one row's worth: a row moved from certain
-to a coin flip, a Brier score of 0.5; for regression, one standard deviation of the target). A
-rise carried by two or three rows is neither. Weighted rows (``sample_weight`` times
-``class_weight``, see :mod:`pipeline.data.weights`) count as many rows as their weight, scaled
-to a mean of 1: the weighted mean rise, its standard error over Kish's effective count of rows
-(the t test's degrees of freedom) and the rows' worth; a row of weight 0 does not count.
-
-The reference is round 1, whose models saw every channel: the selection should cost nothing
-against them. The best of the rounds so far would be a biased one: the lowest of many noisy
-round losses lies below what its channels give, the more so the longer the loop, so a later
-round would fall "measurably" behind it by chance (on permeability_qsar's 165 rows the guard
-fired in 2 of 5 seeds against the best round and ended the loop with 23 and 45 of the 1,069
-columns; against round 1, in 1 of 5).
+On 50-100 validation rows one row moves accuracy by 1-2 points, so the guard compares rounds row
+by row: a round fails it when its rows' losses (Brier score, or squared error of the
+standardised target; mean over trials) exceed round 1's in a paired one-sided t test at
+``guard_level`` **and** the total rise is at least :data:`MIN_ROWS_WORTH` rows' worth (one: a
+row from certain to a coin flip, Brier 0.5; for regression one standard deviation). Weighted
+rows count as their weight scaled to a mean of 1 (degrees of freedom from Kish's effective
+count). Then the loop ends and the previous round's doubtful drops come back. The reference is
+round 1, on every channel: the best round so far would be biased low (the lowest of many noisy
+losses), and later rounds would fall behind it by chance.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
 
-from pipeline.rounds.groups import group_fates, share_best, whole_groups
-from pipeline.rounds.minimal import path_step
 from pipeline.rounds.record import (
+    FATE_ORDER,
+    PASSING,
+    REJECTED,
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
     STOP_AUTO,
@@ -98,20 +73,14 @@ class GuardTest:
 
     Attributes
     ----------
-    compared_with : int
-        The reference round (round 1: every channel).
-    rows : int
-        Validation rows compared.
-    mean_rise : float
-        Mean rise of a row's loss (Brier score, or squared standard deviations), this round
-        minus the reference.
-    rows_worth : float
-        The total rise in rows' worth (see the module docstring).
+    compared_with, rows : int
+        The reference round, and the validation rows compared.
+    mean_rise, rows_worth : float
+        Mean rise of a row's loss (this round minus the reference), and the total in rows' worth.
     t, p : float
         Paired one-sided t statistic and p-value of the rise.
     fired : bool
-        Whether the rise is significant at the level and at least :data:`MIN_ROWS_WORTH` rows'
-        worth.
+        Whether the rise is significant at the level and at least :data:`MIN_ROWS_WORTH` rows' worth.
     """
 
     compared_with: int
@@ -126,24 +95,12 @@ class GuardTest:
         """JSON-ready dictionary."""
         return asdict(self)
 
-    def summary(self) -> str:
-        """One line for people: what fired (or did not fire) the guard."""
-        return (f"validation loss {'rose' if self.mean_rise > 0 else 'changed'} by "
-                f"{self.mean_rise:+.4f} per row against round {self.compared_with} over "
-                f"{self.rows} rows ({self.rows_worth:.1f} rows' worth), paired t {self.t:.2f}, "
-                f"p {self.p:.3g}")
 
-
-def guard_test(
-    losses: np.ndarray, reference: np.ndarray, reference_index: int, level: float, task: Task,
-    weights: np.ndarray | None = None,
-) -> GuardTest:
+def guard_test(losses: np.ndarray, reference: np.ndarray, reference_index: int, level: float, task: Task,
+               weights: np.ndarray | None = None) -> GuardTest:
     """Test whether ``losses`` (this round's per-row validation losses) are larger than
-    ``reference`` (the reference round's, on the same rows); with ``weights`` (one per row) every row
-    counts as that many rows (scaled to a mean of 1: the rows' worth stays in rows), in the
-    weighted mean, its standard error and the effective count of rows behind the t test."""
-    losses = np.asarray(losses, dtype=np.float64)
-    rise = losses - np.asarray(reference, dtype=np.float64)
+    ``reference`` (the reference round's, on the same rows), rows weighted by ``weights``."""
+    rise = np.asarray(losses, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     if weights is None:
         mean = float(rise.mean())
         spread = float(rise.std(ddof=1)) if len(rise) > 1 else 0.0
@@ -153,8 +110,7 @@ def guard_test(
         mean, se, n_eff = row_mean_se(rise, w)
         df, total = n_eff - 1.0, float(w @ rise) / float(w.mean())
     if se > 0 and df > 0:
-        t = mean / se
-        p = float(stats.t.sf(t, df=df))
+        t, p = mean / se, float(stats.t.sf(mean / se, df=df))
     else:
         t, p = (math.inf, 0.0) if mean > 0 else (0.0, 1.0)
     worth = total / ROW_WORTH.get(task.name, 1.0)
@@ -162,44 +118,28 @@ def guard_test(
                      t=float(t), p=p, fired=p < level and worth >= MIN_ROWS_WORTH)
 
 
-def _target(
-    config: SelectionSettings, task: Task, previous: PruningRound | None
-) -> tuple[int | None, bool]:
-    """The count a round drops towards (``None``: until every channel passes) and whether the
-    round is on the minimal-subset path (``"auto"``, after a round where every channel passed).
-    """
+def _target(config: SelectionSettings, task: Task, previous: PruningRound | None) -> tuple[int | None, bool]:
+    """The count a round drops towards (``None``: until all pass), and whether it is on the path."""
     k = config.n_features_to_select
     if k != AUTO:
         return k, False
     return None, task.has_target and previous is not None and previous.on_path
 
 
-def decide_round(
-    index: int,
-    scores: TrialScores,
-    config: SelectionSettings,
-    reference: PruningRound | None,
-    previous: PruningRound | None = None,
-) -> PruningRound:
+def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
+                 reference: PruningRound | None, previous: PruningRound | None = None) -> PruningRound:
     """Turn a round's trial scores into its record: what to drop, or why to stop.
 
-    In order: the accuracy guard (the validation rows predict worse than in ``reference``, the
-    first round, on every channel, see :mod:`pipeline.rounds.fate`, when the previous round
-    dropped channels that may come back: they do and the loop ends; never without a target,
-    where channels dropped change what is reconstructed); then the rule's fates (see the module
-    docstring). Rejected channels all go; uncertain ones (then, with
-    ``n_features_to_select``, passing ones) at most ``max_drop_fraction`` (``step``) of the
-    channels per round, at least one; never below the floor (``min_features``, or
-    ``n_features_to_select``).
+    In order: the accuracy guard against ``reference`` (round 1), when the previous round
+    dropped channels that may come back (never without a target, where the channels dropped
+    change what is reconstructed); then the rule's fates, as the module docstring says.
     """
-    channels = list(scores.channels)
     record = _round_record(index, scores)
     if config.criterion == "relevance":
         rejected, uncertain = relevance_fates(record, scores, config, previous)
     else:
         rejected, uncertain = [], reconstruction_fates(record, config)
     if scores.groups:
-        # the channels of one column (or of a user's group) are decided as one
         rejected, uncertain = group_fates(record.decision, record.evidence, scores.groups,
                                           rejected, uncertain)
         share_best(record.importance_lower, scores.groups)
@@ -208,38 +148,28 @@ def decide_round(
     if not on_path and _guard_fires(record, config, scores.task, reference, previous):
         record.stop_reason = STOP_ACCURACY_GUARD
         return record
-    n_kept = len(channels)
-    failing = rejected + uncertain
     if on_path:
         return path_step(record, config)
-    if target is None and not failing:
+    if target is None and not rejected + uncertain:
         if config.n_features_to_select != AUTO or not scores.task.has_target:
             record.stop_reason = STOP_ALL_PASS
             return record
-        # every channel passed: "auto" turns to the path; the next round trains on the same
-        # channels as the path's rounds train (see pipeline.rounds.minimal)
+        # every channel passed: "auto" turns to the path (the next round trains as the path's do)
         record.on_path = True
-        if n_kept <= config.min_features:
+        if len(record.kept) <= config.min_features:
             record.stop_reason = STOP_AUTO
         return record
     return _drop_step(record, config, target, rejected, uncertain)
 
 
 def _round_record(index: int, scores: TrialScores) -> PruningRound:
-    """The round's record before any decision: its channels, their R² and the validation scores
-    (per row, when the trials give them: the guard's evidence)."""
+    """The round's record before any decision: its channels, their R² and validation scores."""
     channels = list(scores.channels)
     record = PruningRound(
-        index=index,
-        kept=channels,
-        score_mean=per_channel(channels, scores.r2.mean(axis=0)),
-        score_std=per_channel(channels, scores.r2.std(axis=0)),
-        dropped=[],
-        val_score=float(scores.val_score.mean()),
-        val_score_std=float(scores.val_score.std()),
-        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()},
-        seconds=scores.seconds,
-    )
+        index=index, kept=channels, score_mean=per_channel(channels, scores.r2.mean(axis=0)),
+        score_std=per_channel(channels, scores.r2.std(axis=0)), dropped=[],
+        val_score=float(scores.val_score.mean()), val_score_std=float(scores.val_score.std()),
+        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()}, seconds=scores.seconds)
     if scores.val_row_loss is not None:
         record.val_row_loss = [float(v) for v in scores.row_losses()]
         if scores.val_row_weight is not None:
@@ -250,8 +180,7 @@ def _round_record(index: int, scores: TrialScores) -> PruningRound:
 
 def _guard_fires(record: PruningRound, config: SelectionSettings, task: Task,
                  reference: PruningRound | None, previous: PruningRound | None) -> bool:
-    """Whether the validation rows predict surely worse than in ``reference`` (the guard's paired
-    test, recorded on ``record``), when the previous round's drops may come back at all."""
+    """Whether the guard fires against ``reference`` (its test recorded on ``record``)."""
     level = config.guard_level
     if (level is None or reference is None or not reference.val_row_loss or not record.val_row_loss
             or not restorable(previous)):
@@ -261,22 +190,20 @@ def _guard_fires(record: PruningRound, config: SelectionSettings, task: Task,
     record.guard = test.to_dict()
     return test.fired
 
+
 def _drop_step(record: PruningRound, config: SelectionSettings, target: int | None,
                rejected: list[str], uncertain: list[str]) -> PruningRound:
-    """What a round of the all-relevant rounds (or of the budget ``target``) drops: rejected
-    channels all go, uncertain ones (then, with a budget, passing ones) under the cap, whole
-    groups only, never below the floor; or why nothing can go."""
+    """What a round drops towards the all-relevant set (or the budget ``target``), or why nothing
+    can go."""
     channels, failing = record.kept, rejected + uncertain
     floor = config.min_features if target is None else max(target, config.min_features)
     if target is not None and len(channels) <= target:
         record.stop_reason = STOP_N_FEATURES
         return record
-    # rejected channels all go; the rest under the cap; never below the floor
-    capped = uncertain
-    if target is not None:
-        passing = sorted((c for c in channels if c not in set(failing)),
-                         key=lambda c: (record.evidence[c], c))
-        capped = uncertain + passing
+    # rejected channels all go; the rest (with a budget, passing ones too) under the cap
+    passing = [] if target is None else sorted((c for c in channels if c not in set(failing)),
+                                               key=lambda c: (record.evidence[c], c))
+    capped = uncertain + passing
     # the cap is a fraction of what the rejections leave (RFE's step with a budget)
     fraction = config.max_drop_fraction if target is None else config.step
     cap = max(1, math.floor(fraction * (len(channels) - len(rejected))))
@@ -285,12 +212,87 @@ def _drop_step(record: PruningRound, config: SelectionSettings, target: int | No
         # the budget is reached: no round is needed to find that out
         record.stop_reason = STOP_N_FEATURES
     if not drop:
-        record.stop_reason = STOP_N_FEATURES if target is not None and floor == target else (
-            STOP_MIN_FEATURES
-        )
+        record.stop_reason = STOP_N_FEATURES if target is not None and floor == target else STOP_MIN_FEATURES
         record.spared = failing
         return record
     record.dropped = drop
     record.rejected = [c for c in rejected if c in set(drop)]
     record.spared = [c for c in failing if c not in set(drop)]
+    return record
+
+
+def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Sequence[Sequence[str]],
+                rejected: Sequence[str], uncertain: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Every group's channels decided as one: each takes the group's best fate and evidence (in
+    place); returns the (rejected, uncertain) lists with whole groups in them."""
+    rejected, uncertain = list(rejected), list(uncertain)
+    share_best(evidence, groups)
+    for group in groups:
+        members = [c for c in group if c in decision]
+        if len(members) < 2:
+            continue
+        best = min((decision[c] for c in members), key=FATE_ORDER.index)
+        for c in members:
+            decision[c] = best
+        inside = set(members)
+        rejected = [c for c in rejected if c not in inside]
+        uncertain = [c for c in uncertain if c not in inside]
+        if best == REJECTED:
+            rejected += members
+        elif best not in PASSING:
+            uncertain += members
+    return rejected, uncertain
+
+
+def share_best(values: dict[str, float], groups: Sequence[Sequence[str]]) -> None:
+    """Every channel of a group gets the group's largest value (in place)."""
+    for group in groups:
+        members = [c for c in group if c in values]
+        if members:
+            best = max(values[c] for c in members)
+            values.update(dict.fromkeys(members, best))
+
+
+def whole_groups(drop: Sequence[str], groups: Sequence[Sequence[str]], kept: Sequence[str],
+                 floor: int) -> list[str]:
+    """``drop`` with every group it touches dropped whole, in order, while ``floor`` channels of
+    ``kept`` are left (a group that would cross the floor stays whole)."""
+    group_of = {c: tuple(g) for g in groups for c in g}
+    present = set(kept)
+    out: list[str] = []
+    for channel in drop:
+        if channel in out:
+            continue
+        unit = [c for c in group_of.get(channel, (channel,)) if c in present and c not in out]
+        if len(present) - len(out) - len(unit) < floor:
+            break
+        out += unit
+    return out
+
+
+def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[str]:
+    cluster: dict[str, object] = {c: i for i, members in enumerate(clusters) for c in members}
+    seen: set[object] = set()
+    kept = []
+    for channel in worst_first:
+        if cluster.get(channel, channel) not in seen:
+            kept.append(channel)
+            seen.add(cluster.get(channel, channel))
+    return kept
+
+
+def path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
+    """A round on the minimal-subset path: the channels the head needs least go, by the lower
+    bound of their importance (too few shadows to test against), one channel of a correlated
+    cluster (twins cover for each other), at most ``step`` of the channels a round, down to
+    ``min_features``, where the path ends."""
+    record.on_path = True
+    n_kept = len(record.kept)
+    if n_kept <= config.min_features:
+        record.stop_reason = STOP_AUTO
+        return record
+    rank = record.importance_lower or record.evidence
+    worst_first = _one_per_cluster(sorted(record.kept, key=lambda c: (rank[c], c)), record.clusters)
+    cap = max(1, math.floor(config.step * n_kept))
+    record.dropped = whole_groups(worst_first[:cap], record.groups, record.kept, config.min_features)
     return record

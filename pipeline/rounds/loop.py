@@ -1,9 +1,6 @@
-"""The one rounds loop: train a round's trials, decide it, repeat until a stop rule fires.
-
-:func:`run_rounds` is called by the plain selection and by every resample of a stability
-selection (:mod:`pipeline.selection`); :class:`PruningRun` holds its state, so a run killed
-mid-way resumes from its finished rounds. Progress is told of rounds starting and ending and of
-every epoch, through the small :class:`pipeline.machine.Progress` protocol.
+"""The one rounds loop: train a round's trials, decide it, repeat until a stop rule fires (for
+the plain selection and every resample of a stability selection). :class:`PruningRun` holds its
+state, so a run killed mid-way resumes from its finished rounds.
 """
 
 from __future__ import annotations
@@ -15,8 +12,7 @@ from pipeline.final_model import FinalModel
 from pipeline.machine import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
-from pipeline.rounds.minimal import minimal_round, path_settings
-from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_AUTO, PruningRound, restorable
+from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_AUTO, PruningRound, minimal_round, restorable
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.settings import SelectionSettings
 
@@ -24,6 +20,10 @@ from pipeline.settings import SelectionSettings
 # or on the given ones (the accuracy guard's control)
 TrainRound = Callable[["PruningRun", "list[str] | None"], TrialScores]
 OnRound = Callable[["PruningRun", PruningRound], None]
+# shadows of a round on the path: the fewest there may be (the path ranks by importance, which
+# needs none, and every shadow is a noise column the round models overfit: on breast_cancer's
+# three best channels the loss per row was 0.145 with ten shadows, 0.083 with two)
+PATH_SHADOWS = 2
 
 
 class PruningRun:
@@ -48,20 +48,13 @@ class PruningRun:
         Channels the next round will train on (after the last round: the selection).
     stop_reason : str or None
         Why the loop ended, once it has.
-    cut : list of str
+    cut, restored : list of str
         Channels removed after the loop by the last cut to ``n_features_to_select`` (when the
-        accuracy guard ended elimination with more channels than that), best first.
-    restored : list of str
-        Channels the accuracy guard brought back.
+        guard ended elimination with more), best first; channels the guard brought back.
     """
 
-    def __init__(
-        self,
-        split: SplitData,
-        config: SelectionSettings,
-        rounds: Sequence[PruningRound] = (),
-        constant_columns: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, split: SplitData, config: SelectionSettings, rounds: Sequence[PruningRound] = (),
+                 constant_columns: Sequence[str] = ()) -> None:
         self.split = split
         self.constant_columns = list(constant_columns)
         self.config = config
@@ -85,11 +78,9 @@ class PruningRun:
 
     @property
     def round_config(self) -> SelectionSettings:
-        """The settings the next round trains with: past the all-relevant set (the path of
-        ``n_features_to_select="auto"``), the fewest shadows (see
-        :func:`pipeline.rounds.minimal.path_settings`)."""
+        """The settings the next round trains with: on the minimal-subset path, the fewest shadows."""
         if self.on_path:
-            return path_settings(self.config)
+            return self.config.replace(min_shadows=PATH_SHADOWS, max_shadows=PATH_SHADOWS)
         return self.config
 
     @property
@@ -97,60 +88,45 @@ class PruningRun:
         """Whether the next round is on the minimal-subset path."""
         return bool(self.rounds) and self.rounds[-1].on_path
 
-    def train_trials(
-        self,
-        trials: Sequence[int] | None = None,
-        on_epoch: Callable[[int, int], None] | None = None,
-        channels: Sequence[str] | None = None,
-    ) -> TrialScores:
-        """Train (some of) the next round's trials, on the kept channels (or ``channels``: the
-        guard's control, see :meth:`record_round`).
-
-        Groups of trials trained apart are joined with :meth:`TrialScores.combine`.
-        """
+    def train_trials(self, trials: Sequence[int] | None = None,
+                     on_epoch: Callable[[int, int], None] | None = None,
+                     channels: Sequence[str] | None = None) -> TrialScores:
+        """Train (some of) the next round's trials on the kept channels (or ``channels``: the
+        guard's control); groups trained apart are joined by :meth:`TrialScores.combine`."""
         self._check_open()
         channels = self.kept if channels is None else list(channels)
         return train_trials(self.split, channels, self.round_config, self.next_index, trials,
                             on_epoch, on_path=self.on_path)
 
-    def record_round(
-        self, scores: TrialScores, control: Callable[[list[str]], TrialScores] | None = None
-    ) -> PruningRound:
+    def record_round(self, scores: TrialScores,
+                     control: Callable[[list[str]], TrialScores] | None = None) -> PruningRound:
         """Decide the next round from its trial scores and advance the state.
 
-        When the accuracy guard fires and ``control`` is given, round 1's channels (every one) are
-        trained again under this round's seeds (``control(channels)``, e.g.
-        :meth:`train_trials` with ``channels``): two rounds' models differ by their seeds and
-        shadows as much as by their channels, so the guard stops the loop only when the
-        control, trained like this round, also predicts the rows measurably better.
+        When the accuracy guard fires and ``control`` is given, round 1's channels are trained
+        again under this round's seeds (``control(channels)``): two rounds' models differ by
+        their seeds and shadows as much as by their channels, so the guard stops the loop only
+        when the control, trained like this round, also predicts the rows measurably better.
         """
         self._check_open()
         if scores.channels != self.kept:
             raise ValueError("the trial scores were not trained on the channels kept now")
         if len(scores.trials) != self.config.n_trials:
-            raise ValueError(
-                f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}"
-            )
+            raise ValueError(f"expected scores of {self.config.n_trials} trials, got {len(scores.trials)}")
         # the guard's reference: the first round, on every channel (see pipeline.rounds.fate)
         reference = next((r for r in self.rounds if r.mean_row_loss is not None), None)
         previous = self.rounds[-1] if self.rounds else None
         record = decide_round(self.next_index, scores, self.config, reference, previous)
-        if (record.stop_reason == STOP_ACCURACY_GUARD and control is not None
-                and reference is not None):
-            record = self._confirmed(record, scores, reference, previous,
-                                     control(list(reference.kept)))
+        if record.stop_reason == STOP_ACCURACY_GUARD and control is not None and reference is not None:
+            record = self._confirmed(record, scores, reference, previous, control(list(reference.kept)))
         self._apply(record)
         return record
 
-    def _confirmed(
-        self, record: PruningRound, scores: TrialScores, reference: PruningRound,
-        previous: PruningRound | None, control: TrialScores,
-    ) -> PruningRound:
+    def _confirmed(self, record: PruningRound, scores: TrialScores, reference: PruningRound,
+                   previous: PruningRound | None, control: TrialScores) -> PruningRound:
         """The record after the guard's control: stopped when the control also predicts
         better, decided without the guard otherwise; either way both tests are on it."""
-        losses = control.row_losses()
-        test = guard_test(record.val_row_loss, losses, reference.index, self.config.guard_level,
-                          scores.task, record.val_row_weight or None)
+        test = guard_test(record.val_row_loss, control.row_losses(), reference.index,
+                          self.config.guard_level, scores.task, record.val_row_weight or None)
         first = record.guard
         if not test.fired:
             record = decide_round(self.next_index, scores, self.config, None, previous)
@@ -160,10 +136,8 @@ class PruningRun:
     def _apply(self, record: PruningRound) -> None:
         self._check_open()
         if record.index != self.next_index or record.kept != self.kept:
-            raise ValueError(
-                f"round {record.index} does not continue this run (expected round "
-                f"{self.next_index} on {len(self.kept)} channels)"
-            )
+            raise ValueError(f"round {record.index} does not continue this run (expected round "
+                             f"{self.next_index} on {len(self.kept)} channels)")
         self.rounds.append(record)
         self.kept = [c for c in self.kept if c not in set(record.dropped)]
         self.stop_reason = record.stop_reason
@@ -191,21 +165,14 @@ class PruningRun:
         """The whole result, with the final model trained on the kept channels (if given)."""
         if not self.done:
             raise RuntimeError("the pruning loop has not stopped yet")
-        return PruningResult.build(
-            self.split, self.config, self.rounds, self.kept, final, self.constant_columns,
-            cut=self.cut, restored=self.restored,
-        )
+        return PruningResult.build(self.split, self.config, self.rounds, self.kept, final,
+                                   self.constant_columns, cut=self.cut, restored=self.restored)
 
 
 def run_rounds(
-    split: SplitData,
-    config: SelectionSettings,
-    *,
-    constant_columns: Sequence[str] = (),
-    rounds: Sequence[PruningRound] = (),
-    train_round: TrainRound | None = None,
-    on_round: OnRound | None = None,
-    progress: Progress | None = None,
+    split: SplitData, config: SelectionSettings, *, constant_columns: Sequence[str] = (),
+    rounds: Sequence[PruningRound] = (), train_round: TrainRound | None = None,
+    on_round: OnRound | None = None, progress: Progress | None = None,
 ) -> PruningRun:
     """Rounds until a stop rule fires, resuming after ``rounds``; returns the stopped run.
 

@@ -1,4 +1,6 @@
-"""A pruning round as a record: what its trials saw and what it decided.
+"""A pruning round as a record (what its trials saw and what it decided), and what is read off
+the records: what the accuracy guard may restore, and the minimal subset of
+``n_features_to_select="auto"``.
 
 The fates a round gives (``relevant``, ``redundant``, ``reconstructable``, ``rejected``,
 ``uncertain``; ``passes`` / ``below threshold`` under the reconstruction rule) and why a loop
@@ -15,12 +17,8 @@ from typing import Any
 
 import numpy as np
 
-STOP_ALL_PASS = "all_pass"
-STOP_MIN_FEATURES = "min_features"
-STOP_N_FEATURES = "n_features_to_select"
-STOP_ACCURACY_GUARD = "accuracy_guard"
-STOP_AUTO = "auto"
-STOP_REASONS = (STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES, STOP_ACCURACY_GUARD, STOP_AUTO)
+STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES = "all_pass", "min_features", "n_features_to_select"
+STOP_ACCURACY_GUARD, STOP_AUTO = "accuracy_guard", "auto"
 
 # with a target: relevant alone, or with the partners of its cluster (a redundant copy); without
 # a target: reconstructable from the other channels
@@ -28,13 +26,13 @@ RELEVANT, REDUNDANT, RECONSTRUCTABLE = "relevant", "redundant", "reconstructable
 REJECTED, UNCERTAIN = "rejected", "uncertain"
 PASSES, BELOW = "passes", "below threshold"  # the reconstruction rule's two fates
 PASSING = (RELEVANT, REDUNDANT, RECONSTRUCTABLE, PASSES)
+# the fates from best to worst: a group takes its best channel's
+FATE_ORDER = (RELEVANT, REDUNDANT, RECONSTRUCTABLE, PASSES, UNCERTAIN, BELOW, REJECTED)
 
 # how a summary line names the validation scores, and how many drops it names
-SCORE_LABELS = {"accuracy": "acc", "balanced_accuracy": "balanced acc", "f1": "F1", "r2": "R²",
-                "mae": "MAE",
+SCORE_LABELS = {"accuracy": "acc", "balanced_accuracy": "balanced acc", "f1": "F1", "r2": "R²", "mae": "MAE",
                 "reconstruction_r2": "reconstruction R²", "reconstruction_mae": "reconstruction MAE"}
-# the round's validation score is the first of these it recorded (balanced accuracy only when
-# the split asks for it: imbalanced classes or a class weight, see pipeline.data.weights)
+# the round's validation score: the first of these it recorded (balanced accuracy when asked for)
 SCORE_ORDER = ("balanced_accuracy", "f1", "r2", "reconstruction_r2")
 MAX_NAMED_DROPS = 6
 # at or under this t a channel does no better than the average shadow
@@ -49,81 +47,59 @@ class PruningRound:
     ----------
     index : int
         Round number, from 1.
-    kept : list of str
-        Channels the round's trials were trained on.
+    kept, dropped : list of str
+        Channels the round's trials were trained on; those it removed, worst first.
     score_mean, score_std : dict of str to float
         Validation reconstruction R² per channel: mean and standard deviation over trials.
-    dropped : list of str
-        Channels this round removed, worst first.
-    val_score : float
+    val_score, val_score_std : float
         The round's validation score (F1, or balanced accuracy on imbalanced or class-weighted
-        classes, see :mod:`pipeline.data.weights`; R² for regression; the reconstruction's R²
-        without a target), sampling off, best epoch, mean over trials.
-    val_score_std : float
-        Its standard deviation over trials.
+        classes; R²; reconstruction R² without a target), mean and spread over trials.
     val_metrics : dict of str to float
-        Both of the task's validation scores, mean over trials (``accuracy`` and ``f1``;
-        ``r2`` and ``mae``; ``reconstruction_r2`` and ``reconstruction_mae``).
+        Both of the task's validation scores, mean over trials (e.g. ``accuracy`` and ``f1``).
     seconds : float
         Wall-clock seconds of the round.
     stop_reason : str or None
-        Set on the last round: one of :data:`STOP_REASONS`.
+        Set on the last round: the stop rule that fired (``STOP_*``).
     importance_mean, importance_std, shared_mean, shared_std : dict of str to float
         Importance to the head and shared R² per channel (the relevance rule).
     t_importance, t_shared : dict of str to float
-        Their prediction-interval t against the shadows in this round alone (importance on its
-        effect scale, the signed square root, see :func:`effect_scale`); the fates read the
-        importance's t pooled with the previous round's (``evidence``).
+        Their t against the shadows in this round alone (importance on its effect scale); the
+        fates read the importance's t pooled with the previous round's (``evidence``).
     clusters : list of list of str
-        The clusters of correlated channels the round ablated together (clusters of one
-        channel are left out).
+        The clusters of two or more channels the round ablated together.
     t_cluster, cluster_importance_mean : dict of str to float
         For every channel of a cluster: its cluster's t against the shadow clusters (effect
         scale) and the cluster's importance (mean over trials).
-    stand_in_r2 : dict of str to float
-        For every channel not relevant alone: its R² on the validation rows from the relevant
-        channels (:mod:`pipeline.rounds.relevance`).
-    stands_for : dict of str to list of str
-        For every channel that passed as a stand-in: the relevant channels it copies most.
+    stand_in_r2, stands_for : dict
+        For every channel not relevant alone: its R² from the relevant channels; for every
+        stand-in: the relevant channels it copies most.
     importance_lower : dict of str to float
-        With a target, the lower bound of every channel's importance (mean minus two standard
-        errors over the rows): what ranks the channels once every one has passed and
-        ``n_features_to_select="auto"`` eliminates on towards the minimal subset.
+        With a target, every channel's importance minus two standard errors over the rows (what
+        ranks the channels on the minimal-subset path and with a budget of k).
     groups : list of list of str
         The groups of channels (of one column, or of a user's group) decided as one unit.
     on_path : bool
-        Whether the round is past the all-relevant set, on the minimal-subset path of
-        ``n_features_to_select="auto"`` (its channels all passed, or it follows such a round).
-    val_row_loss : list of float
+        Whether the round is on the minimal-subset path of ``n_features_to_select="auto"``.
+    val_row_loss, val_row_weight : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
-        without a target).
-    val_row_weight : list of float
-        What each of those rows counts for (empty: every row alike; see
-        :mod:`pipeline.data.weights`).
+        without a target), and what each row counts for (empty: every row alike).
     guard : dict or None
-        The guard's test against round 1, every channel (:class:`pipeline.rounds.fate.GuardTest`
-        fields), when it was run.
+        The guard's test against round 1 (:class:`pipeline.rounds.fate.GuardTest` fields),
+        when it was run.
     evidence : dict of str to float
         What ranks the channels, larger is better: the larger of its own and its cluster's
         importance t, each pooled with the previous round's (without a target, its shared R²'s
-        t); with
-        ``n_features_to_select`` the lower bound of the importance (mean minus two standard
-        errors over the rows: a budget of k goes to the channels the head surely needs
-        most); under the reconstruction rule, the R².
+        t); with a budget of k ``importance_lower``; under the reconstruction rule, the R².
     decision : dict of str to str
         Every channel's fate: ``relevant``, ``redundant`` (relevant with its cluster only),
         ``reconstructable`` (without a target), ``rejected`` or ``uncertain`` (``passes`` /
         ``below threshold`` under the reconstruction rule).
-    rejected : list of str
-        Channels dropped because they were confidently under the shadows (alone and with their
-        cluster).
-    spared : list of str
-        Channels that did not pass but stayed (the drop cap or the floor kept them).
+    rejected, spared : list of str
+        Channels dropped for being confidently under the shadows (alone and with their cluster);
+        channels that did not pass but stayed (the drop cap or the floor kept them).
     shadow : dict
-        Per score, the null from the shadows: ``mean``, ``std``, ``n`` (shadows), ``pass_t``
-        and ``reject_t`` (the bars), and ``values`` (every shadow's mean);
-        ``cluster_importance`` holds one such summary per size bin of the shadow clusters
-        (with its ``sizes``).
+        Per score, the null from the shadows: ``mean``, ``std``, ``n``, the bars ``pass_t`` and
+        ``reject_t``, and ``values``; ``cluster_importance`` holds one per size bin (``sizes``).
     trial_scores : dict
         Per score (``r2``, ``importance``, ``shared_r2``), every channel's value in each trial.
     """
@@ -175,8 +151,8 @@ class PruningRound:
         return [c for c in cluster if c != channel]
 
     def stands_in_for(self, channel: str) -> list[str]:
-        """For a redundant channel, the relevant channels it copies: those that reconstruct it
-        most, or the partners of its cluster that are relevant alone."""
+        """For a redundant channel, the relevant channels it copies (reconstructed from them, or
+        relevant partners of its cluster)."""
         if channel in self.stands_for:
             return list(self.stands_for[channel])
         return [c for c in self.partners(channel) if self.decision.get(c) == RELEVANT]
@@ -192,14 +168,12 @@ class PruningRound:
 
     @property
     def score_name(self) -> str:
-        """Name of :attr:`val_score` among :attr:`val_metrics` (the report's score charts and
-        round table lead with it)."""
+        """Name of :attr:`val_score` among :attr:`val_metrics`."""
         return next((n for n in SCORE_ORDER if n in self.val_metrics), "f1")
 
     def summary(self, n_kept: int) -> str:
         """One line for people: ``round 2: trained on 30, dropped 4 (a, b, c, d) → 26 kept,
-        val F1 0.931, 1.2 s``; ``n_kept`` is what the loop kept after it (after a guard stop,
-        the previous round's channels with the drops that came back)."""
+        val F1 0.931, 1.2 s``; ``n_kept`` is what the loop kept after it."""
         if self.stop_reason == STOP_ACCURACY_GUARD:
             what = (f"the validation rows predicted worse than in round 1 → the last "
                     f"round's doubtful drops come back, {n_kept} kept")
@@ -220,10 +194,9 @@ class PruningRound:
 
 
 def restorable(previous: PruningRound | None) -> list[str]:
-    """What the accuracy guard may bring back: the previous round's drops that were neither
-    rejected nor under the shadows' average, by the t the fate read (pooled with the round
-    before) and by that round's own tests alone (a fall in accuracy after dropping only noise
-    is validation noise)."""
+    """What the accuracy guard may bring back: the previous round's drops neither rejected nor
+    under the shadows' average, by the pooled t and by that round's own tests (a fall in
+    accuracy after dropping only noise is validation noise)."""
     if previous is None:
         return []
     rejected = set(previous.rejected)
@@ -237,10 +210,9 @@ def restorable(previous: PruningRound | None) -> list[str]:
 
 def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None
                 ) -> tuple[float, float, float]:
-    """The mean of per-row values, its standard error and the rows it stands for (``n``; with
-    ``weights``, Kish's effective count ``(sum w)² / sum w²``): the weighted mean and the
-    standard error of a weighted mean with the small-sample correction, which are the plain
-    ones for equal weights."""
+    """The mean of per-row values, its standard error and the rows it stands for; with
+    ``weights``, the weighted mean, the small-sample-corrected standard error of a weighted mean
+    and Kish's effective count ``(sum w)² / sum w²`` (the plain ones for equal weights)."""
     x = np.asarray(values, dtype=np.float64)
     if weights is None:
         se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
@@ -253,3 +225,63 @@ def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None
         return mean, 0.0, n_eff
     se = math.sqrt(float(w**2 @ (x - mean) ** 2) * n_eff / (n_eff - 1.0))
     return mean, se, n_eff
+
+
+@dataclass(frozen=True)
+class CountScore:
+    """One round's point on the score-by-count curve.
+
+    Attributes
+    ----------
+    round, n_features : int
+        The round, and the channels it trained on.
+    mean_loss, std_error : float
+        Mean loss per scored row (Brier score, or squared error of the standardised target)
+        and its standard error over the rows.
+    score, on_path
+        The round's validation score (mean over trials), and whether it is on the path.
+    """
+
+    round: int
+    n_features: int
+    mean_loss: float
+    std_error: float
+    score: float
+    on_path: bool
+
+
+def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
+    """Every round that scored rows (rounds without a target score none), in order."""
+    points = []
+    for record in rounds:
+        if record.val_row_loss:
+            mean, se, _ = row_mean_se(record.val_row_loss, record.val_row_weight or None)
+            points.append(CountScore(round=record.index, n_features=len(record.kept), mean_loss=mean,
+                                     std_error=se, score=record.val_score, on_path=record.on_path))
+    return points
+
+
+def path_points(rounds: Sequence[PruningRound]) -> list[CountScore]:
+    """The points the minimal count is chosen on: the rounds on the path but the first (trained
+    with every shadow, it only turns to the path); the rounds after it are trained alike."""
+    return [p for p in count_curve(rounds) if p.on_path][1:]
+
+
+def minimal_round(rounds: Sequence[PruningRound]) -> PruningRound:
+    """The minimal subset: of the rounds on the path (never larger than the all-relevant set),
+    the one with the fewest channels whose mean loss per row is at most the best one's plus its
+    standard error, going down from the best count and stopping at the first count past that
+    limit (the one-standard-error rule of cross-validated model choice: what is within the noise
+    of the best is as good, and smaller; a lone low point past a worse count is a round's noise).
+    The last round when none scored rows."""
+    points = path_points(rounds)
+    if not points:
+        return rounds[-1]
+    best = min(points, key=lambda p: (p.mean_loss, p.n_features))
+    limit = best.mean_loss + best.std_error
+    chosen = best
+    for point in sorted((p for p in points if p.n_features < best.n_features), key=lambda p: -p.n_features):
+        if point.mean_loss > limit:
+            break
+        chosen = point
+    return next(r for r in rounds if r.index == chosen.round)

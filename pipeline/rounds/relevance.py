@@ -1,27 +1,20 @@
-"""The relevance rule: every channel's importance alone, with its cluster, and as a stand-in.
-
-See :mod:`pipeline.rounds.fate` for the rule in words. Three tests per round, all against the
-shadows (:func:`pipeline.rounds.scores.test_against_shadows`):
+"""The relevance rule (in words: :mod:`pipeline.rounds.fate`). Three tests against the shadows:
 
 * **alone**: the rise of the head's loss when the channel is held at its mean, on the effect
-  scale (the signed square root: a loss rise is quadratic in an effect, and a chance
-  correlation in a shadow would count twice);
-* **with its cluster**: the cluster of correlated channels (:mod:`pipeline.rounds.shadows`)
-  held at its means together, against shadow clusters of the same size bin;
-* **as a stand-in**: a channel made of relevant ones (a noisy copy of one, or a mixture of
-  several, as ``make_classification``'s redundant columns are) tells the head nothing they do
-  not, so held at its mean alone it costs nothing; it stands in for them when the relevant
-  channels reconstruct it - its out-of-sample R² from them (a ridge regression fitted on the
-  training rows, scored on the validation rows, from the rows' second moments) beats the
-  shadows' (which nothing reconstructs) and reaches ``cluster_threshold²``. A correlated
-  channel that says nothing of the target is reconstructed by its partners, not by the
-  relevant channels, and is no stand-in.
+  scale (the signed square root: a loss rise is quadratic in an effect), against the lone
+  shadows (a member of a cluster: against the members of shadow clusters of its size bin);
+* **with its cluster**: held at its means together, against the shadow clusters of its size bin;
+* **as a stand-in**: a channel made of relevant ones (a noisy copy, a mixture) costs nothing
+  held at its mean alone; it stands in for them when its out-of-sample R² from the relevant
+  channels (a ridge regression fitted on the training rows, scored on the validation rows)
+  beats the shadows' and reaches ``cluster_threshold²``. A correlated channel that says nothing
+  of the target is reconstructed by its partners, not by the relevant channels.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -36,62 +29,29 @@ from pipeline.rounds.record import (
     UNCERTAIN,
     PruningRound,
 )
-from pipeline.rounds.scores import (
-    ScoreTest,
-    passing_p,
-    passing_t,
-    pooled_t,
-    test_against_shadows,
-)
+from pipeline.rounds.scores import ScoreTest, passing_p, passing_t, pooled_t, test_against_shadows
 from pipeline.rounds.shadows import CLUSTER_SIZE_BINS, size_bin
 from pipeline.rounds.trials import TrialScores
 from pipeline.settings import SelectionSettings
 
-# Smallest spread of the shadows' scores: importance on its effect scale (the square root of
-# nats per row), R² in its own unit.
+# Smallest spread of the shadows' scores: importance on its effect scale, R² in its own unit.
 EFFECT_FLOOR, R2_FLOOR = 1e-2, 1e-3
 # How many standard errors under its importance a channel is ranked with a budget of k.
 LOWER_BOUND_Z = 2.0
-# Ridge penalty relative to the mean variance of the predictors: enough to keep the solve
-# stable with many correlated relevant channels, small against their signal.
+# Ridge penalty relative to the predictors' mean variance: a stable solve, small against signal.
 RIDGE = 1e-3
-# The partners a stand-in is said to copy: those of its regression coefficients (in units of the
-# predictors' spread) at least this share of the largest, at most MAX_NAMED of them.
+# The partners a stand-in copies: coefficients at least this share of the largest, at most MAX_NAMED.
 NAMED_SHARE, MAX_NAMED = 0.3, 3
 
 
-class StandIns(NamedTuple):
-    """The out-of-sample R² of columns from a set of predictor columns.
-
-    Attributes
-    ----------
-    r2 : ndarray of shape (targets,)
-        R² on the validation rows of every target column from the predictors (1 is perfect, 0
-        no better than its mean; a target that is itself a predictor scores NaN).
-    weights : ndarray of shape (targets, predictors)
-        The ridge coefficients.
-    """
-
-    r2: np.ndarray
-    weights: np.ndarray
-
-
-def stand_in_r2(
-    train: np.ndarray, val: np.ndarray, predictors: np.ndarray, targets: np.ndarray
-) -> StandIns:
-    """R² of every ``targets`` column from the ``predictors`` columns.
-
-    Parameters
-    ----------
-    train, val : ndarray of shape (columns, columns)
-        :func:`pipeline.rounds.scores.second_moments` of the training and of the validation
-        rows (standardised with the training rows' scaler).
-    predictors, targets : ndarray of int
-        Column positions.
-    """
+def stand_in_r2(train: np.ndarray, val: np.ndarray, predictors: np.ndarray,
+                targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The out-of-sample R² of every ``targets`` column from the ``predictors`` columns
+    (positions; NaN for a predictor) and the ridge coefficients ``(targets, predictors)``, from
+    the second moments of the training and of the validation rows."""
     predictors, targets = np.asarray(predictors, dtype=int), np.asarray(targets, dtype=int)
     if len(predictors) == 0:
-        return StandIns(np.zeros(len(targets)), np.zeros((len(targets), 0)))
+        return np.zeros(len(targets)), np.zeros((len(targets), 0))
     gram = train[np.ix_(predictors, predictors)]
     penalty = RIDGE * max(float(np.trace(gram)) / len(predictors), 1e-12)
     weights = np.linalg.solve(gram + penalty * np.eye(len(predictors)),
@@ -104,7 +64,7 @@ def stand_in_r2(
     # the validation variance about the training mean (0 on standardised data)
     r2 = np.where(own > 1e-12, 1.0 - mse / np.where(own > 1e-12, own, 1.0), 0.0)
     r2 = np.where(np.isin(targets, predictors), np.nan, r2)
-    return StandIns(r2, weights)
+    return r2, weights
 
 
 def named_partners(weights: np.ndarray, names: list[str]) -> list[str]:
@@ -117,8 +77,7 @@ def named_partners(weights: np.ndarray, names: list[str]) -> list[str]:
 
 
 def effect_scale(importance: np.ndarray) -> np.ndarray:
-    """Signed square root of a loss rise: the scale of the channel's effect, where the shadows'
-    scores are close enough to normal for the t test."""
+    """Signed square root of a loss rise: the effect's scale, where the null is near normal."""
     return np.sign(importance) * np.sqrt(np.abs(importance))
 
 
@@ -131,16 +90,13 @@ def per_trial(channels: list[str], values: np.ndarray) -> dict[str, list[float]]
 
 
 def _shadow_summary(test: ScoreTest, pass_t: float, reject_t: float) -> dict[str, Any]:
-    return {"mean": test.shadow_mean, "std": test.shadow_std, "n": test.n_shadows,
-            "pass_t": pass_t, "reject_t": reject_t,
-            "values": [float(v) for v in test.shadow_means]}
+    return {"mean": test.shadow_mean, "std": test.shadow_std, "n": test.n_shadows, "pass_t": pass_t,
+            "reject_t": reject_t, "values": [float(v) for v in test.shadow_means]}
 
-def _cluster_tests(
-    scores: TrialScores,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Every cluster's importance (ablated whole, on the effect scale) tested against the shadow
-    clusters of its size bin: ``(t, p, degrees of freedom, per-bin shadow summaries)``, one t, p
-    and df per cluster."""
+
+def _cluster_tests(scores: TrialScores) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Every cluster's importance against the shadow clusters of its size bin: ``(t, p, degrees of
+    freedom, per-bin shadow summaries)``."""
     n_clusters = len(scores.clusters)
     t, p, df = np.zeros(n_clusters), np.ones(n_clusters), np.ones(n_clusters)
     summaries: list[dict[str, Any]] = []
@@ -159,18 +115,11 @@ def _cluster_tests(
     return t, p, df, summaries
 
 
-def _own_tests(
-    scores: TrialScores,
-) -> tuple[ScoreTest, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    """Every channel's importance alone (effect scale) against the shadows of its own kind:
-    a lone channel against the lone shadows, a member of a cluster against the members of the
-    shadow clusters of its size bin (the neck spends capacity on a correlated group, noise or
-    not, and a head can lean on it; a lone shadow gets none).
-
-    Returns the lone shadows' test of every channel (its mean, spread and the band the report
-    draws), every channel's ``t``, ``p`` and degrees of freedom against its own kind, and the
-    members' nulls.
-    """
+def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+    """Every channel's importance alone against the shadows of its kind (a member of a cluster:
+    the neck spends capacity on a correlated group, noise or not, and a lone shadow gets none).
+    Returns the lone shadows' test (the band the report draws), every channel's ``t``, ``p`` and
+    degrees of freedom against its kind, and the members' nulls."""
     alone = test_against_shadows(effect_scale(scores.importance),
                                  effect_scale(scores.shadow_importance), EFFECT_FLOOR)
     t, p = alone.t.copy(), alone.p.copy()
@@ -179,11 +128,9 @@ def _own_tests(
     if not scores.clusters:
         return alone, t, p, df, summaries
     position = {c: i for i, c in enumerate(scores.channels)}
-    member_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes
-                            for _ in range(k)])
+    member_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes for _ in range(k)])
     for b in sorted({size_bin(len(c)) for c in scores.clusters}):
-        rows = [position[c] for members in scores.clusters if size_bin(len(members)) == b
-                for c in members]
+        rows = [position[c] for members in scores.clusters if size_bin(len(members)) == b for c in members]
         test = test_against_shadows(
             effect_scale(scores.importance[:, rows]),
             effect_scale(scores.shadow_member_importance[:, member_bins == b]), EFFECT_FLOOR)
@@ -193,16 +140,10 @@ def _own_tests(
     return alone, t, p, df, summaries
 
 
-def _stand_in_tests(
-    scores: TrialScores, relevant: np.ndarray, fdr: float, threshold: float | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[str]], dict[str, Any]]:
-    """Which lone channels (in no cluster) stand in for the relevant ones: their R² from the
-    relevant channels tested against the shadows' (Benjamini-Hochberg at ``fdr`` over the lone
-    channels not relevant alone) and at least ``threshold²``.
-
-    Returns ``(passes, r2, t, partners, shadow summary)``; ``r2`` and ``t`` are NaN for the
-    relevant channels, ``partners`` names what each passing channel copies most.
-    """
+def _stand_in_tests(scores: TrialScores, relevant: np.ndarray, fdr: float, threshold: float | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[str]], dict[str, Any]]:
+    """Which lone channels stand in for the relevant ones (Benjamini-Hochberg at ``fdr`` over
+    the lone channels not relevant alone): ``(passes, r2, t, partners, shadow summary)``."""
     n = len(scores.channels)
     nan = np.full(n, np.nan)
     # a member of a cluster is decided with its cluster: a channel relevant by chance must not
@@ -213,35 +154,27 @@ def _stand_in_tests(
         return np.zeros(n, dtype=bool), nan, nan, {}, {}
     predictors = np.flatnonzero(relevant)
     shadows = np.arange(n, scores.moments_train.shape[0])
-    fitted = stand_in_r2(scores.moments_train, scores.moments_val, predictors,
-                         np.concatenate([others, shadows]))
+    fitted, weights = stand_in_r2(scores.moments_train, scores.moments_val, predictors,
+                                  np.concatenate([others, shadows]))
     r2, t = nan.copy(), nan.copy()
-    test = test_against_shadows(fitted.r2[None, : len(others)], fitted.r2[None, len(others):],
-                                R2_FLOOR)
+    test = test_against_shadows(fitted[None, : len(others)], fitted[None, len(others):], R2_FLOOR)
     r2[others], t[others] = test.mean, test.t
     bar = passing_p(test.p, fdr)
     passing = (test.p <= bar) & (test.mean >= threshold**2)
     passes = np.zeros(n, dtype=bool)
     passes[others[passing]] = True
     names = [scores.channels[i] for i in predictors]
-    partners = {scores.channels[others[j]]: named_partners(fitted.weights[j], names)
+    partners = {scores.channels[others[j]]: named_partners(weights[j], names)
                 for j in np.flatnonzero(passing)}
     summary = _shadow_summary(test, passing_t(bar, test.n_shadows), REJECT_T)
     return passes, r2, t, partners, summary
 
 
-def relevance_fates(
-    record: PruningRound, scores: TrialScores, config: SelectionSettings,
-    previous: PruningRound | None = None,
-) -> tuple[list[str], list[str]]:
+def relevance_fates(record: PruningRound, scores: TrialScores, config: SelectionSettings,
+                    previous: PruningRound | None = None) -> tuple[list[str], list[str]]:
     """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels.
-
-    With a target a channel passes on its importance alone (``relevant``) or on its cluster's,
-    ablated whole (``redundant``: it stands in for its partners); reconstruction never keeps a
-    channel. Without a target its shared R² decides (``reconstructable``). With a target and
-    no budget of k the fates read each test's t pooled with the ``previous`` round's
-    (:func:`pipeline.rounds.scores.pooled_t`); the record keeps this round's own t.
-    """
+    With a target and no budget of k the fates read each test's t pooled with the ``previous``
+    round's (:func:`pipeline.rounds.scores.pooled_t`); the record keeps this round's own t."""
     channels = scores.channels
     importance, own_t, own_p, own_df, member_shadows = _own_tests(scores)
     shared = test_against_shadows(scores.shared_r2, scores.shadow_shared_r2, R2_FLOOR)
@@ -267,30 +200,21 @@ def relevance_fates(
         # importance (a channel away from its mean on a few rows only has a wide one)
         lower = (scores.importance - LOWER_BOUND_Z * scores.importance_se).mean(axis=0)
         record.importance_lower = per_channel(channels, lower)
-        if isinstance(config.n_features_to_select, int):
+        if budget:
             evidence = lower
     else:
         reconstructable = shared.p <= p_bar
         rejected = ~reconstructable & (shared.t < REJECT_T)
         fates = np.where(reconstructable, RECONSTRUCTABLE, np.where(rejected, REJECTED, UNCERTAIN))
         evidence = shared.t
-    record.importance_mean = per_channel(channels, importance.mean)
-    record.importance_std = per_channel(channels, importance.std)
-    record.shared_mean = per_channel(channels, shared.mean)
-    record.shared_std = per_channel(channels, shared.std)
-    record.t_importance = per_channel(channels, own_t)
-    record.t_shared = per_channel(channels, shared.t)
+    _record_scores(record, scores, importance, shared, own_t, cluster_t)
     record.evidence = per_channel(channels, evidence)
     record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
-    _record_clusters(record, scores, cluster_t)
     record.shadow = {
-        "importance": _shadow_summary(importance, passing_t(p_bar, importance.n_shadows),
-                                      REJECT_T),
+        "importance": _shadow_summary(importance, passing_t(p_bar, importance.n_shadows), REJECT_T),
         "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows), REJECT_T),
         "cluster_importance": cluster_shadows, "member_importance": member_shadows,
         "stand_in_r2": stand_summary}
-    record.trial_scores.update(importance=per_trial(channels, scores.importance),
-                               shared_r2=per_trial(channels, scores.shared_r2))
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
     return ([c for c in worst_first if record.decision[c] == REJECTED],
             [c for c in worst_first if record.decision[c] == UNCERTAIN])
@@ -298,8 +222,7 @@ def relevance_fates(
 
 def _pooled_clusters(scores: TrialScores, cluster_t: np.ndarray, cluster_df: np.ndarray,
                      previous: PruningRound) -> tuple[np.ndarray, np.ndarray]:
-    """Every cluster's t pooled with the previous round's (the mean of its members' cluster t
-    there, over those that were in a cluster), and its p-value."""
+    """Every cluster's t pooled with the previous round's (its members' mean there), and its p."""
     before = np.full(len(scores.clusters), np.nan)
     for j, members in enumerate(scores.clusters):
         earlier = [previous.t_cluster[c] for c in members if c in previous.t_cluster]
@@ -308,12 +231,10 @@ def _pooled_clusters(scores: TrialScores, cluster_t: np.ndarray, cluster_df: np.
     return pooled_t(cluster_t, before, cluster_df)
 
 
-def _member_tests(scores: TrialScores, cluster_t: np.ndarray,
-                  cluster_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every channel's cluster test, t and p (a channel alone has none: it can only pass on its
-    own, so -inf and 1)."""
-    member_t = np.full(len(scores.channels), -np.inf)
-    member_p = np.ones(len(scores.channels))
+def _member_tests(scores: TrialScores, cluster_t: np.ndarray, cluster_p: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Every channel's cluster test, t and p (a channel alone: -inf and 1)."""
+    member_t, member_p = np.full(len(scores.channels), -np.inf), np.ones(len(scores.channels))
     position = {c: i for i, c in enumerate(scores.channels)}
     for j, members in enumerate(scores.clusters):
         for c in members:
@@ -321,10 +242,9 @@ def _member_tests(scores: TrialScores, cluster_t: np.ndarray,
     return member_t, member_p
 
 
-def _supervised_fates(
-    record: PruningRound, scores: TrialScores, config: SelectionSettings,
-    own: tuple[np.ndarray, np.ndarray], member: tuple[np.ndarray, np.ndarray], p_bar: float,
-) -> tuple[np.ndarray, np.ndarray, dict]:
+def _supervised_fates(record: PruningRound, scores: TrialScores, config: SelectionSettings,
+                      own: tuple[np.ndarray, np.ndarray], member: tuple[np.ndarray, np.ndarray],
+                      p_bar: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """The fates with a target, each channel's evidence (the t it is ranked by) and the stand-in
     test's summary; records which relevant channels each stand-in stands for."""
     (own_t, own_p), (member_t, member_p) = own, member
@@ -346,27 +266,33 @@ def _supervised_fates(
         redundant, REDUNDANT, np.where(rejected, REJECTED, UNCERTAIN)))
     evidence = np.maximum(judged_t, member_t)
     evidence = np.where(stands_in, np.maximum(evidence, stand_t), evidence)
-    record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True)
-                          if not np.isnan(v)}
+    record.stand_in_r2 = {c: float(v) for c, v in zip(channels, stand_r2, strict=True) if not np.isnan(v)}
     record.stands_for = copies
     return fates, evidence, stand_summary
 
 
-def _record_clusters(record: PruningRound, scores: TrialScores, cluster_t: np.ndarray) -> None:
-    """Which channels were ablated together, and each cluster's t and mean importance."""
+def _record_scores(record: PruningRound, scores: TrialScores, importance: ScoreTest, shared: ScoreTest,
+                   own_t: np.ndarray, cluster_t: np.ndarray) -> None:
+    """This round's own scores and t of every channel and cluster, and which were ablated together."""
+    channels = scores.channels
+    record.importance_mean = per_channel(channels, importance.mean)
+    record.importance_std = per_channel(channels, importance.std)
+    record.shared_mean = per_channel(channels, shared.mean)
+    record.shared_std = per_channel(channels, shared.std)
+    record.t_importance = per_channel(channels, own_t)
+    record.t_shared = per_channel(channels, shared.t)
+    record.trial_scores.update(importance=per_trial(channels, scores.importance),
+                               shared_r2=per_trial(channels, scores.shared_r2))
     record.clusters = [list(c) for c in scores.clusters]
-    record.t_cluster = {c: float(cluster_t[j]) for j, members in enumerate(scores.clusters)
-                        for c in members}
-    record.cluster_importance_mean = {
-        c: float(scores.cluster_importance[:, j].mean())
-        for j, members in enumerate(scores.clusters) for c in members}
+    record.t_cluster = {c: float(cluster_t[j]) for j, members in enumerate(scores.clusters) for c in members}
+    record.cluster_importance_mean = {c: float(scores.cluster_importance[:, j].mean())
+                                      for j, members in enumerate(scores.clusters) for c in members}
 
 
 def reconstruction_fates(record: PruningRound, config: SelectionSettings) -> list[str]:
     """Fill the reconstruction rule's fields; return the candidates (under the threshold)."""
     record.evidence = dict(record.score_mean)
-    record.decision = {c: (PASSES if m >= config.threshold else BELOW)
-                       for c, m in record.score_mean.items()}
+    record.decision = {c: (PASSES if m >= config.threshold else BELOW) for c, m in record.score_mean.items()}
     # worst first; ties by name so the order never depends on the column order
     worst_first = sorted(record.kept, key=lambda c: (record.score_mean[c], c))
     return [c for c in worst_first if record.decision[c] == BELOW]

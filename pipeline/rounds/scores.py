@@ -1,30 +1,19 @@
-"""Per-channel scores of a round's trained models, on the validation rows.
+"""Per-channel scores of a round's trained models, which rows they are taken on, and the test
+against the shadows.
 
 * reconstruction R²: how well each channel comes back out of the neck;
-* shared R²: how well it comes back when its own input is held at its mean, i.e. from the
-  other channels (redundancy, the structure the neck shares);
+* shared R²: how well it comes back when its own input is held at its mean (from the others);
 * importance: how much the head's loss rises when the channel is held at its mean.
 
-The test against the shadows
-----------------------------
-For one score (importance, shared R²), every real channel has a mean over the round's trials,
-and so does every shadow. The shadows' means are draws from the null (a channel with no
-structure and no relevance), so a channel's mean is compared with them by the prediction-interval
-t statistic ``t = (m_c - mean_shadow) / (sd_shadow * sqrt(1 + 1/S))`` with ``S - 1`` degrees
-of freedom (``S`` shadows): the test of a new draw against a sample whose spread is estimated.
-The one-sided p-value says how surprising the channel would be as a shadow.
-
-A round tests two scores for each of ``C`` channels. The ``2 C`` p-values pass or fail together
-under the Benjamini-Hochberg procedure at false-discovery rate ``fdr``: among the channels that
-pass, the expected share of noise is at most ``fdr`` (precision at least ``1 - fdr``), and when
-many channels are relevant the bar is lower than Bonferroni's, so weakly relevant ones are not
-lost for the sake of a family-wise guarantee nobody asked for.
-
-* a channel **passes** a score when its p-value is at or under the procedure's bar;
-* it is **confidently below** the bar when its ``t`` is at or under 0: it does no better than
-  the average permuted copy. A channel whose true ``t`` is 2 (short of most bars) scores that
-  low 2.3 % of the time; the bar itself is not the reference, because a round's model may be
-  weak (many noise channels around) and see a channel better once they are gone.
+For one score every real channel and every shadow has a mean over the round's trials; the
+shadows' means are draws from the null, so a channel's mean is compared with them by the
+prediction-interval t ``(m_c - mean_shadow) / (sd_shadow * sqrt(1 + 1/S))`` with ``S - 1``
+degrees of freedom (``S`` shadows), one-sided. A round's p-values pass or fail together under
+Benjamini-Hochberg at false-discovery rate ``fdr`` (among what passes, the expected share of
+noise is at most ``fdr``, with a lower bar than Bonferroni's when many channels are relevant). A
+channel is **confidently below** when its ``t`` is at or under 0: no better than the average
+permuted copy (a channel whose true ``t`` is 2 scores that low 2.3 % of the time; the bar is no
+reference, as a round's model may be weak and see a channel better once noise is gone).
 """
 
 from __future__ import annotations
@@ -40,6 +29,13 @@ from vaec import VAEC
 from vaec.model import ablation_scores
 from vaec.tasks import predicted_class
 
+# Rows behind importance and shared R²: all of them up to a budget of rows x columns (the cost
+# of the scoring pass), never fewer than MIN_SCORING_ROWS.
+SCORING_BUDGET = 1_000_000
+MIN_SCORING_ROWS, MAX_SCORING_ROWS = 500, 4000
+# Validation rows the accuracy guard compares (a fixed seeded subset of a larger split: the same
+# rows in every round).
+GUARD_ROWS = 5000
 # Below this validation variance (the data are standardised on the training rows, where every
 # channel has variance 1) a channel is as good as constant on the validation rows: its R² is
 # not defined, and it gets 0 (no better than its mean), never a free pass.
@@ -59,23 +55,10 @@ def _variance(X: np.ndarray, shares: np.ndarray) -> np.ndarray:
 
 
 def channel_r2(model: VAEC, X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """R² of every channel for every replica: ``1 - MSE_c / Var_c`` with sampling off.
-
-    Parameters
-    ----------
-    model : VAEC
-        A trained model (any number of replicas).
-    X : ndarray of shape (rows, channels)
-        Scaled data the model did not train on (the validation split).
-    weights : ndarray of shape (replicas, rows) or None
-        The rows each replica is scored on (cross-fitting: its own fold); ``None``: all.
-
-    Returns
-    -------
-    ndarray of shape (replicas, channels)
-        1 is a perfect reconstruction, 0 no better than the channel's mean, negative worse.
-        A channel (nearly) constant on these rows scores 0.
-    """
+    """R² ``1 - MSE_c / Var_c`` of every channel for every replica ``(replicas, channels)``,
+    sampling off, on scaled rows ``X`` the model did not train on, each replica's rows weighted
+    by its row of ``weights`` (cross-fitting: its own fold); a channel (nearly) constant there
+    scores 0."""
     X = np.asarray(X, dtype=np.float64)
     reconstruction = model.reconstruct(X, replica=None).astype(np.float64)
     shares = _row_shares(weights, len(reconstruction), len(X))
@@ -92,18 +75,11 @@ def ablation_channel_scores(
     model: VAEC, X: np.ndarray, y: np.ndarray | None, units: list[list[int]] | None = None,
     weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Importance, its standard error and shared R² of every ablation unit for every replica,
-    each ``(replicas, units)``; ``units`` lists the channel positions held at the mean together
-    (``None``: every channel alone), ``weights`` the rows each replica is scored on.
-
-    * importance: the rise of the head's cross-entropy (nats per row, sampling off) when the
-      unit is held at its training mean, and its standard error over the rows;
-    * shared R²: ``1 - MSE / Var`` of the decoder's output for the unit's channels held at
-      their means (both averaged over its channels), i.e. what the neck carries of them from the
-      other channels (0 for channels nearly constant on these rows).
-
-    See :func:`vaec.importance.ablation_scores`.
-    """
+    """Importance (the rise of the head's cross-entropy, nats per row, sampling off, when the
+    unit is held at its training mean), its standard error over the rows, and shared R² (of the
+    decoder's output for the unit's channels held at their means, averaged over them) of every
+    ablation unit for every replica, each ``(replicas, units)``; ``units`` lists the channel
+    positions held together (``None``: every channel alone), ``weights`` each replica's rows."""
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=model.device)
@@ -111,8 +87,7 @@ def ablation_channel_scores(
     importance = scores.importance.double().cpu().numpy()
     importance_se = scores.importance_se.double().cpu().numpy()
     own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
-    variance = _variance(np.asarray(X, dtype=np.float64),
-                         _row_shares(weights, len(importance), len(X)))
+    variance = _variance(np.asarray(X, dtype=np.float64), _row_shares(weights, len(importance), len(X)))
     if units is not None:
         variance = np.stack([variance[:, u].mean(axis=1) for u in units], axis=1)
     return importance, importance_se, _r2(own_mse, variance)
@@ -125,16 +100,11 @@ def second_moments(X: np.ndarray) -> np.ndarray:
 
 
 def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The head's Brier score on every row for every replica, ``(replicas, rows)``, sampling
-    off: ``sum_k (p_k - [y = k])²`` over the classes (0 for a certain right answer, 0.5 for a
-    coin flip between two classes, 2 for a certain wrong one), or the squared error of the
-    standardised regression target.
-
-    A proper score bounded per row: the round models are fitted hard and overconfident on a
-    few rows (their held-out log-loss can exceed a coin flip's while their accuracy beats a
-    logistic regression's), and a log-loss would measure how confidently they are wrong on
-    those rows rather than what the channels carry.
-    """
+    """The head's Brier score ``sum_k (p_k - [y = k])²`` on every row for every replica
+    ``(replicas, rows)``, sampling off (0 certain and right, 0.5 a coin flip of two classes),
+    or the squared error of the standardised regression target: a proper score bounded per row,
+    where a log-loss would measure how confidently the overfitted round models are wrong on a
+    few rows rather than what the channels carry."""
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     target = model.class_indices(y)
     with torch.no_grad():
@@ -145,9 +115,8 @@ def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def balanced_accuracy(model: VAEC, X: np.ndarray, y: np.ndarray,
                       weights: np.ndarray | None = None) -> np.ndarray:
-    """Balanced accuracy (the mean of the classes' recalls, scikit-learn's
-    ``balanced_accuracy_score``) of every replica, ``(replicas,)``, sampling off; each replica's
-    rows weighted by its row of ``weights`` (0 leaves a row out)."""
+    """Balanced accuracy (the mean of the classes' recalls) of every replica ``(replicas,)``,
+    sampling off, each replica's rows weighted by its row of ``weights``."""
     from sklearn.metrics import balanced_accuracy_score
 
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
@@ -178,10 +147,8 @@ class ScoreTest:
         Every shadow's mean over the trials (the null sample).
     shadow_mean, shadow_std : float
         Their mean and standard deviation (the latter at least the score's floor).
-    t : ndarray of shape (channels,)
-        Prediction-interval t of every channel against the shadows.
-    p : ndarray of shape (channels,)
-        One-sided p-value of beating the shadows.
+    t, p : ndarray of shape (channels,)
+        Prediction-interval t of every channel against the shadows, and its one-sided p-value.
     """
 
     mean: np.ndarray
@@ -199,17 +166,9 @@ class ScoreTest:
 
 
 def test_against_shadows(scores: np.ndarray, shadow_scores: np.ndarray, floor: float) -> ScoreTest:
-    """Test every channel's mean score against the shadows' means.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (trials, channels)
-    shadow_scores : ndarray of shape (trials, shadows)
-        At least two shadows.
-    floor : float
-        Smallest spread the shadows are taken to have (a null that scores exactly alike would
-        otherwise make any difference significant).
-    """
+    """Test every channel's mean score ``(trials, channels)`` against the means of at least two
+    shadows ``(trials, shadows)``, their spread taken as at least ``floor`` (a null that scores
+    exactly alike would make any difference significant)."""
     scores = np.asarray(scores, dtype=np.float64)
     shadow_means = np.asarray(shadow_scores, dtype=np.float64).mean(axis=0)
     n = len(shadow_means)
@@ -219,30 +178,19 @@ def test_against_shadows(scores: np.ndarray, shadow_scores: np.ndarray, floor: f
     centre = float(shadow_means.mean())
     spread = max(float(shadow_means.std(ddof=1)), floor)
     t = (mean - centre) / (spread * np.sqrt(1.0 + 1.0 / n))
-    return ScoreTest(
-        mean=mean, std=scores.std(axis=0), shadow_means=shadow_means,
-        shadow_mean=centre, shadow_std=spread, t=t, p=stats.t.sf(t, df=n - 1),
-    )
+    return ScoreTest(mean=mean, std=scores.std(axis=0), shadow_means=shadow_means, shadow_mean=centre,
+                     shadow_std=spread, t=t, p=stats.t.sf(t, df=n - 1))
 
 
-def pooled_t(
-    t: np.ndarray, before: np.ndarray, df: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every test's ``t`` averaged with its ``t`` of the previous round, and its p-value.
+def pooled_t(t: np.ndarray, before: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every test's ``t`` averaged with its ``t`` of the previous round (``before``), and its
+    p-value at this round's ``df``.
 
-    A round's t carries the noise of its few trials' training as well as the rows' evidence: on
-    a few hundred rows a relevant channel's t wanders by 2 from round to round, and a round
-    that draws it low would drop it as uncertain. The mean of two rounds' t is steadier; under
-    the null each is a t variable (with ``df`` degrees of freedom, this round's) and the mean of
-    two correlated ones spreads no wider, so the bar keeps its level. A test with no t in the
-    previous round (NaN in ``before``: the first round, or not tested that way there), or with
-    a ``t`` of ``-inf`` now (no such test this round), keeps this round's.
-
-    Parameters
-    ----------
-    t, before, df : ndarray of shape (tests,)
-        This round's t, the previous round's (NaN where it had none) and this round's degrees
-        of freedom.
+    On a few hundred rows a relevant channel's t wanders by 2 from round to round with its few
+    trials' training, and a round that draws it low would drop it. The mean of two rounds' t is
+    steadier; under the null each is a t variable and the mean of two correlated ones spreads no
+    wider, so the bar keeps its level. A test with no t before (NaN) or none now (``-inf``)
+    keeps this round's.
     """
     t = np.asarray(t, dtype=np.float64)
     before = np.asarray(before, dtype=np.float64)
@@ -253,13 +201,9 @@ def pooled_t(
 
 
 def passing_p(p_values: np.ndarray, fdr: float) -> float:
-    """The largest p-value that passes at false-discovery rate ``fdr`` (Benjamini-Hochberg).
-
-    With ``m`` tests sorted ``p_(1) <= ... <= p_(m)``, every test up to the largest ``k`` with
-    ``p_(k) <= k fdr / m`` passes; the expected share of noise among what passes is at most
-    ``fdr`` (independent or positively dependent tests). When nothing passes, the bar is the
-    first step, ``fdr / m``.
-    """
+    """The largest p-value that passes at false-discovery rate ``fdr`` (Benjamini-Hochberg:
+    with the ``m`` p-values sorted, every one up to the largest ``p_(k) <= k fdr / m``); when
+    nothing passes, the first step ``fdr / m``."""
     p = np.sort(np.asarray(p_values, dtype=np.float64).ravel())
     m = len(p)
     steps = fdr * np.arange(1, m + 1) / m
@@ -270,3 +214,29 @@ def passing_p(p_values: np.ndarray, fdr: float) -> float:
 def passing_t(p_bar: float, n_shadows: int) -> float:
     """The ``t`` a channel needs to pass when the bar on the p-value is ``p_bar``."""
     return float(stats.t.isf(p_bar, df=n_shadows - 1))
+
+
+def scoring_rows(
+    X_train: np.ndarray, y_train: np.ndarray | None, X_val: np.ndarray, y_val: np.ndarray | None,
+    seed: int, w_train: np.ndarray | None = None, w_val: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The rows behind importance and shared R², with their weights: training and validation
+    rows together (on a small table the validation rows alone leave the test little power, and
+    the shadows are trained on the same rows: a model that memorised its training rows favours
+    them as much as real channels), a seeded subset past :data:`SCORING_BUDGET` rows x columns
+    (the scores are means over rows; more rows only cost time)."""
+    X = np.vstack([X_train, X_val])
+    y = None if y_train is None else np.concatenate([y_train, y_val])
+    w = None if w_train is None else np.concatenate([w_train, w_val])
+    n_rows = int(np.clip(SCORING_BUDGET // X.shape[1], MIN_SCORING_ROWS, MAX_SCORING_ROWS))
+    if len(X) > n_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(X), n_rows, replace=False))
+        X, y, w = X[keep], (None if y is None else y[keep]), (None if w is None else w[keep])
+    return X, y, w
+
+
+def guard_rows(n_val: int, seed: int) -> np.ndarray | None:
+    """The validation rows the guard compares (``None``: all of them)."""
+    if n_val <= GUARD_ROWS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_val, GUARD_ROWS, replace=False))

@@ -1,36 +1,28 @@
-"""Shadow channels: permuted copies of real channels, trained alongside them as a null.
+"""What a round's models train on: the kept channels, their shadows, and the clusters.
 
-A shadow keeps the marginal distribution of its source channel but, permuted across the rows
-independently of everything else, shares nothing with the other channels or the target. The
-scores shadows get from the same models (reconstruction R², importance to the head) are what a
-channel with no structure and no relevance scores, so a real channel is judged against them
-(Boruta's idea, applied to both scores; see :mod:`pipeline.rounds.scores`).
-
-Clusters of correlated channels
--------------------------------
-A redundant copy of a relevant channel adds little to the head once the original is there:
-held at its mean alone, it costs the head almost nothing (its twin covers for it), and a rule
-that asks each channel alone drops it. Held at its mean *together with* its twin, the two cost
-what the signal is worth. Two correlated channels that say nothing of the target cost nothing
-alone or together. So a round measures every channel's importance twice: alone, and ablated
-together with its cluster of correlated partners (tested against shadow clusters built the same
-way, see :mod:`pipeline.rounds.shadows`).
-
-A cluster is a set of channels whose absolute Pearson correlations on the training rows are all
-at least ``threshold`` (complete linkage, cut at ``1 - threshold``). Clusters hold at most
-:data:`MAX_CLUSTER_SIZE` channels: a larger one (a spectrum, a bank of sensors) is cut again
-into its most correlated parts, each scored as a unit.
+A **shadow** is a copy of a real channel permuted across the rows: it keeps the marginal
+distribution and shares nothing with the other channels or the target, so its scores are what a
+channel with no structure and no relevance gets, the null a real channel is judged against
+(Boruta's idea). Held at its mean alone, a redundant copy of a relevant channel costs the head
+almost nothing (its twin covers for it), so a round also ablates every **cluster** of correlated
+channels together, against shadow clusters (real clusters with their rows permuted together): a
+set of channels whose absolute correlations on the training rows are all at least ``threshold``
+(complete linkage), of at most :data:`MAX_CLUSTER_SIZE` channels. The channels of one column, or
+of a user's group, are a cluster of their own; correlation clusters form among the others.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import squareform
 
-SHADOW_PREFIX = "shadow:"
+from pipeline.data.split import SplitData
+from pipeline.settings import SelectionSettings
+from vaec.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -42,50 +34,28 @@ class Shadows:
     sources : ndarray of int
         For every shadow, the position (among the round's channels) of its source channel.
     train, val : ndarray of float32, shape (rows, n_shadows)
-        The shadow columns of the training and validation rows, each permuted on its own.
+        The shadow columns of the training and validation rows.
     """
 
     sources: np.ndarray
     train: np.ndarray
     val: np.ndarray
 
-    def names(self, channels: list[str]) -> list[str]:
-        """``shadow:<source>`` (with ``#k`` when a source has more than one shadow)."""
-        seen: dict[int, int] = {}
-        names = []
-        for s in self.sources:
-            k = seen.get(int(s), 0)
-            seen[int(s)] = k + 1
-            names.append(f"{SHADOW_PREFIX}{channels[s]}" + (f"#{k}" if k else ""))
-        return names
-
 
 def n_shadows(n_channels: int, min_shadows: int, max_shadows: int) -> int:
-    """How many shadows a round of ``n_channels`` gets: one per channel, within the bounds.
-
-    Small tables get more shadows than channels (the null needs enough draws to estimate its
-    spread); wide tables a random subset (the null does not need a shadow of every channel, and
-    each shadow costs a column of training).
-    """
+    """How many shadows a round of ``n_channels`` gets: one per channel, within the bounds (the
+    null needs draws to estimate its spread, and every shadow costs a column of training)."""
     return int(min(max(n_channels, min_shadows), max_shadows))
 
 
-def make_shadows(
-    X_train: np.ndarray, X_val: np.ndarray, count: int, seed: int
-) -> Shadows:
-    """``count`` shadows of the columns of ``X_train``/``X_val``, reproducible by ``seed``.
-
-    Sources are drawn without replacement while there are enough channels, then again from
-    all channels. Every shadow column is permuted with its own permutation, separately within
-    the training and the validation rows (so each split keeps its own marginal).
-    """
-    rng = np.random.default_rng(seed)
-    n_channels = X_train.shape[1]
+def make_shadows(X_train: np.ndarray, X_val: np.ndarray, count: int, seed: int) -> Shadows:
+    """``count`` shadows of the columns of ``X_train``/``X_val``, reproducible by ``seed``:
+    sources drawn without replacement, again from all channels while more are needed, every
+    shadow permuted on its own within the training and within the validation rows."""
+    rng, n_channels = np.random.default_rng(seed), X_train.shape[1]
     full, rest = divmod(count, n_channels)
-    sources = np.concatenate(
-        [rng.permutation(n_channels) for _ in range(full)]
-        + [rng.choice(n_channels, size=rest, replace=False)]
-    ).astype(np.int64)
+    sources = np.concatenate([rng.permutation(n_channels) for _ in range(full)]
+                             + [rng.choice(n_channels, size=rest, replace=False)]).astype(np.int64)
 
     def permuted(X: np.ndarray) -> np.ndarray:
         out = np.empty((X.shape[0], count), dtype=np.float32)
@@ -96,14 +66,13 @@ def make_shadows(
     return Shadows(sources=sources, train=permuted(X_train), val=permuted(X_val))
 
 
-# Shadow clusters are drawn per size bin: a real cluster is tested against shadow clusters of
-# sizes in its own bin (the null importance of ablating k channels grows with k).
+# a real cluster is tested against shadow clusters of its size bin (the null importance of
+# ablating k channels grows with k)
 CLUSTER_SIZE_BINS = ((2, 2), (3, 4), (5, 8))
 
 
 def size_bin(size: int) -> int:
-    """Index of the bin of :data:`CLUSTER_SIZE_BINS` that holds a cluster of ``size`` channels
-    (the last bin for anything larger)."""
+    """The bin of :data:`CLUSTER_SIZE_BINS` of a cluster of ``size`` channels (larger: the last)."""
     for b, (low, high) in enumerate(CLUSTER_SIZE_BINS):
         if low <= size <= high:
             return b
@@ -112,12 +81,8 @@ def size_bin(size: int) -> int:
 
 @dataclass(frozen=True)
 class ShadowClusters:
-    """Shadow clusters: real clusters of correlated channels with their rows permuted together.
-
-    A shadow cluster keeps what its source cluster's channels share with each other (it is as
-    reconstructable from itself as the cluster) but nothing with the other channels or the
-    target: ablated together, its channels cost the head what a correlated group of noise
-    channels costs.
+    """Shadow clusters: real clusters with their rows permuted together (as correlated inside as
+    their sources, as empty of the target and the other channels).
 
     Attributes
     ----------
@@ -140,28 +105,13 @@ class ShadowClusters:
             start += len(members)
         return units
 
-    @property
-    def bins(self) -> list[int]:
-        """The size bin of every shadow cluster."""
-        return [size_bin(len(s)) for s in self.sources]
 
-
-def make_cluster_shadows(
-    X_train: np.ndarray,
-    X_val: np.ndarray,
-    clusters: list[list[int]],
-    min_count: int,
-    max_columns: int,
-    seed: int,
-) -> ShadowClusters:
-    """Shadow clusters for the real ``clusters`` (of two channels or more), per size bin.
-
-    Each bin that holds real clusters gets as many shadow clusters as it has real ones, at
-    least ``min_count`` (the null needs draws to estimate its spread) and, past that, no more
-    than ``max_columns`` columns; each is a real cluster of the bin (drawn in a seeded order,
-    again when the bin needs more) with one permutation of the rows for all its columns,
-    separately within the training and the validation rows.
-    """
+def make_cluster_shadows(X_train: np.ndarray, X_val: np.ndarray, clusters: list[list[int]],
+                         min_count: int, max_columns: int, seed: int) -> ShadowClusters:
+    """Shadow clusters for the real ``clusters`` of two channels or more: per size bin as many
+    as it has real ones, at least ``min_count``, past that at most ``max_columns`` columns; each
+    a real cluster of the bin (in a seeded order, again when more are needed) with one row
+    permutation for all its columns, within the training and within the validation rows."""
     rng = np.random.default_rng(seed)
     by_bin: dict[int, list[list[int]]] = {}
     for members in clusters:
@@ -177,8 +127,7 @@ def make_cluster_shadows(
 
     def permuted(X: np.ndarray) -> np.ndarray:
         blocks = [X[np.ix_(rng.permutation(X.shape[0]), members)] for members in sources]
-        width = sum(len(m) for m in sources)
-        return (np.hstack(blocks) if blocks else np.empty((X.shape[0], width))).astype(np.float32)
+        return (np.hstack(blocks) if blocks else np.empty((X.shape[0], 0))).astype(np.float32)
 
     return ShadowClusters(sources=sources, train=permuted(X_train), val=permuted(X_val))
 
@@ -189,7 +138,7 @@ MAX_CORRELATION_ROWS = 4000
 
 
 def _correlation(X: np.ndarray) -> np.ndarray:
-    """Absolute Pearson correlations of the columns; a constant column correlates with none."""
+    """Absolute Pearson correlations of the columns (a constant column's with any is 0)."""
     X = np.asarray(X, dtype=np.float64)
     X = X - X.mean(axis=0)
     norm = np.sqrt((X**2).sum(axis=0))
@@ -205,7 +154,7 @@ def _tree(C: np.ndarray, members: np.ndarray) -> np.ndarray:
 
 
 def _halves(C: np.ndarray, part: np.ndarray) -> list[np.ndarray]:
-    """A part larger than the cap, split along its own tree until every piece fits."""
+    """A part split along its own tree until every piece fits the cap."""
     if len(part) <= MAX_CLUSTER_SIZE:
         return [part]
     labels = fcluster(_tree(C, part), t=2, criterion="maxclust")
@@ -215,38 +164,136 @@ def _halves(C: np.ndarray, part: np.ndarray) -> list[np.ndarray]:
 
 
 def _cut(C: np.ndarray, members: np.ndarray, threshold: float) -> list[np.ndarray]:
-    """Complete-linkage clusters of ``members`` at ``threshold``, none larger than the cap."""
     labels = fcluster(_tree(C, members), t=1.0 - threshold, criterion="distance")
     return [piece for label in np.unique(labels) for piece in _halves(C, members[labels == label])]
 
 
-def correlation_clusters(
-    X: np.ndarray, threshold: float | None, seed: int = 0
-) -> list[list[int]]:
-    """The channels of ``X`` (training rows) partitioned into clusters of correlated channels.
-
-    Parameters
-    ----------
-    X : ndarray of shape (rows, channels)
-    threshold : float or None
-        Smallest absolute correlation between any two channels of a cluster; ``None`` puts
-        every channel in a cluster of its own.
-    seed : int
-        Seed of the row subset when there are more than :data:`MAX_CORRELATION_ROWS` rows.
-
-    Returns
-    -------
-    list of list of int
-        Every channel position exactly once, each cluster sorted, clusters ordered by their
-        first channel: the same data always gives the same clusters.
-    """
+def correlation_clusters(X: np.ndarray, threshold: float | None, seed: int = 0) -> list[list[int]]:
+    """The channels of ``X`` (training rows; a seeded subset past :data:`MAX_CORRELATION_ROWS`)
+    partitioned into clusters whose channels all correlate at least ``threshold`` (``None``:
+    every channel alone): every position once, clusters sorted and ordered by first channel."""
     n_channels = X.shape[1]
     if threshold is None or n_channels < 2:
         return [[c] for c in range(n_channels)]
     if len(X) > MAX_CORRELATION_ROWS:
-        rows = np.sort(np.random.default_rng(seed).choice(len(X), MAX_CORRELATION_ROWS, replace=False))
-        X = X[rows]
-    C = _correlation(X)
-    clusters = [sorted(int(c) for c in part)
-                for part in _cut(C, np.arange(n_channels), threshold)]
+        X = X[np.sort(np.random.default_rng(seed).choice(len(X), MAX_CORRELATION_ROWS, replace=False))]
+    parts = _cut(_correlation(X), np.arange(n_channels), threshold)
+    clusters = [sorted(int(c) for c in part) for part in parts]
     return sorted(clusters, key=lambda members: members[0])
+
+
+# offsets of the round seed: streams of their own, whichever way the trials are grouped
+_SHADOW_SEED, _CLUSTER_SEED, _FOLD_SEED = 17, 43, 61
+
+
+@dataclass
+class RoundInputs:
+    """What a round's models train and are scored on: the kept channels, then the shadows' and
+    the shadow clusters' columns. Cross-fitted, both parts are all the rows, ``fold_mask``
+    ``(n_trials, rows)`` marks trial ``k``'s fold, and ``train_weights`` / ``val_weights`` give
+    it the other rows to train on and its fold to be scored on (times the rows' weights)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray | None
+    X_val: np.ndarray
+    y_val: np.ndarray | None
+    n_channels: int
+    shadows: Shadows | None
+    clusters: list[list[int]]
+    cluster_shadows: ShadowClusters | None
+    n_train_rows: int
+    train_weights: np.ndarray | None = None
+    val_weights: np.ndarray | None = None
+    fold_mask: np.ndarray | None = None
+    row_weight: np.ndarray | None = None
+    train_row_weight: np.ndarray | None = None
+
+    @property
+    def cross_fitted(self) -> bool:
+        return self.fold_mask is not None
+
+    @property
+    def singles(self) -> int:
+        """Columns of the channels and the lone shadows."""
+        return self.n_channels + (0 if self.shadows is None else len(self.shadows.sources))
+
+
+def cross_fitted(split: SplitData, config: SelectionSettings) -> bool:
+    """Whether a round's trials train on folds of all the rows instead of the split (tables of
+    at most ``cross_fit_rows`` rows)."""
+    rows = len(split.X_train) + len(split.X_val)
+    return config.cross_fit_rows is not None and rows <= config.cross_fit_rows and config.n_trials >= 2
+
+
+def _folds(y: np.ndarray | None, n_rows: int, config: SelectionSettings, round_index: int,
+           task: Task) -> np.ndarray:
+    """Every row's fold, stratified as the split is (the classes, a regression target's bins)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    groups = task.strata(y, 1.0 / config.n_trials, 0.0)
+    seed = config.seed + 1000 * round_index + _FOLD_SEED
+    if groups is not None and np.unique(groups, return_counts=True)[1].min() >= config.n_trials:
+        splitter = StratifiedKFold(config.n_trials, shuffle=True, random_state=seed)
+    else:
+        splitter, groups = KFold(config.n_trials, shuffle=True, random_state=seed), None
+    fold = np.empty(n_rows, dtype=np.int64)
+    for k, (_, rows) in enumerate(splitter.split(np.zeros(n_rows), groups)):
+        fold[rows] = k
+    return fold
+
+
+def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSettings,
+                 round_index: int) -> RoundInputs:
+    """The kept channels with the round's shadows and shadow clusters (the same for every trial
+    group: they depend on the round only)."""
+    data = split.columns(list(channels))
+    y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
+    X_train, X_val = data.X_train, data.X_val
+    w_train, w_val = split.w_train, split.w_val
+    folded = cross_fitted(split, config)
+    if folded:
+        X_train = np.vstack([X_train, X_val])
+        y_train = None if y_train is None else np.concatenate([y_train, y_val])
+        X_val, y_val = X_train[:0], None if y_train is None else y_train[:0]
+        w_train = None if w_train is None else np.concatenate([w_train, w_val])
+        w_val = w_train
+    relevance = config.criterion == "relevance"
+    seed = config.seed + 1000 * round_index
+    shadows = make_shadows(X_train, X_val, n_shadows(len(channels), config.min_shadows,
+                                                     config.max_shadows), seed + _SHADOW_SEED) \
+        if relevance else None
+    clusters, cluster_shadows = [], None
+    if relevance and split.task.has_target:
+        # a group is a cluster ablated whole; correlation clusters form among the rest
+        position = {c: i for i, c in enumerate(channels)}
+        groups = [[position[c] for c in g] for g in split.channel_groups(list(channels))]
+        loose = sorted(set(range(len(channels))) - {i for g in groups for i in g})
+        correlated = correlation_clusters(X_train[:, loose], config.cluster_threshold,
+                                          seed + _CLUSTER_SEED) if loose else []
+        clusters = sorted([sorted(g) for g in groups if len(g) > 1] + [
+            sorted(loose[i] for i in c) for c in correlated if len(c) > 1], key=lambda m: m[0])
+        if clusters:
+            cluster_shadows = make_cluster_shadows(X_train, X_val, clusters, max(2, config.min_shadows),
+                                                   config.max_shadows, seed + _CLUSTER_SEED)
+    extra = [s for s in (shadows, cluster_shadows) if s is not None]
+    X_train = np.hstack([X_train, *(s.train for s in extra)])
+    X_val = np.hstack([X_val, *(s.val for s in extra)])
+    inputs = RoundInputs(X_train, y_train, X_val, y_val, len(channels), shadows, clusters,
+                         cluster_shadows, n_train_rows=len(data.X_train), row_weight=w_val,
+                         train_row_weight=w_train)
+    if folded:
+        fold = _folds(y_train, len(X_train), config, round_index, split.task)
+        inputs.fold_mask = np.stack([fold == k for k in range(config.n_trials)]).astype(np.float32)
+        inputs.val_weights = inputs.fold_mask
+        inputs.train_weights = 1.0 - inputs.fold_mask
+        inputs.X_val, inputs.y_val = inputs.X_train, inputs.y_train
+    if w_train is not None:
+        # every trial's rows carry the rows' weights (times its fold's mask when cross-fitted)
+        inputs.train_weights = _trial_weights(inputs.train_weights, w_train, config.n_trials)
+        inputs.val_weights = _trial_weights(inputs.val_weights, w_val, config.n_trials)
+    return inputs
+
+
+def _trial_weights(mask: np.ndarray | None, weights: np.ndarray, n_trials: int) -> np.ndarray:
+    w = weights.astype(np.float32)[None]
+    return np.repeat(w, n_trials, axis=0) if mask is None else mask * w

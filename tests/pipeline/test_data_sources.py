@@ -11,7 +11,7 @@ from sklearn.model_selection import cross_val_score
 
 from pipeline.data.builtin import make_madelon
 from pipeline.data.dataset import dataset_from_arrays, load_dataset
-from pipeline.data.split import split_and_scale, split_dataset
+from pipeline.data.split import split_dataset, split_rows, stratified_indices
 from pipeline.data.tables import DataError
 
 
@@ -75,7 +75,7 @@ def test_files_round_trip_and_are_not_modified(tmp_path, suffix):
     dataset = load_dataset(path, "label")
     assert dataset.name == "table"
     assert dataset.feature_names == ["a", "b", "c"]
-    np.testing.assert_allclose(dataset.X, frame[["a", "b", "c"]].to_numpy())
+    np.testing.assert_allclose(dataset.features.to_numpy(dtype=float), frame[["a", "b", "c"]].to_numpy())
     assert path.read_bytes() == before
 
 
@@ -134,7 +134,8 @@ def test_split_is_stratified_disjoint_and_scaled_on_train_only():
 def test_column_subset_keeps_rows_and_scaler_consistent():
     rng = np.random.default_rng(0)
     X = rng.normal(loc=5, size=(100, 4))
-    split = split_and_scale(X, np.arange(100) % 2, ["a", "b", "c", "d"], test_size=0.0)
+    y = np.arange(100) % 2
+    split = split_rows(X, y, ["a", "b", "c", "d"], *stratified_indices(y, test_size=0.0))
     sub = split.columns(["d", "b"])
     assert sub.X_test is None
     np.testing.assert_array_equal(sub.X_train, split.X_train[:, [3, 1]])

@@ -9,8 +9,8 @@ import pandas as pd
 
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
-from pipeline.rounds.groups import group_fates, whole_groups
-from pipeline.rounds.trials import round_inputs
+from pipeline.rounds.fate import group_fates, whole_groups
+from pipeline.rounds.shadows import round_inputs
 from pipeline.selector import VAECSelector
 from pipeline.settings import SelectionSettings
 

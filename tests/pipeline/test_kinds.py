@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.data.dataset import load_dataset
-from pipeline.data.kinds import detect_kinds
+from pipeline.data.encoding import detect_kinds
 from pipeline.data.tables import DataError
 
 
@@ -82,4 +82,4 @@ def test_gaps_are_no_longer_refused():
     frame.loc[[1, 4], "size"] = np.nan
     frame.loc[[2], "color"] = None
     dataset = load_dataset(frame, "label", keep_columns=["row_id", "customer"])
-    assert not dataset.numeric and dataset.kinds["color"] == "categorical"
+    assert dataset.features.isna().to_numpy().any() and dataset.kinds["color"] == "categorical"

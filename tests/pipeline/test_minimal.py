@@ -8,8 +8,7 @@ import pytest
 
 from pipeline.report.figures import plot_count_curve
 from pipeline.report.tables import round_table
-from pipeline.rounds.minimal import count_curve, minimal_round, path_points
-from pipeline.rounds.record import STOP_AUTO, PruningRound
+from pipeline.rounds.record import STOP_AUTO, PruningRound, count_curve, minimal_round, path_points
 from pipeline.selector import VAECSelector
 from pipeline.settings import SelectionSettings
 from vaec import ConfigError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.data.split import split_and_scale
+from pipeline.data.split import split_rows, stratified_indices
 from pipeline.final_model import fit_final_model
 from pipeline.rounds.loop import PruningRun, run_rounds
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
@@ -32,7 +32,7 @@ def structured_with_noise(n_rows: int = 300, seed: int = 0):
 @pytest.fixture(scope="module")
 def split():
     X, y, names = structured_with_noise()
-    return split_and_scale(X, y, names, val_size=0.25, test_size=0.2, seed=0)
+    return split_rows(X, y, names, *stratified_indices(y, val_size=0.25, test_size=0.2, seed=0))
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,10 @@ import torch
 from pipeline.data.dataset import load_dataset
 from pipeline.data.split import split_dataset
 from pipeline.machine import threads_for, usable_cores
-from pipeline.rounds import policy
+from pipeline.rounds import trials as policy
 from pipeline.rounds.fate import decide_round
-from pipeline.rounds.policy import TALL_ROWS, round_model_config, tall_batch_size
 from pipeline.rounds.record import PASSING
-from pipeline.rounds.trials import train_trials
+from pipeline.rounds.trials import TALL_ROWS, round_model_config, tall_batch_size, train_trials
 from pipeline.selection import run_selection
 from pipeline.selector import VAECSelector
 from pipeline.settings import SelectionSettings

@@ -15,9 +15,8 @@ from sklearn.pipeline import Pipeline
 
 import pipeline.selector as selector_module
 from pipeline.data.dataset import dataset_from_arrays
-from pipeline.data.split import split_dataset
+from pipeline.data.split import IMBALANCE_RATIO, imbalanced, split_dataset
 from pipeline.data.tables import DataError
-from pipeline.data.weights import IMBALANCE_RATIO, imbalanced
 from pipeline.report.tables import report_tables
 from pipeline.rounds.fate import guard_test
 from pipeline.rounds.record import row_mean_se
