@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
-from pipeline.data.encoding import NUMERIC, TableEncoder, detect_kinds, identifiers
+from pipeline.data.encoding import IDENTIFIER, NUMERIC, TableEncoder, detect_kinds
 from pipeline.data.tables import (
     TABLE_SUFFIXES,
     DataError,
@@ -182,7 +182,7 @@ def _validated(
     constant = validate_frame(frame, target, val_size=val_size, test_size=test_size, task=task,
                               kinds=kinds, categorical=categorical, keep_columns=keep_columns,
                               groups=groups)
-    aside = [c for c in identifiers(kinds) if c not in set(constant)]
+    aside = [c for c, kind in kinds.items() if kind == IDENTIFIER and c not in set(constant)]
     if aside:
         warnings.warn(f"set aside as identifiers (every value different, or free text): "
                       f"{', '.join(map(repr, aside))}; keep_columns keeps them", stacklevel=3)

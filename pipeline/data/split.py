@@ -236,35 +236,31 @@ def encode_rows(
     split = split_rows(X, y, encoder.channel_names_, train, val, test,
                        target=dataset.target, task=dataset.task, weights=weights)
     split.encoder = encoder
-    split.balanced = balanced_scores(y, dataset.task, class_weight, weights)
+    # a class weight, or imbalanced classes: the classification reports balanced accuracy
+    split.balanced = (get_task(dataset.task).has_classes and y is not None
+                      and (class_weight is not None or imbalanced(y, weights)))
     return split
-
-
-def class_row_weights(y: Any, class_weight: ClassWeight) -> np.ndarray | None:
-    """Every row's class weight: ``"balanced"`` (``n_rows / (n_classes * rows of the class)``),
-    or a mapping by the classes' labels as text (classes it leaves out weigh 1)."""
-    if class_weight is None:
-        return None
-    labels = np.asarray(y).ravel()
-    if class_weight == BALANCED:
-        return compute_sample_weight(BALANCED, labels)
-    classes = np.unique(labels)
-    named = {str(c): c for c in classes}
-    unknown = sorted(set(class_weight) - set(named))
-    if unknown:
-        raise DataError(f"class_weight names classes the target does not have: "
-                        f"{', '.join(map(repr, unknown))} (classes: {', '.join(map(str, named))})")
-    return compute_sample_weight({named[k]: float(v) for k, v in class_weight.items()}, labels)
 
 
 def row_weights(y: Any, task: str | Task, sample_weight: np.ndarray | None,
                 class_weight: ClassWeight) -> np.ndarray | None:
-    """What every row counts for: ``sample_weight`` times its class weight (``None``: alike)."""
-    if class_weight is not None and not get_task(task).has_classes:
-        raise DataError(f"class_weight applies to classification only; the task is {get_task(task).name!r}")
-    classes = class_row_weights(y, class_weight)
-    if classes is None:
+    """What every row counts for: ``sample_weight`` times its class weight (``None``: alike), by
+    ``"balanced"`` (``n_rows / (n_classes * rows of the class)``) or a mapping by the classes'
+    labels as text (classes it leaves out weigh 1)."""
+    if class_weight is None:
         return sample_weight
+    if not get_task(task).has_classes:
+        raise DataError(f"class_weight applies to classification only; the task is {get_task(task).name!r}")
+    labels = np.asarray(y).ravel()
+    if class_weight == BALANCED:
+        classes = compute_sample_weight(BALANCED, labels)
+    else:
+        named = {str(c): c for c in np.unique(labels)}
+        unknown = sorted(set(class_weight) - set(named))
+        if unknown:
+            raise DataError(f"class_weight names classes the target does not have: "
+                            f"{', '.join(map(repr, unknown))} (classes: {', '.join(map(str, named))})")
+        classes = compute_sample_weight({named[k]: float(v) for k, v in class_weight.items()}, labels)
     weights = classes if sample_weight is None else sample_weight * classes
     if not weights.sum() > 0:
         raise DataError("sample_weight times class_weight is zero on every row")
@@ -278,9 +274,3 @@ def imbalanced(y: Any, weights: np.ndarray | None = None) -> bool:
     totals = np.bincount(index, weights=weights)
     return len(totals) > 1 and totals.max() >= IMBALANCE_RATIO * totals.min()
 
-
-def balanced_scores(y: Any, task: str | Task, class_weight: Any, weights: np.ndarray | None) -> bool:
-    """Whether a classification reports balanced accuracy: a class weight, or imbalanced classes."""
-    if not get_task(task).has_classes or y is None:
-        return False
-    return class_weight is not None or imbalanced(y, weights)

@@ -99,11 +99,8 @@ class ShadowClusters:
     @property
     def units(self) -> list[list[int]]:
         """Column positions (within :attr:`train`) of every shadow cluster."""
-        units, start = [], 0
-        for members in self.sources:
-            units.append(list(range(start, start + len(members))))
-            start += len(members)
-        return units
+        ends = np.cumsum([len(members) for members in self.sources], dtype=int)
+        return [list(range(end - len(members), end)) for members, end in zip(self.sources, ends, strict=True)]
 
 
 def make_cluster_shadows(X_train: np.ndarray, X_val: np.ndarray, clusters: list[list[int]],
@@ -163,11 +160,6 @@ def _halves(C: np.ndarray, part: np.ndarray) -> list[np.ndarray]:
     return [piece for label in np.unique(labels) for piece in _halves(C, part[labels == label])]
 
 
-def _cut(C: np.ndarray, members: np.ndarray, threshold: float) -> list[np.ndarray]:
-    labels = fcluster(_tree(C, members), t=1.0 - threshold, criterion="distance")
-    return [piece for label in np.unique(labels) for piece in _halves(C, members[labels == label])]
-
-
 def correlation_clusters(X: np.ndarray, threshold: float | None, seed: int = 0) -> list[list[int]]:
     """The channels of ``X`` (training rows; a seeded subset past :data:`MAX_CORRELATION_ROWS`)
     partitioned into clusters whose channels all correlate at least ``threshold`` (``None``:
@@ -177,9 +169,10 @@ def correlation_clusters(X: np.ndarray, threshold: float | None, seed: int = 0) 
         return [[c] for c in range(n_channels)]
     if len(X) > MAX_CORRELATION_ROWS:
         X = X[np.sort(np.random.default_rng(seed).choice(len(X), MAX_CORRELATION_ROWS, replace=False))]
-    parts = _cut(_correlation(X), np.arange(n_channels), threshold)
-    clusters = [sorted(int(c) for c in part) for part in parts]
-    return sorted(clusters, key=lambda members: members[0])
+    C = _correlation(X)
+    labels = fcluster(_tree(C, np.arange(n_channels)), t=1.0 - threshold, criterion="distance")
+    parts = [piece for label in np.unique(labels) for piece in _halves(C, np.flatnonzero(labels == label))]
+    return sorted((sorted(int(c) for c in part) for part in parts), key=lambda members: members[0])
 
 
 # offsets of the round seed: streams of their own, whichever way the trials are grouped
