@@ -92,15 +92,13 @@ class SplitData:
         """The user's column a channel comes from (the channel itself without an encoder)."""
         return channel if self.encoder is None else self.encoder.column_of_.get(channel, channel)
 
-    def channel_groups(self, channels: list[str] | None = None) -> list[list[str]]:
-        """The groups of two or more channels scored as one unit (of one column, or a user's
-        group), restricted to ``channels`` when given."""
+    def channel_groups(self, channels: list[str]) -> list[list[str]]:
+        """The groups of two or more of ``channels`` scored as one unit (of one column, or a user's
+        group)."""
         if self.encoder is None:
             return []
-        groups = self.encoder.channel_groups()
-        if channels is not None:
-            present = set(channels)
-            groups = [[c for c in g if c in present] for g in groups]
+        present = set(channels)
+        groups = [[c for c in g if c in present] for g in self.encoder.channel_groups()]
         return [g for g in groups if len(g) > 1]
 
     @property

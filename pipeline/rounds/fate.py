@@ -91,10 +91,6 @@ class GuardTest:
     p: float
     fired: bool
 
-    def to_dict(self) -> dict[str, float | int | bool]:
-        """JSON-ready dictionary."""
-        return asdict(self)
-
 
 def guard_test(losses: np.ndarray, reference: np.ndarray, reference_index: int, level: float, task: Task,
                weights: np.ndarray | None = None) -> GuardTest:
@@ -139,11 +135,11 @@ def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
     k = config.n_features_to_select
     target = None if k == AUTO else k
     on_path = k == AUTO and scores.task.has_target and previous is not None and previous.on_path
-    if not on_path and _guard_fires(record, config, scores.task, reference, previous):
-        record.stop_reason = STOP_ACCURACY_GUARD
-        return record
     if on_path:
         return path_step(record, config)
+    if _guard_fires(record, config, scores.task, reference, previous):
+        record.stop_reason = STOP_ACCURACY_GUARD
+        return record
     if target is None and not rejected + uncertain:
         if k != AUTO or not scores.task.has_target:
             record.stop_reason = STOP_ALL_PASS
@@ -181,7 +177,7 @@ def _guard_fires(record: PruningRound, config: SelectionSettings, task: Task,
         return False
     test = guard_test(record.val_row_loss, reference.val_row_loss, reference.index, level, task,
                       record.val_row_weight or None)
-    record.guard = test.to_dict()
+    record.guard = asdict(test)
     return test.fired
 
 
@@ -207,8 +203,6 @@ def _drop_step(record: PruningRound, config: SelectionSettings, target: int | No
         record.stop_reason = STOP_N_FEATURES
     if not drop:
         record.stop_reason = STOP_N_FEATURES if target is not None and floor == target else STOP_MIN_FEATURES
-        record.spared = failing
-        return record
     record.dropped = drop
     record.rejected = [c for c in rejected if c in set(drop)]
     record.spared = [c for c in failing if c not in set(drop)]

@@ -49,9 +49,6 @@ def stand_in_r2(train: np.ndarray, val: np.ndarray, predictors: np.ndarray,
     """The out-of-sample R² of every ``targets`` column from the ``predictors`` columns
     (positions; NaN for a predictor) and the ridge coefficients ``(targets, predictors)``, from
     the second moments of the training and of the validation rows."""
-    predictors, targets = np.asarray(predictors, dtype=int), np.asarray(targets, dtype=int)
-    if len(predictors) == 0:
-        return np.zeros(len(targets)), np.zeros((len(targets), 0))
     gram = train[np.ix_(predictors, predictors)]
     penalty = RIDGE * max(float(np.trace(gram)) / len(predictors), 1e-12)
     weights = np.linalg.solve(gram + penalty * np.eye(len(predictors)),
@@ -117,10 +114,9 @@ def _cluster_tests(scores: TrialScores) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    """Every channel's importance alone against the shadows of its kind (a member of a cluster:
-    the neck spends capacity on a correlated group, noise or not, and a lone shadow gets none).
-    Returns the lone shadows' test (the band the report draws), every channel's ``t``, ``p`` and
-    degrees of freedom against its kind, and the members' nulls."""
+    """The lone shadows' test (the band the report draws), every channel's ``t``, ``p`` and degrees
+    of freedom against the shadows of its kind (a member of a cluster: the neck spends capacity on
+    a correlated group, noise or not, and a lone shadow gets none), and the members' nulls."""
     alone = test_against_shadows(effect_scale(scores.importance),
                                  effect_scale(scores.shadow_importance), EFFECT_FLOOR)
     t, p = alone.t.copy(), alone.p.copy()

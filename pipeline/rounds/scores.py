@@ -84,9 +84,8 @@ def ablation_channel_scores(
     target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=model.device)
     scores = ablation_scores(model.net, x, target, units, weights=w)
-    importance = scores.importance.double().cpu().numpy()
-    importance_se = scores.importance_se.double().cpu().numpy()
-    own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
+    importance, importance_se, own_mse = (s.double().cpu().numpy() for s in (
+        scores.importance, scores.importance_se, scores.own_reconstruction_mse))
     variance = _variance(np.asarray(X, dtype=np.float64), _row_shares(weights, len(importance), len(X)))
     if units is not None:
         variance = np.stack([variance[:, u].mean(axis=1) for u in units], axis=1)

@@ -211,16 +211,10 @@ class RoundInputs:
         return self.n_channels + (0 if self.shadows is None else len(self.shadows.sources))
 
 
-def cross_fitted(split: SplitData, config: SelectionSettings) -> bool:
-    """Whether a round's trials train on folds of all the rows instead of the split (tables of
-    at most ``cross_fit_rows`` rows)."""
-    rows = len(split.X_train) + len(split.X_val)
-    return config.cross_fit_rows is not None and rows <= config.cross_fit_rows and config.n_trials >= 2
-
-
 def _folds(y: np.ndarray | None, n_rows: int, config: SelectionSettings, round_index: int,
            task: Task) -> np.ndarray:
-    """Every row's fold, stratified as the split is (the classes, a regression target's bins)."""
+    """Every trial's fold as a mask ``(n_trials, rows)``, stratified as the split is (the classes,
+    a regression target's bins)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     groups = task.strata(y, 1.0 / config.n_trials, 0.0)
@@ -229,10 +223,10 @@ def _folds(y: np.ndarray | None, n_rows: int, config: SelectionSettings, round_i
         splitter = StratifiedKFold(config.n_trials, shuffle=True, random_state=seed)
     else:
         splitter, groups = KFold(config.n_trials, shuffle=True, random_state=seed), None
-    fold = np.empty(n_rows, dtype=np.int64)
+    mask = np.zeros((config.n_trials, n_rows), dtype=np.float32)
     for k, (_, rows) in enumerate(splitter.split(np.zeros(n_rows), groups)):
-        fold[rows] = k
-    return fold
+        mask[k, rows] = 1.0
+    return mask
 
 
 def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSettings,
@@ -243,7 +237,9 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
     y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
     X_train, X_val = data.X_train, data.X_val
     w_train, w_val = split.w_train, split.w_val
-    folded = cross_fitted(split, config)
+    # a table of at most cross_fit_rows rows: the trials train on folds of all the rows
+    n_rows = len(split.X_train) + len(split.X_val)
+    folded = config.cross_fit_rows is not None and n_rows <= config.cross_fit_rows and config.n_trials >= 2
     if folded:
         X_train = np.vstack([X_train, X_val])
         y_train = None if y_train is None else np.concatenate([y_train, y_val])
@@ -275,8 +271,7 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
                          cluster_shadows, n_train_rows=len(data.X_train), row_weight=w_val,
                          train_row_weight=w_train)
     if folded:
-        fold = _folds(y_train, len(X_train), config, round_index, split.task)
-        inputs.fold_mask = np.stack([fold == k for k in range(config.n_trials)]).astype(np.float32)
+        inputs.fold_mask = _folds(y_train, len(X_train), config, round_index, split.task)
         inputs.val_weights = inputs.fold_mask
         inputs.train_weights = 1.0 - inputs.fold_mask
         inputs.X_val, inputs.y_val = inputs.X_train, inputs.y_train
