@@ -43,9 +43,7 @@ ONE_HOT, FREQUENCY, DATE, SCALED, BINARY = "one-hot", "frequency", "date parts",
 
 
 def _all_unique(values: pd.Series) -> bool:
-    present = values.dropna()
-    return len(values) >= MIN_IDENTIFIER_ROWS and len(present) == len(values) and \
-        present.nunique() == len(present)
+    return len(values) >= MIN_IDENTIFIER_ROWS and values.notna().all() and values.nunique() == len(values)
 
 
 def _is_free_text(values: pd.Series) -> bool:

@@ -220,8 +220,7 @@ def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Se
         if len(members) < 2:
             continue
         best = min((decision[c] for c in members), key=FATE_ORDER.index)
-        for c in members:
-            decision[c] = best
+        decision.update(dict.fromkeys(members, best))
         inside = set(members)
         rejected = [c for c in rejected if c not in inside]
         uncertain = [c for c in uncertain if c not in inside]

@@ -154,8 +154,7 @@ def _stand_in_tests(scores: TrialScores, relevant: np.ndarray, fdr: float, thres
     r2[others], t[others] = test.mean, test.t
     bar = passing_p(test.p, fdr)
     passing = (test.p <= bar) & (test.mean >= threshold**2)
-    passes = np.zeros(n, dtype=bool)
-    passes[others[passing]] = True
+    passes = np.isin(np.arange(n), others[passing])
     names = [scores.channels[i] for i in predictors]
     partners = {scores.channels[others[j]]: named_partners(weights[j], names)
                 for j in np.flatnonzero(passing)}
