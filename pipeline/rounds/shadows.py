@@ -112,8 +112,7 @@ def make_cluster_shadows(X_train: np.ndarray, X_val: np.ndarray, clusters: list[
     rng = np.random.default_rng(seed)
     by_bin: dict[int, list[list[int]]] = {}
     for members in clusters:
-        if len(members) >= 2:
-            by_bin.setdefault(size_bin(len(members)), []).append(list(members))
+        by_bin.setdefault(size_bin(len(members)), []).append(list(members))
     sources: list[list[int]] = []
     for b in sorted(by_bin):
         real = by_bin[b]
@@ -257,8 +256,7 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
         position = {c: i for i, c in enumerate(channels)}
         groups = [[position[c] for c in g] for g in split.channel_groups(list(channels))]
         loose = sorted(set(range(len(channels))) - {i for g in groups for i in g})
-        correlated = correlation_clusters(X_train[:, loose], config.cluster_threshold,
-                                          seed + _CLUSTER_SEED) if loose else []
+        correlated = correlation_clusters(X_train[:, loose], config.cluster_threshold, seed + _CLUSTER_SEED)
         clusters = sorted([sorted(g) for g in groups if len(g) > 1] + [
             sorted(loose[i] for i in c) for c in correlated if len(c) > 1], key=lambda m: m[0])
         if clusters:
