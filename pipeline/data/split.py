@@ -111,13 +111,9 @@ class SplitData:
     def without_rows(self) -> SplitData:
         """The same split with no rows (what a fitted selector keeps: pickling it does not
         pickle the table)."""
-        def empty(X: np.ndarray | None) -> np.ndarray | None:
-            return None if X is None else X[:0]
-
-        return replace(self, X_train=self.X_train[:0], y_train=empty(self.y_train),
-                       X_val=self.X_val[:0], y_val=empty(self.y_val), X_test=empty(self.X_test),
-                       y_test=empty(self.y_test), labels=self.classes, w_train=empty(self.w_train),
-                       w_val=empty(self.w_val), w_test=empty(self.w_test))
+        names = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test", "w_train", "w_val", "w_test")
+        empty = {n: None if getattr(self, n) is None else getattr(self, n)[:0] for n in names}
+        return replace(self, labels=self.classes, **empty)
 
     @property
     def n_classes(self) -> int:
