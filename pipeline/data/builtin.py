@@ -16,9 +16,7 @@ BUILTIN_DATASETS = ("breast_cancer", "digits", "wine", "madelon")
 BUILTIN_TARGET = "target"
 
 
-def builtin_frame(
-    name: str, madelon_options: dict[str, Any] | None = None
-) -> tuple[pd.DataFrame, dict[str, list[str]] | None, dict[Any, str] | None]:
+def builtin_frame(name: str) -> tuple[pd.DataFrame, dict[str, list[str]] | None, dict[Any, str] | None]:
     """The table of a built-in set (features + ``target``), its known truth, its class names."""
     import pandas as pd
     from sklearn import datasets as sk_datasets
@@ -26,7 +24,7 @@ def builtin_frame(
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(BUILTIN_DATASETS)}, got {name!r}")
     if name == "madelon":
-        frame, truth = make_madelon(**(madelon_options or {}))
+        frame, truth = make_madelon()
         return frame, truth, None
     if name == "digits":
         bunch = sk_datasets.load_digits()
@@ -40,10 +38,8 @@ def builtin_frame(
     return frame, None, {i: str(n) for i, n in enumerate(bunch.target_names)}
 
 
-def make_madelon(
-    n_samples: int = 1000, n_informative: int = 5, n_redundant: int = 5, n_noise: int = 40, *,
-    n_classes: int = 2, class_sep: float = 1.0, seed: int = 0,
-) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+def make_madelon(n_samples: int = 1000, n_informative: int = 5, n_redundant: int = 5, n_noise: int = 40, *,
+                 seed: int = 0) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Informative, redundant (linear mixtures of the informative) and pure-noise columns, named
     ``inf_i``, ``red_i``, ``noise_i`` (by :func:`sklearn.datasets.make_classification` without
     shuffling), in a seeded order so position does not give the truth away, and ``target``;
@@ -52,15 +48,9 @@ def make_madelon(
     import pandas as pd
     from sklearn.datasets import make_classification
 
-    for name, value, low in (
-        ("n_samples", n_samples, 10), ("n_informative", n_informative, 1),
-        ("n_redundant", n_redundant, 0), ("n_noise", n_noise, 0), ("n_classes", n_classes, 2),
-    ):
-        if not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     X, y = make_classification(n_samples=n_samples, n_features=n_informative + n_redundant + n_noise,
                                n_informative=n_informative, n_redundant=n_redundant, n_repeated=0,
-                               n_classes=n_classes, class_sep=class_sep, shuffle=False, random_state=seed)
+                               shuffle=False, random_state=seed)
     truth = {"informative": [f"inf_{i}" for i in range(n_informative)],
              "redundant": [f"red_{i}" for i in range(n_redundant)],
              "noise": [f"noise_{i}" for i in range(n_noise)]}

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.builtin import BUILTIN_DATASETS, BUILTIN_TARGET, builtin_frame
-from pipeline.data.encoding import NUMERIC, TableEncoder, detect_kinds, identifiers
+from pipeline.data.encoding import IDENTIFIER, NUMERIC, TableEncoder, detect_kinds
 from pipeline.data.tables import (
     TABLE_SUFFIXES,
     DataError,
@@ -182,7 +182,7 @@ def _validated(
     constant = validate_frame(frame, target, val_size=val_size, test_size=test_size, task=task,
                               kinds=kinds, categorical=categorical, keep_columns=keep_columns,
                               groups=groups)
-    aside = [c for c in identifiers(kinds) if c not in set(constant)]
+    aside = [c for c, kind in kinds.items() if kind == IDENTIFIER and c not in set(constant)]
     if aside:
         warnings.warn(f"set aside as identifiers (every value different, or free text): "
                       f"{', '.join(map(repr, aside))}; keep_columns keeps them", stacklevel=3)
@@ -200,16 +200,14 @@ _last_file: tuple[tuple[Any, ...], Dataset] | None = None
 
 
 def load_dataset(
-    source: str | os.PathLike[str] | pd.DataFrame, target: str | None = None, *,
-    madelon_options: dict[str, Any] | None = None, val_size: float = 0.2, test_size: float = 0.2,
-    task: str = "auto", categorical: Sequence[str] = (), keep_columns: Sequence[str] = (),
-    groups: Sequence[Sequence[str]] = (), weight_column: str | None = None,
+    source: str | os.PathLike[str] | pd.DataFrame, target: str | None = None, *, val_size: float = 0.2,
+    test_size: float = 0.2, task: str = "auto", categorical: Sequence[str] = (),
+    keep_columns: Sequence[str] = (), groups: Sequence[Sequence[str]] = (), weight_column: str | None = None,
 ) -> Dataset:
     """Load and validate a data set; raises :class:`DataError` before any training.
 
-    ``source`` is a built-in name (``breast_cancer``, ``digits``, ``wine``, ``madelon``, with
-    ``madelon_options`` for :func:`pipeline.data.builtin.make_madelon`), a ``.csv`` or
-    ``.parquet`` path, or a DataFrame; ``target`` its target column (built-ins use ``target``;
+    ``source`` is a built-in name (``breast_cancer``, ``digits``, ``wine``, ``madelon``), a
+    ``.csv`` or ``.parquet`` path, or a DataFrame; ``target`` its target column (built-ins use ``target``;
     none: unsupervised). The data must support the split ``val_size``, ``test_size``. ``task``
     is ``auto`` (see the module docstring) or a task's name; ``categorical``, ``keep_columns``
     and ``groups`` are as :mod:`pipeline.data.encoding` says; ``weight_column`` holds what every
@@ -222,12 +220,11 @@ def load_dataset(
         return _validated(source.copy(), target, name="dataframe", truth=None, source="dataframe", **common)
     if isinstance(source, str) and source in BUILTIN_DATASETS:
         def builtin() -> Dataset:
-            frame, truth, label_names = builtin_frame(source, madelon_options)
+            frame, truth, label_names = builtin_frame(source)
             return _validated(frame, target or BUILTIN_TARGET, name=source, truth=truth,
                               source=f"builtin:{source}", label_names=label_names, **common)
 
-        return _remembered(("builtin", source, target, val_size, test_size, task,
-                            repr(madelon_options), repr(columns)), builtin)
+        return _remembered(("builtin", source, target, val_size, test_size, task, repr(columns)), builtin)
     path = Path(source)
     if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
         raise DataError(f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "

@@ -43,9 +43,7 @@ ONE_HOT, FREQUENCY, DATE, SCALED, BINARY = "one-hot", "frequency", "date parts",
 
 
 def _all_unique(values: pd.Series) -> bool:
-    present = values.dropna()
-    return len(values) >= MIN_IDENTIFIER_ROWS and len(present) == len(values) and \
-        present.nunique() == len(present)
+    return len(values) >= MIN_IDENTIFIER_ROWS and values.notna().all() and values.nunique() == len(values)
 
 
 def _is_free_text(values: pd.Series) -> bool:
@@ -96,11 +94,6 @@ def detect_kinds(features: pd.DataFrame, *, categorical: Sequence[str] = (),
             kind = NUMERIC if pd.api.types.is_numeric_dtype(values) else CATEGORICAL
         kinds[str(name)] = kind
     return kinds
-
-
-def identifiers(kinds: dict[str, str]) -> list[str]:
-    """The columns set aside as identifiers."""
-    return [name for name, kind in kinds.items() if kind == IDENTIFIER]
 
 
 @dataclass
@@ -249,16 +242,13 @@ class TableEncoder:
         labels = labels.where(labels.isin(known), OTHER)
         return np.column_stack([(labels == level).to_numpy(dtype=np.float64) for level in encoding.levels])
 
-    def unit_of(self) -> dict[str, str]:
-        """The unit every channel is scored in: its column, or its user group (``a+b``)."""
-        group_of = {c: "+".join(g) for g in self.groups for c in g}
-        return {ch: group_of.get(col, col) for ch, col in self.column_of_.items()}
-
     def channel_groups(self) -> list[list[str]]:
-        """The units of two or more channels, each a list of channels in channel order."""
+        """The units of two or more channels (a column's, or a user group's), each a list of
+        channels in channel order."""
+        group_of = {c: "+".join(g) for g in self.groups for c in g}
         units: dict[str, list[str]] = {}
-        for channel, unit in self.unit_of().items():
-            units.setdefault(unit, []).append(channel)
+        for channel, column in self.column_of_.items():
+            units.setdefault(group_of.get(column, column), []).append(channel)
         return [members for members in units.values() if len(members) > 1]
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,15 +92,13 @@ class SplitData:
         """The user's column a channel comes from (the channel itself without an encoder)."""
         return channel if self.encoder is None else self.encoder.column_of_.get(channel, channel)
 
-    def channel_groups(self, channels: list[str] | None = None) -> list[list[str]]:
-        """The groups of two or more channels scored as one unit (of one column, or a user's
-        group), restricted to ``channels`` when given."""
+    def channel_groups(self, channels: list[str]) -> list[list[str]]:
+        """The groups of two or more of ``channels`` scored as one unit (of one column, or a user's
+        group)."""
         if self.encoder is None:
             return []
-        groups = self.encoder.channel_groups()
-        if channels is not None:
-            present = set(channels)
-            groups = [[c for c in g if c in present] for g in groups]
+        present = set(channels)
+        groups = [[c for c in g if c in present] for g in self.encoder.channel_groups()]
         return [g for g in groups if len(g) > 1]
 
     @property
@@ -113,13 +111,9 @@ class SplitData:
     def without_rows(self) -> SplitData:
         """The same split with no rows (what a fitted selector keeps: pickling it does not
         pickle the table)."""
-        def empty(X: np.ndarray | None) -> np.ndarray | None:
-            return None if X is None else X[:0]
-
-        return replace(self, X_train=self.X_train[:0], y_train=empty(self.y_train),
-                       X_val=self.X_val[:0], y_val=empty(self.y_val), X_test=empty(self.X_test),
-                       y_test=empty(self.y_test), labels=self.classes, w_train=empty(self.w_train),
-                       w_val=empty(self.w_val), w_test=empty(self.w_test))
+        names = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test", "w_train", "w_val", "w_test")
+        empty = {n: None if getattr(self, n) is None else getattr(self, n)[:0] for n in names}
+        return replace(self, labels=self.classes, **empty)
 
     @property
     def n_classes(self) -> int:
@@ -236,35 +230,31 @@ def encode_rows(
     split = split_rows(X, y, encoder.channel_names_, train, val, test,
                        target=dataset.target, task=dataset.task, weights=weights)
     split.encoder = encoder
-    split.balanced = balanced_scores(y, dataset.task, class_weight, weights)
+    # a class weight, or imbalanced classes: the classification reports balanced accuracy
+    split.balanced = (get_task(dataset.task).has_classes and y is not None
+                      and (class_weight is not None or imbalanced(y, weights)))
     return split
-
-
-def class_row_weights(y: Any, class_weight: ClassWeight) -> np.ndarray | None:
-    """Every row's class weight: ``"balanced"`` (``n_rows / (n_classes * rows of the class)``),
-    or a mapping by the classes' labels as text (classes it leaves out weigh 1)."""
-    if class_weight is None:
-        return None
-    labels = np.asarray(y).ravel()
-    if class_weight == BALANCED:
-        return compute_sample_weight(BALANCED, labels)
-    classes = np.unique(labels)
-    named = {str(c): c for c in classes}
-    unknown = sorted(set(class_weight) - set(named))
-    if unknown:
-        raise DataError(f"class_weight names classes the target does not have: "
-                        f"{', '.join(map(repr, unknown))} (classes: {', '.join(map(str, named))})")
-    return compute_sample_weight({named[k]: float(v) for k, v in class_weight.items()}, labels)
 
 
 def row_weights(y: Any, task: str | Task, sample_weight: np.ndarray | None,
                 class_weight: ClassWeight) -> np.ndarray | None:
-    """What every row counts for: ``sample_weight`` times its class weight (``None``: alike)."""
-    if class_weight is not None and not get_task(task).has_classes:
-        raise DataError(f"class_weight applies to classification only; the task is {get_task(task).name!r}")
-    classes = class_row_weights(y, class_weight)
-    if classes is None:
+    """What every row counts for: ``sample_weight`` times its class weight (``None``: alike), by
+    ``"balanced"`` (``n_rows / (n_classes * rows of the class)``) or a mapping by the classes'
+    labels as text (classes it leaves out weigh 1)."""
+    if class_weight is None:
         return sample_weight
+    if not get_task(task).has_classes:
+        raise DataError(f"class_weight applies to classification only; the task is {get_task(task).name!r}")
+    labels = np.asarray(y).ravel()
+    if class_weight == BALANCED:
+        classes = compute_sample_weight(BALANCED, labels)
+    else:
+        named = {str(c): c for c in np.unique(labels)}
+        unknown = sorted(set(class_weight) - set(named))
+        if unknown:
+            raise DataError(f"class_weight names classes the target does not have: "
+                            f"{', '.join(map(repr, unknown))} (classes: {', '.join(map(str, named))})")
+        classes = compute_sample_weight({named[k]: float(v) for k, v in class_weight.items()}, labels)
     weights = classes if sample_weight is None else sample_weight * classes
     if not weights.sum() > 0:
         raise DataError("sample_weight times class_weight is zero on every row")
@@ -278,9 +268,3 @@ def imbalanced(y: Any, weights: np.ndarray | None = None) -> bool:
     totals = np.bincount(index, weights=weights)
     return len(totals) > 1 and totals.max() >= IMBALANCE_RATIO * totals.min()
 
-
-def balanced_scores(y: Any, task: str | Task, class_weight: Any, weights: np.ndarray | None) -> bool:
-    """Whether a classification reports balanced accuracy: a class weight, or imbalanced classes."""
-    if not get_task(task).has_classes or y is None:
-        return False
-    return class_weight is not None or imbalanced(y, weights)

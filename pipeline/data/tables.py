@@ -187,9 +187,8 @@ def validate_frame(frame: pd.DataFrame, target: str | None, *, val_size: float =
     return constant
 
 
-CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
-TABLE_SUFFIXES = CSV_SUFFIXES + PARQUET_SUFFIXES
+TABLE_SUFFIXES = (".csv", *PARQUET_SUFFIXES)
 
 
 def check_table_suffix(path: str | os.PathLike[str], what: str = "data file") -> None:
@@ -232,9 +231,8 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``frame`` as CSV or Parquet (by suffix) atomically and return the path."""
     path = Path(path)
     check_table_suffix(path, "output file")
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    write = frame.to_parquet if path.suffix.lower() in PARQUET_SUFFIXES else frame.to_csv
+    return atomic_write(path, lambda tmp: write(tmp, index=False))
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
@@ -269,8 +267,6 @@ def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     except (TypeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(first if "sample_weight" in first else f"sample_weight: {first}") from None
-    if not np.isfinite(w).all():
-        raise ValueError("sample_weight has infinite values")
     return w
 
 

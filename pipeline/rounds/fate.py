@@ -91,24 +91,19 @@ class GuardTest:
     p: float
     fired: bool
 
-    def to_dict(self) -> dict[str, float | int | bool]:
-        """JSON-ready dictionary."""
-        return asdict(self)
-
 
 def guard_test(losses: np.ndarray, reference: np.ndarray, reference_index: int, level: float, task: Task,
                weights: np.ndarray | None = None) -> GuardTest:
     """Test whether ``losses`` (this round's per-row validation losses) are larger than
     ``reference`` (the reference round's, on the same rows), rows weighted by ``weights``."""
     rise = np.asarray(losses, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    mean, se, n_eff = row_mean_se(rise, weights)
+    df = n_eff - 1.0
     if weights is None:
-        mean = float(rise.mean())
-        spread = float(rise.std(ddof=1)) if len(rise) > 1 else 0.0
-        se, df, total = spread / math.sqrt(len(rise)), len(rise) - 1, float(rise.sum())
+        total = float(rise.sum())
     else:
         w = np.asarray(weights, dtype=np.float64)
-        mean, se, n_eff = row_mean_se(rise, w)
-        df, total = n_eff - 1.0, float(w @ rise) / float(w.mean())
+        total = float(w @ rise) / float(w.mean())
     if se > 0 and df > 0:
         t, p = mean / se, float(stats.t.sf(mean / se, df=df))
     else:
@@ -116,14 +111,6 @@ def guard_test(losses: np.ndarray, reference: np.ndarray, reference_index: int, 
     worth = total / ROW_WORTH.get(task.name, 1.0)
     return GuardTest(compared_with=reference_index, rows=len(rise), mean_rise=mean, rows_worth=worth,
                      t=float(t), p=p, fired=p < level and worth >= MIN_ROWS_WORTH)
-
-
-def _target(config: SelectionSettings, task: Task, previous: PruningRound | None) -> tuple[int | None, bool]:
-    """The count a round drops towards (``None``: until all pass), and whether it is on the path."""
-    k = config.n_features_to_select
-    if k != AUTO:
-        return k, False
-    return None, task.has_target and previous is not None and previous.on_path
 
 
 def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
@@ -144,14 +131,17 @@ def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
                                           rejected, uncertain)
         share_best(record.importance_lower, scores.groups)
     record.groups = [list(g) for g in scores.groups]
-    target, on_path = _target(config, scores.task, previous)
-    if not on_path and _guard_fires(record, config, scores.task, reference, previous):
-        record.stop_reason = STOP_ACCURACY_GUARD
-        return record
+    # the count the round drops towards (None: until all pass), and whether it is on the path
+    k = config.n_features_to_select
+    target = None if k == AUTO else k
+    on_path = k == AUTO and scores.task.has_target and previous is not None and previous.on_path
     if on_path:
         return path_step(record, config)
+    if _guard_fires(record, config, scores.task, reference, previous):
+        record.stop_reason = STOP_ACCURACY_GUARD
+        return record
     if target is None and not rejected + uncertain:
-        if config.n_features_to_select != AUTO or not scores.task.has_target:
+        if k != AUTO or not scores.task.has_target:
             record.stop_reason = STOP_ALL_PASS
             return record
         # every channel passed: "auto" turns to the path (the next round trains as the path's do)
@@ -187,7 +177,7 @@ def _guard_fires(record: PruningRound, config: SelectionSettings, task: Task,
         return False
     test = guard_test(record.val_row_loss, reference.val_row_loss, reference.index, level, task,
                       record.val_row_weight or None)
-    record.guard = test.to_dict()
+    record.guard = asdict(test)
     return test.fired
 
 
@@ -213,8 +203,6 @@ def _drop_step(record: PruningRound, config: SelectionSettings, target: int | No
         record.stop_reason = STOP_N_FEATURES
     if not drop:
         record.stop_reason = STOP_N_FEATURES if target is not None and floor == target else STOP_MIN_FEATURES
-        record.spared = failing
-        return record
     record.dropped = drop
     record.rejected = [c for c in rejected if c in set(drop)]
     record.spared = [c for c in failing if c not in set(drop)]
@@ -232,8 +220,7 @@ def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Se
         if len(members) < 2:
             continue
         best = min((decision[c] for c in members), key=FATE_ORDER.index)
-        for c in members:
-            decision[c] = best
+        decision.update(dict.fromkeys(members, best))
         inside = set(members)
         rejected = [c for c in rejected if c not in inside]
         uncertain = [c for c in uncertain if c not in inside]
@@ -270,17 +257,6 @@ def whole_groups(drop: Sequence[str], groups: Sequence[Sequence[str]], kept: Seq
     return out
 
 
-def _one_per_cluster(worst_first: list[str], clusters: list[list[str]]) -> list[str]:
-    cluster: dict[str, object] = {c: i for i, members in enumerate(clusters) for c in members}
-    seen: set[object] = set()
-    kept = []
-    for channel in worst_first:
-        if cluster.get(channel, channel) not in seen:
-            kept.append(channel)
-            seen.add(cluster.get(channel, channel))
-    return kept
-
-
 def path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
     """A round on the minimal-subset path: the channels the head needs least go, by the lower
     bound of their importance (too few shadows to test against), one channel of a correlated
@@ -292,7 +268,11 @@ def path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
         record.stop_reason = STOP_AUTO
         return record
     rank = record.importance_lower or record.evidence
-    worst_first = _one_per_cluster(sorted(record.kept, key=lambda c: (rank[c], c)), record.clusters)
+    cluster = {c: i for i, members in enumerate(record.clusters) for c in members}
+    first: dict[object, str] = {}  # the worst channel of every cluster (or of itself)
+    for channel in sorted(record.kept, key=lambda c: (rank[c], c)):
+        first.setdefault(cluster.get(channel, channel), channel)
+    worst_first = list(first.values())
     cap = max(1, math.floor(config.step * n_kept))
     record.dropped = whole_groups(worst_first[:cap], record.groups, record.kept, config.min_features)
     return record

@@ -6,6 +6,7 @@ state, so a run killed mid-way resumes from its finished rounds.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
@@ -130,7 +131,7 @@ class PruningRun:
         first = record.guard
         if not test.fired:
             record = decide_round(self.next_index, scores, self.config, None, previous)
-        record.guard = {**first, "fired": test.fired, "control": test.to_dict()}
+        record.guard = {**first, "fired": test.fired, "control": asdict(test)}
         return record
 
     def _apply(self, record: PruningRound) -> None:

@@ -161,11 +161,6 @@ class PruningRound:
         """JSON-ready dictionary."""
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PruningRound:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**data)
-
     @property
     def score_name(self) -> str:
         """Name of :attr:`val_score` among :attr:`val_metrics`."""

@@ -49,9 +49,6 @@ def stand_in_r2(train: np.ndarray, val: np.ndarray, predictors: np.ndarray,
     """The out-of-sample R² of every ``targets`` column from the ``predictors`` columns
     (positions; NaN for a predictor) and the ridge coefficients ``(targets, predictors)``, from
     the second moments of the training and of the validation rows."""
-    predictors, targets = np.asarray(predictors, dtype=int), np.asarray(targets, dtype=int)
-    if len(predictors) == 0:
-        return np.zeros(len(targets)), np.zeros((len(targets), 0))
     gram = train[np.ix_(predictors, predictors)]
     penalty = RIDGE * max(float(np.trace(gram)) / len(predictors), 1e-12)
     weights = np.linalg.solve(gram + penalty * np.eye(len(predictors)),
@@ -89,9 +86,15 @@ def per_trial(channels: list[str], values: np.ndarray) -> dict[str, list[float]]
     return {c: [float(v) for v in values[:, i]] for i, c in enumerate(channels)}
 
 
-def _shadow_summary(test: ScoreTest, pass_t: float, reject_t: float) -> dict[str, Any]:
+def _shadow_summary(test: ScoreTest, pass_t: float) -> dict[str, Any]:
     return {"mean": test.shadow_mean, "std": test.shadow_std, "n": test.n_shadows, "pass_t": pass_t,
-            "reject_t": reject_t, "values": [float(v) for v in test.shadow_means]}
+            "reject_t": REJECT_T, "values": [float(v) for v in test.shadow_means]}
+
+
+def _binned_test(real: np.ndarray, shadows: np.ndarray, b: int) -> tuple[ScoreTest, dict[str, Any]]:
+    """``real`` against the ``shadows`` of size bin ``b`` on the effect scale, and the null's summary."""
+    test = test_against_shadows(effect_scale(real), effect_scale(shadows), EFFECT_FLOOR)
+    return test, {"sizes": list(CLUSTER_SIZE_BINS[b]), **_shadow_summary(test, math.nan)}
 
 
 def _cluster_tests(scores: TrialScores) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
@@ -99,44 +102,34 @@ def _cluster_tests(scores: TrialScores) -> tuple[np.ndarray, np.ndarray, np.ndar
     freedom, per-bin shadow summaries)``."""
     n_clusters = len(scores.clusters)
     t, p, df = np.zeros(n_clusters), np.ones(n_clusters), np.ones(n_clusters)
-    summaries: list[dict[str, Any]] = []
-    if not n_clusters:
-        return t, p, df, summaries
+    summaries = []
     real_bins = np.array([size_bin(len(c)) for c in scores.clusters])
     shadow_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes])
     for b in np.unique(real_bins):
-        test = test_against_shadows(
-            effect_scale(scores.cluster_importance[:, real_bins == b]),
-            effect_scale(scores.shadow_cluster_importance[:, shadow_bins == b]), EFFECT_FLOOR)
-        t[real_bins == b], p[real_bins == b] = test.t, test.p
-        df[real_bins == b] = test.n_shadows - 1
-        low, high = CLUSTER_SIZE_BINS[b]
-        summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
+        test, summary = _binned_test(scores.cluster_importance[:, real_bins == b],
+                                     scores.shadow_cluster_importance[:, shadow_bins == b], b)
+        t[real_bins == b], p[real_bins == b], df[real_bins == b] = test.t, test.p, test.n_shadows - 1
+        summaries.append(summary)
     return t, p, df, summaries
 
 
 def _own_tests(scores: TrialScores) -> tuple[ScoreTest, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    """Every channel's importance alone against the shadows of its kind (a member of a cluster:
-    the neck spends capacity on a correlated group, noise or not, and a lone shadow gets none).
-    Returns the lone shadows' test (the band the report draws), every channel's ``t``, ``p`` and
-    degrees of freedom against its kind, and the members' nulls."""
+    """The lone shadows' test (the band the report draws), every channel's ``t``, ``p`` and degrees
+    of freedom against the shadows of its kind (a member of a cluster: the neck spends capacity on
+    a correlated group, noise or not, and a lone shadow gets none), and the members' nulls."""
     alone = test_against_shadows(effect_scale(scores.importance),
                                  effect_scale(scores.shadow_importance), EFFECT_FLOOR)
     t, p = alone.t.copy(), alone.p.copy()
     df = np.full(len(t), alone.n_shadows - 1.0)
-    summaries: list[dict[str, Any]] = []
-    if not scores.clusters:
-        return alone, t, p, df, summaries
+    summaries = []
     position = {c: i for i, c in enumerate(scores.channels)}
     member_bins = np.array([size_bin(k) for k in scores.shadow_cluster_sizes for _ in range(k)])
     for b in sorted({size_bin(len(c)) for c in scores.clusters}):
         rows = [position[c] for members in scores.clusters if size_bin(len(members)) == b for c in members]
-        test = test_against_shadows(
-            effect_scale(scores.importance[:, rows]),
-            effect_scale(scores.shadow_member_importance[:, member_bins == b]), EFFECT_FLOOR)
+        test, summary = _binned_test(scores.importance[:, rows],
+                                     scores.shadow_member_importance[:, member_bins == b], b)
         t[rows], p[rows], df[rows] = test.t, test.p, test.n_shadows - 1
-        low, high = CLUSTER_SIZE_BINS[b]
-        summaries.append({"sizes": [low, high], **_shadow_summary(test, math.nan, REJECT_T)})
+        summaries.append(summary)
     return alone, t, p, df, summaries
 
 
@@ -161,12 +154,11 @@ def _stand_in_tests(scores: TrialScores, relevant: np.ndarray, fdr: float, thres
     r2[others], t[others] = test.mean, test.t
     bar = passing_p(test.p, fdr)
     passing = (test.p <= bar) & (test.mean >= threshold**2)
-    passes = np.zeros(n, dtype=bool)
-    passes[others[passing]] = True
+    passes = np.isin(np.arange(n), others[passing])
     names = [scores.channels[i] for i in predictors]
     partners = {scores.channels[others[j]]: named_partners(weights[j], names)
                 for j in np.flatnonzero(passing)}
-    summary = _shadow_summary(test, passing_t(bar, test.n_shadows), REJECT_T)
+    summary = _shadow_summary(test, passing_t(bar, test.n_shadows))
     return passes, r2, t, partners, summary
 
 
@@ -211,8 +203,8 @@ def relevance_fates(record: PruningRound, scores: TrialScores, config: Selection
     record.evidence = per_channel(channels, evidence)
     record.decision = {c: str(f) for c, f in zip(channels, fates, strict=True)}
     record.shadow = {
-        "importance": _shadow_summary(importance, passing_t(p_bar, importance.n_shadows), REJECT_T),
-        "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows), REJECT_T),
+        "importance": _shadow_summary(importance, passing_t(p_bar, importance.n_shadows)),
+        "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows)),
         "cluster_importance": cluster_shadows, "member_importance": member_shadows,
         "stand_in_r2": stand_summary}
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))

@@ -84,9 +84,8 @@ def ablation_channel_scores(
     target = model.class_indices(y) if y is not None else torch.zeros(len(x), device=model.device)
     w = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=model.device)
     scores = ablation_scores(model.net, x, target, units, weights=w)
-    importance = scores.importance.double().cpu().numpy()
-    importance_se = scores.importance_se.double().cpu().numpy()
-    own_mse = scores.own_reconstruction_mse.double().cpu().numpy()
+    importance, importance_se, own_mse = (s.double().cpu().numpy() for s in (
+        scores.importance, scores.importance_se, scores.own_reconstruction_mse))
     variance = _variance(np.asarray(X, dtype=np.float64), _row_shares(weights, len(importance), len(X)))
     if units is not None:
         variance = np.stack([variance[:, u].mean(axis=1) for u in units], axis=1)
@@ -105,12 +104,16 @@ def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     or the squared error of the standardised regression target: a proper score bounded per row,
     where a log-loss would measure how confidently the overfitted round models are wrong on a
     few rows rather than what the channels carry."""
+    losses = model.config.task.row_losses(_logits(model, X), model.class_indices(y))
+    return losses.double().cpu().numpy()
+
+
+def _logits(model: VAEC, X: np.ndarray) -> torch.Tensor:
+    """The head's logits of every replica on rows ``X``, sampling off."""
     x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
-    target = model.class_indices(y)
     with torch.no_grad():
         model.net.eval()
-        logits = model.net(x, decode=False).logits
-        return model.config.task.row_losses(logits, target).double().cpu().numpy()
+        return model.net(x, decode=False).logits
 
 
 def balanced_accuracy(model: VAEC, X: np.ndarray, y: np.ndarray,
@@ -119,11 +122,8 @@ def balanced_accuracy(model: VAEC, X: np.ndarray, y: np.ndarray,
     sampling off, each replica's rows weighted by its row of ``weights``."""
     from sklearn.metrics import balanced_accuracy_score
 
-    x = torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=model.device)
     truth = model.class_indices(y).cpu().numpy()
-    with torch.no_grad():
-        model.net.eval()
-        predicted = predicted_class(model.net(x, decode=False).logits).cpu().numpy()
+    predicted = predicted_class(_logits(model, X)).cpu().numpy()
     scores = []
     for r, guess in enumerate(predicted):
         w = None if weights is None else np.asarray(weights[r], dtype=np.float64)
@@ -235,8 +235,8 @@ def scoring_rows(
     return X, y, w
 
 
-def guard_rows(n_val: int, seed: int) -> np.ndarray | None:
-    """The validation rows the guard compares (``None``: all of them)."""
+def guard_rows(n_val: int, seed: int) -> np.ndarray | slice:
+    """The validation rows the guard compares (a slice of all of them when they are few)."""
     if n_val <= GUARD_ROWS:
-        return None
+        return slice(None)
     return np.sort(np.random.default_rng(seed).choice(n_val, GUARD_ROWS, replace=False))

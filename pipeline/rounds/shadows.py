@@ -99,11 +99,8 @@ class ShadowClusters:
     @property
     def units(self) -> list[list[int]]:
         """Column positions (within :attr:`train`) of every shadow cluster."""
-        units, start = [], 0
-        for members in self.sources:
-            units.append(list(range(start, start + len(members))))
-            start += len(members)
-        return units
+        ends = np.cumsum([len(members) for members in self.sources], dtype=int)
+        return [list(range(end - len(members), end)) for members, end in zip(self.sources, ends, strict=True)]
 
 
 def make_cluster_shadows(X_train: np.ndarray, X_val: np.ndarray, clusters: list[list[int]],
@@ -115,8 +112,7 @@ def make_cluster_shadows(X_train: np.ndarray, X_val: np.ndarray, clusters: list[
     rng = np.random.default_rng(seed)
     by_bin: dict[int, list[list[int]]] = {}
     for members in clusters:
-        if len(members) >= 2:
-            by_bin.setdefault(size_bin(len(members)), []).append(list(members))
+        by_bin.setdefault(size_bin(len(members)), []).append(list(members))
     sources: list[list[int]] = []
     for b in sorted(by_bin):
         real = by_bin[b]
@@ -163,11 +159,6 @@ def _halves(C: np.ndarray, part: np.ndarray) -> list[np.ndarray]:
     return [piece for label in np.unique(labels) for piece in _halves(C, part[labels == label])]
 
 
-def _cut(C: np.ndarray, members: np.ndarray, threshold: float) -> list[np.ndarray]:
-    labels = fcluster(_tree(C, members), t=1.0 - threshold, criterion="distance")
-    return [piece for label in np.unique(labels) for piece in _halves(C, members[labels == label])]
-
-
 def correlation_clusters(X: np.ndarray, threshold: float | None, seed: int = 0) -> list[list[int]]:
     """The channels of ``X`` (training rows; a seeded subset past :data:`MAX_CORRELATION_ROWS`)
     partitioned into clusters whose channels all correlate at least ``threshold`` (``None``:
@@ -177,9 +168,10 @@ def correlation_clusters(X: np.ndarray, threshold: float | None, seed: int = 0) 
         return [[c] for c in range(n_channels)]
     if len(X) > MAX_CORRELATION_ROWS:
         X = X[np.sort(np.random.default_rng(seed).choice(len(X), MAX_CORRELATION_ROWS, replace=False))]
-    parts = _cut(_correlation(X), np.arange(n_channels), threshold)
-    clusters = [sorted(int(c) for c in part) for part in parts]
-    return sorted(clusters, key=lambda members: members[0])
+    C = _correlation(X)
+    labels = fcluster(_tree(C, np.arange(n_channels)), t=1.0 - threshold, criterion="distance")
+    parts = [piece for label in np.unique(labels) for piece in _halves(C, np.flatnonzero(labels == label))]
+    return sorted((sorted(int(c) for c in part) for part in parts), key=lambda members: members[0])
 
 
 # offsets of the round seed: streams of their own, whichever way the trials are grouped
@@ -218,16 +210,10 @@ class RoundInputs:
         return self.n_channels + (0 if self.shadows is None else len(self.shadows.sources))
 
 
-def cross_fitted(split: SplitData, config: SelectionSettings) -> bool:
-    """Whether a round's trials train on folds of all the rows instead of the split (tables of
-    at most ``cross_fit_rows`` rows)."""
-    rows = len(split.X_train) + len(split.X_val)
-    return config.cross_fit_rows is not None and rows <= config.cross_fit_rows and config.n_trials >= 2
-
-
 def _folds(y: np.ndarray | None, n_rows: int, config: SelectionSettings, round_index: int,
            task: Task) -> np.ndarray:
-    """Every row's fold, stratified as the split is (the classes, a regression target's bins)."""
+    """Every trial's fold as a mask ``(n_trials, rows)``, stratified as the split is (the classes,
+    a regression target's bins)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     groups = task.strata(y, 1.0 / config.n_trials, 0.0)
@@ -236,10 +222,10 @@ def _folds(y: np.ndarray | None, n_rows: int, config: SelectionSettings, round_i
         splitter = StratifiedKFold(config.n_trials, shuffle=True, random_state=seed)
     else:
         splitter, groups = KFold(config.n_trials, shuffle=True, random_state=seed), None
-    fold = np.empty(n_rows, dtype=np.int64)
+    mask = np.zeros((config.n_trials, n_rows), dtype=np.float32)
     for k, (_, rows) in enumerate(splitter.split(np.zeros(n_rows), groups)):
-        fold[rows] = k
-    return fold
+        mask[k, rows] = 1.0
+    return mask
 
 
 def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSettings,
@@ -250,7 +236,9 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
     y_train, y_val = split.head_target(data.y_train), split.head_target(data.y_val)
     X_train, X_val = data.X_train, data.X_val
     w_train, w_val = split.w_train, split.w_val
-    folded = cross_fitted(split, config)
+    # a table of at most cross_fit_rows rows: the trials train on folds of all the rows
+    n_rows = len(split.X_train) + len(split.X_val)
+    folded = config.cross_fit_rows is not None and n_rows <= config.cross_fit_rows and config.n_trials >= 2
     if folded:
         X_train = np.vstack([X_train, X_val])
         y_train = None if y_train is None else np.concatenate([y_train, y_val])
@@ -268,8 +256,7 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
         position = {c: i for i, c in enumerate(channels)}
         groups = [[position[c] for c in g] for g in split.channel_groups(list(channels))]
         loose = sorted(set(range(len(channels))) - {i for g in groups for i in g})
-        correlated = correlation_clusters(X_train[:, loose], config.cluster_threshold,
-                                          seed + _CLUSTER_SEED) if loose else []
+        correlated = correlation_clusters(X_train[:, loose], config.cluster_threshold, seed + _CLUSTER_SEED)
         clusters = sorted([sorted(g) for g in groups if len(g) > 1] + [
             sorted(loose[i] for i in c) for c in correlated if len(c) > 1], key=lambda m: m[0])
         if clusters:
@@ -282,8 +269,7 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
                          cluster_shadows, n_train_rows=len(data.X_train), row_weight=w_val,
                          train_row_weight=w_train)
     if folded:
-        fold = _folds(y_train, len(X_train), config, round_index, split.task)
-        inputs.fold_mask = np.stack([fold == k for k in range(config.n_trials)]).astype(np.float32)
+        inputs.fold_mask = _folds(y_train, len(X_train), config, round_index, split.task)
         inputs.val_weights = inputs.fold_mask
         inputs.train_weights = 1.0 - inputs.fold_mask
         inputs.X_val, inputs.y_val = inputs.X_train, inputs.y_train

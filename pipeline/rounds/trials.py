@@ -195,8 +195,7 @@ class TrialScores:
 
 def _guard_evidence(scores: TrialScores, model: VAEC, inputs: RoundInputs, seed: int, picked: slice) -> None:
     """Every guard row's loss under each trial (cross-fitted: only in the trial scoring it)."""
-    rows = guard_rows(len(inputs.X_val), seed)
-    pick = slice(None) if rows is None else rows
+    pick = guard_rows(len(inputs.X_val), seed)
     losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
     scores.val_row_loss = losses if inputs.fold_mask is None else losses * inputs.fold_mask[picked][:, pick]
     if inputs.row_weight is not None:
@@ -252,14 +251,12 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     """Importance and shared R² of every channel, shadow, cluster and shadow cluster, into
     ``scores``: cross-fitted on each trial's fold, else on the scoring rows."""
     n, singles, shadows = inputs.n_channels, inputs.singles, inputs.shadows
-    score_w = val_w
+    X_score, y_score, score_w = inputs.X_val, inputs.y_val, val_w
     if not inputs.cross_fitted:
         X_score, y_score, w_score = scoring_rows(
             inputs.X_train, inputs.y_train, inputs.X_val, inputs.y_val,
             config.seed + 1000 * round_index + _ROWS_SEED, inputs.train_row_weight, inputs.row_weight)
         score_w = None if w_score is None else np.repeat(w_score[None], len(scores.trials), axis=0)
-    else:
-        X_score, y_score = inputs.X_val, inputs.y_val
     # every channel and shadow alone (the members of shadow clusters too), then the clusters
     # and the shadow clusters whole
     cluster_shadows = inputs.cluster_shadows

@@ -57,7 +57,7 @@ def test_a_numeric_table_without_gaps_has_its_columns_as_channels():
     frame["label"] = np.arange(60) % 2
     split = split_dataset(load_dataset(frame, "label"))
     assert split.feature_names == ["a", "b", "c"] and split.encoder.channels_are_columns
-    assert split.channel_groups() == []
+    assert split.channel_groups(split.feature_names) == []
 
 
 def test_the_encoder_learns_from_the_training_rows_only():

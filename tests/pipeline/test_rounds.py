@@ -320,7 +320,7 @@ def test_with_k_passing_channels_go_too_least_important_first():
 def test_round_record_survives_a_json_round_trip():
     record = PruningRound(1, ["a"], {"a": 0.5}, {"a": 0.1}, [], 0.8, 0.01,
                           {"accuracy": 0.9, "f1": 0.8}, 2.0, STOP_ALL_PASS)
-    assert PruningRound.from_dict(record.to_dict()) == record
+    assert PruningRound(**record.to_dict()) == record
 
 
 @pytest.mark.parametrize(
