@@ -91,7 +91,8 @@ class VAEC:
             array = array.copy()
         return torch.from_numpy(array).to(self.device)
 
-    def _targets(self, y: Any, name: str = "y", n_rows: int | None = None) -> torch.Tensor:
+    def class_indices(self, y: Any, name: str = "y", n_rows: int | None = None) -> torch.Tensor:
+        """The target as the head is trained on: class indices of the labels ``y``, or the values."""
         task = self.config.task
         if not task.has_target:  # nothing to predict: a placeholder the losses ignore
             return torch.zeros(len(np.asarray(y)) if n_rows is None else n_rows, device=self.device)
@@ -111,10 +112,6 @@ class VAEC:
             raise InputError(f"{name} holds labels not seen in training: {np.unique(unknown)[:5]}")
         return torch.from_numpy(index.astype(np.int64)).to(self.device)
 
-    def class_indices(self, y: Any) -> torch.Tensor:
-        """The target as the head is trained on: class indices of the labels ``y``, or the values."""
-        return self._targets(y)
-
     # training -------------------------------------------------------------------------------
     def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any | None = None,
             y_val: Any | None = None, *, record_snapshots: bool = True,
@@ -124,7 +121,7 @@ class VAEC:
         :func:`vaec.training.train` for ``on_epoch``, ``row_weights`` and ``val_row_weights``)."""
         strategy = get_strategy(strategy)
         x_t = self._features(X)
-        y_t = self._targets(y, n_rows=len(x_t))
+        y_t = self.class_indices(y, n_rows=len(x_t))
         if len(x_t) != len(y_t):
             raise InputError(f"X has {len(x_t)} rows but y has {len(y_t)}")
         xv_t = yv_t = None
@@ -132,7 +129,7 @@ class VAEC:
             if y_val is None and self.config.task.has_target:
                 raise InputError("X_val was given without y_val")
             xv_t = self._features(X_val, "X_val")
-            yv_t = self._targets(y_val, "y_val", n_rows=len(xv_t))
+            yv_t = self.class_indices(y_val, "y_val", n_rows=len(xv_t))
         result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
                        record_snapshots=record_snapshots, on_epoch=on_epoch,
                        row_weights=self._row_weights(row_weights, len(x_t)),
@@ -185,7 +182,7 @@ class VAEC:
         generator = None
         if sample:
             generator = torch.Generator(self.device).manual_seed(self.config.seed if seed is None else seed)
-        return self.net(self._features(X), sample_head=sample, generator=generator)
+        return self.net(self._features(X), sample=sample, generator=generator)
 
     def _require(self, classes: bool) -> None:
         """Refuse class probabilities without classes, a prediction without a target."""

@@ -241,9 +241,9 @@ class Strategy:
     losses, trains : frozenset of str
         The losses in the total (``reconstruction``, ``kl``, ``prediction``) and the parts whose
         weights change (``encoder``, ``decoder``, ``head``; the others are frozen).
-    sample_head, sample_decoder : bool
-        During training the head (the decoder) sees the sampled z, or z_mean; at inference
-        both see z_mean unless sampling is asked for.
+    sample : bool
+        During training the head and the decoder see a draw of z, or z_mean; at inference both
+        see z_mean unless sampling is asked for.
     description : str
         One line for people.
     """
@@ -251,9 +251,8 @@ class Strategy:
     name: str
     losses: frozenset[str]
     trains: frozenset[str]
-    sample_head: bool
-    sample_decoder: bool = True
-    description: str = ""
+    sample: bool
+    description: str
 
     @property
     def uses_prediction(self) -> bool:
@@ -261,9 +260,8 @@ class Strategy:
         return "prediction" in self.losses
 
 
-def _strategy(name: str, losses: str, trains: str, sample_head: bool, description: str) -> Strategy:
-    return Strategy(name, frozenset(losses.split()), frozenset(trains.split()), sample_head,
-                    description=description)
+def _strategy(name: str, losses: str, trains: str, sample: bool, description: str) -> Strategy:
+    return Strategy(name, frozenset(losses.split()), frozenset(trains.split()), sample, description)
 
 
 ALL_PARTS = _strategy("all_parts", "reconstruction kl prediction", "encoder decoder head", True,

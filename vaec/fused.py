@@ -31,22 +31,20 @@ ACTIVATIONS: dict[str, tuple[_Forward, _Backward]] = {
     "silu": (F.silu, lambda g, a, h: _aten.silu_backward(g, a)),
     "leaky_relu": (F.leaky_relu, lambda g, a, h: _aten.leaky_relu_backward(g, a, 0.01, False)),
 }
-# AdamW's defaults (torch.optim.AdamW), which the eager step uses
-BETAS, EPS = (0.9, 0.999), 1e-8
+# the kernel's other options: torch.optim.AdamW's defaults, which the eager step uses
+ADAMW = {"amsgrad": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "maximize": False, "grad_scale": None,
+         "found_inf": None}
 
 
 @functools.cache
 def fused_adamw_available(device_type: str) -> bool:
     """Whether this torch has the fused AdamW kernel there (asked directly: AdamW imports dynamo)."""
-    kernel = getattr(torch, "_fused_adamw_", None)
-    if kernel is None:
-        return False
     zero = torch.zeros(1, device=device_type)
+    tensors = ([zero], [torch.ones_like(zero)], [torch.zeros_like(zero)], [torch.zeros_like(zero)], [],
+               [torch.ones((), device=device_type)])
     try:
-        kernel([zero], [torch.ones_like(zero)], [torch.zeros_like(zero)], [torch.zeros_like(zero)], [],
-               [torch.ones((), device=device_type)], amsgrad=False, lr=1e-3, beta1=BETAS[0], beta2=BETAS[1],
-               weight_decay=0.0, eps=EPS, maximize=False, grad_scale=None, found_inf=None)
-    except (RuntimeError, TypeError, NotImplementedError):
+        torch._fused_adamw_(*tensors, lr=1e-3, weight_decay=0.0, **ADAMW)
+    except (AttributeError, RuntimeError, TypeError, NotImplementedError):  # no such kernel (here)
         return False
     return True
 
@@ -162,8 +160,8 @@ class FusedStep:
         task, n_outputs = net.config.task, net.config.task.n_outputs(net.config.n_classes)
         kind = "softmax" if n_outputs > 1 else "sigmoid"
         self.output_kind = kind if task.has_classes else "squared"
-        self.sample_decoder = self.decode and strategy.sample_decoder
-        self.sample_head = self.classify and strategy.sample_head
+        self.sample_decoder = self.decode and strategy.sample
+        self.sample_head = self.classify and strategy.sample
         self.train_encoder = "encoder" in trains
         self.train_decoder = "decoder" in trains and self.decode
         self.train_head = "head" in trains and self.classify
@@ -289,9 +287,8 @@ class FusedStep:
     def update(self, grads: list[Tensor]) -> None:
         """AdamW on :attr:`params`: the kernel ``torch.optim.AdamW(fused=True)`` runs."""
         self.step_count.add_(1)
-        torch._fused_adamw_(self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps, amsgrad=False,
-                            lr=self.lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=self.weight_decay,
-                            eps=EPS, maximize=False, grad_scale=None, found_inf=None)
+        torch._fused_adamw_(self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps, lr=self.lr,
+                            weight_decay=self.weight_decay, **ADAMW)
 
     @torch.no_grad()
     def __call__(self, x: Tensor, y: Tensor, rows: Tensor | None, generators: Generators,

@@ -161,11 +161,6 @@ class TrainingResult:
     seconds: float
     snapshots: list[LatentSnapshot] = field(default_factory=list)
 
-    @property
-    def best_epochs(self) -> list[int]:
-        """Best epoch of every replica."""
-        return self.history.best_epochs
-
 
 @torch.no_grad()
 def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strategy,
@@ -174,9 +169,9 @@ def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strat
     order: the losses as trained, then the task's scores (of the head's output, or without a
     target of the reconstruction) with sampling off and on."""
     config = net.config
-    out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
+    out = net(x, sample=True, generator=generator)
     logits_mean = net.head(out.z_mean)
-    logits_trained = out.logits if strategy.sample_head else logits_mean
+    logits_trained = out.logits if strategy.sample else logits_mean
     rec = reconstruction_loss(out.reconstruction, x, rows)
     kl = kl_loss(out.z_mean, out.z_log_var, rows)
     pred = row_mean(config.task.prediction_losses(logits_trained, y), rows)
@@ -194,7 +189,7 @@ def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strat
 def take_snapshot(net: VAECNet, epoch: int, x: Tensor, y: Tensor, x_val: Tensor | None,
               y_val: Tensor | None, generator: Generators) -> LatentSnapshot:
     def latent(data: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        out = net(data, sample_head=True, generator=generator, decode=False)
+        out = net(data, sample=True, generator=generator, decode=False)
         return out.z_head.cpu().numpy(), out.z_mean.cpu().numpy()
 
     train_z, train_mean = latent(x)

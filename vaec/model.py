@@ -144,7 +144,10 @@ class VAECNet(nn.Module):
         self.decoder = LatentMLP(config, n_replicas, config.decoder_layer_widths, config.n_inputs)
         self.head = LatentMLP(config, n_replicas, config.head_widths, config.task.n_outputs(config.n_classes))
         if self.encoder.z_mean.weight.device.type != "meta":  # meta tensors hold no values
-            self.reset_parameters(config.seed)
+            generators = replica_generators(config.seed, n_replicas)  # replica r seeded seed + r
+            for module in self.modules():
+                if isinstance(module, ReplicaLinear):
+                    module.reset_parameters(generators)
 
     @staticmethod
     def state_shapes(config: VAECConfig, n_replicas: int = 1) -> dict[str, tuple[int, ...]]:
@@ -152,13 +155,6 @@ class VAECNet(nn.Module):
         with torch.device("meta"):
             net = VAECNet(config, n_replicas)
         return {name: tuple(t.shape) for name, t in net.state_dict().items()}
-
-    def reset_parameters(self, seed: int) -> None:
-        """Initialise replica ``r`` from a generator seeded ``seed + r``."""
-        generators = replica_generators(seed, self.n_replicas)
-        for module in self.modules():
-            if isinstance(module, ReplicaLinear):
-                module.reset_parameters(generators)
 
     def part(self, name: str) -> nn.Module:
         """One of the three parts by name: ``encoder``, ``decoder`` or ``head``."""
@@ -170,23 +166,21 @@ class VAECNet(nn.Module):
         """Give ``(rows, channels)`` input the replica dimension (a view, no copy)."""
         return x.unsqueeze(0).expand(self.n_replicas, -1, -1) if x.dim() == 2 else x
 
-    def forward(self, x: Tensor, *, sample_head: bool = False, sample_decoder: bool | None = None,
-                generator: Generators = None, decode: bool = True, classify: bool = True) -> VAECOutput:
+    def forward(self, x: Tensor, *, sample: bool = False, generator: Generators = None,
+                decode: bool = True, classify: bool = True) -> VAECOutput:
         """Encode ``(rows, channels)`` or ``(replicas, rows, channels)``, route z to the decoder
         and the head (the one place that decides which z each part sees), decode and classify.
-        ``sample_head``: the head sees a draw of z, not z_mean; ``sample_decoder`` the same for the
-        decoder (``None``: as the head); the decoder draws from ``generator`` first;
-        ``decode``/``classify`` False skip that part and its draw."""
+        ``sample``: each part sees a draw of z from ``generator`` (the decoder's first), not
+        z_mean; ``decode``/``classify`` False skip that part and its draw."""
         z_mean, z_log_var = self.encoder(self.expand(x))
-        sample_decoder = sample_head if sample_decoder is None else sample_decoder
         z_decoder = z_head = z_mean
         reconstruction = logits = None
         if decode:
-            if sample_decoder:
+            if sample:
                 z_decoder = sample_latent(z_mean, z_log_var, generator)
             reconstruction = self.decoder(z_decoder)
         if classify:
-            if sample_head:
+            if sample:
                 z_head = sample_latent(z_mean, z_log_var, generator)
             logits = self.head(z_head)
         return VAECOutput(z_mean, z_log_var, z_decoder, z_head, reconstruction, logits)

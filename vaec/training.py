@@ -40,8 +40,7 @@ def training_loss(net: VAECNet, x: Tensor, y: Tensor, strategy: Strategy,
                   weights: dict[str, float], generator: Generators, rows: Weights) -> Tensor:
     """Weighted total of the counted losses, summed over replicas (which stay independent);
     ``rows`` weighs each replica's rows (``None``: all alike)."""
-    out = net(x, sample_head=strategy.sample_head, sample_decoder=strategy.sample_decoder,
-              generator=generator, decode=bool(weights["reconstruction"]),
+    out = net(x, sample=strategy.sample, generator=generator, decode=bool(weights["reconstruction"]),
               classify=bool(weights["prediction"]))
     total = torch.zeros(net.n_replicas, device=x.device)
     if weights["kl"]:
@@ -82,13 +81,11 @@ class CompiledStep(EagerStep):
     outside the graph) where it applies, else the eager step; eager, with one warning, once it fails."""
 
     def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
-                 trainable: list[Tensor], fused: bool | None = None) -> None:
+                 trainable: list[Tensor]) -> None:
         super().__init__(net, strategy, weights, trainable)
-        if fused is None:
-            fused = fused_step_supported(net, strategy, weights) is None
         config = net.config
-        self.fused = FusedStep(net, strategy, weights, config.learning_rate,
-                               config.weight_decay) if fused else None
+        self.fused = (FusedStep(net, strategy, weights, config.learning_rate, config.weight_decay)
+                      if fused_step_supported(net, strategy, weights) is None else None)
         target = self.fused.gradients_given if self.fused is not None else self.step
         self.compiled: Callable[..., object] | None = None
         try:
@@ -101,31 +98,26 @@ class CompiledStep(EagerStep):
                       "training eagerly", RuntimeWarning, stacklevel=3)
         self.compiled = None
 
-    def _run_compiled(self, *args: object) -> tuple[bool, object]:
-        """(whether it ran, what it returned): not run when compiling is off or fails (then off)."""
-        if self.compiled is None:
-            return False, None
-        try:
-            return True, self.compiled(*args)
-        except Exception as err:
-            self._give_up(err)
-            return False, None
+    def _run(self, eager: Callable[..., Any], *args: object) -> Any:
+        """The compiled target on ``args``, or ``eager`` where compiling is off or fails (then off)."""
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args)
+            except Exception as err:
+                self._give_up(err)
+        return eager(*args)
 
     def __call__(self, x: Tensor, y: Tensor, rows: Weights,
                  generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
         if self.fused is None:
-            ran, _ = self._run_compiled(x, y, rows, generators)
-            if not ran:
-                self.step(x, y, rows, generators)
+            self._run(self.step, x, y, rows, generators)
             return
         fused = self.fused
         c = fused.constants(x, y, rows, full_batch)
         eps_d, eps_h = fused.draw_noise(x.shape[0], generators, x)
-        args = (c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction, c.target, eps_d, eps_h)
-        with torch.no_grad():
-            ran, grads = self._run_compiled(*args)
-            if not ran:  # the same draws, eagerly
-                grads = fused.gradients_given(*args)
+        with torch.no_grad():  # on a failure, the same draws eagerly
+            grads = self._run(fused.gradients_given, c.x, c.x_t, c.reconstruction, c.kl, c.kl_half,
+                              c.prediction, c.target, eps_d, eps_h)
         fused.update(grads)
 
 
