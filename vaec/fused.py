@@ -204,20 +204,18 @@ class FusedStep:
             buffer.normal_(generator=generators)
         return buffer
 
-    def draw_noise(self, n_rows: int, generators: Generators, like: Tensor) -> tuple[Tensor | None, ...]:
-        """The decoder's, then the head's noise (``None`` where that part sees z_mean)."""
-        shape = (self.net.n_replicas, n_rows, self.net.config.latent_dim)
-        return (self._draw(shape, generators, like, 0) if self.sample_decoder else None,
-                self._draw(shape, generators, like, 1) if self.sample_head else None)
-
     @torch.no_grad()
     def gradients(self, x: Tensor, y: Tensor, rows: Tensor | None, generators: Generators,
-                  full_batch: bool = False) -> list[Tensor]:
-        """The gradient of the training loss (summed over replicas) for every :attr:`params`."""
+                  full_batch: bool = False, given: Callable[..., list[Tensor]] | None = None) -> list[Tensor]:
+        """The gradient of the training loss (summed over replicas) for every :attr:`params`, from
+        the batch's constants and noise by ``given`` (default :meth:`gradients_given`)."""
         c = self.constants(x, y, rows, full_batch)
-        eps_d, eps_h = self.draw_noise(x.shape[0], generators, x)
-        return self.gradients_given(c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction,
-                                    c.target, eps_d, eps_h)
+        # the decoder's noise, then the head's (None where that part sees z_mean)
+        shape = (self.net.n_replicas, x.shape[0], self.net.config.latent_dim)
+        eps_d = self._draw(shape, generators, x, 0) if self.sample_decoder else None
+        eps_h = self._draw(shape, generators, x, 1) if self.sample_head else None
+        return (given or self.gradients_given)(c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction,
+                                               c.target, eps_d, eps_h)
 
     def gradients_given(self, x: Tensor, x_t: Tensor, f_rec: Tensor, f_kl: Tensor, f_kl_half: Tensor,
                         f_pred: Tensor, target: Tensor | None, eps_d: Tensor | None,

@@ -30,20 +30,19 @@ from vaec.tasks import CLASSIFICATION, Task
 # Each split's evaluation has a noise stream of its own: recording never changes the training, and
 # how many training rows are evaluated never changes the validation numbers.
 _EVAL_SEED_OFFSET, _TRAIN_EVAL_SEED_OFFSET = 1_000_003, 2_000_003
-LOSS_METRICS = ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss")
-SPLITS = ("train", "val")
 
 
 def metric_names(task: Task = CLASSIFICATION) -> tuple[str, ...]:
     """The metrics recorded for ``task``: the four losses, then its two scores with sampling
     off and on (classification: ``accuracy``, ``f1``, ``accuracy_sampled``, ``f1_sampled``)."""
     first, second = task.score_names
-    return (*LOSS_METRICS, first, second, f"{first}_sampled", f"{second}_sampled")
+    return ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss", first, second,
+            f"{first}_sampled", f"{second}_sampled")
 
 
 def history_columns(task: Task = CLASSIFICATION) -> list[str]:
     """Metric columns of the history, ``train_<metric>`` then ``val_<metric>``."""
-    return [f"{split}_{metric}" for split in SPLITS for metric in metric_names(task)]
+    return [f"{split}_{metric}" for split in ("train", "val") for metric in metric_names(task)]
 
 
 @dataclass

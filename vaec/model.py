@@ -32,7 +32,6 @@ class VAECOutput(NamedTuple):
 
     z_mean: Tensor
     z_log_var: Tensor
-    z_decoder: Tensor
     z_head: Tensor
     reconstruction: Tensor | None
     logits: Tensor | None
@@ -173,17 +172,14 @@ class VAECNet(nn.Module):
         ``sample``: each part sees a draw of z from ``generator`` (the decoder's first), not
         z_mean; ``decode``/``classify`` False skip that part and its draw."""
         z_mean, z_log_var = self.encoder(self.expand(x))
-        z_decoder = z_head = z_mean
-        reconstruction = logits = None
+        z_head, reconstruction, logits = z_mean, None, None
         if decode:
-            if sample:
-                z_decoder = sample_latent(z_mean, z_log_var, generator)
-            reconstruction = self.decoder(z_decoder)
+            reconstruction = self.decoder(sample_latent(z_mean, z_log_var, generator) if sample else z_mean)
         if classify:
             if sample:
                 z_head = sample_latent(z_mean, z_log_var, generator)
             logits = self.head(z_head)
-        return VAECOutput(z_mean, z_log_var, z_decoder, z_head, reconstruction, logits)
+        return VAECOutput(z_mean, z_log_var, z_head, reconstruction, logits)
 
 
 # losses of the autoencoder, each per replica (the leading dimension) ---------------------------

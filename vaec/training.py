@@ -9,6 +9,7 @@ it costs tens of seconds per network, more than a pruning round, so only when as
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -111,14 +112,9 @@ class CompiledStep(EagerStep):
                  generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
         if self.fused is None:
             self._run(self.step, x, y, rows, generators)
-            return
-        fused = self.fused
-        c = fused.constants(x, y, rows, full_batch)
-        eps_d, eps_h = fused.draw_noise(x.shape[0], generators, x)
-        with torch.no_grad():  # on a failure, the same draws eagerly
-            grads = self._run(fused.gradients_given, c.x, c.x_t, c.reconstruction, c.kl, c.kl_half,
-                              c.prediction, c.target, eps_d, eps_h)
-        fused.update(grads)
+        else:  # noise drawn outside the graph: on a failure, the same draws eagerly
+            given = functools.partial(self._run, self.fused.gradients_given)
+            self.fused.update(self.fused.gradients(x, y, rows, generators, full_batch, given))
 
 
 def make_step(net: VAECNet, strategy: Strategy, weights: dict[str, float], trainable: list[Tensor]) -> Step:
