@@ -42,18 +42,16 @@ class ReplicaLinear(nn.Module):
 
     def __init__(self, n_replicas: int, in_features: int, out_features: int) -> None:
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(n_replicas, in_features, out_features))
         self.bias = nn.Parameter(torch.empty(n_replicas, 1, out_features))
 
     def reset_parameters(self, generators: list[torch.Generator]) -> None:
         """The default init of :class:`torch.nn.Linear`, one generator per replica."""
-        bound = 1.0 / math.sqrt(self.in_features)
+        bound = 1.0 / math.sqrt(self.weight.shape[1])
         with torch.no_grad():
             for r, gen in enumerate(generators):
-                shape_w = (self.in_features, self.out_features)
-                self.weight[r].copy_(torch.rand(shape_w, generator=gen) * 2 * bound - bound)
-                self.bias[r].copy_(torch.rand((1, self.out_features), generator=gen) * 2 * bound - bound)
+                self.weight[r].copy_(torch.rand(self.weight.shape[1:], generator=gen) * 2 * bound - bound)
+                self.bias[r].copy_(torch.rand(self.bias.shape[1:], generator=gen) * 2 * bound - bound)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)

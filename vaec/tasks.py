@@ -1,16 +1,8 @@
 """What the head is asked to do: classify, regress, or nothing (an autoencoder without labels).
 
-A :class:`Task` owns everything that differs by task, so nothing else compares task names:
-
-* ``classification``: one logit (binary) or one per class, cross-entropy; scores ``accuracy``
-  and ``f1``, the guard watches ``f1``; a split stratifies on the classes.
-* ``regression``: one value, squared error of the standardised target; scores ``r2`` and
-  ``mae``, the guard watches ``r2``; a split stratifies on quantile bins of the target.
-* ``unsupervised``: no target, only the autoencoder trains; scores the reconstruction's
-  ``reconstruction_r2`` and ``reconstruction_mae``, the guard watches the first.
-
-torch is imported inside the methods that compute: a command line that only checks its
-settings must not pay for loading torch.
+A :class:`Task` owns everything that differs by task (the head's width and loss, the scores, what
+a split stratifies on), so nothing else compares task names. torch is imported inside the methods
+that compute: a command line that only checks its settings must not pay for loading torch.
 """
 
 from __future__ import annotations

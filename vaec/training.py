@@ -66,15 +66,12 @@ class EagerStep:
         except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device
             self.optimizer = torch.optim.AdamW(trainable, foreach=True, **options)
 
-    def step(self, x: Tensor, y: Tensor, rows: Weights, generators: Sequence[torch.Generator]) -> None:
+    def __call__(self, x: Tensor, y: Tensor, rows: Weights,
+                 generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
         loss = training_loss(self.net, x, y, self.strategy, self.weights, generators, rows)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-
-    def __call__(self, x: Tensor, y: Tensor, rows: Weights,
-                 generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
-        self.step(x, y, rows, generators)
 
 
 class CompiledStep(EagerStep):
@@ -87,7 +84,7 @@ class CompiledStep(EagerStep):
         config = net.config
         self.fused = (FusedStep(net, strategy, weights, config.learning_rate, config.weight_decay)
                       if fused_step_supported(net, strategy, weights) is None else None)
-        target = self.fused.gradients_given if self.fused is not None else self.step
+        target = self.fused.gradients_given if self.fused is not None else super().__call__
         self.compiled: Callable[..., object] | None = None
         try:
             self.compiled = torch.compile(target, fullgraph=False, backend=COMPILE_BACKEND)
@@ -111,7 +108,7 @@ class CompiledStep(EagerStep):
     def __call__(self, x: Tensor, y: Tensor, rows: Weights,
                  generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
         if self.fused is None:
-            self._run(self.step, x, y, rows, generators)
+            self._run(super().__call__, x, y, rows, generators)
         else:  # noise drawn outside the graph: on a failure, the same draws eagerly
             given = functools.partial(self._run, self.fused.gradients_given)
             self.fused.update(self.fused.gradients(x, y, rows, generators, full_batch, given))
