@@ -135,18 +135,16 @@ class FusedStep:
     Parameters
     ----------
     net, strategy, weights : VAECNet, Strategy, dict of str to float
-        The network (updated in place), what it trains, the weight of every loss (0: not counted).
-    learning_rate, weight_decay : float
-        AdamW's.
+        The network (updated in place, with AdamW's settings of its config), what it trains, the
+        weight of every loss (0: not counted).
     """
 
-    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
-                 learning_rate: float, weight_decay: float) -> None:
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float]) -> None:
         reason = fused_step_supported(net, strategy, weights)
         if reason is not None:
             raise ValueError(f"the fused step does not cover this training ({reason})")
         self.net, self.strategy, self.weights = net, strategy, weights
-        self.lr, self.weight_decay = learning_rate, weight_decay
+        self.lr, self.weight_decay = net.config.learning_rate, net.config.weight_decay
         self.act, self.act_back = ACTIVATIONS[net.config.activation]
         enc, trains = net.encoder, strategy.trains
         self.trunk = _Chain(enc.trunk, None)

@@ -81,9 +81,8 @@ class CompiledStep(EagerStep):
     def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
                  trainable: list[Tensor]) -> None:
         super().__init__(net, strategy, weights, trainable)
-        config = net.config
-        self.fused = (FusedStep(net, strategy, weights, config.learning_rate, config.weight_decay)
-                      if fused_step_supported(net, strategy, weights) is None else None)
+        fused = fused_step_supported(net, strategy, weights) is None
+        self.fused = FusedStep(net, strategy, weights) if fused else None
         target = self.fused.gradients_given if self.fused is not None else super().__call__
         self.compiled: Callable[..., object] | None = None
         try:
@@ -120,7 +119,7 @@ def make_step(net: VAECNet, strategy: Strategy, weights: dict[str, float], train
     if choice == "compiled":
         return CompiledStep(net, strategy, weights, trainable)
     if choice == "auto" and fused_step_supported(net, strategy, weights) is None:
-        return FusedStep(net, strategy, weights, net.config.learning_rate, net.config.weight_decay)
+        return FusedStep(net, strategy, weights)
     return EagerStep(net, strategy, weights, trainable)
 
 
