@@ -113,10 +113,9 @@ class VAEC:
         return torch.from_numpy(index.astype(np.int64)).to(self.device)
 
     # training -------------------------------------------------------------------------------
-    def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any | None = None,
-            y_val: Any | None = None, *, record_snapshots: bool = True,
-            on_epoch: Callable[[int, int], None] | None = None, row_weights: Any = None,
-            val_row_weights: Any = None) -> TrainingResult:
+    def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+            record_snapshots: bool = True, on_epoch: Callable[[int, int], None] | None = None,
+            row_weights: Any = None, val_row_weights: Any = None) -> TrainingResult:
         """Train with one strategy (by name or object); validation data picks the best epoch (see
         :func:`vaec.training.train` for ``on_epoch``, ``row_weights`` and ``val_row_weights``)."""
         strategy = get_strategy(strategy)
@@ -130,9 +129,8 @@ class VAEC:
                 raise InputError("X_val was given without y_val")
             xv_t = self._features(X_val, "X_val")
             yv_t = self.class_indices(y_val, "y_val", n_rows=len(xv_t))
-        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
-                       record_snapshots=record_snapshots, on_epoch=on_epoch,
-                       row_weights=self._row_weights(row_weights, len(x_t)),
+        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t, record_snapshots=record_snapshots,
+                       on_epoch=on_epoch, row_weights=self._row_weights(row_weights, len(x_t)),
                        val_row_weights=(None if xv_t is None
                                         else self._row_weights(val_row_weights, len(xv_t))))
         # the fitted statistics described the network before this run
@@ -228,18 +226,15 @@ class VAEC:
         if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet: train it before fit_latent_domain")
         z_mean, z_log_var = self.encode(X, replica=replica)
-        self.latent_domain_ = LatentDomain.fit(
-            z_mean, z_log_var, n_draws=n_draws,
-            seed=self.config.seed if seed is None else seed, replica=replica,
-        )
+        self.latent_domain_ = LatentDomain.fit(z_mean, z_log_var, n_draws=n_draws, replica=replica,
+                                               seed=self.config.seed if seed is None else seed)
         return self.latent_domain_
 
     def fit_reconstruction_check(self, X: Any, *, replica: int = 0) -> ReconstructionCheck:
         """Keep the reconstruction errors of the training rows ``X`` (sampling off), against which
         :meth:`predict_with_confidence` scores new rows; kept as :attr:`reconstruction_check_`."""
-        self.reconstruction_check_ = ReconstructionCheck.fit(
-            row_errors(X, self.reconstruct(X, replica=replica))
-        )
+        errors = row_errors(X, self.reconstruct(X, replica=replica))
+        self.reconstruction_check_ = ReconstructionCheck.fit(errors)
         return self.reconstruction_check_
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> dict[str, np.ndarray]:

@@ -177,8 +177,7 @@ class LatentDomain:
         if not (math.isfinite(n_sigma) and n_sigma > 0):
             raise ValueError(f"n_sigma must be a positive finite number, got {n_sigma!r}")
         distance = self.isotropic.distance(z_mean)
-        columns = {"sigma_distance": distance,
-                   "tail_probability": self.isotropic.tail_probability(z_mean)}
+        columns = {"sigma_distance": distance, "tail_probability": self.isotropic.tail_probability(z_mean)}
         for level in sorted({1.0, 2.0, float(n_sigma)}):
             columns[f"within_{level:g}_sigma"] = distance <= level  # within_3_sigma, within_2.5_sigma
         p_values = self.diagonal.p_values(z_mean)

@@ -216,8 +216,8 @@ class FusedStep:
                                                c.target, eps_d, eps_h)
 
     def gradients_given(self, x: Tensor, x_t: Tensor, f_rec: Tensor, f_kl: Tensor, f_kl_half: Tensor,
-                        f_pred: Tensor, target: Tensor | None, eps_d: Tensor | None,
-                        eps_h: Tensor | None) -> list[Tensor]:
+                        f_pred: Tensor, target: Tensor | None, eps_d: Tensor | None, eps_h: Tensor | None,
+                        ) -> list[Tensor]:
         """:meth:`gradients` of a batch's constants and noise: tensors in and out (what gets compiled)."""
         act, back = self.act, self.act_back
         hidden, trunk_cache = self.trunk.forward(x, act)

@@ -201,9 +201,8 @@ class Evaluation:
     """One history row per call: the metrics of the training rows (all, or a fixed seeded subset
     of ``train_metrics_rows``), then of the validation rows, each split drawing its own noise."""
 
-    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: Tensor,
-                 y: Tensor, x_val: Tensor | None, y_val: Tensor | None,
-                 rows: Weights = None, val_rows: Weights = None) -> None:
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: Tensor, y: Tensor,
+                 x_val: Tensor | None, y_val: Tensor | None, rows: Weights, val_rows: Weights) -> None:
         config, n, device = net.config, net.n_replicas, x.device
         self.net, self.strategy, self.weights = net, strategy, weights
         # only dropout looks at the mode: without it the loop does not switch (that walks every module)

@@ -241,8 +241,8 @@ def unit_index(units: Sequence[Sequence[int]] | None, n_channels: int) -> tuple[
 
 @torch.no_grad()
 def ablation_scores(net: VAECNet, x: Tensor, y: Tensor, units: Sequence[Sequence[int]] | None = None, *,
-                    rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS,
-                    weights: Tensor | None = None) -> AblationScores:
+                    rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS, weights: Weights = None,
+                    ) -> AblationScores:
     """Of every unit (channel positions held at 0 together; ``None``: each channel alone) of
     standardised rows ``x``: ``importance``, the head's mean loss on target ``y`` with the unit held
     at 0 minus as it is, its standard error over the rows, and the decoder's mean squared error on

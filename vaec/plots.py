@@ -102,8 +102,7 @@ def plot_learning_curves(history: History, strategy: str | Strategy, replica: in
         ax.plot(history.epochs, columns[f"train_{metric}"], label="train", color="tab:blue")
         if not np.isnan(columns[f"val_{metric}"]).all():
             ax.plot(history.epochs, columns[f"val_{metric}"], label="validation", color="tab:orange")
-        ax.axvline(best, color="tab:green", linestyle="--", linewidth=1,
-                   label=f"{BEST_EPOCH_LABEL} {best}")
+        ax.axvline(best, color="tab:green", linestyle="--", linewidth=1, label=f"{BEST_EPOCH_LABEL} {best}")
         fixed_title(ax, title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)

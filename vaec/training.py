@@ -235,9 +235,8 @@ def _epoch(step: Callable[..., None], x: Tensor, y: Tensor, row_weights: Weights
 
 
 def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor | None = None,
-          y_val: Tensor | None = None, *, record_snapshots: bool = True,
-          on_epoch: Callable[[int, int], None] | None = None,
-          row_weights: Weights = None, val_row_weights: Weights = None) -> TrainingResult:
+          y_val: Tensor | None = None, *, record_snapshots: bool = True, on_epoch: Callable[[int, int], None]
+          | None = None, row_weights: Weights = None, val_row_weights: Weights = None) -> TrainingResult:
     """Train the parts of ``net`` that ``strategy`` names, on tensors on the net's device: ``x``
     ``(rows, channels)``, ``y`` ``(rows,)`` the head's target (a placeholder without one). Returns
     the history, each replica's best epoch (its weights restored unless ``config.restore_best`` is
