@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaec.config import Strategy, VAECConfig, get_strategy
+from vaec.config import Strategy, VAECConfig, get_strategy, torch_device
 from vaec.domain import DEFAULT_N_DRAWS, LatentDomain, ReconstructionCheck, row_errors
 from vaec.history import TrainingResult
 from vaec.model import VAECNet, VAECOutput
@@ -62,7 +62,7 @@ class VAEC:
     """
 
     def __init__(self, config: VAECConfig, n_replicas: int = 1, classes: Any | None = None) -> None:
-        self.config, self.n_replicas, self.device = config, n_replicas, config.torch_device()
+        self.config, self.n_replicas, self.device = config, n_replicas, torch_device(config.device)
         self.net = VAECNet(config, n_replicas).to(self.device)
         self.classes_: np.ndarray | None = None if classes is None else np.asarray(classes)
         if self.classes_ is not None:

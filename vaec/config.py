@@ -153,10 +153,6 @@ class ModelSettings(BaseModel):
         """Decoder hidden widths, the encoder's mirrored when not given."""
         return tuple(reversed(self.encoder_widths)) if self.decoder_widths is None else self.decoder_widths
 
-    def torch_device(self) -> torch.device:
-        """The torch device of :attr:`device`."""
-        return torch_device(self.device)
-
     def replace(self, **changes: Any) -> Self:
         """A validated copy with some fields changed (``model_copy`` would not validate)."""
         return type(self)(**{**dict(self), **changes})

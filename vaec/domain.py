@@ -1,11 +1,7 @@
-"""The domain of validity of a model: where its training rows sit in the latent space and how
-well it reconstructs them, and scores of new rows against both.
-
-:class:`IsotropicGaussian` (fitted to the *sampled* z) says how many sigmas a point lies from the
-centre, :class:`DiagonalGaussian` (fitted to z_mean) gives a p-value per dimension and one
-aggregate confidence, :class:`ReconstructionCheck` compares a row's reconstruction error with the
-training rows'. Nothing here knows the network: ``VAEC`` encodes the rows. Training does not fit
-the domain by itself: which rows define it is the caller's choice.
+"""The domain of validity of a model: where its training rows sit in the latent space (Gaussians
+of the sampled z and of z_mean) and how well it reconstructs them, and scores of new rows against
+both. Nothing here knows the network: ``VAEC`` encodes the rows, and which rows define the domain
+is the caller's choice (training does not fit it by itself).
 """
 
 from __future__ import annotations

@@ -176,17 +176,8 @@ class FusedStep:
         # one step count shared by every parameter (the kernel only reads it): one increment
         self.step_count = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         self.steps = [self.step_count] * len(self.params)
-        self._constants: dict[int, _Constants] = {}
+        self._full_batch: _Constants | None = None
         self._noise: dict[tuple[int, ...], list[Tensor]] = {}
-
-    def constants(self, x: Tensor, y: Tensor, rows: Tensor | None, cache: bool) -> _Constants:
-        """The batch's constants; a full batch's (``cache``) are computed once."""
-        if not cache:
-            return _Constants(self.net, x, y, rows, self.weights)
-        key = x.shape[0]
-        if key not in self._constants:
-            self._constants = {key: _Constants(self.net, x, y, rows, self.weights)}
-        return self._constants[key]
 
     def _draw(self, shape: tuple[int, ...], generators: Generators, like: Tensor, slot: int) -> Tensor:
         """N(0, 1) noise into a kept buffer, each replica from its generator as ``sample_latent``."""
@@ -206,8 +197,11 @@ class FusedStep:
     def gradients(self, x: Tensor, y: Tensor, rows: Tensor | None, generators: Generators,
                   full_batch: bool = False, given: Callable[..., list[Tensor]] | None = None) -> list[Tensor]:
         """The gradient of the training loss (summed over replicas) for every :attr:`params`, from
-        the batch's constants and noise by ``given`` (default :meth:`gradients_given`)."""
-        c = self.constants(x, y, rows, full_batch)
+        the batch's constants and noise by ``given`` (default :meth:`gradients_given`); the
+        constants of the ``full_batch``, the same rows at every call, are computed once."""
+        if full_batch and self._full_batch is None:
+            self._full_batch = _Constants(self.net, x, y, rows, self.weights)
+        c = self._full_batch if full_batch else _Constants(self.net, x, y, rows, self.weights)
         # the decoder's noise, then the head's (None where that part sees z_mean)
         shape = (self.net.n_replicas, x.shape[0], self.net.config.latent_dim)
         eps_d = self._draw(shape, generators, x, 0) if self.sample_decoder else None

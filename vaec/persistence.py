@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vaec.config import MAX_LATENT_DIM, MAX_WIDTH, VAECConfig, validation_message
+from vaec.config import MAX_LATENT_DIM, MAX_WIDTH, VAECConfig, torch_device, validation_message
 
 if TYPE_CHECKING:  # loaded where a model is saved or loaded: the atomic writes start without
     import torch
@@ -241,7 +241,7 @@ def load_model(folder: str | os.PathLike[str], device: str | None = None) -> Sav
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
     meta = _read_model_file(meta_path, device)
     state = _read_state(weights_path, VAECNet.state_shapes(meta.config, meta.n_replicas),
-                        meta.config.torch_device())
+                        torch_device(meta.config.device))
     domain, check = meta.latent_domain, meta.reconstruction_check
     return SavedModel(meta.config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),
                       state, None if domain is None else domain.build(),

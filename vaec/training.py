@@ -1,10 +1,7 @@
 """The one training loop and its step; a :class:`~vaec.config.Strategy` says what to optimise.
 
 Per-epoch metrics stay on the device until the end; the best epoch of every replica is tracked
-with tensor ops. ``VAECConfig.training_step`` chooses the step, ``step(x, y, rows, generators,
-full_batch)``: ``auto``, :class:`vaec.fused.FusedStep` where it applies, else ``eager`` (autograd,
-``torch.optim.AdamW``); ``compiled``, ``torch.compile`` of either (eager when compiling fails;
-it costs tens of seconds per network, more than a pruning round, so only when asked).
+with tensor ops. ``VAECConfig.training_step`` chooses the step (see its description).
 """
 
 from __future__ import annotations
