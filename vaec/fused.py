@@ -111,8 +111,7 @@ class _Constants:
         n, dtype, device, n_replicas = x.shape[0], x.dtype, x.device, net.n_replicas
 
         def factor(weight: float, per_row: float = 1.0) -> Tensor:
-            upstream = torch.full((n_replicas, 1), weight, dtype=dtype, device=device)
-            upstream = upstream / per_row if per_row != 1.0 else upstream
+            upstream = torch.full((n_replicas, 1), weight, dtype=dtype, device=device) / per_row
             if rows is None:
                 return (upstream / n).unsqueeze(1)  # (replicas, 1, 1)
             # as row_mean, (values * w).sum(1) / w.sum(1): (replicas, rows, 1)

@@ -154,10 +154,8 @@ class VAECNet(nn.Module):
         return {name: tuple(t.shape) for name, t in net.state_dict().items()}
 
     def part(self, name: str) -> nn.Module:
-        """One of the three parts by name: ``encoder``, ``decoder`` or ``head``."""
-        if name not in PARTS:
-            raise ValueError(f"part must be one of {', '.join(PARTS)}; got {name!r}")
-        return getattr(self, name)
+        """One of the three :data:`PARTS` by name: ``encoder``, ``decoder`` or ``head``."""
+        return {"encoder": self.encoder, "decoder": self.decoder, "head": self.head}[name]
 
     def expand(self, x: Tensor) -> Tensor:
         """Give ``(rows, channels)`` input the replica dimension (a view, no copy)."""
