@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -197,13 +197,6 @@ class _Best:
             p.copy_(saved)
 
 
-def _batches(n_rows: int, batch_size: int | None, generator: torch.Generator) -> list[Tensor | None]:
-    """Row indices of every step of one epoch; ``[None]``: one full-batch step."""
-    if batch_size is None or batch_size >= n_rows:
-        return [None]
-    return list(torch.randperm(n_rows, generator=generator).split(batch_size))
-
-
 def _trainable(net: VAECNet, strategy: Strategy) -> list[Tensor]:
     """The parameters of the parts the strategy trains; every other one is frozen."""
     trainable = [p for name in strategy.trains for p in net.part(name).parameters()]
@@ -221,19 +214,21 @@ def _training_mode(net: VAECNet, strategy: Strategy) -> None:
         net.part(name).train()
 
 
-def _epoch(step: Callable[..., None], x: Tensor, y: Tensor, row_weights: Weights,
-           noise: Any, batches: Iterable[Tensor | None]) -> None:
-    for index in batches:
-        if index is None:
-            step(x, y, row_weights, noise, True)
-            continue
+def _epoch(step: Step, x: Tensor, y: Tensor, row_weights: Weights, noise: Any, batch_size: int | None,
+           order: torch.Generator) -> None:
+    """One full-batch step, or a step per seeded shuffled mini-batch."""
+    if batch_size is None or batch_size >= x.shape[0]:
+        step(x, y, row_weights, noise, True)
+        return
+    for index in torch.randperm(x.shape[0], generator=order).split(batch_size):
         index = index.to(x.device)
         step(x[index], y[index], None if row_weights is None else row_weights[:, index], noise, False)
 
 
 def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor | None = None,
-          y_val: Tensor | None = None, *, record_snapshots: bool = True, on_epoch: Callable[[int, int], None]
-          | None = None, row_weights: Weights = None, val_row_weights: Weights = None) -> TrainingResult:
+          y_val: Tensor | None = None, *, record_snapshots: bool = True,
+          on_epoch: Callable[[int, int], None] | None = None, row_weights: Weights = None,
+          val_row_weights: Weights = None) -> TrainingResult:
     """Train the parts of ``net`` that ``strategy`` names, on tensors on the net's device: ``x``
     ``(rows, channels)``, ``y`` ``(rows,)`` the head's target (a placeholder without one). Returns
     the history, each replica's best epoch (its weights restored unless ``config.restore_best`` is
@@ -253,7 +248,7 @@ def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor 
 
     _training_mode(net, strategy)
     for epoch in range(1, config.epochs + 1):
-        _epoch(step, x, y, row_weights, noise, _batches(x.shape[0], config.batch_size, order))
+        _epoch(step, x, y, row_weights, noise, config.batch_size, order)
         if on_epoch is not None:
             on_epoch(epoch, config.epochs)
         if epoch % config.eval_every and epoch != config.epochs and epoch not in snap_at:
