@@ -142,18 +142,12 @@ class ModelFile(_Part):
         return self
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value.tolist() if isinstance(value, np.ndarray) else value
-
-
 def _model_file(saved: SavedModel) -> dict[str, Any]:
     classes, labels = saved.classes, None
     if classes is not None:
         kind = {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(classes.dtype.kind, "str")
         labels = {"dtype": kind, "values": np.asarray(classes, dtype=_DTYPES[kind]).tolist()}
-    fitted = {name: None if value is None else {"format_version": 1, **_jsonable(asdict(value))}
+    fitted = {name: None if value is None else {"format_version": 1, **asdict(value)}
               for name, value in (("latent_domain", saved.latent_domain),
                                   ("reconstruction_check", saved.reconstruction_check))}
     return {"format_version": FORMAT_VERSION, "config": saved.config.model_dump(mode="json"),
@@ -226,7 +220,9 @@ def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
     buffer, folder = io.BytesIO(), Path(folder)
     torch.save({k: v.detach().cpu() for k, v in saved.state.items()}, buffer)
     atomic_write_bytes(folder / WEIGHTS_FILE, buffer.getvalue())
-    atomic_write_text(folder / MODEL_FILE, json.dumps(_model_file(saved), indent=2, sort_keys=True))
+    # the fitted statistics' arrays (and numpy scalars) as lists
+    text = json.dumps(_model_file(saved), indent=2, sort_keys=True, default=lambda value: value.tolist())
+    atomic_write_text(folder / MODEL_FILE, text)
     return folder
 
 

@@ -36,8 +36,9 @@ CONTOURS = (1, 2, 3)
 
 def margins(fig: Figure, left: float, bottom: float, top: float,
             gaps: tuple[float, float] = (0.0, 0.0)) -> None:
-    """Place the figure's grid of axes by its margins and gaps (between columns, rows), in inches."""
-    width, height, right = *fig.get_size_inches(), 0.15
+    """Place the figure's grid of axes by its margins and gaps (between columns, rows), in inches;
+    the right margin is 0.15 inches on every figure."""
+    (width, height), right = fig.get_size_inches(), 0.15
     n_rows, n_cols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
     cell_w = (width - left - right - (n_cols - 1) * gaps[0]) / n_cols
     cell_h = (height - bottom - top - (n_rows - 1) * gaps[1]) / n_rows
