@@ -177,9 +177,8 @@ class VAEC:
     @torch.no_grad()
     def _forward(self, X: Any, sample: bool, seed: int | None) -> VAECOutput:
         self.net.eval()
-        generator = None
-        if sample:
-            generator = torch.Generator(self.device).manual_seed(self.config.seed if seed is None else seed)
+        seed = self.config.seed if seed is None else seed
+        generator = torch.Generator(self.device).manual_seed(seed) if sample else None
         return self.net(self._features(X), sample=sample, generator=generator)
 
     def _require(self, classes: bool) -> None:
@@ -197,7 +196,7 @@ class VAEC:
         return self._pick(probabilities(self._forward(X, sample, seed).logits), replica)
 
     def predict(self, X: Any, *, replica: int | None = 0, sample: bool = False,
-                       seed: int | None = None) -> np.ndarray:
+                seed: int | None = None) -> np.ndarray:
         """Predicted class labels (from :attr:`classes_`), or values for regression."""
         self._require(classes=False)
         if not self.results and self.classes_ is None:
@@ -213,7 +212,7 @@ class VAEC:
         return self._pick(out.z_mean, replica), self._pick(out.z_log_var, replica)
 
     def reconstruct(self, X: Any, *, replica: int | None = 0, sample: bool = False,
-                           seed: int | None = None) -> np.ndarray:
+                    seed: int | None = None) -> np.ndarray:
         """Decoder output ``(rows, channels)``, from z_mean unless ``sample``."""
         return self._pick(self._forward(X, sample, seed).reconstruction, replica)
 

@@ -185,8 +185,8 @@ def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strat
 
 
 @torch.no_grad()
-def take_snapshot(net: VAECNet, epoch: int, x: Tensor, y: Tensor, x_val: Tensor | None,
-              y_val: Tensor | None, generator: Generators) -> LatentSnapshot:
+def take_snapshot(net: VAECNet, epoch: int, x: Tensor, y: Tensor, x_val: Tensor | None, y_val: Tensor | None,
+                  generator: Generators) -> LatentSnapshot:
     def latent(data: Tensor) -> tuple[np.ndarray, np.ndarray]:
         out = net(data, sample=True, generator=generator, decode=False)
         return out.z_head.cpu().numpy(), out.z_mean.cpu().numpy()
