@@ -142,7 +142,7 @@ class FusedStep:
         reason = fused_step_supported(net, strategy, weights)
         if reason is not None:
             raise ValueError(f"the fused step does not cover this training ({reason})")
-        self.net, self.strategy, self.weights = net, strategy, weights
+        self.net, self.weights = net, weights
         self.lr, self.weight_decay = net.config.learning_rate, net.config.weight_decay
         self.act, self.act_back = ACTIVATIONS[net.config.activation]
         enc, trains = net.encoder, strategy.trains
