@@ -11,23 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "VAEC": "vaec.classifier",
-    "InputError": "vaec.classifier",
-    "ConfigError": "vaec.config",
-    "ModelSettings": "vaec.config",
-    "VAECConfig": "vaec.config",
-    "STRATEGIES": "vaec.config",
-    "Strategy": "vaec.config",
-    "get_strategy": "vaec.config",
-    "History": "vaec.history",
-    "TrainingResult": "vaec.history",
-    "VAECNet": "vaec.model",
-    "VAECOutput": "vaec.model",
-    "ModelFileError": "vaec.persistence",
-    "Task": "vaec.tasks",
-    "get_task": "vaec.tasks",
-}
+_EXPORTS = {name: module for module, names in {
+    "vaec.classifier": "VAEC InputError",
+    "vaec.config": "ConfigError ModelSettings VAECConfig STRATEGIES Strategy get_strategy",
+    "vaec.history": "History TrainingResult",
+    "vaec.model": "VAECNet VAECOutput",
+    "vaec.persistence": "ModelFileError",
+    "vaec.tasks": "Task get_task",
+}.items() for name in names.split()}
 
 __all__ = [
     "STRATEGIES", "VAEC", "ConfigError", "History", "InputError", "ModelFileError", "ModelSettings",

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vaec.config import Strategy, VAECConfig, get_strategy
+from vaec.config import Strategy, VAECConfig, get_strategy, torch_device
 from vaec.domain import DEFAULT_N_DRAWS, LatentDomain, ReconstructionCheck, row_errors
 from vaec.history import TrainingResult
 from vaec.model import VAECNet, VAECOutput
@@ -62,7 +62,7 @@ class VAEC:
     """
 
     def __init__(self, config: VAECConfig, n_replicas: int = 1, classes: Any | None = None) -> None:
-        self.config, self.n_replicas, self.device = config, n_replicas, config.torch_device()
+        self.config, self.n_replicas, self.device = config, n_replicas, torch_device(config.device)
         self.net = VAECNet(config, n_replicas).to(self.device)
         self.classes_: np.ndarray | None = None if classes is None else np.asarray(classes)
         if self.classes_ is not None:
@@ -91,7 +91,8 @@ class VAEC:
             array = array.copy()
         return torch.from_numpy(array).to(self.device)
 
-    def _targets(self, y: Any, name: str = "y", n_rows: int | None = None) -> torch.Tensor:
+    def class_indices(self, y: Any, name: str = "y", n_rows: int | None = None) -> torch.Tensor:
+        """The target as the head is trained on: class indices of the labels ``y``, or the values."""
         task = self.config.task
         if not task.has_target:  # nothing to predict: a placeholder the losses ignore
             return torch.zeros(len(np.asarray(y)) if n_rows is None else n_rows, device=self.device)
@@ -111,20 +112,15 @@ class VAEC:
             raise InputError(f"{name} holds labels not seen in training: {np.unique(unknown)[:5]}")
         return torch.from_numpy(index.astype(np.int64)).to(self.device)
 
-    def class_indices(self, y: Any) -> torch.Tensor:
-        """The target as the head is trained on: class indices of the labels ``y``, or the values."""
-        return self._targets(y)
-
     # training -------------------------------------------------------------------------------
-    def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any | None = None,
-            y_val: Any | None = None, *, record_snapshots: bool = True,
-            on_epoch: Callable[[int, int], None] | None = None, row_weights: Any = None,
-            val_row_weights: Any = None) -> TrainingResult:
+    def fit(self, strategy: str | Strategy, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+            record_snapshots: bool = True, on_epoch: Callable[[int, int], None] | None = None,
+            row_weights: Any = None, val_row_weights: Any = None) -> TrainingResult:
         """Train with one strategy (by name or object); validation data picks the best epoch (see
         :func:`vaec.training.train` for ``on_epoch``, ``row_weights`` and ``val_row_weights``)."""
         strategy = get_strategy(strategy)
         x_t = self._features(X)
-        y_t = self._targets(y, n_rows=len(x_t))
+        y_t = self.class_indices(y, n_rows=len(x_t))
         if len(x_t) != len(y_t):
             raise InputError(f"X has {len(x_t)} rows but y has {len(y_t)}")
         xv_t = yv_t = None
@@ -132,10 +128,9 @@ class VAEC:
             if y_val is None and self.config.task.has_target:
                 raise InputError("X_val was given without y_val")
             xv_t = self._features(X_val, "X_val")
-            yv_t = self._targets(y_val, "y_val", n_rows=len(xv_t))
-        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t,
-                       record_snapshots=record_snapshots, on_epoch=on_epoch,
-                       row_weights=self._row_weights(row_weights, len(x_t)),
+            yv_t = self.class_indices(y_val, "y_val", n_rows=len(xv_t))
+        result = train(self.net, strategy, x_t, y_t, xv_t, yv_t, record_snapshots=record_snapshots,
+                       on_epoch=on_epoch, row_weights=self._row_weights(row_weights, len(x_t)),
                        val_row_weights=(None if xv_t is None
                                         else self._row_weights(val_row_weights, len(xv_t))))
         # the fitted statistics described the network before this run
@@ -182,10 +177,9 @@ class VAEC:
     @torch.no_grad()
     def _forward(self, X: Any, sample: bool, seed: int | None) -> VAECOutput:
         self.net.eval()
-        generator = None
-        if sample:
-            generator = torch.Generator(self.device).manual_seed(self.config.seed if seed is None else seed)
-        return self.net(self._features(X), sample_head=sample, generator=generator)
+        seed = self.config.seed if seed is None else seed
+        generator = torch.Generator(self.device).manual_seed(seed) if sample else None
+        return self.net(self._features(X), sample=sample, generator=generator)
 
     def _require(self, classes: bool) -> None:
         """Refuse class probabilities without classes, a prediction without a target."""
@@ -202,7 +196,7 @@ class VAEC:
         return self._pick(probabilities(self._forward(X, sample, seed).logits), replica)
 
     def predict(self, X: Any, *, replica: int | None = 0, sample: bool = False,
-                       seed: int | None = None) -> np.ndarray:
+                seed: int | None = None) -> np.ndarray:
         """Predicted class labels (from :attr:`classes_`), or values for regression."""
         self._require(classes=False)
         if not self.results and self.classes_ is None:
@@ -218,7 +212,7 @@ class VAEC:
         return self._pick(out.z_mean, replica), self._pick(out.z_log_var, replica)
 
     def reconstruct(self, X: Any, *, replica: int | None = 0, sample: bool = False,
-                           seed: int | None = None) -> np.ndarray:
+                    seed: int | None = None) -> np.ndarray:
         """Decoder output ``(rows, channels)``, from z_mean unless ``sample``."""
         return self._pick(self._forward(X, sample, seed).reconstruction, replica)
 
@@ -231,18 +225,15 @@ class VAEC:
         if not self.results and self.classes_ is None:
             raise RuntimeError("the model has not been trained yet: train it before fit_latent_domain")
         z_mean, z_log_var = self.encode(X, replica=replica)
-        self.latent_domain_ = LatentDomain.fit(
-            z_mean, z_log_var, n_draws=n_draws,
-            seed=self.config.seed if seed is None else seed, replica=replica,
-        )
+        self.latent_domain_ = LatentDomain.fit(z_mean, z_log_var, n_draws=n_draws, replica=replica,
+                                               seed=self.config.seed if seed is None else seed)
         return self.latent_domain_
 
     def fit_reconstruction_check(self, X: Any, *, replica: int = 0) -> ReconstructionCheck:
         """Keep the reconstruction errors of the training rows ``X`` (sampling off), against which
         :meth:`predict_with_confidence` scores new rows; kept as :attr:`reconstruction_check_`."""
-        self.reconstruction_check_ = ReconstructionCheck.fit(
-            row_errors(X, self.reconstruct(X, replica=replica))
-        )
+        errors = row_errors(X, self.reconstruct(X, replica=replica))
+        self.reconstruction_check_ = ReconstructionCheck.fit(errors)
         return self.reconstruction_check_
 
     def predict_with_confidence(self, X: Any, *, n_sigma: float = 3.0) -> dict[str, np.ndarray]:

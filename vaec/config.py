@@ -32,12 +32,8 @@ if TYPE_CHECKING:  # torch loads only when a device other than the CPU is checke
 # upper bounds of the size settings: past them a model would not fit in memory or never end
 MAX_LATENT_DIM, MAX_WIDTH, MAX_EPOCHS, MAX_BATCH_SIZE = 4_096, 65_536, 1_000_000, 100_000_000
 Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
-TaskField = Annotated[
-    Task,
-    BeforeValidator(get_task),
-    PlainSerializer(lambda task: task.name, return_type=str),
-    WithJsonSchema({"enum": list(TASKS)}),
-]
+TaskField = Annotated[Task, BeforeValidator(get_task), PlainSerializer(lambda t: t.name, return_type=str),
+                      WithJsonSchema({"enum": list(TASKS)})]
 # how pydantic's error types read in a message that names the field
 _RULES = {"greater_than_equal": "must be >= {ge}", "greater_than": "must be > {gt}",
           "less_than": "must be < {lt}", "less_than_equal": "must be <= {le}",
@@ -118,8 +114,7 @@ class ModelSettings(BaseModel):
     encoder_widths: tuple[Width, ...] = Field(
         (32, 16), description="hidden layer widths of the encoder, from the input to the neck")
     decoder_widths: tuple[Width, ...] | None = Field(
-        None, description="hidden layer widths of the decoder, from the neck; None mirrors "
-        "encoder_widths")
+        None, description="hidden layer widths of the decoder, from the neck; None mirrors encoder_widths")
     head_widths: tuple[Width, ...] = Field(
         (16,), description="hidden layer widths of the head on the neck (empty: a linear head)")
     activation: Literal["relu", "elu", "gelu", "tanh", "silu", "leaky_relu"] = Field(
@@ -131,9 +126,8 @@ class ModelSettings(BaseModel):
     learning_rate: float = Field(5e-3, gt=0.0, description="AdamW learning rate")
     weight_decay: float = Field(0.0, ge=0.0, description="AdamW decoupled weight decay")
     epochs: int = Field(300, ge=1, le=MAX_EPOCHS, description="training epochs")
-    batch_size: int | None = Field(
-        None, ge=1, le=MAX_BATCH_SIZE,
-        description="rows per step, seeded shuffled mini-batches (None: full batch)")
+    batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE, description="rows per step, seeded "
+                                   "shuffled mini-batches (None: full batch)")
     device: str = Field("cpu", description="'cpu', or 'cuda' / 'cuda:N' when a GPU is present")
 
     def __init__(self, **data: Any) -> None:
@@ -159,10 +153,6 @@ class ModelSettings(BaseModel):
         """Decoder hidden widths, the encoder's mirrored when not given."""
         return tuple(reversed(self.encoder_widths)) if self.decoder_widths is None else self.decoder_widths
 
-    def torch_device(self) -> torch.device:
-        """The torch device of :attr:`device`."""
-        return torch_device(self.device)
-
     def replace(self, **changes: Any) -> Self:
         """A validated copy with some fields changed (``model_copy`` would not validate)."""
         return type(self)(**{**dict(self), **changes})
@@ -183,25 +173,23 @@ class VAECConfig(ModelSettings):
                             "(nothing: autoencoder only)")
     seed: int = Field(0, ge=0, description="seed of the initial weights, the noise and the batches")
     selection_metric: Literal["f1", "accuracy"] = Field(
-        "f1", description="classification: the validation score (sampling off) that picks the "
-        "best epoch, ties broken by the other")
+        "f1", description="classification: the validation score (sampling off) that picks the best epoch, "
+        "ties broken by the other")
     restore_best: bool = Field(True, description="restore the best epoch's weights at the end")
     early_stopping_patience: int | None = Field(
         None, ge=1, description="stop after this many epochs without improvement (None: never)")
     early_stopping_on: Literal["selection", "loss"] = Field(
-        "selection", description="what early stopping watches: the selection score or the "
-        "validation loss")
+        "selection", description="what early stopping watches: the selection score or the validation loss")
     eval_every: int = Field(1, ge=1, description="evaluate every this many epochs, and the last")
     train_metrics: bool = Field(True, description="also evaluate on the training rows")
     train_metrics_rows: int | None = Field(
         None, ge=1, description="evaluate the training metrics on a fixed seeded subset of this "
         "many rows (None: all); on a tall table evaluating every row costs about an epoch")
     training_step: Literal["auto", "eager", "compiled"] = Field(
-        "auto", description="how a training step runs: auto (the hand-fused forward, gradients "
-        "and AdamW of vaec.fused where they apply, else eager), eager (autograd and "
-        "torch.optim.AdamW), or compiled (torch.compile of the eager step, eager where compiling "
-        "is unavailable or fails; compiling costs tens of seconds per model shape, more than a "
-        "pruning round takes)")
+        "auto", description="how a training step runs: auto (the hand-fused forward, gradients and AdamW "
+        "of vaec.fused where they apply, else eager), eager (autograd and torch.optim.AdamW), or compiled "
+        "(torch.compile of the eager step, eager where compiling is unavailable or fails; compiling costs "
+        "tens of seconds per model shape, more than a pruning round takes)")
 
     @model_validator(mode="after")
     def _classes_fit_the_task(self) -> VAECConfig:
@@ -241,9 +229,9 @@ class Strategy:
     losses, trains : frozenset of str
         The losses in the total (``reconstruction``, ``kl``, ``prediction``) and the parts whose
         weights change (``encoder``, ``decoder``, ``head``; the others are frozen).
-    sample_head, sample_decoder : bool
-        During training the head (the decoder) sees the sampled z, or z_mean; at inference
-        both see z_mean unless sampling is asked for.
+    sample : bool
+        During training the head and the decoder see a draw of z, or z_mean; at inference both
+        see z_mean unless sampling is asked for.
     description : str
         One line for people.
     """
@@ -251,9 +239,8 @@ class Strategy:
     name: str
     losses: frozenset[str]
     trains: frozenset[str]
-    sample_head: bool
-    sample_decoder: bool = True
-    description: str = ""
+    sample: bool
+    description: str
 
     @property
     def uses_prediction(self) -> bool:
@@ -261,9 +248,8 @@ class Strategy:
         return "prediction" in self.losses
 
 
-def _strategy(name: str, losses: str, trains: str, sample_head: bool, description: str) -> Strategy:
-    return Strategy(name, frozenset(losses.split()), frozenset(trains.split()), sample_head,
-                    description=description)
+def _strategy(name: str, losses: str, trains: str, sample: bool, description: str) -> Strategy:
+    return Strategy(name, frozenset(losses.split()), frozenset(trains.split()), sample, description)
 
 
 ALL_PARTS = _strategy("all_parts", "reconstruction kl prediction", "encoder decoder head", True,
@@ -275,11 +261,9 @@ CLASSIFIER_HEAD = _strategy("classifier_head", "prediction", "head", True,
 MLP_CLASSIFIER = _strategy("mlp_classifier", "prediction", "encoder head", False,
                            "prediction; encoder + head as a plain MLP (deterministic neck, no KL)")
 VAR_MLP_CLASSIFIER = _strategy("var_mlp_classifier", "prediction kl", "encoder head", True,
-                               "prediction + KL; the head sees sampled z in training, z_mean at "
-                               "inference")
+                               "prediction + KL; the head sees sampled z in training, z_mean at inference")
 STRATEGIES: dict[str, Strategy] = {
-    s.name: s for s in (ALL_PARTS, AUTOENCODER, CLASSIFIER_HEAD, MLP_CLASSIFIER, VAR_MLP_CLASSIFIER)
-}
+    s.name: s for s in (ALL_PARTS, AUTOENCODER, CLASSIFIER_HEAD, MLP_CLASSIFIER, VAR_MLP_CLASSIFIER)}
 
 
 def get_strategy(name: str | Strategy) -> Strategy:

@@ -1,11 +1,7 @@
-"""The domain of validity of a model: where its training rows sit in the latent space and how
-well it reconstructs them, and scores of new rows against both.
-
-:class:`IsotropicGaussian` (fitted to the *sampled* z) says how many sigmas a point lies from the
-centre, :class:`DiagonalGaussian` (fitted to z_mean) gives a p-value per dimension and one
-aggregate confidence, :class:`ReconstructionCheck` compares a row's reconstruction error with the
-training rows'. Nothing here knows the network: ``VAEC`` encodes the rows. Training does not fit
-the domain by itself: which rows define it is the caller's choice.
+"""The domain of validity of a model: where its training rows sit in the latent space (Gaussians
+of the sampled z and of z_mean) and how well it reconstructs them, and scores of new rows against
+both. Nothing here knows the network: ``VAEC`` encodes the rows, and which rows define the domain
+is the caller's choice (training does not fit it by itself).
 """
 
 from __future__ import annotations
@@ -22,14 +18,14 @@ DEFAULT_N_DRAWS = 10
 MAX_STORED_ERRORS = 2000
 
 
-def _points(z: Any, name: str, latent_dim: int | None = None) -> np.ndarray:
+def _points(z: Any, latent_dim: int | None = None) -> np.ndarray:
     array = np.asarray(z, dtype=np.float64)
     if array.ndim != 2:
-        raise ValueError(f"{name} must be 2-dimensional (rows, latent_dim), got {array.ndim}-D")
+        raise ValueError(f"z must be 2-dimensional (rows, latent_dim), got {array.ndim}-D")
     if latent_dim is not None and array.shape[1] != latent_dim:
-        raise ValueError(f"{name} has {array.shape[1]} columns but the fit has {latent_dim}")
+        raise ValueError(f"z has {array.shape[1]} columns but the fit has {latent_dim}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} holds NaN or infinite values")
+        raise ValueError("z holds NaN or infinite values")
     return array
 
 
@@ -53,7 +49,7 @@ class IsotropicGaussian:
     @classmethod
     def fit(cls, z: Any) -> IsotropicGaussian:
         """Fit to points ``z`` of shape ``(rows, latent_dim)``, at least two rows."""
-        points = _points(z, "z")
+        points = _points(z)
         if len(points) < 2:
             raise ValueError(f"z needs at least 2 rows to estimate sigma, got {len(points)}")
         sigma = float(np.sqrt(points.var(axis=0, ddof=1).mean()))
@@ -68,7 +64,7 @@ class IsotropicGaussian:
 
     def distance(self, z: Any) -> np.ndarray:
         """Euclidean distance of every row from the centre, in sigma units: ``(rows,)``."""
-        points = _points(z, "z", self.latent_dim)
+        points = _points(z, self.latent_dim)
         return np.linalg.norm(points - self.center, axis=1) / self.sigma
 
     def tail_probability(self, z: Any) -> np.ndarray:
@@ -108,7 +104,7 @@ class DiagonalGaussian:
     @classmethod
     def fit(cls, z: Any) -> DiagonalGaussian:
         """Fit to points ``z`` of shape ``(rows, latent_dim)``, at least three rows."""
-        points = _points(z, "z")
+        points = _points(z)
         if len(points) < 3:
             raise ValueError(f"z needs at least 3 rows for a t-test, got {len(points)}")
         std = points.std(axis=0, ddof=1)
@@ -124,7 +120,7 @@ class DiagonalGaussian:
 
     def p_values(self, z: Any) -> np.ndarray:
         """Two-sided prediction-interval p-value of every coordinate, ``(rows, latent_dim)``."""
-        points = _points(z, "z", self.latent_dim)
+        points = _points(z, self.latent_dim)
         t = (points - self.mean) / (self.std * np.sqrt(1.0 + 1.0 / self.n_samples))
         return 2.0 * stats.t.sf(np.abs(t), df=self.n_samples - 1)
 
@@ -172,26 +168,18 @@ class LatentDomain:
         """The domain's scores of every row's ``z_mean``: ``sigma_distance``, ``tail_probability``,
         ``within_1_sigma``, ``within_2_sigma``, ``within_{n_sigma}_sigma``, ``p_value_z0`` ... and
         ``confidence``."""
-        n_sigma = check_n_sigma(n_sigma)
+        if isinstance(n_sigma, bool) or not isinstance(n_sigma, int | float):
+            raise ValueError(f"n_sigma must be a positive number, got {n_sigma!r}")
+        if not (math.isfinite(n_sigma) and n_sigma > 0):
+            raise ValueError(f"n_sigma must be a positive finite number, got {n_sigma!r}")
         distance = self.isotropic.distance(z_mean)
-        columns = {"sigma_distance": distance,
-                   "tail_probability": self.isotropic.tail_probability(z_mean)}
-        for level in sorted({1.0, 2.0, n_sigma}):
+        columns = {"sigma_distance": distance, "tail_probability": self.isotropic.tail_probability(z_mean)}
+        for level in sorted({1.0, 2.0, float(n_sigma)}):
             columns[f"within_{level:g}_sigma"] = distance <= level  # within_3_sigma, within_2.5_sigma
         p_values = self.diagonal.p_values(z_mean)
-        for d in range(p_values.shape[1]):
-            columns[f"p_value_z{d}"] = p_values[:, d]
+        columns |= {f"p_value_z{d}": p_values[:, d] for d in range(p_values.shape[1])}
         columns["confidence"] = self.diagonal.confidence(z_mean)
         return columns
-
-
-def check_n_sigma(n_sigma: float) -> float:
-    """``n_sigma`` as a float, or a one-line error naming it."""
-    if isinstance(n_sigma, bool) or not isinstance(n_sigma, int | float):
-        raise ValueError(f"n_sigma must be a positive number, got {n_sigma!r}")
-    if not (math.isfinite(n_sigma) and n_sigma > 0):
-        raise ValueError(f"n_sigma must be a positive finite number, got {n_sigma!r}")
-    return float(n_sigma)
 
 
 @dataclass(frozen=True)

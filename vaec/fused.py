@@ -31,22 +31,20 @@ ACTIVATIONS: dict[str, tuple[_Forward, _Backward]] = {
     "silu": (F.silu, lambda g, a, h: _aten.silu_backward(g, a)),
     "leaky_relu": (F.leaky_relu, lambda g, a, h: _aten.leaky_relu_backward(g, a, 0.01, False)),
 }
-# AdamW's defaults (torch.optim.AdamW), which the eager step uses
-BETAS, EPS = (0.9, 0.999), 1e-8
+# the kernel's other options: torch.optim.AdamW's defaults, which the eager step uses
+ADAMW = {"amsgrad": False, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "maximize": False, "grad_scale": None,
+         "found_inf": None}
 
 
 @functools.cache
 def fused_adamw_available(device_type: str) -> bool:
     """Whether this torch has the fused AdamW kernel there (asked directly: AdamW imports dynamo)."""
-    kernel = getattr(torch, "_fused_adamw_", None)
-    if kernel is None:
-        return False
     zero = torch.zeros(1, device=device_type)
+    tensors = ([zero], [torch.ones_like(zero)], [torch.zeros_like(zero)], [torch.zeros_like(zero)], [],
+               [torch.ones((), device=device_type)])
     try:
-        kernel([zero], [torch.ones_like(zero)], [torch.zeros_like(zero)], [torch.zeros_like(zero)], [],
-               [torch.ones((), device=device_type)], amsgrad=False, lr=1e-3, beta1=BETAS[0], beta2=BETAS[1],
-               weight_decay=0.0, eps=EPS, maximize=False, grad_scale=None, found_inf=None)
-    except (RuntimeError, TypeError, NotImplementedError):
+        torch._fused_adamw_(*tensors, lr=1e-3, weight_decay=0.0, **ADAMW)
+    except (AttributeError, RuntimeError, TypeError, NotImplementedError):  # no such kernel (here)
         return False
     return True
 
@@ -113,8 +111,7 @@ class _Constants:
         n, dtype, device, n_replicas = x.shape[0], x.dtype, x.device, net.n_replicas
 
         def factor(weight: float, per_row: float = 1.0) -> Tensor:
-            upstream = torch.full((n_replicas, 1), weight, dtype=dtype, device=device)
-            upstream = upstream / per_row if per_row != 1.0 else upstream
+            upstream = torch.full((n_replicas, 1), weight, dtype=dtype, device=device) / per_row
             if rows is None:
                 return (upstream / n).unsqueeze(1)  # (replicas, 1, 1)
             # as row_mean, (values * w).sum(1) / w.sum(1): (replicas, rows, 1)
@@ -137,18 +134,16 @@ class FusedStep:
     Parameters
     ----------
     net, strategy, weights : VAECNet, Strategy, dict of str to float
-        The network (updated in place), what it trains, the weight of every loss (0: not counted).
-    learning_rate, weight_decay : float
-        AdamW's.
+        The network (updated in place, with AdamW's settings of its config), what it trains, the
+        weight of every loss (0: not counted).
     """
 
-    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
-                 learning_rate: float, weight_decay: float) -> None:
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float]) -> None:
         reason = fused_step_supported(net, strategy, weights)
         if reason is not None:
             raise ValueError(f"the fused step does not cover this training ({reason})")
-        self.net, self.strategy, self.weights = net, strategy, weights
-        self.lr, self.weight_decay = learning_rate, weight_decay
+        self.net, self.weights = net, weights
+        self.lr, self.weight_decay = net.config.learning_rate, net.config.weight_decay
         self.act, self.act_back = ACTIVATIONS[net.config.activation]
         enc, trains = net.encoder, strategy.trains
         self.trunk = _Chain(enc.trunk, None)
@@ -162,8 +157,8 @@ class FusedStep:
         task, n_outputs = net.config.task, net.config.task.n_outputs(net.config.n_classes)
         kind = "softmax" if n_outputs > 1 else "sigmoid"
         self.output_kind = kind if task.has_classes else "squared"
-        self.sample_decoder = self.decode and strategy.sample_decoder
-        self.sample_head = self.classify and strategy.sample_head
+        self.sample_decoder = self.decode and strategy.sample
+        self.sample_head = self.classify and strategy.sample
         self.train_encoder = "encoder" in trains
         self.train_decoder = "decoder" in trains and self.decode
         self.train_head = "head" in trains and self.classify
@@ -180,17 +175,8 @@ class FusedStep:
         # one step count shared by every parameter (the kernel only reads it): one increment
         self.step_count = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         self.steps = [self.step_count] * len(self.params)
-        self._constants: dict[int, _Constants] = {}
+        self._full_batch: _Constants | None = None
         self._noise: dict[tuple[int, ...], list[Tensor]] = {}
-
-    def constants(self, x: Tensor, y: Tensor, rows: Tensor | None, cache: bool) -> _Constants:
-        """The batch's constants; a full batch's (``cache``) are computed once."""
-        if not cache:
-            return _Constants(self.net, x, y, rows, self.weights)
-        key = x.shape[0]
-        if key not in self._constants:
-            self._constants = {key: _Constants(self.net, x, y, rows, self.weights)}
-        return self._constants[key]
 
     def _draw(self, shape: tuple[int, ...], generators: Generators, like: Tensor, slot: int) -> Tensor:
         """N(0, 1) noise into a kept buffer, each replica from its generator as ``sample_latent``."""
@@ -206,24 +192,25 @@ class FusedStep:
             buffer.normal_(generator=generators)
         return buffer
 
-    def draw_noise(self, n_rows: int, generators: Generators, like: Tensor) -> tuple[Tensor | None, ...]:
-        """The decoder's, then the head's noise (``None`` where that part sees z_mean)."""
-        shape = (self.net.n_replicas, n_rows, self.net.config.latent_dim)
-        return (self._draw(shape, generators, like, 0) if self.sample_decoder else None,
-                self._draw(shape, generators, like, 1) if self.sample_head else None)
-
     @torch.no_grad()
     def gradients(self, x: Tensor, y: Tensor, rows: Tensor | None, generators: Generators,
-                  full_batch: bool = False) -> list[Tensor]:
-        """The gradient of the training loss (summed over replicas) for every :attr:`params`."""
-        c = self.constants(x, y, rows, full_batch)
-        eps_d, eps_h = self.draw_noise(x.shape[0], generators, x)
-        return self.gradients_given(c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction,
-                                    c.target, eps_d, eps_h)
+                  full_batch: bool = False, given: Callable[..., list[Tensor]] | None = None) -> list[Tensor]:
+        """The gradient of the training loss (summed over replicas) for every :attr:`params`, from
+        the batch's constants and noise by ``given`` (default :meth:`gradients_given`); the
+        constants of the ``full_batch``, the same rows at every call, are computed once."""
+        if full_batch and self._full_batch is None:
+            self._full_batch = _Constants(self.net, x, y, rows, self.weights)
+        c = self._full_batch if full_batch else _Constants(self.net, x, y, rows, self.weights)
+        # the decoder's noise, then the head's (None where that part sees z_mean)
+        shape = (self.net.n_replicas, x.shape[0], self.net.config.latent_dim)
+        eps_d = self._draw(shape, generators, x, 0) if self.sample_decoder else None
+        eps_h = self._draw(shape, generators, x, 1) if self.sample_head else None
+        return (given or self.gradients_given)(c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction,
+                                               c.target, eps_d, eps_h)
 
     def gradients_given(self, x: Tensor, x_t: Tensor, f_rec: Tensor, f_kl: Tensor, f_kl_half: Tensor,
-                        f_pred: Tensor, target: Tensor | None, eps_d: Tensor | None,
-                        eps_h: Tensor | None) -> list[Tensor]:
+                        f_pred: Tensor, target: Tensor | None, eps_d: Tensor | None, eps_h: Tensor | None,
+                        ) -> list[Tensor]:
         """:meth:`gradients` of a batch's constants and noise: tensors in and out (what gets compiled)."""
         act, back = self.act, self.act_back
         hidden, trunk_cache = self.trunk.forward(x, act)
@@ -289,9 +276,8 @@ class FusedStep:
     def update(self, grads: list[Tensor]) -> None:
         """AdamW on :attr:`params`: the kernel ``torch.optim.AdamW(fused=True)`` runs."""
         self.step_count.add_(1)
-        torch._fused_adamw_(self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps, amsgrad=False,
-                            lr=self.lr, beta1=BETAS[0], beta2=BETAS[1], weight_decay=self.weight_decay,
-                            eps=EPS, maximize=False, grad_scale=None, found_inf=None)
+        torch._fused_adamw_(self.params, grads, self.exp_avg, self.exp_avg_sq, [], self.steps, lr=self.lr,
+                            weight_decay=self.weight_decay, **ADAMW)
 
     @torch.no_grad()
     def __call__(self, x: Tensor, y: Tensor, rows: Tensor | None, generators: Generators,

@@ -30,20 +30,19 @@ from vaec.tasks import CLASSIFICATION, Task
 # Each split's evaluation has a noise stream of its own: recording never changes the training, and
 # how many training rows are evaluated never changes the validation numbers.
 _EVAL_SEED_OFFSET, _TRAIN_EVAL_SEED_OFFSET = 1_000_003, 2_000_003
-LOSS_METRICS = ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss")
-SPLITS = ("train", "val")
 
 
 def metric_names(task: Task = CLASSIFICATION) -> tuple[str, ...]:
     """The metrics recorded for ``task``: the four losses, then its two scores with sampling
     off and on (classification: ``accuracy``, ``f1``, ``accuracy_sampled``, ``f1_sampled``)."""
     first, second = task.score_names
-    return (*LOSS_METRICS, first, second, f"{first}_sampled", f"{second}_sampled")
+    return ("total_loss", "reconstruction_loss", "kl_loss", "prediction_loss", first, second,
+            f"{first}_sampled", f"{second}_sampled")
 
 
 def history_columns(task: Task = CLASSIFICATION) -> list[str]:
     """Metric columns of the history, ``train_<metric>`` then ``val_<metric>``."""
-    return [f"{split}_{metric}" for split in SPLITS for metric in metric_names(task)]
+    return [f"{split}_{metric}" for split in ("train", "val") for metric in metric_names(task)]
 
 
 @dataclass
@@ -161,11 +160,6 @@ class TrainingResult:
     seconds: float
     snapshots: list[LatentSnapshot] = field(default_factory=list)
 
-    @property
-    def best_epochs(self) -> list[int]:
-        """Best epoch of every replica."""
-        return self.history.best_epochs
-
 
 @torch.no_grad()
 def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strategy,
@@ -174,9 +168,9 @@ def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strat
     order: the losses as trained, then the task's scores (of the head's output, or without a
     target of the reconstruction) with sampling off and on."""
     config = net.config
-    out = net(x, sample_head=True, sample_decoder=strategy.sample_decoder, generator=generator)
+    out = net(x, sample=True, generator=generator)
     logits_mean = net.head(out.z_mean)
-    logits_trained = out.logits if strategy.sample_head else logits_mean
+    logits_trained = out.logits if strategy.sample else logits_mean
     rec = reconstruction_loss(out.reconstruction, x, rows)
     kl = kl_loss(out.z_mean, out.z_log_var, rows)
     pred = row_mean(config.task.prediction_losses(logits_trained, y), rows)
@@ -191,10 +185,10 @@ def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strat
 
 
 @torch.no_grad()
-def take_snapshot(net: VAECNet, epoch: int, x: Tensor, y: Tensor, x_val: Tensor | None,
-              y_val: Tensor | None, generator: Generators) -> LatentSnapshot:
+def take_snapshot(net: VAECNet, epoch: int, x: Tensor, y: Tensor, x_val: Tensor | None, y_val: Tensor | None,
+                  generator: Generators) -> LatentSnapshot:
     def latent(data: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        out = net(data, sample_head=True, generator=generator, decode=False)
+        out = net(data, sample=True, generator=generator, decode=False)
         return out.z_head.cpu().numpy(), out.z_mean.cpu().numpy()
 
     train_z, train_mean = latent(x)
@@ -207,9 +201,8 @@ class Evaluation:
     """One history row per call: the metrics of the training rows (all, or a fixed seeded subset
     of ``train_metrics_rows``), then of the validation rows, each split drawing its own noise."""
 
-    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: Tensor,
-                 y: Tensor, x_val: Tensor | None, y_val: Tensor | None,
-                 rows: Weights = None, val_rows: Weights = None) -> None:
+    def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float], x: Tensor, y: Tensor,
+                 x_val: Tensor | None, y_val: Tensor | None, rows: Weights, val_rows: Weights) -> None:
         config, n, device = net.config, net.n_replicas, x.device
         self.net, self.strategy, self.weights = net, strategy, weights
         # only dropout looks at the mode: without it the loop does not switch (that walks every module)

@@ -32,7 +32,6 @@ class VAECOutput(NamedTuple):
 
     z_mean: Tensor
     z_log_var: Tensor
-    z_decoder: Tensor
     z_head: Tensor
     reconstruction: Tensor | None
     logits: Tensor | None
@@ -43,18 +42,16 @@ class ReplicaLinear(nn.Module):
 
     def __init__(self, n_replicas: int, in_features: int, out_features: int) -> None:
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(n_replicas, in_features, out_features))
         self.bias = nn.Parameter(torch.empty(n_replicas, 1, out_features))
 
     def reset_parameters(self, generators: list[torch.Generator]) -> None:
         """The default init of :class:`torch.nn.Linear`, one generator per replica."""
-        bound = 1.0 / math.sqrt(self.in_features)
+        bound = 1.0 / math.sqrt(self.weight.shape[1])
         with torch.no_grad():
             for r, gen in enumerate(generators):
-                shape_w = (self.in_features, self.out_features)
-                self.weight[r].copy_(torch.rand(shape_w, generator=gen) * 2 * bound - bound)
-                self.bias[r].copy_(torch.rand((1, self.out_features), generator=gen) * 2 * bound - bound)
+                self.weight[r].copy_(torch.rand(self.weight.shape[1:], generator=gen) * 2 * bound - bound)
+                self.bias[r].copy_(torch.rand(self.bias.shape[1:], generator=gen) * 2 * bound - bound)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
@@ -144,7 +141,10 @@ class VAECNet(nn.Module):
         self.decoder = LatentMLP(config, n_replicas, config.decoder_layer_widths, config.n_inputs)
         self.head = LatentMLP(config, n_replicas, config.head_widths, config.task.n_outputs(config.n_classes))
         if self.encoder.z_mean.weight.device.type != "meta":  # meta tensors hold no values
-            self.reset_parameters(config.seed)
+            generators = replica_generators(config.seed, n_replicas)  # replica r seeded seed + r
+            for module in self.modules():
+                if isinstance(module, ReplicaLinear):
+                    module.reset_parameters(generators)
 
     @staticmethod
     def state_shapes(config: VAECConfig, n_replicas: int = 1) -> dict[str, tuple[int, ...]]:
@@ -153,43 +153,29 @@ class VAECNet(nn.Module):
             net = VAECNet(config, n_replicas)
         return {name: tuple(t.shape) for name, t in net.state_dict().items()}
 
-    def reset_parameters(self, seed: int) -> None:
-        """Initialise replica ``r`` from a generator seeded ``seed + r``."""
-        generators = replica_generators(seed, self.n_replicas)
-        for module in self.modules():
-            if isinstance(module, ReplicaLinear):
-                module.reset_parameters(generators)
-
     def part(self, name: str) -> nn.Module:
-        """One of the three parts by name: ``encoder``, ``decoder`` or ``head``."""
-        if name not in PARTS:
-            raise ValueError(f"part must be one of {', '.join(PARTS)}; got {name!r}")
-        return getattr(self, name)
+        """One of the three :data:`PARTS` by name: ``encoder``, ``decoder`` or ``head``."""
+        return {"encoder": self.encoder, "decoder": self.decoder, "head": self.head}[name]
 
     def expand(self, x: Tensor) -> Tensor:
         """Give ``(rows, channels)`` input the replica dimension (a view, no copy)."""
         return x.unsqueeze(0).expand(self.n_replicas, -1, -1) if x.dim() == 2 else x
 
-    def forward(self, x: Tensor, *, sample_head: bool = False, sample_decoder: bool | None = None,
-                generator: Generators = None, decode: bool = True, classify: bool = True) -> VAECOutput:
+    def forward(self, x: Tensor, *, sample: bool = False, generator: Generators = None,
+                decode: bool = True, classify: bool = True) -> VAECOutput:
         """Encode ``(rows, channels)`` or ``(replicas, rows, channels)``, route z to the decoder
         and the head (the one place that decides which z each part sees), decode and classify.
-        ``sample_head``: the head sees a draw of z, not z_mean; ``sample_decoder`` the same for the
-        decoder (``None``: as the head); the decoder draws from ``generator`` first;
-        ``decode``/``classify`` False skip that part and its draw."""
+        ``sample``: each part sees a draw of z from ``generator`` (the decoder's first), not
+        z_mean; ``decode``/``classify`` False skip that part and its draw."""
         z_mean, z_log_var = self.encoder(self.expand(x))
-        sample_decoder = sample_head if sample_decoder is None else sample_decoder
-        z_decoder = z_head = z_mean
-        reconstruction = logits = None
+        z_head, reconstruction, logits = z_mean, None, None
         if decode:
-            if sample_decoder:
-                z_decoder = sample_latent(z_mean, z_log_var, generator)
-            reconstruction = self.decoder(z_decoder)
+            reconstruction = self.decoder(sample_latent(z_mean, z_log_var, generator) if sample else z_mean)
         if classify:
-            if sample_head:
+            if sample:
                 z_head = sample_latent(z_mean, z_log_var, generator)
             logits = self.head(z_head)
-        return VAECOutput(z_mean, z_log_var, z_decoder, z_head, reconstruction, logits)
+        return VAECOutput(z_mean, z_log_var, z_head, reconstruction, logits)
 
 
 # losses of the autoencoder, each per replica (the leading dimension) ---------------------------
@@ -253,8 +239,8 @@ def unit_index(units: Sequence[Sequence[int]] | None, n_channels: int) -> tuple[
 
 @torch.no_grad()
 def ablation_scores(net: VAECNet, x: Tensor, y: Tensor, units: Sequence[Sequence[int]] | None = None, *,
-                    rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS,
-                    weights: Tensor | None = None) -> AblationScores:
+                    rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS, weights: Weights = None,
+                    ) -> AblationScores:
     """Of every unit (channel positions held at 0 together; ``None``: each channel alone) of
     standardised rows ``x``: ``importance``, the head's mean loss on target ``y`` with the unit held
     at 0 minus as it is, its standard error over the rows, and the decoder's mean squared error on

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vaec.config import MAX_LATENT_DIM, MAX_WIDTH, VAECConfig, validation_message
+from vaec.config import MAX_LATENT_DIM, MAX_WIDTH, VAECConfig, torch_device, validation_message
 
 if TYPE_CHECKING:  # loaded where a model is saved or loaded: the atomic writes start without
     import torch
@@ -142,18 +142,12 @@ class ModelFile(_Part):
         return self
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value.tolist() if isinstance(value, np.ndarray) else value
-
-
 def _model_file(saved: SavedModel) -> dict[str, Any]:
     classes, labels = saved.classes, None
     if classes is not None:
         kind = {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(classes.dtype.kind, "str")
         labels = {"dtype": kind, "values": np.asarray(classes, dtype=_DTYPES[kind]).tolist()}
-    fitted = {name: None if value is None else {"format_version": 1, **_jsonable(asdict(value))}
+    fitted = {name: None if value is None else {"format_version": 1, **asdict(value)}
               for name, value in (("latent_domain", saved.latent_domain),
                                   ("reconstruction_check", saved.reconstruction_check))}
     return {"format_version": FORMAT_VERSION, "config": saved.config.model_dump(mode="json"),
@@ -226,7 +220,9 @@ def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
     buffer, folder = io.BytesIO(), Path(folder)
     torch.save({k: v.detach().cpu() for k, v in saved.state.items()}, buffer)
     atomic_write_bytes(folder / WEIGHTS_FILE, buffer.getvalue())
-    atomic_write_text(folder / MODEL_FILE, json.dumps(_model_file(saved), indent=2, sort_keys=True))
+    # the fitted statistics' arrays (and numpy scalars) as lists
+    text = json.dumps(_model_file(saved), indent=2, sort_keys=True, default=lambda value: value.tolist())
+    atomic_write_text(folder / MODEL_FILE, text)
     return folder
 
 
@@ -241,7 +237,7 @@ def load_model(folder: str | os.PathLike[str], device: str | None = None) -> Sav
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
     meta = _read_model_file(meta_path, device)
     state = _read_state(weights_path, VAECNet.state_shapes(meta.config, meta.n_replicas),
-                        meta.config.torch_device())
+                        torch_device(meta.config.device))
     domain, check = meta.latent_domain, meta.reconstruction_check
     return SavedModel(meta.config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),
                       state, None if domain is None else domain.build(),

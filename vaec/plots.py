@@ -34,10 +34,11 @@ BEST_EPOCH_LABEL = "best epoch"
 CONTOURS = (1, 2, 3)
 
 
-def margins(fig: Figure, left: float, bottom: float, top: float, right: float = 0.15,
+def margins(fig: Figure, left: float, bottom: float, top: float,
             gaps: tuple[float, float] = (0.0, 0.0)) -> None:
-    """Place the figure's grid of axes by its margins and gaps (between columns, rows), in inches."""
-    width, height = fig.get_size_inches()
+    """Place the figure's grid of axes by its margins and gaps (between columns, rows), in inches;
+    the right margin is 0.15 inches on every figure."""
+    (width, height), right = fig.get_size_inches(), 0.15
     n_rows, n_cols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
     cell_w = (width - left - right - (n_cols - 1) * gaps[0]) / n_cols
     cell_h = (height - bottom - top - (n_rows - 1) * gaps[1]) / n_rows
@@ -102,8 +103,7 @@ def plot_learning_curves(history: History, strategy: str | Strategy, replica: in
         ax.plot(history.epochs, columns[f"train_{metric}"], label="train", color="tab:blue")
         if not np.isnan(columns[f"val_{metric}"]).all():
             ax.plot(history.epochs, columns[f"val_{metric}"], label="validation", color="tab:orange")
-        ax.axvline(best, color="tab:green", linestyle="--", linewidth=1,
-                   label=f"{BEST_EPOCH_LABEL} {best}")
+        ax.axvline(best, color="tab:green", linestyle="--", linewidth=1, label=f"{BEST_EPOCH_LABEL} {best}")
         fixed_title(ax, title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -121,12 +121,13 @@ def _view(points: np.ndarray, projection: _PCA | None, jitter: np.ndarray) -> np
     return points if projection is None else projection.transform(points)
 
 
-def _axis_labels(latent_dim: int, what: str) -> tuple[str, str]:
+def _axis_labels(latent_dim: int, what: str) -> dict[str, str]:
+    """``xlabel`` and ``ylabel`` of a 2-D view of ``what``."""
     if latent_dim == 1:
-        return what, "jitter (no meaning)"
+        return {"xlabel": what, "ylabel": "jitter (no meaning)"}
     if latent_dim == 2:
-        return f"{what}[0]", f"{what}[1]"
-    return f"PC1 of {what}", f"PC2 of {what}"
+        return {"xlabel": f"{what}[0]", "ylabel": f"{what}[1]"}
+    return {"xlabel": f"PC1 of {what}", "ylabel": f"PC2 of {what}"}
 
 
 def scatter_by_target(ax: Axes, points: np.ndarray, labels: np.ndarray,
@@ -181,8 +182,7 @@ def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.
         fixed_title(ax, f"{title}, fixed [-{limit:g}, {limit:g}]")
     if latent_dim == 1:
         ax.set_ylim(-1.0, 1.0)
-    xlabel, ylabel = _axis_labels(latent_dim, what)
-    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set(**_axis_labels(latent_dim, what))
     ax.grid(alpha=0.3)
 
 
@@ -213,13 +213,8 @@ def plot_latent_grid(snapshot: LatentSnapshot, replica: int = 0,
     return fig
 
 
-def plot_latent_view(
-    z_mean_train: np.ndarray,
-    y_train: np.ndarray,
-    z_mean_val: np.ndarray | None = None,
-    y_val: np.ndarray | None = None,
-    class_names: Sequence[str] | None = None,
-) -> Figure:
+def plot_latent_view(z_mean_train: np.ndarray, y_train: np.ndarray, z_mean_val: np.ndarray | None = None,
+                     y_val: np.ndarray | None = None, class_names: Sequence[str] | None = None) -> Figure:
     """Where the rows sit in the neck: z_mean of the training (and validation) rows, each
     panel on its own range. Class indices are coloured per class with a legend below; float
     targets by value."""
@@ -237,20 +232,15 @@ def plot_latent_view(
     for ax, (title, points, labels) in zip(axes, panels, strict=True):
         jitter = rng.uniform(-STRIP_JITTER, STRIP_JITTER, size=len(points))
         scatter_by_target(ax, _view(points, projection, jitter), labels, names)
-        xlabel, ylabel = _axis_labels(latent_dim, "z_mean")
         fixed_title(ax, title)
-        ax.set(xlabel=xlabel, ylabel=ylabel)
+        ax.set(**_axis_labels(latent_dim, "z_mean"))
         ax.grid(alpha=0.3)
     _legend_below(fig, axes[0])
     return fig
 
 
-def plot_latent_domain(
-    z_mean: np.ndarray,
-    labels: np.ndarray,
-    domain: LatentDomain,
-    class_names: Sequence[str] | None = None,
-) -> Figure:
+def plot_latent_domain(z_mean: np.ndarray, labels: np.ndarray, domain: LatentDomain,
+                       class_names: Sequence[str] | None = None) -> Figure:
     """Scatter of z_mean coloured by class, with the 1, 2 and 3 sigma ellipses of the Gaussian
     the points follow in the plotted view (a wider neck's principal components are a linear
     projection: the projected Gaussian's contours); the title gives the isotropic sigma."""
@@ -275,9 +265,9 @@ def plot_latent_domain(
     high = np.maximum(points.max(axis=0), centre + reach)
     # one span on both axes: the contours keep their shape without blank margins
     middle, half = (low + high) / 2, float((high - low).max()) / 2
-    xlabel, ylabel = ("z_mean (1-D)", "") if latent_dim == 1 else _axis_labels(latent_dim, "z_mean")
+    names = _axis_labels(latent_dim, "z_mean") if latent_dim > 1 else {"xlabel": "z_mean (1-D)"}
     ax.set(xlim=(middle[0] - half, middle[0] + half), ylim=(middle[1] - half, middle[1] + half),
-           aspect="equal", xlabel=xlabel, ylabel=ylabel)
+           aspect="equal", **names)
     fixed_title(ax, f"domain of validity: z_mean's Gaussian at 1, 2, 3 sigma\n"
                     f"(isotropic sigma of the sampled z {domain.isotropic.sigma:.2f})")
     _legend_below(fig, ax)

@@ -1,16 +1,8 @@
 """What the head is asked to do: classify, regress, or nothing (an autoencoder without labels).
 
-A :class:`Task` owns everything that differs by task, so nothing else compares task names:
-
-* ``classification``: one logit (binary) or one per class, cross-entropy; scores ``accuracy``
-  and ``f1``, the guard watches ``f1``; a split stratifies on the classes.
-* ``regression``: one value, squared error of the standardised target; scores ``r2`` and
-  ``mae``, the guard watches ``r2``; a split stratifies on quantile bins of the target.
-* ``unsupervised``: no target, only the autoencoder trains; scores the reconstruction's
-  ``reconstruction_r2`` and ``reconstruction_mae``, the guard watches the first.
-
-torch is imported inside the methods that compute: a command line that only checks its
-settings must not pay for loading torch.
+A :class:`Task` owns everything that differs by task (the head's width and loss, the scores, what
+a split stratifies on), so nothing else compares task names. torch is imported inside the methods
+that compute: a command line that only checks its settings must not pay for loading torch.
 """
 
 from __future__ import annotations
@@ -149,16 +141,13 @@ class _Regression(Task):
         return np.searchsorted(edges, values, side="right")
 
 
-CLASSIFICATION = _Classification(
-    "classification", ("accuracy", "f1"), guard_score="f1", curve_score="accuracy",
-    has_classes=True)
-REGRESSION = _Regression(
-    "regression", ("r2", "mae"), guard_score="r2", curve_score="mae",
-    has_values=True, lower_is_better=frozenset({"mae"}))
-UNSUPERVISED = Task(
-    "unsupervised", ("reconstruction_r2", "reconstruction_mae"), guard_score="reconstruction_r2",
-    curve_score="reconstruction_r2", has_target=False,
-    lower_is_better=frozenset({"reconstruction_mae"}))
+CLASSIFICATION = _Classification("classification", ("accuracy", "f1"), guard_score="f1",
+                                 curve_score="accuracy", has_classes=True)
+REGRESSION = _Regression("regression", ("r2", "mae"), guard_score="r2", curve_score="mae", has_values=True,
+                         lower_is_better=frozenset({"mae"}))
+UNSUPERVISED = Task("unsupervised", ("reconstruction_r2", "reconstruction_mae"),
+                    guard_score="reconstruction_r2", curve_score="reconstruction_r2", has_target=False,
+                    lower_is_better=frozenset({"reconstruction_mae"}))
 TASKS: dict[str, Task] = {t.name: t for t in (CLASSIFICATION, REGRESSION, UNSUPERVISED)}
 
 
@@ -211,8 +200,7 @@ def accuracy_and_f1(predicted: torch.Tensor, target: torch.Tensor, n_classes: in
     return accuracy, (f1_per_class * seen).sum(dim=1) / seen.sum(dim=1)
 
 
-def r2_and_mae(predicted: torch.Tensor, target: torch.Tensor,
-               weights: torch.Tensor | None = None) -> Pair:
+def r2_and_mae(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> Pair:
     """R² and mean absolute error per replica of ``(replicas, rows[, columns])`` predictions (with
     columns: the mean of every column's R², MAE over all cells), rows weighted by ``weights``."""
     target = target.to(predicted.dtype).expand_as(predicted)

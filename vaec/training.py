@@ -1,17 +1,15 @@
 """The one training loop and its step; a :class:`~vaec.config.Strategy` says what to optimise.
 
 Per-epoch metrics stay on the device until the end; the best epoch of every replica is tracked
-with tensor ops. ``VAECConfig.training_step`` chooses the step, ``step(x, y, rows, generators,
-full_batch)``: ``auto``, :class:`vaec.fused.FusedStep` where it applies, else ``eager`` (autograd,
-``torch.optim.AdamW``); ``compiled``, ``torch.compile`` of either (eager when compiling fails;
-it costs tens of seconds per network, more than a pruning round, so only when asked).
+with tensor ops. ``VAECConfig.training_step`` chooses the step (see its description).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,8 +38,7 @@ def training_loss(net: VAECNet, x: Tensor, y: Tensor, strategy: Strategy,
                   weights: dict[str, float], generator: Generators, rows: Weights) -> Tensor:
     """Weighted total of the counted losses, summed over replicas (which stay independent);
     ``rows`` weighs each replica's rows (``None``: all alike)."""
-    out = net(x, sample_head=strategy.sample_head, sample_decoder=strategy.sample_decoder,
-              generator=generator, decode=bool(weights["reconstruction"]),
+    out = net(x, sample=strategy.sample, generator=generator, decode=bool(weights["reconstruction"]),
               classify=bool(weights["prediction"]))
     total = torch.zeros(net.n_replicas, device=x.device)
     if weights["kl"]:
@@ -66,15 +63,12 @@ class EagerStep:
         except (RuntimeError, TypeError):  # pragma: no cover - older torch or another device
             self.optimizer = torch.optim.AdamW(trainable, foreach=True, **options)
 
-    def step(self, x: Tensor, y: Tensor, rows: Weights, generators: Sequence[torch.Generator]) -> None:
+    def __call__(self, x: Tensor, y: Tensor, rows: Weights,
+                 generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
         loss = training_loss(self.net, x, y, self.strategy, self.weights, generators, rows)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-
-    def __call__(self, x: Tensor, y: Tensor, rows: Weights,
-                 generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
-        self.step(x, y, rows, generators)
 
 
 class CompiledStep(EagerStep):
@@ -82,14 +76,11 @@ class CompiledStep(EagerStep):
     outside the graph) where it applies, else the eager step; eager, with one warning, once it fails."""
 
     def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float],
-                 trainable: list[Tensor], fused: bool | None = None) -> None:
+                 trainable: list[Tensor]) -> None:
         super().__init__(net, strategy, weights, trainable)
-        if fused is None:
-            fused = fused_step_supported(net, strategy, weights) is None
-        config = net.config
-        self.fused = FusedStep(net, strategy, weights, config.learning_rate,
-                               config.weight_decay) if fused else None
-        target = self.fused.gradients_given if self.fused is not None else self.step
+        fused = fused_step_supported(net, strategy, weights) is None
+        self.fused = FusedStep(net, strategy, weights) if fused else None
+        target = self.fused.gradients_given if self.fused is not None else super().__call__
         self.compiled: Callable[..., object] | None = None
         try:
             self.compiled = torch.compile(target, fullgraph=False, backend=COMPILE_BACKEND)
@@ -101,32 +92,22 @@ class CompiledStep(EagerStep):
                       "training eagerly", RuntimeWarning, stacklevel=3)
         self.compiled = None
 
-    def _run_compiled(self, *args: object) -> tuple[bool, object]:
-        """(whether it ran, what it returned): not run when compiling is off or fails (then off)."""
-        if self.compiled is None:
-            return False, None
-        try:
-            return True, self.compiled(*args)
-        except Exception as err:
-            self._give_up(err)
-            return False, None
+    def _run(self, eager: Callable[..., Any], *args: object) -> Any:
+        """The compiled target on ``args``, or ``eager`` where compiling is off or fails (then off)."""
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args)
+            except Exception as err:
+                self._give_up(err)
+        return eager(*args)
 
     def __call__(self, x: Tensor, y: Tensor, rows: Weights,
                  generators: Sequence[torch.Generator], full_batch: bool = False) -> None:
         if self.fused is None:
-            ran, _ = self._run_compiled(x, y, rows, generators)
-            if not ran:
-                self.step(x, y, rows, generators)
-            return
-        fused = self.fused
-        c = fused.constants(x, y, rows, full_batch)
-        eps_d, eps_h = fused.draw_noise(x.shape[0], generators, x)
-        args = (c.x, c.x_t, c.reconstruction, c.kl, c.kl_half, c.prediction, c.target, eps_d, eps_h)
-        with torch.no_grad():
-            ran, grads = self._run_compiled(*args)
-            if not ran:  # the same draws, eagerly
-                grads = fused.gradients_given(*args)
-        fused.update(grads)
+            self._run(super().__call__, x, y, rows, generators)
+        else:  # noise drawn outside the graph: on a failure, the same draws eagerly
+            given = functools.partial(self._run, self.fused.gradients_given)
+            self.fused.update(self.fused.gradients(x, y, rows, generators, full_batch, given))
 
 
 def make_step(net: VAECNet, strategy: Strategy, weights: dict[str, float], trainable: list[Tensor]) -> Step:
@@ -135,7 +116,7 @@ def make_step(net: VAECNet, strategy: Strategy, weights: dict[str, float], train
     if choice == "compiled":
         return CompiledStep(net, strategy, weights, trainable)
     if choice == "auto" and fused_step_supported(net, strategy, weights) is None:
-        return FusedStep(net, strategy, weights, net.config.learning_rate, net.config.weight_decay)
+        return FusedStep(net, strategy, weights)
     return EagerStep(net, strategy, weights, trainable)
 
 
@@ -216,13 +197,6 @@ class _Best:
             p.copy_(saved)
 
 
-def _batches(n_rows: int, batch_size: int | None, generator: torch.Generator) -> list[Tensor | None]:
-    """Row indices of every step of one epoch; ``[None]``: one full-batch step."""
-    if batch_size is None or batch_size >= n_rows:
-        return [None]
-    return list(torch.randperm(n_rows, generator=generator).split(batch_size))
-
-
 def _trainable(net: VAECNet, strategy: Strategy) -> list[Tensor]:
     """The parameters of the parts the strategy trains; every other one is frozen."""
     trainable = [p for name in strategy.trains for p in net.part(name).parameters()]
@@ -240,20 +214,21 @@ def _training_mode(net: VAECNet, strategy: Strategy) -> None:
         net.part(name).train()
 
 
-def _epoch(step: Callable[..., None], x: Tensor, y: Tensor, row_weights: Weights,
-           noise: Any, batches: Iterable[Tensor | None]) -> None:
-    for index in batches:
-        if index is None:
-            step(x, y, row_weights, noise, True)
-            continue
+def _epoch(step: Step, x: Tensor, y: Tensor, row_weights: Weights, noise: Any, batch_size: int | None,
+           order: torch.Generator) -> None:
+    """One full-batch step, or a step per seeded shuffled mini-batch."""
+    if batch_size is None or batch_size >= x.shape[0]:
+        step(x, y, row_weights, noise, True)
+        return
+    for index in torch.randperm(x.shape[0], generator=order).split(batch_size):
         index = index.to(x.device)
         step(x[index], y[index], None if row_weights is None else row_weights[:, index], noise, False)
 
 
 def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor | None = None,
           y_val: Tensor | None = None, *, record_snapshots: bool = True,
-          on_epoch: Callable[[int, int], None] | None = None,
-          row_weights: Weights = None, val_row_weights: Weights = None) -> TrainingResult:
+          on_epoch: Callable[[int, int], None] | None = None, row_weights: Weights = None,
+          val_row_weights: Weights = None) -> TrainingResult:
     """Train the parts of ``net`` that ``strategy`` names, on tensors on the net's device: ``x``
     ``(rows, channels)``, ``y`` ``(rows,)`` the head's target (a placeholder without one). Returns
     the history, each replica's best epoch (its weights restored unless ``config.restore_best`` is
@@ -273,7 +248,7 @@ def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor 
 
     _training_mode(net, strategy)
     for epoch in range(1, config.epochs + 1):
-        _epoch(step, x, y, row_weights, noise, _batches(x.shape[0], config.batch_size, order))
+        _epoch(step, x, y, row_weights, noise, config.batch_size, order)
         if on_epoch is not None:
             on_epoch(epoch, config.epochs)
         if epoch % config.eval_every and epoch != config.epochs and epoch not in snap_at:

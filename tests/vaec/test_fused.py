@@ -60,7 +60,7 @@ def test_fused_gradients_are_autograds(task, strategy, activation, weighted):
         assert isinstance(make_step(net, strategy, weights, _trainable(net, strategy)), EagerStep)
         return
     expected = _eager_gradients(net, strategy, weights, x, y, rows)
-    step = FusedStep(net, strategy, weights, 1e-3, 0.0)
+    step = FusedStep(net, strategy, weights)
     grads = step.gradients(x, y, rows, replica_generators(5, 3))
     # exactly the parameters autograd reaches get a gradient, and the same one
     assert sorted(map(id, step.params)) == sorted(expected)
@@ -72,7 +72,7 @@ def test_fused_gradients_are_autograds(task, strategy, activation, weighted):
 def test_fused_noise_is_sample_latents():
     config = VAECConfig(n_inputs=5, n_classes=2)
     net = VAECNet(config, n_replicas=3)
-    step = FusedStep(net, STRATEGIES["all_parts"], _weights(config, STRATEGIES["all_parts"]), 1e-3, 0.0)
+    step = FusedStep(net, STRATEGIES["all_parts"], _weights(config, STRATEGIES["all_parts"]))
     mean, log_var = torch.zeros(3, 9, 4), torch.zeros(3, 9, 4)
     ours = [step._draw(mean.shape, gens, mean, slot).clone()
             for gens in [replica_generators(1, 3)] for slot in (0, 1)]
@@ -105,7 +105,7 @@ def test_dropout_trains_eagerly():
     assert fused_step_supported(net, strategy, weights) == "dropout"
     assert isinstance(make_step(net, strategy, weights, _trainable(net, strategy)), EagerStep)
     with pytest.raises(ValueError, match="dropout"):
-        FusedStep(net, strategy, weights, 1e-3, 0.0)
+        FusedStep(net, strategy, weights)
 
 
 def test_a_torch_without_fused_adamw_trains_eagerly(monkeypatch):
