@@ -32,8 +32,7 @@ from vaec.persistence import atomic_write_text
 if TYPE_CHECKING:
     from pipeline.data.encoding import TableEncoder
 
-PREPROCESSING_FILE = "preprocessing.json"
-HISTORY_FILE = "history.csv"
+MODEL_FOLDER, PREPROCESSING_FILE, HISTORY_FILE = "final_model", "preprocessing.json", "history.csv"
 
 
 @dataclass
@@ -231,5 +230,3 @@ def predictions_frame(final: FinalModel, frame: pd.DataFrame, n_sigma: float = 3
         predictions["prediction"] = predictions["prediction"] * final.target_scale + final.target_mean
     return predictions
 
-
-__all__ = ["HISTORY_FILE", "PREPROCESSING_FILE", "FinalModel", "fit_final_model", "predictions_frame"]

@@ -246,9 +246,8 @@ def claim_named_run(reports_dir: str | os.PathLike[str], run_name: str) -> Path:
     return claim_run_folder(Path(reports_dir) / check_run_name(run_name), REPORT_FILE)
 
 
-def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | None = None,
-                         min_free_bytes: int = MIN_FREE_BYTES) -> Path:
-    """Before any training: the reports folder takes a file, has ``min_free_bytes`` free and no run
+def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | None = None) -> Path:
+    """Before any training: the reports folder takes a file, has :data:`MIN_FREE_BYTES` free and no run
     named ``run_name``; else one :class:`ConfigError` line naming ``reports_dir``."""
     root = Path(reports_dir)
     try:
@@ -258,9 +257,9 @@ def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | No
         free = shutil.disk_usage(root).free
     except OSError as err:
         raise ConfigError(f"reports_dir {str(root)!r} is not writable: {err.strerror or err}") from err
-    if free < min_free_bytes:
+    if free < MIN_FREE_BYTES:
         raise ConfigError(f"reports_dir {str(root)!r} has {free / 2**20:.1f} MB free; a run "
-                          f"needs at least {min_free_bytes / 2**20:.0f} MB for its report")
+                          f"needs at least {MIN_FREE_BYTES / 2**20:.0f} MB for its report")
     if run_name is not None:
         check_run_name(run_name, root)
     return root

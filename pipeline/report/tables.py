@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -29,7 +28,6 @@ from pipeline.rounds.record import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from pipeline.result import PruningResult
     from pipeline.stability.result import StabilityResult
@@ -65,12 +63,6 @@ class Table(BaseModel):
         if self.classes and len(self.classes) != len(self.rows):
             raise ValueError("classes needs one class per row, or none")
         return self
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, classes: Sequence[str] = (), notes: Sequence[str] = ()) -> Table:
-        """The table of a frame whose cells are words already."""
-        return cls(columns=[str(c) for c in frame.columns], rows=frame.astype(str).values.tolist(),
-                   classes=list(classes), notes=list(notes))
 
     def render(self, kind: str = "text") -> str:
         """The table as ``markdown``, ``html`` or ``text`` (aligned columns), its notes under it."""
@@ -165,8 +157,6 @@ def _decision(fate: dict[str, Any], unconfirmed: str | None) -> str:
 def channel_table(result: PruningResult) -> Table:
     """Every channel, best rank first: status, the round it left, the decision in words and the scores
     of the last round that scored it (importance in :data:`IMPORTANCE_UNIT`)."""
-    import pandas as pd
-
     from pipeline.result import CONSTANT, CUT, DROPPED, KEPT
 
     fates = result.channel_fates()
@@ -193,7 +183,8 @@ def channel_table(result: PruningResult) -> Table:
     notes = [f"{NEGATIVE_R2} Kept with a negative R²: the network rebuilds it from its own input "
              "worse than its mean would. It stays for what it tells the head, not for being "
              f"reconstructed ({', '.join(negative)})."] if negative else []
-    return Table.from_frame(pd.DataFrame(cells), classes, notes)
+    return Table(columns=list(cells), rows=[list(row) for row in zip(*cells.values(), strict=True)],
+                 classes=classes, notes=notes)
 
 
 def column_table(result: PruningResult) -> Table:
