@@ -199,12 +199,6 @@ def column_table(result: PruningResult) -> Table:
                  rows=rows)
 
 
-def encodes_columns(result: PruningResult) -> bool:
-    """Whether the run's channels are not simply its columns (a raw table was encoded)."""
-    encoder = None if result.split is None else result.split.encoder
-    return encoder is not None and not encoder.channels_are_columns
-
-
 def stability_tables(stability: StabilityResult) -> dict[str, Table]:
     """A stability selection's ``keep_frequency`` table (every channel, most often kept first) and its
     ``resamples``."""
@@ -255,7 +249,8 @@ def score_table(result: PruningResult) -> Table:
 def report_tables(result: PruningResult) -> dict[str, Table]:
     """Every table of a run's report, by name."""
     tables = {"scores": score_table(result), "channels": channel_table(result)}
-    if encodes_columns(result):
+    encoder = None if result.split is None else result.split.encoder
+    if encoder is not None and not encoder.channels_are_columns:  # a raw table was encoded
         tables["columns"] = column_table(result)
     if result.rounds:
         tables["rounds"] = round_table(result)

@@ -13,6 +13,7 @@ Machine Learning Research 18 (2018) 1-54.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -176,10 +177,9 @@ def pairwise_jaccard(Z: np.ndarray) -> tuple[float, float]:
     (two empty selections agree: 1)."""
     Z = _binary(Z, least=2).astype(bool)
     values = []
-    for i in range(len(Z)):
-        for j in range(i + 1, len(Z)):
-            union = np.sum(Z[i] | Z[j])
-            values.append(1.0 if union == 0 else np.sum(Z[i] & Z[j]) / union)
+    for a, b in itertools.combinations(Z, 2):
+        union = np.sum(a | b)
+        values.append(1.0 if union == 0 else np.sum(a & b) / union)
     return float(np.mean(values)), float(np.min(values))
 
 
