@@ -78,9 +78,8 @@ def _write_run(result: TrainingResult, class_names: list[str], folder: Path) -> 
 
 
 def _scores(model: VAEC, result: TrainingResult, data: SplitData) -> dict[str, Any]:
-    """The test accuracy and F1 (binary F1 of class 1 for two classes, else macro) and the best epoch's
-    validation scores; a run that trains no head has none (its head is as initialised), only its best
-    validation reconstruction loss."""
+    """Test accuracy and F1 and the best epoch's validation scores; only the best reconstruction loss
+    for a run that trains no head (its head is as initialised)."""
     best = result.history.best_row()
     if not get_strategy(result.strategy).uses_prediction:
         return {"val_reconstruction_loss": best["val_reconstruction_loss"]}

@@ -160,9 +160,8 @@ def _encoder(data: Any, path: Path) -> TableEncoder | None:
 
 def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
             w: np.ndarray | None = None) -> dict[str, float]:
-    """The task's scores in the target's units, every row weighted by ``w``: accuracy and F1 (binary: the
-    second class positive), and balanced accuracy when the split asks for it; R² and MAE; the
-    reconstruction's R² (mean over channels) and MAE."""
+    """The task's scores in the target's units, rows weighted by ``w``: accuracy, F1 (and balanced
+    accuracy when the split asks for it); R² and MAE; the reconstruction's R² and MAE."""
     if split.task.has_classes:
         y_pred = model.predict(X)
         classes = split.classes

@@ -134,8 +134,7 @@ def resample_split(y: np.ndarray, kind: str, val_fraction: float, seed: int) -> 
     (Meinshausen & Bühlmann's subsamples), split stratified; ``bootstrap`` splits all rows stratified
     and draws the training rows again with replacement within each class (as many as there were), so
     no row is both trained on and validated on."""
-    y = np.asarray(y)
-    check_resamplable(y, kind, val_fraction)
+    y = np.asarray(y)  # plan_resamples checked the classes are large enough
     rng = np.random.default_rng(seed)
     if kind == "subsample":
         rows = half_subsample(y, rng)

@@ -140,8 +140,7 @@ def _number(value: float | None, spec: str = ".3f") -> str:
 
 
 def _decision(fate: dict[str, Any], unconfirmed: str | None) -> str:
-    """The decision in words, with its keep frequency, what a redundant channel stands in for, or why an
-    unconfirmed one stayed."""
+    """The decision in words: its keep frequency, what a redundant channel stands in for, why it stayed."""
     from pipeline.result import STABLE, UNSTABLE
 
     decision = fate["decision"] or ""
