@@ -26,9 +26,9 @@ def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFr
     return frame[selected + [c for c in (target, weights) if c and c in frame.columns and c not in selected]]
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def _shown(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_selection(selection: Any, source: str = "the selection") -> tuple[list[str], str | None]:

@@ -122,8 +122,8 @@ def run_demo(dataset: str, *, epochs: int = 300, reports_dir: str | os.PathLike[
     return summary
 
 
-def _number(row: dict[str, Any], key: str, digits: int = 4) -> str:
-    return f"{row[key]:.{digits}f}" if key in row else "-"
+def _number(row: dict[str, Any], key: str) -> str:
+    return f"{row[key]:.4f}" if key in row else "-"
 
 
 def scores_table(summary: dict[str, Any]) -> Table:

@@ -136,14 +136,14 @@ def threads_for(threads: int | None, concurrent: int = 1) -> int:
 
 
 @contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[int]:
+def torch_threads(count: int) -> Iterator[None]:
     """Run the block with ``count`` torch threads, then restore the previous count."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
-        yield count
+        yield
     finally:
         torch.set_num_threads(before)
 
