@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.data.tables import DataError, check_output_path, read_table, require_columns, write_table
-from pipeline.final_model import FinalModel, predictions_frame
+from pipeline.final_model import MODEL_FOLDER, PREPROCESSING_FILE, FinalModel, predictions_frame
 
 
 def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
@@ -26,9 +26,9 @@ def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFr
     return frame[selected + [c for c in (target, weights) if c and c in frame.columns and c not in selected]]
 
 
-def _shown(value: Any, limit: int = 60) -> str:
+def _shown(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def check_selection(selection: Any, source: str = "the selection") -> tuple[list[str], str | None]:
@@ -79,7 +79,6 @@ def transform_file(selection_path: str | os.PathLike[str], data_path: str | os.P
 # predictions ------------------------------------------------------------------------------------
 
 PREDICTION_PREFIX = "predicted_"
-MODEL_FOLDER, PREPROCESSING_FILE = "final_model", "preprocessing.json"
 
 
 def model_folder(folder: str | os.PathLike[str]) -> Path:
@@ -101,7 +100,7 @@ PROPOSED_PREFIX = "proposed_"
 
 
 def predict_frame(folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: float = 3.0, *,
-                  all_confidence: bool = False, level: float = DOMAIN_LEVEL) -> pd.DataFrame:
+                  all_confidence: bool = False) -> pd.DataFrame:
     """The input table with the prediction and its domain test appended.
 
     Parameters
@@ -114,20 +113,19 @@ def predict_frame(folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: 
         The N of the ``within_N_sigma`` flag (with ``all_confidence``).
     all_confidence : bool
         Also the reconstruction error and the method's proposed latent scores (``proposed_*``).
-    level : float
-        ``in_domain`` is false for rows whose reconstruction p-value is below it.
 
     Returns
     -------
     DataFrame
         ``frame``'s columns, then ``class`` and ``probability`` (``prediction`` for a regression
-        target), ``reconstruction_p_value`` and ``in_domain`` (models whose decoder was trained), and
+        target), ``reconstruction_p_value`` and ``in_domain`` (false under :data:`DOMAIN_LEVEL`; models
+        whose decoder was trained), and
         with ``all_confidence`` the rest; all prefixed ``predicted_``. A :class:`DataError` when
         ``frame`` already has one of them (a table predicted before).
     """
     scores = predictions_frame(FinalModel.load(model_folder(folder)), frame, n_sigma)
     if "reconstruction_p_value" in scores:
-        scores["in_domain"] = scores["reconstruction_p_value"] >= level
+        scores["in_domain"] = scores["reconstruction_p_value"] >= DOMAIN_LEVEL
     shown = [c for c in (*PREDICTION_COLUMNS, *DOMAIN_COLUMNS) if c in scores]
     predictions = scores[shown]
     if all_confidence:

@@ -31,7 +31,6 @@ from vaec.history import TrainingResult
 from vaec.persistence import atomic_write_bytes, atomic_write_text
 from vaec.plots import plot_latent_grid, plot_learning_curves
 
-DATASETS = BUILTIN_DATASETS
 # (strategy, model key): runs sharing a key train one VAEC object in order, so the head of
 # classifier_head sits on the encoder that autoencoder trained.
 RUNS = (
@@ -45,14 +44,13 @@ RUNS = (
 LATENT_GRID_STRATEGIES = ("var_mlp_classifier", "all_parts", "autoencoder", "mlp_classifier")
 SUMMARY_FILE, PAGE_FILE = "summary.json", "report.html"
 FIGURES, HISTORIES = "figures", "histories"
-PNG_DPI = 80
 
 
 def load_demo_data(dataset: str, seed: int = 0) -> tuple[SplitData, list[str]]:
     """A built-in set split 60/20/20 (stratified by ``seed``) and scaled on its training rows, and its
     class names."""
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")
+    if dataset not in BUILTIN_DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(BUILTIN_DATASETS)}; got {dataset!r}")
     data = load_dataset(dataset)
     split = split_dataset(data, val_size=0.2, test_size=0.2, seed=seed)
     return split, data.class_names(split.classes)
@@ -63,22 +61,8 @@ def load_demo_data(dataset: str, seed: int = 0) -> tuple[SplitData, list[str]]:
 DEMO_KL_WEIGHT, DEMO_LEARNING_RATE = 1e-3, 3e-3
 
 
-def demo_config(data: SplitData, *, epochs: int, latent_dim: int, seed: int) -> VAECConfig:
-    """The model defaults with the demo's KL weight and learning rate, sized to ``data``."""
-    return VAECConfig(n_inputs=len(data.feature_names), n_classes=len(data.classes), latent_dim=latent_dim,
-                      epochs=epochs, seed=seed, kl_weight=DEMO_KL_WEIGHT, learning_rate=DEMO_LEARNING_RATE)
-
-
-def score_on_test(model: VAEC, data: SplitData) -> dict[str, float]:
-    """Accuracy and F1 on the test rows (binary F1 of class 1 for two classes, else macro)."""
-    predicted = model.predict(data.X_test)
-    average = "binary" if len(data.classes) == 2 else "macro"
-    return {"test_accuracy": float(accuracy_score(data.y_test, predicted)),
-            "test_f1": float(f1_score(data.y_test, predicted, average=average))}
-
-
 def _save_figure(fig: Figure, folder: Path, name: str) -> str:
-    atomic_write_bytes(folder / FIGURES / name, figure_png(fig, dpi=PNG_DPI))
+    atomic_write_bytes(folder / FIGURES / name, figure_png(fig))
     return f"{FIGURES}/{name}"
 
 
@@ -94,12 +78,16 @@ def _write_run(result: TrainingResult, class_names: list[str], folder: Path) -> 
 
 
 def _scores(model: VAEC, result: TrainingResult, data: SplitData) -> dict[str, Any]:
-    """The test scores and the best epoch's validation scores; a run that trains no head has none (its
-    head is as initialised), only its best validation reconstruction loss."""
+    """Test accuracy and F1 and the best epoch's validation scores; only the best reconstruction loss
+    for a run that trains no head (its head is as initialised)."""
     best = result.history.best_row()
     if not get_strategy(result.strategy).uses_prediction:
         return {"val_reconstruction_loss": best["val_reconstruction_loss"]}
-    return {**score_on_test(model, data), "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"]}
+    predicted = model.predict(data.X_test)
+    average = "binary" if len(data.classes) == 2 else "macro"
+    return {"test_accuracy": float(accuracy_score(data.y_test, predicted)),
+            "test_f1": float(f1_score(data.y_test, predicted, average=average)),
+            "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"]}
 
 
 def run_demo(dataset: str, *, epochs: int = 300, reports_dir: str | os.PathLike[str] = "reports",
@@ -109,7 +97,8 @@ def run_demo(dataset: str, *, epochs: int = 300, reports_dir: str | os.PathLike[
     sizes, and per strategy the test accuracy and F1 (none for a strategy that trains no head), the
     best epoch with its validation scores, the seconds of training and the files written."""
     data, class_names = load_demo_data(dataset, seed)
-    config = demo_config(data, epochs=epochs, latent_dim=latent_dim, seed=seed)
+    config = VAECConfig(n_inputs=len(data.feature_names), n_classes=len(data.classes), latent_dim=latent_dim,
+                        epochs=epochs, seed=seed, kl_weight=DEMO_KL_WEIGHT, learning_rate=DEMO_LEARNING_RATE)
     folder = Path(reports_dir) / f"{dataset}-demo"
     models: dict[str, VAEC] = {}
     strategies: dict[str, dict[str, Any]] = {}
@@ -133,8 +122,8 @@ def run_demo(dataset: str, *, epochs: int = 300, reports_dir: str | os.PathLike[
     return summary
 
 
-def _number(row: dict[str, Any], key: str, digits: int = 4) -> str:
-    return f"{row[key]:.{digits}f}" if key in row else "-"
+def _number(row: dict[str, Any], key: str) -> str:
+    return f"{row[key]:.4f}" if key in row else "-"
 
 
 def scores_table(summary: dict[str, Any]) -> Table:

@@ -32,8 +32,7 @@ from vaec.persistence import atomic_write_text
 if TYPE_CHECKING:
     from pipeline.data.encoding import TableEncoder
 
-PREPROCESSING_FILE = "preprocessing.json"
-HISTORY_FILE = "history.csv"
+MODEL_FOLDER, PREPROCESSING_FILE, HISTORY_FILE = "final_model", "preprocessing.json", "history.csv"
 
 
 @dataclass
@@ -161,9 +160,8 @@ def _encoder(data: Any, path: Path) -> TableEncoder | None:
 
 def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
             w: np.ndarray | None = None) -> dict[str, float]:
-    """The task's scores in the target's units, every row weighted by ``w``: accuracy and F1 (binary: the
-    second class positive), and balanced accuracy when the split asks for it; R² and MAE; the
-    reconstruction's R² (mean over channels) and MAE."""
+    """The task's scores in the target's units, rows weighted by ``w``: accuracy, F1 (and balanced
+    accuracy when the split asks for it); R² and MAE; the reconstruction's R² and MAE."""
     if split.task.has_classes:
         y_pred = model.predict(X)
         classes = split.classes
@@ -231,5 +229,3 @@ def predictions_frame(final: FinalModel, frame: pd.DataFrame, n_sigma: float = 3
         predictions["prediction"] = predictions["prediction"] * final.target_scale + final.target_mean
     return predictions
 
-
-__all__ = ["HISTORY_FILE", "PREPROCESSING_FILE", "FinalModel", "fit_final_model", "predictions_frame"]

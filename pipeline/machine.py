@@ -26,7 +26,7 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
@@ -136,14 +136,14 @@ def threads_for(threads: int | None, concurrent: int = 1) -> int:
 
 
 @contextlib.contextmanager
-def torch_threads(count: int) -> Iterator[int]:
+def torch_threads(count: int) -> Iterator[None]:
     """Run the block with ``count`` torch threads, then restore the previous count."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
-        yield count
+        yield
     finally:
         torch.set_num_threads(before)
 
@@ -209,7 +209,7 @@ class LineProgress(NoProgress):
         self._line(f"{what} ...")
 
 
-class ProgressRelay(NoProgress):
+class ProgressRelay:
     """Every progress event to every display registered in this process.
 
     A display (the command line's rich bars: a console with locks, a refresh thread) lives in the
@@ -241,30 +241,16 @@ class ProgressRelay(NoProgress):
         finally:
             self._displays.remove(display)
 
-    def _tell(self, event: str, *args: Any) -> None:
-        for display in self.displays:
-            getattr(display, event)(*args)
+    def __getattr__(self, event: str) -> Callable[..., None]:
+        """Each :class:`Progress` event, told to the displays registered when it happens."""
+        if event.startswith("_") or not hasattr(Progress, event):
+            raise AttributeError(event)
 
-    def round_started(self, index: int, n_channels: int, epochs: int) -> None:
-        self._tell("round_started", index, n_channels, epochs)
+        def tell(*args: Any) -> None:
+            for display in self.displays:
+                getattr(display, event)(*args)
 
-    def epoch(self, epoch: int, epochs: int) -> None:
-        self._tell("epoch", epoch, epochs)
-
-    def round_finished(self, record: PruningRound, n_kept: int) -> None:
-        self._tell("round_finished", record, n_kept)
-
-    def resamples_started(self, total: int, done: int) -> None:
-        self._tell("resamples_started", total, done)
-
-    def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
-        self._tell("resample_finished", selection, done, total)
-
-    def final_started(self, n_channels: int) -> None:
-        self._tell("final_started", n_channels)
-
-    def stage(self, what: str) -> None:
-        self._tell("stage", what)
+        return tell
 
     def __reduce__(self) -> tuple[Any, ...]:
         # another process gets a relay of its own, without this process's displays

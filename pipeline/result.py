@@ -74,8 +74,6 @@ class PruningResult:
               kept: Sequence[str], final: FinalModel | None, constant_columns: Sequence[str] = (),
               cut: Sequence[str] = (), restored: Sequence[str] = ()) -> PruningResult:
         """Assemble the result and derive the ranking from the rounds."""
-        if not rounds or rounds[-1].stop_reason is None:
-            raise ValueError("the pruning loop has not stopped yet")
         kept_set = set(kept)
         return cls(config=config, rounds=list(rounds), stop_reason=rounds[-1].stop_reason,
                    selected=[c for c in split.feature_names if c in kept_set],

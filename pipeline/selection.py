@@ -61,14 +61,10 @@ def run_selection(dataset: Dataset, config: SelectionSettings, *, rounds: Sequen
     """
     check_count(dataset.feature_names, config.n_features_to_select, dataset.constant_columns)
     check_selection_memory(dataset, config)  # before anything is allocated
-    stable = config.n_resamples > 1
-    if stable and (rounds or train_round is not None or on_round is not None):
-        raise ValueError("rounds, train_round and on_round belong to a plain selection; "
-                         "n_resamples > 1 asks for resamples")
     progress = progress or NoProgress()
     split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed,
                           max_levels=config.max_levels, class_weight=config.class_weight)
-    if stable:
+    if config.n_resamples > 1:
         stability = run_stability_selection(dataset, config, done=resamples, on_resample=on_resample,
                                             select_resamples=select_resamples, progress=progress)
         # the resamples select columns: the final model trains on their channels
@@ -121,8 +117,6 @@ def half_subsample(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def check_resamplable(y: np.ndarray, kind: str, val_fraction: float) -> None:
     """Raise :class:`DataError` when a class is too small to give every resample training and validation
     rows of it."""
-    if kind not in ("subsample", "bootstrap"):
-        raise ValueError(f"resample must be subsample or bootstrap, got {kind!r}")
     need = minimum_class_size(val_fraction, 0.0)
     labels, counts = np.unique(np.asarray(y), return_counts=True)
     for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
@@ -140,8 +134,7 @@ def resample_split(y: np.ndarray, kind: str, val_fraction: float, seed: int) -> 
     (Meinshausen & Bühlmann's subsamples), split stratified; ``bootstrap`` splits all rows stratified
     and draws the training rows again with replacement within each class (as many as there were), so
     no row is both trained on and validated on."""
-    y = np.asarray(y)
-    check_resamplable(y, kind, val_fraction)
+    y = np.asarray(y)  # plan_resamples checked the classes are large enough
     rng = np.random.default_rng(seed)
     if kind == "subsample":
         rows = half_subsample(y, rng)
@@ -186,18 +179,14 @@ def resample_val_fraction(config: SelectionSettings) -> float:
     return config.val_size / (1.0 - config.test_size)
 
 
-def development_rows(dataset: Dataset, config: SelectionSettings) -> np.ndarray:
-    """The rows resamples draw from: the training and validation rows of the run's split."""
-    if config.test_size == 0:
-        return np.arange(len(dataset.frame))
-    train, val, _ = stratified_indices(dataset.y, val_size=config.val_size, test_size=config.test_size,
-                                       seed=config.seed, task=dataset.task, n_rows=len(dataset.frame))
-    return np.sort(np.concatenate([train, val]))
-
-
 def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample]:
-    """Every resample's rows; a :class:`DataError` before any training when the data cannot give them."""
-    rows = development_rows(dataset, config)
+    """Every resample's rows, drawn from the training and validation rows of the run's split; a
+    :class:`DataError` before any training when the data cannot give them."""
+    rows = np.arange(len(dataset.frame))
+    if config.test_size > 0:
+        train, val, _ = stratified_indices(dataset.y, val_size=config.val_size, test_size=config.test_size,
+                                           seed=config.seed, task=dataset.task, n_rows=len(dataset.frame))
+        rows = np.sort(np.concatenate([train, val]))
     fraction = resample_val_fraction(config)
     # resamples keep what the split keeps: the classes, a regression target's quantile bins
     groups = strata(None if dataset.y is None else dataset.y[rows], dataset.task, fraction, 0.0)
@@ -220,14 +209,6 @@ def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample
     return plan
 
 
-def resample_config(config: SelectionSettings, resample: Resample) -> SelectionSettings:
-    """The settings of one resample's selection: the plain selection (no resampling, no test part)
-    with the resample's seed."""
-    plain = {name: SelectionSettings.model_fields[name].default
-             for name in ("n_resamples", "resample", "keep_frequency")}
-    return config.replace(**plain, seed=resample.seed, test_size=0.0, val_size=resample_val_fraction(config))
-
-
 def select_resample(dataset: Dataset, config: SelectionSettings, resample: Resample,
                     progress: Progress | None = None) -> ResampleSelection:
     """One whole selection on one resample's rows (no final model), in this process; ``progress`` hears."""
@@ -237,8 +218,13 @@ def select_resample(dataset: Dataset, config: SelectionSettings, resample: Resam
     # the resample's own encoder, fitted on its training rows; its selection in the columns
     split = encode_rows(dataclasses.replace(dataset, feature_names=varying), resample.train, resample.val,
                         max_levels=config.max_levels, class_weight=config.class_weight)
-    result = run_rounds(split, resample_config(config, resample),
-                        constant_columns=list(resample.constant_columns), progress=progress).finish()
+    # the plain selection (no resampling, no test part) with the resample's seed
+    plain = {name: SelectionSettings.model_fields[name].default
+             for name in ("n_resamples", "resample", "keep_frequency")}
+    plain_config = config.replace(**plain, seed=resample.seed, test_size=0.0,
+                                  val_size=resample_val_fraction(config))
+    result = run_rounds(split, plain_config, constant_columns=list(resample.constant_columns),
+                        progress=progress).finish()
     return ResampleSelection(
         index=resample.index, seed=resample.seed, n_train=len(resample.train), n_val=len(resample.val),
         selected=result.selected_columns, ranking=result.column_ranking(), stop_reason=result.stop_reason,
@@ -271,8 +257,6 @@ def run_stability_selection(dataset: Dataset, config: SelectionSettings, *,
     progress : Progress or None
         Told of the resamples finishing.
     """
-    if config.n_resamples < 2:
-        raise ValueError(f"a stability selection needs n_resamples >= 2, got {config.n_resamples}")
     plan = plan_resamples(dataset, config)
     progress = progress or NoProgress()
     finished: dict[int, ResampleSelection] = {}

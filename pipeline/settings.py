@@ -150,8 +150,6 @@ class SelectionSettings(BaseModel):
             return int(value)
         if isinstance(value, numbers.Real):
             return float(value)
-        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
-            return value
         return value
 
     @field_validator("categorical", "keep_columns", mode="before")

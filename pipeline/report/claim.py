@@ -22,6 +22,7 @@ except ImportError:  # not POSIX: the folder's creation is the only claim
     fcntl = None  # type: ignore[assignment]
 
 CLAIM_FILE = ".run-claim"  # marks a folder a run made, and holds its lock
+REPORT_FILE = "report.json"  # a folder with one holds a finished run
 _held: dict[Path, int] = {}  # folder -> the locked claim file's descriptor, in this process
 
 
@@ -46,7 +47,7 @@ def _locked_elsewhere(folder: Path) -> bool:
     return False
 
 
-def taken_reason(folder: Path, report_file: str) -> str | None:
+def taken_reason(folder: Path) -> str | None:
     """Why a run named by ``folder`` may not write it, or ``None`` when it may: the folder is new or
     empty, this process claimed it, or a run made it and ended before its report."""
     if folder.is_symlink():
@@ -55,7 +56,7 @@ def taken_reason(folder: Path, report_file: str) -> str | None:
         return None
     if not folder.is_dir():
         return f"{folder} already exists and is not a folder"
-    if (folder / report_file).exists():
+    if (folder / REPORT_FILE).exists():
         return f"{folder} holds a finished run"
     if _locked_elsewhere(folder):
         return f"another run is writing {folder} now"
@@ -70,7 +71,7 @@ def taken_error(name: str, reason: str) -> ConfigError:
                        "for a new <dataset>-<timestamp> folder)")
 
 
-def claim_run_folder(folder: str | os.PathLike[str], report_file: str) -> Path:
+def claim_run_folder(folder: str | os.PathLike[str]) -> Path:
     """Create (or take up) ``folder`` and lock it for this process until :func:`release` (a folder it
     holds already is returned); a one-line :class:`ConfigError` naming ``run_name`` when the folder is
     taken (:func:`taken_reason`)."""
@@ -80,14 +81,14 @@ def claim_run_folder(folder: str | os.PathLike[str], report_file: str) -> Path:
         return folder
     with contextlib.suppress(FileExistsError):
         folder.mkdir(parents=True)
-    reason = taken_reason(folder, report_file)
+    reason = taken_reason(folder)
     if reason is not None:
         raise taken_error(name, reason)
     fd = os.open(folder / CLAIM_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if (folder / report_file).exists():  # finished while this run looked
+        if (folder / REPORT_FILE).exists():  # finished while this run looked
             raise ConfigError(f"run_name {name!r} is taken: {folder} holds a finished run")
     except BlockingIOError:
         os.close(fd)

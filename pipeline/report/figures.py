@@ -151,6 +151,17 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     return fig
 
 
+def _count_axes(ax: Axes, counts: Sequence[int], ylabel: str, legend: str, title: str) -> None:
+    """A count chart's axes: fewer channels to the right, whole counts, labels, grid, legend, title."""
+    ax.set_xlim(max(counts) + 0.5, min(counts) - 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("channels trained on")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend, fontsize=8)
+    fixed_title(ax, title, fontsize=10)
+
+
 def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = None,
                         n_final: int | None = None) -> Figure:
     """Every round's validation score (mean and spread over its trials) against the channels it
@@ -174,13 +185,8 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
         ax.plot([n_final], [final], "*", color="tab:red", markersize=12, label="final model")
         lowest = min(lowest, final)
     ax.set_ylim(min(0.5, lowest - 0.05), 1.0)
-    ax.set_xlim(max(counts) + 0.5, min([*counts, n_final or counts[-1]]) - 0.5)  # fewer: right
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("channels trained on")
-    ax.set_ylabel(f"validation {label}")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
-    fixed_title(ax, f"validation {label} against the channels kept (numbers: rounds)", fontsize=10)
+    _count_axes(ax, [*counts, n_final or counts[-1]], f"validation {label}", "lower left",
+                f"validation {label} against the channels kept (numbers: rounds)")
     return fig
 
 
@@ -204,14 +210,8 @@ def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Fig
     if chosen:
         ax.plot([chosen[0].n_features], [chosen[0].mean_loss], "*", color="tab:red", markersize=13,
                 label=f"kept: {chosen[0].n_features} channels")
-    ax.set_xlim(max(counts) + 0.5, min(counts) - 0.5)  # fewer channels to the right
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("channels trained on")
-    ax.set_ylabel("loss per row")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    fixed_title(ax, "the minimal subset: the fewest channels within one standard error of the best",
-                fontsize=10)
+    _count_axes(ax, counts, "loss per row", "upper left",
+                "the minimal subset: the fewest channels within one standard error of the best")
     return fig
 
 
@@ -259,11 +259,6 @@ def figure_png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
     return buffer.getvalue()
 
 
-def data_uri(png: bytes) -> str:
-    """A PNG as a ``data:`` URI, for a page that carries its images."""
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> dict[str, str]:
     """Every figure the page shows, each drawn once, as data URIs: ``score_by_count``, ``count_curve``,
     ``round_<k>``, ``stability``, ``curves``, ``latent`` and ``domain``."""
@@ -293,7 +288,8 @@ def page_figures(result: PruningResult, class_names: Sequence[str] | None) -> di
         draw["latent"] = lambda: plot_latent_view(z_train, y_train, z_val, y_val, class_names)
         if model.latent_domain_ is not None:
             draw["domain"] = lambda: plot_latent_domain(z_train, y_train, model.latent_domain_, class_names)
-    return {name: data_uri(figure_png(make())) for name, make in draw.items()}
+    return {name: "data:image/png;base64," + base64.b64encode(figure_png(make())).decode("ascii")
+            for name, make in draw.items()}
 
 
 def latent_grid_pngs(result: PruningResult, class_names: Sequence[str] | None) -> Iterator[tuple[str, bytes]]:

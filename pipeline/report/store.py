@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from pipeline.report.claim import claim_run_folder, taken_error, taken_reason
+from pipeline.report.claim import REPORT_FILE, claim_run_folder, taken_error, taken_reason
 from pipeline.report.tables import Table
 from vaec.config import ConfigError
 from vaec.persistence import atomic_write_text
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pipeline.settings import SelectionSettings
     from pipeline.stability.result import ResampleSelection
 
-REPORT_FILE, CHECKPOINT_DIR, CORRUPT_SUFFIX = "report.json", ".checkpoints", ".corrupt"
+CHECKPOINT_DIR, CORRUPT_SUFFIX = ".checkpoints", ".corrupt"
 REPORT_SCHEMA, CHECKPOINT_SCHEMA = 1, 1  # one schema version per kind of file
 MIN_FREE_BYTES = 64 * 2**20  # a report folder holds a few MB, the checkpoints some more
 MAX_REPORT_BYTES = 64 * 2**20  # 2000 channels over ten rounds make 20 MB: larger is no report
@@ -234,7 +234,7 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
         raise ConfigError(f"run_name must be at most {MAX_RUN_NAME_BYTES} bytes (a folder name "
                           f"the file system takes), got {len(name.encode())}")
     if reports_dir is not None:
-        reason = taken_reason(Path(reports_dir) / name, REPORT_FILE)
+        reason = taken_reason(Path(reports_dir) / name)
         if reason is not None:
             raise taken_error(name, reason)
     return name
@@ -243,12 +243,11 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
 def claim_named_run(reports_dir: str | os.PathLike[str], run_name: str) -> Path:
     """The folder of the run named ``run_name``, created or taken up and claimed by this process before
     it trains (:func:`pipeline.report.claim.claim_run_folder`)."""
-    return claim_run_folder(Path(reports_dir) / check_run_name(run_name), REPORT_FILE)
+    return claim_run_folder(Path(reports_dir) / check_run_name(run_name))
 
 
-def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | None = None,
-                         min_free_bytes: int = MIN_FREE_BYTES) -> Path:
-    """Before any training: the reports folder takes a file, has ``min_free_bytes`` free and no run
+def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | None = None) -> Path:
+    """Before any training: the reports folder takes a file, has :data:`MIN_FREE_BYTES` free and no run
     named ``run_name``; else one :class:`ConfigError` line naming ``reports_dir``."""
     root = Path(reports_dir)
     try:
@@ -258,9 +257,9 @@ def check_reports_folder(reports_dir: str | os.PathLike[str], run_name: str | No
         free = shutil.disk_usage(root).free
     except OSError as err:
         raise ConfigError(f"reports_dir {str(root)!r} is not writable: {err.strerror or err}") from err
-    if free < min_free_bytes:
+    if free < MIN_FREE_BYTES:
         raise ConfigError(f"reports_dir {str(root)!r} has {free / 2**20:.1f} MB free; a run "
-                          f"needs at least {min_free_bytes / 2**20:.0f} MB for its report")
+                          f"needs at least {MIN_FREE_BYTES / 2**20:.0f} MB for its report")
     if run_name is not None:
         check_run_name(run_name, root)
     return root

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -29,7 +28,6 @@ from pipeline.rounds.record import (
 )
 
 if TYPE_CHECKING:
-    import pandas as pd
 
     from pipeline.result import PruningResult
     from pipeline.stability.result import StabilityResult
@@ -65,12 +63,6 @@ class Table(BaseModel):
         if self.classes and len(self.classes) != len(self.rows):
             raise ValueError("classes needs one class per row, or none")
         return self
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, classes: Sequence[str] = (), notes: Sequence[str] = ()) -> Table:
-        """The table of a frame whose cells are words already."""
-        return cls(columns=[str(c) for c in frame.columns], rows=frame.astype(str).values.tolist(),
-                   classes=list(classes), notes=list(notes))
 
     def render(self, kind: str = "text") -> str:
         """The table as ``markdown``, ``html`` or ``text`` (aligned columns), its notes under it."""
@@ -148,8 +140,7 @@ def _number(value: float | None, spec: str = ".3f") -> str:
 
 
 def _decision(fate: dict[str, Any], unconfirmed: str | None) -> str:
-    """The decision in words, with its keep frequency, what a redundant channel stands in for, or why an
-    unconfirmed one stayed."""
+    """The decision in words: its keep frequency, what a redundant channel stands in for, why it stayed."""
     from pipeline.result import STABLE, UNSTABLE
 
     decision = fate["decision"] or ""
@@ -165,8 +156,6 @@ def _decision(fate: dict[str, Any], unconfirmed: str | None) -> str:
 def channel_table(result: PruningResult) -> Table:
     """Every channel, best rank first: status, the round it left, the decision in words and the scores
     of the last round that scored it (importance in :data:`IMPORTANCE_UNIT`)."""
-    import pandas as pd
-
     from pipeline.result import CONSTANT, CUT, DROPPED, KEPT
 
     fates = result.channel_fates()
@@ -193,7 +182,8 @@ def channel_table(result: PruningResult) -> Table:
     notes = [f"{NEGATIVE_R2} Kept with a negative R²: the network rebuilds it from its own input "
              "worse than its mean would. It stays for what it tells the head, not for being "
              f"reconstructed ({', '.join(negative)})."] if negative else []
-    return Table.from_frame(pd.DataFrame(cells), classes, notes)
+    return Table(columns=list(cells), rows=[list(row) for row in zip(*cells.values(), strict=True)],
+                 classes=classes, notes=notes)
 
 
 def column_table(result: PruningResult) -> Table:
@@ -206,12 +196,6 @@ def column_table(result: PruningResult) -> Table:
             for f in fates.to_dict("records")]
     return Table(columns=["rank", "column", "kind", "encoding", "channels", "gaps (training rows)", "status"],
                  rows=rows)
-
-
-def encodes_columns(result: PruningResult) -> bool:
-    """Whether the run's channels are not simply its columns (a raw table was encoded)."""
-    encoder = None if result.split is None else result.split.encoder
-    return encoder is not None and not encoder.channels_are_columns
 
 
 def stability_tables(stability: StabilityResult) -> dict[str, Table]:
@@ -264,7 +248,8 @@ def score_table(result: PruningResult) -> Table:
 def report_tables(result: PruningResult) -> dict[str, Table]:
     """Every table of a run's report, by name."""
     tables = {"scores": score_table(result), "channels": channel_table(result)}
-    if encodes_columns(result):
+    encoder = None if result.split is None else result.split.encoder
+    if encoder is not None and not encoder.channels_are_columns:  # a raw table was encoded
         tables["columns"] = column_table(result)
     if result.rounds:
         tables["rounds"] = round_table(result)

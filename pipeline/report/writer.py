@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
+from pipeline.final_model import MODEL_FOLDER
 from pipeline.report.claim import CLAIM_FILE, is_claimed, release
 from pipeline.report.figures import latent_grid_pngs, page_figures
 from pipeline.report.store import REPORT_FILE, REPORT_SCHEMA, claim_named_run
@@ -37,7 +38,7 @@ from pipeline.rounds.record import (
 )
 from vaec.persistence import atomic_write_bytes, atomic_write_text
 
-SELECTION_FILE, MODEL_FOLDER, LATENT_FOLDER = "selected_features.json", "final_model", "latent"
+SELECTION_FILE, LATENT_FOLDER = "selected_features.json", "latent"
 STOP_WORDS = {
     STOP_ALL_PASS: "every channel left passed",
     STOP_MIN_FEATURES: "the floor of min_features channels was reached",
@@ -91,8 +92,7 @@ def diff_text(diff: dict[str, Any] | None) -> str:
 def notes(result: PruningResult) -> list[str]:
     """The report's opening sentences: why the loop stopped (with the guard's evidence, what it
     brought back and the last cut), or what a stability selection ran and measured."""
-    text = _templates().get_template("notes.j2").render(
-        result=result, stops=STOP_WORDS, resamples=RESAMPLES)
+    text = render_template("notes.j2", result=result, stops=STOP_WORDS, resamples=RESAMPLES)
     return [line for line in text.splitlines() if line]
 
 
@@ -195,8 +195,8 @@ def render_page(kind: str, result: PruningResult, report: dict[str, Any], tables
     why: dict[str, str] = {}
     for channel, reason in kept_without_passing(result).items():  # by the user's columns
         why.setdefault(result.column_of(channel), reason)
-    return _templates().get_template(f"report.{kind}.j2").render(
-        report=report, data=report["data"], final=report["final_model"], tables=tables,
+    return render_template(
+        f"report.{kind}.j2", report=report, data=report["data"], final=report["final_model"], tables=tables,
         chips=[(c, why.get(c)) for c in result.selected_columns], unconfirmed=list(why.items()),
         diff=diff_text(report["diff"]), images=images, grids=list(grids),
         rows=list(zip(result.rounds, kept_after(result), strict=True)))
@@ -222,35 +222,27 @@ def write_report(result: PruningResult, data_summary: dict[str, Any],
         folder = new_run_folder(reports_dir, run_name, data_summary["name"])
     folder = Path(folder)
     try:
-        return _write_folder(result, data_summary, folder, fingerprint=fingerprint, diff=diff,
-                             truth=truth, class_names=class_names, latent_grids=latent_grids)
+        folder.mkdir(parents=True, exist_ok=True)
+        images = page_figures(result, class_names)
+        result.final.save(folder / MODEL_FOLDER)
+        grids = []
+        for name, png in latent_grid_pngs(result, class_names) if latent_grids else ():
+            grids.append(f"{MODEL_FOLDER}/{LATENT_FOLDER}/{name}")
+            atomic_write_bytes(folder / grids[-1], png)
+        files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,
+                 "final_model": MODEL_FOLDER}
+        tables = report_tables(result)
+        report = report_content(result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth,
+                                files=files, tables=tables)
+        selection = jsonable({"selected": result.selected_columns, "channels": result.selected,
+                              "target": data_summary.get("target"),
+                              "weight_column": data_summary.get("weight_column"),
+                              "dataset": data_summary.get("name"), "fingerprint": fingerprint})
+        atomic_write_text(folder / SELECTION_FILE, json.dumps(selection, indent=2))
+        atomic_write_text(folder / "report.md", render_page("md", result, report, tables, {}, grids))
+        atomic_write_text(folder / "report.html", render_page("html", result, report, tables, images, grids))
+        atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2))
+        return folder, report
     finally:
         if claimed_here:  # a claim this call took ends with it; a caller's stays the caller's
             release(folder)
-
-
-def _write_folder(result: PruningResult, data_summary: dict[str, Any], folder: Path, *,
-                  fingerprint: str | None, diff: dict[str, Any] | None, truth: dict[str, list[str]] | None,
-                  class_names: Sequence[str] | None, latent_grids: bool) -> tuple[Path, dict[str, Any]]:
-    assert result.final is not None
-    folder.mkdir(parents=True, exist_ok=True)
-    images = page_figures(result, class_names)
-    result.final.save(folder / MODEL_FOLDER)
-    grids = []
-    for name, png in latent_grid_pngs(result, class_names) if latent_grids else ():
-        grids.append(f"{MODEL_FOLDER}/{LATENT_FOLDER}/{name}")
-        atomic_write_bytes(folder / grids[-1], png)
-    files = {"markdown": "report.md", "html": "report.html", "selection": SELECTION_FILE,
-             "final_model": MODEL_FOLDER}
-    tables = report_tables(result)
-    report = report_content(result, data_summary, fingerprint=fingerprint, diff=diff, truth=truth,
-                            files=files, tables=tables)
-    selection = jsonable({"selected": result.selected_columns, "channels": result.selected,
-                          "target": data_summary.get("target"),
-                          "weight_column": data_summary.get("weight_column"),
-                          "dataset": data_summary.get("name"), "fingerprint": fingerprint})
-    atomic_write_text(folder / SELECTION_FILE, json.dumps(selection, indent=2))
-    atomic_write_text(folder / "report.md", render_page("md", result, report, tables, {}, grids))
-    atomic_write_text(folder / "report.html", render_page("html", result, report, tables, images, grids))
-    atomic_write_text(folder / REPORT_FILE, json.dumps(report, indent=2))
-    return folder, report

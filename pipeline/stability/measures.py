@@ -13,6 +13,7 @@ Machine Learning Research 18 (2018) 1-54.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
@@ -155,8 +156,8 @@ def nogueira_variance(Z: np.ndarray) -> float:
     return float(4.0 / M**2 * np.sum((per_row - per_row.mean()) ** 2))
 
 
-def nogueira_interval(Z: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """The estimate and its approximate ``level`` confidence interval, ``Φ ± z σ`` (Nogueira et al.
+def nogueira_interval(Z: np.ndarray) -> tuple[float, float, float]:
+    """The estimate and its approximate 95 % confidence interval, ``Φ ± 1.96 σ`` (Nogueira et al.
     2018, Corollary 9), the upper end clipped at 1 (the index never exceeds it).
 
     Returns
@@ -164,10 +165,8 @@ def nogueira_interval(Z: np.ndarray, level: float = 0.95) -> tuple[float, float,
     estimate, low, high : float
         NaN when the estimate is undefined.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
     estimate, variance = nogueira_stability(Z), nogueira_variance(Z)
-    half = float(norm.ppf(0.5 + level / 2.0)) * np.sqrt(variance)
+    half = float(norm.ppf(0.975)) * np.sqrt(variance)
     if math.isnan(estimate):
         return estimate, estimate, estimate
     return estimate, float(estimate - half), float(min(1.0, estimate + half))
@@ -178,10 +177,9 @@ def pairwise_jaccard(Z: np.ndarray) -> tuple[float, float]:
     (two empty selections agree: 1)."""
     Z = _binary(Z, least=2).astype(bool)
     values = []
-    for i in range(len(Z)):
-        for j in range(i + 1, len(Z)):
-            union = np.sum(Z[i] | Z[j])
-            values.append(1.0 if union == 0 else np.sum(Z[i] & Z[j]) / union)
+    for a, b in itertools.combinations(Z, 2):
+        union = np.sum(a | b)
+        values.append(1.0 if union == 0 else np.sum(a & b) / union)
     return float(np.mean(values)), float(np.min(values))
 
 
@@ -192,6 +190,4 @@ def false_selection_bound(mean_selected: float, keep_frequency: float, n_channel
     noise channels and a selection no worse than random guessing, on subsamples of half the rows."""
     if not 0.5 < keep_frequency <= 1:
         raise ValueError(f"keep_frequency must be in (0.5, 1], got {keep_frequency!r}")
-    if n_channels < 1:
-        raise ValueError(f"n_channels must be >= 1, got {n_channels!r}")
     return float(mean_selected**2 / ((2.0 * keep_frequency - 1.0) * n_channels))

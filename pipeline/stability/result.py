@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -179,7 +178,4 @@ class StabilityResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary (NaN measures stay NaN; the report writes them as null)."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["resamples"] = [r.to_dict() for r in self.resamples]
-        data["n_resamples"] = self.n_resamples
-        return data
+        return asdict(self) | {"n_resamples": self.n_resamples}
