@@ -19,7 +19,7 @@ HEALTH_TIMEOUT_SECONDS = 5.0  # the check of a shared server before a run or ser
 START_A_SERVER = "start one with 'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api"
 
 
-def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
+def _api_url(fix: str) -> str | None:
     """``PREFECT_API_URL`` (``None``: unset); a ConfigError ending in ``fix`` when no server answers."""
     from prefect.settings import PREFECT_API_URL
 
@@ -29,7 +29,7 @@ def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
     url = PREFECT_API_URL.value()
     if not url:
         return None
-    problem = health_problem(url, timeout)
+    problem = health_problem(url, HEALTH_TIMEOUT_SECONDS)
     if problem is not None:
         cause = problem[0]
         why = (f"it answers {cause} to a health check, not as a Prefect server's API (it ends in /api)"
@@ -136,9 +136,9 @@ def command_run(args: argparse.Namespace) -> int:
                 from flows.display import console_without_tracebacks
                 from flows.feature_selection import run_feature_selection
 
-                if server is not None and not server.answers():
-                    progress.stage("waiting for Prefect's local server to start")
                 if server is not None:
+                    if not server.answers():
+                        progress.stage("waiting for Prefect's local server to start")
                     server.wait()
                 progress.stage("starting the flow run")
                 with console_without_tracebacks(), _stop_when_server_goes(shared, params, dataset):

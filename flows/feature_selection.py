@@ -171,29 +171,26 @@ def feature_selection(
     every run, ``<run_name>-<UTC timestamp>``, instead of naming one folder.
     """
     params = params or RunParameters()
-    with warnings_to_log(get_run_logger()):
-        return _select_and_report(params, run_name_is_prefix)
-
-
-def _select_and_report(params: RunParameters, run_name_is_prefix: bool = False) -> dict[str, Any]:
     run_name = None if run_name_is_prefix else params.run_name
-    # before anything trains: the report can be written, and the run name is free
-    check_reports_folder(params.reports_dir, run_name)
-    if run_name is None:
-        return _select_and_write(params, run_name_is_prefix)
-    # a named run's folder is this run's alone until it ends (a rerun of an unfinished one
-    # takes it up again)
-    claimed = claim_named_run(params.reports_dir, run_name)
-    try:
-        return _select_and_write(params, run_name_is_prefix)
-    finally:
-        release(claimed)
+    prefix = params.run_name if run_name_is_prefix else None
+    with warnings_to_log(get_run_logger()):
+        # before anything trains: the report can be written, and the run name is free
+        check_reports_folder(params.reports_dir, run_name)
+        # a named run's folder is this run's alone until it ends (a rerun of an unfinished one
+        # takes it up again)
+        claimed = None if run_name is None else claim_named_run(params.reports_dir, run_name)
+        try:
+            return _select_and_write(params, run_name, prefix)
+        finally:
+            if claimed is not None:
+                release(claimed)
 
 
-def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[str, Any]:
+def _select_and_write(params: RunParameters, run_name: str | None, prefix: str | None) -> dict[str, Any]:
+    """The selection and its report in a new folder: ``run_name``, or ``<prefix or dataset>-<UTC
+    timestamp>``."""
     logger = get_run_logger()
     config = params.selection()
-    run_name = None if run_name_is_prefix else params.run_name
     dataset = load_data(params)
     summary = dataset.summary()
     fingerprint = run_fingerprint(summary, config)
@@ -205,8 +202,7 @@ def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[s
     runs = list_runs(params.reports_dir, fingerprint)  # the newest first
     diff = selection_diff(runs[0].selected, result.selected_columns,
                           previous_run=runs[0].folder.name) if runs else None
-    prefix = params.run_name if run_name_is_prefix and params.run_name else dataset.name
-    folder = new_run_folder(params.reports_dir, run_name, prefix)
+    folder = new_run_folder(params.reports_dir, run_name, prefix or dataset.name)
     try:  # quoted: not walked for futures
         folder, report = write_run_report(quote(result), quote(dataset), fingerprint, diff, folder,
                                           params.latent_grids)

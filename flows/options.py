@@ -98,48 +98,47 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
     """Text -> value of a setting of this type (``none`` for an optional one), its choices, and
     its placeholder; the range is checked by the settings model, so the command line says what
     the flow and the selector say."""
-    import types
     import typing
 
     def bare(kind: Any) -> Any:  # Annotated[int, Field(ge=1)] -> int
         return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
 
+    def is_literal(kind: Any) -> bool:
+        return typing.get_origin(kind) is typing.Literal
+
     args = typing.get_args(annotation)
-    optional = type(None) in args
+    optional = type(None) in args  # every union of the settings is an optional
     words: list[str] = []  # a count or a word: int | Literal["auto"]
-    if optional or isinstance(annotation, types.UnionType):
+    if optional:
         kinds = [a for a in args if a is not type(None)]
-        words = [str(w) for a in kinds if typing.get_origin(a) is typing.Literal
-                 for w in typing.get_args(a)]
+        words = [str(w) for a in kinds if is_literal(a) for w in typing.get_args(a)]
         if words and len(kinds) > 1:
-            kinds = [a for a in kinds if typing.get_origin(a) is not typing.Literal]
+            kinds = [a for a in kinds if not is_literal(a)]
         (annotation,) = kinds
         annotation = bare(annotation)
-    choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
-        typing.Literal else None
+    if is_literal(annotation):  # argparse checks the choices itself
+        return str, [str(c) for c in typing.get_args(annotation)], "VALUE"
     origin = typing.get_origin(annotation)
     item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
-    kind = str if choices else (int if origin is tuple else dict if origin is dict else annotation)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
     def parse(text: str) -> Any:
         if optional and text.lower() == "none":
             return None
-        if text in words and not choices:
+        if text in words:
             return text
         try:
-            return _converted(text, origin, item, kind)
+            return _converted(text, origin, item, annotation)
         except ValueError:
-            extra = "".join(f", {w!r}" for w in words if not choices)
-            extra += " or 'none'" if optional else ""
+            extra = "".join(f", {w!r}" for w in words) + (" or 'none'" if optional else "")
             what = "comma-separated integers" if origin is tuple else \
-                "comma-separated label:weight pairs" if origin is dict else names.get(kind, "a value")
+                "comma-separated label:weight pairs" if origin is dict else names.get(annotation, "a value")
             raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 
     placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
         if origin is tuple else "CLASS:W,CLASS:W" if origin is dict else \
-        {int: "N", float: "X"}.get(kind, "VALUE")
-    return parse, choices, placeholder
+        {int: "N", float: "X"}.get(annotation, "VALUE")
+    return parse, None, placeholder
 
 
 METAVARS = {"data": "FILE", "target": "COLUMN", "weight_column": "COLUMN", "reports_dir": "DIR",
@@ -181,8 +180,8 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
         parse, choices, placeholder = _value_parser(field.annotation)
         placeholder = METAVARS.get(name, placeholder)
         default = field.get_default(call_default_factory=True)
-        shown = "none" if default is None else ",".join(map(str, default)) if isinstance(
-            default, tuple) and default else "none" if default == () else default
+        shown = "none" if default in (None, ()) else ",".join(map(str, default)) if isinstance(
+            default, tuple) else default
         options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
                                    "help": f"{field.description} (default {shown})"}
         if choices:

@@ -188,12 +188,8 @@ class TemporaryServer:
             return False
 
     def wait(self) -> None:
-        """Block until the server answers, then make it the temporary server of this process's flows
-        (and its children's); ServerStartError when it exits or does not answer in ``timeout``."""
-        if self.ready:
-            return
-        if self.process is None:
-            self.launch()
+        """Block until the launched server answers, then make it the temporary server of this process's
+        flows (and its children's); ServerStartError when it exits or does not answer in ``timeout``."""
         attempts = 1
         while not self.answers():
             assert self.process is not None
