@@ -173,11 +173,6 @@ def _crash(err: BaseException, debug: bool) -> int:
     return EXIT_FAILURE
 
 
-def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                   file: Any = None, line: str | None = None) -> None:
-    print(f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
-
-
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """The arguments; an option the command does not know is reported by that command's parser,
     so its hint names the command's ``--help``."""
@@ -186,6 +181,10 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+def _print_warning(message: Warning | str, *_: Any) -> None:
+    print(f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -150,14 +150,9 @@ def _maybe(value: float | None) -> str:
 def warnings_to_log(logger: logging.Logger | logging.LoggerAdapter[Any]) -> Iterator[None]:
     """Within the block, every warning (the pipeline's :func:`warnings.warn`, e.g. a checkpoint set
     aside) is logged by ``logger`` as one WARNING line: a flow run's log is where people look."""
-
-    def log(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-            file: Any = None, line: str | None = None) -> None:
-        logger.warning("%s", message)
-
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        warnings.showwarning = log
+        warnings.showwarning = lambda message, *_: logger.warning("%s", message)
         yield
 
 

@@ -9,7 +9,6 @@ the report.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from logging import Logger, LoggerAdapter
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,6 @@ from pipeline.stability.result import ResampleSelection
 # the only way the flow and its tasks reach this process's progress displays (the command line's
 # bars); see pipeline.machine.ProgressRelay
 _PROGRESS = ProgressRelay()
-RunLogger = Logger | LoggerAdapter
 STABILITY_FIELDS = ("n_resamples", "resample", "keep_frequency", "nogueira", "nogueira_low",
                     "nogueira_high", "jaccard_mean", "jaccard_min", "error_bound", "frequency")
 
@@ -110,8 +108,9 @@ def _threads(params: RunParameters, concurrent: int) -> int | None:
 
 
 def _plain_selection(dataset: Dataset, config: SelectionSettings, params: RunParameters,
-                     checkpoint: Checkpoint, logger: RunLogger) -> tuple[PruningResult, int]:
+                     checkpoint: Checkpoint) -> tuple[PruningResult, int]:
     """The rounds, each one's trial groups fanned out; the result and the rounds resumed."""
+    logger = get_run_logger()
     done = checkpoint.load(dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint.path)
@@ -134,8 +133,9 @@ def _plain_selection(dataset: Dataset, config: SelectionSettings, params: RunPar
 
 
 def _stability_selection(dataset: Dataset, config: SelectionSettings, params: RunParameters,
-                         checkpoint: Checkpoint, logger: RunLogger) -> tuple[PruningResult, int]:
+                         checkpoint: Checkpoint) -> tuple[PruningResult, int]:
     """The resamples, one task each; the result and the resamples resumed."""
+    logger = get_run_logger()
     done = checkpoint.load()
     if done:
         logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint.path)
@@ -187,8 +187,6 @@ def feature_selection(
 
 
 def _select_and_write(params: RunParameters, run_name: str | None, prefix: str | None) -> dict[str, Any]:
-    """The selection and its report in a new folder: ``run_name``, or ``<prefix or dataset>-<UTC
-    timestamp>``."""
     logger = get_run_logger()
     config = params.selection()
     dataset = load_data(params)
@@ -197,7 +195,7 @@ def _select_and_write(params: RunParameters, run_name: str | None, prefix: str |
     checkpoint = Checkpoint.of(params.reports_dir, fingerprint, resume_key(summary, config))
     select = _stability_selection if config.n_resamples > 1 else _plain_selection
     with torch_threads(threads_for(config.threads)):
-        result, resumed = select(dataset, config, params, checkpoint, logger)
+        result, resumed = select(dataset, config, params, checkpoint)
     _PROGRESS.stage("writing the report")
     runs = list_runs(params.reports_dir, fingerprint)  # the newest first
     diff = selection_diff(runs[0].selected, result.selected_columns,

@@ -8,6 +8,7 @@ builds its options. Nothing is declared twice; nothing here imports prefect unti
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,12 +118,8 @@ class RunParameters(SelectionSettings):
 def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:
     """Consecutive trial indices split into ``n_groups`` nearly equal groups."""
     size, extra = divmod(n_trials, n_groups)
-    groups, start = [], 0
-    for g in range(n_groups):
-        stop = start + size + (1 if g < extra else 0)
-        groups.append(list(range(start, stop)))
-        start = stop
-    return groups
+    starts = [g * size + min(g, extra) for g in range(n_groups + 1)]  # the first groups take the extra
+    return [list(range(start, stop)) for start, stop in itertools.pairwise(starts)]
 
 
 def check_dask_installed() -> None:
@@ -139,18 +136,15 @@ def make_task_runner(kind: str, dask_address: str | None = None, n_workers: int 
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=n_workers)
-    if kind == "dask":
-        check_dask_installed()
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError as err:  # installed but broken
-            raise ConfigError(f"task_runner 'dask': prefect-dask does not import ({err}); "
-                              f"{DASK_INSTALL}") from err
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1,
-                                              "processes": True})
-    raise ValueError(f"task_runner must be 'thread' or 'dask', got {kind!r}")
+    check_dask_installed()
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as err:  # installed but broken
+        raise ConfigError(f"task_runner 'dask': prefect-dask does not import ({err}); "
+                          f"{DASK_INSTALL}") from err
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
 
 
 def served_parameters(params: RunParameters) -> RunParameters:
@@ -164,14 +158,14 @@ def served_parameters(params: RunParameters) -> RunParameters:
 
 def check_cron(expression: str) -> str:
     """``expression`` (five cron fields such as ``"0 3 * * *"``, or an alias such as ``"@daily"``) if
-    Prefect's own schedule model, the one serve uses, accepts it; else a one-line ValueError."""
+    Prefect's own schedule model, the one serve uses, accepts it; else a one-line ConfigError."""
     from prefect.client.schemas.schedules import CronSchedule
     from pydantic import ValidationError
 
     try:
         CronSchedule(cron=expression)
     except ValidationError as err:
-        raise ValueError(
+        raise ConfigError(
             f"--cron {expression!r} is not a valid cron expression "
             "(five fields: minute hour day-of-month month day-of-week, e.g. '0 3 * * *')"
         ) from err
