@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from flows.options import EXIT_FAILURE, PROG, UsageError, _as_option, _options_named, _parameters
+from flows.options import EXIT_FAILURE, PROG, UsageError, _options_named, _parameters
 
 HEALTH_TIMEOUT_SECONDS = 5.0  # the check of a shared server before a run or serve starts
 START_A_SERVER = "start one with 'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api"
@@ -58,12 +58,9 @@ def _check_data(params: Any) -> Any:
     from pipeline.selection import check_count
 
     dataset = load_dataset(**params.load_arguments())
-    try:
+    with _options_named(DataError):
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
-    except DataError as err:
-        raise UsageError(_as_option(str(err))) from err
-    with _options_named():  # a round the machine cannot hold: what to lower
-        check_selection_memory(dataset, params.selection())
+        check_selection_memory(dataset, params.selection())  # a round the machine cannot hold: what to lower
     return dataset
 
 

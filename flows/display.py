@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -104,8 +103,7 @@ class RoundProgress(NoProgress):
         self._bars.remove_task(self._epochs)
         self._epochs = self._bars.add_task(description, total=None, unit=unit)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(self, *_: object) -> None:
         self._bars.stop()
 
 
@@ -227,8 +225,7 @@ def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> 
         else "rounds of the pruning loop")
     channels = tables["channels"]
     create_table_artifact(
-        key=f"{key}-channels",
-        table=[dict(zip(channels.columns, row, strict=True)) for row in channels.rows],
+        key=f"{key}-channels", table=[dict(zip(channels.columns, row, strict=True)) for row in channels.rows],
         description="every channel: kept, dropped (the round, why, its scores then) or constant")
     create_markdown_artifact(
         key=f"{key}-report",

@@ -2,8 +2,7 @@
 
 Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it a
 round trainer that fans the trial groups out over the task runner (in a stability selection, one
-task per resample), a checkpoint after every round (resample), and tasks for the final model and
-the report.
+task per resample), a checkpoint after every round (resample), and tasks for the final model and the report.
 """
 
 from __future__ import annotations
@@ -162,9 +161,8 @@ def _stability_selection(dataset: Dataset, config: SelectionSettings, params: Ru
 
 
 @flow(name="vaec-feature-selection")
-def feature_selection(
-    params: RunParameters | None = None, run_name_is_prefix: bool = False
-) -> dict[str, Any]:
+def feature_selection(params: RunParameters | None = None,
+                      run_name_is_prefix: bool = False) -> dict[str, Any]:
     """Select the channels a joint VAE + classifier reconstructs, and report the run.
 
     With ``run_name_is_prefix`` (scheduled runs) ``params.run_name`` starts the folder name of

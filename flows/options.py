@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 PROG = "vaec-select"
@@ -94,10 +94,10 @@ def _converted(text: str, origin: Any, item: Any, kind: Any) -> Any:
     return kind(text)
 
 
-def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | None, str]:
-    """Text -> value of a setting of this type (``none`` for an optional one), its choices, and
-    its placeholder; the range is checked by the settings model, so the command line says what
-    the flow and the selector say."""
+def _value_options(annotation: Any) -> dict[str, Any]:
+    """The ``add_argument`` options that read a setting of this type: its choices, or its parser (text ->
+    value, ``none`` for an optional one) and placeholder; the range is checked by the settings model,
+    so the command line says what the flow and the selector say."""
     import typing
 
     def bare(kind: Any) -> Any:  # Annotated[int, Field(ge=1)] -> int
@@ -117,7 +117,7 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
         (annotation,) = kinds
         annotation = bare(annotation)
     if is_literal(annotation):  # argparse checks the choices itself
-        return str, [str(c) for c in typing.get_args(annotation)], "VALUE"
+        return {"choices": [str(c) for c in typing.get_args(annotation)]}
     origin = typing.get_origin(annotation)
     item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
@@ -138,7 +138,7 @@ def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | No
     placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
         if origin is tuple else "CLASS:W,CLASS:W" if origin is dict else \
         {int: "N", float: "X"}.get(annotation, "VALUE")
-    return parse, None, placeholder
+    return {"type": parse, "metavar": placeholder}
 
 
 METAVARS = {"data": "FILE", "target": "COLUMN", "weight_column": "COLUMN", "reports_dir": "DIR",
@@ -159,14 +159,17 @@ def settings_fields() -> dict[str, Any]:
 
 
 def _group(name: str) -> str:
-    from flows.parameters import GROUPS
+    """The help section of a setting."""
+    from pipeline.settings import SelectionSettings
     from vaec.config import ModelSettings
 
-    if name in GROUPS:
-        return GROUPS[name]
+    if name in ("dataset", "data", "target", "weight_column"):
+        return "data (one of --dataset or --data)"
     if name in ("n_resamples", "resample", "keep_frequency"):
         return "stability selection"
-    return "the models" if name in ModelSettings.model_fields else "selection"
+    if name in ModelSettings.model_fields:
+        return "the models"
+    return "selection" if name in SelectionSettings.model_fields else "output and execution"
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -177,17 +180,13 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
         group = _group(name)
         if group not in groups:
             groups[group] = parser.add_argument_group(group)
-        parse, choices, placeholder = _value_parser(field.annotation)
-        placeholder = METAVARS.get(name, placeholder)
         default = field.get_default(call_default_factory=True)
         shown = "none" if default in (None, ()) else ",".join(map(str, default)) if isinstance(
             default, tuple) else default
-        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
-                                   "help": f"{field.description} (default {shown})"}
-        if choices:
-            options["choices"] = choices
-        else:
-            options["type"], options["metavar"] = parse, placeholder
+        options = _value_options(field.annotation) | {"dest": name, "default": argparse.SUPPRESS,
+                                                      "help": f"{field.description} (default {shown})"}
+        if name in METAVARS:
+            options["metavar"] = METAVARS[name]
         groups[group].add_argument("--" + name.replace("_", "-"), **options)
 
 
@@ -212,13 +211,14 @@ def _as_option(message: str) -> str:
 
 
 @contextlib.contextmanager
-def _options_named() -> Iterator[None]:
-    """Setting checks raised within the block become usage errors that spell the option."""
+def _options_named(*errors: type[Exception]) -> Iterator[None]:
+    """Setting checks (a ConfigError, or one of ``errors``) raised within the block become usage errors
+    that spell the option."""
     from vaec.config import ConfigError
 
     try:
         yield
-    except ConfigError as err:
+    except (ConfigError, *errors) as err:
         raise UsageError(_as_option(str(err))) from err
 
 

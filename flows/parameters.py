@@ -23,12 +23,6 @@ from vaec.tasks import TASKS
 
 DASK_INSTALL = 'pip install -e ".[dask]" (or pip install prefect-dask)'
 
-# the command line's help sections: the run's own fields, then every selection setting
-DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
-GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP, "weight_column": DATA_GROUP,
-          "reports_dir": RUN_GROUP, "run_name": RUN_GROUP, "task_runner": RUN_GROUP,
-          "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP, "latent_grids": RUN_GROUP}
-
 
 class RunParameters(SelectionSettings):
     """What to select features from, how, and where the report goes.
@@ -107,8 +101,7 @@ class RunParameters(SelectionSettings):
         """The arguments of :func:`pipeline.data.dataset.load_dataset` that load this run's data."""
         return {"source": self.source, "target": self.target, "val_size": self.val_size,
                 "test_size": self.test_size, "task": self.task, "categorical": self.categorical,
-                "keep_columns": self.keep_columns, "groups": self.groups,
-                "weight_column": self.weight_column}
+                "keep_columns": self.keep_columns, "groups": self.groups, "weight_column": self.weight_column}
 
     def selection(self) -> SelectionSettings:
         """The selection settings alone (what the pipeline and the run's identity see)."""
@@ -165,12 +158,6 @@ def check_cron(expression: str) -> str:
     try:
         CronSchedule(cron=expression)
     except ValidationError as err:
-        raise ConfigError(
-            f"--cron {expression!r} is not a valid cron expression "
-            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 3 * * *')"
-        ) from err
+        raise ConfigError(f"--cron {expression!r} is not a valid cron expression (five fields: "
+                          "minute hour day-of-month month day-of-week, e.g. '0 3 * * *')") from err
     return expression
-
-
-__all__ = ["GROUPS", "RunParameters", "check_cron", "check_dask_installed", "make_task_runner",
-           "served_parameters", "trial_groups"]

@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 POLL_SECONDS = 2.0  # the watch's
@@ -75,8 +74,7 @@ class ServerWatch:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=2 * self.poll)
 
