@@ -173,7 +173,7 @@ def _crash(err: BaseException, debug: bool) -> int:
     return EXIT_FAILURE
 
 
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; an option the command does not know is reported by that command's parser,
     so its hint names the command's ``--help``."""
     args, extra = parser.parse_known_args(argv)
@@ -192,7 +192,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``sys.argv[1:]``); the exit code is 0 on success, 1 when the work failed, 2 for bad arguments or
     data (before any work), 130 when interrupted."""
     argv_given = argv is not None  # called from Python, not as the process's command
-    argv = list(sys.argv[1:] if argv is None else argv)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if sys.stderr.isatty():
