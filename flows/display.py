@@ -215,14 +215,14 @@ def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> 
     if report["data"].get("weight_column"):
         selection += f"\n**Rows weighted by column:** {report['data']['weight_column']} (not a feature)\n"
     notes = "\n".join(f"- {line}" for line in report["notes"])
-    stable = "keep_frequency" in tables
-    shown = ["keep_frequency", "resamples"] if stable else ["rounds"]
-    create_markdown_artifact(
-        key=f"{key}-{'stability' if stable else 'rounds'}",
-        markdown=f"## {'Stability selection' if stable else 'Pruning rounds'}: {name}\n\n{notes}\n\n"
-                 + "".join(f"{tables[t].render('markdown')}\n\n" for t in shown) + selection,
-        description="keep frequency of every channel over the resamples, how stable" if stable
-        else "rounds of the pruning loop")
+    if "keep_frequency" in tables:
+        kind, title, shown = "stability", "Stability selection", ["keep_frequency", "resamples"]
+        about = "keep frequency of every channel over the resamples, how stable"
+    else:
+        kind, title, shown, about = "rounds", "Pruning rounds", ["rounds"], "rounds of the pruning loop"
+    shown_tables = "".join(f"{tables[t].render('markdown')}\n\n" for t in shown)
+    create_markdown_artifact(key=f"{key}-{kind}", description=about,
+                             markdown=f"## {title}: {name}\n\n{notes}\n\n{shown_tables}{selection}")
     channels = tables["channels"]
     create_table_artifact(
         key=f"{key}-channels", table=[dict(zip(channels.columns, row, strict=True)) for row in channels.rows],
