@@ -9,12 +9,11 @@ commands that work with them, so ``--help``, a usage error or the run listing an
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flows.commands as cmd
@@ -58,7 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``run``: the selection once, with every setting as an option."""
     run = commands.add_parser(
         "run", parents=[common], help="run the feature selection once",
         description="Run the feature selection once: pruning rounds, the final model and the "
@@ -68,7 +66,6 @@ def _run_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _serve_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``serve``: the selection as a deployment on a cron schedule."""
     serve = commands.add_parser(
         "serve", parents=[common], help="serve the feature selection on a cron schedule",
         description=f"Serve the feature selection as the deployment {FLOW_NAME}/NAME on a "
@@ -85,7 +82,6 @@ def _serve_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _report_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``report``: the finished runs, or one run's rounds."""
     report = commands.add_parser(
         "report", parents=[common], help="list the runs, or show one run's rounds",
         description="Without RUN, list the finished runs, newest first; with RUN, print its "
@@ -97,7 +93,6 @@ def _report_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _transform_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``transform``: a run's selected columns of a table."""
     transform = commands.add_parser(
         "transform", parents=[common], help="keep a run's selected columns of a table",
         description="Write the selected columns of a table, in the selection's order, plus the "
@@ -110,7 +105,6 @@ def _transform_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _predict_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``predict``: a run's final model on a raw table."""
     predict = commands.add_parser(
         "predict", parents=[common], help="predict with a run's final model, with latent-domain confidence",
         description="Predict the class of every row of a raw (unscaled) table with a run's final "
@@ -136,7 +130,6 @@ def _predict_command(commands: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _demo_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    """``demo``: the model's five training strategies on a built-in data set."""
     from pipeline.data.builtin import BUILTIN_DATASETS
 
     demo = commands.add_parser(
@@ -156,11 +149,6 @@ def _demo_command(commands: Any, common: argparse.ArgumentParser) -> None:
                       help="seed of the split and the model (default 0)")
     demo.add_argument("--reports-dir", default="reports", metavar="DIR",
                       help="parent folder of <dataset>-demo/ (default reports)")
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": cmd.command_run, "serve": cmd.command_serve, "report": cmd.command_report,
-    "transform": cmd.command_transform, "predict": cmd.command_predict, "demo": cmd.command_demo}
 
 
 # Errors that mean bad arguments or bad data, by module: looked up only in modules already imported
@@ -185,20 +173,7 @@ def _crash(err: BaseException, debug: bool) -> int:
     return EXIT_FAILURE
 
 
-def _print_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                   file: Any = None, line: str | None = None) -> None:
-    print(f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
-
-
-@contextlib.contextmanager
-def _one_line_warnings() -> Iterator[None]:
-    """Warnings printed as one line each (a flow run sends its own to the run log)."""
-    with warnings.catch_warnings():
-        warnings.showwarning = _print_warning
-        yield
-
-
-def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
     """The arguments; an option the command does not know is reported by that command's parser,
     so its hint names the command's ``--help``."""
     args, extra = parser.parse_known_args(argv)
@@ -208,12 +183,15 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
     return args
 
 
+def _print_warning(message: Warning | str, *_: Any) -> None:
+    print(f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vaec-select``: ``argv`` are the arguments after the program name (default
     ``sys.argv[1:]``); the exit code is 0 on success, 1 when the work failed, 2 for bad arguments or
     data (before any work), 130 when interrupted."""
     argv_given = argv is not None  # called from Python, not as the process's command
-    argv = list(sys.argv[1:] if argv is None else argv)
     for name, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     if sys.stderr.isatty():
@@ -226,8 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as done:  # --help, --version, or argparse's own usage error
             return done.code if isinstance(done.code, int) else EXIT_USAGE
         debug = args.debug
-        with _one_line_warnings():
-            return COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # one line each (a flow run sends its own to the run log)
+            warnings.showwarning = _print_warning
+            return getattr(cmd, f"command_{args.command}")(args)
     except Exception as err:
         if _is_usage_error(err):
             print(f"{PROG}: error: {_first_line(str(err)) or 'failed'}", file=sys.stderr)

@@ -9,17 +9,16 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flows.options import EXIT_FAILURE, PROG, UsageError, _as_option, _options_named, _parameters
+from flows.options import EXIT_FAILURE, PROG, UsageError, _options_named, _parameters
 
 HEALTH_TIMEOUT_SECONDS = 5.0  # the check of a shared server before a run or serve starts
 START_A_SERVER = "start one with 'prefect server start' and set PREFECT_API_URL=http://127.0.0.1:4200/api"
 
 
-def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
+def _api_url(fix: str) -> str | None:
     """``PREFECT_API_URL`` (``None``: unset); a ConfigError ending in ``fix`` when no server answers."""
     from prefect.settings import PREFECT_API_URL
 
@@ -29,7 +28,7 @@ def _api_url(fix: str, timeout: float = HEALTH_TIMEOUT_SECONDS) -> str | None:
     url = PREFECT_API_URL.value()
     if not url:
         return None
-    problem = health_problem(url, timeout)
+    problem = health_problem(url, HEALTH_TIMEOUT_SECONDS)
     if problem is not None:
         cause = problem[0]
         why = (f"it answers {cause} to a health check, not as a Prefect server's API (it ends in /api)"
@@ -59,12 +58,9 @@ def _check_data(params: Any) -> Any:
     from pipeline.selection import check_count
 
     dataset = load_dataset(**params.load_arguments())
-    try:
+    with _options_named(DataError):
         check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
-    except DataError as err:
-        raise UsageError(_as_option(str(err))) from err
-    with _options_named():  # a round the machine cannot hold: what to lower
-        check_selection_memory(dataset, params.selection())
+        check_selection_memory(dataset, params.selection())  # a round the machine cannot hold: what to lower
     return dataset
 
 
@@ -83,13 +79,9 @@ def _finished_work(params: Any, fingerprint: str, started: str) -> str:
     return "nothing had finished"
 
 
-@contextlib.contextmanager
-def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterator[None]:
-    """Within the block, a shared server (``url``) that stops answering ends the process at once with
-    one line saying what is kept (exit 1)."""
-    if url is None:
-        yield
-        return
+def _server_watch(url: str, params: Any, dataset: Any) -> Any:
+    """A :class:`flows.server.ServerWatch` that, when the shared server at ``url`` stops answering,
+    ends the process at once with one line saying what is kept (exit 1)."""
     import datetime as dt
 
     from flows.server import ServerWatch
@@ -104,8 +96,7 @@ def _stop_when_server_goes(url: str | None, params: Any, dataset: Any) -> Iterat
               f"{_finished_work(params, fingerprint, started)}", file=sys.stderr)
         _exit_now(EXIT_FAILURE)
 
-    with ServerWatch(url, gone):
-        yield
+    return ServerWatch(url, gone)
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -131,17 +122,23 @@ def command_run(args: argparse.Namespace) -> int:
                 shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary server")
                 progress.stage(f"loading {name}{meanwhile}")
                 dataset = _check_data(params)
-                claimed = _claim(params)
+                from pipeline.report.store import check_reports_folder, claim_named_run
+
+                with _options_named():  # of two runs of one name, one trains and the other stops here
+                    check_reports_folder(params.reports_dir, params.run_name)
+                    if params.run_name is not None:
+                        claimed = claim_named_run(params.reports_dir, params.run_name)
                 progress.stage(f"loading the libraries{meanwhile}")
                 from flows.display import console_without_tracebacks
                 from flows.feature_selection import run_feature_selection
 
-                if server is not None and not server.answers():
-                    progress.stage("waiting for Prefect's local server to start")
                 if server is not None:
+                    if not server.answers():
+                        progress.stage("waiting for Prefect's local server to start")
                     server.wait()
                 progress.stage("starting the flow run")
-                with console_without_tracebacks(), _stop_when_server_goes(shared, params, dataset):
+                watch = contextlib.nullcontext() if shared is None else _server_watch(shared, params, dataset)
+                with console_without_tracebacks(), watch:
                     out = run_feature_selection(params, progress=progress)
                 progress.stage("finishing the run")
     finally:
@@ -153,24 +150,11 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _claim(params: Any) -> Any:
-    """Check the reports folder and claim the run's name (``None``: no name): of two runs of one name,
-    one trains and the other stops here."""
-    from pipeline.report.store import check_reports_folder, claim_named_run
-
-    with _options_named():
-        check_reports_folder(params.reports_dir, params.run_name)
-        return None if params.run_name is None else claim_named_run(params.reports_dir, params.run_name)
-
-
 def command_serve(args: argparse.Namespace) -> int:
     """``vaec-select serve``."""
     from flows.parameters import check_cron
 
-    try:
-        check_cron(args.cron)
-    except ValueError as err:
-        raise UsageError(str(err)) from err
+    check_cron(args.cron)  # a ConfigError: a usage error
     params = _parameters(args)
     from flows.display import console_without_tracebacks
     from pipeline.report.store import check_reports_folder

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
 from pipeline.machine import NoProgress
@@ -57,27 +56,23 @@ class RoundProgress(NoProgress):
     def __init__(self, enabled: bool, console: Console | None = None) -> None:
         self.enabled = enabled
         self.console = console if console is not None else Console(stderr=True)
-        self._bars: Progress | None = None
-        self._epochs: TaskID | None = None
+        # a disabled display keeps count all the same, and draws nothing
+        self._bars = Progress(TextColumn("{task.description}"), BarColumn(), CountAndTime(),
+                              console=self.console, transient=True, disable=not enabled)
+        self._epochs = self._bars.add_task("starting", total=None, unit="")
 
     def __enter__(self) -> RoundProgress:
-        if self.enabled:
-            self._bars = Progress(TextColumn("{task.description}"), BarColumn(), CountAndTime(),
-                                  console=self.console, transient=True)
-            self._bars.start()
-            self._epochs = self._bars.add_task("starting", total=None, unit="")
+        self._bars.start()
         return self
 
     def round_started(self, index: int, n_channels: int, epochs: int) -> None:
         """A new bar of epochs for the round."""
-        if self._bars is not None and self._epochs is not None:
-            self._bars.reset(self._epochs, total=epochs, unit="epochs",
-                             description=f"round {index}: training on {n_channels} channels")
+        self._bars.reset(self._epochs, total=epochs, unit="epochs",
+                         description=f"round {index}: training on {n_channels} channels")
 
     def epoch(self, epoch: int, epochs: int) -> None:
         """Move the bar to ``epoch``."""
-        if self._bars is not None and self._epochs is not None:
-            self._bars.update(self._epochs, completed=epoch, total=epochs)
+        self._bars.update(self._epochs, completed=epoch, total=epochs)
 
     def round_finished(self, record: PruningRound, n_kept: int) -> None:
         """Print the finished round above the bars."""
@@ -86,14 +81,12 @@ class RoundProgress(NoProgress):
 
     def resamples_started(self, total: int, done: int) -> None:
         """A bar of the resamples (those finished before a crash count as done)."""
-        if self._bars is not None and self._epochs is not None:
-            self._bars.reset(self._epochs, total=total, completed=done, unit="resamples",
-                             description=f"stability selection on {total} resamples")
+        self._bars.reset(self._epochs, total=total, completed=done, unit="resamples",
+                         description=f"stability selection on {total} resamples")
 
     def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
         """Print the finished resample above the bar and move the bar."""
-        if self._bars is not None and self._epochs is not None:
-            self._bars.update(self._epochs, completed=done, total=total)
+        self._bars.update(self._epochs, completed=done, total=total)
         if self.enabled:
             self.console.print(f"{done}/{total}: {selection.summary()}", highlight=False)
 
@@ -107,15 +100,11 @@ class RoundProgress(NoProgress):
 
     def _fresh_bar(self, description: str, unit: str) -> None:
         """A bar with no total yet (reset() would keep the last round's, ``0/300``)."""
-        if self._bars is not None and self._epochs is not None:
-            self._bars.remove_task(self._epochs)
-            self._epochs = self._bars.add_task(description, total=None, unit=unit)
+        self._bars.remove_task(self._epochs)
+        self._epochs = self._bars.add_task(description, total=None, unit=unit)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._bars is not None:
-            self._bars.stop()
-            self._bars = None
+    def __exit__(self, *_: object) -> None:
+        self._bars.stop()
 
 
 def print_summary(out: dict[str, Any]) -> None:
@@ -159,14 +148,9 @@ def _maybe(value: float | None) -> str:
 def warnings_to_log(logger: logging.Logger | logging.LoggerAdapter[Any]) -> Iterator[None]:
     """Within the block, every warning (the pipeline's :func:`warnings.warn`, e.g. a checkpoint set
     aside) is logged by ``logger`` as one WARNING line: a flow run's log is where people look."""
-
-    def log(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-            file: Any = None, line: str | None = None) -> None:
-        logger.warning("%s", message)
-
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        warnings.showwarning = log
+        warnings.showwarning = lambda message, *_: logger.warning("%s", message)
         yield
 
 
@@ -194,27 +178,22 @@ def _console_handlers() -> list[logging.Handler]:
 
     loggers = [logging.getLogger()] + [logger for logger in logging.root.manager.loggerDict.values()
                                        if isinstance(logger, logging.Logger)]
-    found: dict[int, logging.Handler] = {}
-    for logger in loggers:
-        for handler in logger.handlers:
-            if isinstance(handler, PrefectConsoleHandler):
-                found[id(handler)] = handler
-    return list(found.values())
+    return list(dict.fromkeys(handler for logger in loggers for handler in logger.handlers
+                              if isinstance(handler, PrefectConsoleHandler)))
 
 
 @contextmanager
 def console_without_tracebacks() -> Iterator[None]:
     """Within the block, Prefect's console handlers print log records without tracebacks (the
     command line reports a failure itself, in one line); its API handler, the UI's log, keeps them."""
-    handlers = _console_handlers()
-    saved = {id(h): h.formatter for h in handlers}
-    for handler in handlers:
-        handler.setFormatter(_WithoutTraceback(handler.formatter or logging.Formatter()))
+    saved = [(handler, handler.formatter) for handler in _console_handlers()]
+    for handler, formatter in saved:
+        handler.setFormatter(_WithoutTraceback(formatter or logging.Formatter()))
     try:
         yield
     finally:
-        for handler in handlers:
-            handler.setFormatter(saved[id(handler)])
+        for handler, formatter in saved:
+            handler.setFormatter(formatter)
 
 
 def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> None:
@@ -237,22 +216,16 @@ def publish_artifacts(report: dict[str, Any], folder: Path, key_prefix: str) -> 
         selection += f"\n**Rows weighted by column:** {report['data']['weight_column']} (not a feature)\n"
     notes = "\n".join(f"- {line}" for line in report["notes"])
     if "keep_frequency" in tables:
-        create_markdown_artifact(
-            key=f"{key}-stability",
-            markdown=(f"## Stability selection: {name}\n\n{notes}\n\n"
-                      f"{tables['keep_frequency'].render('markdown')}\n\n"
-                      f"{tables['resamples'].render('markdown')}\n\n{selection}"),
-            description="keep frequency of every channel over the resamples, how stable")
+        kind, title, shown = "stability", "Stability selection", ["keep_frequency", "resamples"]
+        about = "keep frequency of every channel over the resamples, how stable"
     else:
-        create_markdown_artifact(
-            key=f"{key}-rounds",
-            markdown=(f"## Pruning rounds: {name}\n\n{notes}\n\n"
-                      f"{tables['rounds'].render('markdown')}\n\n{selection}"),
-            description="rounds of the pruning loop")
+        kind, title, shown, about = "rounds", "Pruning rounds", ["rounds"], "rounds of the pruning loop"
+    shown_tables = "".join(f"{tables[t].render('markdown')}\n\n" for t in shown)
+    create_markdown_artifact(key=f"{key}-{kind}", description=about,
+                             markdown=f"## {title}: {name}\n\n{notes}\n\n{shown_tables}{selection}")
     channels = tables["channels"]
     create_table_artifact(
-        key=f"{key}-channels",
-        table=[dict(zip(channels.columns, row, strict=True)) for row in channels.rows],
+        key=f"{key}-channels", table=[dict(zip(channels.columns, row, strict=True)) for row in channels.rows],
         description="every channel: kept, dropped (the round, why, its scores then) or constant")
     create_markdown_artifact(
         key=f"{key}-report",

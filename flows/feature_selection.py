@@ -2,14 +2,12 @@
 
 Orchestration only: the sequence is :func:`pipeline.selection.run_selection`; the flow hands it a
 round trainer that fans the trial groups out over the task runner (in a stability selection, one
-task per resample), a checkpoint after every round (resample), and tasks for the final model and
-the report.
+task per resample), a checkpoint after every round (resample), and tasks for the final model and the report.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from logging import Logger, LoggerAdapter
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +43,6 @@ from pipeline.stability.result import ResampleSelection
 # the only way the flow and its tasks reach this process's progress displays (the command line's
 # bars); see pipeline.machine.ProgressRelay
 _PROGRESS = ProgressRelay()
-RunLogger = Logger | LoggerAdapter
 STABILITY_FIELDS = ("n_resamples", "resample", "keep_frequency", "nogueira", "nogueira_low",
                     "nogueira_high", "jaccard_mean", "jaccard_min", "error_bound", "frequency")
 
@@ -110,8 +107,9 @@ def _threads(params: RunParameters, concurrent: int) -> int | None:
 
 
 def _plain_selection(dataset: Dataset, config: SelectionSettings, params: RunParameters,
-                     checkpoint: Checkpoint, logger: RunLogger) -> tuple[PruningResult, int]:
+                     checkpoint: Checkpoint) -> tuple[PruningResult, int]:
     """The rounds, each one's trial groups fanned out; the result and the rounds resumed."""
+    logger = get_run_logger()
     done = checkpoint.load(dataset.feature_names)
     if done:
         logger.info("resuming after round %d (%s)", len(done), checkpoint.path)
@@ -134,8 +132,9 @@ def _plain_selection(dataset: Dataset, config: SelectionSettings, params: RunPar
 
 
 def _stability_selection(dataset: Dataset, config: SelectionSettings, params: RunParameters,
-                         checkpoint: Checkpoint, logger: RunLogger) -> tuple[PruningResult, int]:
+                         checkpoint: Checkpoint) -> tuple[PruningResult, int]:
     """The resamples, one task each; the result and the resamples resumed."""
+    logger = get_run_logger()
     done = checkpoint.load()
     if done:
         logger.info("resuming after %d finished resamples (%s)", len(done), checkpoint.path)
@@ -162,51 +161,44 @@ def _stability_selection(dataset: Dataset, config: SelectionSettings, params: Ru
 
 
 @flow(name="vaec-feature-selection")
-def feature_selection(
-    params: RunParameters | None = None, run_name_is_prefix: bool = False
-) -> dict[str, Any]:
+def feature_selection(params: RunParameters | None = None,
+                      run_name_is_prefix: bool = False) -> dict[str, Any]:
     """Select the channels a joint VAE + classifier reconstructs, and report the run.
 
     With ``run_name_is_prefix`` (scheduled runs) ``params.run_name`` starts the folder name of
     every run, ``<run_name>-<UTC timestamp>``, instead of naming one folder.
     """
     params = params or RunParameters()
-    with warnings_to_log(get_run_logger()):
-        return _select_and_report(params, run_name_is_prefix)
-
-
-def _select_and_report(params: RunParameters, run_name_is_prefix: bool = False) -> dict[str, Any]:
     run_name = None if run_name_is_prefix else params.run_name
-    # before anything trains: the report can be written, and the run name is free
-    check_reports_folder(params.reports_dir, run_name)
-    if run_name is None:
-        return _select_and_write(params, run_name_is_prefix)
-    # a named run's folder is this run's alone until it ends (a rerun of an unfinished one
-    # takes it up again)
-    claimed = claim_named_run(params.reports_dir, run_name)
-    try:
-        return _select_and_write(params, run_name_is_prefix)
-    finally:
-        release(claimed)
+    prefix = params.run_name if run_name_is_prefix else None
+    with warnings_to_log(get_run_logger()):
+        # before anything trains: the report can be written, and the run name is free
+        check_reports_folder(params.reports_dir, run_name)
+        # a named run's folder is this run's alone until it ends (a rerun of an unfinished one
+        # takes it up again)
+        claimed = None if run_name is None else claim_named_run(params.reports_dir, run_name)
+        try:
+            return _select_and_write(params, run_name, prefix)
+        finally:
+            if claimed is not None:
+                release(claimed)
 
 
-def _select_and_write(params: RunParameters, run_name_is_prefix: bool) -> dict[str, Any]:
+def _select_and_write(params: RunParameters, run_name: str | None, prefix: str | None) -> dict[str, Any]:
     logger = get_run_logger()
     config = params.selection()
-    run_name = None if run_name_is_prefix else params.run_name
     dataset = load_data(params)
     summary = dataset.summary()
     fingerprint = run_fingerprint(summary, config)
     checkpoint = Checkpoint.of(params.reports_dir, fingerprint, resume_key(summary, config))
     select = _stability_selection if config.n_resamples > 1 else _plain_selection
     with torch_threads(threads_for(config.threads)):
-        result, resumed = select(dataset, config, params, checkpoint, logger)
+        result, resumed = select(dataset, config, params, checkpoint)
     _PROGRESS.stage("writing the report")
     runs = list_runs(params.reports_dir, fingerprint)  # the newest first
     diff = selection_diff(runs[0].selected, result.selected_columns,
                           previous_run=runs[0].folder.name) if runs else None
-    prefix = params.run_name if run_name_is_prefix and params.run_name else dataset.name
-    folder = new_run_folder(params.reports_dir, run_name, prefix)
+    folder = new_run_folder(params.reports_dir, run_name, prefix or dataset.name)
     try:  # quoted: not walked for futures
         folder, report = write_run_report(quote(result), quote(dataset), fingerprint, diff, folder,
                                           params.latent_grids)

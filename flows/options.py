@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 PROG = "vaec-select"
@@ -94,52 +94,51 @@ def _converted(text: str, origin: Any, item: Any, kind: Any) -> Any:
     return kind(text)
 
 
-def _value_parser(annotation: Any) -> tuple[Callable[[str], Any], list[str] | None, str]:
-    """Text -> value of a setting of this type (``none`` for an optional one), its choices, and
-    its placeholder; the range is checked by the settings model, so the command line says what
-    the flow and the selector say."""
-    import types
+def _value_options(annotation: Any) -> dict[str, Any]:
+    """The ``add_argument`` options that read a setting of this type: its choices, or its parser (text ->
+    value, ``none`` for an optional one) and placeholder; the range is checked by the settings model,
+    so the command line says what the flow and the selector say."""
     import typing
 
     def bare(kind: Any) -> Any:  # Annotated[int, Field(ge=1)] -> int
         return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
 
+    def is_literal(kind: Any) -> bool:
+        return typing.get_origin(kind) is typing.Literal
+
     args = typing.get_args(annotation)
-    optional = type(None) in args
+    optional = type(None) in args  # every union of the settings is an optional
     words: list[str] = []  # a count or a word: int | Literal["auto"]
-    if optional or isinstance(annotation, types.UnionType):
+    if optional:
         kinds = [a for a in args if a is not type(None)]
-        words = [str(w) for a in kinds if typing.get_origin(a) is typing.Literal
-                 for w in typing.get_args(a)]
+        words = [str(w) for a in kinds if is_literal(a) for w in typing.get_args(a)]
         if words and len(kinds) > 1:
-            kinds = [a for a in kinds if typing.get_origin(a) is not typing.Literal]
+            kinds = [a for a in kinds if not is_literal(a)]
         (annotation,) = kinds
         annotation = bare(annotation)
-    choices = [str(c) for c in typing.get_args(annotation)] if typing.get_origin(annotation) is \
-        typing.Literal else None
+    if is_literal(annotation):  # argparse checks the choices itself
+        return {"choices": [str(c) for c in typing.get_args(annotation)]}
     origin = typing.get_origin(annotation)
     item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
-    kind = str if choices else (int if origin is tuple else dict if origin is dict else annotation)
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
     def parse(text: str) -> Any:
         if optional and text.lower() == "none":
             return None
-        if text in words and not choices:
+        if text in words:
             return text
         try:
-            return _converted(text, origin, item, kind)
+            return _converted(text, origin, item, annotation)
         except ValueError:
-            extra = "".join(f", {w!r}" for w in words if not choices)
-            extra += " or 'none'" if optional else ""
+            extra = "".join(f", {w!r}" for w in words) + (" or 'none'" if optional else "")
             what = "comma-separated integers" if origin is tuple else \
-                "comma-separated label:weight pairs" if origin is dict else names.get(kind, "a value")
+                "comma-separated label:weight pairs" if origin is dict else names.get(annotation, "a value")
             raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 
     placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
         if origin is tuple else "CLASS:W,CLASS:W" if origin is dict else \
-        {int: "N", float: "X"}.get(kind, "VALUE")
-    return parse, choices, placeholder
+        {int: "N", float: "X"}.get(annotation, "VALUE")
+    return {"type": parse, "metavar": placeholder}
 
 
 METAVARS = {"data": "FILE", "target": "COLUMN", "weight_column": "COLUMN", "reports_dir": "DIR",
@@ -160,14 +159,17 @@ def settings_fields() -> dict[str, Any]:
 
 
 def _group(name: str) -> str:
-    from flows.parameters import GROUPS
+    """The help section of a setting."""
+    from pipeline.settings import SelectionSettings
     from vaec.config import ModelSettings
 
-    if name in GROUPS:
-        return GROUPS[name]
+    if name in ("dataset", "data", "target", "weight_column"):
+        return "data (one of --dataset or --data)"
     if name in ("n_resamples", "resample", "keep_frequency"):
         return "stability selection"
-    return "the models" if name in ModelSettings.model_fields else "selection"
+    if name in ModelSettings.model_fields:
+        return "the models"
+    return "selection" if name in SelectionSettings.model_fields else "output and execution"
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
@@ -178,17 +180,13 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
         group = _group(name)
         if group not in groups:
             groups[group] = parser.add_argument_group(group)
-        parse, choices, placeholder = _value_parser(field.annotation)
-        placeholder = METAVARS.get(name, placeholder)
         default = field.get_default(call_default_factory=True)
-        shown = "none" if default is None else ",".join(map(str, default)) if isinstance(
-            default, tuple) and default else "none" if default == () else default
-        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
-                                   "help": f"{field.description} (default {shown})"}
-        if choices:
-            options["choices"] = choices
-        else:
-            options["type"], options["metavar"] = parse, placeholder
+        shown = "none" if default in (None, ()) else ",".join(map(str, default)) if isinstance(
+            default, tuple) else default
+        options = _value_options(field.annotation) | {"dest": name, "default": argparse.SUPPRESS,
+                                                      "help": f"{field.description} (default {shown})"}
+        if name in METAVARS:
+            options["metavar"] = METAVARS[name]
         groups[group].add_argument("--" + name.replace("_", "-"), **options)
 
 
@@ -213,13 +211,14 @@ def _as_option(message: str) -> str:
 
 
 @contextlib.contextmanager
-def _options_named() -> Iterator[None]:
-    """Setting checks raised within the block become usage errors that spell the option."""
+def _options_named(*errors: type[Exception]) -> Iterator[None]:
+    """Setting checks (a ConfigError, or one of ``errors``) raised within the block become usage errors
+    that spell the option."""
     from vaec.config import ConfigError
 
     try:
         yield
-    except ConfigError as err:
+    except (ConfigError, *errors) as err:
         raise UsageError(_as_option(str(err))) from err
 
 

@@ -8,6 +8,7 @@ builds its options. Nothing is declared twice; nothing here imports prefect unti
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,12 +22,6 @@ from vaec.config import ConfigError
 from vaec.tasks import TASKS
 
 DASK_INSTALL = 'pip install -e ".[dask]" (or pip install prefect-dask)'
-
-# the command line's help sections: the run's own fields, then every selection setting
-DATA_GROUP, RUN_GROUP = "data (one of --dataset or --data)", "output and execution"
-GROUPS = {"dataset": DATA_GROUP, "data": DATA_GROUP, "target": DATA_GROUP, "weight_column": DATA_GROUP,
-          "reports_dir": RUN_GROUP, "run_name": RUN_GROUP, "task_runner": RUN_GROUP,
-          "dask_address": RUN_GROUP, "trial_groups": RUN_GROUP, "latent_grids": RUN_GROUP}
 
 
 class RunParameters(SelectionSettings):
@@ -106,8 +101,7 @@ class RunParameters(SelectionSettings):
         """The arguments of :func:`pipeline.data.dataset.load_dataset` that load this run's data."""
         return {"source": self.source, "target": self.target, "val_size": self.val_size,
                 "test_size": self.test_size, "task": self.task, "categorical": self.categorical,
-                "keep_columns": self.keep_columns, "groups": self.groups,
-                "weight_column": self.weight_column}
+                "keep_columns": self.keep_columns, "groups": self.groups, "weight_column": self.weight_column}
 
     def selection(self) -> SelectionSettings:
         """The selection settings alone (what the pipeline and the run's identity see)."""
@@ -117,12 +111,8 @@ class RunParameters(SelectionSettings):
 def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:
     """Consecutive trial indices split into ``n_groups`` nearly equal groups."""
     size, extra = divmod(n_trials, n_groups)
-    groups, start = [], 0
-    for g in range(n_groups):
-        stop = start + size + (1 if g < extra else 0)
-        groups.append(list(range(start, stop)))
-        start = stop
-    return groups
+    starts = [g * size + min(g, extra) for g in range(n_groups + 1)]  # the first groups take the extra
+    return [list(range(start, stop)) for start, stop in itertools.pairwise(starts)]
 
 
 def check_dask_installed() -> None:
@@ -139,18 +129,15 @@ def make_task_runner(kind: str, dask_address: str | None = None, n_workers: int 
         from prefect.task_runners import ThreadPoolTaskRunner
 
         return ThreadPoolTaskRunner(max_workers=n_workers)
-    if kind == "dask":
-        check_dask_installed()
-        try:
-            from prefect_dask import DaskTaskRunner
-        except ImportError as err:  # installed but broken
-            raise ConfigError(f"task_runner 'dask': prefect-dask does not import ({err}); "
-                              f"{DASK_INSTALL}") from err
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1,
-                                              "processes": True})
-    raise ValueError(f"task_runner must be 'thread' or 'dask', got {kind!r}")
+    check_dask_installed()
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as err:  # installed but broken
+        raise ConfigError(f"task_runner 'dask': prefect-dask does not import ({err}); "
+                          f"{DASK_INSTALL}") from err
+    if dask_address:
+        return DaskTaskRunner(address=dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": n_workers, "threads_per_worker": 1, "processes": True})
 
 
 def served_parameters(params: RunParameters) -> RunParameters:
@@ -164,19 +151,13 @@ def served_parameters(params: RunParameters) -> RunParameters:
 
 def check_cron(expression: str) -> str:
     """``expression`` (five cron fields such as ``"0 3 * * *"``, or an alias such as ``"@daily"``) if
-    Prefect's own schedule model, the one serve uses, accepts it; else a one-line ValueError."""
+    Prefect's own schedule model, the one serve uses, accepts it; else a one-line ConfigError."""
     from prefect.client.schemas.schedules import CronSchedule
     from pydantic import ValidationError
 
     try:
         CronSchedule(cron=expression)
     except ValidationError as err:
-        raise ValueError(
-            f"--cron {expression!r} is not a valid cron expression "
-            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 3 * * *')"
-        ) from err
+        raise ConfigError(f"--cron {expression!r} is not a valid cron expression (five fields: "
+                          "minute hour day-of-month month day-of-week, e.g. '0 3 * * *')") from err
     return expression
-
-
-__all__ = ["GROUPS", "RunParameters", "check_cron", "check_dask_installed", "make_task_runner",
-           "served_parameters", "trial_groups"]

@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 POLL_SECONDS = 2.0  # the watch's
@@ -75,8 +74,7 @@ class ServerWatch:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=2 * self.poll)
 
@@ -188,12 +186,8 @@ class TemporaryServer:
             return False
 
     def wait(self) -> None:
-        """Block until the server answers, then make it the temporary server of this process's flows
-        (and its children's); ServerStartError when it exits or does not answer in ``timeout``."""
-        if self.ready:
-            return
-        if self.process is None:
-            self.launch()
+        """Block until the launched server answers, then make it the temporary server of this process's
+        flows (and its children's); ServerStartError when it exits or does not answer in ``timeout``."""
         attempts = 1
         while not self.answers():
             assert self.process is not None
