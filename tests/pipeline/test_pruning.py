@@ -9,7 +9,7 @@ from pipeline.data.split import split_rows, stratified_indices
 from pipeline.final_model import fit_final_model
 from pipeline.rounds.loop import PruningRun, run_rounds
 from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_ALL_PASS, STOP_MIN_FEATURES, STOP_N_FEATURES
-from pipeline.rounds.trials import TrialScores
+from pipeline.rounds.trials import FINAL_EVAL_EVERY, TrialScores
 from pipeline.settings import SelectionSettings
 
 STRUCTURED = [f"s{i}" for i in range(6)]
@@ -78,6 +78,14 @@ def test_final_model_is_trained_on_the_selection_and_beats_chance(result):
     assert final.model.config.n_inputs == len(result.selected)
     assert final.metrics["test_accuracy"] > 0.8
     assert final.training.history.best_epoch >= 1
+
+
+def test_final_model_evaluates_every_few_epochs_and_its_best_epoch_is_one_of_them(result):
+    history = result.final.training.history
+    epochs = set(history.epochs.tolist())
+    assert set(range(FINAL_EVAL_EVERY, FAST["epochs"] + 1, FINAL_EVAL_EVERY)) <= epochs
+    assert FAST["epochs"] in epochs and len(epochs) < FAST["epochs"] // 2
+    assert history.best_epoch in epochs
 
 
 def test_channel_fates_rank_kept_first(result):
