@@ -226,17 +226,15 @@ def _parameters(args: argparse.Namespace) -> Any:
     """:class:`RunParameters` from the options; a bad value is a :class:`UsageError`."""
     from flows.parameters import RunParameters
     from vaec.config import ModelSettings
+    from vaec.tasks import TASKS
 
     given = {name: getattr(args, name) for name in settings_fields() if hasattr(args, name)}
     if given.get("data") is not None and given.get("dataset") is not None:
         raise UsageError("give --dataset or --data, not both")
-    task = given.get("task", "auto")
-    if given.get("data") is not None and given.get("target") is None:
-        if task in ("classification", "regression"):
-            raise UsageError(f"--target is required with --data for --task {task}")
-        if task == "auto":
-            raise UsageError("--data needs --target COLUMN (the column to select for), or --task "
-                             "unsupervised to select without one" + _label_hint(given["data"]))
+    if given.get("data") is not None and given.get("target") is None and given.get("task") not in TASKS:
+        # the task would come from the target (a named task without one: the parameters' check)
+        raise UsageError("--data needs --target COLUMN (the column to select for), or --task "
+                         "unsupervised to select without one" + _label_hint(given["data"]))
     model = {k: given.pop(k) for k in list(given) if k in ModelSettings.model_fields}
     with _options_named():
         return RunParameters(**given, model=ModelSettings(**model))
