@@ -150,6 +150,8 @@ def _build(shape: str, seed: int, n_rows: int, n_relevant: int, copies: list[int
                  if kind in ("null", "correlated_null")],
         "correlated_null": [n for n, kind in zip(names, shuffled_kinds, strict=True)
                             if kind == "correlated_null"],
+        # the relevant channel that enters through the product and |x| alone (no linear term)
+        "nonlinear": [names[int(np.flatnonzero(order == n_relevant - 1)[0])]],
     }
     layout = {"rows": n_rows, "columns": len(names), "relevant": n_relevant, "copies": sum(copies),
               "null": len(truth["null"]), "correlated_null": len(truth["correlated_null"]),
