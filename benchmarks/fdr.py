@@ -27,6 +27,7 @@ nulls) and two of them at other sizes: ``correlated_null_pairs_200`` and
 Methods (:data:`METHODS`), each fitted in a fresh child process with one torch / BLAS thread:
 
 - ``vaec``: VAECSelector with its defaults (``random_state=seed``, no final model);
+- ``vaec_second_look``: the same with ``second_look=True``;
 - ``knockoffs_lasso`` and ``knockoffs_rf``: model-X knockoffs (knockpy ``KnockoffFilter``,
   Gaussian knockoffs of the standardised columns; the cross-validated L1-logistic coefficient
   difference, or a 100-tree random forest's swap importance) at FDR 0.05. Knockoff+ (offset 1)
@@ -229,6 +230,18 @@ def vaec(X: pd.DataFrame, y: np.ndarray, seed: int) -> Fit:
     return Fit({"VAECSelector": np.asarray(selector.get_support(), dtype=bool)}, seconds, note)
 
 
+def vaec_second_look(X: pd.DataFrame, y: np.ndarray, seed: int) -> Fit:
+    """VAECSelector with ``second_look=True``, seeded, without the final model."""
+    from pipeline.selector import VAECSelector
+
+    selector = VAECSelector(random_state=seed, n_jobs=1, fit_final_model=False, second_look=True)
+    start = time.perf_counter()
+    selector.fit(X, y)
+    seconds = time.perf_counter() - start
+    note = f"stop {selector.stop_reason_}, {len(selector.rounds_)} rounds"
+    return Fit({"VAECSelector(second_look)": np.asarray(selector.get_support(), dtype=bool)}, seconds, note)
+
+
 def _knockoffs(X: pd.DataFrame, y: np.ndarray, seed: int, fstat: str, label: str) -> Fit:
     """Model-X Gaussian knockoffs of the standardised columns, thresholded at FDR 0.05.
 
@@ -300,6 +313,7 @@ class MethodSpec(NamedTuple):
 
 METHODS: dict[str, MethodSpec] = {
     "vaec": MethodSpec(vaec, ("VAECSelector",)),
+    "vaec_second_look": MethodSpec(vaec_second_look, ("VAECSelector(second_look)",)),
     "knockoffs_lasso": MethodSpec(knockoffs_lasso, ("knockoffs+ lasso", "knockoffs lasso (offset 0)")),
     "knockoffs_rf": MethodSpec(knockoffs_rf, ("knockoffs+ forest", "knockoffs forest (offset 0)")),
     "boruta": MethodSpec(boruta, ("Boruta",)),

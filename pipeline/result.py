@@ -288,7 +288,8 @@ def ranking_from_rounds(feature_names: Sequence[str], rounds: Sequence[PruningRo
     order: list[str] = list(cut)
     for record in reversed(rounds):
         # a channel the guard brought back left again in the cut, not in that round
-        dropped = [c for c in record.dropped if c not in kept_set and c not in set(cut)]
+        # a channel the second look tried again ranks by the last round that dropped it
+        dropped = [c for c in record.dropped if c not in kept_set | set(cut) | set(order)]
         score = record.evidence or record.score_mean
         order += sorted(dropped, key=lambda c: (-score[c], c))
     return rfe_ranking(feature_names, kept_set, order, constant_columns)

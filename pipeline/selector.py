@@ -132,6 +132,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         min_features: int = 2,
         n_features_to_select: int | Literal["auto"] | None = None,
         step: float = 0.35,
+        second_look: bool = False,
         guard_level: float | None = 0.01,
         cross_fit_rows: int | None = 2000,
         final_strategy: Literal["all_parts", "var_mlp_classifier"] = "all_parts",

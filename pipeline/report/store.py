@@ -124,6 +124,9 @@ class CheckpointFile(_File):
             if record.stop_reason is not None and n != len(rounds):
                 raise ValueError(f"round {n} stopped the loop but later rounds follow")
             kept = [c for c in kept if c not in set(record.dropped)]
+            if record.look_again:  # the second look: dropped channels come back, in the data's order
+                back = set(kept) | set(record.look_again)
+                kept = [c for c in info.context["channels"] or [] if c in back]
         return rounds
 
 

@@ -8,12 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
+import numpy as np
+
 from pipeline.data.split import SplitData
 from pipeline.final_model import FinalModel
 from pipeline.machine import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
-from pipeline.rounds.record import STOP_ACCURACY_GUARD, STOP_AUTO, PruningRound, minimal_round, restorable
+from pipeline.rounds.record import (
+    STOP_ACCURACY_GUARD,
+    STOP_ALL_PASS,
+    STOP_AUTO,
+    PruningRound,
+    minimal_round,
+    restorable,
+)
 from pipeline.rounds.trials import TrialScores, train_trials
 from pipeline.settings import SelectionSettings
 
@@ -25,6 +34,9 @@ OnRound = Callable[["PruningRun", PruningRound], None]
 # needs none, and every shadow is a noise column the round models overfit: on breast_cancer's
 # three best channels the loss per row was 0.145 with ten shadows, 0.083 with two)
 PATH_SHADOWS = 2
+# The second look: the fewest dropped channels a chunk brings back to the kept ones, and the offset
+# of its order's seed (a stream of its own).
+MIN_LOOK, _LOOK_SEED = 5, 53
 
 
 class PruningRun:
@@ -119,8 +131,34 @@ class PruningRun:
         record = decide_round(self.next_index, scores, self.config, reference, previous)
         if record.stop_reason == STOP_ACCURACY_GUARD and control is not None and reference is not None:
             record = self._confirmed(record, scores, reference, previous, control(list(reference.kept)))
+        if record.stop_reason == STOP_ALL_PASS and self._looks_again():
+            record.look_again = self._next_look(record)
+            if record.look_again:
+                record.stop_reason = None
         self._apply(record)
         return record
+
+    def _looks_again(self) -> bool:
+        config = self.config
+        return (config.second_look and config.criterion == "relevance" and config.n_features_to_select is None
+                and self.split.task.has_target)
+
+    def _next_look(self, record: PruningRound) -> list[str]:
+        """The next chunk of the second look: dropped channels not looked at again yet, whole
+        groups in a seeded order, as many as the kept channels (at least :data:`MIN_LOOK`)."""
+        kept = set(record.kept) - set(record.dropped)
+        seen = kept.union(*(r.look_again for r in self.rounds))
+        names = [str(c) for c in self.split.feature_names]
+        grouped = {c for g in self.split.channel_groups(names) for c in g}
+        units = self.split.channel_groups(names) + [[c] for c in names if c not in grouped]
+        order = np.random.default_rng(self.config.seed + _LOOK_SEED).permutation(len(units))
+        chunk: list[str] = []
+        for i in order:
+            if len(chunk) >= max(len(kept), MIN_LOOK):
+                break
+            if not set(units[i]) & seen:
+                chunk += units[i]
+        return chunk
 
     def _confirmed(self, record: PruningRound, scores: TrialScores, reference: PruningRound,
                    previous: PruningRound | None, control: TrialScores) -> PruningRound:
@@ -141,6 +179,9 @@ class PruningRun:
                              f"{self.next_index} on {len(self.kept)} channels)")
         self.rounds.append(record)
         self.kept = [c for c in self.kept if c not in set(record.dropped)]
+        if record.look_again:
+            back = set(self.kept) | set(record.look_again)
+            self.kept = [str(c) for c in self.split.feature_names if c in back]
         self.stop_reason = record.stop_reason
         if record.stop_reason == STOP_AUTO:
             # the minimal subset: the fewest channels within one standard error of the best

@@ -102,6 +102,9 @@ class PruningRound:
         ``reject_t``, and ``values``; ``cluster_importance`` holds one per size bin (``sizes``).
     trial_scores : dict
         Per score (``r2``, ``importance``, ``shared_r2``), every channel's value in each trial.
+    look_again : list of str
+        Channels dropped earlier that the next round trains on again beside the kept ones (the
+        second look, ``SelectionSettings.second_look``).
     """
 
     index: int
@@ -137,6 +140,8 @@ class PruningRound:
     importance_lower: dict[str, float] = field(default_factory=dict)
     on_path: bool = False
     groups: list[list[str]] = field(default_factory=list)
+    # dropped channels the next round trains on again, beside the kept ones (the second look)
+    look_again: list[str] = field(default_factory=list)
 
     @property
     def mean_row_loss(self) -> float | None:
