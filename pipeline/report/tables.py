@@ -89,7 +89,7 @@ class Table(BaseModel):
 
 def kept_after(result: PruningResult) -> list[int]:
     """How many channels the loop kept after each round (after the last: the selection)."""
-    kept = [len(r.kept) - len(r.dropped) for r in result.rounds]
+    kept = [len(r.kept) - len(r.dropped) + len(r.look_again) for r in result.rounds]
     return [*kept[:-1], len(result.selected)] if kept else []
 
 
@@ -107,12 +107,13 @@ def round_table(result: PruningResult) -> Table:
     rows, first = [], result.rounds[0] if result.rounds else None
     metrics = sorted(first.val_metrics, key=lambda m: m != first.score_name) if first else []
     for record, kept in zip(result.rounds, kept_after(result), strict=True):
+        look = f"looks again at {len(record.look_again)}" if record.look_again else ""
         named = [f"{c} ({why(record, c)})" for c in record.dropped[:MAX_LISTED]]
         more = len(record.dropped) - len(named)
         rows.append([str(record.index), str(len(record.kept)),
                      ", ".join(named) + (f" and {more} more" if more else "") or "—", str(kept),
                      *(f"{record.val_metrics[m]:.3f}" for m in metrics), f"{record.seconds:.1f}",
-                     record.stop_reason or ""])
+                     record.stop_reason or look])
     columns = ["round", "trained on", "dropped", "kept",
                *(f"val {SCORE_LABELS.get(m, m)}" for m in metrics), "seconds", "stop"]
     return Table(columns=columns, rows=rows)

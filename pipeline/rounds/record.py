@@ -182,6 +182,8 @@ class PruningRound:
             more = len(self.dropped) - MAX_NAMED_DROPS
             names = f" ({shown}{f' and {more} more' if more > 0 else ''})" if self.dropped else ""
             what = f"dropped {len(self.dropped)}{names} → {n_kept} kept"
+            if self.look_again:
+                what += f" (looking again at {len(self.look_again)} dropped earlier)"
         score = next((n for n in SCORE_ORDER if n in self.val_metrics), None)
         value = "" if score is None else f", val {SCORE_LABELS[score]} {self.val_metrics[score]:.3f}"
         line = f"round {self.index}: trained on {len(self.kept)}, {what}{value}, {self.seconds:.1f} s"
