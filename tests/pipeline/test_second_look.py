@@ -91,3 +91,19 @@ def test_second_look_rounds_come_back_from_a_checkpoint_and_rank_every_channel_o
     assert dropped_ranks == list(range(2, 2 + len(dropped_ranks)))
     frame = looked.channels_frame_.set_index("column")
     assert frame.loc["c", "status"] == "kept" and pd.isna(frame.loc["c", "round_dropped"])
+
+
+def test_a_round_that_looks_again_says_so_in_the_log_line_and_the_round_table(looked):
+    from pipeline.report.tables import round_table
+
+    first = next(r for r in looked.rounds_ if r.look_again)
+    n_back = len(first.kept) + len(first.look_again)
+    assert f"→ {n_back} kept (looking again at {len(first.look_again)} dropped earlier)" in \
+        first.summary(n_back)
+    table = round_table(looked.result_)
+    column = table.columns.index
+    row = table.rows[first.index - 1]
+    assert row[column("stop")] == f"looks again at {len(first.look_again)}"
+    # what a round kept is what the next one trained on
+    for this, following in zip(table.rows, table.rows[1:], strict=False):
+        assert this[column("kept")] == following[column("trained on")]
