@@ -72,7 +72,8 @@ from vaec.persistence import atomic_write_text
 RESULTS = Path(__file__).parent / "results"
 VAEC = "vaec"
 VAEC_AUTO = "vaec_auto"  # n_features_to_select="auto": the minimal subset
-OURS = (VAEC, VAEC_AUTO)
+VAEC_SECOND_LOOK = "vaec_second_look"  # second_look=True
+OURS = (VAEC, VAEC_AUTO, VAEC_SECOND_LOOK)
 QUICK_DATASETS = ("breast_cancer", "wine")
 MNIST_TEST_SIZE = 0.2
 RARE_PIXEL_FRACTION = 0.01
@@ -86,14 +87,15 @@ REGRESSION_FOLDS = 5
 
 
 def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | str | None = None,
-                  task: str = "classification") -> Selection:
-    """VAECSelector with its default parameters (``n_features_to_select=k`` when k is fixed).
+                  task: str = "classification", **settings: Any) -> Selection:
+    """VAECSelector with its default parameters (``n_features_to_select=k`` when k is fixed, and
+    any ``settings`` given).
 
     A regression target is named (``task="regression"``) rather than left to the detection, so
     an integer-valued target such as a salary in thousands can never be taken for classes.
     """
     extra = {"task": REGRESSION} if task == REGRESSION else {}
-    selector = VAECSelector(n_features_to_select=k, random_state=0, **extra)
+    selector = VAECSelector(n_features_to_select=k, random_state=0, **extra, **settings)
     start = time.perf_counter()
     selector.fit(X, y)
     seconds = time.perf_counter() - start
@@ -101,6 +103,7 @@ def vaec_selector(X: pd.DataFrame, y: np.ndarray, k: int | str | None = None,
 
 
 LABELS = {VAEC: "VAECSelector", VAEC_AUTO: "VAECSelector(auto)",
+          VAEC_SECOND_LOOK: "VAECSelector(second_look)",
           **{key: spec.label for key, spec in peers.PEERS.items()}}
 
 
@@ -115,6 +118,8 @@ def _method(key: str, task: str) -> peers.Peer:
         return lambda X, y, k: vaec_selector(X, y, k, task)
     if key == VAEC_AUTO:
         return lambda X, y, k: vaec_selector(X, y, "auto", task)
+    if key == VAEC_SECOND_LOOK:
+        return lambda X, y, k: vaec_selector(X, y, k, task, second_look=True)
     spec = peers.PEERS[key]
     if task == REGRESSION:
         if spec.regression is None:
@@ -399,6 +404,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auto", action="store_true",
                         help="also VAECSelector(n_features_to_select='auto'); the peers that take a "
                              "count then match its count")
+    parser.add_argument("--second-look", action="store_true",
+                        help="also VAECSelector(second_look=True)")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: {', '.join(QUICK_DATASETS)}, one CV repeat")
     parser.add_argument("--repeats", type=int, default=3, help="CV repeats (3)")
@@ -433,7 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     datasets = _split(args.datasets, bench_data.DATASETS, "data sets") or (
         list(QUICK_DATASETS) if args.quick else list(bench_data.SELECTION_SETS))
     chosen_peers = _split(args.peers, peers.PEERS, "peers") or list(peers.PEERS)
-    methods = ([] if args.skip_vaec else [VAEC] + ([VAEC_AUTO] if args.auto else [])) + chosen_peers
+    methods = ([] if args.skip_vaec else [VAEC] + ([VAEC_AUTO] if args.auto else [])
+                                   + ([VAEC_SECOND_LOOK] if args.second_look else [])) + chosen_peers
     repeats = 1 if args.quick else args.repeats
     stem = args.output or ("selection_quality_quick" if args.quick else
                            "selection_quality_peers" if args.skip_vaec else "selection_quality")
