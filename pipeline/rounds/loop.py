@@ -16,6 +16,8 @@ from pipeline.machine import NoProgress, Progress
 from pipeline.result import PruningResult
 from pipeline.rounds.fate import decide_round, guard_test
 from pipeline.rounds.record import (
+    PASSING,
+    REJECTED,
     STOP_ACCURACY_GUARD,
     STOP_ALL_PASS,
     STOP_AUTO,
@@ -131,12 +133,28 @@ class PruningRun:
         record = decide_round(self.next_index, scores, self.config, reference, previous)
         if record.stop_reason == STOP_ACCURACY_GUARD and control is not None and reference is not None:
             record = self._confirmed(record, scores, reference, previous, control(list(reference.kept)))
-        if record.stop_reason == STOP_ALL_PASS and self._looks_again():
+        if self._looks_again():
+            self._look(record)
+        self._apply(record)
+        return record
+
+    def _look(self, record: PruningRound) -> None:
+        """The second look's part of a round. While a chunk is looked at, the channels that passed
+        before it stay, and a channel of the chunk that fails goes at once (it failed before, among
+        more columns); once none fails (or the loop first finds every channel passing) the next
+        chunk comes, and the loop ends when none is left."""
+        last = next((r for r in reversed(self.rounds) if r.look_again), None)
+        if last is not None and record.stop_reason != STOP_ACCURACY_GUARD:
+            passed = set(last.kept)
+            record.dropped = [c for c in record.kept
+                              if c not in passed and record.decision.get(c) not in PASSING]
+            record.rejected = [c for c in record.dropped if record.decision.get(c) == REJECTED]
+            record.spared = []
+            record.stop_reason = None if record.dropped else STOP_ALL_PASS
+        if record.stop_reason == STOP_ALL_PASS:
             record.look_again = self._next_look(record)
             if record.look_again:
                 record.stop_reason = None
-        self._apply(record)
-        return record
 
     def _looks_again(self) -> bool:
         config = self.config

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.report.store import Checkpoint
 from pipeline.rounds.loop import MIN_LOOK
+from pipeline.rounds.record import PASSING
 from pipeline.selector import VAECSelector
 
 pytestmark = pytest.mark.slow
@@ -76,6 +77,18 @@ def test_every_dropped_channel_is_looked_at_once_in_chunks_as_large_as_the_kept_
         following = rounds[record.index]  # the next round trains on the kept and the chunk
         assert set(following.kept) == set(record.kept) | set(record.look_again)
     assert not rounds[-1].look_again and rounds[-1].stop_reason == "all_pass"
+
+
+def test_while_a_chunk_is_looked_at_what_passed_before_stays_and_a_failing_channel_goes_at_once(looked):
+    rounds = looked.rounds_
+    last = None
+    for record in rounds:
+        if last is not None:
+            new = [c for c in record.kept if c not in set(last.kept)]
+            assert record.dropped == [c for c in new if record.decision[c] not in PASSING]
+        if record.look_again:
+            last = record
+    assert last is not None
 
 
 def test_second_look_rounds_come_back_from_a_checkpoint_and_rank_every_channel_once(
