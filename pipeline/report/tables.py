@@ -20,6 +20,7 @@ from pipeline.rounds.record import (
     REJECTED,
     SCORE_LABELS,
     STOP_ACCURACY_GUARD,
+    STOP_ALL_PASS,
     STOP_AUTO,
     STOP_MIN_FEATURES,
     STOP_N_FEATURES,
@@ -127,6 +128,8 @@ def kept_without_passing(result: PruningResult) -> dict[str, str]:
               STOP_AUTO: "the minimal subset needs it"}.get(
         result.stop_reason, "the drop cap spared it" if result.stability is None else
         "under the keep-frequency cut, kept to reach min_features")
+    if result.stop_reason == STOP_ALL_PASS and any(r.look_again for r in result.rounds):
+        reason = "it passed before the second look, whose rounds keep what passed"
     return {c: "brought back by the accuracy guard" if c in result.restored else reason
             for c in result.unconfirmed}
 
