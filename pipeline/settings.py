@@ -86,8 +86,8 @@ class SelectionSettings(BaseModel):
         False, description="once every channel passes (criterion relevance, with a target, no "
         "n_features_to_select), look again at the dropped channels, a chunk as large as the kept "
         "set at a time beside the kept channels (which stay), a chunk's failing channels going at "
-        "once: a channel with no linear effect can be lost among many noise columns and found "
-        "among few")
+        "once, each chunk tested at fdr times its share of the channels looked at: a channel "
+        "with no linear effect can be lost among many noise columns and found among few")
     guard_level: float | None = Field(
         0.01, gt=0.0, lt=1.0, description="accuracy guard: stop, keeping the previous round's "
         "channels, when a round's validation rows predict worse than round 1's (every channel) in a "

@@ -130,7 +130,7 @@ class PruningRun:
         # the guard's reference: the first round, on every channel (see pipeline.rounds.fate)
         reference = next((r for r in self.rounds if r.mean_row_loss is not None), None)
         previous = self.rounds[-1] if self.rounds else None
-        record = decide_round(self.next_index, scores, self.config, reference, previous)
+        record = decide_round(self.next_index, scores, self.decision_config, reference, previous)
         if record.stop_reason == STOP_ACCURACY_GUARD and control is not None and reference is not None:
             record = self._confirmed(record, scores, reference, previous, control(list(reference.kept)))
         if self._looks_again():
@@ -155,6 +155,17 @@ class PruningRun:
             record.look_again = self._next_look(record)
             if record.look_again:
                 record.stop_reason = None
+
+    @property
+    def decision_config(self) -> SelectionSettings:
+        """The settings a round is decided with. While the second look tries a chunk, its tests run
+        at ``fdr`` times the chunk's share of all the channels looked at again: the chunks are one
+        family, not a fresh one each (what passed before stays whatever its test says)."""
+        looks = [r for r in self.rounds if r.look_again]
+        if not looks or not self._looks_again():
+            return self.config
+        looked = len(self.split.feature_names) - len(looks[0].kept)  # every dropped channel, once
+        return self.config.replace(fdr=self.config.fdr * len(looks[-1].look_again) / max(looked, 1))
 
     def _looks_again(self) -> bool:
         config = self.config

@@ -120,3 +120,17 @@ def test_a_round_that_looks_again_says_so_in_the_log_line_and_the_round_table(lo
     # what a round kept is what the next one trained on
     for this, following in zip(table.rows, table.rows[1:], strict=False):
         assert this[column("kept")] == following[column("trained on")]
+
+
+def test_a_chunk_is_tested_at_its_share_of_the_fdr_over_every_channel_looked_at(looked):
+    from pipeline.rounds.loop import PruningRun
+
+    result = looked.result_
+    rounds = result.rounds
+    first = next(i for i, r in enumerate(rounds) if r.look_again)
+    looked_at = len(result.split.feature_names) - len(rounds[first].kept)
+    before = PruningRun(result.split, result.config, rounds=rounds[:first])
+    assert before.decision_config.fdr == result.config.fdr
+    run = PruningRun(result.split, result.config, rounds=rounds[:first + 1])  # the first chunk is on
+    chunk = len(rounds[first].look_again)
+    assert run.decision_config.fdr == pytest.approx(result.config.fdr * chunk / looked_at)
