@@ -286,10 +286,12 @@ def ranking_from_rounds(feature_names: Sequence[str], rounds: Sequence[PruningRo
     """
     kept_set = set(kept)
     order: list[str] = list(cut)
+    placed = kept_set | set(cut)
     for record in reversed(rounds):
-        # a channel the guard brought back left again in the cut, not in that round
-        # a channel the second look tried again ranks by the last round that dropped it
-        dropped = [c for c in record.dropped if c not in kept_set | set(cut) | set(order)]
+        # a channel the guard brought back left again in the cut, not in that round; a channel the
+        # second look tried again ranks by the last round that dropped it
+        dropped = [c for c in record.dropped if c not in placed]
         score = record.evidence or record.score_mean
         order += sorted(dropped, key=lambda c: (-score[c], c))
+        placed.update(dropped)
     return rfe_ranking(feature_names, kept_set, order, constant_columns)

@@ -115,7 +115,8 @@ class CheckpointFile(_File):
     @field_validator("rounds")
     @classmethod
     def _continue(cls, rounds: list[PruningRound] | None, info: ValidationInfo) -> list[PruningRound] | None:
-        kept = list(info.context["channels"] or [])
+        channels = list(info.context["channels"] or [])
+        kept = channels
         for n, record in enumerate(rounds or [], start=1):
             if record.index != n or record.kept != kept:
                 raise ValueError(f"round {n} does not continue the rounds before it")
@@ -123,10 +124,7 @@ class CheckpointFile(_File):
                 raise ValueError(f"round {n} drops or scores channels it did not train on")
             if record.stop_reason is not None and n != len(rounds):
                 raise ValueError(f"round {n} stopped the loop but later rounds follow")
-            kept = [c for c in kept if c not in set(record.dropped)]
-            if record.look_again:  # the second look: dropped channels come back, in the data's order
-                back = set(kept) | set(record.look_again)
-                kept = [c for c in info.context["channels"] or [] if c in back]
+            kept = record.channels_after(channels)
         return rounds
 
 

@@ -178,8 +178,9 @@ class PruningRun:
         kept = set(record.kept) - set(record.dropped)
         seen = kept.union(*(r.look_again for r in self.rounds))
         names = [str(c) for c in self.split.feature_names]
-        grouped = {c for g in self.split.channel_groups(names) for c in g}
-        units = self.split.channel_groups(names) + [[c] for c in names if c not in grouped]
+        groups = self.split.channel_groups(names)
+        grouped = {c for g in groups for c in g}
+        units = groups + [[c] for c in names if c not in grouped]
         order = np.random.default_rng(self.config.seed + _LOOK_SEED).permutation(len(units))
         chunk: list[str] = []
         for i in order:
@@ -207,10 +208,7 @@ class PruningRun:
             raise ValueError(f"round {record.index} does not continue this run (expected round "
                              f"{self.next_index} on {len(self.kept)} channels)")
         self.rounds.append(record)
-        self.kept = [c for c in self.kept if c not in set(record.dropped)]
-        if record.look_again:
-            back = set(self.kept) | set(record.look_again)
-            self.kept = [str(c) for c in self.split.feature_names if c in back]
+        self.kept = record.channels_after(self.split.feature_names)
         self.stop_reason = record.stop_reason
         if record.stop_reason == STOP_AUTO:
             # the minimal subset: the fewest channels within one standard error of the best

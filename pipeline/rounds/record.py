@@ -143,6 +143,14 @@ class PruningRound:
     # dropped channels the next round trains on again, beside the kept ones (the second look)
     look_again: list[str] = field(default_factory=list)
 
+    def channels_after(self, order: Sequence[str]) -> list[str]:
+        """The channels the next round trains on: the kept ones but the dropped, with those it looks
+        at again back in ``order`` (the data's)."""
+        if not self.look_again:
+            return [c for c in self.kept if c not in set(self.dropped)]
+        back = (set(self.kept) - set(self.dropped)) | set(self.look_again)
+        return [str(c) for c in order if c in back]
+
     @property
     def mean_row_loss(self) -> float | None:
         """Mean validation loss per row, weighted as the rows are (what the guard compares)."""
