@@ -123,12 +123,9 @@ def column_problems(features: pd.DataFrame, kinds: dict[str, str], *,
     empty = [c for c in columns if features[c].isna().all()]
     if empty:
         problems.append(f"no values at all in {_names(empty)} (drop the column)")
-    infinite = []
-    for name, kind in kinds.items():
-        if kind == "numeric" and name not in empty:
-            n = int(np.isinf(features[name].to_numpy(dtype=np.float64, na_value=np.nan)).sum())
-            if n:
-                infinite.append(f"{name!r} ({n} rows)")
+    counts = {name: int(np.isinf(features[name].to_numpy(dtype=np.float64, na_value=np.nan)).sum())
+              for name, kind in kinds.items() if kind == "numeric" and name not in empty}
+    infinite = [f"{name!r} ({n} rows)" for name, n in counts.items() if n]
     if infinite:
         problems.append("infinite values in " + ", ".join(infinite) + " (replace them with a "
                         "number, or leave the cells empty to have them imputed)")
@@ -221,9 +218,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             return pd.read_parquet(path)
         check_csv_header(path)
         return pd.read_csv(path)
+    except DataError:
+        raise
     except (ValueError, OSError, pd.errors.ParserError, csv.Error) as err:
-        if isinstance(err, DataError):
-            raise
         raise DataError(f"cannot read {path}: {err}".splitlines()[0]) from err
 
 
@@ -262,12 +259,11 @@ def check_sample_weight(sample_weight: Any, n_rows: int) -> np.ndarray | None:
     if sample_weight is None:
         return None
     try:
-        w = _check_sample_weight(sample_weight, np.empty((n_rows, 0)), dtype=np.float64,
-                                 ensure_non_negative=True)
+        return _check_sample_weight(sample_weight, np.empty((n_rows, 0)), dtype=np.float64,
+                                    ensure_non_negative=True)
     except (TypeError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(first if "sample_weight" in first else f"sample_weight: {first}") from None
-    return w
 
 
 def pop_weight_column(frame: pd.DataFrame, name: str, target: str | None) -> tuple[pd.DataFrame, np.ndarray]:

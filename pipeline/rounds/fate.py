@@ -99,11 +99,8 @@ def guard_test(losses: np.ndarray, reference: np.ndarray, reference_index: int, 
     rise = np.asarray(losses, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     mean, se, n_eff = row_mean_se(rise, weights)
     df = n_eff - 1.0
-    if weights is None:
-        total = float(rise.sum())
-    else:
-        w = np.asarray(weights, dtype=np.float64)
-        total = float(w @ rise) / float(w.mean())
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    total = float(rise.sum()) if w is None else float(w @ rise) / float(w.mean())
     if se > 0 and df > 0:
         t, p = mean / se, float(stats.t.sf(mean / se, df=df))
     else:
@@ -131,11 +128,10 @@ def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
                                           rejected, uncertain)
         share_best(record.importance_lower, scores.groups)
     record.groups = [list(g) for g in scores.groups]
-    # the count the round drops towards (None: until all pass), and whether it is on the path
+    # the count the round drops towards (None: until all pass)
     k = config.n_features_to_select
     target = None if k == AUTO else k
-    on_path = k == AUTO and scores.task.has_target and previous is not None and previous.on_path
-    if on_path:
+    if k == AUTO and scores.task.has_target and previous is not None and previous.on_path:
         return path_step(record, config)
     if _guard_fires(record, config, scores.task, reference, previous):
         record.stop_reason = STOP_ACCURACY_GUARD
@@ -236,8 +232,7 @@ def share_best(values: dict[str, float], groups: Sequence[Sequence[str]]) -> Non
     for group in groups:
         members = [c for c in group if c in values]
         if members:
-            best = max(values[c] for c in members)
-            values.update(dict.fromkeys(members, best))
+            values.update(dict.fromkeys(members, max(values[c] for c in members)))
 
 
 def whole_groups(drop: Sequence[str], groups: Sequence[Sequence[str]], kept: Sequence[str],

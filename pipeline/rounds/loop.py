@@ -83,12 +83,10 @@ class PruningRun:
 
     @property
     def done(self) -> bool:
-        """Whether the loop has stopped."""
         return self.stop_reason is not None
 
     @property
     def next_index(self) -> int:
-        """Number of the next round."""
         return len(self.rounds) + 1
 
     @property
