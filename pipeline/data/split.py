@@ -192,8 +192,10 @@ def split_rows(
         return w
 
     task = get_task(task)
-    target_mean, target_scale = (float(np.mean(y[train])), float(np.std(y[train])) or 1.0) \
-        if task.has_values else (0.0, 1.0)
+    target_mean, target_scale = 0.0, 1.0
+    if task.has_values:
+        target_mean = float(np.mean(y[train]))
+        target_scale = float(np.std(y[train])) or 1.0
     return SplitData(
         feature_names=[str(n) for n in feature_names], X_train=scale(train), y_train=part(train),
         X_val=scale(val), y_val=part(val), X_test=None if test is None else scale(test),

@@ -208,9 +208,13 @@ def restorable(previous: PruningRound | None) -> list[str]:
     accuracy after dropping only noise is validation noise)."""
     if previous is None:
         return []
-    return [c for c in previous.dropped if c not in set(previous.rejected)
-            and previous.evidence.get(c, 1.0) > REJECT_T
-            and max(previous.t_importance.get(c, math.inf), previous.t_cluster.get(c, -math.inf)) > REJECT_T]
+    rejected = set(previous.rejected)
+
+    def above_shadows(c: str) -> bool:
+        own = max(previous.t_importance.get(c, math.inf), previous.t_cluster.get(c, -math.inf))
+        return previous.evidence.get(c, 1.0) > REJECT_T and own > REJECT_T
+
+    return [c for c in previous.dropped if c not in rejected and above_shadows(c)]
 
 
 def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None
@@ -257,8 +261,13 @@ class CountScore:
 
 def count_curve(rounds: Sequence[PruningRound]) -> list[CountScore]:
     """Every round that scored rows (rounds without a target score none), in order."""
-    return [CountScore(r.index, len(r.kept), *row_mean_se(r.val_row_loss, r.val_row_weight or None)[:2],
-                       r.val_score, r.on_path) for r in rounds if r.val_row_loss]
+    points = []
+    for record in rounds:
+        if record.val_row_loss:
+            mean, se, _ = row_mean_se(record.val_row_loss, record.val_row_weight or None)
+            points.append(CountScore(round=record.index, n_features=len(record.kept), mean_loss=mean,
+                                     std_error=se, score=record.val_score, on_path=record.on_path))
+    return points
 
 
 def path_points(rounds: Sequence[PruningRound]) -> list[CountScore]:
