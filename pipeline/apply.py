@@ -101,28 +101,13 @@ PROPOSED_PREFIX = "proposed_"
 
 def predict_frame(folder: str | os.PathLike[str], frame: pd.DataFrame, n_sigma: float = 3.0, *,
                   all_confidence: bool = False) -> pd.DataFrame:
-    """The input table with the prediction and its domain test appended.
-
-    Parameters
-    ----------
-    folder : path
-        A run's folder or its ``final_model`` folder.
-    frame : DataFrame
-        Raw rows holding (at least) the model's channels, unscaled; other columns are kept.
-    n_sigma : float
-        The N of the ``within_N_sigma`` flag (with ``all_confidence``).
-    all_confidence : bool
-        Also the reconstruction error and the method's proposed latent scores (``proposed_*``).
-
-    Returns
-    -------
-    DataFrame
-        ``frame``'s columns, then ``class`` and ``probability`` (``prediction`` for a regression
-        target), ``reconstruction_p_value`` and ``in_domain`` (false under :data:`DOMAIN_LEVEL`; models
-        whose decoder was trained), and
-        with ``all_confidence`` the rest; all prefixed ``predicted_``. A :class:`DataError` when
-        ``frame`` already has one of them (a table predicted before).
-    """
+    """``frame`` (raw, unscaled rows holding at least the model's channels) with the predictions of
+    the final model in ``folder`` (a run's folder or its ``final_model``) appended: ``class`` and
+    ``probability`` (``prediction`` for a regression target), ``reconstruction_p_value`` and
+    ``in_domain`` (false under :data:`DOMAIN_LEVEL`; models whose decoder was trained), and with
+    ``all_confidence`` the reconstruction error and the method's proposed latent scores
+    (``proposed_*``, ``within_N_sigma`` at ``n_sigma``); all prefixed ``predicted_``. A
+    :class:`DataError` when ``frame`` already has one of them (a table predicted before)."""
     scores = predictions_frame(FinalModel.load(model_folder(folder)), frame, n_sigma)
     if "reconstruction_p_value" in scores:
         scores["in_domain"] = scores["reconstruction_p_value"] >= DOMAIN_LEVEL

@@ -39,25 +39,13 @@ def run_selection(dataset: Dataset, config: SelectionSettings, *, rounds: Sequen
                   fit_final: FitFinal | None = fit_final_model) -> PruningResult:
     """Split ``dataset``, select, and train the final model on the selection.
 
-    The selection is the pruning rounds until a stop rule fires (:func:`run_rounds`), or with
-    ``config.n_resamples`` of 2 or more a stability selection (:func:`run_stability_selection`).
-
-    Parameters
-    ----------
-    dataset : Dataset
-        The validated data (constant columns already set aside).
-    config : SelectionSettings
-        The selection settings, split fractions and seed included.
-    rounds, train_round, on_round
-        The plain selection's: rounds finished by an earlier, interrupted run (the loop resumes after
-        them), how a round's trials train, and what hears of every round (see :func:`run_rounds`).
-    resamples, select_resamples, on_resample
-        A stability selection's: the resamples an earlier run finished, how the others run, and what
-        hears of each (see :func:`run_stability_selection`).
-    fit_final : callable or None
-        ``fit_final(split, kept, config, on_epoch=...) -> FinalModel``; ``None`` skips the final model.
-    progress : Progress or None
-        Told of rounds or resamples, epochs and the final model.
+    The selection is the pruning rounds until a stop rule fires (:func:`run_rounds`: ``rounds``
+    finished by an interrupted run resume, ``train_round`` trains a round's trials, ``on_round``
+    hears of each), or with ``config.n_resamples`` of 2 or more a stability selection
+    (:func:`run_stability_selection`: ``resamples`` finished earlier, ``select_resamples`` runs the
+    others, ``on_resample`` hears of each). ``fit_final(split, kept, config, on_epoch=...)`` trains
+    the final model (``None``: none); ``progress`` is told of rounds or resamples, epochs and the
+    final model.
     """
     check_count(dataset.feature_names, config.n_features_to_select, dataset.constant_columns)
     check_selection_memory(dataset, config)  # before anything is allocated
@@ -238,24 +226,11 @@ def run_stability_selection(dataset: Dataset, config: SelectionSettings, *,
                             on_resample: OnResample | None = None,
                             progress: Progress | None = None) -> StabilityResult:
     """Select on ``config.n_resamples`` resamples and keep the stable channels (the final model is
-    :func:`run_selection`'s).
-
-    Parameters
-    ----------
-    dataset : Dataset
-        The validated data (constant columns already set aside).
-    config : SelectionSettings
-        The settings; ``n_resamples >= 2``.
-    done : sequence of ResampleSelection
-        Resamples finished by an earlier, interrupted run: they are not run again.
-    select_resamples : callable or None
-        ``select_resamples(resamples)`` runs the selections of the resamples left and yields each
-        :class:`ResampleSelection` as it finishes, in any order; the default runs them one after the
-        other in this process (:func:`select_resample`).
-    on_resample : callable or None
-        Called with the finished selections (by index) after each one finishes.
-    progress : Progress or None
-        Told of the resamples finishing.
+    :func:`run_selection`'s). Resamples ``done`` by an interrupted run are not run again;
+    ``select_resamples(resamples)`` runs the others and yields each :class:`ResampleSelection` as it
+    finishes, in any order (default: one after the other in this process, :func:`select_resample`);
+    ``on_resample`` is called with the finished selections (by index) after each, and ``progress``
+    is told of them.
     """
     plan = plan_resamples(dataset, config)
     progress = progress or NoProgress()

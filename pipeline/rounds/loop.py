@@ -42,18 +42,9 @@ MIN_LOOK, _LOOK_SEED = 5, 53
 
 
 class PruningRun:
-    """The state of one pruning run, advanced a round at a time.
-
-    Parameters
-    ----------
-    split : SplitData
-        Scaled train/validation(/test) data with feature names.
-    config : SelectionSettings
-        Scores, thresholds and stop rules.
-    rounds : sequence of PruningRound, optional
-        Rounds finished earlier (e.g. read back after a crash); the run resumes after them.
-    constant_columns : sequence of str, optional
-        Columns dropped before the loop for having no variance (listed in the result).
+    """The state of one pruning run on ``split`` under ``config``, advanced a round at a time;
+    ``rounds`` finished earlier (read back after a crash) are applied first, ``constant_columns``
+    (dropped before the loop) are listed in the result.
 
     Attributes
     ----------
