@@ -41,31 +41,23 @@ class FinalModel:
 
     Attributes
     ----------
-    model : VAEC
-        The trained model (one replica); its inputs are ``channels`` scaled by ``mean`` and
-        ``scale``.
-    channels : list of str
-        Its input channels, in order.
-    strategy : str
-        Training strategy used.
+    model, channels, strategy : VAEC, list of str, str
+        The trained model (one replica), its input channels in order, and how it was trained.
     metrics : dict of str to float
         ``val_accuracy``, ``val_f1`` (and ``test_*`` when the split has a test part, touched only
         here), with ``*_balanced_accuracy`` when the classes are imbalanced or weighted by class; for
         regression ``val_r2``, ``val_mae`` (in the target's units); without a target the
         reconstruction's ``val_reconstruction_r2``, ...; every row weighted as the split weighs it.
     mean, scale : ndarray
-        The training scaler's mean and scale of ``channels``: raw values go in as
-        ``(raw - mean) / scale``.
-    target : str or None
-        The target column of the training data.
-    target_mean, target_scale : float
-        Regression: the head predicts ``(y - target_mean) / target_scale``; predictions are
-        given back in the target's units.
+        The training scaler's of ``channels``: raw values go in as ``(raw - mean) / scale``.
+    target, target_mean, target_scale : str or None, float, float
+        The target column; for regression the head predicts ``(y - target_mean) / target_scale``,
+        and predictions are given back in the target's units.
     training : TrainingResult or None
         History, best epoch and latent snapshots of its training (``None`` when loaded).
     encoder : TableEncoder or None
-        How a raw table's columns become ``channels`` (a table that was encoded: categories,
-        dates, gaps); ``None`` when the channels are the columns.
+        How a raw table's columns become ``channels`` (categories, dates, gaps); ``None`` when
+        the channels are the columns.
     seconds : float
         Wall-clock seconds of the training.
     """

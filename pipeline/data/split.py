@@ -40,26 +40,21 @@ class SplitData:
     Attributes
     ----------
     feature_names : list of str
-        Column names, in column order.
-    X_train, X_val, X_test : ndarray of float32
-        Scaled features (``X_test`` is None without a test part).
-    y_train, y_val, y_test : ndarray or None
-        Original labels or values (None without a target).
+        The channels, in column order; ``encoder`` made them of the user's columns (None: the
+        columns as given).
+    X_train, X_val, X_test, y_train, y_val, y_test : ndarray or None
+        Scaled float32 features and the original labels or values of each part (``X_test`` None
+        without a test part, every ``y`` None without a target).
+    w_train, w_val, w_test : ndarray or None
+        What every row counts for (``sample_weight`` times ``class_weight``); None: every row alike.
     scaler : StandardScaler
         Fitted on the training rows; its ``mean_``/``scale_`` follow ``feature_names``.
-    target : str or None
-        Name of the target column the labels came from.
-    task : str
-        ``classification``, ``regression`` or ``unsupervised``.
+    target, task : str or None, Task
+        The target column the labels came from, and the task.
     target_mean, target_scale : float
         Regression: the training rows' target mean and standard deviation (:meth:`head_target`).
     labels : ndarray or None
         The class labels when the rows are gone (:meth:`without_rows`).
-    encoder : TableEncoder or None
-        How the user's columns became the channels ``feature_names`` (None: given as they are).
-    w_train, w_val, w_test : ndarray or None
-        What every row of the part counts for (``sample_weight`` times ``class_weight``);
-        ``None``: every row alike.
     balanced : bool
         Whether the classification is scored by balanced accuracy.
     """
