@@ -15,10 +15,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, Field, ValidationError
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, mean_absolute_error, r2_score
 
 from pipeline.data.split import SplitData
@@ -26,13 +27,29 @@ from pipeline.data.tables import DataError, require_columns
 from pipeline.rounds.trials import final_model_config
 from pipeline.settings import SelectionSettings
 from vaec import VAEC, TrainingResult
-from vaec.config import get_strategy
+from vaec.config import get_strategy, validation_message
 from vaec.persistence import atomic_write_text
 
 if TYPE_CHECKING:
     from pipeline.data.encoding import TableEncoder
 
 MODEL_FOLDER, PREPROCESSING_FILE, HISTORY_FILE = "final_model", "preprocessing.json", "history.csv"
+
+
+class Preprocessing(BaseModel):
+    """The ``preprocessing.json`` of a final model folder: how raw rows become the model's inputs
+    (the training scaler's ``mean`` and ``scale`` of every channel, a table's ``encoder``) and what
+    the model measured."""
+
+    channels: list[str]
+    mean: list[Annotated[float, Field(allow_inf_nan=False)]]
+    scale: list[Annotated[float, Field(gt=0, allow_inf_nan=False)]]
+    target: str | None = None
+    target_mean: float = 0.0
+    target_scale: float = 1.0
+    strategy: str = ""
+    metrics: dict[str, float] = {}
+    encoder: dict[str, Any] | None = None
 
 
 @dataclass
@@ -98,13 +115,11 @@ class FinalModel:
         """Write the model folder (each file atomically) and return it."""
         folder = Path(folder)
         self.model.save(folder)
-        preprocessing = {
-            "channels": self.channels, "mean": [float(m) for m in self.mean],
-            "scale": [float(s) for s in self.scale], "target": self.target, "target_mean": self.target_mean,
-            "target_scale": self.target_scale, "strategy": self.strategy, "metrics": self.metrics,
-            "encoder": None if self.encoder is None else self.encoder.to_dict(),
-        }
-        atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(preprocessing, indent=2))
+        stored = Preprocessing(
+            channels=self.channels, mean=self.mean.tolist(), scale=self.scale.tolist(), target=self.target,
+            target_mean=self.target_mean, target_scale=self.target_scale, strategy=self.strategy,
+            metrics=self.metrics, encoder=None if self.encoder is None else self.encoder.to_dict())
+        atomic_write_text(folder / PREPROCESSING_FILE, json.dumps(stored.model_dump(), indent=2))
         if self.training is not None:
             self.training.history.to_csv(folder / HISTORY_FILE)
         return folder
@@ -118,24 +133,17 @@ class FinalModel:
         if not path.is_file():
             raise DataError(f"not a final model folder: {path} is missing")
         try:
-            preprocessing = json.loads(path.read_text(encoding="utf-8"))
-            channels = [str(c) for c in preprocessing["channels"]]
-            mean = np.asarray(preprocessing["mean"], dtype=np.float64)
-            scale = np.asarray(preprocessing["scale"], dtype=np.float64)
-        except (OSError, ValueError, KeyError, TypeError) as err:  # JSON errors are ValueErrors
-            raise DataError(f"{path}: not a readable preprocessing file "
-                            f"({type(err).__name__}: {err})".splitlines()[0]) from err
-        if mean.ndim != 1 or scale.ndim != 1 or not (np.isfinite(mean).all() and (scale > 0).all()):
-            raise DataError(f"{path}: mean and scale must be finite lists, scale > 0")
+            stored = Preprocessing.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as err:
+            reason = validation_message(err).strip() if isinstance(err, ValidationError) else err
+            raise DataError(f"{path}: not a readable preprocessing file ({reason})".splitlines()[0]) from None
         model = VAEC.load(folder)
-        if len({len(channels), len(mean), len(scale), model.config.n_inputs}) != 1:
+        if len({len(stored.channels), len(stored.mean), len(stored.scale), model.config.n_inputs}) != 1:
             raise DataError(f"{folder}: the model and {PREPROCESSING_FILE} disagree on the inputs")
-        return cls(model=model, channels=channels, strategy=str(preprocessing.get("strategy", "")),
-                   metrics=dict(preprocessing.get("metrics") or {}), mean=mean, scale=scale,
-                   target=preprocessing.get("target"),
-                   target_mean=float(preprocessing.get("target_mean", 0.0)),
-                   target_scale=float(preprocessing.get("target_scale", 1.0)),
-                   encoder=_encoder(preprocessing.get("encoder"), path))
+        return cls(model=model, channels=stored.channels, strategy=stored.strategy, metrics=stored.metrics,
+                   mean=np.asarray(stored.mean), scale=np.asarray(stored.scale), target=stored.target,
+                   target_mean=stored.target_mean, target_scale=stored.target_scale,
+                   encoder=_encoder(stored.encoder, path))
 
 
 def _encoder(data: Any, path: Path) -> TableEncoder | None:

@@ -130,6 +130,24 @@ def test_a_folder_that_is_no_final_model_is_refused(tmp_path):
         FinalModel.load(tmp_path)
 
 
+@pytest.mark.parametrize(("change", "named"), [
+    ({"scale": [0.0, 1.0, 1.0]}, r"scale\[0\] must be > 0"),
+    ({"mean": "0"}, r"mean"),
+    ({"channels": None}, r"channels"),
+])
+def test_a_damaged_preprocessing_file_is_refused_in_one_line_naming_the_field(model_folder, tmp_path,
+                                                                             change, named):
+    import json
+    import shutil
+
+    copy = shutil.copytree(model_folder[0], tmp_path / "model")
+    path = copy / "preprocessing.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    with pytest.raises(DataError, match=named) as caught:
+        FinalModel.load(copy)
+    assert "preprocessing.json" in str(caught.value) and "\n" not in str(caught.value)
+
+
 def test_a_table_predicted_before_is_refused_not_given_two_prediction_columns(model_folder, tmp_path):
     folder, _ = model_folder
     data = tmp_path / "in.csv"
