@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ValidationError, ValidationInfo, field_validator
 
 from pipeline.data.tables import DataError, check_output_path, read_table, require_columns, write_table
 from pipeline.final_model import MODEL_FOLDER, PREPROCESSING_FILE, FinalModel, predictions_frame
@@ -19,11 +20,11 @@ def apply_selection(frame: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFr
     then its ``target`` and ``weight_column`` if ``frame`` has them: what a downstream model of the
     same rows trains on. A :class:`DataError` when the selection is malformed
     (:func:`check_selection`) or selected columns are missing (all of them are named)."""
-    selected, target = check_selection(selection)
-    weights = selection.get("weight_column")
+    stored = check_selection(selection)
     frame = frame.rename(columns=str)
-    require_columns(frame, selected, "selected column(s)")
-    return frame[selected + [c for c in (target, weights) if c and c in frame.columns and c not in selected]]
+    require_columns(frame, stored.selected, "selected column(s)")
+    extra = [c for c in (stored.target, stored.weight_column) if c and c in frame.columns]
+    return frame[stored.selected + [c for c in extra if c not in stored.selected]]
 
 
 def _shown(value: Any) -> str:
@@ -31,28 +32,46 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def check_selection(selection: Any, source: str = "the selection") -> tuple[list[str], str | None]:
-    """The selected column names and the target of a parsed ``selected_features.json``, or a one-line
-    :class:`DataError` naming ``source``: no ``selected`` list, an empty one, an entry that is not a
-    column name, a name listed twice, or a ``target`` or ``weight_column`` neither a name nor null."""
+class SelectionFile(BaseModel):
+    """What a run's ``selected_features.json`` says of its columns (the rest of the file is for
+    people): the ``selected`` column names in order, unique, at least one; the ``target`` and the
+    ``weight_column``, each a name or null."""
+
+    selected: list[str]
+    target: str | None = None
+    weight_column: str | None = None
+
+    @field_validator("selected", mode="before")
+    @classmethod
+    def _column_names(cls, entries: Any) -> list[str]:
+        odd = [c for c in entries if isinstance(c, bool) or not isinstance(c, (str, int, float))]
+        if odd:
+            raise ValueError(f"'selected' must list column names, not {_shown(odd[0])}")
+        selected = [str(c) for c in entries]
+        if not selected:
+            raise ValueError("'selected' is empty, there is no column to keep")
+        twice = sorted({c for c in selected if selected.count(c) > 1})
+        if twice:
+            raise ValueError(f"'selected' lists {', '.join(map(repr, twice[:5]))} more than once")
+        return selected
+
+    @field_validator("target", "weight_column", mode="before")
+    @classmethod
+    def _column_name(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"'{info.field_name}' must be a column name or null, not {_shown(value)}")
+        return value
+
+
+def check_selection(selection: Any, source: str = "the selection") -> SelectionFile:
+    """A parsed ``selected_features.json`` as a :class:`SelectionFile`, or a one-line
+    :class:`DataError` naming ``source``."""
     if not isinstance(selection, dict) or not isinstance(selection.get("selected"), list):
         raise DataError(f"{source} has no 'selected' list; is it a selected_features.json?")
-    entries = selection["selected"]
-    odd = [c for c in entries if isinstance(c, bool) or not isinstance(c, (str, int, float))]
-    if odd:
-        raise DataError(f"{source}: 'selected' must list column names, not {_shown(odd[0])}")
-    selected = [str(c) for c in entries]
-    if not selected:
-        raise DataError(f"{source}: 'selected' is empty, there is no column to keep")
-    twice = sorted({c for c in selected if selected.count(c) > 1})
-    if twice:
-        raise DataError(f"{source}: 'selected' lists {', '.join(map(repr, twice[:5]))} more than once")
-    target = selection.get("target")
-    for key in ("target", "weight_column"):
-        value = selection.get(key)
-        if value is not None and not isinstance(value, str):
-            raise DataError(f"{source}: '{key}' must be a column name or null, not {_shown(value)}")
-    return selected, target
+    try:
+        return SelectionFile.model_validate(selection)
+    except ValidationError as err:
+        raise DataError(f"{source}: {err.errors()[0]['ctx']['error']}") from None
 
 
 def read_selection(path: str | os.PathLike[str]) -> dict[str, Any]:
