@@ -80,23 +80,11 @@ class StableSet(NamedTuple):
 def stable_set(order: Sequence[str], frequency: dict[str, float], keep_frequency: float, *,
                at_most: int | None = None, at_least: int = 1,
                channels: Sequence[str] | None = None) -> StableSet:
-    """The channels kept in at least ``keep_frequency`` of the resamples.
-
-    Parameters
-    ----------
-    order : sequence of str
-        Every channel, best first (:func:`stability_order`).
-    frequency : dict of str to float
-        Keep frequency per channel.
-    keep_frequency : float
-        The cut (Meinshausen & Bühlmann's threshold).
-    at_most : int or None
-        Keep no more than this many (the best ``at_most`` of those at or over the cut).
-    at_least : int
-        Keep at least this many (the best under the cut make up the difference).
-    channels : sequence of str or None
-        The order of ``selected`` (default ``order``).
-    """
+    """The channels kept in at least ``keep_frequency`` (the cut, Meinshausen & Bühlmann's threshold)
+    of the resamples, ``frequency`` by channel: no more than ``at_most`` (the best of those at or
+    over the cut), at least ``at_least`` (the best under the cut make up the difference). ``order``
+    holds every channel, best first (:func:`stability_order`); ``channels`` the order of ``selected``
+    (default ``order``)."""
     passing = [c for c in order if reaches_cut(frequency[c], keep_frequency)]
     beyond: list[str] = []
     if at_most is not None and len(passing) > at_most:
@@ -122,12 +110,8 @@ def nogueira_stability(Z: np.ndarray) -> float:
     variance of channel ``f``'s selection over the ``M`` rows, ``p_f`` its keep frequency and ``k̄``
     the mean selection size over ``d`` channels. 1 for identical selections, about 0 for selections of
     that size at random; with equal-size selections it equals Kuncheva's consistency index. Undefined
-    (NaN) when every selection is empty or every selection is everything.
-
-    Parameters
-    ----------
-    Z : array of shape (M, d)
-        0/1 selections, a row per selection, ``M >= 2``.
+    (NaN) when every selection is empty or every selection is everything. ``Z``: the ``M x d`` 0/1
+    selections, a row per selection, ``M >= 2``.
     """
     Z = _binary(Z, least=2)
     M = Z.shape[0]
@@ -158,13 +142,8 @@ def nogueira_variance(Z: np.ndarray) -> float:
 
 def nogueira_interval(Z: np.ndarray) -> tuple[float, float, float]:
     """The estimate and its approximate 95 % confidence interval, ``Φ ± 1.96 σ`` (Nogueira et al.
-    2018, Corollary 9), the upper end clipped at 1 (the index never exceeds it).
-
-    Returns
-    -------
-    estimate, low, high : float
-        NaN when the estimate is undefined.
-    """
+    2018, Corollary 9), the upper end clipped at 1 (the index never exceeds it); all three NaN when
+    the estimate is undefined."""
     estimate, variance = nogueira_stability(Z), nogueira_variance(Z)
     half = float(norm.ppf(0.975)) * np.sqrt(variance)
     if math.isnan(estimate):

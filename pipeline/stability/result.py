@@ -35,22 +35,11 @@ def rfe_ranking(names: Sequence[str], kept: Collection[str], order: Sequence[str
 class ResampleSelection:
     """One whole selection on one resample of the rows (no final model).
 
-    Attributes
-    ----------
-    index : int
-        Resample number, from 0.
-    seed : int
-        Its seed, of the rows and of the models (:func:`pipeline.selection.resample_seed`).
-    n_train, n_val : int
-        Its training rows (repeats counted under ``bootstrap``) and validation rows.
-    selected : list of str
-        The channels it kept, in column order.
-    ranking : dict of str to int
-        Its RFE-style rank of every channel (1: kept; constant columns last).
-    stop_reason, n_rounds, seconds : str, int, float
-        Why its loop stopped, after how many rounds, and the wall-clock seconds of the selection.
-    constant_columns : list of str
-        Channels without variance on its rows (never selected there).
+    ``index`` counts from 0; ``seed`` seeds its rows and its models
+    (:func:`pipeline.selection.resample_seed`); ``n_train`` counts repeated rows under ``bootstrap``;
+    ``selected`` is in column order; ``ranking`` is RFE-style (1: kept; constant columns last);
+    ``seconds`` is the selection's wall-clock time; ``constant_columns`` have no variance on its rows
+    (never selected there).
     """
 
     index: int
@@ -83,36 +72,19 @@ STOP_STABILITY = "stability"
 class StabilityResult:
     """What a stability run measured and decided.
 
-    Attributes
-    ----------
-    channels : list of str
-        The ``p`` channels resampled (the varying columns of the whole data), in column order.
-    resample : str
-        ``subsample`` or ``bootstrap``.
-    keep_frequency : float
-        The cut: a channel is stable when at least this share of the resamples kept it.
-    resamples : list of ResampleSelection
-        Every resample's selection, by index.
-    frequency : dict of str to float
-        Share of the resamples that kept each channel.
-    mean_rank : dict of str to float
-        Each channel's rank averaged over the resamples (breaks ties of frequency).
-    selected : list of str
-        The stable selection, in column order.
-    beyond_k : list of str
-        Channels at or over the cut left out because ``n_features_to_select`` caps the count.
-    floor : list of str
-        Channels under the cut kept because ``min_features`` is a floor.
-    nogueira, nogueira_low, nogueira_high, nogueira_variance : float
-        Nogueira's stability index over the resamples, its 95 % confidence interval and its
-        asymptotic variance (NaN when undefined: every resample kept nothing, or everything).
-    jaccard_mean, jaccard_min : float
-        Mean and smallest Jaccard index over the pairs of resamples.
-    mean_selected : float
-        How many channels a resample kept, on average (``q``).
-    error_bound : float
-        Meinshausen & Bühlmann's bound on the expected number of noise channels at or over the cut,
-        ``q² / ((2 keep_frequency - 1) p)``.
+    ``channels`` are the ``p`` channels resampled (the varying columns of the whole data), in column
+    order; a channel is stable when at least ``keep_frequency`` of the ``resamples`` kept it.
+    ``frequency`` is that share per channel, ``mean_rank`` its rank averaged over the resamples
+    (breaks ties of frequency). ``selected`` is the stable selection, in column order; ``beyond_k``
+    the channels at or over the cut left out because ``n_features_to_select`` caps the count,
+    ``floor`` those under it kept because ``min_features`` is a floor.
+
+    The measures: Nogueira's stability index over the resamples with its 95 % confidence interval
+    (``nogueira_low``, ``nogueira_high``) and asymptotic variance (NaN when undefined: every resample
+    kept nothing, or everything); the mean and smallest Jaccard index over the pairs of resamples;
+    ``mean_selected``, how many channels a resample kept on average (``q``); and ``error_bound``,
+    Meinshausen & Bühlmann's bound on the expected number of noise channels at or over the cut,
+    ``q² / ((2 keep_frequency - 1) p)``.
     """
 
     channels: list[str]
