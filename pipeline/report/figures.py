@@ -104,38 +104,34 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     hidden = len(ranked) - len(channels)
     colours = [COLOURS[_fate(record, c)] for c in channels]
     relevance = "importance" in record.trial_scores
+    # each panel's score, the lowest value drawn and the axis label
+    panels = ([("shared_r2", R2_FLOOR, "shared R² (own input held at its mean)"),
+               ("importance", None, "importance to the head (loss rise, nats per row)")] if relevance
+              else [("r2", R2_FLOOR, "validation reconstruction R²")])
     height = max(3.0, 0.22 * len(channels) + 1.6)
     fig = Figure(figsize=(11.0 if relevance else 7.0, height))
     # not sharey: a shared axis would draw the names' ticks again on the second panel
-    axes = fig.subplots(1, 2 if relevance else 1, squeeze=False)[0]
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
     positions = np.arange(len(channels))[::-1]
-    notes = []
+    notes, clipped = [], 0
     handles: list = [Patch(color=COLOURS[k], alpha=0.75, label=k) for k in COLOURS if COLOURS[k] in colours]
-    if relevance:
-        ax = axes[0]
-        clipped = _boxes(ax, [record.trial_scores["shared_r2"][c] for c in channels], colours, R2_FLOOR)
-        r2 = np.maximum([record.score_mean[c] for c in channels], R2_FLOOR)
-        ax.plot(r2, positions, "k.", markersize=5)
-        handles += _shadow_band(ax, record.shadow["shared_r2"], "shared R²")
-        handles.append(Line2D([], [], color="k", marker=".", linestyle="",
-                              label="R² with its own input (mean)"))
-        ax.set_xlabel("shared R² (own input held at its mean)")
-        ax = axes[1]
-        _boxes(ax, [record.trial_scores["importance"][c] for c in channels], colours, None)
-        _shadow_band(ax, record.shadow["importance"], "importance", effect_scale=True)
-        ax.set_xlabel("importance to the head (loss rise, nats per row)")
-    else:
-        ax = axes[0]
-        clipped = _boxes(ax, [record.trial_scores["r2"][c] for c in channels], colours, R2_FLOOR)
-        ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
-        handles.append(Line2D([], [], color="black", linestyle="--", label=f"threshold {threshold:g}"))
-        ax.set_xlabel("validation reconstruction R²")
-    axes[0].set_yticks(positions, channels, fontsize=_name_size(channels))
-    for ax in axes:
+    for ax, (score, low, label) in zip(axes, panels, strict=True):
+        clipped += _boxes(ax, [record.trial_scores[score][c] for c in channels], colours, low)
+        ax.set_xlabel(label)
         ax.set_ylim(-0.7, len(channels) - 0.3)
         ax.grid(axis="x", alpha=0.3)
-    for ax in axes[1:]:
-        ax.set_yticks([])
+    axes[0].set_yticks(positions, channels, fontsize=_name_size(channels))
+    if relevance:
+        axes[0].plot(np.maximum([record.score_mean[c] for c in channels], R2_FLOOR), positions, "k.",
+                     markersize=5)
+        handles += _shadow_band(axes[0], record.shadow["shared_r2"], "shared R²")
+        handles.append(Line2D([], [], color="k", marker=".", linestyle="",
+                              label="R² with its own input (mean)"))
+        _shadow_band(axes[1], record.shadow["importance"], "importance", effect_scale=True)
+        axes[1].set_yticks([])
+    else:
+        axes[0].axvline(threshold, color="black", linestyle="--", linewidth=1)
+        handles.append(Line2D([], [], color="black", linestyle="--", label=f"threshold {threshold:g}"))
     if clipped:
         notes.append(f"{clipped} R² values under {R2_FLOOR:g} drawn at {R2_FLOOR:g}")
     if hidden:
