@@ -149,15 +149,9 @@ def read_json(path: Path, model: type[M], context: dict[str, Any] | None = None,
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """What a run finished, saved after every round (or resample) so a rerun resumes there.
-
-    Parameters
-    ----------
-    path : Path
-        ``<reports>/.checkpoints/<fingerprint>.json`` (:meth:`of`).
-    key : str
-        The run's :func:`resume_key`: a checkpoint written for another is never resumed from.
-    """
+    """What a run finished, saved after every round (or resample) so a rerun resumes there: ``path``
+    is ``<reports>/.checkpoints/<fingerprint>.json`` (:meth:`of`), ``key`` the run's
+    :func:`resume_key` (a checkpoint written for another is never resumed from)."""
 
     path: Path
     key: str

@@ -29,7 +29,6 @@ from pipeline.rounds.record import (
 )
 
 if TYPE_CHECKING:
-
     from pipeline.result import PruningResult
     from pipeline.stability.result import StabilityResult
 
@@ -39,17 +38,9 @@ NEGATIVE_R2 = "†"
 
 
 class Table(BaseModel):
-    """A table of words, ready to render.
-
-    Attributes
-    ----------
-    columns, rows : list of str, list of list of str
-        The headings, and the cells: one list per row, one cell per heading.
-    classes : list of str
-        One CSS class per row for report.html (``kept``, ``dropped``, ``unconfirmed``...), or none.
-    notes : list of str
-        Sentences under the table.
-    """
+    """A table of words, ready to render: ``rows`` hold one cell per heading of ``columns``,
+    ``classes`` one CSS class per row for report.html (``kept``, ``dropped``, ``unconfirmed``...) or
+    none, ``notes`` the sentences under the table."""
 
     model_config = ConfigDict(frozen=True, strict=True)
     columns: list[str]
