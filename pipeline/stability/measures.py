@@ -95,12 +95,12 @@ def stable_set(order: Sequence[str], frequency: dict[str, float], keep_frequency
 
 
 def _nogueira_parts(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """Frequencies, selection sizes, their mean k̄ and the denominator (k̄/d)(1 - k̄/d)."""
-    _, d = Z.shape
+    """The checked 0/1 matrix, its frequencies, k̄ (their sum: the mean selection size), (k̄/d)(1 - k̄/d)."""
+    Z = _binary(Z, least=2)
+    d = Z.shape[1]
     frequency = Z.mean(axis=0)
-    sizes = Z.sum(axis=1)
     k_bar = float(frequency.sum())
-    return frequency, sizes, k_bar, (k_bar / d) * (1.0 - k_bar / d)
+    return Z, frequency, k_bar, (k_bar / d) * (1.0 - k_bar / d)
 
 
 def nogueira_stability(Z: np.ndarray) -> float:
@@ -113,11 +113,10 @@ def nogueira_stability(Z: np.ndarray) -> float:
     (NaN) when every selection is empty or every selection is everything. ``Z``: the ``M x d`` 0/1
     selections, a row per selection, ``M >= 2``.
     """
-    Z = _binary(Z, least=2)
-    M = Z.shape[0]
-    frequency, _, _, denominator = _nogueira_parts(Z)
+    Z, frequency, _, denominator = _nogueira_parts(Z)
     if denominator <= 0:
         return float("nan")
+    M = Z.shape[0]
     return float(1.0 - (M / (M - 1)) * np.mean(frequency * (1.0 - frequency)) / denominator)
 
 
@@ -127,12 +126,11 @@ def nogueira_variance(Z: np.ndarray) -> float:
     selection ``i`` of size ``k_i``,
     ``Φ_i = [mean_f(z_if p_f) - k_i k̄/d² + Φ/2 (2 k_i k̄/d² - k_i/d - k̄/d + 1)] / ((k̄/d)(1 - k̄/d))``.
     NaN where the estimate is undefined."""
-    Z = _binary(Z, least=2)
-    M, d = Z.shape
-    frequency, sizes, k_bar, denominator = _nogueira_parts(Z)
+    Z, frequency, k_bar, denominator = _nogueira_parts(Z)
     if denominator <= 0:
         return float("nan")
-    phi = nogueira_stability(Z)
+    M, d = Z.shape
+    sizes, phi = Z.sum(axis=1), nogueira_stability(Z)
     per_row = (
         (Z @ frequency) / d - sizes * k_bar / d**2
         + phi / 2.0 * (2.0 * sizes * k_bar / d**2 - sizes / d - k_bar / d + 1.0)
