@@ -128,9 +128,7 @@ def discard_unfinished(folder: str | os.PathLike[str]) -> None:
     folder = Path(folder)
     if not folder.is_dir() or (folder / REPORT_FILE).exists():
         return
-    for child in folder.iterdir():
-        if child.name == CLAIM_FILE:
-            continue
+    for child in (c for c in folder.iterdir() if c.name != CLAIM_FILE):
         with contextlib.suppress(OSError):
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child)
@@ -148,7 +146,6 @@ def report_content(result: PruningResult, data_summary: dict[str, Any], *, finge
     final = result.final
     assert final is not None and final.training is not None
     tables = report_tables(result) if tables is None else tables
-    stability = result.stability
 
     def records(frame: Any) -> list[dict[str, Any]]:
         return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
@@ -168,7 +165,7 @@ def report_content(result: PruningResult, data_summary: dict[str, Any], *, finge
         "final_model": {"strategy": final.strategy, "channels": final.channels,
                         "metrics": final.metrics, "best_epoch": final.training.history.best_epoch,
                         "epochs_run": final.training.epochs_run, "seconds": final.seconds},
-        "stability": stability.to_dict() if stability is not None else None,
+        "stability": result.stability.to_dict() if result.stability is not None else None,
         "truth": truth_scores(result.selected, truth) if truth else None,
         "diff": diff, "files": files, "notes": notes(result),
         "tables": {name: table.model_dump() for name, table in tables.items()},
@@ -218,9 +215,7 @@ def write_report(result: PruningResult, data_summary: dict[str, Any],
     if result.final is None:
         raise ValueError("a report needs the final model: run the selection with fit_final")
     claimed_here = folder is None and run_name is not None and not is_claimed(Path(reports_dir) / run_name)
-    if folder is None:
-        folder = new_run_folder(reports_dir, run_name, data_summary["name"])
-    folder = Path(folder)
+    folder = Path(new_run_folder(reports_dir, run_name, data_summary["name"]) if folder is None else folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         images = page_figures(result, class_names)

@@ -24,10 +24,8 @@ def rfe_ranking(names: Sequence[str], kept: Collection[str], order: Sequence[str
                 constant_columns: Sequence[str] = ()) -> dict[str, int]:
     """RFE-style ranks of ``names`` and ``constant_columns``: 1 for ``kept``, then ``order`` from 2,
     constant columns last."""
-    ranking = {c: 1 for c in names if c in kept}
-    ranking.update({c: 2 + i for i, c in enumerate(order)})
-    worst = max(ranking.values(), default=1) + 1
-    ranking.update({c: worst for c in constant_columns})
+    ranking = {c: 1 for c in names if c in kept} | {c: 2 + i for i, c in enumerate(order)}
+    ranking |= dict.fromkeys(constant_columns, max(ranking.values(), default=1) + 1)
     return {c: ranking[c] for c in [*names, *constant_columns]}
 
 
