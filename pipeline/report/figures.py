@@ -49,14 +49,12 @@ def _fate(record: PruningRound, channel: str) -> str:
     return "passes" if record.decision.get(channel) in PASSING else "spared"
 
 
-def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float | None) -> int:
+def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float) -> int:
     """Horizontal box plots, first on top; returns how many values were clipped at ``low``."""
     # three artists for any number of channels (boxplot draws six per box, barh one per bar)
     data = np.asarray(values, dtype=float)  # channels x trials
-    clipped = 0
-    if low is not None:
-        clipped = int((data < low).sum())
-        data = np.maximum(data, low)
+    clipped = int((data < low).sum())
+    data = np.maximum(data, low)
     positions = np.arange(len(data))[::-1]
     q1, median, q3 = np.quantile(data, [0.25, 0.5, 0.75], axis=1)
     ax.hlines(positions, data.min(axis=1), data.max(axis=1), color="0.3", linewidth=1, zorder=2)
@@ -71,8 +69,7 @@ def _boxes(ax: Axes, values: list[list[float]], colours: list[str], low: float |
 
 def _shadow_band(ax: Axes, shadow: dict, label: str, effect_scale: bool = False) -> list:
     """The shadows' middle 90 % as a band and the passing bar as a dashed line (importance: in nats)."""
-    values = np.asarray(shadow["values"], dtype=float)
-    low, high = np.quantile(values, [0.05, 0.95])
+    low, high = np.quantile(np.asarray(shadow["values"], dtype=float), [0.05, 0.95])
     bar = shadow["mean"] + shadow["pass_t"] * shadow["std"] * np.sqrt(1 + 1 / shadow["n"])
     if effect_scale:
         low, high, bar = (to_nats(float(v)) for v in (low, high, bar))
@@ -106,7 +103,7 @@ def plot_round_scores(record: PruningRound, threshold: float) -> Figure:
     relevance = "importance" in record.trial_scores
     # each panel's score, the lowest value drawn and the axis label
     panels = ([("shared_r2", R2_FLOOR, "shared R² (own input held at its mean)"),
-               ("importance", None, "importance to the head (loss rise, nats per row)")] if relevance
+               ("importance", -np.inf, "importance to the head (loss rise, nats per row)")] if relevance
               else [("r2", R2_FLOOR, "validation reconstruction R²")])
     height = max(3.0, 0.22 * len(channels) + 1.6)
     fig = Figure(figsize=(11.0 if relevance else 7.0, height))
@@ -163,8 +160,7 @@ def plot_score_by_count(rounds: Sequence[PruningRound], final: float | None = No
     """Every round's validation score (mean and spread over its trials) against the channels it
     trained on; round 1's (all columns) dotted, the final model's a star. The score axis starts at
     most 0.5 under the lowest, so one row does not look like a collapse."""
-    name = rounds[0].score_name
-    label = SCORE_LABELS.get(name, name)
+    label = SCORE_LABELS.get(rounds[0].score_name, rounds[0].score_name)
     counts = [len(r.kept) for r in rounds]
     scores = [r.val_score for r in rounds]
     fig = Figure(figsize=(7.5, 3.4))

@@ -115,8 +115,7 @@ class CheckpointFile(_File):
     @field_validator("rounds")
     @classmethod
     def _continue(cls, rounds: list[PruningRound] | None, info: ValidationInfo) -> list[PruningRound] | None:
-        channels = list(info.context["channels"] or [])
-        kept = channels
+        kept = channels = list(info.context["channels"] or [])
         for n, record in enumerate(rounds or [], start=1):
             if record.index != n or record.kept != kept:
                 raise ValueError(f"round {n} does not continue the rounds before it")

@@ -86,9 +86,8 @@ def stable_set(order: Sequence[str], frequency: dict[str, float], keep_frequency
     holds every channel, best first (:func:`stability_order`); ``channels`` the order of ``selected``
     (default ``order``)."""
     passing = [c for c in order if reaches_cut(frequency[c], keep_frequency)]
-    beyond: list[str] = []
-    if at_most is not None and len(passing) > at_most:
-        passing, beyond = passing[:at_most], passing[at_most:]
+    limit = len(passing) if at_most is None else at_most
+    passing, beyond = passing[:limit], passing[limit:]
     floor = [c for c in order if c not in set(passing)][:max(0, at_least - len(passing))]
     kept = set(passing) | set(floor)
     return StableSet([c for c in (channels or order) if c in kept], beyond, floor)
