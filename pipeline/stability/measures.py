@@ -27,15 +27,14 @@ _TOLERANCE = 1e-9  # frequencies are shares of B resamples: compared with the cu
 def selection_matrix(selections: Iterable[Iterable[str]], channels: Sequence[str]) -> np.ndarray:
     """The ``B x p`` 0/1 matrix of ``B`` selections over ``channels`` (a row per selection)."""
     position = {c: i for i, c in enumerate(channels)}
-    rows = []
-    for selected in selections:
-        row = np.zeros(len(channels), dtype=np.int8)
+    selections = [list(selected) for selected in selections]
+    Z = np.zeros((len(selections), len(channels)), dtype=np.int8)
+    for row, selected in zip(Z, selections, strict=True):
         unknown = [c for c in selected if c not in position]
         if unknown:
             raise KeyError(f"selected channels not among the channels: {', '.join(map(str, unknown))}")
         row[[position[c] for c in selected]] = 1
-        rows.append(row)
-    return np.array(rows, dtype=np.int8).reshape(len(rows), len(channels))
+    return Z
 
 
 def _binary(Z: np.ndarray, least: int = 1) -> np.ndarray:
