@@ -81,8 +81,7 @@ def claim_run_folder(folder: str | os.PathLike[str]) -> Path:
         return folder
     with contextlib.suppress(FileExistsError):
         folder.mkdir(parents=True)
-    reason = taken_reason(folder)
-    if reason is not None:
+    if (reason := taken_reason(folder)) is not None:
         raise taken_error(name, reason)
     fd = os.open(folder / CLAIM_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
@@ -108,6 +107,5 @@ def is_claimed(folder: str | os.PathLike[str]) -> bool:
 def release(folder: str | os.PathLike[str]) -> None:
     """Give up this process's claim of ``folder`` (nothing when it holds none); the claim file stays,
     marking the folder as a run's."""
-    fd = _held.pop(_key(Path(folder)), None)
-    if fd is not None:
+    if (fd := _held.pop(_key(Path(folder)), None)) is not None:
         os.close(fd)

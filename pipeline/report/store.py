@@ -227,10 +227,8 @@ def check_run_name(name: str, reports_dir: str | os.PathLike[str] | None = None)
     if len(name.encode()) > MAX_RUN_NAME_BYTES:
         raise ConfigError(f"run_name must be at most {MAX_RUN_NAME_BYTES} bytes (a folder name "
                           f"the file system takes), got {len(name.encode())}")
-    if reports_dir is not None:
-        reason = taken_reason(Path(reports_dir) / name)
-        if reason is not None:
-            raise taken_error(name, reason)
+    if reports_dir is not None and (reason := taken_reason(Path(reports_dir) / name)) is not None:
+        raise taken_error(name, reason)
     return name
 
 

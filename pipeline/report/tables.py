@@ -223,10 +223,8 @@ def score_table(result: PruningResult) -> Table:
     rows = []
     for name, value in final.metrics.items():
         part, metric = name.split("_", 1)
-        row = [f"{part} {SCORE_LABELS.get(metric, metric)}", f"{value:.3f}"]
-        if first is not None:
-            row.append(_number(first.val_metrics.get(metric) if part == "val" else None))
-        rows.append(row)
+        all_columns = [_number(first.val_metrics.get(metric) if part == "val" else None)] if first else []
+        rows.append([f"{part} {SCORE_LABELS.get(metric, metric)}", f"{value:.3f}", *all_columns])
     notes = ["The all-columns scores are round 1's: its trials trained on every channel beside the shadows "
              "(mean over the trials), on the same validation rows; the test rows are the final model's "
              "alone."] if first is not None else []

@@ -30,8 +30,7 @@ def selection_matrix(selections: Iterable[Iterable[str]], channels: Sequence[str
     selections = [list(selected) for selected in selections]
     Z = np.zeros((len(selections), len(channels)), dtype=np.int8)
     for row, selected in zip(Z, selections, strict=True):
-        unknown = [c for c in selected if c not in position]
-        if unknown:
+        if unknown := [c for c in selected if c not in position]:
             raise KeyError(f"selected channels not among the channels: {', '.join(map(str, unknown))}")
         row[[position[c] for c in selected]] = 1
     return Z
