@@ -76,22 +76,21 @@ def claim_run_folder(folder: str | os.PathLike[str]) -> Path:
     holds already is returned); a one-line :class:`ConfigError` naming ``run_name`` when the folder is
     taken (:func:`taken_reason`)."""
     folder = Path(folder)
-    name = folder.name
     if _key(folder) in _held:
         return folder
     with contextlib.suppress(FileExistsError):
         folder.mkdir(parents=True)
     if (reason := taken_reason(folder)) is not None:
-        raise taken_error(name, reason)
+        raise taken_error(folder.name, reason)
     fd = os.open(folder / CLAIM_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         if (folder / REPORT_FILE).exists():  # finished while this run looked
-            raise ConfigError(f"run_name {name!r} is taken: {folder} holds a finished run")
+            raise ConfigError(f"run_name {folder.name!r} is taken: {folder} holds a finished run")
     except BlockingIOError:
         os.close(fd)
-        raise ConfigError(f"run_name {name!r} is taken: another run is writing {folder} now") from None
+        raise ConfigError(f"run_name {folder.name!r} is taken: another run is writing {folder} now") from None
     except BaseException:
         os.close(fd)
         raise

@@ -198,8 +198,7 @@ def plot_count_curve(rounds: Sequence[PruningRound], selected_round: int) -> Fig
                 fmt="o-", capsize=3, color="tab:blue", label="a round's loss per row (± se)")
     ax.axhline(best.mean_loss + best.std_error, color="tab:green", linestyle="--", linewidth=1,
                label="best + one standard error")
-    chosen = [p for p in points if p.round == selected_round]
-    if chosen:
+    if chosen := [p for p in points if p.round == selected_round]:
         ax.plot([chosen[0].n_features], [chosen[0].mean_loss], "*", color="tab:red", markersize=13,
                 label=f"kept: {chosen[0].n_features} channels")
     _count_axes(ax, counts, "loss per row", "upper left",

@@ -106,9 +106,8 @@ def round_table(result: PruningResult) -> Table:
                      ", ".join(named) + (f" and {more} more" if more else "") or "—", str(kept),
                      *(f"{record.val_metrics[m]:.3f}" for m in metrics), f"{record.seconds:.1f}",
                      record.stop_reason or look])
-    columns = ["round", "trained on", "dropped", "kept",
-               *(f"val {SCORE_LABELS.get(m, m)}" for m in metrics), "seconds", "stop"]
-    return Table(columns=columns, rows=rows)
+    return Table(columns=["round", "trained on", "dropped", "kept",
+                          *(f"val {SCORE_LABELS.get(m, m)}" for m in metrics), "seconds", "stop"], rows=rows)
 
 
 def kept_without_passing(result: PruningResult) -> dict[str, str]:

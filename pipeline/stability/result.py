@@ -36,8 +36,7 @@ class ResampleSelection:
     ``index`` counts from 0; ``seed`` seeds its rows and its models
     (:func:`pipeline.selection.resample_seed`); ``n_train`` counts repeated rows under ``bootstrap``;
     ``selected`` is in column order; ``ranking`` is RFE-style (1: kept; constant columns last);
-    ``seconds`` is the selection's wall-clock time; ``constant_columns`` have no variance on its rows
-    (never selected there).
+    ``seconds`` is the selection's wall-clock time; ``constant_columns`` have no variance on its rows.
     """
 
     index: int
@@ -58,7 +57,6 @@ class ResampleSelection:
                 f"({self.stop_reason}), {self.seconds:.1f} s")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary."""
         return asdict(self)
 
 
@@ -71,17 +69,14 @@ class StabilityResult:
     """What a stability run measured and decided.
 
     ``channels`` are the ``p`` channels resampled (the varying columns of the whole data), in column
-    order; a channel is stable when at least ``keep_frequency`` of the ``resamples`` kept it.
-    ``frequency`` is that share per channel, ``mean_rank`` its rank averaged over the resamples
-    (breaks ties of frequency). ``selected`` is the stable selection, in column order; ``beyond_k``
-    the channels at or over the cut left out because ``n_features_to_select`` caps the count,
-    ``floor`` those under it kept because ``min_features`` is a floor.
-
-    The measures: Nogueira's stability index over the resamples with its 95 % confidence interval
-    (``nogueira_low``, ``nogueira_high``) and asymptotic variance (NaN when undefined: every resample
-    kept nothing, or everything); the mean and smallest Jaccard index over the pairs of resamples;
-    ``mean_selected``, how many channels a resample kept on average (``q``); and ``error_bound``,
-    Meinshausen & Bühlmann's bound on the expected number of noise channels at or over the cut,
+    order like ``selected``, the stable selection: the channels at least ``keep_frequency`` of the
+    ``resamples`` kept (their ``frequency``; ``mean_rank``, the rank averaged over the resamples,
+    breaks ties), less ``beyond_k`` (left out because ``n_features_to_select`` caps the count), plus
+    ``floor`` (under the cut, kept because ``min_features`` is a floor). The measures: Nogueira's
+    index with its 95 % interval and asymptotic variance (NaN when every resample kept nothing, or
+    everything), the mean and smallest Jaccard index over the pairs of resamples, ``mean_selected``
+    (``q``: how many channels a resample kept on average) and ``error_bound``, Meinshausen &
+    Bühlmann's bound on the expected number of noise channels at or over the cut,
     ``q² / ((2 keep_frequency - 1) p)``.
     """
 
@@ -131,7 +126,6 @@ class StabilityResult:
 
     @property
     def n_resamples(self) -> int:
-        """How many resamples the run selected on."""
         return len(self.resamples)
 
     def ranked(self) -> list[str]:
