@@ -45,14 +45,6 @@ class ReplicaLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_replicas, in_features, out_features))
         self.bias = nn.Parameter(torch.empty(n_replicas, 1, out_features))
 
-    def reset_parameters(self, generators: list[torch.Generator]) -> None:
-        """The default init of :class:`torch.nn.Linear`, one generator per replica."""
-        bound = 1.0 / math.sqrt(self.weight.shape[1])
-        with torch.no_grad():
-            for r, gen in enumerate(generators):
-                self.weight[r].copy_(torch.rand(self.weight.shape[1:], generator=gen) * 2 * bound - bound)
-                self.bias[r].copy_(torch.rand(self.bias.shape[1:], generator=gen) * 2 * bound - bound)
-
     def forward(self, x: Tensor) -> Tensor:
         return torch.baddbmm(self.bias, x, self.weight)
 
@@ -122,15 +114,8 @@ class LatentMLP(nn.Module):
 
 
 class VAECNet(nn.Module):
-    """Encoder, sampling neck, decoder and classifier head, for ``n_replicas`` models at once.
-
-    Parameters
-    ----------
-    config : VAECConfig
-        Architecture (sizes, activation, dropout) and the initialisation seed.
-    n_replicas : int, default=1
-        Number of independent models stacked on the leading dimension.
-    """
+    """Encoder, sampling neck, decoder and classifier head, for ``n_replicas`` models at once
+    (stacked on the leading dimension), built and initialised as ``config`` says."""
 
     def __init__(self, config: VAECConfig, n_replicas: int = 1) -> None:
         super().__init__()
@@ -141,17 +126,14 @@ class VAECNet(nn.Module):
         self.decoder = LatentMLP(config, n_replicas, config.decoder_layer_widths, config.n_inputs)
         self.head = LatentMLP(config, n_replicas, config.head_widths, config.task.n_outputs(config.n_classes))
         if self.encoder.z_mean.weight.device.type != "meta":  # meta tensors hold no values
-            generators = replica_generators(config.seed, n_replicas)  # replica r seeded seed + r
-            for module in self.modules():
-                if isinstance(module, ReplicaLinear):
-                    module.reset_parameters(generators)
-
-    @staticmethod
-    def state_shapes(config: VAECConfig, n_replicas: int = 1) -> dict[str, tuple[int, ...]]:
-        """Shapes of ``VAECNet(config, n_replicas)``'s state dict, from the meta device (no memory)."""
-        with torch.device("meta"):
-            net = VAECNet(config, n_replicas)
-        return {name: tuple(t.shape) for name, t in net.state_dict().items()}
+            # the default init of torch.nn.Linear, replica r from a generator seeded seed + r
+            generators = replica_generators(config.seed, n_replicas)
+            layers = [m for m in self.modules() if isinstance(m, ReplicaLinear)]
+            with torch.no_grad():
+                for layer, (r, gen) in itertools.product(layers, enumerate(generators)):
+                    bound = 1.0 / math.sqrt(layer.weight.shape[1])
+                    for p in (layer.weight, layer.bias):
+                        p[r].copy_(torch.rand(p.shape[1:], generator=gen) * 2 * bound - bound)
 
     def part(self, name: str) -> nn.Module:
         """One of the three :data:`PARTS` by name: ``encoder``, ``decoder`` or ``head``."""
@@ -221,22 +203,6 @@ class AblationScores(NamedTuple):
     own_reconstruction_mse: Tensor
 
 
-def unit_index(units: Sequence[Sequence[int]] | None, n_channels: int) -> tuple[Tensor, Tensor]:
-    """``units`` as a padded index matrix ``(units, widest)`` and its 0/1 mask."""
-    if units is None:
-        return torch.arange(n_channels).unsqueeze(1), torch.ones(n_channels, 1)
-    if not units or any(len(u) == 0 for u in units):
-        raise ValueError("every ablation unit needs at least one channel")
-    widest = max(len(u) for u in units)
-    index, mask = torch.zeros(len(units), widest, dtype=torch.long), torch.zeros(len(units), widest)
-    for i, members in enumerate(units):
-        if min(members) < 0 or max(members) >= n_channels:
-            raise ValueError(f"ablation unit {i} names a channel outside 0..{n_channels - 1}")
-        index[i, : len(members)] = torch.as_tensor(list(members), dtype=torch.long)
-        mask[i, : len(members)] = 1.0
-    return index, mask
-
-
 @torch.no_grad()
 def ablation_scores(net: VAECNet, x: Tensor, y: Tensor, units: Sequence[Sequence[int]] | None = None, *,
                     rows_times_channels: int = DEFAULT_ROWS_TIMES_CHANNELS, weights: Weights = None,
@@ -249,7 +215,20 @@ def ablation_scores(net: VAECNet, x: Tensor, y: Tensor, units: Sequence[Sequence
     net.eval()
     pre = net.encoder.input_layer(net.expand(x))  # (replicas, rows, hidden)
     base = net.config.task.prediction_losses(net.head(net.encoder.z_mean_from_input_layer(pre)), y)
-    index, mask = unit_index(units, x.shape[1])
+    n_channels = x.shape[1]
+    # the units as a padded index matrix (units, widest) and its 0/1 mask
+    if units is None:
+        index, mask = torch.arange(n_channels).unsqueeze(1), torch.ones(n_channels, 1)
+    else:
+        if not units or any(len(u) == 0 for u in units):
+            raise ValueError("every ablation unit needs at least one channel")
+        widest = max(len(u) for u in units)
+        index, mask = torch.zeros(len(units), widest, dtype=torch.long), torch.zeros(len(units), widest)
+        for i, members in enumerate(units):
+            if min(members) < 0 or max(members) >= n_channels:
+                raise ValueError(f"ablation unit {i} names a channel outside 0..{n_channels - 1}")
+            index[i, : len(members)] = torch.as_tensor(list(members), dtype=torch.long)
+            mask[i, : len(members)] = 1.0
     index, mask = index.to(x.device), mask.to(x.dtype).to(x.device)
     chunk = max(1, rows_times_channels // max(x.shape[0] * index.shape[1], 1))
     w = (torch.ones(net.n_replicas, x.shape[0], dtype=x.dtype, device=x.device) if weights is None

@@ -142,18 +142,6 @@ class ModelFile(_Part):
         return self
 
 
-def _model_file(saved: SavedModel) -> dict[str, Any]:
-    classes, labels = saved.classes, None
-    if classes is not None:
-        kind = {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(classes.dtype.kind, "str")
-        labels = {"dtype": kind, "values": np.asarray(classes, dtype=_DTYPES[kind]).tolist()}
-    fitted = {name: None if value is None else {"format_version": 1, **asdict(value)}
-              for name, value in (("latent_domain", saved.latent_domain),
-                                  ("reconstruction_check", saved.reconstruction_check))}
-    return {"format_version": FORMAT_VERSION, "config": saved.config.model_dump(mode="json"),
-            "n_replicas": saved.n_replicas, "classes": labels, **fitted}
-
-
 def _read_model_file(path: Path, device: str | None) -> ModelFile:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -220,8 +208,17 @@ def save_model(saved: SavedModel, folder: str | os.PathLike[str]) -> Path:
     buffer, folder = io.BytesIO(), Path(folder)
     torch.save({k: v.detach().cpu() for k, v in saved.state.items()}, buffer)
     atomic_write_bytes(folder / WEIGHTS_FILE, buffer.getvalue())
+    classes, labels = saved.classes, None
+    if classes is not None:
+        kind = {"i": "int", "u": "int", "b": "bool", "f": "float"}.get(classes.dtype.kind, "str")
+        labels = {"dtype": kind, "values": np.asarray(classes, dtype=_DTYPES[kind]).tolist()}
+    fitted = {name: None if value is None else {"format_version": 1, **asdict(value)}
+              for name, value in (("latent_domain", saved.latent_domain),
+                                  ("reconstruction_check", saved.reconstruction_check))}
+    model_file = {"format_version": FORMAT_VERSION, "config": saved.config.model_dump(mode="json"),
+                  "n_replicas": saved.n_replicas, "classes": labels, **fitted}
     # the fitted statistics' arrays (and numpy scalars) as lists
-    text = json.dumps(_model_file(saved), indent=2, sort_keys=True, default=lambda value: value.tolist())
+    text = json.dumps(model_file, indent=2, sort_keys=True, default=lambda value: value.tolist())
     atomic_write_text(folder / MODEL_FILE, text)
     return folder
 
@@ -230,13 +227,17 @@ def load_model(folder: str | os.PathLike[str], device: str | None = None) -> Sav
     """Read a folder written by :func:`save_model`, optionally for another device. Raises
     FileNotFoundError when a file is missing, :class:`ModelFileError` when one cannot be read, is
     invalid or over :data:`LIMITS`, or does not fit the other."""
+    import torch
+
     from vaec.model import VAECNet
     meta_path, weights_path = Path(folder) / MODEL_FILE, Path(folder) / WEIGHTS_FILE
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
     meta = _read_model_file(meta_path, device)
-    state = _read_state(weights_path, VAECNet.state_shapes(meta.config, meta.n_replicas),
+    with torch.device("meta"):  # the network's shapes, without its memory
+        expected = VAECNet(meta.config, meta.n_replicas).state_dict()
+    state = _read_state(weights_path, {name: tuple(t.shape) for name, t in expected.items()},
                         torch_device(meta.config.device))
     domain, check = meta.latent_domain, meta.reconstruction_check
     return SavedModel(meta.config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),

@@ -9,7 +9,7 @@ principal components (fitted on the training z_mean), a one-dimensional one as a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
@@ -169,23 +169,6 @@ def _legend_below(fig: Figure, ax: Axes) -> None:
         fig.subplots_adjust(bottom=(0.6 + 0.22 * rows) / fig.get_size_inches()[1])
 
 
-def _grid_panel(ax: Axes, title: str, what: str, points: np.ndarray, labels: np.ndarray,
-                names: list[str] | None, limit: float | None, latent_dim: int) -> None:
-    """One panel of a latent grid: on fixed ``[-limit, limit]`` axes, or on the points' range."""
-    scatter_by_target(ax, points, labels, names)
-    if limit is None:
-        fixed_title(ax, f"{title}, own range")
-    else:
-        ax.set_xlim(-limit, limit)
-        if latent_dim > 1:
-            ax.set_ylim(-limit, limit)
-        fixed_title(ax, f"{title}, fixed [-{limit:g}, {limit:g}]")
-    if latent_dim == 1:
-        ax.set_ylim(-1.0, 1.0)
-    ax.set(**_axis_labels(latent_dim, what))
-    ax.grid(alpha=0.3)
-
-
 def plot_latent_grid(snapshot: LatentSnapshot, replica: int = 0,
                      class_names: Sequence[str] | None = None) -> Figure:
     """Where the rows sit in the neck at one epoch (one replica of ``snapshot``): sampled z on
@@ -204,9 +187,19 @@ def plot_latent_grid(snapshot: LatentSnapshot, replica: int = 0,
     for col, (part, z, z_mean, labels) in enumerate(columns):
         jitter = rng.uniform(-STRIP_JITTER, STRIP_JITTER, size=len(labels))
         rows = [("sampled z", z, SAMPLED_LIMIT), ("z_mean", z_mean, MEAN_LIMIT), ("z_mean", z_mean, None)]
-        for row, (what, points, limit) in enumerate(rows):
-            _grid_panel(axes[row, col], f"{part}: {what}", what,
-                        _view(points[replica], projection, jitter), labels, names, limit, latent_dim)
+        for ax, (what, points, limit) in zip(axes[:, col], rows, strict=True):
+            scatter_by_target(ax, _view(points[replica], projection, jitter), labels, names)
+            if limit is None:  # on the points' range
+                fixed_title(ax, f"{part}: {what}, own range")
+            else:
+                ax.set_xlim(-limit, limit)
+                if latent_dim > 1:
+                    ax.set_ylim(-limit, limit)
+                fixed_title(ax, f"{part}: {what}, fixed [-{limit:g}, {limit:g}]")
+            if latent_dim == 1:
+                ax.set_ylim(-1.0, 1.0)
+            ax.set(**_axis_labels(latent_dim, what))
+            ax.grid(alpha=0.3)
     if names is not None:
         axes[0, 0].legend(loc="upper right", fontsize=8, markerscale=2, title="class")
     fig.suptitle(f"latent space at epoch {snapshot.epoch} (latent_dim {latent_dim})")
@@ -250,17 +243,22 @@ def plot_latent_domain(z_mean: np.ndarray, labels: np.ndarray, domain: LatentDom
         points = np.column_stack([points[:, 0], np.zeros(len(points))])
     elif latent_dim > 2:
         points = _PCA(points).transform(points)
-    centre, contours = points.mean(axis=0), _sigma_contours(points)
+    centre = points.mean(axis=0)
+    if np.ptp(points[:, 1]) == 0:  # points on a line: circles
+        major = minor = float(points[:, 0].std(ddof=1))
+        angle = 0.0
+    else:
+        values, vectors = np.linalg.eigh(np.cov(points, rowvar=False))
+        major, minor = np.sqrt(np.clip(values[::-1], 0.0, None))
+        angle = float(np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1])))
     fig = Figure(figsize=(6.0, 6.4))
     ax = fig.subplots()
     margins(fig, left=0.8, bottom=0.6, top=0.55)
     scatter_by_target(ax, points, labels, _class_names(class_names, labels))
-    for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):
-        width, height, angle = contours(k)
-        ax.add_patch(Ellipse(tuple(centre), width, height, angle=angle, fill=False,
+    for k, style in zip(CONTOURS, ("-", "--", ":"), strict=True):  # each k-sigma ellipse
+        ax.add_patch(Ellipse(tuple(centre), 2 * k * major, 2 * k * minor, angle=angle, fill=False,
                              color="black", linestyle=style, label=f"{k} sigma"))
-    width, height, _ = contours(CONTOURS[-1])
-    reach = 0.55 * max(width, height)
+    reach = 0.55 * (2 * CONTOURS[-1] * major)  # the widest contour's major axis
     low = np.minimum(points.min(axis=0), centre - reach)
     high = np.maximum(points.max(axis=0), centre + reach)
     # one span on both axes: the contours keep their shape without blank margins
@@ -274,13 +272,3 @@ def plot_latent_domain(z_mean: np.ndarray, labels: np.ndarray, domain: LatentDom
     ax.grid(alpha=0.3)
     return fig
 
-
-def _sigma_contours(points: np.ndarray) -> Callable[[float], tuple[float, float, float]]:
-    """``k -> (width, height, degrees)`` of the k-sigma ellipse of 2-D ``points`` (circles on a line)."""
-    if np.ptp(points[:, 1]) == 0:
-        sd = float(points[:, 0].std(ddof=1))
-        return lambda k: (2 * k * sd, 2 * k * sd, 0.0)
-    values, vectors = np.linalg.eigh(np.cov(points, rowvar=False))
-    major, minor = np.sqrt(np.clip(values[::-1], 0.0, None))
-    angle = float(np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1])))
-    return lambda k: (2 * k * major, 2 * k * minor, angle)
