@@ -220,27 +220,15 @@ VAECConfig.__doc__ = (VAECConfig.__doc__ or "") + _parameters_doc(VAECConfig, ow
 
 @dataclass(frozen=True)
 class Strategy:
-    """What one training run optimises; :func:`vaec.training.train` runs every strategy.
-
-    Parameters
-    ----------
-    name : str
-        Short name, e.g. ``all_parts``.
-    losses, trains : frozenset of str
-        The losses in the total (``reconstruction``, ``kl``, ``prediction``) and the parts whose
-        weights change (``encoder``, ``decoder``, ``head``; the others are frozen).
-    sample : bool
-        During training the head and the decoder see a draw of z, or z_mean; at inference both
-        see z_mean unless sampling is asked for.
-    description : str
-        One line for people.
-    """
+    """What one training run optimises; :func:`vaec.training.train` runs every strategy."""
 
     name: str
-    losses: frozenset[str]
-    trains: frozenset[str]
+    losses: frozenset[str]  # those in the total: reconstruction, kl, prediction
+    trains: frozenset[str]  # the parts whose weights change (encoder, decoder, head); the others freeze
+    # in training the head and the decoder see a draw of z, or z_mean; at inference both see
+    # z_mean unless sampling is asked for
     sample: bool
-    description: str
+    description: str  # one line for people
 
     @property
     def uses_prediction(self) -> bool:

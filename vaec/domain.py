@@ -35,16 +35,11 @@ class IsotropicGaussian:
 
     :meth:`fit` takes the points' mean and, as ``sigma²``, the mean over dimensions of their
     variances (``ddof=1``): unbiased for a common variance of independent dimensions.
-
-    Attributes
-    ----------
-    center, sigma, n_samples : numpy.ndarray, float, int
-        Centre ``(latent_dim,)``, the common standard deviation, the points the fit used.
     """
 
-    center: np.ndarray
-    sigma: float
-    n_samples: int
+    center: np.ndarray  # (latent_dim,)
+    sigma: float  # the common standard deviation
+    n_samples: int  # the points the fit used
 
     @classmethod
     def fit(cls, z: Any) -> IsotropicGaussian:
@@ -59,7 +54,6 @@ class IsotropicGaussian:
 
     @property
     def latent_dim(self) -> int:
-        """Number of latent dimensions."""
         return len(self.center)
 
     def distance(self, z: Any) -> np.ndarray:
@@ -88,18 +82,11 @@ class DiagonalGaussian:
     confidence is Bonferroni on the smallest, ``min(1, D * min_d p_d)``: valid under any
     dependence between the dimensions (Fisher's method would not be), and it fires when a point is
     far out in a single dimension.
-
-    Attributes
-    ----------
-    mean, std : numpy.ndarray
-        Per-dimension mean and standard deviation (``ddof=1``), shape ``(latent_dim,)``.
-    n_samples : int
-        Number of points the fit used.
     """
 
-    mean: np.ndarray
-    std: np.ndarray
-    n_samples: int
+    mean: np.ndarray  # per dimension, (latent_dim,)
+    std: np.ndarray  # per dimension (ddof=1), (latent_dim,)
+    n_samples: int  # the points the fit used
 
     @classmethod
     def fit(cls, z: Any) -> DiagonalGaussian:
@@ -115,7 +102,6 @@ class DiagonalGaussian:
 
     @property
     def latent_dim(self) -> int:
-        """Number of latent dimensions."""
         return len(self.mean)
 
     def p_values(self, z: Any) -> np.ndarray:
@@ -131,24 +117,13 @@ class DiagonalGaussian:
 
 @dataclass(frozen=True)
 class LatentDomain:
-    """Both fits of one model's training latent points, and how the sampled z was drawn.
+    """Both fits of one model's training latent points, and how the sampled z was drawn."""
 
-    Attributes
-    ----------
-    isotropic, diagonal : IsotropicGaussian, DiagonalGaussian
-        Fitted to the sampled z (``n_draws`` draws per training row, seeded by ``seed``) and
-        to z_mean (sampling off).
-    n_draws, seed : int
-        How the sampled z was drawn.
-    replica : int
-        The model replica whose encoder produced the points.
-    """
-
-    isotropic: IsotropicGaussian
-    diagonal: DiagonalGaussian
+    isotropic: IsotropicGaussian  # of the sampled z, n_draws draws per training row seeded by seed
+    diagonal: DiagonalGaussian  # of z_mean (sampling off)
     n_draws: int
     seed: int
-    replica: int = 0
+    replica: int = 0  # the model replica whose encoder produced the points
 
     @classmethod
     def fit(cls, z_mean: Any, z_log_var: Any, *, n_draws: int = DEFAULT_N_DRAWS, seed: int = 0,
@@ -186,17 +161,10 @@ class LatentDomain:
 class ReconstructionCheck:
     """Empirical distribution of the training rows' reconstruction errors (mean squared over
     the channels, sampling off), and empirical p-values of new rows against it.
-
-    Attributes
-    ----------
-    errors : numpy.ndarray
-        Training errors in ascending order (or evenly spaced quantiles of them).
-    n_samples : int
-        Number of training rows behind ``errors``.
     """
 
-    errors: np.ndarray
-    n_samples: int
+    errors: np.ndarray  # the training errors in ascending order (or evenly spaced quantiles of them)
+    n_samples: int  # the training rows behind errors
 
     @classmethod
     def fit(cls, errors: Any) -> ReconstructionCheck:

@@ -129,14 +129,8 @@ class _Constants:
 
 class FusedStep:
     """One training step of every replica of ``net`` (forward, gradients, AdamW) without
-    autograd; called as ``step(x, y, rows, generators)``.
-
-    Parameters
-    ----------
-    net, strategy, weights : VAECNet, Strategy, dict of str to float
-        The network (updated in place, with AdamW's settings of its config), what it trains, the
-        weight of every loss (0: not counted).
-    """
+    autograd; called as ``step(x, y, rows, generators)``. ``net`` is updated in place with AdamW's
+    settings of its config; ``weights`` holds the weight of every loss (0: not counted)."""
 
     def __init__(self, net: VAECNet, strategy: Strategy, weights: dict[str, float]) -> None:
         reason = fused_step_supported(net, strategy, weights)

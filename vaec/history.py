@@ -52,23 +52,12 @@ class History:
     Losses are taken as trained (sampled z where the strategy samples); the task's scores
     (``accuracy``/``f1``, ``r2``/``mae``, ...) have sampling off, ``*_sampled`` on. Validation
     columns are NaN without a validation split.
-
-    Attributes
-    ----------
-    values : numpy.ndarray
-        ``(evaluations, replicas, columns)``, the columns in :attr:`columns` order.
-    best_epochs : list of int
-        Best epoch of each replica (1-based).
-    epochs : numpy.ndarray
-        The evaluated epochs, one per row of ``values`` (default ``1, 2, ...``).
-    task : Task
-        The task the head was trained for (it names the score columns).
     """
 
-    values: np.ndarray
-    best_epochs: list[int]
-    epochs: np.ndarray | None = None
-    task: Task = CLASSIFICATION
+    values: np.ndarray  # (evaluations, replicas, columns), the columns in :attr:`columns` order
+    best_epochs: list[int]  # of each replica, 1-based
+    epochs: np.ndarray | None = None  # the evaluated epochs, one per row of values (default 1, 2, ...)
+    task: Task = CLASSIFICATION  # the task the head was trained for (it names the score columns)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -90,7 +79,6 @@ class History:
 
     @property
     def n_replicas(self) -> int:
-        """Number of replicas recorded."""
         return len(self.best_epochs)
 
     def for_replica(self, replica: int = 0) -> dict[str, np.ndarray]:
@@ -140,25 +128,13 @@ class LatentSnapshot:
 
 @dataclass
 class TrainingResult:
-    """What one call of the training loop produced.
+    """What one call of the training loop produced."""
 
-    Attributes
-    ----------
-    strategy : str
-        Name of the strategy trained.
-    history : History
-        Per-epoch metrics.
-    epochs_run, seconds : int, float
-        Epochs actually run (fewer than configured after early stopping), wall-clock seconds.
-    snapshots : list of LatentSnapshot
-        Latent snapshots at :func:`snapshot_epochs`.
-    """
-
-    strategy: str
+    strategy: str  # the name of the strategy trained
     history: History
-    epochs_run: int
-    seconds: float
-    snapshots: list[LatentSnapshot] = field(default_factory=list)
+    epochs_run: int  # fewer than configured after early stopping
+    seconds: float  # wall-clock
+    snapshots: list[LatentSnapshot] = field(default_factory=list)  # at :func:`snapshot_epochs`
 
 
 @torch.no_grad()

@@ -22,33 +22,16 @@ REGRESSION_BINS = 10
 
 @dataclass(frozen=True)
 class Task:
-    """One task of the head, with the rules that depend on it (the singletons of :data:`TASKS`).
-
-    Attributes
-    ----------
-    name : str
-        ``classification``, ``regression`` or ``unsupervised``.
-    score_names : tuple of str
-        The two scores recorded at every evaluation, in history-column order.
-    guard_score, curve_score : str
-        The validation score a pruning round reports for its guard; the score drawn in the
-        learning curves.
-    has_target, has_classes, has_values : bool
-        Whether the head learns a target (without one only the autoencoder trains), whether it
-        is class labels (probabilities, class indices, strata per class), and whether it is a
-        quantity (the head learns it standardised; predictions come back in its units).
-    lower_is_better : frozenset of str
-        Scores where smaller is better (an error, not a fit).
-    """
+    """One task of the head, with the rules that depend on it (the singletons of :data:`TASKS`)."""
 
     name: str
-    score_names: tuple[str, str]
-    guard_score: str
-    curve_score: str
-    has_target: bool = True
-    has_classes: bool = False
-    has_values: bool = False
-    lower_is_better: frozenset[str] = frozenset()
+    score_names: tuple[str, str]  # the two scores recorded at every evaluation, in column order
+    guard_score: str  # the validation score a pruning round reports for its guard
+    curve_score: str  # the score drawn in the learning curves
+    has_target: bool = True  # the head learns a target (without one only the autoencoder trains)
+    has_classes: bool = False  # class labels: probabilities, class indices, strata per class
+    has_values: bool = False  # a quantity: learned standardised, predicted in its units
+    lower_is_better: frozenset[str] = frozenset()  # scores where smaller is better (an error)
 
     def __repr__(self) -> str:
         return f"Task({self.name!r})"
