@@ -39,8 +39,6 @@ class VAEC:
 
     Attributes
     ----------
-    net : VAECNet
-        The torch module.
     classes_ : numpy.ndarray
         Class labels; index ``i`` of a prediction is ``classes_[i]``.
     results : list of TrainingResult

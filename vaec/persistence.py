@@ -159,10 +159,16 @@ def _read_model_file(path: Path, device: str | None) -> ModelFile:
         raise ModelFileError(f"{path}: {validation_message(err)}") from None
 
 
-def _read_state(weights_path: Path, expected: dict[str, tuple[int, ...]],
-                device: torch.device) -> dict[str, torch.Tensor]:
-    """The weights, read only when the file's size fits ``expected``, checked to hold its shapes."""
+def _read_state(weights_path: Path, meta: ModelFile) -> dict[str, torch.Tensor]:
+    """The weights, read only when the file's size fits the network ``meta`` describes, checked to
+    hold its tensors' shapes."""
     import torch
+
+    from vaec.model import VAECNet
+    device = torch_device(meta.config.device)
+    with torch.device("meta"):  # the network's shapes, without its memory
+        net = VAECNet(meta.config, meta.n_replicas)
+    expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
     n_values = sum(math.prod(shape) for shape in expected.values())
     if n_values > LIMITS["parameters"]:
         raise ModelFileError(f"{weights_path.parent / MODEL_FILE}: the network it describes has "
@@ -227,18 +233,12 @@ def load_model(folder: str | os.PathLike[str], device: str | None = None) -> Sav
     """Read a folder written by :func:`save_model`, optionally for another device. Raises
     FileNotFoundError when a file is missing, :class:`ModelFileError` when one cannot be read, is
     invalid or over :data:`LIMITS`, or does not fit the other."""
-    import torch
-
-    from vaec.model import VAECNet
     meta_path, weights_path = Path(folder) / MODEL_FILE, Path(folder) / WEIGHTS_FILE
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
     meta = _read_model_file(meta_path, device)
-    with torch.device("meta"):  # the network's shapes, without its memory
-        expected = VAECNet(meta.config, meta.n_replicas).state_dict()
-    state = _read_state(weights_path, {name: tuple(t.shape) for name, t in expected.items()},
-                        torch_device(meta.config.device))
+    state = _read_state(weights_path, meta)
     domain, check = meta.latent_domain, meta.reconstruction_check
     return SavedModel(meta.config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),
                       state, None if domain is None else domain.build(),
@@ -288,10 +288,8 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` atomically."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))

@@ -68,11 +68,10 @@ def learning_curve_panels(strategy: str | Strategy, task: Task = CLASSIFICATION)
     """``(metric, title)`` of every learning-curve panel drawn for ``strategy``: the task's
     :attr:`~vaec.tasks.Task.curve_score` off and on, total and KL loss, the prediction loss, the
     reconstruction loss when counted; none of the head's for a strategy that trains no head."""
-    strategy = get_strategy(strategy)
-    score = task.curve_score
-    head = strategy.uses_prediction or not task.has_target
-    panels = [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on")]
-    panels = panels if head else []
+    strategy, score = get_strategy(strategy), task.curve_score
+    panels = []
+    if strategy.uses_prediction or not task.has_target:
+        panels += [(score, f"{score}, sampling off"), (f"{score}_sampled", f"{score}, sampling on")]
     panels += [("total_loss", "total loss"), ("kl_loss", "KL loss")]
     if strategy.uses_prediction:
         panels.append(("prediction_loss", "prediction loss"))

@@ -200,8 +200,7 @@ class _Best:
 def _trainable(net: VAECNet, strategy: Strategy) -> list[Tensor]:
     """The parameters of the parts the strategy trains; every other one is frozen."""
     trainable = [p for name in strategy.trains for p in net.part(name).parameters()]
-    for p in net.parameters():
-        p.requires_grad_(False)
+    net.requires_grad_(False)
     for p in trainable:
         p.requires_grad_(True)
     return trainable
@@ -266,9 +265,7 @@ def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor 
 
     _check_finite(net, strategy, epoch)  # the last weights: a blow-up after the best epoch too
     best.restore()
-    for p in net.parameters():
-        p.requires_grad_(True)
-    net.eval()
+    net.requires_grad_(True).eval()
     history = History(torch.stack(rows).cpu().numpy(), [int(e) for e in best.epoch.cpu()],
                       epochs=np.asarray(row_epochs), task=config.task)
     return TrainingResult(strategy.name, history, epoch, time.perf_counter() - start, snapshots)
