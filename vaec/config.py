@@ -99,12 +99,8 @@ class ModelSettings(BaseModel):
 
     The defaults are tuned for the pruning rounds on breast_cancer and madelon: a neck wide
     enough for several informative directions, a KL weight that makes a lone noise channel not
-    worth a latent dimension.
-
-    Raises
-    ------
-    ConfigError
-        When a value is out of range; one line naming the field.
+    worth a latent dimension. A value out of range raises :class:`ConfigError`, one line naming
+    the field.
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)

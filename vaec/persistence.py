@@ -8,6 +8,7 @@ network it describes: a damaged folder is one :class:`ModelFileError` naming the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -280,10 +281,9 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
         if isinstance(err, OSError):
             raise _naming(err, target) from None
         raise
-    try:
+    # folders cannot be opened on Windows, some file systems refuse to sync them; the data is safe
+    with contextlib.suppress(OSError):
         _fsync(target.parent, getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # folders cannot be opened on Windows, some file systems refuse to sync
-        pass  # them; the data itself is safe
     return target
 
 

@@ -124,14 +124,6 @@ class TrainingDivergedError(RuntimeError):
     """Training ended with NaN or infinite weights; the message says what to lower."""
 
 
-def _check_finite(net: VAECNet, strategy: Strategy, epoch: int) -> None:
-    finite = torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()
-    if not bool(finite):
-        raise TrainingDivergedError(
-            f"training diverged: the {strategy.name} weights hold NaN or infinite values after "
-            f"epoch {epoch} (lower learning_rate, now {net.config.learning_rate:g})")
-
-
 def _weights(config: VAECConfig, strategy: Strategy) -> dict[str, float]:
     """The weight of every loss, 0 for those the strategy does not count."""
     weights = {"reconstruction": config.reconstruction_weight, "kl": config.kl_weight,
@@ -263,7 +255,11 @@ def train(net: VAECNet, strategy: Strategy, x: Tensor, y: Tensor, x_val: Tensor 
         if evaluate.modes_matter:
             _training_mode(net, strategy)
 
-    _check_finite(net, strategy, epoch)  # the last weights: a blow-up after the best epoch too
+    # the last weights: a blow-up after the best epoch too
+    if not bool(torch.stack([torch.isfinite(p).all() for p in net.parameters()]).all()):
+        raise TrainingDivergedError(
+            f"training diverged: the {strategy.name} weights hold NaN or infinite values after "
+            f"epoch {epoch} (lower learning_rate, now {config.learning_rate:g})")
     best.restore()
     net.requires_grad_(True).eval()
     history = History(torch.stack(rows).cpu().numpy(), [int(e) for e in best.epoch.cpu()],
