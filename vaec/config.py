@@ -221,9 +221,7 @@ class Strategy:
     name: str
     losses: frozenset[str]  # those in the total: reconstruction, kl, prediction
     trains: frozenset[str]  # the parts whose weights change (encoder, decoder, head); the others freeze
-    # in training the head and the decoder see a draw of z, or z_mean; at inference both see
-    # z_mean unless sampling is asked for
-    sample: bool
+    sample: bool  # head and decoder train on a draw of z (else z_mean); inference sees z_mean unless asked
     description: str  # one line for people
 
     @property

@@ -143,23 +143,6 @@ class ModelFile(_Part):
         return self
 
 
-def _read_model_file(path: Path, device: str | None) -> ModelFile:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ModelFileError(f"{path}: cannot be read as JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ModelFileError(f"{path}: expected a JSON object")
-    if isinstance(data.get("config"), dict):
-        # "extra" is a key of early configs; the caller may load the model on another device
-        config = {k: v for k, v in data["config"].items() if k != "extra"}
-        data["config"] = config | ({} if device is None else {"device": device})
-    try:
-        return ModelFile.model_validate(data)
-    except ValidationError as err:
-        raise ModelFileError(f"{path}: {validation_message(err)}") from None
-
-
 def _read_state(weights_path: Path, meta: ModelFile) -> dict[str, torch.Tensor]:
     """The weights, read only when the file's size fits the network ``meta`` describes, checked to
     hold its tensors' shapes."""
@@ -238,7 +221,20 @@ def load_model(folder: str | os.PathLike[str], device: str | None = None) -> Sav
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise FileNotFoundError(f"not a saved VAEC model folder: {path} is missing")
-    meta = _read_model_file(meta_path, device)
+    try:
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{meta_path}: cannot be read as JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{meta_path}: expected a JSON object")
+    if isinstance(data.get("config"), dict):
+        # "extra" is a key of early configs; the caller may load the model on another device
+        config = {k: v for k, v in data["config"].items() if k != "extra"}
+        data["config"] = config | ({} if device is None else {"device": device})
+    try:
+        meta = ModelFile.model_validate(data)
+    except ValidationError as err:
+        raise ModelFileError(f"{meta_path}: {validation_message(err)}") from None
     state = _read_state(weights_path, meta)
     domain, check = meta.latent_domain, meta.reconstruction_check
     return SavedModel(meta.config, meta.n_replicas, None if meta.classes is None else meta.classes.array(),

@@ -236,12 +236,10 @@ def plot_latent_domain(z_mean: np.ndarray, labels: np.ndarray, domain: LatentDom
     """Scatter of z_mean coloured by class, with the 1, 2 and 3 sigma ellipses of the Gaussian
     the points follow in the plotted view (a wider neck's principal components are a linear
     projection: the projected Gaussian's contours); the title gives the isotropic sigma."""
-    points = np.asarray(z_mean, dtype=float)
-    latent_dim = points.shape[1]
-    if latent_dim == 1:  # a line: drawn at height 0, the contours mark the sigmas on it
-        points = np.column_stack([points[:, 0], np.zeros(len(points))])
-    elif latent_dim > 2:
-        points = _PCA(points).transform(points)
+    z_mean = np.asarray(z_mean, dtype=float)
+    latent_dim = z_mean.shape[1]
+    # a line is drawn at height 0 (the contours mark the sigmas on it)
+    points = _view(z_mean, _PCA(z_mean) if latent_dim > 2 else None, np.zeros(len(z_mean)))
     centre = points.mean(axis=0)
     if np.ptp(points[:, 1]) == 0:  # points on a line: circles
         major = minor = float(points[:, 0].std(ddof=1))
