@@ -140,8 +140,8 @@ class VAEC:
         if weights is None:
             return None
         w = np.asarray(weights, dtype=np.float32)
-        if w.shape != (self.n_replicas, n_rows) or not np.isfinite(w).all() or (w < 0).any() \
-                or not (w.sum(axis=1) > 0).all():
+        if (w.shape != (self.n_replicas, n_rows) or not np.isfinite(w).all() or (w < 0).any()
+                or not (w.sum(axis=1) > 0).all()):
             raise InputError(f"row weights must be finite, >= 0, of shape ({self.n_replicas}, "
                              f"{n_rows}) with rows for every replica, got shape {w.shape}")
         return torch.from_numpy(w).to(self.device)
@@ -261,9 +261,8 @@ class VAEC:
     # persistence --------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write config, class labels, fitted statistics and weights to ``folder``."""
-        saved = SavedModel(self.config, self.n_replicas, self.classes_, self.net.state_dict(),
-                           self.latent_domain_, self.reconstruction_check_)
-        return save_model(saved, folder)
+        return save_model(SavedModel(self.config, self.n_replicas, self.classes_, self.net.state_dict(),
+                                     self.latent_domain_, self.reconstruction_check_), folder)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str], device: str | None = None) -> VAEC:
@@ -271,6 +270,5 @@ class VAEC:
         saved = load_model(folder, device=device)
         model = cls(saved.config, n_replicas=saved.n_replicas, classes=saved.classes)
         model.net.load_state_dict(saved.state)
-        model.latent_domain_ = saved.latent_domain
-        model.reconstruction_check_ = saved.reconstruction_check
+        model.latent_domain_, model.reconstruction_check_ = saved.latent_domain, saved.reconstruction_check
         return model

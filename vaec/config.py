@@ -24,7 +24,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from vaec.tasks import TASKS, Task, get_task
+from vaec.tasks import TASKS, Task, get_task, lookup
 
 if TYPE_CHECKING:  # torch loads only when a device other than the CPU is checked
     import torch
@@ -250,9 +250,4 @@ STRATEGIES: dict[str, Strategy] = {
 
 def get_strategy(name: str | Strategy) -> Strategy:
     """Look a strategy up by name (a :class:`Strategy` passes through)."""
-    if isinstance(name, Strategy):
-        return name
-    try:
-        return STRATEGIES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {name!r}") from None
+    return name if isinstance(name, Strategy) else lookup(STRATEGIES, "strategy", name)

@@ -153,8 +153,7 @@ class LatentDomain:
             columns[f"within_{level:g}_sigma"] = distance <= level  # within_3_sigma, within_2.5_sigma
         p_values = self.diagonal.p_values(z_mean)
         columns |= {f"p_value_z{d}": p_values[:, d] for d in range(p_values.shape[1])}
-        columns["confidence"] = self.diagonal.confidence(z_mean)
-        return columns
+        return columns | {"confidence": self.diagonal.confidence(z_mean)}
 
 
 @dataclass(frozen=True)

@@ -106,9 +106,7 @@ def snapshot_epochs(epochs: int) -> list[int]:
     """Epochs 8, 16, ..., 512, then 1000, 2000, ... up to ``epochs``, and the last one."""
     chosen = [e for e in (8, 16, 32, 64, 128, 256, 512) if e <= epochs]
     chosen += list(range(1000, epochs + 1, 1000))
-    if epochs not in chosen:
-        chosen.append(epochs)
-    return chosen
+    return chosen if epochs in chosen else [*chosen, epochs]
 
 
 @dataclass
@@ -151,10 +149,8 @@ def _evaluate(net: VAECNet, x: Tensor, y: Tensor, rows: Weights, strategy: Strat
     kl = kl_loss(out.z_mean, out.z_log_var, rows)
     pred = row_mean(config.task.prediction_losses(logits_trained, y), rows)
     total = weights["reconstruction"] * rec + weights["kl"] * kl + weights["prediction"] * pred
-    if config.task.has_target:
-        off, on, truth = logits_mean, out.logits, y
-    else:
-        off, on, truth = net.decoder(out.z_mean), out.reconstruction, x
+    off, on, truth = ((logits_mean, out.logits, y) if config.task.has_target
+                      else (net.decoder(out.z_mean), out.reconstruction, x))
     scores = [*config.task.scores(off, truth, config.n_classes, rows),
               *config.task.scores(on, truth, config.n_classes, rows)]
     return torch.stack([c.to(torch.float64) for c in [total, rec, kl, pred, *scores]], dim=1)

@@ -79,18 +79,14 @@ class Encoder(nn.Module):
 
     def z_mean_from_input_layer(self, pre_activation: Tensor) -> Tensor:
         """z_mean from the output of :attr:`input_layer` (the rest of the path to z_mean)."""
-        if not len(self.trunk):
-            return pre_activation
-        return self.z_mean(self.trunk[1:](pre_activation))
+        return self.z_mean(self.trunk[1:](pre_activation)) if len(self.trunk) else pre_activation
 
 
 def sample_latent(z_mean: Tensor, z_log_var: Tensor, generator: Generators = None) -> Tensor:
     """Draw ``z_mean + exp(0.5 * z_log_var) * eps``, ``eps ~ N(0, I)``; a generator per replica or one."""
     options = {"device": z_mean.device, "dtype": z_mean.dtype}
-    if isinstance(generator, Sequence):
-        eps = torch.stack([torch.randn(z_mean.shape[1:], generator=g, **options) for g in generator])
-    else:
-        eps = torch.randn(z_mean.shape, generator=generator, **options)
+    eps = (torch.stack([torch.randn(z_mean.shape[1:], generator=g, **options) for g in generator])
+           if isinstance(generator, Sequence) else torch.randn(z_mean.shape, generator=generator, **options))
     return z_mean + torch.exp(0.5 * z_log_var) * eps
 
 

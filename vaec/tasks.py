@@ -134,14 +134,17 @@ UNSUPERVISED = Task("unsupervised", ("reconstruction_r2", "reconstruction_mae"),
 TASKS: dict[str, Task] = {t.name: t for t in (CLASSIFICATION, REGRESSION, UNSUPERVISED)}
 
 
+def lookup(table: dict[str, Any], kind: str, name: Any) -> Any:
+    """``table[name]``, else a ValueError naming the ``kind`` and the names in ``table``."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"{kind} must be one of {', '.join(table)}; got {name!r}") from None
+
+
 def get_task(task: str | Task) -> Task:
     """The task of that name (a :class:`Task` passes through)."""
-    if isinstance(task, Task):
-        return task
-    try:
-        return TASKS[task]
-    except (KeyError, TypeError):
-        raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}") from None
+    return task if isinstance(task, Task) else lookup(TASKS, "task", task)
 
 
 # the computations behind the scores, for all replicas at once -----------------------------------
