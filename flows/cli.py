@@ -50,19 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="on a failure, print the traceback too")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for add in (_run_command, _serve_command, _report_command, _transform_command,
-                _predict_command, _demo_command):
-        add(commands, common)
-    return parser
-
-
-def _run_command(commands: Any, common: argparse.ArgumentParser) -> None:
-    run = commands.add_parser(
+    add_settings_options(commands.add_parser(
         "run", parents=[common], help="run the feature selection once",
         description="Run the feature selection once: pruning rounds, the final model and the "
                     "report. Prints the kept channels and the path of report.html. Without "
-                    "PREFECT_API_URL, Prefect starts a temporary local server for the run.")
-    add_settings_options(run)
+                    "PREFECT_API_URL, Prefect starts a temporary local server for the run."))
+    for add in (_serve_command, _report_command, _transform_command, _predict_command, _demo_command):
+        add(commands, common)
+    return parser
 
 
 def _serve_command(commands: Any, common: argparse.ArgumentParser) -> None:

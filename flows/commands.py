@@ -151,7 +151,6 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    """``vaec-select serve``."""
     from flows.parameters import check_cron
 
     check_cron(args.cron)  # a ConfigError: a usage error
@@ -211,7 +210,6 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 def command_transform(args: argparse.Namespace) -> int:
-    """``vaec-select transform``."""
     from pipeline.apply import transform_file
 
     print(f"wrote {transform_file(args.selection, args.data, args.out)}")
@@ -219,17 +217,14 @@ def command_transform(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    """``vaec-select predict``."""
     from pipeline.apply import predict_file
 
-    written = predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma,
-                           all_confidence=args.all_confidence)
-    print(f"wrote {written}")
+    print("wrote", predict_file(args.model, args.data, args.out, n_sigma=args.n_sigma,
+                                all_confidence=args.all_confidence))
     return 0
 
 
 def command_demo(args: argparse.Namespace) -> int:
-    """``vaec-select demo``."""
     import torch
 
     from pipeline.demo import run_demo, summary_table

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -45,31 +46,27 @@ def _version() -> str:
         return __version__
 
 
-def _positive_float(text: str) -> float:
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _number(text: str, kind: type = int, least: int = 0) -> Any:
+    """``text`` as an integer of at least ``least`` (a negative one is told it must be >= 0), or,
+    with ``kind`` float, as a positive finite number: the type of a command-line option."""
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from err
-    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {TYPE_NAMES[kind]}, got {text!r}") from err
+    if kind is float and not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    bound = 0 if value < 0 else least
+    if kind is int and value < bound:
+        raise argparse.ArgumentTypeError(f"must be >= {bound}, got {text!r}")
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from err
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _non_negative_int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
+_positive_float = functools.partial(_number, kind=float)
+_non_negative_int = functools.partial(_number, least=0)
+_positive_int = functools.partial(_number, least=1)
 
 
 def _converted(text: str, origin: Any, item: Any, kind: Any) -> Any:
@@ -120,7 +117,9 @@ def _value_options(annotation: Any) -> dict[str, Any]:
         return {"choices": [str(c) for c in typing.get_args(annotation)]}
     origin = typing.get_origin(annotation)
     item = bare(typing.get_args(annotation)[0]) if origin is tuple else None
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    what = {tuple: "comma-separated integers", dict: "comma-separated label:weight pairs"}.get(
+        origin, TYPE_NAMES.get(annotation, "a value"))
+    extra = "".join(f", {w!r}" for w in words) + (" or 'none'" if optional else "")
 
     def parse(text: str) -> Any:
         if optional and text.lower() == "none":
@@ -130,14 +129,10 @@ def _value_options(annotation: Any) -> dict[str, Any]:
         try:
             return _converted(text, origin, item, annotation)
         except ValueError:
-            extra = "".join(f", {w!r}" for w in words) + (" or 'none'" if optional else "")
-            what = "comma-separated integers" if origin is tuple else \
-                "comma-separated label:weight pairs" if origin is dict else names.get(annotation, "a value")
             raise argparse.ArgumentTypeError(f"expected {what}{extra}, got {text!r}") from None
 
-    placeholder = ("W,W" if item is int else "A,B" if item is str else "A,B;C,D") \
-        if origin is tuple else "CLASS:W,CLASS:W" if origin is dict else \
-        {int: "N", float: "X"}.get(annotation, "VALUE")
+    placeholder = {tuple: {int: "W,W", str: "A,B"}.get(item, "A,B;C,D"), dict: "CLASS:W,CLASS:W"}.get(
+        origin, {int: "N", float: "X"}.get(annotation, "VALUE"))
     return {"type": parse, "metavar": placeholder}
 
 
