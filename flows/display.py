@@ -44,13 +44,8 @@ class CountAndTime(ProgressColumn):
 class RoundProgress(NoProgress):
     """Bars for the rounds and their epochs (a stability selection's: its resamples), and a line per
     finished round or resample, on stderr; a context manager, handed to the flow as its display.
-
-    Parameters
-    ----------
-    enabled : bool
-        Draw anything at all (the command line passes whether stderr is a terminal).
-    console : rich.console.Console or None
-        Where to draw; the default writes to stderr, keeping stdout for the results.
+    ``enabled`` says whether to draw at all (the command line passes whether stderr is a terminal);
+    ``console``, where to: by default stderr, keeping stdout for the results.
     """
 
     def __init__(self, enabled: bool, console: Console | None = None) -> None:
@@ -66,36 +61,29 @@ class RoundProgress(NoProgress):
         return self
 
     def round_started(self, index: int, n_channels: int, epochs: int) -> None:
-        """A new bar of epochs for the round."""
         self._bars.reset(self._epochs, total=epochs, unit="epochs",
                          description=f"round {index}: training on {n_channels} channels")
 
     def epoch(self, epoch: int, epochs: int) -> None:
-        """Move the bar to ``epoch``."""
         self._bars.update(self._epochs, completed=epoch, total=epochs)
 
     def round_finished(self, record: PruningRound, n_kept: int) -> None:
-        """Print the finished round above the bars."""
         if self.enabled:
             self.console.print(record.summary(n_kept), highlight=False)
 
     def resamples_started(self, total: int, done: int) -> None:
-        """A bar of the resamples (those finished before a crash count as done)."""
         self._bars.reset(self._epochs, total=total, completed=done, unit="resamples",
                          description=f"stability selection on {total} resamples")
 
     def resample_finished(self, selection: ResampleSelection, done: int, total: int) -> None:
-        """Print the finished resample above the bar and move the bar."""
         self._bars.update(self._epochs, completed=done, total=total)
         if self.enabled:
             self.console.print(f"{done}/{total}: {selection.summary()}", highlight=False)
 
     def final_started(self, n_channels: int) -> None:
-        """A bar of epochs for the final model (the report follows)."""
         self._fresh_bar(f"final model on {n_channels} channels", "epochs")
 
     def stage(self, what: str) -> None:
-        """The bar says what is happening now (a step without epochs: it spins)."""
         self._fresh_bar(what, "")
 
     def _fresh_bar(self, description: str, unit: str) -> None:
@@ -172,21 +160,17 @@ class _WithoutTraceback(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
-def _console_handlers() -> list[logging.Handler]:
-    """Prefect's console handlers, on every logger, each once."""
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [logging.getLogger()] + [logger for logger in logging.root.manager.loggerDict.values()
-                                       if isinstance(logger, logging.Logger)]
-    return list(dict.fromkeys(handler for logger in loggers for handler in logger.handlers
-                              if isinstance(handler, PrefectConsoleHandler)))
-
-
 @contextmanager
 def console_without_tracebacks() -> Iterator[None]:
     """Within the block, Prefect's console handlers print log records without tracebacks (the
     command line reports a failure itself, in one line); its API handler, the UI's log, keeps them."""
-    saved = [(handler, handler.formatter) for handler in _console_handlers()]
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [logger for logger in logging.root.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    handlers = dict.fromkeys(handler for logger in loggers for handler in logger.handlers  # each once
+                             if isinstance(handler, PrefectConsoleHandler))
+    saved = [(handler, handler.formatter) for handler in handlers]
     for handler, formatter in saved:
         handler.setFormatter(_WithoutTraceback(formatter or logging.Formatter()))
     try:

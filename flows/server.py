@@ -48,17 +48,9 @@ def health_problem(url: str, timeout: float) -> tuple[str, bool] | None:
 class ServerWatch:
     """Within the block, a thread asks the Prefect API at ``url`` whether it answers, every ``poll``
     seconds, and calls ``on_gone(reason)`` once (it should end the process) when it has not answered
-    for ``refused_grace`` seconds with nothing listening, or ``slow_grace`` seconds otherwise.
-
-    Parameters
-    ----------
-    url : str
-        The API URL (``PREFECT_API_URL``).
-    on_gone : callable
-        Told why, e.g. ``"no answer for 6 s: ConnectError"``.
-    poll, refused_grace, slow_grace : float, optional
-        Seconds between health checks, and the grace periods; by default this module's
-        ``POLL_SECONDS``, ``REFUSED_GRACE_SECONDS`` and ``SLOW_GRACE_SECONDS`` at the time.
+    for ``refused_grace`` seconds with nothing listening, or ``slow_grace`` seconds otherwise (told
+    why, e.g. ``"no answer for 6 s: ConnectError"``). Unless given, the periods are this module's
+    ``POLL_SECONDS``, ``REFUSED_GRACE_SECONDS`` and ``SLOW_GRACE_SECONDS`` at the time.
     """
 
     def __init__(self, url: str, on_gone: Callable[[str], None], *, poll: float | None = None,
@@ -144,12 +136,8 @@ class TemporaryServer:
 
     :meth:`launch` starts it and returns at once; :meth:`wait` blocks until it answers and hands it
     to Prefect; :meth:`stop` ends it. Launch and wait from the main thread: the kernel signals the
-    child when the *thread* that started it ends.
-
-    Parameters
-    ----------
-    timeout : float
-        Seconds :meth:`wait` gives the server to answer, counted from the launch.
+    child when the *thread* that started it ends. :meth:`wait` gives the server ``timeout`` seconds
+    to answer, counted from the launch.
     """
 
     def __init__(self, timeout: float) -> None:
@@ -163,7 +151,6 @@ class TemporaryServer:
 
     @property
     def api_url(self) -> str:
-        """The server's API URL."""
         return f"http://127.0.0.1:{self.port}/api"
 
     def launch(self) -> None:
@@ -238,7 +225,13 @@ class TemporaryServer:
         (it holds nothing yet; each of its database migrations is a transaction of its own)."""
         was_ready, self.ready = self.ready, False
         if was_ready:
-            _drain_to_server()
+            # send the logs and events still queued (else their senders retry a closed port at exit)
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            for worker in (APILogWorker, EventsWorker):
+                with contextlib.suppress(Exception):  # a sender that fails loses logs, not the run
+                    worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS)
             self._unregister()
         process, self.process = self.process, None
         if process is None:
@@ -251,16 +244,6 @@ class TemporaryServer:
                 return
         process.kill()
         process.wait()
-
-
-def _drain_to_server() -> None:
-    """Send the logs and events still queued (else their senders retry a closed port at exit)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker in (APILogWorker, EventsWorker):
-        with contextlib.suppress(Exception):  # a sender that fails loses logs, not the run
-            worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS)
 
 
 @contextlib.contextmanager
