@@ -152,12 +152,6 @@ USAGE_ERRORS = {"pipeline.data.tables": "DataError", "vaec.config": "ConfigError
                 "vaec.persistence": "ModelFileError"}
 
 
-def _is_usage_error(err: BaseException) -> bool:
-    return isinstance(err, UsageError) or any(
-        module in sys.modules and isinstance(err, getattr(sys.modules[module], name))
-        for module, name in USAGE_ERRORS.items())
-
-
 def _crash(err: BaseException, debug: bool) -> int:
     """One line naming what failed (an OSError names its file); the traceback with --debug."""
     if debug:
@@ -203,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _print_warning
             return getattr(cmd, f"command_{args.command}")(args)
     except Exception as err:
-        if _is_usage_error(err):
+        if isinstance(err, UsageError) or any(
+                module in sys.modules and isinstance(err, getattr(sys.modules[module], name))
+                for module, name in USAGE_ERRORS.items()):
             print(f"{PROG}: error: {_first_line(str(err)) or 'failed'}", file=sys.stderr)
             return EXIT_USAGE
         return _crash(err, debug)

@@ -112,40 +112,35 @@ def command_run(args: argparse.Namespace) -> int:
     from flows.server import temporary_server
 
     name = params.dataset or Path(params.source).name
-    claimed = None
-    try:
-        with RoundProgress(enabled=sys.stderr.isatty()) as progress:
-            progress.stage(f"starting the run on {name}")
-            with temporary_server() as server:
-                meanwhile = "" if server is None else " (Prefect's local server is starting)"
-                # before the data: a run on a server that is not there
-                shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary server")
-                progress.stage(f"loading {name}{meanwhile}")
-                dataset = _check_data(params)
-                from pipeline.report.store import check_reports_folder, claim_named_run
-
-                with _options_named():  # of two runs of one name, one trains and the other stops here
-                    check_reports_folder(params.reports_dir, params.run_name)
-                    if params.run_name is not None:
-                        claimed = claim_named_run(params.reports_dir, params.run_name)
-                progress.stage(f"loading the libraries{meanwhile}")
-                from flows.display import console_without_tracebacks
-                from flows.feature_selection import run_feature_selection
-
-                if server is not None:
-                    if not server.answers():
-                        progress.stage("waiting for Prefect's local server to start")
-                    server.wait()
-                progress.stage("starting the flow run")
-                watch = contextlib.nullcontext() if shared is None else _server_watch(shared, params, dataset)
-                with console_without_tracebacks(), watch:
-                    out = run_feature_selection(params, progress=progress)
-                progress.stage("finishing the run")
-    finally:
-        if claimed is not None:
+    # the named run's claim is released last, after the display and the server have stopped
+    with contextlib.ExitStack() as claimed, RoundProgress(enabled=sys.stderr.isatty()) as progress:
+        progress.stage(f"starting the run on {name}")
+        with temporary_server() as server:
+            meanwhile = "" if server is None else " (Prefect's local server is starting)"
+            # before the data: a run on a server that is not there
+            shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary server")
+            progress.stage(f"loading {name}{meanwhile}")
+            dataset = _check_data(params)
             from pipeline.report.claim import release
+            from pipeline.report.store import check_reports_folder, claim_named_run
 
-            release(claimed)
+            with _options_named():  # of two runs of one name, one trains and the other stops here
+                check_reports_folder(params.reports_dir, params.run_name)
+                if params.run_name is not None:
+                    claimed.callback(release, claim_named_run(params.reports_dir, params.run_name))
+            progress.stage(f"loading the libraries{meanwhile}")
+            from flows.display import console_without_tracebacks
+            from flows.feature_selection import run_feature_selection
+
+            if server is not None:
+                if not server.answers():
+                    progress.stage("waiting for Prefect's local server to start")
+                server.wait()
+            progress.stage("starting the flow run")
+            watch = contextlib.nullcontext() if shared is None else _server_watch(shared, params, dataset)
+            with console_without_tracebacks(), watch:
+                out = run_feature_selection(params, progress=progress)
+            progress.stage("finishing the run")
     print_summary(out)
     return 0
 
@@ -178,12 +173,10 @@ def command_report(args: argparse.Namespace) -> int:
 
     if args.run is None:
         runs = list_runs(args.reports_dir)
-        if not runs:
-            print(f"no runs under {args.reports_dir}")
-            return 0
-        print(Table(columns=["run", "created", "dataset", "selected", "stop reason"],
-                    rows=[[r.folder.name, r.created, r.dataset, str(len(r.selected)), r.stop_reason]
-                          for r in runs]).render("text"))
+        table = Table(columns=["run", "created", "dataset", "selected", "stop reason"],
+                      rows=[[r.folder.name, r.created, r.dataset, str(len(r.selected)), r.stop_reason]
+                            for r in runs])
+        print(table.render("text") if runs else f"no runs under {args.reports_dir}")
         return 0
     folder = Path(args.run)
     if not (folder / "report.json").is_file():

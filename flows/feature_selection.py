@@ -147,11 +147,9 @@ def _stability_selection(dataset: Dataset, config: SelectionSettings, params: Ru
             logger.info(selection.summary())
             yield selection
 
-    def after_resample(finished: list[ResampleSelection]) -> None:
-        checkpoint.save(finished, "resamples")
-
     result = run_selection(dataset, config, resamples=done, select_resamples=select_resamples,
-                           on_resample=after_resample, fit_final=fit_final, progress=_PROGRESS)
+                           on_resample=lambda finished: checkpoint.save(finished, "resamples"),
+                           fit_final=fit_final, progress=_PROGRESS)
     stability = result.stability
     assert stability is not None
     logger.info("stable: %d channels kept in at least %g of %d resamples; Nogueira index %.3f (95 %% "

@@ -8,10 +8,10 @@ builds its options. Nothing is declared twice; nothing here imports prefect unti
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from pipeline.data.builtin import BUILTIN_DATASETS
@@ -110,9 +110,8 @@ class RunParameters(SelectionSettings):
 
 def trial_groups(n_trials: int, n_groups: int) -> list[list[int]]:
     """Consecutive trial indices split into ``n_groups`` nearly equal groups."""
-    size, extra = divmod(n_trials, n_groups)
-    starts = [g * size + min(g, extra) for g in range(n_groups + 1)]  # the first groups take the extra
-    return [list(range(start, stop)) for start, stop in itertools.pairwise(starts)]
+    # the first groups take the extra trials
+    return [group.tolist() for group in np.array_split(np.arange(n_trials), n_groups)]
 
 
 def check_dask_installed() -> None:
