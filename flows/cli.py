@@ -172,10 +172,6 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
     return args
 
 
-def _print_warning(message: Warning | str, *_: Any) -> None:
-    print(f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vaec-select``: ``argv`` are the arguments after the program name (default
     ``sys.argv[1:]``); the exit code is 0 on success, 1 when the work failed, 2 for bad arguments or
@@ -194,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return done.code if isinstance(done.code, int) else EXIT_USAGE
         debug = args.debug
         with warnings.catch_warnings():  # one line each (a flow run sends its own to the run log)
-            warnings.showwarning = _print_warning
+            warnings.showwarning = lambda message, *_: print(
+                f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
             return getattr(cmd, f"command_{args.command}")(args)
     except Exception as err:
         if isinstance(err, UsageError) or any(

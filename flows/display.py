@@ -111,13 +111,11 @@ def print_summary(out: dict[str, Any]) -> None:
     print("  " + ", ".join(selected))
     dropped = out.get("dropped") or []
     print(f"dropped {len(dropped)}" + (":\n  " + ", ".join(dropped) if dropped else ""))
-    cost = out.get("cost")
-    if cost:
+    if cost := out.get("cost"):
         label = SCORE_LABELS.get(cost["score"], cost["score"])
         print(f"cost: validation {label} {cost['all']:.3f} with all {cost['n_all']} columns, "
               f"{cost['kept']:.3f} with the {cost['n_kept']} kept (the round models)")
-    metrics = out.get("metrics") or {}
-    if metrics:
+    if metrics := out.get("metrics"):
         print("final model: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
     if out["added"] or out["removed"]:
         print(f"since the previous run: added {', '.join(out['added']) or 'none'}; "

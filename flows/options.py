@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import functools
 import sys
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,8 +96,6 @@ def _value_options(annotation: Any) -> dict[str, Any]:
     """The ``add_argument`` options that read a setting of this type: its choices, or its parser (text ->
     value, ``none`` for an optional one) and placeholder; the range is checked by the settings model,
     so the command line says what the flow and the selector say."""
-    import typing
-
     def bare(kind: Any) -> Any:  # Annotated[int, Field(ge=1)] -> int
         return typing.get_args(kind)[0] if typing.get_origin(kind) is typing.Annotated else kind
 
@@ -111,8 +110,7 @@ def _value_options(annotation: Any) -> dict[str, Any]:
         words = [str(w) for a in kinds if is_literal(a) for w in typing.get_args(a)]
         if words and len(kinds) > 1:
             kinds = [a for a in kinds if not is_literal(a)]
-        (annotation,) = kinds
-        annotation = bare(annotation)
+        (annotation,) = map(bare, kinds)
     if is_literal(annotation):  # argparse checks the choices itself
         return {"choices": [str(c) for c in typing.get_args(annotation)]}
     origin = typing.get_origin(annotation)
