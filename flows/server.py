@@ -255,22 +255,16 @@ def temporary_server() -> Iterator[TemporaryServer | None]:
     Its flows skip the API version check (the server runs this installation; a fresh one takes a
     second to answer it) and heartbeats (they tell of a crashed run, and hold the flow's end).
     """
-    from prefect.settings import (
-        PREFECT_API_URL,
-        PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
-        temporary_settings,
-    )
+    from prefect import settings
 
-    if PREFECT_API_URL.value() or parent_death_hook() is None:
+    if settings.PREFECT_API_URL.value() or parent_death_hook() is None:
         yield None
         return
-    server = TemporaryServer(timeout=float(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    server = TemporaryServer(timeout=float(settings.PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
     try:
         server.launch()
-        with temporary_settings(updates={PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False,
-                                         PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with settings.temporary_settings(updates={settings.PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False,
+                                                  settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield server
     finally:
         server.stop()
