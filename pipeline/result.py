@@ -17,6 +17,11 @@ from pipeline.stability.result import STOP_STABILITY, StabilityResult, rfe_ranki
 
 KEPT, DROPPED, CUT, CONSTANT = "kept", "dropped", "cut to k", "constant"
 STABLE, UNSTABLE = "stable", "unstable"  # a stability run's decisions: at or over the cut, or under
+# a round's scores of a channel in the frames: the column, and the record's field it reads
+SCORE_COLUMNS = (("r2_mean", "score_mean"), ("r2_std", "score_std"), ("shared_r2_mean", "shared_mean"),
+                 ("shared_r2_std", "shared_std"), ("t_shared", "t_shared"),
+                 ("importance_mean", "importance_mean"), ("importance_std", "importance_std"),
+                 ("t_importance", "t_importance"), ("evidence", "evidence"))
 
 
 @dataclass
@@ -198,25 +203,17 @@ class PruningResult:
         that ranks it, its decision and whether the round dropped it."""
         rows: list[dict[str, Any]] = []
         for record in self.rounds:
-            shadow_imp = record.shadow.get("importance", {})
-            shadow_shared = record.shadow.get("shared_r2", {})
+            shadows = {f"shadow_{score}_{k}": record.shadow.get(score, {}).get(k)
+                       for score in ("shared_r2", "importance") for k in ("mean", "std")}
             for channel in record.kept:
                 rows.append({
                     "round": record.index, "channel": channel, "decision": record.decision.get(channel),
-                    "dropped": channel in record.dropped, "r2_mean": record.score_mean[channel],
-                    "r2_std": record.score_std[channel], "shared_r2_mean": record.shared_mean.get(channel),
-                    "shared_r2_std": record.shared_std.get(channel), "t_shared": record.t_shared.get(channel),
-                    "importance_mean": record.importance_mean.get(channel),
-                    "importance_std": record.importance_std.get(channel),
-                    "t_importance": record.t_importance.get(channel),
-                    "evidence": record.evidence.get(channel), "partners": record.partners(channel),
+                    "dropped": channel in record.dropped,
+                    **{column: getattr(record, name).get(channel) for column, name in SCORE_COLUMNS},
+                    "partners": record.partners(channel),
                     "cluster_importance_mean": record.cluster_importance_mean.get(channel),
-                    "t_cluster": record.t_cluster.get(channel),
-                    "shadow_shared_r2_mean": shadow_shared.get("mean"),
-                    "shadow_shared_r2_std": shadow_shared.get("std"),
-                    "shadow_importance_mean": shadow_imp.get("mean"),
-                    "shadow_importance_std": shadow_imp.get("std"), "pass_t": shadow_imp.get("pass_t"),
-                })
+                    "t_cluster": record.t_cluster.get(channel), **shadows,
+                    "pass_t": record.shadow.get("importance", {}).get("pass_t")})
         return pd.DataFrame(rows)
 
     def channel_fates(self) -> pd.DataFrame:
@@ -245,11 +242,10 @@ class PruningResult:
                 row["status"] = CUT if channel in self.cut else KEPT
             else:
                 row.update(status=DROPPED, round_dropped=record.index)
-            row.update(decision=record.decision.get(channel), r2_mean=record.score_mean[channel],
-                       r2_std=record.score_std[channel], importance_mean=record.importance_mean.get(channel),
-                       importance_std=record.importance_std.get(channel),
-                       shared_r2_mean=record.shared_mean.get(channel), evidence=record.evidence.get(channel),
-                       partners=record.partners(channel), stands_in_for=record.stands_in_for(channel))
+            # the scores _fates_frame has columns for (it leaves out the others)
+            row.update({column: getattr(record, name).get(channel) for column, name in SCORE_COLUMNS},
+                       decision=record.decision.get(channel), partners=record.partners(channel),
+                       stands_in_for=record.stands_in_for(channel))
             rows.append(row)
         return _fates_frame(rows)
 
