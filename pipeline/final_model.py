@@ -164,12 +164,9 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
     accuracy when the split asks for it); R² and MAE; the reconstruction's R² and MAE."""
     if split.task.has_classes:
         y_pred = model.predict(X)
-        classes = split.classes
-        if len(classes) == 2:
-            f1 = f1_score(y, y_pred, average="binary", pos_label=classes[1], zero_division=0,
-                          sample_weight=w)
-        else:
-            f1 = f1_score(y, y_pred, average="macro", zero_division=0, sample_weight=w)
+        binary = len(split.classes) == 2
+        average = {"average": "binary", "pos_label": split.classes[1]} if binary else {"average": "macro"}
+        f1 = f1_score(y, y_pred, zero_division=0, sample_weight=w, **average)
         scores = {"accuracy": float(accuracy_score(y, y_pred, sample_weight=w)), "f1": float(f1)}
         if split.balanced:
             with warnings.catch_warnings():  # a class absent from these rows: left out

@@ -30,8 +30,8 @@ class PruningResult:
 
     Attributes
     ----------
-    config : SelectionSettings
-        The settings used.
+    config, split : SelectionSettings, SplitData
+        The settings used, and the scaled data the run trained on.
     rounds : list of PruningRound
         Every round, in order; the last carries the stop reason. Empty for a stability
         selection: its resamples ran their own rounds (summarised in ``stability``).
@@ -47,8 +47,6 @@ class PruningResult:
         frequency (ties: dropped later on average over the resamples); constant columns last.
     constant_columns : list of str
         Columns dropped before the loop for having no variance.
-    split : SplitData
-        The scaled data the run trained on.
     final : FinalModel or None
         The model trained on ``selected`` (``None`` when it was not asked for).
     cut : list of str

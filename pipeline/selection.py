@@ -141,10 +141,8 @@ class Resample:
 
     Attributes
     ----------
-    index : int
-        Resample number, from 0.
-    seed : int
-        Its seed, of the draw and of its selection's models.
+    index, seed : int
+        Resample number (from 0), and its seed, of the draw and of its selection's models.
     train, val : ndarray of int
         Positions of its training rows (repeated under ``bootstrap``) and validation rows in the data.
     constant_columns : tuple of str

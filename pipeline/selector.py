@@ -57,10 +57,8 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         Mask of the selected features.
     ranking_ : ndarray of shape (n_features_in_,)
         1 for selected features; larger for those dropped earlier (kept less often); constant last.
-    n_features_ : int
-        Number of selected features.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
+    n_features_, n_features_in_ : int
+        Number of selected features, and of features seen in ``fit``.
     task_ : str
         The task the selection ran for: ``classification``, ``regression`` or ``unsupervised``.
     feature_names_in_ : ndarray of str

@@ -229,10 +229,14 @@ def load_dataset(
     if path.suffix.lower() not in TABLE_SUFFIXES and not path.exists():
         raise DataError(f"unknown dataset {str(source)!r}: use one of {', '.join(BUILTIN_DATASETS)} "
                         f"or a {'/'.join(TABLE_SUFFIXES)} file")
-    return _remembered(
-        _file_key(path, target, val_size, test_size, task, repr(columns)),
-        lambda: _validated(read_table(path), target, name=path.stem, truth=None,
-                           source=str(path.resolve()), **common))
+    try:  # a file is the same while its path, time and size are
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, target, val_size, test_size, task,
+               repr(columns))
+    except OSError:
+        key = None
+    return _remembered(key, lambda: _validated(read_table(path), target, name=path.stem, truth=None,
+                                               source=str(path.resolve()), **common))
 
 
 def _remembered(key: tuple[Any, ...] | None, load: Callable[[], Dataset]) -> Dataset:
@@ -244,14 +248,6 @@ def _remembered(key: tuple[Any, ...] | None, load: Callable[[], Dataset]) -> Dat
     if key is not None:
         _last_file = (key, dataset)
     return dataset
-
-
-def _file_key(path: Path, *options: Any) -> tuple[Any, ...] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size, *options)
 
 
 def _with_target(frame: pd.DataFrame, y: np.ndarray | None) -> str | None:

@@ -102,12 +102,9 @@ class ColumnEncoding:
 
     Attributes
     ----------
-    column : str
-        The user's column.
-    kind : str
-        Its kind.
-    encoding : str
-        ``as is``, ``0/1``, ``one-hot``, ``frequency`` or ``date parts``.
+    column, kind, encoding : str
+        The user's column, its kind, and ``as is``, ``0/1``, ``one-hot``, ``frequency`` or
+        ``date parts``.
     channels : list of str
         The channels it gives, in order.
     levels : list of str
@@ -168,12 +165,8 @@ class TableEncoder:
 
     Attributes
     ----------
-    encodings_ : dict of str to ColumnEncoding
-        Every column's encoding.
-    channel_names_ : list of str
-        Every channel, column by column.
-    column_of_ : dict of str to str
-        The column every channel comes from.
+    encodings_, channel_names_, column_of_ : dict of str to ColumnEncoding, list of str, dict of str to str
+        Every column's encoding; every channel, column by column; the column every channel comes from.
     """
 
     def __init__(self, kinds: dict[str, str], max_levels: int = 10,

@@ -73,10 +73,8 @@ CLUSTER_SIZE_BINS = ((2, 2), (3, 4), (5, 8))
 
 def size_bin(size: int) -> int:
     """The bin of :data:`CLUSTER_SIZE_BINS` of a cluster of ``size`` channels (larger: the last)."""
-    for b, (low, high) in enumerate(CLUSTER_SIZE_BINS):
-        if low <= size <= high:
-            return b
-    return len(CLUSTER_SIZE_BINS) - 1
+    return next((b for b, (low, high) in enumerate(CLUSTER_SIZE_BINS) if low <= size <= high),
+                len(CLUSTER_SIZE_BINS) - 1)
 
 
 @dataclass(frozen=True)
