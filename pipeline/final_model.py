@@ -140,22 +140,17 @@ class FinalModel:
         model = VAEC.load(folder)
         if len({len(stored.channels), len(stored.mean), len(stored.scale), model.config.n_inputs}) != 1:
             raise DataError(f"{folder}: the model and {PREPROCESSING_FILE} disagree on the inputs")
+        encoder = None  # the channels are the columns
+        if stored.encoder is not None:
+            from pipeline.data.encoding import TableEncoder
+
+            try:
+                encoder = TableEncoder.from_dict(stored.encoder)
+            except (KeyError, TypeError, ValueError) as err:
+                raise DataError(f"{path}: not a readable encoder ({type(err).__name__}: {err})") from err
         return cls(model=model, channels=stored.channels, strategy=stored.strategy, metrics=stored.metrics,
                    mean=np.asarray(stored.mean), scale=np.asarray(stored.scale), target=stored.target,
-                   target_mean=stored.target_mean, target_scale=stored.target_scale,
-                   encoder=_encoder(stored.encoder, path))
-
-
-def _encoder(data: Any, path: Path) -> TableEncoder | None:
-    """The encoder stored in a preprocessing file (None when the channels are the columns)."""
-    if data is None:
-        return None
-    from pipeline.data.encoding import TableEncoder
-
-    try:
-        return TableEncoder.from_dict(data)
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{path}: not a readable encoder ({type(err).__name__}: {err})") from err
+                   target_mean=stored.target_mean, target_scale=stored.target_scale, encoder=encoder)
 
 
 def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,

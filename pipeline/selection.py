@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.data.dataset import Dataset
-from pipeline.data.split import SplitData, encode_rows, split_dataset, strata, stratified_indices
+from pipeline.data.split import SplitData, encode_rows, split_dataset, stratified_indices
 from pipeline.data.tables import DataError, constant_columns, minimum_class_size
 from pipeline.final_model import FinalModel, fit_final_model
 from pipeline.machine import NoProgress, Progress, check_selection_memory
@@ -28,6 +28,7 @@ from pipeline.rounds.loop import OnRound, TrainRound, run_rounds
 from pipeline.rounds.record import PruningRound
 from pipeline.settings import SelectionSettings
 from pipeline.stability.result import ResampleSelection, StabilityResult
+from vaec.tasks import get_task
 
 FitFinal = Callable[..., FinalModel]
 
@@ -175,7 +176,7 @@ def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample
         rows = np.sort(np.concatenate([train, val]))
     fraction = resample_val_fraction(config)
     # resamples keep what the split keeps: the classes, a regression target's quantile bins
-    groups = strata(None if dataset.y is None else dataset.y[rows], dataset.task, fraction, 0.0)
+    groups = get_task(dataset.task).strata(None if dataset.y is None else dataset.y[rows], fraction, 0.0)
     y = np.zeros(len(rows), dtype=np.int64) if groups is None else groups
     try:
         check_resamplable(y, config.resample, fraction)

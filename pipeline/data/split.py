@@ -137,12 +137,6 @@ class SplitData:
                        X_test=None if self.X_test is None else self.X_test[:, index])
 
 
-def strata(y: np.ndarray | None, task: str | Task = CLASSIFICATION, val_size: float = 0.2,
-           test_size: float = 0.2) -> np.ndarray | None:
-    """What the split stratifies on (see :meth:`vaec.tasks.Task.strata`)."""
-    return get_task(task).strata(y, val_size, test_size)
-
-
 def stratified_indices(
     y: np.ndarray | None, *, val_size: float = 0.2, test_size: float = 0.2, seed: int = 0,
     task: str | Task = CLASSIFICATION, n_rows: int | None = None,
@@ -151,7 +145,7 @@ def stratified_indices(
     the one split of the project. Stratified on the classes, on quantile bins of a regression
     target, on nothing without a target (then ``n_rows`` gives the row count); ``test`` is None
     when ``test_size`` is 0."""
-    groups = strata(y, task, val_size, test_size)
+    groups = get_task(task).strata(y, val_size, test_size)
     index = np.arange(len(y) if y is not None else n_rows)
     test = None
     if test_size > 0:

@@ -198,15 +198,6 @@ class TrialScores:
                        seconds=max(p.seconds for p in parts), **joined)
 
 
-def _guard_evidence(scores: TrialScores, model: VAEC, inputs: RoundInputs, seed: int, picked: slice) -> None:
-    """Every guard row's loss under each trial (cross-fitted: only in the trial scoring it)."""
-    pick = guard_rows(len(inputs.X_val), seed)
-    losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
-    scores.val_row_loss = losses if inputs.fold_mask is None else losses * inputs.fold_mask[picked][:, pick]
-    if inputs.row_weight is not None:
-        scores.val_row_weight = inputs.row_weight[pick]
-
-
 def train_trials(
     split: SplitData, channels: Sequence[str], config: SelectionSettings, round_index: int,
     trials: Sequence[int] | None = None, on_epoch: Callable[[int, int], None] | None = None,
@@ -243,8 +234,13 @@ def train_trials(
     scores = TrialScores(trials=trials, channels=list(channels), r2=r2[:, :inputs.n_channels],
                          val_score=metrics[score_name], val_metrics=metrics, seconds=0.0, task=split.task,
                          cross_fitted=inputs.cross_fitted, groups=split.channel_groups(list(channels)))
-    if split.task.has_target:
-        _guard_evidence(scores, model, inputs, config.seed, picked)
+    if split.task.has_target:  # every guard row's loss under each trial (cross-fitted: in the one scoring it)
+        pick = guard_rows(len(inputs.X_val), config.seed)
+        losses = row_losses(model, inputs.X_val[pick], inputs.y_val[pick])
+        mask = inputs.fold_mask
+        scores.val_row_loss = losses if mask is None else losses * mask[picked][:, pick]
+        if inputs.row_weight is not None:
+            scores.val_row_weight = inputs.row_weight[pick]
     if inputs.shadows is not None:
         _ablation_scores(scores, model, inputs, r2, config, round_index, val_w)
     scores.seconds = time.perf_counter() - start
