@@ -198,12 +198,9 @@ def fit_final_model(split: SplitData, channels: Sequence[str], config: Selection
     if "decoder" in get_strategy(strategy).trains:
         # a trained decoder reconstructs rows like the training rows: a second check
         model.fit_reconstruction_check(data.X_train)
-    metrics: dict[str, float] = {}
-    parts = [("val", data.X_val, data.y_val, data.w_val)]
-    if data.X_test is not None:
-        parts.append(("test", data.X_test, data.y_test, data.w_test))
-    for name, X, y, w in parts:
-        metrics |= {f"{name}_{k}": v for k, v in _scores(model, split, X, y, w).items()}
+    parts = [("val", data.X_val, data.y_val, data.w_val), ("test", data.X_test, data.y_test, data.w_test)]
+    metrics = {f"{name}_{k}": v for name, X, y, w in parts if X is not None
+               for k, v in _scores(model, split, X, y, w).items()}
     return FinalModel(
         model=model, channels=list(channels), strategy=strategy, metrics=metrics,
         mean=data.scaler.mean_.copy(), scale=data.scaler.scale_.copy(), target=split.target,

@@ -240,11 +240,10 @@ def run_stability_selection(dataset: Dataset, config: SelectionSettings, *,
                              "run")
         finished[selection.index] = selection
     left = [r for r in plan if r.index not in finished]
-    if select_resamples is None:
-        def select_resamples(resamples: Sequence[Resample]) -> Iterable[ResampleSelection]:
-            return (select_resample(dataset, config, r) for r in resamples)
     progress.resamples_started(len(plan), len(finished))
-    for selection in select_resamples(left):
+    selections = (select_resamples(left) if select_resamples is not None
+                  else (select_resample(dataset, config, r) for r in left))
+    for selection in selections:
         finished[selection.index] = selection
         if on_resample is not None:
             on_resample([finished[i] for i in sorted(finished)])

@@ -245,9 +245,8 @@ def round_inputs(split: SplitData, channels: Sequence[str], config: SelectionSet
         w_val = w_train
     relevance = config.criterion == "relevance"
     seed = config.seed + 1000 * round_index
-    shadows = make_shadows(X_train, X_val, n_shadows(len(channels), config.min_shadows,
-                                                     config.max_shadows), seed + _SHADOW_SEED) \
-        if relevance else None
+    count = n_shadows(len(channels), config.min_shadows, config.max_shadows)
+    shadows = make_shadows(X_train, X_val, count, seed + _SHADOW_SEED) if relevance else None
     clusters, cluster_shadows = [], None
     if relevance and split.task.has_target:
         # a group is a cluster ablated whole; correlation clusters form among the rest
