@@ -70,13 +70,12 @@ class FinalModel:
     target, target_mean, target_scale : str or None, float, float
         The target column; for regression the head predicts ``(y - target_mean) / target_scale``,
         and predictions are given back in the target's units.
-    training : TrainingResult or None
-        History, best epoch and latent snapshots of its training (``None`` when loaded).
+    training, seconds : TrainingResult or None, float
+        History, best epoch and latent snapshots of its training (``None`` when loaded), and its
+        wall-clock seconds.
     encoder : TableEncoder or None
         How a raw table's columns become ``channels`` (categories, dates, gaps); ``None`` when
         the channels are the columns.
-    seconds : float
-        Wall-clock seconds of the training.
     """
 
     model: VAEC

@@ -110,9 +110,8 @@ def check_selection_memory(dataset: Dataset, config: SelectionSettings,
     from pipeline.rounds.shadows import n_shadows
 
     n_channels = len(dataset.feature_names)
-    shadows = 0
-    if config.criterion == "relevance":
-        shadows = 2 * n_shadows(n_channels, config.min_shadows, config.max_shadows)
+    relevance = config.criterion == "relevance"
+    shadows = 2 * n_shadows(n_channels, config.min_shadows, config.max_shadows) if relevance else 0
     n_outputs = dataset.frame[dataset.target].nunique() if dataset.task.has_classes else 1
     models = [config.model] + ([config.final_model] if config.final_model is not None else [])
     return max(check_round_memory(len(dataset.frame), n_channels, shadows, config.n_trials,

@@ -35,8 +35,9 @@ class PruningResult:
     rounds : list of PruningRound
         Every round, in order; the last carries the stop reason. Empty for a stability
         selection: its resamples ran their own rounds (summarised in ``stability``).
-    selected : list of str
-        The kept channels, in the data's column order.
+    selected, constant_columns : list of str
+        The kept channels, in the data's column order, and the columns dropped before the loop
+        for having no variance.
     stop_reason : str
         Why the loop stopped; ``stability`` for a stability selection.
     ranking : dict of str to int
@@ -45,8 +46,6 @@ class PruningResult:
         each group best first (by the evidence of the round they left); constant columns last.
         For a stability selection: 1 for the stable selection, then the other channels by keep
         frequency (ties: dropped later on average over the resamples); constant columns last.
-    constant_columns : list of str
-        Columns dropped before the loop for having no variance.
     final : FinalModel or None
         The model trained on ``selected`` (``None`` when it was not asked for).
     cut : list of str

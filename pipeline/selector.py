@@ -65,10 +65,9 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         Feature names seen in ``fit`` (only when ``X`` has string column names).
     rounds_ : list of pipeline.rounds.record.PruningRound
         Every pruning round (channels, scores, drops, seconds); empty in a stability selection.
-    rounds_frame_ : pandas.DataFrame
-        One row per channel per round (:meth:`pipeline.result.PruningResult.rounds_frame`).
-    channels_frame_ : pandas.DataFrame
-        Every input column's fate (:meth:`pipeline.result.PruningResult.column_fates`).
+    rounds_frame_, channels_frame_ : pandas.DataFrame
+        One row per channel per round, and every input column's fate
+        (:meth:`pipeline.result.PruningResult.rounds_frame`, ``column_fates``).
     encoder_ : pipeline.data.encoding.TableEncoder or None
         How a DataFrame's columns became the channels (fitted on the training rows).
     identifier_columns_ : list of str
@@ -84,10 +83,9 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         The whole run, without the data's rows; its ``final`` is ``None`` without ``fit_final_model``.
     final_model_ : vaec.VAEC or None
         The final model on the selected features (it expects them scaled by ``scaler_``).
-    scaler_ : sklearn.preprocessing.StandardScaler
-        Scaler fitted on the training part of the non-constant features.
-    scaled_features_ : list of str
-        The non-constant features, in the column order ``scaler_`` expects.
+    scaler_, scaled_features_ : sklearn.preprocessing.StandardScaler, list of str
+        Scaler fitted on the training part of the non-constant features, and those features in
+        the column order it expects.
 
     See Also
     --------

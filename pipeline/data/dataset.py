@@ -79,8 +79,9 @@ class Dataset:
         resolved file path, or ``dataframe``.
     frame : DataFrame
         The feature columns (constant ones already dropped) and the target column.
-    target : str or None
-        Name of the target column (None without one: the unsupervised task).
+    target, weight_column : str or None
+        The target column (None without one: the unsupervised task), and the column
+        ``sample_weight`` came from (taken out of ``frame``: never a feature).
     feature_names : list of str
         Feature columns in frame order.
     constant_columns, identifier_columns : list of str
@@ -97,8 +98,6 @@ class Dataset:
         Columns the user asked to be scored as one unit.
     sample_weight : ndarray of shape (rows,) or None
         What every row counts for, as the caller gave it (``None``: every row alike).
-    weight_column : str or None
-        The column ``sample_weight`` came from (taken out of ``frame``: never a feature).
     """
 
     name: str

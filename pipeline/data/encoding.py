@@ -113,10 +113,9 @@ class ColumnEncoding:
         Frequency: the share of the training rows of every level (``other`` for the rare ones).
     medians : list of float
         Numeric and datetime: the training median of every value channel (what fills a gap).
-    indicator : bool
-        Whether a missing-indicator channel follows the value channels.
-    missing_rows : int
-        Gaps of the column in the training rows.
+    indicator, missing_rows : bool, int
+        Whether a missing-indicator channel follows the value channels, and the column's gaps in
+        the training rows.
     """
 
     column: str

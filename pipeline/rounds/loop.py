@@ -48,12 +48,10 @@ class PruningRun:
 
     Attributes
     ----------
-    rounds : list of PruningRound
-        Finished rounds, in order.
+    rounds, stop_reason : list of PruningRound, str or None
+        Finished rounds, in order, and why the loop ended, once it has.
     kept : list of str
         Channels the next round will train on (after the last round: the selection).
-    stop_reason : str or None
-        Why the loop ended, once it has.
     cut, restored : list of str
         Channels removed after the loop by the last cut to ``n_features_to_select`` (when the
         guard ended elimination with more), best first; channels the guard brought back.

@@ -45,8 +45,8 @@ class PruningRound:
 
     Attributes
     ----------
-    index : int
-        Round number, from 1.
+    index, seconds : int, float
+        Round number (from 1), and the round's wall-clock seconds.
     kept, dropped : list of str
         Channels the round's trials were trained on; those it removed, worst first.
     score_mean, score_std : dict of str to float
@@ -56,8 +56,6 @@ class PruningRound:
         classes; R²; reconstruction R² without a target), mean and spread over trials.
     val_metrics : dict of str to float
         Both of the task's validation scores, mean over trials (e.g. ``accuracy`` and ``f1``).
-    seconds : float
-        Wall-clock seconds of the round.
     stop_reason : str or None
         Set on the last round: the stop rule that fired (``STOP_*``).
     importance_mean, importance_std, shared_mean, shared_std : dict of str to float
@@ -65,8 +63,9 @@ class PruningRound:
     t_importance, t_shared : dict of str to float
         Their t against the shadows in this round alone (importance on its effect scale); the
         fates read the importance's t pooled with the previous round's (``evidence``).
-    clusters : list of list of str
-        The clusters of two or more channels the round ablated together.
+    clusters, groups : list of list of str
+        The clusters of two or more channels the round ablated together, and the groups of
+        channels (of one column, or of a user's group) decided as one unit.
     t_cluster, cluster_importance_mean : dict of str to float
         For every channel of a cluster: its cluster's t against the shadow clusters (effect
         scale) and the cluster's importance (mean over trials).
@@ -76,8 +75,6 @@ class PruningRound:
     importance_lower : dict of str to float
         With a target, every channel's importance minus two standard errors over the rows (what
         ranks the channels on the minimal-subset path and with a budget of k).
-    groups : list of list of str
-        The groups of channels (of one column, or of a user's group) decided as one unit.
     on_path : bool
         Whether the round is on the minimal-subset path of ``n_features_to_select="auto"``.
     val_row_loss, val_row_weight : list of float

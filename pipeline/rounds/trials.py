@@ -112,10 +112,9 @@ class TrialScores:
 
     Attributes
     ----------
-    trials : list of int
-        Trial indices (replica ``r`` of round ``k`` is seeded ``seed + 1000 k + r``).
-    channels : list of str
-        The channels the trials were trained on, in column order (shadows not included).
+    trials, channels : list of int, list of str
+        Trial indices (replica ``r`` of round ``k`` is seeded ``seed + 1000 k + r``), and the channels
+        the trials were trained on, in column order (shadows not included).
     r2 : ndarray of shape (n_trials, n_channels)
         Reconstruction R² of every channel, sampling off.
     importance, importance_se, shared_r2 : ndarray of shape (n_trials, n_channels) or None
