@@ -53,10 +53,9 @@ class SplitData:
         The target column the labels came from, and the task.
     target_mean, target_scale : float
         Regression: the training rows' target mean and standard deviation (:meth:`head_target`).
-    labels : ndarray or None
-        The class labels when the rows are gone (:meth:`without_rows`).
-    balanced : bool
-        Whether the classification is scored by balanced accuracy.
+    labels, balanced : ndarray or None, bool
+        The class labels when the rows are gone (:meth:`without_rows`), and whether the
+        classification is scored by balanced accuracy.
     """
 
     feature_names: list[str]

@@ -31,16 +31,6 @@ def _names(columns: Sequence[object], limit: int = 8) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def check_fractions(val_size: float, test_size: float) -> None:
-    """Validation and test fractions of the whole data set."""
-    if not 0 < val_size < 1:
-        raise DataError(f"val_size must be in (0, 1), got {val_size!r}")
-    if not 0 <= test_size < 1:
-        raise DataError(f"test_size must be in [0, 1), got {test_size!r}")
-    if val_size + test_size >= 1:
-        raise DataError(f"val_size + test_size must be < 1, got {val_size} + {test_size}")
-
-
 def minimum_class_size(val_size: float, test_size: float) -> int:
     """Smallest class that still puts at least one row into each part of a stratified split."""
     train_size = 1.0 - val_size - test_size
@@ -156,7 +146,13 @@ def validate_frame(frame: pd.DataFrame, target: str | None, *, val_size: float =
     feature columns' kinds, ``settings`` are ``categorical``, ``keep_columns`` and ``groups``.
     Every problem of the target and the feature columns is reported in one :class:`DataError`.
     """
-    check_fractions(val_size, test_size)
+    # the validation and test fractions of the whole data set
+    if not 0 < val_size < 1:
+        raise DataError(f"val_size must be in (0, 1), got {val_size!r}")
+    if not 0 <= test_size < 1:
+        raise DataError(f"test_size must be in [0, 1), got {test_size!r}")
+    if val_size + test_size >= 1:
+        raise DataError(f"val_size + test_size must be < 1, got {val_size} + {test_size}")
     features = frame.drop(columns=[target]) if target is not None else frame
     if features.shape[1] < 2:
         besides = f" besides {target!r}" if target is not None else ""
@@ -196,16 +192,6 @@ def check_table_suffix(path: str | os.PathLike[str], what: str = "data file") ->
                         f"use one of {', '.join(TABLE_SUFFIXES)}")
 
 
-def check_csv_header(path: str | os.PathLike[str]) -> None:
-    """Refuse a CSV file that names a column twice (pandas would read the second ``a`` as
-    ``a.1``: only the file's first non-blank line shows it)."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
-        names = next((row for row in csv.reader(file) if any(cell.strip() for cell in row)), [])
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise DataError(f"duplicate column names in {path}: {_names(twice)}")
-
-
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A CSV or Parquet file (by suffix) as a DataFrame; unreadable files, and CSV files that
     name a column twice, raise DataError."""
@@ -216,7 +202,12 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
-        check_csv_header(path)
+        # pandas would read a second ``a`` as ``a.1``: only the file's first non-blank line shows it
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+            names = next((row for row in csv.reader(file) if any(cell.strip() for cell in row)), [])
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DataError(f"duplicate column names in {path}: {_names(twice)}")
         return pd.read_csv(path)
     except DataError:
         raise
