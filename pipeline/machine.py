@@ -66,22 +66,17 @@ def round_bytes(n_rows: int, n_channels: int, n_shadows: int, n_replicas: int,
 def available_bytes() -> int | None:
     """Memory the machine can give a new allocation now (``None`` when it cannot tell): psutil's
     when installed, else the kernel's MemAvailable, else the free pages."""
-    try:
+    with contextlib.suppress(ImportError):
         import psutil
-    except ImportError:
-        pass
-    else:
+
         return int(psutil.virtual_memory().available)
-    try:
+    with contextlib.suppress(OSError, ValueError, IndexError):
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
+    with contextlib.suppress(ValueError, OSError, AttributeError):
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return None
 
 
 def _size(n_bytes: float) -> str:

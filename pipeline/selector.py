@@ -53,14 +53,15 @@ class VAECSelector(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    support_ : ndarray of shape (n_features_in_,)
-        Mask of the selected features.
-    ranking_ : ndarray of shape (n_features_in_,)
-        1 for selected features; larger for those dropped earlier (kept less often); constant last.
+    support_, ranking_ : ndarray of shape (n_features_in_,)
+        Mask of the selected features; 1 for selected features, larger for those dropped earlier
+        (kept less often), constant last.
     n_features_, n_features_in_ : int
         Number of selected features, and of features seen in ``fit``.
-    task_ : str
-        The task the selection ran for: ``classification``, ``regression`` or ``unsupervised``.
+    task_, stop_reason_ : str
+        The task the selection ran for: ``classification``, ``regression`` or ``unsupervised``;
+        why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select``, ``auto``
+        (the minimal subset) or ``accuracy_guard``; ``stability`` in a stability selection.
     feature_names_in_ : ndarray of str
         Feature names seen in ``fit`` (only when ``X`` has string column names).
     rounds_ : list of pipeline.rounds.record.PruningRound
@@ -74,9 +75,6 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         Columns set aside as identifiers (ranked last; ``keep_columns`` keeps them).
     cv_results_ : pandas.DataFrame
         The score by count, as RFECV's (:meth:`pipeline.result.PruningResult.count_frame`).
-    stop_reason_ : str
-        Why the loop stopped: ``all_pass``, ``min_features``, ``n_features_to_select``, ``auto`` (the
-        minimal subset) or ``accuracy_guard``; ``stability`` in a stability selection.
     stability_ : pipeline.stability.result.StabilityResult or None
         A stability selection's resamples, keep frequencies and stability measures.
     result_ : pipeline.result.PruningResult

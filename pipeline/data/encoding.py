@@ -48,9 +48,7 @@ def _all_unique(values: pd.Series) -> bool:
 
 def _is_free_text(values: pd.Series) -> bool:
     present = values.dropna().astype(str)
-    if present.empty:
-        return False
-    return (present.str.len().mean() >= FREE_TEXT_LENGTH
+    return (not present.empty and present.str.len().mean() >= FREE_TEXT_LENGTH
             and present.nunique() >= FREE_TEXT_DISTINCT * len(present))
 
 
@@ -107,10 +105,9 @@ class ColumnEncoding:
         ``date parts``.
     channels : list of str
         The channels it gives, in order.
-    levels : list of str
-        One-hot: the levels with a channel of their own; frequency: every level seen in training.
-    shares : dict of str to float
-        Frequency: the share of the training rows of every level (``other`` for the rare ones).
+    levels, shares : list of str, dict of str to float
+        One-hot: the levels with a channel of their own; frequency: every level seen in training,
+        and the share of the training rows of every level (``other`` for the rare ones).
     medians : list of float
         Numeric and datetime: the training median of every value channel (what fills a gap).
     indicator, missing_rows : bool, int

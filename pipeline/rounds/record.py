@@ -51,11 +51,10 @@ class PruningRound:
         Channels the round's trials were trained on; those it removed, worst first.
     score_mean, score_std : dict of str to float
         Validation reconstruction R² per channel: mean and standard deviation over trials.
-    val_score, val_score_std : float
+    val_score, val_score_std, val_metrics : float, float, dict of str to float
         The round's validation score (F1, or balanced accuracy on imbalanced or class-weighted
-        classes; R²; reconstruction R² without a target), mean and spread over trials.
-    val_metrics : dict of str to float
-        Both of the task's validation scores, mean over trials (e.g. ``accuracy`` and ``f1``).
+        classes; R²; reconstruction R² without a target), mean and spread over trials; both of
+        the task's validation scores, mean over trials (e.g. ``accuracy`` and ``f1``).
     stop_reason : str or None
         Set on the last round: the stop rule that fired (``STOP_*``).
     importance_mean, importance_std, shared_mean, shared_std : dict of str to float
