@@ -48,15 +48,14 @@ class PruningResult:
         frequency (ties: dropped later on average over the resamples); constant columns last.
     final : FinalModel or None
         The model trained on ``selected`` (``None`` when it was not asked for).
-    cut : list of str
+    cut, restored : list of str
         Channels removed by the last cut to ``n_features_to_select`` after an accuracy-guard
         stop, best first (in a stability selection: at or over the keep-frequency cut, left
-        out to keep ``n_features_to_select``).
+        out to keep ``n_features_to_select``); channels the accuracy guard brought back
+        (dropped by the round before its stop).
     stability : StabilityResult or None
         The resamples, keep frequencies and stability measures of a stability selection
         (``n_resamples`` of 2 or more); ``None`` for the plain selection.
-    restored : list of str
-        Channels the accuracy guard brought back (dropped by the round before its stop).
     """
 
     config: SelectionSettings

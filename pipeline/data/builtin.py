@@ -26,14 +26,10 @@ def builtin_frame(name: str) -> tuple[pd.DataFrame, dict[str, list[str]] | None,
     if name == "madelon":
         frame, truth = make_madelon()
         return frame, truth, None
-    if name == "digits":
-        bunch = sk_datasets.load_digits()
-        columns = [f"pixel_{i // 8}_{i % 8}" for i in range(bunch.data.shape[1])]
-    else:
-        loader = {"breast_cancer": sk_datasets.load_breast_cancer, "wine": sk_datasets.load_wine}
-        bunch = loader[name]()
-        columns = [str(c) for c in bunch.feature_names]
-    frame = pd.DataFrame(bunch.data, columns=columns)
+    loaders = {"breast_cancer": sk_datasets.load_breast_cancer, "digits": sk_datasets.load_digits,
+               "wine": sk_datasets.load_wine}
+    bunch = loaders[name]()  # digits' feature names are pixel_<row>_<column>
+    frame = pd.DataFrame(bunch.data, columns=[str(c) for c in bunch.feature_names])
     frame[BUILTIN_TARGET] = bunch.target
     return frame, None, {i: str(n) for i, n in enumerate(bunch.target_names)}
 

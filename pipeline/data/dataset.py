@@ -86,10 +86,9 @@ class Dataset:
         Feature columns in frame order.
     constant_columns, identifier_columns : list of str
         Columns dropped before any training: without variance; set aside as identifiers.
-    truth : dict or None
-        For madelon: the informative / redundant / noise column names.
-    label_names : dict or None
-        Readable names of the target's values (built-in sets, e.g. 0 -> ``malignant``).
+    truth, label_names : dict or None
+        For madelon: the informative / redundant / noise column names; readable names of the
+        target's values (built-in sets, e.g. 0 -> ``malignant``).
     task : Task
         Classification, regression or unsupervised (``auto``: see the module docstring).
     kinds : dict of str to str

@@ -54,9 +54,8 @@ def _is_free_text(values: pd.Series) -> bool:
 
 def _is_iso_dates(values: pd.Series) -> bool:
     present = values.dropna()
-    if present.empty or isinstance(values.dtype, pd.CategoricalDtype):
-        return False
-    return bool(present.astype(str).str.match(ISO_DATE).all())
+    return (not present.empty and not isinstance(values.dtype, pd.CategoricalDtype)
+            and bool(present.astype(str).str.match(ISO_DATE).all()))
 
 
 def column_kind(values: pd.Series) -> str:
@@ -66,8 +65,7 @@ def column_kind(values: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(values):
         return DATETIME
     if pd.api.types.is_numeric_dtype(values):
-        integral = pd.api.types.is_integer_dtype(values)
-        return IDENTIFIER if integral and _all_unique(values) else NUMERIC
+        return IDENTIFIER if pd.api.types.is_integer_dtype(values) and _all_unique(values) else NUMERIC
     if (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
             or isinstance(values.dtype, pd.CategoricalDtype)):
         if _is_iso_dates(values):
