@@ -181,8 +181,8 @@ class SelectionSettings(BaseModel):
             return value
         weights = {}
         for label, weight in value.items():
-            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) \
-                    or not math.isfinite(weight) or weight < 0:
+            if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
+                    or not math.isfinite(weight) or weight < 0):
                 raise ValueError(f"class_weight must map classes to finite weights >= 0, got "
                                  f"{weight!r} for class {label!r}")
             weights[str(label)] = float(weight)
