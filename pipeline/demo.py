@@ -33,13 +33,8 @@ from vaec.plots import plot_latent_grid, plot_learning_curves
 
 # (strategy, model key): runs sharing a key train one VAEC object in order, so the head of
 # classifier_head sits on the encoder that autoencoder trained.
-RUNS = (
-    ("var_mlp_classifier", "var_mlp"),
-    ("all_parts", "all_parts"),
-    ("mlp_classifier", "mlp"),
-    ("autoencoder", "vae_then_head"),
-    ("classifier_head", "vae_then_head"),
-)
+RUNS = (("var_mlp_classifier", "var_mlp"), ("all_parts", "all_parts"), ("mlp_classifier", "mlp"),
+        ("autoencoder", "vae_then_head"), ("classifier_head", "vae_then_head"))
 # The head-only run leaves the encoder, hence the latent space, unchanged: no grids for it.
 LATENT_GRID_STRATEGIES = ("var_mlp_classifier", "all_parts", "autoencoder", "mlp_classifier")
 SUMMARY_FILE, PAGE_FILE = "summary.json", "report.html"

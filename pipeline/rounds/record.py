@@ -136,7 +136,6 @@ class PruningRound:
     importance_lower: dict[str, float] = field(default_factory=dict)
     on_path: bool = False
     groups: list[list[str]] = field(default_factory=list)
-    # dropped channels the next round trains on again, beside the kept ones (the second look)
     look_again: list[str] = field(default_factory=list)
 
     def channels_after(self, order: Sequence[str]) -> list[str]:

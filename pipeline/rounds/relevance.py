@@ -241,11 +241,9 @@ def _supervised_fates(record: PruningRound, scores: TrialScores, config: Selecti
     test's summary; records which relevant channels each stand-in stands for."""
     (own_t, own_p), (member_t, member_p) = own, member
     channels = scores.channels
-    position = {c: i for i, c in enumerate(channels)}
     # a channel of a group (one column's channels) is judged by its group's test alone:
     # the group is the unit, and its members' own tests would give it many chances
-    grouped = np.zeros(len(channels), dtype=bool)
-    grouped[[position[c] for g in scores.groups for c in g if c in position]] = True
+    grouped = np.isin(channels, [c for g in scores.groups for c in g])
     passes_with = member_p <= p_bar
     passes_alone = np.where(grouped, passes_with, own_p <= p_bar)
     stands_in, stand_r2, stand_t, copies, stand_summary = _stand_in_tests(
