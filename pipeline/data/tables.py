@@ -92,10 +92,8 @@ def _measurement_hint(labels: pd.Series) -> str:
 
 def _unknown(named: Sequence[str], columns: Sequence[str], setting: str) -> list[str]:
     unknown = [n for n in named if n not in set(columns)]
-    if not unknown:
-        return []
     return [f"{setting} names {_names(unknown)}, not feature column(s) (check the spelling; "
-            "the target is not a feature)"]
+            "the target is not a feature)"] if unknown else []
 
 
 def column_problems(features: pd.DataFrame, kinds: dict[str, str], *,

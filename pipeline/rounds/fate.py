@@ -150,18 +150,15 @@ def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
 
 def _round_record(index: int, scores: TrialScores) -> PruningRound:
     """The round's record before any decision: its channels, their R² and validation scores."""
-    channels = list(scores.channels)
-    record = PruningRound(
+    channels, losses, weights = list(scores.channels), scores.row_losses(), scores.val_row_weight
+    return PruningRound(
         index=index, kept=channels, score_mean=per_channel(channels, scores.r2.mean(axis=0)),
         score_std=per_channel(channels, scores.r2.std(axis=0)), dropped=[],
         val_score=float(scores.val_score.mean()), val_score_std=float(scores.val_score.std()),
-        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()}, seconds=scores.seconds)
-    if scores.val_row_loss is not None:
-        record.val_row_loss = [float(v) for v in scores.row_losses()]
-        if scores.val_row_weight is not None:
-            record.val_row_weight = [float(v) for v in scores.val_row_weight]
-    record.trial_scores = {"r2": per_trial(channels, scores.r2)}
-    return record
+        val_metrics={k: float(v.mean()) for k, v in scores.val_metrics.items()}, seconds=scores.seconds,
+        val_row_loss=[] if losses is None else [float(v) for v in losses],
+        val_row_weight=[] if losses is None or weights is None else [float(v) for v in weights],
+        trial_scores={"r2": per_trial(channels, scores.r2)})
 
 
 def _guard_fires(record: PruningRound, config: SelectionSettings, task: Task,
