@@ -165,8 +165,7 @@ def _scores(model: VAEC, split: SplitData, X: np.ndarray, y: np.ndarray | None,
         if split.balanced:
             with warnings.catch_warnings():  # a class absent from these rows: left out
                 warnings.simplefilter("ignore", UserWarning)
-                scores["balanced_accuracy"] = float(
-                    balanced_accuracy_score(y, y_pred, sample_weight=w))
+                scores["balanced_accuracy"] = float(balanced_accuracy_score(y, y_pred, sample_weight=w))
         return scores
     if split.task.has_values:
         y_pred = model.predict(X) * split.target_scale + split.target_mean

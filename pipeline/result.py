@@ -32,14 +32,13 @@ class PruningResult:
     ----------
     config, split : SelectionSettings, SplitData
         The settings used, and the scaled data the run trained on.
-    rounds : list of PruningRound
-        Every round, in order; the last carries the stop reason. Empty for a stability
-        selection: its resamples ran their own rounds (summarised in ``stability``).
+    rounds, stop_reason : list of PruningRound, str
+        Every round, in order (empty for a stability selection: its resamples ran their own
+        rounds, summarised in ``stability``), and why the loop stopped, carried by the last
+        (``stability`` for a stability selection).
     selected, constant_columns : list of str
         The kept channels, in the data's column order, and the columns dropped before the loop
         for having no variance.
-    stop_reason : str
-        Why the loop stopped; ``stability`` for a stability selection.
     ranking : dict of str to int
         RFE-style rank: 1 for kept channels; then the channels of the last cut to
         ``n_features_to_select``, then those dropped in the last round, ..., the first round,

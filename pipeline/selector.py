@@ -69,10 +69,9 @@ class VAECSelector(SelectorMixin, BaseEstimator):
     rounds_frame_, channels_frame_ : pandas.DataFrame
         One row per channel per round, and every input column's fate
         (:meth:`pipeline.result.PruningResult.rounds_frame`, ``column_fates``).
-    encoder_ : pipeline.data.encoding.TableEncoder or None
-        How a DataFrame's columns became the channels (fitted on the training rows).
-    identifier_columns_ : list of str
-        Columns set aside as identifiers (ranked last; ``keep_columns`` keeps them).
+    encoder_, identifier_columns_ : pipeline.data.encoding.TableEncoder or None, list of str
+        How a DataFrame's columns became the channels (fitted on the training rows), and the
+        columns set aside as identifiers (ranked last; ``keep_columns`` keeps them).
     cv_results_ : pandas.DataFrame
         The score by count, as RFECV's (:meth:`pipeline.result.PruningResult.count_frame`).
     stability_ : pipeline.stability.result.StabilityResult or None

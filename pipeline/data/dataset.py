@@ -77,13 +77,12 @@ class Dataset:
     name, source : str
         ``breast_cancer`` etc., the file stem, or ``dataframe``; ``builtin:<name>``, the
         resolved file path, or ``dataframe``.
-    frame : DataFrame
-        The feature columns (constant ones already dropped) and the target column.
+    frame, feature_names : DataFrame, list of str
+        The feature columns (constant ones already dropped) and the target column; the feature
+        columns in frame order.
     target, weight_column : str or None
         The target column (None without one: the unsupervised task), and the column
         ``sample_weight`` came from (taken out of ``frame``: never a feature).
-    feature_names : list of str
-        Feature columns in frame order.
     constant_columns, identifier_columns : list of str
         Columns dropped before any training: without variance; set aside as identifiers.
     truth, label_names : dict or None

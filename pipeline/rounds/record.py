@@ -55,8 +55,9 @@ class PruningRound:
         The round's validation score (F1, or balanced accuracy on imbalanced or class-weighted
         classes; R²; reconstruction R² without a target), mean and spread over trials; both of
         the task's validation scores, mean over trials (e.g. ``accuracy`` and ``f1``).
-    stop_reason : str or None
-        Set on the last round: the stop rule that fired (``STOP_*``).
+    stop_reason, on_path : str or None, bool
+        Set on the last round: the stop rule that fired (``STOP_*``); whether the round is on the
+        minimal-subset path of ``n_features_to_select="auto"``.
     importance_mean, importance_std, shared_mean, shared_std : dict of str to float
         Importance to the head and shared R² per channel (the relevance rule).
     t_importance, t_shared : dict of str to float
@@ -74,8 +75,6 @@ class PruningRound:
     importance_lower : dict of str to float
         With a target, every channel's importance minus two standard errors over the rows (what
         ranks the channels on the minimal-subset path and with a budget of k).
-    on_path : bool
-        Whether the round is on the minimal-subset path of ``n_features_to_select="auto"``.
     val_row_loss, val_row_weight : list of float
         The head's loss on every validation row the guard compares, mean over trials (empty
         without a target), and what each row counts for (empty: every row alike).

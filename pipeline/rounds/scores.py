@@ -50,8 +50,7 @@ def _row_shares(weights: np.ndarray | None, n_replicas: int, n_rows: int) -> np.
 
 def _variance(X: np.ndarray, shares: np.ndarray) -> np.ndarray:
     """Every channel's variance on every replica's rows, ``(replicas, channels)``."""
-    mean = shares @ X
-    return shares @ X**2 - mean**2
+    return shares @ X**2 - (shares @ X) ** 2
 
 
 def channel_r2(model: VAEC, X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
