@@ -194,8 +194,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         self.scaler_, self.scaled_features_ = split.scaler, list(split.feature_names)
         self.encoder_, self.identifier_columns_ = split.encoder, list(dataset.identifier_columns)
         self.final_model_ = result.final.model if result.final is not None else None
-        selected = set(result.selected_columns)
-        self.support_ = np.array([n in selected for n in names])
+        self.support_ = np.isin(names, result.selected_columns)
         self.n_features_ = int(self.support_.sum())
         ranks = result.column_ranking()
         worst = max(ranks.values(), default=1) + 1  # identifiers set aside: never trained on

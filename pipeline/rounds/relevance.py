@@ -177,7 +177,10 @@ def relevance_fates(record: PruningRound, scores: TrialScores, config: Selection
     if supervised and previous is not None and not budget:
         before = [previous.t_importance.get(c, np.nan) for c in channels]
         pooled_own_t, own_p = pooled_t(own_t, np.array(before), own_df)
-        pooled_cluster_t, cluster_p = _pooled_clusters(scores, cluster_t, cluster_df, previous)
+        # a cluster's t before: its members' mean in the previous round
+        earlier = [[previous.t_cluster[c] for c in m if c in previous.t_cluster] for m in scores.clusters]
+        before_clusters = np.array([np.mean(e) if e else np.nan for e in earlier], dtype=np.float64)
+        pooled_cluster_t, cluster_p = pooled_t(cluster_t, before_clusters, cluster_df)
     else:
         pooled_own_t, pooled_cluster_t = own_t, cluster_t
     # one family: every channel's own test and every cluster's (without a target, shared R²)
@@ -210,17 +213,6 @@ def relevance_fates(record: PruningRound, scores: TrialScores, config: Selection
     worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
     return ([c for c in worst_first if record.decision[c] == REJECTED],
             [c for c in worst_first if record.decision[c] == UNCERTAIN])
-
-
-def _pooled_clusters(scores: TrialScores, cluster_t: np.ndarray, cluster_df: np.ndarray,
-                     previous: PruningRound) -> tuple[np.ndarray, np.ndarray]:
-    """Every cluster's t pooled with the previous round's (its members' mean there), and its p."""
-    before = np.full(len(scores.clusters), np.nan)
-    for j, members in enumerate(scores.clusters):
-        earlier = [previous.t_cluster[c] for c in members if c in previous.t_cluster]
-        if earlier:
-            before[j] = np.mean(earlier)
-    return pooled_t(cluster_t, before, cluster_df)
 
 
 def _member_tests(scores: TrialScores, cluster_t: np.ndarray, cluster_p: np.ndarray

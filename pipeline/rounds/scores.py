@@ -142,10 +142,9 @@ class ScoreTest:
     ----------
     mean, std : ndarray of shape (channels,)
         The channel's score: mean and standard deviation over the trials.
-    shadow_means : ndarray of shape (shadows,)
-        Every shadow's mean over the trials (the null sample).
-    shadow_mean, shadow_std : float
-        Their mean and standard deviation (the latter at least the score's floor).
+    shadow_means, shadow_mean, shadow_std : ndarray of shape (shadows,), float, float
+        Every shadow's mean over the trials (the null sample), and their mean and standard
+        deviation (the latter at least the score's floor).
     t, p : ndarray of shape (channels,)
         Prediction-interval t of every channel against the shadows, and its one-sided p-value.
     """
