@@ -158,8 +158,7 @@ def _stand_in_tests(scores: TrialScores, relevant: np.ndarray, fdr: float, thres
     names = [scores.channels[i] for i in predictors]
     partners = {scores.channels[others[j]]: named_partners(weights[j], names)
                 for j in np.flatnonzero(passing)}
-    summary = _shadow_summary(test, passing_t(bar, test.n_shadows))
-    return passes, r2, t, partners, summary
+    return passes, r2, t, partners, _shadow_summary(test, passing_t(bar, test.n_shadows))
 
 
 def relevance_fates(record: PruningRound, scores: TrialScores, config: SelectionSettings,

@@ -120,8 +120,9 @@ class TrialScores:
     importance, importance_se, shared_r2 : ndarray of shape (n_trials, n_channels) or None
         The rise of the head's loss (nats per row) when the channel is held at its mean, its
         standard error over the scoring rows, and the channel's R² then (from the others).
-    shadow_sources : list of str
-        The source channel of every shadow (empty under the reconstruction rule).
+    shadow_sources, shadow_cluster_sizes : list of str, list of int
+        The source channel of every shadow (empty under the reconstruction rule), and the size
+        of every shadow cluster.
     shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
     clusters, groups : list of list of str
@@ -130,8 +131,6 @@ class TrialScores:
     cluster_importance, shadow_cluster_importance : ndarray or None
         Importance of every cluster and every shadow cluster, all its channels held at their
         means together.
-    shadow_cluster_sizes : list of int
-        The size of every shadow cluster.
     shadow_member_importance : ndarray of shape (n_trials, shadow cluster columns) or None
         Every member of a shadow cluster held at its mean alone (a real member's null).
     val_score, val_metrics : ndarray of shape (n_trials,), dict of str to such
