@@ -138,17 +138,10 @@ def resample_split(y: np.ndarray, kind: str, val_fraction: float, seed: int) -> 
 
 @dataclass(frozen=True)
 class Resample:
-    """The rows of one resample.
-
-    Attributes
-    ----------
-    index, seed : int
-        Resample number (from 0), and its seed, of the draw and of its selection's models.
-    train, val : ndarray of int
-        Positions of its training rows (repeated under ``bootstrap``) and validation rows in the data.
-    constant_columns : tuple of str
-        Channels without variance on its rows: its selection runs without them.
-    """
+    """The rows of one resample: its ``index`` (from 0) and ``seed`` (of the draw and of its
+    selection's models), the positions in the data of its ``train`` rows (repeated under
+    ``bootstrap``) and ``val`` rows, and its ``constant_columns``, channels without variance on
+    its rows, which its selection runs without."""
 
     index: int
     seed: int

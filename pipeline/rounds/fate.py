@@ -69,18 +69,11 @@ ROW_WORTH = {"classification": 0.5, "regression": 1.0}
 
 @dataclass(frozen=True)
 class GuardTest:
-    """One round's validation losses against the reference round's (round 1), row by row.
-
-    Attributes
-    ----------
-    compared_with, rows : int
-        The reference round, and the validation rows compared.
-    mean_rise, rows_worth : float
-        Mean rise of a row's loss (this round minus the reference), and the total in rows' worth.
-    t, p : float
-        Paired one-sided t statistic and p-value of the rise.
-    fired : bool
-        Whether the rise is significant at the level and at least :data:`MIN_ROWS_WORTH` rows' worth.
+    """One round's validation losses against the reference round's (round 1), row by row:
+    ``compared_with`` the reference round, ``rows`` the validation rows compared, ``mean_rise`` the
+    mean rise of a row's loss (this round minus the reference) and ``rows_worth`` the total in rows'
+    worth, ``t`` and ``p`` the paired one-sided t statistic and p-value of the rise, ``fired``
+    whether the rise is significant at the level and at least :data:`MIN_ROWS_WORTH` rows' worth.
     """
 
     compared_with: int

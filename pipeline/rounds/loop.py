@@ -44,17 +44,11 @@ MIN_LOOK, _LOOK_SEED = 5, 53
 class PruningRun:
     """The state of one pruning run on ``split`` under ``config``, advanced a round at a time;
     ``rounds`` finished earlier (read back after a crash) are applied first, ``constant_columns``
-    (dropped before the loop) are listed in the result.
-
-    Attributes
-    ----------
-    rounds, stop_reason : list of PruningRound, str or None
-        Finished rounds, in order, and why the loop ended, once it has.
-    kept : list of str
-        Channels the next round will train on (after the last round: the selection).
-    cut, restored : list of str
-        Channels removed after the loop by the last cut to ``n_features_to_select`` (when the
-        guard ended elimination with more), best first; channels the guard brought back.
+    (dropped before the loop) are listed in the result. ``rounds`` are the finished rounds, in
+    order, ``stop_reason`` why the loop ended (once it has), ``kept`` the channels the next round
+    will train on (after the last round: the selection), ``cut`` the channels removed after the loop
+    by the last cut to ``n_features_to_select`` (when the guard ended elimination with more), best
+    first, and ``restored`` the channels the guard brought back.
     """
 
     def __init__(self, split: SplitData, config: SelectionSettings, rounds: Sequence[PruningRound] = (),

@@ -229,18 +229,10 @@ def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None
 
 @dataclass(frozen=True)
 class CountScore:
-    """One round's point on the score-by-count curve.
-
-    Attributes
-    ----------
-    round, n_features : int
-        The round, and the channels it trained on.
-    mean_loss, std_error : float
-        Mean loss per scored row (Brier score, or squared error of the standardised target)
-        and its standard error over the rows.
-    score, on_path
-        The round's validation score (mean over trials), and whether it is on the path.
-    """
+    """One round's point on the score-by-count curve: the ``round`` and the ``n_features`` it
+    trained on, the ``mean_loss`` per scored row (Brier score, or squared error of the standardised
+    target) and its ``std_error`` over the rows, the round's validation ``score`` (mean over
+    trials), and whether it is ``on_path``."""
 
     round: int
     n_features: int

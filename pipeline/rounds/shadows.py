@@ -27,15 +27,8 @@ from vaec.tasks import Task
 
 @dataclass(frozen=True)
 class Shadows:
-    """The shadow columns of one round.
-
-    Attributes
-    ----------
-    sources : ndarray of int
-        For every shadow, the position (among the round's channels) of its source channel.
-    train, val : ndarray of float32, shape (rows, n_shadows)
-        The shadow columns of the training and validation rows.
-    """
+    """The shadow columns of one round, of the ``train`` and ``val`` rows (float32, one column per
+    shadow), and every shadow's ``sources``: the position of its channel among the round's."""
 
     sources: np.ndarray
     train: np.ndarray
@@ -80,15 +73,9 @@ def size_bin(size: int) -> int:
 @dataclass(frozen=True)
 class ShadowClusters:
     """Shadow clusters: real clusters with their rows permuted together (as correlated inside as
-    their sources, as empty of the target and the other channels).
-
-    Attributes
-    ----------
-    sources : list of list of int
-        For every shadow cluster, the positions (among the round's channels) it copies.
-    train, val : ndarray of float32, shape (rows, total columns)
-        The shadow clusters' columns side by side, in the order of ``sources``.
-    """
+    their sources, as empty of the target and the other channels): ``sources`` holds, for every
+    shadow cluster, the positions (among the round's channels) it copies; ``train`` and ``val``
+    (float32) its columns side by side, in the order of ``sources``."""
 
     sources: list[list[int]]
     train: np.ndarray
