@@ -175,13 +175,7 @@ class NoProgress(Progress):
 
 class LineProgress(NoProgress):
     """One line per round (per resample in a stability selection) and one for the final model,
-    with the elapsed time.
-
-    Parameters
-    ----------
-    stream : text stream, default sys.stderr
-        Where the lines go.
-    """
+    with the elapsed time, to ``stream`` (default sys.stderr)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr

@@ -257,7 +257,6 @@ def path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
     first: dict[object, str] = {}  # the worst channel of every cluster (or of itself)
     for channel in sorted(record.kept, key=lambda c: (rank[c], c)):
         first.setdefault(cluster.get(channel, channel), channel)
-    worst_first = list(first.values())
     cap = max(1, math.floor(config.step * n_kept))
-    record.dropped = whole_groups(worst_first[:cap], record.groups, record.kept, config.min_features)
+    record.dropped = whole_groups(list(first.values())[:cap], record.groups, record.kept, config.min_features)
     return record

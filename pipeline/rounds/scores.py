@@ -103,8 +103,7 @@ def row_losses(model: VAEC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     or the squared error of the standardised regression target: a proper score bounded per row,
     where a log-loss would measure how confidently the overfitted round models are wrong on a
     few rows rather than what the channels carry."""
-    losses = model.config.task.row_losses(_logits(model, X), model.class_indices(y))
-    return losses.double().cpu().numpy()
+    return model.config.task.row_losses(_logits(model, X), model.class_indices(y)).double().cpu().numpy()
 
 
 def _logits(model: VAEC, X: np.ndarray) -> torch.Tensor:
@@ -136,18 +135,10 @@ def balanced_accuracy(model: VAEC, X: np.ndarray, y: np.ndarray,
 
 @dataclass(frozen=True)
 class ScoreTest:
-    """One score of every channel tested against the shadows.
-
-    Attributes
-    ----------
-    mean, std : ndarray of shape (channels,)
-        The channel's score: mean and standard deviation over the trials.
-    shadow_means, shadow_mean, shadow_std : ndarray of shape (shadows,), float, float
-        Every shadow's mean over the trials (the null sample), and their mean and standard
-        deviation (the latter at least the score's floor).
-    t, p : ndarray of shape (channels,)
-        Prediction-interval t of every channel against the shadows, and its one-sided p-value.
-    """
+    """One score of every channel tested against the shadows: the channels' ``mean`` and ``std``
+    over the trials, every shadow's mean over the trials (``shadow_means``, the null sample) and
+    their ``shadow_mean`` and ``shadow_std`` (at least the score's floor), and every channel's
+    prediction-interval ``t`` against the shadows with its one-sided p-value ``p``."""
 
     mean: np.ndarray
     std: np.ndarray
