@@ -147,8 +147,7 @@ def settings_fields() -> dict[str, Any]:
 
     own = [n for n in RunParameters.model_fields if n not in SelectionSettings.model_fields]
     selection = [n for n in SelectionSettings.model_fields if n not in ("model", "final_model")]
-    fields = {n: RunParameters.model_fields[n] for n in own + selection}
-    return fields | dict(ModelSettings.model_fields)
+    return {n: RunParameters.model_fields[n] for n in own + selection} | dict(ModelSettings.model_fields)
 
 
 def _group(name: str) -> str:

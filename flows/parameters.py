@@ -86,16 +86,13 @@ class RunParameters(SelectionSettings):
     @property
     def n_trial_groups(self) -> int:
         """How many trial groups a round is split into (never more than the trials)."""
-        default = 2 if self.task_runner == "dask" else 1
-        return min(self.trial_groups or default, self.n_trials)
+        return min(self.trial_groups or (2 if self.task_runner == "dask" else 1), self.n_trials)
 
     @property
     def workers(self) -> int:
         """How many tasks the task runner runs at once (at least 2): a round's trial groups; in a
         stability selection the resamples, one per usable core."""
-        if self.n_resamples > 1:
-            return max(2, min(self.n_resamples, usable_cores()))
-        return max(2, self.n_trial_groups)
+        return max(2, min(self.n_resamples, usable_cores()) if self.n_resamples > 1 else self.n_trial_groups)
 
     def load_arguments(self) -> dict[str, Any]:
         """The arguments of :func:`pipeline.data.dataset.load_dataset` that load this run's data."""
@@ -142,10 +139,8 @@ def make_task_runner(kind: str, dask_address: str | None = None, n_workers: int 
 def served_parameters(params: RunParameters) -> RunParameters:
     """``params`` with the data file and reports folder as absolute paths: a served run executes in a
     process of its own, whose working directory need not be the one ``serve`` was started from."""
-    update: dict[str, str] = {"reports_dir": str(Path(params.reports_dir).resolve())}
-    if params.data is not None:
-        update["data"] = str(Path(params.data).resolve())
-    return params.model_copy(update=update)
+    paths = {"reports_dir": params.reports_dir, "data": params.data}
+    return params.model_copy(update={k: str(Path(v).resolve()) for k, v in paths.items() if v is not None})
 
 
 def check_cron(expression: str) -> str:

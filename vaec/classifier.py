@@ -201,8 +201,7 @@ class VAEC:
             raise RuntimeError("the model has not been trained yet")
         if not self.config.task.has_classes:
             return self._pick(self._forward(X, sample, seed).logits.squeeze(-1), replica)
-        proba = self.predict_proba(X, replica=replica, sample=sample, seed=seed)
-        return self.classes_[proba.argmax(axis=-1)]
+        return self.classes_[self.predict_proba(X, replica=replica, sample=sample, seed=seed).argmax(axis=-1)]
 
     def encode(self, X: Any, *, replica: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
         """``(z_mean, z_log_var)`` of every row, each ``(rows, latent_dim)``."""

@@ -58,8 +58,7 @@ class IsotropicGaussian:
 
     def distance(self, z: Any) -> np.ndarray:
         """Euclidean distance of every row from the centre, in sigma units: ``(rows,)``."""
-        points = _points(z, self.latent_dim)
-        return np.linalg.norm(points - self.center, axis=1) / self.sigma
+        return np.linalg.norm(_points(z, self.latent_dim) - self.center, axis=1) / self.sigma
 
     def tail_probability(self, z: Any) -> np.ndarray:
         """Probability that a draw of the Gaussian lies at least as far out as each row,

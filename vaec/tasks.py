@@ -96,8 +96,7 @@ class _Classification(Task):
         import torch.nn.functional as F
 
         p = probabilities(outputs)
-        truth = F.one_hot(target, p.shape[-1]).to(p.dtype)
-        return (p - truth.unsqueeze(0)).pow(2).sum(dim=-1)
+        return (p - F.one_hot(target, p.shape[-1]).to(p.dtype).unsqueeze(0)).pow(2).sum(dim=-1)
 
     def strata(self, y: Any, val_size: float = 0.2, test_size: float = 0.2) -> np.ndarray | None:
         return None if y is None else np.asarray(y)
