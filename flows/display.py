@@ -81,15 +81,12 @@ class RoundProgress(NoProgress):
             self.console.print(f"{done}/{total}: {selection.summary()}", highlight=False)
 
     def final_started(self, n_channels: int) -> None:
-        self._fresh_bar(f"final model on {n_channels} channels", "epochs")
+        self.stage(f"final model on {n_channels} channels", "epochs")
 
-    def stage(self, what: str) -> None:
-        self._fresh_bar(what, "")
-
-    def _fresh_bar(self, description: str, unit: str) -> None:
+    def stage(self, what: str, unit: str = "") -> None:
         """A bar with no total yet (reset() would keep the last round's, ``0/300``)."""
         self._bars.remove_task(self._epochs)
-        self._epochs = self._bars.add_task(description, total=None, unit=unit)
+        self._epochs = self._bars.add_task(what, total=None, unit=unit)
 
     def __exit__(self, *_: object) -> None:
         self._bars.stop()
@@ -99,8 +96,7 @@ def print_summary(out: dict[str, Any]) -> None:
     """Print what the run kept and dropped, what it cost, what weighed the rows, where its report is
     (``out``: what the flow returned)."""
     selected = out["selected"]
-    stability = out.get("stability")
-    if stability:
+    if stability := out.get("stability"):
         print(f"kept {len(selected)} columns, each kept in at least "
               f"{100 * stability['keep_frequency']:g} % of {stability['n_resamples']} resamples "
               f"(Nogueira stability index {_maybe(stability['nogueira'])}, 95 % interval "
