@@ -20,7 +20,8 @@ changed):
 
 The whole command is also timed as people run it (``--runs N``, 3 by default): a process of its
 own on a terminal (a pseudo-terminal, so the progress display draws as at a shell), a fresh
-``PREFECT_HOME`` each run (the first run on a machine), and of each run: when the first text
+``PREFECT_HOME`` each run (the first run on a machine: Prefect makes its database) alternating
+with runs on one ``PREFECT_HOME`` used before (every later run), and of each run: when the first text
 showed, when the command ended, and how long the command waited for Prefect's server (the part of
 the server's start that nothing else overlapped). ``--baseline REF`` times the command of that git
 revision beside this tree's, alternating run by run, so both see the same machine.
@@ -192,14 +193,14 @@ def child(args: argparse.Namespace) -> int:
 TEXT = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|[\r\n\s]")
 
 
-def whole_run(tree: Path, dataset: str, threads: int) -> dict[str, float]:
-    """One command on a terminal, the code of ``tree``, a fresh PREFECT_HOME: seconds to the
-    first text shown, to the end, and of waiting for the server."""
+def whole_run(tree: Path, dataset: str, threads: int, home: Path | None = None) -> dict[str, float]:
+    """One command on a terminal, the code of ``tree``, a fresh PREFECT_HOME (or ``home``, one
+    used before): seconds to the first text shown, to the end, and of waiting for the server."""
     import pty
 
     with tempfile.TemporaryDirectory() as scratch:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update({"PREFECT_HOME": str(Path(scratch) / "prefect-home"),
+        env.update({"PREFECT_HOME": str(home or Path(scratch) / "prefect-home"),
                     "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"})
         timings = Path(scratch) / "timings.json"
         terminal, child_side = pty.openpty()
@@ -250,17 +251,23 @@ def revision_tree(ref: str) -> Iterator[Path]:
 
 def whole_runs(runs: int, dataset: str, threads: int,
                baseline: str | None) -> tuple[list[str], dict[str, list[dict[str, float]]]]:
-    """The whole command ``runs`` times, this tree's and (alternating) the baseline's."""
+    """The whole command ``runs`` times, this tree's and (alternating) the baseline's; without a
+    baseline, a first run (a fresh PREFECT_HOME) alternating with a later one (a PREFECT_HOME
+    that an untimed run used first, as on a machine where the command ran before)."""
     here = Path(__file__).resolve().parent.parent
     with contextlib.ExitStack() as stack:
-        trees = {"this tree": here}
+        trees: dict[str, tuple[Path, Path | None]] = {"first run": (here, None)}
         if baseline is not None:
-            trees = {f"before ({baseline})": stack.enter_context(revision_tree(baseline)),
-                     "after (this tree)": here}
+            trees = {f"before ({baseline})": (stack.enter_context(revision_tree(baseline)), None),
+                     "after (this tree)": (here, None)}
+        else:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "prefect-home"
+            whole_run(here, dataset, threads, home)  # the home's database made
+            trees["later run"] = (here, home)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
         for _ in range(runs):
-            for name, tree in trees.items():
-                results[name].append(whole_run(tree, dataset, threads))
+            for name, (tree, home) in trees.items():
+                results[name].append(whole_run(tree, dataset, threads, home))
                 print(name, results[name][-1], flush=True)
     figures = list(next(iter(results.values()))[0])
     return figures, results
@@ -301,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         figures, results = whole_runs(args.runs, args.dataset, args.threads, args.baseline)
         whole = ["## The whole command, as people run it", "",
                  f"`vaec-select run --dataset {args.dataset} --threads {args.threads}` as a process "
-                 "of its own on a (pseudo-)terminal, a fresh `PREFECT_HOME` each run; "
+                 "of its own on a (pseudo-)terminal, a fresh `PREFECT_HOME` each run (*first run*; "
+                 "*later run*: one `PREFECT_HOME` that a run used before); "
                  f"load average {load[0]:.2f} at the start"
                  + (", the two trees alternating run by run" if args.baseline else "") + ". "
                  "*First text shown*: from the start of the process to the first text on the "
