@@ -202,10 +202,13 @@ def restorable(previous: PruningRound | None) -> list[str]:
     accuracy after dropping only noise is validation noise)."""
     if previous is None:
         return []
-    own = {c: max(previous.t_importance.get(c, math.inf), previous.t_cluster.get(c, -math.inf))
-           for c in previous.dropped}
-    return [c for c in previous.dropped if c not in set(previous.rejected)
-            and previous.evidence.get(c, 1.0) > REJECT_T and own[c] > REJECT_T]
+    rejected = set(previous.rejected)
+
+    def above_shadows(c: str) -> bool:
+        own = max(previous.t_importance.get(c, math.inf), previous.t_cluster.get(c, -math.inf))
+        return previous.evidence.get(c, 1.0) > REJECT_T and own > REJECT_T
+
+    return [c for c in previous.dropped if c not in rejected and above_shadows(c)]
 
 
 def row_mean_se(values: Sequence[float], weights: Sequence[float] | None = None

@@ -272,9 +272,10 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     scores.shadow_r2 = r2[:, n:singles]
     if scores.task.has_target:
         # the stand-ins' regressions: fitted on the training rows, scored on the validation rows
-        rows = inputs.X_train if inputs.cross_fitted else np.vstack([inputs.X_train, inputs.X_val])
-        scores.moments_train = second_moments(rows[:inputs.n_train_rows, :singles])
-        scores.moments_val = second_moments(rows[inputs.n_train_rows:, :singles])
+        train, val = inputs.X_train[:, :singles], inputs.X_val[:, :singles]
+        rows = train if inputs.cross_fitted else np.vstack([train, val])
+        scores.moments_train = second_moments(rows[:inputs.n_train_rows])
+        scores.moments_val = second_moments(rows[inputs.n_train_rows:])
     if cluster_shadows is not None:
         start, n_clusters = singles + members, len(inputs.clusters)
         scores.clusters = [[channels[c] for c in cluster] for cluster in inputs.clusters]
