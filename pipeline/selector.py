@@ -139,7 +139,7 @@ class VAECSelector(SelectorMixin, BaseEstimator):
         categorical: tuple[str, ...] = (),
         keep_columns: tuple[str, ...] = (),
         groups: tuple[tuple[str, ...], ...] = (),
-        class_weight: Literal["balanced"] | dict[Any, float] | None = None,
+        class_weight: Literal["auto", "balanced"] | dict[Any, float] | None = "auto",
         latent_dim: int = 4,
         encoder_widths: tuple[int, ...] = (32, 16),
         decoder_widths: tuple[int, ...] | None = None,

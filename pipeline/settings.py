@@ -130,9 +130,10 @@ class SelectionSettings(BaseModel):
     groups: tuple[tuple[str, ...], ...] = Field(
         (), description="columns scored, kept and dropped as one unit, besides the channels "
         "of one column (on the command line: a,b;c,d)")
-    class_weight: Literal["balanced"] | dict[str, float] | None = Field(
-        None, description="what the rows of each class count for, multiplying any sample "
-        "weights: 'balanced' (n_rows / (n_classes * rows of the class), as scikit-learn's), "
+    class_weight: Literal["auto", "balanced"] | dict[str, float] | None = Field(
+        "auto", description="what the rows of each class count for, multiplying any sample "
+        "weights: auto (balanced when the largest class has 3 times the rows of the smallest, "
+        "else none), 'balanced' (n_rows / (n_classes * rows of the class), as scikit-learn's), "
         "weights by class label (on the command line: 0:1,1:5; classes left out weigh 1), or "
         "none (every class alike)")
     model: ModelSettings = Field(

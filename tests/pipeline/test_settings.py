@@ -136,7 +136,8 @@ def test_class_weight_is_a_word_or_weights_by_label_on_the_command_line_and_in_p
 
     assert parsed("--class-weight", "balanced").class_weight == "balanced"
     assert parsed("--class-weight", "0:1,1:5").class_weight == {"0": 1.0, "1": 5.0}
-    assert parsed().class_weight is None
+    assert parsed().class_weight == "auto"
+    assert parsed("--class-weight", "none").class_weight is None
     with pytest.raises(SystemExit):
         parsed("--class-weight", "heavy")
     # labels are matched as text: numbers given in Python become their text

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 
 import pipeline.selector as selector_module
 from pipeline.data.dataset import dataset_from_arrays
-from pipeline.data.split import IMBALANCE_RATIO, imbalanced, split_dataset
+from pipeline.data.split import IMBALANCE_RATIO, imbalanced, resolved_class_weight, split_dataset
 from pipeline.data.tables import DataError
 from pipeline.report.tables import report_tables
 from pipeline.rounds.fate import guard_test
@@ -176,6 +176,25 @@ def test_sample_weight_decides_what_the_selection_sees_also_through_a_pipeline()
     assert [r.val_row_loss for r in routed.rounds_] == [r.val_row_loss for r in weighted.rounds_]
 
 
+def test_the_default_class_weight_weighs_the_classes_evenly_only_when_they_are_imbalanced():
+    three_to_one, under_three = np.repeat([0, 1], [30, 10]), np.repeat([0, 1], [29, 11])
+    assert resolved_class_weight("auto", three_to_one, "classification", None) == "balanced"
+    assert resolved_class_weight("auto", under_three, "classification", None) is None
+    # as the sample weights weigh the classes: these make them even
+    even = np.where(three_to_one == 1, 3.0, 1.0)
+    assert resolved_class_weight("auto", three_to_one, "classification", even) is None
+    assert resolved_class_weight("auto", np.linspace(0.0, 1.0, 40), "regression", None) is None
+    assert resolved_class_weight(None, three_to_one, "classification", None) is None
+    assert resolved_class_weight({"1": 2.0}, under_three, "classification", None) == {"1": 2.0}
+    # the selector's default: on 3:1 classes the rounds weigh the rows as "balanced" does
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    y = np.repeat([0, 1], [60, 20])
+    fits = [VAECSelector(epochs=5, n_trials=2, fit_final_model=False, **kw).fit(X, y)
+            for kw in ({}, {"class_weight": "balanced"}, {"class_weight": None})]
+    losses = [[r.val_row_weight for r in f.rounds_] for f in fits]
+    assert losses[0] == losses[1] != losses[2]
+
+
 def test_class_weight_balanced_finds_the_minority_class():
     # 5 % positives, two overlapping informative channels, three of noise
     rng = np.random.default_rng(0)
@@ -194,7 +213,7 @@ def test_class_weight_balanced_finds_the_minority_class():
         return (recall_score(y_new, predicted), balanced_accuracy_score(y_new, predicted),
                 selector)
 
-    plain_recall, plain_balanced, unweighted = scores()
+    plain_recall, plain_balanced, unweighted = scores(class_weight=None)
     recall, balanced, weighted = scores(class_weight="balanced")
     # unweighted the final model calls most positives negative (recall about 0.45)
     assert recall > plain_recall + 0.2 and recall > 0.6
