@@ -191,8 +191,8 @@ def test_the_default_class_weight_weighs_the_classes_evenly_only_when_they_are_i
     y = np.repeat([0, 1], [60, 20])
     fits = [VAECSelector(epochs=5, n_trials=2, fit_final_model=False, **kw).fit(X, y)
             for kw in ({}, {"class_weight": "balanced"}, {"class_weight": None})]
-    losses = [[r.val_row_weight for r in f.rounds_] for f in fits]
-    assert losses[0] == losses[1] != losses[2]
+    row_weights = [[r.val_row_weight for r in f.rounds_] for f in fits]
+    assert row_weights[0] == row_weights[1] != row_weights[2]
 
 
 def test_class_weight_balanced_finds_the_minority_class():
