@@ -801,9 +801,7 @@ def test_progress_draws_epochs_and_a_line_per_round_only_when_enabled():
 
 @pytest.mark.slow
 def test_the_installed_command_runs_end_to_end_on_its_own_server(workspace, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / "prefect-home"),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"})
+    env = fresh_shell_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--data", str(workspace / "train.csv"),
          "--target", "label", *RUN_OPTIONS, "--reports-dir", str(tmp_path / "reports"),
@@ -1066,7 +1064,7 @@ def shared_server(tmp_path: Path):
     import httpx
 
     port = _free_port()
-    env = {**fresh_shell_env(tmp_path), "PREFECT_HOME": str(tmp_path / "server-home")}
+    env = fresh_shell_env(tmp_path, home="server-home")
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1",
          "--port", str(port)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from flows.parameters import RunParameters, check_cron, served_parameters
+from tests.flows.conftest import fresh_shell_env
 
 REPO = Path(__file__).resolve().parents[2]
 FLOW_NAME = "vaec-feature-selection"
@@ -105,12 +105,7 @@ def test_serve_runs_a_triggered_flow_on_a_local_server(prefect_api_url, tmp_path
     from prefect.deployments import run_deployment
 
     api = prefect_api_url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "OMP_NUM_THREADS": "1",
-    })
+    env = fresh_shell_env(tmp_path)
     # serve talks to the session's server; the served runner looks for due runs every second
     # (its default: every 10 s)
     client_env = {**env, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
