@@ -111,3 +111,17 @@ def test_auto_keeps_fewer_channels_than_the_all_relevant_set_and_reports_the_cur
 
     assert "count_curve" in page_figures(auto.result_, None)
     assert "count_curve" not in page_figures(all_relevant.result_, None)
+
+
+def test_a_round_on_the_path_drops_at_most_a_fifth_of_its_channels_the_least_needed_first():
+    from pipeline.rounds.fate import path_step
+
+    def stepped(step: float) -> list[str]:
+        path = record(1, 20, np.zeros(5))
+        path.importance_lower = {f"c{i}": float(i) for i in range(20)}
+        return path_step(path, SelectionSettings(n_features_to_select="auto", step=step)).dropped
+
+    # the minimal count is chosen among the counts the path visits: a stride of 7 of 20 would
+    # skip most of them
+    assert stepped(0.35) == ["c0", "c1", "c2", "c3"]
+    assert stepped(0.1) == ["c0", "c1"]
