@@ -128,9 +128,9 @@ def read_artifact(key: str):
 
 # A Prefect home whose database a temporary server has set up once (migrated, block types
 # registered): in a fresh home every command first spends about 12 s on that before its flow
-# starts. Made once a session, in the background from the end of collection when slow command
-# tests are to run (the tests are single-threaded; the second core is free), and copied into
-# each command's home.
+# starts. Made once a test process, in the background from the end of collection when slow
+# command tests are to run (beside the first tests, which are not waiting for it), and copied
+# into each command's home.
 _SET_UP_HOME = Path(os.environ["PREFECT_HOME"]) / "set-up-home"
 _setting_up: list[subprocess.Popen] = []
 
@@ -150,6 +150,13 @@ def pytest_collection_finish(session):
     if any(item.get_closest_marker("slow") and "flows" in item.path.parts
            for item in session.items):
         _start_setting_up_home()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for process in _setting_up:  # no test asked for it: not left running
+        if process.poll() is None:
+            process.kill()
+        process.wait()
 
 
 def _set_up_home() -> Path:
