@@ -119,8 +119,8 @@ class SelectionSettings(BaseModel):
         "it to be selected (above 0.5; higher is stricter)")
     max_levels: int = Field(
         10, ge=2, le=1000, description="most levels of a categorical column encoded one-hot "
-        "(rare levels pooled into 'other', a gap a level of its own); a column with more is "
-        "encoded by the share of the training rows that have its level")
+        "(rare levels pooled into 'other', a gap a level of its own); of a column with more, the "
+        "max_levels - 1 most frequent levels one-hot and the rest pooled into 'other'")
     categorical: tuple[str, ...] = Field(
         (), description="columns treated as categories whatever their type (integer codes), "
         "comma-separated on the command line")

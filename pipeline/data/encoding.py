@@ -7,8 +7,11 @@ training rows only. The channels of one column are a group, kept and dropped as 
 * **boolean**: 0 / 1 (with gaps: categorical, the gap a level);
 * **categorical** (object, ``category``, string columns, and ``categorical``): one-hot
   ``<column>=<level>`` up to ``max_levels`` levels (a level on fewer than
-  :data:`MIN_LEVEL_ROWS` training rows, or unseen, counts as ``other``; a gap is ``missing``),
-  past it ``<column>[frequency]``, the training share of the row's level;
+  :data:`MIN_LEVEL_ROWS` training rows, or unseen, counts as ``other``; a gap is ``missing``);
+  past it, the ``max_levels - 1`` most frequent levels one-hot and every other level ``other``
+  (a level's share of the rows says nothing of what the level is: a town's frequency does not
+  place it). ``<column>[frequency]``, the training share of the row's level, is how earlier
+  versions encoded such a column; their saved encoders still load and encode new rows;
 * **datetime** (``datetime64``, or text that is all ISO dates): ``[day]`` since 1970-01-01, the
   season as a point on a circle ``[season_cos]``, ``[season_sin]`` (December beside January),
   and ``[weekday]``; imputed and flagged as numeric columns are;
@@ -196,14 +199,13 @@ class TableEncoder:
         common = sorted(str(level) for level, n in counts.items() if n >= MIN_LEVEL_ROWS)
         rare = int(counts[counts < MIN_LEVEL_ROWS].sum())
         levels = common + ([OTHER] if rare and OTHER not in common else [])
-        if len(levels) <= self.max_levels:
-            return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
-                                  levels=levels, missing_rows=gaps)
-        shares = (counts / counts.sum()).to_dict()
-        pooled = {str(k): float(v) for k, v in shares.items() if counts[k] >= MIN_LEVEL_ROWS}
-        pooled[OTHER] = float(rare / counts.sum())
-        return ColumnEncoding(name, kind, FREQUENCY, [f"{name}[frequency]"],
-                              levels=sorted(pooled), shares=pooled, missing_rows=gaps)
+        if len(levels) > self.max_levels:
+            # the most frequent levels (ties by name), the rest pooled
+            frequent = sorted((k for k, n in counts.items() if n >= MIN_LEVEL_ROWS and k != OTHER),
+                              key=lambda k: (-counts[k], k))
+            levels = [*sorted(frequent[:self.max_levels - 1]), OTHER]
+        return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
+                              levels=levels, missing_rows=gaps)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The channels of ``frame``'s rows (float64, ``(rows, channels)``); gaps and unseen

@@ -1,5 +1,6 @@
-"""Columns to channels, learnt from the training rows: one-hot and frequency codes, date parts,
-imputed gaps with their indicators, and unseen levels at transform time."""
+"""Columns to channels, learnt from the training rows: one-hot codes (past a level limit, the
+most frequent levels and the rest pooled), earlier saves' frequency codes, date parts, imputed
+gaps with their indicators, and unseen levels at transform time."""
 
 from __future__ import annotations
 
@@ -21,12 +22,30 @@ def test_a_few_levels_are_one_hot_with_rare_ones_pooled_and_gaps_a_level():
     assert encoder.column_of_ == dict.fromkeys(encoder.channel_names_, "color")
 
 
-def test_past_the_level_limit_a_column_is_encoded_by_the_share_of_its_level():
+def test_past_the_level_limit_the_most_frequent_levels_are_one_hot_and_the_rest_other():
+    # twelve towns, the first three on twice the rows of the others, and a rare one
+    towns = [f"town{i:02d}" for i in range(12)]
+    levels = pd.Series([t for i, t in enumerate(towns) for _ in range(MIN_LEVEL_ROWS * (2 if i < 3 else 1))]
+                       + ["rare"])
+    encoder = TableEncoder({"town": "categorical"}, max_levels=5).fit(pd.DataFrame({"town": levels}))
+    # four levels of their own: the three frequent towns, then the first of the equal ones by name
+    assert encoder.channel_names_ == ["town=town00", "town=town01", "town=town02", "town=town03",
+                                      "town=other"]
+    X = encoder.transform(pd.DataFrame({"town": ["town01", "town07", "rare", "never seen"]}))
+    np.testing.assert_array_equal(X, [[0, 1, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1]])
+
+
+def test_an_encoder_saved_with_a_frequency_encoding_still_encodes_new_rows():
     levels = pd.Series([f"city{i % 12}" for i in range(12 * MIN_LEVEL_ROWS)] + ["rare"])
-    encoder = TableEncoder({"city": "categorical"}, max_levels=10).fit(pd.DataFrame({"city": levels}))
+    saved = TableEncoder({"city": "categorical"}, max_levels=10).fit(pd.DataFrame({"city": levels})).to_dict()
+    share = MIN_LEVEL_ROWS / len(levels)
+    # as an earlier version wrote it: one channel, the training share of the row's level
+    saved["encodings"][0].update(encoding="frequency", channels=["city[frequency]"],
+                                 levels=sorted({f"city{i}" for i in range(12)} | {"other"}),
+                                 shares={**{f"city{i}": share for i in range(12)}, "other": 1 / len(levels)})
+    encoder = TableEncoder.from_dict(saved)
     assert encoder.channel_names_ == ["city[frequency]"]
     X = encoder.transform(pd.DataFrame({"city": ["city3", "rare", "never seen"]}))
-    share = MIN_LEVEL_ROWS / len(levels)
     np.testing.assert_allclose(X[:, 0], [share, 1 / len(levels), 1 / len(levels)])
 
 
