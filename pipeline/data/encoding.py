@@ -8,10 +8,12 @@ training rows only. The channels of one column are a group, kept and dropped as 
 * **categorical** (object, ``category``, string columns, and ``categorical``): one-hot
   ``<column>=<level>`` up to ``max_levels`` levels (a level on fewer than
   :data:`MIN_LEVEL_ROWS` training rows, or unseen, counts as ``other``; a gap is ``missing``);
-  past it, the ``max_levels - 1`` most frequent levels one-hot and every other level ``other``
-  (a level's share of the rows says nothing of what the level is: a town's frequency does not
-  place it). ``<column>[frequency]``, the training share of the row's level, is how earlier
-  versions encoded such a column; their saved encoders still load and encode new rows;
+  past it, the ``max_levels - 1`` most frequent levels that each hold :data:`MIN_LEVEL_SHARE` of
+  the training rows one-hot and every other level ``other`` (a level's share of the rows says
+  nothing of what the level is: a town's frequency does not place it); when fewer than two
+  levels hold that share (a US state among 51), ``<column>[frequency]``, the training share of
+  the row's level (a handful of sparse level channels of a column that says nothing are noise
+  inputs the round models fit, and a weak column beside them fails its test);
 * **datetime** (``datetime64``, or text that is all ISO dates): ``[day]`` since 1970-01-01, the
   season as a point on a circle ``[season_cos]``, ``[season_sin]`` (December beside January),
   and ``[weekday]``; imputed and flagged as numeric columns are;
@@ -40,6 +42,8 @@ FREE_TEXT_LENGTH, FREE_TEXT_DISTINCT = 30, 0.5
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
 # a level on fewer training rows than this is pooled into "other"
 MIN_LEVEL_ROWS = 5
+# past max_levels, a level has a channel of its own when it holds this share of the training rows
+MIN_LEVEL_SHARE = 0.05
 OTHER, MISSING = "other", "missing"
 DATE_PARTS = ("day", "season_cos", "season_sin", "weekday")
 ONE_HOT, FREQUENCY, DATE, SCALED, BINARY = "one-hot", "frequency", "date parts", "as is", "0/1"
@@ -199,13 +203,22 @@ class TableEncoder:
         common = sorted(str(level) for level, n in counts.items() if n >= MIN_LEVEL_ROWS)
         rare = int(counts[counts < MIN_LEVEL_ROWS].sum())
         levels = common + ([OTHER] if rare and OTHER not in common else [])
-        if len(levels) > self.max_levels:
-            # the most frequent levels (ties by name), the rest pooled
-            frequent = sorted((k for k, n in counts.items() if n >= MIN_LEVEL_ROWS and k != OTHER),
-                              key=lambda k: (-counts[k], k))
-            levels = [*sorted(frequent[:self.max_levels - 1]), OTHER]
-        return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
-                              levels=levels, missing_rows=gaps)
+        if len(levels) <= self.max_levels:
+            return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
+                                  levels=levels, missing_rows=gaps)
+        # past the limit: the most frequent levels that hold a share of the rows (ties by name)
+        frequent = sorted((k for k, n in counts.items()
+                           if n >= max(MIN_LEVEL_ROWS, MIN_LEVEL_SHARE * len(values)) and k != OTHER),
+                          key=lambda k: (-counts[k], k))[:self.max_levels - 1]
+        if len(frequent) >= 2:
+            levels = [*sorted(frequent), OTHER]
+            return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
+                                  levels=levels, missing_rows=gaps)
+        shares = (counts / counts.sum()).to_dict()
+        pooled = {str(k): float(v) for k, v in shares.items() if counts[k] >= MIN_LEVEL_ROWS}
+        pooled[OTHER] = float(rare / counts.sum())
+        return ColumnEncoding(name, kind, FREQUENCY, [f"{name}[frequency]"],
+                              levels=sorted(pooled), shares=pooled, missing_rows=gaps)
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The channels of ``frame``'s rows (float64, ``(rows, channels)``); gaps and unseen

@@ -1,6 +1,6 @@
 """Columns to channels, learnt from the training rows: one-hot codes (past a level limit, the
-most frequent levels and the rest pooled), earlier saves' frequency codes, date parts, imputed
-gaps with their indicators, and unseen levels at transform time."""
+most frequent levels and the rest pooled; a column of rare levels by their shares), date parts,
+imputed gaps with their indicators, and unseen levels at transform time."""
 
 from __future__ import annotations
 
@@ -35,18 +35,13 @@ def test_past_the_level_limit_the_most_frequent_levels_are_one_hot_and_the_rest_
     np.testing.assert_array_equal(X, [[0, 1, 0, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1]])
 
 
-def test_an_encoder_saved_with_a_frequency_encoding_still_encodes_new_rows():
-    levels = pd.Series([f"city{i % 12}" for i in range(12 * MIN_LEVEL_ROWS)] + ["rare"])
-    saved = TableEncoder({"city": "categorical"}, max_levels=10).fit(pd.DataFrame({"city": levels})).to_dict()
-    share = MIN_LEVEL_ROWS / len(levels)
-    # as an earlier version wrote it: one channel, the training share of the row's level
-    saved["encodings"][0].update(encoding="frequency", channels=["city[frequency]"],
-                                 levels=sorted({f"city{i}" for i in range(12)} | {"other"}),
-                                 shares={**{f"city{i}": share for i in range(12)}, "other": 1 / len(levels)})
-    encoder = TableEncoder.from_dict(saved)
-    assert encoder.channel_names_ == ["city[frequency]"]
-    X = encoder.transform(pd.DataFrame({"city": ["city3", "rare", "never seen"]}))
-    np.testing.assert_allclose(X[:, 0], [share, 1 / len(levels), 1 / len(levels)])
+def test_past_the_level_limit_a_column_of_rare_levels_is_encoded_by_the_share_of_its_level():
+    # forty states on 2.5 % of the rows each, and a rare one: no level holds MIN_LEVEL_SHARE
+    states = pd.Series([f"state{i % 40}" for i in range(40 * MIN_LEVEL_ROWS)] + ["rare"])
+    encoder = TableEncoder({"state": "categorical"}, max_levels=10).fit(pd.DataFrame({"state": states}))
+    assert encoder.channel_names_ == ["state[frequency]"]
+    X = encoder.transform(pd.DataFrame({"state": ["state3", "rare", "never seen"]}))
+    np.testing.assert_allclose(X[:, 0], [MIN_LEVEL_ROWS / len(states), 1 / len(states), 1 / len(states)])
 
 
 def test_numeric_gaps_get_the_training_median_and_an_indicator():
