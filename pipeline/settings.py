@@ -120,7 +120,7 @@ class SelectionSettings(BaseModel):
     max_levels: int = Field(
         10, ge=2, le=1000, description="most levels of a categorical column encoded one-hot "
         "(rare levels pooled into 'other', a gap a level of its own); of a column with more, the "
-        "max_levels - 1 most frequent levels that hold 5% of the rows one-hot and the rest "
+        "max_levels - 1 most frequent levels that hold 5 per cent of the rows one-hot and the rest "
         "'other' (fewer than two such levels: the share of the rows with the row's level)")
     categorical: tuple[str, ...] = Field(
         (), description="columns treated as categories whatever their type (integer codes), "

@@ -8,12 +8,9 @@ training rows only. The channels of one column are a group, kept and dropped as 
 * **categorical** (object, ``category``, string columns, and ``categorical``): one-hot
   ``<column>=<level>`` up to ``max_levels`` levels (a level on fewer than
   :data:`MIN_LEVEL_ROWS` training rows, or unseen, counts as ``other``; a gap is ``missing``);
-  past it, the ``max_levels - 1`` most frequent levels that each hold :data:`MIN_LEVEL_SHARE` of
-  the training rows one-hot and every other level ``other`` (a level's share of the rows says
-  nothing of what the level is: a town's frequency does not place it); when fewer than two
-  levels hold that share (a US state among 51), ``<column>[frequency]``, the training share of
-  the row's level (a handful of sparse level channels of a column that says nothing are noise
-  inputs the round models fit, and a weak column beside them fails its test);
+  past it, the ``max_levels - 1`` most frequent levels holding :data:`MIN_LEVEL_SHARE` of the rows
+  one-hot, the rest ``other``; with fewer than two such levels (a US state among 51: sparse
+  channels are noise inputs), ``<column>[frequency]``, the training share of the row's level;
 * **datetime** (``datetime64``, or text that is all ISO dates): ``[day]`` since 1970-01-01, the
   season as a point on a circle ``[season_cos]``, ``[season_sin]`` (December beside January),
   and ``[weekday]``; imputed and flagged as numeric columns are;
@@ -40,10 +37,8 @@ MIN_IDENTIFIER_ROWS = 20
 # free text: strings this long on average, with at least this share of distinct values
 FREE_TEXT_LENGTH, FREE_TEXT_DISTINCT = 30, 0.5
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
-# a level on fewer training rows than this is pooled into "other"
-MIN_LEVEL_ROWS = 5
-# past max_levels, a level has a channel of its own when it holds this share of the training rows
-MIN_LEVEL_SHARE = 0.05
+# a level on fewer training rows is pooled into "other"; past max_levels, on a smaller share
+MIN_LEVEL_ROWS, MIN_LEVEL_SHARE = 5, 0.05
 OTHER, MISSING = "other", "missing"
 DATE_PARTS = ("day", "season_cos", "season_sin", "weekday")
 ONE_HOT, FREQUENCY, DATE, SCALED, BINARY = "one-hot", "frequency", "date parts", "as is", "0/1"
@@ -146,8 +141,7 @@ def _values(values: pd.Series, kind: str) -> np.ndarray:
         dates = dates.dt.tz_localize(None)
     day = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
     angle = 2 * np.pi * (dates.dt.day_of_year.to_numpy(dtype=np.float64, na_value=np.nan) - 1) / 365.25
-    return np.column_stack([day.to_numpy(dtype=np.float64, na_value=np.nan),
-                            np.cos(angle), np.sin(angle),
+    return np.column_stack([day.to_numpy(dtype=np.float64, na_value=np.nan), np.cos(angle), np.sin(angle),
                             dates.dt.day_of_week.to_numpy(dtype=np.float64, na_value=np.nan)])
 
 
@@ -160,7 +154,7 @@ class TableEncoder:
         The kind of every feature column to encode, in column order.
     max_levels : int
         Most levels (``other`` and ``missing`` included) a categorical column is one-hot
-        encoded with; past it, frequency-encoded.
+        encoded with; past it, the most frequent levels (the module says which).
     groups : sequence of sequence of str
         Columns the user asked to be scored as one unit.
 
@@ -203,15 +197,12 @@ class TableEncoder:
         common = sorted(str(level) for level, n in counts.items() if n >= MIN_LEVEL_ROWS)
         rare = int(counts[counts < MIN_LEVEL_ROWS].sum())
         levels = common + ([OTHER] if rare and OTHER not in common else [])
-        if len(levels) <= self.max_levels:
-            return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
-                                  levels=levels, missing_rows=gaps)
-        # past the limit: the most frequent levels that hold a share of the rows (ties by name)
-        frequent = sorted((k for k, n in counts.items()
-                           if n >= max(MIN_LEVEL_ROWS, MIN_LEVEL_SHARE * len(values)) and k != OTHER),
-                          key=lambda k: (-counts[k], k))[:self.max_levels - 1]
-        if len(frequent) >= 2:
-            levels = [*sorted(frequent), OTHER]
+        if len(levels) > self.max_levels:  # the most frequent levels that hold a share of the rows
+            least = max(MIN_LEVEL_ROWS, MIN_LEVEL_SHARE * len(values))
+            frequent = sorted((k for k, n in counts.items() if n >= least and k != OTHER),
+                              key=lambda k: (-counts[k], k))[:self.max_levels - 1]
+            levels = [*sorted(frequent), OTHER] if len(frequent) >= 2 else []
+        if levels:
             return ColumnEncoding(name, kind, ONE_HOT, [f"{name}={level}" for level in levels],
                                   levels=levels, missing_rows=gaps)
         shares = (counts / counts.sum()).to_dict()

@@ -168,14 +168,12 @@ def report_content(result: PruningResult, data_summary: dict[str, Any], *, finge
         "stability": result.stability.to_dict() if result.stability is not None else None,
         "truth": truth_scores(result.selected, truth) if truth else None,
         "diff": diff, "files": files, "notes": notes(result),
-        "tables": {name: table.model_dump() for name, table in tables.items()},
-    })
+        "tables": {name: table.model_dump() for name, table in tables.items()}})
 
 
 @functools.cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=jinja2.select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
 

@@ -19,9 +19,8 @@ Two rules (``SelectionSettings.criterion``):
 With ``n_features_to_select`` passing channels go too, worst first, at most ``step`` of them a
 round, down to that many; never below ``min_features``. A group (the channels of one column or
 user group) takes its best channel's fate and goes whole. With ``"auto"``, once every channel
-passes, the rounds go down the minimal-subset path (:func:`path_step`, at most
-:data:`PATH_STEP` of the channels a round; the subset is chosen by
-:func:`pipeline.rounds.record.minimal_round`).
+passes, the rounds go down the minimal-subset path (:func:`path_step`, :data:`PATH_STEP` at
+most a round; the subset is chosen by :func:`pipeline.rounds.record.minimal_round`).
 
 The accuracy guard
 ------------------
@@ -66,10 +65,7 @@ from vaec.tasks import Task
 # Smallest total rise in loss that can fire the guard, in rows' worth.
 MIN_ROWS_WORTH = 5
 ROW_WORTH = {"classification": 0.5, "regression": 1.0}
-# Largest fraction of the channels a round on the minimal-subset path drops (``step`` when
-# smaller): the minimal count is chosen among the counts the path visits, and long strides skip
-# the counts near it and drop several channels the head needed at once.
-PATH_STEP = 0.2
+PATH_STEP = 0.2  # of its channels a round on the minimal-subset path drops at most
 
 
 @dataclass(frozen=True)
@@ -250,8 +246,8 @@ def whole_groups(drop: Sequence[str], groups: Sequence[Sequence[str]], kept: Seq
 def path_step(record: PruningRound, config: SelectionSettings) -> PruningRound:
     """A round on the minimal-subset path: the channels the head needs least go, by the lower
     bound of their importance (too few shadows to test against), one channel of a correlated
-    cluster (twins cover for each other), at most ``step`` (and :data:`PATH_STEP`) of the
-    channels a round, down to ``min_features``, where the path ends."""
+    cluster (twins cover for each other), at most ``step`` and :data:`PATH_STEP` of the channels
+    a round (longer strides skip the counts near the minimal one), down to ``min_features``."""
     record.on_path = True
     n_kept = len(record.kept)
     if n_kept <= config.min_features:

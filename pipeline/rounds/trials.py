@@ -50,9 +50,8 @@ ROUND_STEPS, TALL_MIN_EPOCHS = 1500, 5
 # The final model on a tall table records its training metrics on this many training rows (a
 # seeded subset): all of them every epoch cost about as much as training (200k x 50: 51 s).
 TALL_METRIC_ROWS = 16_384
-# The final model evaluates both splits every this many epochs (and at the last): a learning curve
-# of 60 points draws as well as one of 300, and the evaluation of every epoch cost more than the
-# training steps (wine: 0.53 s of the final model's 0.79 s)
+# The final model evaluates both splits every this many epochs (and at the last): a curve of 60
+# points draws as well as one of 300, and evaluating every epoch cost more than training did
 FINAL_EVAL_EVERY = 5
 # offset of the round seed for the scoring rows: a stream of its own, whichever way trials group
 _ROWS_SEED = 29
@@ -89,8 +88,7 @@ def round_model_config(
     """The model config of one pruning round (replica ``r`` is seeded ``seed + 1000 k + r``).
     A round on the minimal-subset path (``on_path``) scores the best epoch's weights, not the
     last's: its loss per row is a point of the count curve, and the last epoch's weights wander
-    by more than the rows' standard error (breast_cancer's 1-SE count: 8-30 channels by seed,
-    6-23 with the best epoch's)."""
+    by more than the rows' standard error."""
     options = {**settings.model.model_dump(), "restore_best": on_path, "train_metrics": ROUND_TRAIN_METRICS,
                "eval_every": ROUND_EVAL_EVERY, "early_stopping_on": "loss",
                "early_stopping_patience": ROUND_PATIENCE, **_tall(settings.model.epochs, n_rows, rounds=True)}
