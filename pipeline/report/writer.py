@@ -174,8 +174,8 @@ def report_content(result: PruningResult, data_summary: dict[str, Any], *, finge
 @functools.cache
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-        autoescape=jinja2.select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
-        keep_trailing_newline=True)
+                              autoescape=jinja2.select_autoescape(["html.j2"]), keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True)
 
 
 def render_template(name: str, **context: Any) -> str:

@@ -65,7 +65,7 @@ from vaec.tasks import Task
 # Smallest total rise in loss that can fire the guard, in rows' worth.
 MIN_ROWS_WORTH = 5
 ROW_WORTH = {"classification": 0.5, "regression": 1.0}
-PATH_STEP = 0.2  # of its channels a round on the minimal-subset path drops at most
+PATH_STEP = 0.2  # the largest share of its channels a round on the minimal-subset path drops
 
 
 @dataclass(frozen=True)
