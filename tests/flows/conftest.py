@@ -135,15 +135,25 @@ _SET_UP_HOME = Path(os.environ["PREFECT_HOME"]) / "set-up-home"
 _setting_up: list[subprocess.Popen] = []
 
 
+_SET_UP_LOG = _SET_UP_HOME.with_name("set-up-home.log")
+
+
+def _no_prefect_settings() -> dict[str, str]:
+    """This process's environment without its Prefect settings (the session's home and server)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+
+
 def _start_setting_up_home() -> None:
     if not _setting_up:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update({"PREFECT_HOME": str(_SET_UP_HOME), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    # a loaded machine boots it slower than Prefect's 20 s
-                    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240"})
-        _setting_up.append(subprocess.Popen(
-            [sys.executable, "-c", "from prefect import flow; flow(lambda: 0)()"], env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        env = {**_no_prefect_settings(), "PREFECT_HOME": str(_SET_UP_HOME),
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+               # a loaded machine boots it slower than Prefect's 20 s
+               "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240"}
+        _SET_UP_HOME.parent.mkdir(parents=True, exist_ok=True)
+        with open(_SET_UP_LOG, "w") as log:
+            _setting_up.append(subprocess.Popen(
+                [sys.executable, "-c", "from prefect import flow; flow(lambda: 0)()"], env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT))
 
 
 def pytest_collection_finish(session):
@@ -161,7 +171,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 def _set_up_home() -> Path:
     _start_setting_up_home()
-    assert _setting_up[0].wait(timeout=300) == 0, "setting up a Prefect home failed"
+    assert _setting_up[0].wait(timeout=300) == 0, \
+        f"setting up a Prefect home failed:\n{_SET_UP_LOG.read_text()[-3000:]}"
     return _SET_UP_HOME
 
 
@@ -170,7 +181,5 @@ def fresh_shell_env(tmp_path: Path, home: str = "prefect-home") -> dict[str, str
     Prefect home of its own under ``tmp_path`` (named ``home``) whose database is set up, as after
     a user's first run, one thread."""
     shutil.copytree(_set_up_home(), tmp_path / home, dirs_exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(tmp_path / home),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"})
-    return env
+    return {**_no_prefect_settings(), "PREFECT_HOME": str(tmp_path / home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "OMP_NUM_THREADS": "1"}
