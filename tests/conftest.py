@@ -12,6 +12,11 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("PREFECT_PROFILES_PATH", None)
+# A run in this process boots a temporary server on a fresh home, which first migrates its
+# database; on a two-core machine busy with a second test worker that takes longer than the
+# 20 s Prefect waits by default (the command line raises it only before prefect's first
+# import, which in a test process has already happened).
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "240"
 
 
 # The test models are tiny: one intra-op thread is faster than two, whose synchronisation costs
