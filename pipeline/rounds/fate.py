@@ -199,7 +199,8 @@ def _drop_step(record: PruningRound, config: SelectionSettings, target: int | No
 def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Sequence[Sequence[str]],
                 rejected: Sequence[str], uncertain: Sequence[str]) -> tuple[list[str], list[str]]:
     """Every group's channels decided as one: each takes the group's best fate and evidence (in
-    place); returns the (rejected, uncertain) lists with whole groups in them."""
+    place); returns the (rejected, uncertain) lists with whole groups in them, worst first by
+    the shared evidence (the drop cap takes the front of the uncertain list)."""
     rejected, uncertain = list(rejected), list(uncertain)
     share_best(evidence, groups)
     for group in groups:
@@ -215,7 +216,10 @@ def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Se
             rejected += members
         elif best not in PASSING:
             uncertain += members
-    return rejected, uncertain
+
+    def worst_first(c: str) -> tuple[float, str]:
+        return evidence[c], c
+    return sorted(rejected, key=worst_first), sorted(uncertain, key=worst_first)
 
 
 def share_best(values: dict[str, float], groups: Sequence[Sequence[str]]) -> None:

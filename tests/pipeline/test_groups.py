@@ -29,6 +29,19 @@ def test_a_group_takes_its_best_channels_fate():
     assert evidence["d[month]"] == 0.5 and evidence["m"] == -0.5
 
 
+def test_uncertain_groups_and_channels_are_ordered_worst_first_by_the_groups_evidence():
+    # the drop cap takes the front of the uncertain list: the column c (its best level at 2.9)
+    # goes before y (3.1) and after x (0.4), whatever the order the channels came in
+    decision = {"c=a": "uncertain", "c=b": "rejected", "x": "uncertain", "y": "uncertain",
+                "z": "rejected", "g=a": "rejected", "g=b": "rejected"}
+    evidence = {"c=a": 2.9, "c=b": -1.5, "x": 0.4, "y": 3.1, "z": -0.5, "g=a": -2.0, "g=b": -1.0}
+    groups = [["c=a", "c=b"], ["g=a", "g=b"]]
+    rejected, uncertain = group_fates(decision, evidence, groups, ["c=b", "g=a", "g=b", "z"],
+                                      ["x", "y", "c=a"])
+    assert uncertain == ["x", "c=a", "c=b", "y"]
+    assert rejected == ["g=a", "g=b", "z"]
+
+
 def test_drops_take_whole_groups_and_never_cross_the_floor():
     groups = [["c=a", "c=b", "c=c"]]
     kept = ["x", "y", "c=a", "c=b", "c=c"]
