@@ -199,8 +199,7 @@ def _drop_step(record: PruningRound, config: SelectionSettings, target: int | No
 def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Sequence[Sequence[str]],
                 rejected: Sequence[str], uncertain: Sequence[str]) -> tuple[list[str], list[str]]:
     """Every group's channels decided as one: each takes the group's best fate and evidence (in
-    place); returns the (rejected, uncertain) lists with whole groups in them, worst first by
-    the shared evidence (the drop cap takes the front of the uncertain list)."""
+    place); returns the (rejected, uncertain) lists with whole groups in them, worst first."""
     rejected, uncertain = list(rejected), list(uncertain)
     share_best(evidence, groups)
     for group in groups:
@@ -216,10 +215,7 @@ def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Se
             rejected += members
         elif best not in PASSING:
             uncertain += members
-
-    def worst_first(c: str) -> tuple[float, str]:
-        return evidence[c], c
-    return sorted(rejected, key=worst_first), sorted(uncertain, key=worst_first)
+    return sorted(rejected, key=lambda c: (evidence[c], c)), sorted(uncertain, key=lambda c: (evidence[c], c))
 
 
 def share_best(values: dict[str, float], groups: Sequence[Sequence[str]]) -> None:
