@@ -245,7 +245,8 @@ def boruta(table: Table) -> Kept:
     rank: dict[str, int] = {}
     for source, r in zip(sources, selector.ranking_, strict=True):
         rank[source] = min(rank.get(source, r), int(r))
-    order = tuple(sorted(rank, key=lambda c: (rank[c], list(table.X.columns).index(c))))
+    position = {c: i for i, c in enumerate(table.X.columns)}
+    order = tuple(sorted(rank, key=lambda c: (rank[c], position[c])))
     return Kept(columns, seconds, f"{matrix.shape[1]} channels, confirmed "
                                   f"{int(selector.support_.sum())}", order)
 
