@@ -114,13 +114,11 @@ def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
     """
     record = _round_record(index, scores)
     if config.criterion == "relevance":
-        rejected, uncertain = relevance_fates(record, scores, config, previous)
+        relevance_fates(record, scores, config, previous)
     else:
-        rejected, uncertain = [], reconstruction_fates(record, config)
-    if scores.groups:
-        rejected, uncertain = group_fates(record.decision, record.evidence, scores.groups,
-                                          rejected, uncertain)
-        share_best(record.importance_lower, scores.groups)
+        reconstruction_fates(record, config)
+    rejected, uncertain = group_fates(record.decision, record.evidence, scores.groups)
+    share_best(record.importance_lower, scores.groups)
     record.groups = [list(g) for g in scores.groups]
     # the count the round drops towards (None: until all pass)
     k = config.n_features_to_select
@@ -196,26 +194,19 @@ def _drop_step(record: PruningRound, config: SelectionSettings, target: int | No
     return record
 
 
-def group_fates(decision: dict[str, str], evidence: dict[str, float], groups: Sequence[Sequence[str]],
-                rejected: Sequence[str], uncertain: Sequence[str]) -> tuple[list[str], list[str]]:
+def group_fates(decision: dict[str, str], evidence: dict[str, float],
+                groups: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
     """Every group's channels decided as one: each takes the group's best fate and evidence (in
-    place); returns the (rejected, uncertain) lists with whole groups in them, worst first."""
-    rejected, uncertain = list(rejected), list(uncertain)
+    place). Returns the rejected and the uncertain (failing, not rejected) channels, worst first;
+    ties by name, so the order never depends on the column order."""
     share_best(evidence, groups)
     for group in groups:
         members = [c for c in group if c in decision]
-        if len(members) < 2:
-            continue
-        best = min((decision[c] for c in members), key=FATE_ORDER.index)
-        decision.update(dict.fromkeys(members, best))
-        inside = set(members)
-        rejected = [c for c in rejected if c not in inside]
-        uncertain = [c for c in uncertain if c not in inside]
-        if best == REJECTED:
-            rejected += members
-        elif best not in PASSING:
-            uncertain += members
-    return sorted(rejected, key=lambda c: (evidence[c], c)), sorted(uncertain, key=lambda c: (evidence[c], c))
+        if members:
+            decision.update(dict.fromkeys(members, min((decision[c] for c in members), key=FATE_ORDER.index)))
+    worst_first = sorted(decision, key=lambda c: (evidence[c], c))
+    return ([c for c in worst_first if decision[c] == REJECTED],
+            [c for c in worst_first if decision[c] not in (*PASSING, REJECTED)])
 
 
 def share_best(values: dict[str, float], groups: Sequence[Sequence[str]]) -> None:

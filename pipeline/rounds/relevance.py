@@ -162,8 +162,8 @@ def _stand_in_tests(scores: TrialScores, relevant: np.ndarray, fdr: float, thres
 
 
 def relevance_fates(record: PruningRound, scores: TrialScores, config: SelectionSettings,
-                    previous: PruningRound | None = None) -> tuple[list[str], list[str]]:
-    """Fill the relevance rule's fields of ``record``; return (rejected, uncertain) channels.
+                    previous: PruningRound | None = None) -> None:
+    """Fill the relevance rule's fields of ``record``, its fates among them.
     With a target and no budget of k the fates read each test's t pooled with the ``previous``
     round's (:func:`pipeline.rounds.scores.pooled_t`); the record keeps this round's own t."""
     channels = scores.channels
@@ -209,9 +209,6 @@ def relevance_fates(record: PruningRound, scores: TrialScores, config: Selection
         "shared_r2": _shadow_summary(shared, passing_t(p_bar, shared.n_shadows)),
         "cluster_importance": cluster_shadows, "member_importance": member_shadows,
         "stand_in_r2": stand_summary}
-    worst_first = sorted(channels, key=lambda c: (record.evidence[c], c))
-    return ([c for c in worst_first if record.decision[c] == REJECTED],
-            [c for c in worst_first if record.decision[c] == UNCERTAIN])
 
 
 def _member_tests(scores: TrialScores, cluster_t: np.ndarray, cluster_p: np.ndarray
@@ -270,11 +267,8 @@ def _record_scores(record: PruningRound, scores: TrialScores, importance: ScoreT
                                       for j, members in enumerate(scores.clusters) for c in members}
 
 
-def reconstruction_fates(record: PruningRound, config: SelectionSettings) -> list[str]:
-    """Fill the reconstruction rule's fields; return the candidates (under the threshold)."""
+def reconstruction_fates(record: PruningRound, config: SelectionSettings) -> None:
+    """Fill the reconstruction rule's fields: a channel under the threshold is a candidate to drop."""
     record.evidence = dict(record.score_mean)
     record.decision = {c: (PASSES if m >= config.threshold else BELOW) for c, m in record.score_mean.items()}
-    # worst first; ties by name so the order never depends on the column order
-    worst_first = sorted(record.kept, key=lambda c: (record.score_mean[c], c))
-    return [c for c in worst_first if record.decision[c] == BELOW]
 

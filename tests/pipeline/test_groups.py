@@ -21,8 +21,7 @@ def test_a_group_takes_its_best_channels_fate():
     evidence = {"c=a": 5.0, "c=b": -1.0, "d[day]": 0.5, "d[month]": -2.0, "n": -1.0, "m": -3.0,
                 "m[missing]": -0.5}
     groups = [["c=a", "c=b"], ["d[day]", "d[month]"], ["m", "m[missing]"]]
-    rejected, uncertain = group_fates(decision, evidence, groups,
-                                      ["c=b", "d[month]", "n", "m", "m[missing]"], ["d[day]"])
+    rejected, uncertain = group_fates(decision, evidence, groups)
     assert decision["c=b"] == "relevant" and "c=b" not in rejected
     assert set(uncertain) == {"d[day]", "d[month]"}
     assert set(rejected) == {"n", "m", "m[missing]"}
@@ -36,8 +35,7 @@ def test_uncertain_groups_and_channels_are_ordered_worst_first_by_the_groups_evi
                 "z": "rejected", "g=a": "rejected", "g=b": "rejected"}
     evidence = {"c=a": 2.9, "c=b": -1.5, "x": 0.4, "y": 3.1, "z": -0.5, "g=a": -2.0, "g=b": -1.0}
     groups = [["c=a", "c=b"], ["g=a", "g=b"]]
-    rejected, uncertain = group_fates(decision, evidence, groups, ["c=b", "g=a", "g=b", "z"],
-                                      ["x", "y", "c=a"])
+    rejected, uncertain = group_fates(decision, evidence, groups)
     assert uncertain == ["x", "c=a", "c=b", "y"]
     assert rejected == ["g=a", "g=b", "z"]
 
