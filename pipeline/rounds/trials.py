@@ -56,7 +56,7 @@ FINAL_EVAL_EVERY = 5
 # offset of the round seed for the scoring rows: a stream of its own, whichever way trials group
 _ROWS_SEED = 29
 # the scores with one row per trial: what joining trial groups concatenates
-_PER_TRIAL = ("r2", "val_score", "importance", "importance_se", "shared_r2", "shadow_r2", "shadow_shared_r2",
+_PER_TRIAL = ("r2", "val_score", "importance", "importance_se", "shared_r2", "shadow_shared_r2",
               "shadow_importance", "cluster_importance", "shadow_cluster_importance",
               "shadow_member_importance", "val_row_loss")
 
@@ -121,7 +121,7 @@ class TrialScores:
     shadow_sources, shadow_cluster_sizes : list of str, list of int
         The source channel of every shadow (empty under the reconstruction rule), and the size
         of every shadow cluster.
-    shadow_r2, shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
+    shadow_shared_r2, shadow_importance : ndarray of shape (n_trials, n_shadows)
         The same scores of the shadows.
     clusters, groups : list of list of str
         The clusters of two or more channels ablated together (correlated ones and the groups),
@@ -154,7 +154,6 @@ class TrialScores:
     importance_se: np.ndarray | None = None
     shared_r2: np.ndarray | None = None
     shadow_sources: list[str] = field(default_factory=list)
-    shadow_r2: np.ndarray | None = None
     shadow_shared_r2: np.ndarray | None = None
     shadow_importance: np.ndarray | None = None
     clusters: list[list[str]] = field(default_factory=list)
@@ -238,13 +237,13 @@ def train_trials(
         if inputs.row_weight is not None:
             scores.val_row_weight = inputs.row_weight[pick]
     if inputs.shadows is not None:
-        _ablation_scores(scores, model, inputs, r2, config, round_index, val_w)
+        _ablation_scores(scores, model, inputs, config, round_index, val_w)
     scores.seconds = time.perf_counter() - start
     return scores
 
 
-def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: np.ndarray,
-                     config: SelectionSettings, round_index: int, val_w: np.ndarray | None) -> None:
+def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, config: SelectionSettings,
+                     round_index: int, val_w: np.ndarray | None) -> None:
     """Importance and shared R² of every channel, shadow, cluster and shadow cluster, into
     ``scores``: cross-fitted on each trial's fold, else on the scoring rows."""
     n, singles, shadows = inputs.n_channels, inputs.singles, inputs.shadows
@@ -267,7 +266,6 @@ def _ablation_scores(scores: TrialScores, model: VAEC, inputs: RoundInputs, r2: 
     scores.importance_se = importance_se[:, :n]
     scores.shared_r2, scores.shadow_shared_r2 = shared[:, :n], shared[:, n:singles]
     scores.shadow_sources = [channels[s] for s in shadows.sources]
-    scores.shadow_r2 = r2[:, n:singles]
     if scores.task.has_target:
         # the stand-ins' regressions: fitted on the training rows, scored on the validation rows
         train, val = inputs.X_train[:, :singles], inputs.X_val[:, :singles]

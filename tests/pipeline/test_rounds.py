@@ -65,8 +65,8 @@ def shadowed(importance: dict[str, float], shared: dict[str, float], f1: float =
         importance=around(importance, 0.01), importance_se=np.full((trials, len(channels)), 1e-3),
         shared_r2=around(shared, 0.05),
         shadow_sources=[channels[i % len(channels)] for i in range(n_shadows)],
-        shadow_r2=0.05 * rng.normal(size=(trials, n_shadows)),
-        shadow_shared_r2=0.05 * rng.normal(size=(trials, n_shadows)),
+        # [0] was the shadows' own R², scored no more: drawn still, so the later draws stay as they were
+        shadow_shared_r2=0.05 * rng.normal(size=(2, trials, n_shadows))[1],
         shadow_importance=0.01 * rng.normal(size=(trials, n_shadows)),
         task=task, **extra,
     )
