@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import ctypes.util
 import http.client
+import importlib.util
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any
+from pathlib import Path
 
 POLL_SECONDS = 2.0  # the watch's
 REFUSED_GRACE_SECONDS = 6.0  # nothing listens there: the server is gone (or restarting)
@@ -118,16 +119,18 @@ def _free_port() -> int:
 
 def server_command(port: int) -> tuple[list[str], dict[str, str]]:
     """The command line and environment ``SubprocessASGIServer._run_uvicorn_command`` builds,
-    without importing Prefect's server (seconds before the server could start)."""
-    import prefect
-    from prefect.settings import get_current_settings
-
-    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent),
+    without importing Prefect: the child reads the profile and environment this process reads, and
+    the settings changed in this process are passed on when Prefect is loaded already."""
+    site = Path(importlib.util.find_spec("prefect").origin).parent.parent  # prefect.__module_path__'s
+    command = [sys.executable, "-m", "uvicorn", "--app-dir", str(site),
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "error", "--lifespan", "on"]
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-           "PREFECT__SERVER_FINAL": "1",
-           **get_current_settings().to_environment_variables(exclude_unset=True)}
+           "PREFECT__SERVER_FINAL": "1"}
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        env.update(get_current_settings().to_environment_variables(exclude_unset=True))
     return command, env
 
 
@@ -140,14 +143,13 @@ class TemporaryServer:
     to answer, counted from the launch.
     """
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float = 0.0) -> None:
         self.timeout = timeout
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.ready = False
         self._launched_at = 0.0
-        self._exported: str | None = None
-        self._previous: Any = None
+        self._named = contextlib.ExitStack()  # where Prefect finds it, undone by stop()
 
     @property
     def api_url(self) -> str:
@@ -156,7 +158,6 @@ class TemporaryServer:
     def launch(self) -> None:
         """Start the server's process; does not wait for it."""
         command, env = server_command(self.port)
-        log.info("Starting temporary server on http://127.0.0.1:%s", self.port)
         # a session of its own: Ctrl-C signals the terminal's whole process group, and a server
         # stopped under the run leaves it retrying a closed port for minutes; the run stops it
         self.process = subprocess.Popen(command, env=env, preexec_fn=parent_death_hook(),
@@ -195,30 +196,21 @@ class TemporaryServer:
         self.ready = True
 
     def _register(self) -> None:
-        """Where Prefect (as its test harness does) and child processes (Dask) look for it."""
-        from prefect.server.api.server import SubprocessASGIServer
+        """Name it in Prefect's settings as Prefect's test harness names its server: in this thread's
+        context and as the process's (Prefect's own threads), and in the environment (children,
+        Dask); Prefect then never loads its server's code here (a second and a half). Its flows skip
+        the API version check (the server runs this installation; a fresh one takes a second to
+        answer it) and heartbeats (they tell of a crashed run, and hold the flow's end)."""
+        import prefect.context
+        from prefect import settings as s
 
-        registered = SubprocessASGIServer(port=self.port)
-        registered.server_process = self.process
-        registered.running = True  # its start() returns at once: the server is up
-        self._previous = SubprocessASGIServer._instances.get(None)
-        SubprocessASGIServer._instances[None] = registered
-        self._exported = os.environ.get("PREFECT_API_URL")
+        self._named.enter_context(s.temporary_settings(updates={
+            s.PREFECT_API_URL: self.api_url, s.PREFECT_UI_URL: "",  # it serves no UI to link to
+            s.PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False, s.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+        self._named.enter_context(prefect.context._temporary_global_settings_context(
+            prefect.context.get_settings_context()))
         os.environ["PREFECT_API_URL"] = self.api_url
-
-    def _unregister(self) -> None:
-        from prefect.server.api.server import SubprocessASGIServer
-
-        os.environ.pop("PREFECT_API_URL", None)
-        if self._exported is not None:
-            os.environ["PREFECT_API_URL"] = self._exported
-        registered = SubprocessASGIServer._instances.pop(self.port, None)
-        if registered is not None:
-            registered.server_process, registered.running = None, False
-        if self._previous is not None:
-            SubprocessASGIServer._instances[None] = self._previous
-        else:
-            SubprocessASGIServer._instances.pop(None, None)
+        self._named.callback(os.environ.pop, "PREFECT_API_URL", None)
 
     def stop(self) -> None:
         """End the server: asked to stop once it is up, killed at once while it is still starting
@@ -232,7 +224,7 @@ class TemporaryServer:
             for worker in (APILogWorker, EventsWorker):
                 with contextlib.suppress(Exception):  # a sender that fails loses logs, not the run
                     worker.drain_all(timeout=DRAIN_TIMEOUT_SECONDS)
-            self._unregister()
+        self._named.close()
         process, self.process = self.process, None
         if process is None:
             return
@@ -252,19 +244,24 @@ def temporary_server() -> Iterator[TemporaryServer | None]:
     process is starting; :meth:`~TemporaryServer.wait` for it before a flow runs. ``None`` when
     ``PREFECT_API_URL`` names a server or the platform cannot tie a child to its parent.
 
-    Its flows skip the API version check (the server runs this installation; a fresh one takes a
-    second to answer it) and heartbeats (they tell of a crashed run, and hold the flow's end).
+    Unless Prefect is loaded already, the server is launched before it is (a second of the server's
+    start); if Prefect's settings then name a server (a profile, ``prefect.toml``), it is stopped.
     """
-    from prefect import settings
-
-    if settings.PREFECT_API_URL.value() or parent_death_hook() is None:
+    if os.environ.get("PREFECT_API_URL") or parent_death_hook() is None:
         yield None
         return
-    server = TemporaryServer(timeout=float(settings.PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()))
+    server = TemporaryServer()
     try:
-        server.launch()
-        with settings.temporary_settings(updates={settings.PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False,
-                                                  settings.PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield server
+        if "prefect.settings" not in sys.modules:
+            server.launch()  # it boots while Prefect loads
+        from prefect import settings
+
+        named = settings.PREFECT_API_URL.value()
+        server.timeout = float(settings.PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        if named:
+            server.stop()
+        elif server.process is None:
+            server.launch()
+        yield None if named else server
     finally:
         server.stop()

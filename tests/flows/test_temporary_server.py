@@ -125,18 +125,45 @@ def test_nothing_is_started_when_prefect_api_url_names_a_server(monkeypatch):
         assert server is None
 
 
-def test_the_flows_of_the_block_skip_the_version_check_and_the_heartbeats(monkeypatch,
-                                                                          no_api_url):
+def test_a_server_launched_before_prefect_loads_is_stopped_when_its_settings_name_one(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    stand_in(monkeypatch, "import time; time.sleep(60)")
+    launched: list[subprocess.Popen] = []
+    real_launch = temporary.TemporaryServer.launch
+
+    def launch(self):
+        real_launch(self)
+        launched.append(self.process)
+
+    monkeypatch.setattr(temporary.TemporaryServer, "launch", launch)
+    monkeypatch.delitem(sys.modules, "prefect.settings")  # as in a process that has not loaded it
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}), \
+            temporary.temporary_server() as server:
+        assert server is None
+        (process,) = launched  # launched at once, then stopped: a profile names a server
+        assert process.poll() is not None
+
+
+def test_the_server_is_named_to_prefect_once_it_answers_and_its_flows_skip_version_check_and_heartbeats(
+        monkeypatch, no_api_url):
+    import prefect.context
     from prefect.settings import get_current_settings
 
     stand_in(monkeypatch, "import time; time.sleep(60)")
-    before = get_current_settings()
+    monkeypatch.setattr(temporary.TemporaryServer, "answers", lambda self: True)
+    before, before_global = get_current_settings(), prefect.context.GLOBAL_SETTINGS_CONTEXT
     with temporary.temporary_server() as server:
-        assert server is not None
-        settings = get_current_settings()
-        assert settings.client.server_version_check_enabled is False
-        assert settings.flows.heartbeat_frequency is None
+        assert server is not None and get_current_settings().api.url is None
+        server.wait()
+        for settings in (get_current_settings(), prefect.context.GLOBAL_SETTINGS_CONTEXT.settings):
+            assert settings.api.url == server.api_url and not settings.ui_url  # Prefect's threads too
+            assert settings.client.server_version_check_enabled is False
+            assert settings.flows.heartbeat_frequency is None
+        assert os.environ["PREFECT_API_URL"] == server.api_url  # child processes
     after = get_current_settings()
+    assert prefect.context.GLOBAL_SETTINGS_CONTEXT is before_global and after.api.url is None
+    assert "PREFECT_API_URL" not in os.environ
     assert after.client.server_version_check_enabled == before.client.server_version_check_enabled
     assert after.flows.heartbeat_frequency == before.flows.heartbeat_frequency
 
@@ -146,7 +173,7 @@ def test_the_flows_of_the_block_skip_the_version_check_and_the_heartbeats(monkey
 @pytest.mark.slow
 def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
         monkeypatch, no_api_url, table, tmp_path):
-    from prefect.server.api.server import SubprocessASGIServer
+    import prefect.context
 
     import flows.commands
 
@@ -168,7 +195,7 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
 
     monkeypatch.setattr(temporary.TemporaryServer, "launch", launch)
     monkeypatch.setattr(flows.commands, "_check_data", check_data)
-    before = SubprocessASGIServer._instances.get(None)
+    before = prefect.context.GLOBAL_SETTINGS_CONTEXT
     code, out, err = run_main("run", "--data", str(table), "--target", "label", *TINY_RUN,
                               "--reports-dir", str(tmp_path / "reports"), "--run-name", "early")
     assert code == 0, err[-3000:]
@@ -177,10 +204,11 @@ def test_the_server_boots_while_the_data_loads_and_is_gone_when_the_run_ends(
     (server,), (process,) = launched, processes
     assert server.process is None and not server.ready
     assert process.poll() is not None  # the server's process ended, and was reaped
-    # Prefect's handle is given back
-    assert SubprocessASGIServer._instances.get(None) is before
-    assert server.port not in SubprocessASGIServer._instances
+    # Prefect's settings are given back: they name no server, here or in the environment
+    assert prefect.context.GLOBAL_SETTINGS_CONTEXT is before
+    assert prefect.context.get_settings_context().settings.api.url is None
     assert "PREFECT_API_URL" not in os.environ
+    assert "View at" not in err  # no link to a UI this server does not serve
 
 
 @pytest.mark.slow
