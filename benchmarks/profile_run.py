@@ -35,6 +35,7 @@ Writes benchmarks/results/profile_run.md.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
 import importlib
@@ -182,12 +183,16 @@ def child(args: argparse.Namespace) -> int:
     timers = _time_server_wait()
     from flows.cli import main as cli_main
 
-    try:
-        return cli_main(["run", "--dataset", args.dataset, "--reports-dir", args.reports_dir,
-                         "--threads", str(args.threads)])
-    finally:
+    def write_timings() -> None:
         timings = {name: seconds for name, seconds in merged(timers) if name == "server wait"}
         Path(args.timings).write_text(json.dumps(timings))
+
+    # as the installed command calls it: with the process's arguments, so the process ends as the
+    # command's does (the timings are written among its exit handlers)
+    atexit.register(write_timings)
+    sys.argv = ["vaec-select", "run", "--dataset", args.dataset, "--reports-dir", args.reports_dir,
+                "--threads", str(args.threads)]
+    return cli_main()
 
 
 TEXT = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|[\r\n\s]")
@@ -251,19 +256,21 @@ def revision_tree(ref: str) -> Iterator[Path]:
 
 def whole_runs(runs: int, dataset: str, threads: int,
                baseline: str | None) -> tuple[list[str], dict[str, list[dict[str, float]]]]:
-    """The whole command ``runs`` times, this tree's and (alternating) the baseline's; without a
-    baseline, a first run (a fresh PREFECT_HOME) alternating with a later one (a PREFECT_HOME
-    that an untimed run used first, as on a machine where the command ran before)."""
+    """The whole command ``runs`` times: a first run (a fresh PREFECT_HOME) alternating with a later
+    one (a PREFECT_HOME that an untimed run used first, as on a machine where the command ran
+    before); with a baseline, each of them of the baseline's code and of this tree's, alternating."""
     here = Path(__file__).resolve().parent.parent
     with contextlib.ExitStack() as stack:
-        trees: dict[str, tuple[Path, Path | None]] = {"first run": (here, None)}
-        if baseline is not None:
-            trees = {f"before ({baseline})": (stack.enter_context(revision_tree(baseline)), None),
-                     "after (this tree)": (here, None)}
-        else:
-            home = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "prefect-home"
-            whole_run(here, dataset, threads, home)  # the home's database made
-            trees["later run"] = (here, home)
+        versions = {"": here} if baseline is None else {
+            f", before ({baseline})": stack.enter_context(revision_tree(baseline)), ", this tree": here}
+        trees: dict[str, tuple[Path, Path | None]] = {}
+        for kind in ("first run", "later run"):
+            for version, tree in versions.items():
+                home = None
+                if kind == "later run":
+                    home = Path(stack.enter_context(tempfile.TemporaryDirectory())) / "prefect-home"
+                    whole_run(tree, dataset, threads, home)  # the home's database made
+                trees[kind + version] = (tree, home)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
         for _ in range(runs):
             for name, (tree, home) in trees.items():
