@@ -51,8 +51,9 @@ ROUND_STEPS, TALL_MIN_EPOCHS = 1500, 5
 # seeded subset): all of them every epoch cost about as much as training (200k x 50: 51 s).
 TALL_METRIC_ROWS = 16_384
 # The final model evaluates both splits every this many epochs (and at the last): a curve of 60
-# points draws as well as one of 300, and evaluating every epoch cost more than training did
-FINAL_EVAL_EVERY = 5
+# points draws as well as one of 300, and evaluating every epoch cost more than training did; it
+# stops once its validation score has not risen for FINAL_PATIENCE epochs (the best is kept)
+FINAL_EVAL_EVERY, FINAL_PATIENCE = 5, 100
 # offset of the round seed for the scoring rows: a stream of its own, whichever way trials group
 _ROWS_SEED = 29
 # the scores with one row per trial: what joining trial groups concatenates
@@ -99,8 +100,8 @@ def round_model_config(
 def final_model_config(settings: SelectionSettings, n_inputs: int, n_classes: int, n_rows: int = 0,
                        task: Task = CLASSIFICATION) -> VAECConfig:
     """The config of the final model on the kept channels (mini-batches on tall tables too)."""
-    options = {**settings.final.model_dump(), "eval_every": FINAL_EVAL_EVERY,
-               **_tall(settings.final.epochs, n_rows, rounds=False)}
+    options = {**settings.final.model_dump(), "eval_every": FINAL_EVAL_EVERY, "early_stopping_patience":
+               FINAL_PATIENCE, **_tall(settings.final.epochs, n_rows, rounds=False)}
     return VAECConfig(n_inputs=n_inputs, n_classes=n_classes, task=task, seed=settings.seed, **options)
 
 

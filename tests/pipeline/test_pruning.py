@@ -235,3 +235,17 @@ def test_k_is_exact_after_a_guard_stop(split):
     assert result.selected == ["s0", "s1", "s2"]
     assert result.cut and set(result.cut).isdisjoint(result.selected)
     assert sorted(result.ranking[c] for c in result.cut) == list(range(2, 2 + len(result.cut)))
+
+
+def test_the_final_model_stops_once_its_score_has_waited_the_patience_and_keeps_its_best_epoch():
+    from pipeline.data.dataset import load_dataset
+    from pipeline.data.split import split_dataset
+    from pipeline.rounds.trials import FINAL_PATIENCE
+
+    split = split_dataset(load_dataset("wine"), seed=0)
+    final = fit_final_model(split, list(split.feature_names), SelectionSettings.from_flat(epochs=400))
+    history = final.training.history
+    # wine's validation score peaks early: the training ends well before its 400 epochs
+    assert final.training.epochs_run < 400
+    assert final.training.epochs_run - history.best_epoch >= FINAL_PATIENCE
+    assert final.metrics["test_accuracy"] > 0.9
