@@ -119,7 +119,7 @@ def command_run(args: argparse.Namespace) -> int:
             meanwhile = "" if server is None else " (Prefect's local server is starting)"
             # before the data: a run on a server that is not there
             shared = _api_url("start it, or unset PREFECT_API_URL and the run starts a temporary server")
-            progress.stage(f"loading {name}{meanwhile}")
+            progress.stage(f"loading {name} and the libraries{meanwhile}")  # torch, pandas, sklearn
             dataset = _check_data(params)
             from pipeline.report.claim import release
             from pipeline.report.store import check_reports_folder, claim_named_run
@@ -128,7 +128,7 @@ def command_run(args: argparse.Namespace) -> int:
                 check_reports_folder(params.reports_dir, params.run_name)
                 if params.run_name is not None:
                     claimed.callback(release, claim_named_run(params.reports_dir, params.run_name))
-            progress.stage(f"loading the libraries{meanwhile}")
+            progress.stage(f"loading the flow{meanwhile}")
             from flows.display import console_without_tracebacks
             from flows.feature_selection import run_feature_selection
 

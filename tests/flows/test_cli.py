@@ -360,8 +360,8 @@ def test_the_server_starts_before_the_data_loads_and_is_waited_for_before_the_fl
     # the status line first, before anything slow; then the server, booting while the data loads
     assert fake_server.events == [
         "starting the run on train.csv", "started",
-        "loading train.csv (Prefect's local server is starting)", "data loaded",
-        "loading the libraries (Prefect's local server is starting)",
+        "loading train.csv and the libraries (Prefect's local server is starting)", "data loaded",
+        "loading the flow (Prefect's local server is starting)",
         "waiting for Prefect's local server to start", "waited", "starting the flow run", "flow",
         "stopped"]
 
