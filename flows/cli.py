@@ -20,6 +20,7 @@ from typing import Any
 
 import flows.commands as cmd
 from flows.options import (
+    EXIT_BROKEN_PIPE,
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -177,7 +178,8 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vaec-select``: ``argv`` are the arguments after the program name (default
     ``sys.argv[1:]``, and the process ends when the command does); the exit code is 0 on success, 1
-    when the work failed, 2 for bad arguments or data (before any work), 130 when interrupted."""
+    when the work failed, 2 for bad arguments or data (before any work), 130 when interrupted, 141
+    when the output's reader stopped reading (``| head``)."""
     code = _command(argv)
     if argv is None:  # the process's own: it ends without taking every module apart (a second and a half)
         threading._shutdown()  # the interpreter's first step at exit: threads that are no daemons end
@@ -204,6 +206,9 @@ def _command(argv: Sequence[str] | None) -> int:
             warnings.showwarning = lambda message, *_: print(
                 f"{PROG}: warning: {_first_line(str(message))}", file=sys.stderr)
             return getattr(cmd, f"command_{args.command}")(args)
+    except BrokenPipeError:  # `| head` read what it wanted and ended: the rest goes nowhere, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as err:
         if isinstance(err, UsageError) or any(
                 module in sys.modules and isinstance(err, getattr(sys.modules[module], name))

@@ -16,6 +16,7 @@ PROG = "vaec-select"
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a Unix tool whose reader has gone reports
 FLOW_NAME = "vaec-feature-selection"
 
 # Prefect settings are read when prefect is first imported, so these go in before that.

@@ -426,6 +426,16 @@ def test_report_takes_the_path_of_a_run_folder(finished_run, workspace):
     assert "round  trained on  dropped" in out
 
 
+def test_a_reader_that_stops_reading_ends_the_command_quietly(finished_run, workspace):
+    # `vaec-select report tiny | head -1`, its reader gone before the report is printed
+    process = subprocess.Popen([sys.executable, "-m", "flows.cli", "report", "tiny", "--reports-dir",
+                                str(workspace / "reports")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141  # 128 + SIGPIPE, as a Unix tool whose reader has gone
+    assert err == ""  # no error line: nothing failed
+
+
 @pytest.fixture
 def junk_reports(finished_run, tmp_path):
     """A copy of a finished run beside report folders nobody can read."""
