@@ -12,8 +12,10 @@
    count, 200k x 50 and 2000 x 2000.
 
     python benchmarks/scale.py [--threads 2] [--quick]
+    python benchmarks/scale.py --whole "mnist,200k x 50"   # those whole selections only
 
-Writes benchmarks/results/scale.md, scale.json and the log-log plot scale.png.
+Writes benchmarks/results/scale.md, scale.json and the log-log plot scale.png (with ``--whole``:
+scale_whole.md and scale_whole.json, the sweeps' files untouched).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from vaec.persistence import atomic_write_bytes, atomic_write_text
 RESULTS = Path(__file__).parent / "results"
 ROWS = (1_000, 3_000, 10_000, 30_000, 100_000, 200_000)
 CHANNELS = (50, 100, 200, 500, 1000, 2000)
+WHOLE = ("breast_cancer", "mnist", "200k x 50", "2000 x 2000")
 BORUTA_MAX_ROWS, BORUTA_MAX_CHANNELS = 20_000, 500
 
 
@@ -209,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     parser.add_argument("--quick", action="store_true", help="small sizes only, no whole runs")
+    parser.add_argument("--whole", help=f"comma-separated subset of {','.join(WHOLE)}: those whole "
+                        "selections only")
     args = parser.parse_args(argv)
+    if args.whole:
+        return whole_only([name.strip() for name in args.whole.split(",")], args.threads)
     rows = ROWS[:3] if args.quick else ROWS
     channels = CHANNELS[:3] if args.quick else CHANNELS
     results: dict[str, Any] = {"meta": {
@@ -236,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                                       [p["round"] for p in results[sweep]])
                          for sweep in ("rows", "channels")}
     if not args.quick:
-        whole = {name: run_child("whole", (name,), args.threads)
-                 for name in ("breast_cancer", "mnist", "200k x 50", "2000 x 2000")}
+        whole = {name: run_child("whole", (name,), args.threads) for name in WHOLE}
         whole["lassonet on mnist (k=50)"] = run_child("lassonet_mnist", (), 1)
         results["whole"] = whole
         print(json.dumps(whole, indent=1), flush=True)
@@ -250,15 +256,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def whole_only(names: list[str], threads: int) -> int:
+    """Only the named whole selections, into scale_whole.md / .json."""
+    unknown = [name for name in names if name not in WHOLE]
+    if unknown:
+        raise SystemExit(f"unknown whole selection {unknown[0]!r}; choose from {', '.join(WHOLE)}")
+    results: dict[str, Any] = {"meta": {
+        "machine": platform.machine(), "torch": torch.__version__, "threads": threads,
+        "date": time.strftime("%Y-%m-%d"), "whole_only": ",".join(names)}, "whole": {}}
+    for name in names:
+        results["whole"][name] = run_child("whole", (name,), threads)
+        print(name, results["whole"][name], flush=True)
+    atomic_write_text(RESULTS / "scale_whole.json", json.dumps(results, indent=2))
+    atomic_write_text(RESULTS / "scale_whole.md", to_markdown(results))
+    print(to_markdown(results))
+    return 0
+
+
 def to_markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
+    command = f"python benchmarks/scale.py --threads {meta['threads']}" + (
+        f" --whole \"{meta['whole_only']}\"" if meta.get("whole_only") else "")
     lines = ["# How the selection scales", "",
-             f"`python benchmarks/scale.py --threads {meta['threads']}` on {meta['machine']}, "
-             f"torch {meta['torch']}, {meta['threads']} torch threads, {meta['date']}. "
-             "A round: round 1 with the default settings (3 trials, shadows, scoring). Textbook: "
-             "one model, `DataLoader`, the same epochs and batch as the round's trials. Boruta: "
-             "one thread, its defaults. ![log-log](scale.png)", ""]
-    for sweep in ("rows", "channels"):
+             f"`{command}` on {meta['machine']}, "
+             f"torch {meta['torch']}, {meta['threads']} torch threads, {meta['date']}." + (
+                 " Each selection in a fresh process, `VAECSelector(random_state=0)` (MNIST: "
+                 "`n_features_to_select=50`), final model included." if meta.get("whole_only") else
+                 " A round: round 1 with the default settings (3 trials, shadows, scoring). Textbook: "
+                 "one model, `DataLoader`, the same epochs and batch as the round's trials. Boruta: "
+                 "one thread, its defaults. ![log-log](scale.png)"), ""]
+    for sweep in (s for s in ("rows", "channels") if results.get(s)):
         lines += [f"## Against {sweep} (fitted slope of a round: "
                   f"**{results['slopes'][sweep]:.2f}**)", "",
                   f"| {sweep} | round s | epochs | batch | textbook s (1 model) | Boruta s |",
