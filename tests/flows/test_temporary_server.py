@@ -50,6 +50,7 @@ def stand_in(monkeypatch, code: str) -> list[int]:
 
 
 def test_the_server_is_started_as_prefect_starts_its_temporary_server(monkeypatch):
+    monkeypatch.delenv("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", raising=False)
     from prefect.server.api import server as prefect_server
 
     calls = []
@@ -59,7 +60,12 @@ def test_the_server_is_started_as_prefect_starts_its_temporary_server(monkeypatc
     ((_, options),) = calls
     command, env = temporary.server_command(8123)
     assert command == options["args"]
-    assert env == options["env"]
+    assert env == {**options["env"], "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false"}
+
+
+def test_the_server_registers_block_types_when_the_user_says_so(monkeypatch):
+    monkeypatch.setenv("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "true")
+    assert temporary.server_command(8123)[1]["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "true"
 
 
 def test_starting_the_server_returns_before_it_answers(monkeypatch):
