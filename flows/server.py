@@ -120,10 +120,9 @@ def _free_port() -> int:
 
 def server_command(port: int) -> tuple[list[str], dict[str, str]]:
     """The command line and environment ``SubprocessASGIServer._run_uvicorn_command`` builds,
-    without importing Prefect: the child reads the profile and environment this process reads, and
-    the settings changed in this process are passed on when Prefect is loaded already. One change
-    unless the environment sets it: the server registers no block types, which only
-    deployments and the UI use (on a new ``PREFECT_HOME`` they are 1.5 s of its start)."""
+    without importing Prefect (the settings changed in this process passed on when it is loaded),
+    but for one change unless the environment sets it: the server registers no block types, which
+    only deployments and the UI use (on a new ``PREFECT_HOME`` they are 1.5 s of its start)."""
     site = Path(importlib.util.find_spec("prefect").origin).parent.parent  # prefect.__module_path__'s
     command = [sys.executable, "-m", "uvicorn", "--app-dir", str(site),
                "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",

@@ -200,7 +200,7 @@ class PruningRun:
             back = set(record.kept) | set(self.restored)
             self.kept = [c for c in before.kept if c in back]
             target = self.config.n_features_to_select
-            if target is not None and len(self.kept) > target:
+            if isinstance(target, int) and len(self.kept) > target:  # not with 'auto'
                 # k is a promise: the last cut keeps the best-ranked of that round
                 ranked = before.ranked()
                 self.kept = [c for c in before.kept if c in set(ranked[:target])]

@@ -237,6 +237,27 @@ def test_k_is_exact_after_a_guard_stop(split):
     assert sorted(result.ranking[c] for c in result.cut) == list(range(2, 2 + len(result.cut)))
 
 
+def test_a_guard_stop_on_the_way_to_the_minimal_subset_keeps_the_previous_rounds_channels(split):
+    from .test_rounds import shadowed, with_losses
+
+    channels = STRUCTURED + NOISE
+    strength = dict(zip(channels, [0.5, 0.4, 0.3, 0.2, 0.1, 0.09, 0.006, 0.005, 0.004, 0.003],
+                        strict=True))
+    config = SelectionSettings(n_trials=3, n_features_to_select="auto", max_drop_fraction=0.2)
+    run = PruningRun(split, config)
+    rows = np.random.default_rng(0).random(80)
+    first = run.record_round(with_losses(
+        shadowed(strength, dict.fromkeys(channels, 0.0), f1=0.95), 0.3 + 0.1 * rows))
+    assert first.dropped and not first.rejected
+    kept = {c: strength[c] for c in run.kept}
+    guard = run.record_round(with_losses(
+        shadowed(kept, dict.fromkeys(kept, 0.0), f1=0.80, seed=1), 0.6 + 0.1 * rows))
+    assert guard.stop_reason == STOP_ACCURACY_GUARD
+    result = run.finish(None)
+    # the drops come back and nothing is cut: 'auto' is no count to cut to
+    assert result.selected == first.kept and not result.cut
+
+
 def test_the_final_model_stops_once_its_score_has_waited_the_patience_and_keeps_its_best_epoch():
     from pipeline.data.dataset import load_dataset
     from pipeline.data.split import split_dataset
