@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
 # run in a child: the three steps of the server's start-up (prefect.server.api.server's lifespan)
@@ -60,8 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="fresh homes, each started twice (3)")
     args = parser.parse_args(argv)
     import prefect
-
-    from vaec.persistence import atomic_write_text
+    import provenance
 
     first, again = [], []
     for _ in range(args.repeats):
@@ -79,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, runs in (("fresh PREFECT_HOME", first), ("the same home again", again)):
         medians = [statistics.median(run[step] for run in runs) for step in STEPS]
         lines.append(f"| {label} | " + " | ".join(f"{m:.2f}" for m in medians) + f" | {sum(medians):.2f} |")
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(RESULTS / "prefect_start.md", text)
-    print(text)
-    return 0
+    return provenance.publish(RESULTS / "prefect_start.md", lines)
 
 
 if __name__ == "__main__":

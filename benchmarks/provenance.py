@@ -67,3 +67,14 @@ def versions(*distributions: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[name] = "missing"
     return out
+
+
+def publish(path: Path, lines: list[str]) -> int:
+    """Write a report's lines to ``path`` (atomically: a reader never sees half of it), print
+    them, and return the script's exit code."""
+    from vaec.persistence import atomic_write_text
+
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(path, text)
+    print(text)
+    return 0

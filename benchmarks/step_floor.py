@@ -32,12 +32,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 
+import provenance
 import train_throughput
 
 from pipeline.demo import load_demo_data
 from vaec.config import ALL_PARTS
 from vaec.model import VAECNet, replica_generators
-from vaec.persistence import atomic_write_text
 from vaec.training import _trainable, _training_mode, _weights, make_step
 
 RESULTS = Path(__file__).parent / "results"
@@ -125,6 +125,7 @@ def to_markdown(result: dict[str, Any], steps: int, repeats: int, load: tuple[fl
     rate = lambda seconds: 3 / seconds  # noqa: E731  model-steps (3 replicas) per second
     lines = [
         "# The training step beside its kernels", "",
+        f"Selector at commit {provenance.selector_commit()}; "
         f"`python benchmarks/step_floor.py --steps {steps} --repeats {repeats}` on {platform.machine()}, "
         f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), one torch "
         f"thread, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {load[0]:.2f} at the "
@@ -158,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     start_load = os.getloadavg()[0]
     result = measure(args.steps, args.repeats)
     text = to_markdown(result, args.steps, args.repeats, (start_load, os.getloadavg()[0]))
-    atomic_write_text(RESULTS / "step_floor.md", text)
-    print(text)
-    return 0
+    return provenance.publish(RESULTS / "step_floor.md", text.splitlines())
 
 
 if __name__ == "__main__":
