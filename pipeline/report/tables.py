@@ -224,9 +224,9 @@ def score_table(result: PruningResult) -> Table:
         part, metric = name.split("_", 1)
         all_columns = [_number(first.val_metrics.get(metric) if part == "val" else None)] if first else []
         rows.append([f"{part} {SCORE_LABELS.get(metric, metric)}", f"{value:.3f}", *all_columns])
-    notes = ["The all-columns scores are round 1's: its trials trained on every channel beside the shadows "
-             "(mean over the trials), on the same validation rows; the test rows are the final model's "
-             "alone."] if first is not None else []
+    notes = ["All columns: round 1's trials on every channel and the shadows (their mean), on the same "
+             "validation rows. The final model's best epoch is chosen on those rows, which flatters its "
+             "validation scores: its test rows, never seen, give the fair one."] if first is not None else []
     if result.split.balanced:
         notes.append("The classes are imbalanced or weighted by class: balanced accuracy (the mean of the "
                      "classes' recalls) is the score to read; accuracy and F1 speak mostly of the large "
