@@ -176,10 +176,9 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``vaec-select``: ``argv`` are the arguments after the program name (default
-    ``sys.argv[1:]``, and the process ends when the command does); the exit code is 0 on success, 1
-    when the work failed, 2 for bad arguments or data (before any work), 130 when interrupted, 141
-    when the output's reader stopped reading (``| head``)."""
+    """Entry point of ``vaec-select``: ``argv`` the arguments after the program name (default
+    ``sys.argv[1:]``: the process ends with the command). Exit code 0 on success, 1 when the work
+    failed, 2 for bad arguments or data (before any work), 130 interrupted, 141 the reader gone."""
     code = _command(argv)
     if argv is None:  # the process's own: it ends without taking every module apart (a second and a half)
         threading._shutdown()  # the interpreter's first step at exit: threads that are no daemons end

@@ -59,8 +59,9 @@ def _check_data(params: Any) -> Any:
 
     dataset = load_dataset(**params.load_arguments())
     with _options_named(DataError):
-        check_count(dataset.feature_names, params.n_features_to_select, dataset.constant_columns)
-        check_selection_memory(dataset, params.selection())  # a round the machine cannot hold: what to lower
+        settings = params.selection()
+        check_count(dataset.feature_names, settings.budget, dataset.constant_columns)
+        check_selection_memory(dataset, settings)  # a round the machine cannot hold: what to lower
     return dataset
 
 

@@ -198,11 +198,10 @@ class TemporaryServer:
         self.ready = True
 
     def _register(self) -> None:
-        """Name it in Prefect's settings as Prefect's test harness names its server: in this thread's
-        context and as the process's (Prefect's own threads), and in the environment (children,
-        Dask); Prefect then never loads its server's code here (a second and a half). Its flows skip
-        the API version check (the server runs this installation; a fresh one takes a second to
-        answer it) and heartbeats (they tell of a crashed run, and hold the flow's end)."""
+        """Name it in Prefect's settings as its test harness does: this thread's context, the process's
+        (Prefect's threads) and the environment (children, Dask); Prefect never loads its server code
+        here (1.5 s). Its flows skip the API version check (a fresh server takes a second to answer
+        it; it runs this installation) and heartbeats (they tell of a crashed run, hold its end)."""
         import prefect.context
         from prefect import settings as s
 
@@ -244,11 +243,9 @@ class TemporaryServer:
 def temporary_server() -> Iterator[TemporaryServer | None]:
     """Within the block (entered from the main thread), a temporary server that dies with this
     process is starting; :meth:`~TemporaryServer.wait` for it before a flow runs. ``None`` when
-    ``PREFECT_API_URL`` names a server or the platform cannot tie a child to its parent.
-
-    Unless Prefect is loaded already, the server is launched before it is (a second of the server's
-    start); if Prefect's settings then name a server (a profile, ``prefect.toml``), it is stopped.
-    """
+    ``PREFECT_API_URL`` names a server or the platform cannot tie a child to its parent. It is
+    launched before Prefect loads unless Prefect is loaded (a second of its start), and stopped if
+    Prefect's settings then name a server (a profile, ``prefect.toml``)."""
     if os.environ.get("PREFECT_API_URL") or parent_death_hook() is None:
         yield None
         return

@@ -48,7 +48,7 @@ def run_selection(dataset: Dataset, config: SelectionSettings, *, rounds: Sequen
     the final model (``None``: none); ``progress`` is told of rounds or resamples, epochs and the
     final model.
     """
-    check_count(dataset.feature_names, config.n_features_to_select, dataset.constant_columns)
+    check_count(dataset.feature_names, config.budget, dataset.constant_columns)
     check_selection_memory(dataset, config)  # before anything is allocated
     progress = progress or NoProgress()
     split = split_dataset(dataset, val_size=config.val_size, test_size=config.test_size, seed=config.seed,
@@ -76,10 +76,9 @@ def _final(split: SplitData, kept: list[str], config: SelectionSettings,
     return fit_final(split, kept, config, on_epoch=progress.epoch)
 
 
-def check_count(feature_names: Sequence[str], k: int | str | None,
-                constant_columns: Sequence[str] = ()) -> None:
+def check_count(feature_names: Sequence[str], k: int | None, constant_columns: Sequence[str] = ()) -> None:
     """Raise :class:`DataError` when ``n_features_to_select`` asks for more channels than vary."""
-    if isinstance(k, int) and k > len(feature_names):
+    if k is not None and k > len(feature_names):
         constant = f" ({len(constant_columns)} are constant)" if constant_columns else ""
         raise DataError(f"n_features_to_select is {k} but the data has only {len(feature_names)} "
                         f"varying feature columns{constant}")
@@ -182,7 +181,7 @@ def plan_resamples(dataset: Dataset, config: SelectionSettings) -> list[Resample
         train, val = rows[train], rows[val]
         constant = tuple(constant_columns(features.iloc[np.concatenate([train, val])]))
         varying = [n for n in dataset.feature_names if n not in set(constant)]
-        if len(varying) < 2 or (config.n_features_to_select or 0) > len(varying):
+        if len(varying) < 2 or (config.budget or 0) > len(varying):
             raise DataError(f"n_resamples={config.n_resamples}: resample {index} leaves only {len(varying)} "
                             f"varying feature columns ({len(constant)} are constant on its rows)")
         plan.append(Resample(index, seed, train, val, constant))
@@ -245,5 +244,5 @@ def run_stability_selection(dataset: Dataset, config: SelectionSettings, *,
         raise RuntimeError(f"{len(plan) - len(finished)} of {len(plan)} resamples did not finish")
     return StabilityResult.from_resamples(
         dataset.feature_names, list(finished.values()), resample=config.resample,
-        keep_frequency=config.keep_frequency, n_features_to_select=config.n_features_to_select,
+        keep_frequency=config.keep_frequency, n_features_to_select=config.budget,
         min_features=min(config.min_features, len(dataset.feature_names)))

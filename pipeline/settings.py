@@ -240,6 +240,11 @@ class SelectionSettings(BaseModel):
         return type(self)(**{**dict(self), **changes})
 
     @property
+    def budget(self) -> int | None:
+        """The count ``n_features_to_select`` fixes (None: none, or ``"auto"``'s minimal subset)."""
+        return self.n_features_to_select if isinstance(self.n_features_to_select, int) else None
+
+    @property
     def final(self) -> ModelSettings:
         """The final model's settings."""
         return self.final_model or self.model

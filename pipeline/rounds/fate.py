@@ -121,8 +121,7 @@ def decide_round(index: int, scores: TrialScores, config: SelectionSettings,
     share_best(record.importance_lower, scores.groups)
     record.groups = [list(g) for g in scores.groups]
     # the count the round drops towards (None: until all pass)
-    k = config.n_features_to_select
-    target = None if k == AUTO else k
+    k, target = config.n_features_to_select, config.budget
     if k == AUTO and scores.task.has_target and previous is not None and previous.on_path:
         return path_step(record, config)
     if _guard_fires(record, config, scores.task, reference, previous):

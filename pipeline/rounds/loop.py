@@ -199,8 +199,8 @@ class PruningRun:
             self.restored = restorable(before)
             back = set(record.kept) | set(self.restored)
             self.kept = [c for c in before.kept if c in back]
-            target = self.config.n_features_to_select
-            if isinstance(target, int) and len(self.kept) > target:  # not with 'auto'
+            target = self.config.budget
+            if target is not None and len(self.kept) > target:
                 # k is a promise: the last cut keeps the best-ranked of that round
                 ranked = before.ranked()
                 self.kept = [c for c in before.kept if c in set(ranked[:target])]

@@ -172,7 +172,7 @@ def relevance_fates(record: PruningRound, scores: TrialScores, config: Selection
     cluster_t, cluster_p, cluster_df, cluster_shadows = _cluster_tests(scores)
     supervised = scores.task.has_target
     # the all-relevant test pools; with a budget of k the importance's lower bound ranks
-    budget = isinstance(config.n_features_to_select, int)
+    budget = config.budget is not None
     if supervised and previous is not None and not budget:
         before = [previous.t_importance.get(c, np.nan) for c in channels]
         pooled_own_t, own_p = pooled_t(own_t, np.array(before), own_df)

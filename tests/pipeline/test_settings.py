@@ -144,3 +144,8 @@ def test_class_weight_is_a_word_or_weights_by_label_on_the_command_line_and_in_p
     assert VAECSelector(class_weight={0: 1, 1: 5}).settings().class_weight == {"0": 1.0, "1": 5.0}
     with pytest.raises(ConfigError, match="class_weight must map classes to finite weights >= 0"):
         SelectionSettings(class_weight={"1": -2.0})
+
+
+@pytest.mark.parametrize(("asked", "budget"), [(None, None), ("auto", None), (3, 3)])
+def test_the_budget_is_the_fixed_count_and_never_auto(asked, budget):
+    assert SelectionSettings(n_features_to_select=asked).budget == budget
