@@ -92,6 +92,10 @@ def path_of(name: str, seed: int) -> dict[str, Any]:
         points.append({"n": point.n_features, "loss": point.mean_loss, "se": point.std_error,
                        "support": np.isin(columns, kept)})
     support = np.asarray(selector.get_support(), dtype=bool)
+    if points and selector.stop_reason_ == "auto":  # the first rule is the selector's own, rewritten
+        rule = next(iter(RULES.values()))
+        if not np.array_equal(rule(points)["support"], support):
+            raise RuntimeError(f"{name} seed {seed}: the selector's rule and its copy here disagree")
     return {"name": name, "seed": seed, "stop": selector.stop_reason_, "support": support,
             "points": points}
 

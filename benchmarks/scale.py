@@ -219,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         return whole_only([name.strip() for name in args.whole.split(",")], args.threads)
     rows = ROWS[:3] if args.quick else ROWS
     channels = CHANNELS[:3] if args.quick else CHANNELS
-    results: dict[str, Any] = {"meta": {
-        "machine": platform.machine(), "torch": torch.__version__, "threads": args.threads,
-        "date": time.strftime("%Y-%m-%d")}}
+    results: dict[str, Any] = {"meta": _meta(args.threads)}
     for sweep, sizes, shape in (("rows", rows, lambda n: (n, 50)),
                                 ("channels", channels, lambda n: (2_000, n))):
         points = []
@@ -256,14 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _meta(threads: int) -> dict[str, Any]:
+    return {"machine": platform.machine(), "torch": torch.__version__, "threads": threads,
+            "date": time.strftime("%Y-%m-%d")}
+
+
 def whole_only(names: list[str], threads: int) -> int:
     """Only the named whole selections, into scale_whole.md / .json."""
     unknown = [name for name in names if name not in WHOLE]
     if unknown:
         raise SystemExit(f"unknown whole selection {unknown[0]!r}; choose from {', '.join(WHOLE)}")
-    results: dict[str, Any] = {"meta": {
-        "machine": platform.machine(), "torch": torch.__version__, "threads": threads,
-        "date": time.strftime("%Y-%m-%d"), "whole_only": ",".join(names)}, "whole": {}}
+    results: dict[str, Any] = {"meta": _meta(threads) | {"whole_only": ",".join(names)}, "whole": {}}
     for name in names:
         results["whole"][name] = run_child("whole", (name,), threads)
         print(name, results["whole"][name], flush=True)
